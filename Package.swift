@@ -1,0 +1,51 @@
+// swift-tools-version:6.0
+//
+// dbbackup: a systemd-native backup agent for an application's SQLite database.
+//
+//   Sources/C*          thin module maps over Debian's C libraries
+//   Sources/Hashing     SHA-256 / HMAC / MD5 over libcrypto, shared by the domain and the S3 client
+//   Sources/BackupCore  the domain: configuration, schedules, retention, registry, snapshot, runs
+//   Sources/S3Client    an S3 client (SigV4, libcurl)
+//   Sources/dbbackup    the command line: one ParsableCommand per verb, nothing else
+import PackageDescription
+
+let package = Package(
+    name: "dbbackup",
+    products: [
+        .executable(name: "dbbackup", targets: ["dbbackup"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit", exact: "0.6.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+
+        .target(name: "Hashing", dependencies: ["COpenSSL"]),
+        .target(name: "S3Client", dependencies: ["CCurl", "Hashing"]),
+        .target(
+            name: "BackupCore",
+            dependencies: [
+                "CSQLite", "Hashing",
+                .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "dbbackup",
+            dependencies: [
+                "BackupCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        .testTarget(name: "BackupCoreTests", dependencies: ["BackupCore", "CSQLite"]),
+        .testTarget(name: "S3ClientTests", dependencies: ["S3Client", "Hashing"]),
+        .testTarget(name: "CLITests", dependencies: ["BackupCore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,237 @@
+import Foundation
+
+/// Turns configuration tables into validated values and back. One reader serves the files
+/// in /etc/dbbackup and documents given to `config import`, so both report the same errors.
+public enum ConfigCodec {
+    // MARK: main file
+
+    public static func readMain(_ table: [String: ConfigValue], file: String, configDirectory: String) -> (MainConfig?, [ConfigProblem]) {
+        let sink = ProblemSink(file: file)
+        var root = TableReader(table, sink: sink)
+        var database: DatabaseSettings?
+        if var section = root.table("database", required: true, example: "{ path = \"/var/lib/app/app.db\" }") {
+            let path = section.string("path", required: true, example: "\"/var/lib/app/app.db\"")
+            let query = section.string("version_query", example: "\"SELECT max(version) FROM schema_migrations\"")
+            let busy = section.integer("busy_timeout", example: "30")
+            let lock = section.integer("lock_timeout", example: "600")
+            section.rejectUnknownKeys()
+            if let path, path.isEmpty { sink.error("database.path", "\"\"", "is empty", fix: "set the path of the SQLite database to back up") }
+            if let query, query.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+                sink.error("database.version_query", "\"\"", "is empty", fix: "remove it to use PRAGMA user_version, or give a query returning one value")
+            }
+            for (key, value) in [("busy_timeout", busy), ("lock_timeout", lock)] {
+                if let value, !(1...86_400).contains(value) {
+                    sink.error("database.\(key)", String(value), "must be between 1 and 86400 seconds")
+                }
+            }
+            if let path, !path.isEmpty {
+                database = DatabaseSettings(path: path, configDirectory: configDirectory, versionQuery: query,
+                                            busyTimeoutSeconds: busy ?? DatabaseSettings.defaultBusyTimeout,
+                                            lockTimeoutSeconds: lock ?? DatabaseSettings.defaultLockTimeout)
+            }
+        }
+        var retention = Retention()
+        if var section = root.table("retention", example: "{ local = 7, remote = 14 }") {
+            if let local = section.integer("local", example: "7") {
+                if (0...Retention.maxLocal).contains(local) {
+                    retention.local = local
+                } else {
+                    sink.error("retention.local", String(local), "must be between 0 and \(Retention.maxLocal)", fix: "keep at most 15 local backups per registration; 0 turns automatic cleanup off")
+                }
+            }
+            switch section.raw("remote") {
+            case nil: break
+            case .integer(let count) where count >= 0: retention.remote = .count(count)
+            case .string("unlimited"): retention.remote = .unlimited
+            case let other?:
+                sink.error("retention.remote", other.written, "must be a number of backups (0 or more) or \"unlimited\"", fix: "e.g. remote = 30")
+            }
+            section.rejectUnknownKeys()
+        }
+        root.rejectUnknownKeys()
+        if retention.local == 0 {
+            sink.warning("retention.local", "0", "local backups are never cleaned up automatically", fix: "set a limit of 1-15 unless you prune them yourself")
+        }
+        if retention.remote.keep == nil {
+            sink.warning("retention.remote", retention.remote.description, "remote backups are never cleaned up automatically", fix: "set a limit unless the bucket has its own lifecycle rule")
+        }
+        guard !sink.hasErrors, let database else { return (nil, sink.problems) }
+        return (MainConfig(database: database, retention: retention), sink.problems)
+    }
+
+    public static func renderMain(_ config: MainConfig) -> [String: ConfigValue] {
+        var database: [String: ConfigValue] = ["path": .string(config.database.path)]
+        if let query = config.database.versionQuery { database["version_query"] = .string(query) }
+        if config.database.busyTimeoutSeconds != DatabaseSettings.defaultBusyTimeout {
+            database["busy_timeout"] = .integer(config.database.busyTimeoutSeconds)
+        }
+        if config.database.lockTimeoutSeconds != DatabaseSettings.defaultLockTimeout {
+            database["lock_timeout"] = .integer(config.database.lockTimeoutSeconds)
+        }
+        let remote: ConfigValue = switch config.retention.remote {
+        case .count(let count): .integer(count)
+        case .unlimited: .string("unlimited")
+        }
+        return [
+            "database": .table(database),
+            "retention": .table(["local": .integer(config.retention.local), "remote": remote]),
+        ]
+    }
+
+    // MARK: registrations
+
+    /// Reads one registration. `name` comes from the file name (or from the `name` field of an
+    /// imported document, which the caller reads). Keys in `extraKeys` are left to the caller.
+    public static func readRegistration(_ table: [String: ConfigValue], name: String, file: String,
+                                        configDirectory: String, extraKeys: [String] = []) -> (Registration?, [ConfigProblem]) {
+        let sink = ProblemSink(file: file)
+        var root = TableReader(table, sink: sink)
+        for key in extraKeys { root.accept(key) }
+        if let problem = RegistrationName.problem(name) {
+            sink.error("name", "\"\(name.debugDescription.dropFirst().dropLast())\"", problem, fix: "use \(RegistrationName.rule)")
+        }
+        if table["secret_key"] != nil && !extraKeys.contains("secret_key") {
+            root.accept("secret_key")
+            sink.error("secret_key", nil, "secret keys are not kept in registration files", fix: "remove the line and store the secret with: dbbackup registration edit \(name) --secret-key-stdin")
+        }
+        let provider = readProvider(&root, sink: sink, configDirectory: configDirectory)
+        let schedule = readSchedule(&root, sink: sink)
+        root.rejectUnknownKeys()
+        guard !sink.hasErrors, let provider, let schedule else { return (nil, sink.problems) }
+        return (Registration(name: name, provider: provider, schedule: schedule), sink.problems)
+    }
+
+    private static func readProvider(_ root: inout TableReader, sink: ProblemSink, configDirectory: String) -> Registration.Provider? {
+        let kind = root.string("provider", required: true, example: "\"filesystem\"")
+        // Read every provider's fields so that a field of the wrong provider is reported as such.
+        let path = root.string("path", example: "\"/var/backups/app\"")
+        let bucket = root.string("bucket", example: "\"my-backups\"")
+        let endpoint = root.string("endpoint", example: "\"http://127.0.0.1:9000\"")
+        let region = root.string("region", example: "\"us-east-1\"")
+        let forcePathStyle = root.bool("force_path_style")
+        let prefix = root.string("prefix", example: "\"app/\"")
+        let accessKey = root.string("access_key", example: "\"AKIA…\"")
+        let s3Fields = [("bucket", bucket != nil), ("endpoint", endpoint != nil), ("region", region != nil),
+                        ("force_path_style", forcePathStyle != nil), ("prefix", prefix != nil), ("access_key", accessKey != nil)]
+        switch kind {
+        case nil:
+            return nil
+        case "filesystem":
+            for (field, present) in s3Fields where present {
+                sink.error(field, nil, "belongs to the s3 provider, not filesystem", fix: "remove it, or set provider = \"s3\"")
+            }
+            guard let path else {
+                sink.error("path", nil, "is missing", fix: "add the backup directory, e.g. path = \"/var/backups/app\" (relative paths start at the configuration directory)")
+                return nil
+            }
+            guard !path.isEmpty, !path.contains("\0") else {
+                sink.error("path", "\"\"", "is empty", fix: "set the backup directory")
+                return nil
+            }
+            return .filesystem(FilesystemTarget(path: path, configDirectory: configDirectory))
+        case "s3":
+            if path != nil { sink.error("path", nil, "belongs to the filesystem provider, not s3", fix: "remove it; use prefix for a folder inside the bucket") }
+            guard let bucket, !bucket.isEmpty else {
+                sink.error("bucket", bucket.map { "\"\($0)\"" }, bucket == nil ? "is missing" : "is empty", fix: "name an existing bucket, e.g. bucket = \"my-backups\"")
+                return nil
+            }
+            if let problem = S3Names.bucketProblem(bucket) { sink.error("bucket", "\"\(bucket)\"", problem, fix: "use the bucket's exact name: 3-63 lowercase letters, digits, '.' and '-'") }
+            if let endpoint, !endpoint.isEmpty, !(endpoint.hasPrefix("http://") || endpoint.hasPrefix("https://")) {
+                sink.error("endpoint", "\"\(endpoint)\"", "must start with http:// or https://", fix: "e.g. endpoint = \"https://s3.us-west-004.backblazeb2.com\", or leave it empty for AWS")
+            }
+            if let endpoint, endpoint.hasPrefix("http://"), !S3Names.isLoopback(endpoint) {
+                sink.warning("endpoint", "\"\(endpoint)\"", "is plain http: keys and backups cross the network unencrypted", fix: "use https:// unless the store is on this host")
+            }
+            guard let accessKey, !accessKey.isEmpty else {
+                sink.error("access_key", nil, accessKey == nil ? "is missing" : "is empty", fix: "set the access key id of the S3 user")
+                return nil
+            }
+            if let prefix, prefix.hasPrefix("/") { sink.error("prefix", "\"\(prefix)\"", "must not start with '/'", fix: "write it as e.g. \"app/backups/\"") }
+            return .s3(S3Target(bucket: bucket, endpoint: endpoint ?? "", region: region ?? "", forcePathStyle: forcePathStyle ?? false,
+                                prefix: prefix ?? "", accessKey: accessKey))
+        case let other?:
+            sink.error("provider", "\"\(other)\"", "is not a known provider", fix: "use \"filesystem\" or \"s3\"")
+            return nil
+        }
+    }
+
+    private static func readSchedule(_ root: inout TableReader, sink: ProblemSink) -> Schedule? {
+        guard var section = root.table("schedule", required: true, example: "{ type = \"daily\", times = [\"02:00\"] }") else { return nil }
+        let typeName = section.string("type", required: true, example: "\"daily\"")
+        let timeTexts = section.strings("times", example: "[\"02:00\", \"14:00\"]") ?? []
+        let weekdayTexts = section.strings("weekdays", example: "[\"mon\", \"thu\"]") ?? []
+        let days = section.integers("days", example: "[1, 15]") ?? []
+        let timezone = section.string("timezone", example: "\"Europe/Prague\"")
+        section.rejectUnknownKeys()
+
+        var times: [TimeOfDay] = []
+        for (index, text) in timeTexts.enumerated() {
+            switch TimeOfDay.parse(text) {
+            case .success(let time): times.append(time)
+            case .failure(let error): sink.error("schedule.times[\(index)]", "\"\(text)\"", error.reason, fix: "write times as 24-hour HH:MM, e.g. \"02:00\" or \"23:30\"")
+            }
+        }
+        var weekdays: [Weekday] = []
+        for (index, text) in weekdayTexts.enumerated() {
+            if let day = Weekday(parsing: text) {
+                weekdays.append(day)
+            } else {
+                sink.error("schedule.weekdays[\(index)]", "\"\(text)\"", "is not a weekday", fix: "use mon, tue, wed, thu, fri, sat or sun")
+            }
+        }
+        guard let typeName else { return nil }
+        guard let kind = Schedule.Kind(rawValue: typeName) else {
+            sink.error("schedule.type", "\"\(typeName)\"", "is not a known schedule", fix: "use migration, daily, weekly or monthly")
+            return nil
+        }
+        // A list given but unreadable was reported above; do not also call it empty.
+        if times.isEmpty && !timeTexts.isEmpty || weekdays.isEmpty && !weekdayTexts.isEmpty { return nil }
+        let schedule = Schedule(kind: kind, times: times, weekdays: Array(Set(weekdays)).sorted(), days: Array(Set(days)).sorted(),
+                                timezone: timezone.flatMap { $0.isEmpty ? nil : $0 })
+        schedule.validate(sink: sink, prefix: "schedule")
+        return schedule
+    }
+
+    /// The table written to `registrations.d/NAME.toml` (no name: the file name is the name).
+    public static func renderRegistration(_ registration: Registration) -> [String: ConfigValue] {
+        var table: [String: ConfigValue] = ["provider": .string(registration.provider.kind)]
+        switch registration.provider {
+        case .filesystem(let target):
+            table["path"] = .string(target.path)
+        case .s3(let target):
+            table["bucket"] = .string(target.bucket)
+            table["endpoint"] = .string(target.endpoint)
+            table["region"] = .string(target.region)
+            table["force_path_style"] = .bool(target.forcePathStyle)
+            table["prefix"] = .string(target.prefix)
+            table["access_key"] = .string(target.accessKey)
+        }
+        table["schedule"] = .table(renderSchedule(registration.schedule))
+        return table
+    }
+
+    public static func renderSchedule(_ schedule: Schedule) -> [String: ConfigValue] {
+        var table: [String: ConfigValue] = ["type": .string(schedule.kind.rawValue)]
+        if schedule.kind != .migration { table["times"] = .array(schedule.times.map { .string($0.description) }) }
+        if schedule.kind == .weekly { table["weekdays"] = .array(schedule.weekdays.map { .string($0.rawValue) }) }
+        if schedule.kind == .monthly { table["days"] = .array(schedule.days.map { .integer($0) }) }
+        if let timezone = schedule.timezone { table["timezone"] = .string(timezone) }
+        return table
+    }
+}
+
+/// S3 naming rules worth checking before a first upload fails.
+enum S3Names {
+    static func bucketProblem(_ bucket: String) -> String? {
+        guard (3...63).contains(bucket.count) else { return "must be 3 to 63 characters long" }
+        guard bucket.unicodeScalars.allSatisfy({ ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "." || $0 == "-" }) else {
+            return "may contain only lowercase letters, digits, '.' and '-'"
+        }
+        return nil
+    }
+
+    static func isLoopback(_ endpoint: String) -> Bool {
+        let host = endpoint.drop(while: { $0 != "/" }).dropFirst(2).prefix(while: { $0 != ":" && $0 != "/" })
+        return host == "localhost" || host.hasPrefix("127.") || host == "[::1]"
+    }
+}

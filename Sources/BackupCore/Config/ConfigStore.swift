@@ -1,0 +1,155 @@
+import Foundation
+
+/// Where dbbackup keeps things. Both directories can be moved (`--config-dir`,
+/// `--state-dir` or their environment variables) for tests and unusual hosts.
+public struct Locations: Sendable {
+    public static let defaultConfigDirectory = "/etc/dbbackup"
+    public static let defaultStateDirectory = "/var/lib/dbbackup"
+
+    public let configDirectory: String
+    public let stateDirectory: String
+
+    public init(configDirectory: String, stateDirectory: String) {
+        let cwd = FileManager.default.currentDirectoryPath
+        self.configDirectory = FileSystem.absolute(configDirectory, relativeTo: cwd)
+        self.stateDirectory = FileSystem.absolute(stateDirectory, relativeTo: cwd)
+    }
+
+    public var mainFile: String { "\(configDirectory)/dbbackup.toml" }
+    public var registrationsDirectory: String { "\(configDirectory)/registrations.d" }
+    public var secretsDirectory: String { "\(configDirectory)/secrets" }
+    public func registrationFile(_ name: String) -> String { "\(registrationsDirectory)/\(name).toml" }
+    public var registryPath: String { "\(stateDirectory)/registry.db" }
+    public var locksDirectory: String { "\(stateDirectory)/locks" }
+    public var stagingDirectory: String { "\(stateDirectory)/staging" }
+
+    /// A path as the user knows it: relative to the configuration directory when inside it.
+    public func display(_ path: String) -> String {
+        path.hasPrefix(configDirectory + "/") ? String(path.dropFirst(configDirectory.count + 1)) : path
+    }
+}
+
+/// Everything in the configuration directory, read at once. Broken registration files are
+/// reported in `problems` and left out, so one bad file never hides the good ones.
+public struct LoadedConfig: Sendable {
+    public var main: MainConfig?
+    public var registrations: [Registration]
+    public var problems: [ConfigProblem]
+
+    public var errors: [ConfigProblem] { problems.filter { $0.severity == .error } }
+    public var warnings: [ConfigProblem] { problems.filter { $0.severity == .warning } }
+}
+
+/// Reads and writes the TOML files under the configuration directory.
+public struct ConfigStore: Sendable {
+    public let locations: Locations
+
+    public init(locations: Locations) { self.locations = locations }
+
+    public func load() -> LoadedConfig {
+        let (main, mainProblems) = readMainFile()
+        var problems = mainProblems
+        var registrations: [Registration] = []
+        for name in registrationNames() {
+            let (registration, fileProblems) = readRegistrationFile(name)
+            problems += fileProblems
+            if let registration { registrations.append(registration) }
+        }
+        for file in ignoredRegistrationFiles() {
+            problems.append(ConfigProblem(.warning, file: locations.display("\(locations.registrationsDirectory)/\(file)"), field: nil,
+                                          message: "is ignored: registration files must be named NAME.toml", fix: "rename it to end in .toml, or remove it"))
+        }
+        return LoadedConfig(main: main, registrations: registrations, problems: problems)
+    }
+
+    private func readMainFile() -> (MainConfig?, [ConfigProblem]) {
+        let file = locations.display(locations.mainFile)
+        guard let text = try? String(contentsOfFile: locations.mainFile, encoding: .utf8) else {
+            let exists = FileSystem.exists(locations.mainFile)
+            return (nil, [ConfigProblem(file: file, field: nil, message: exists ? "cannot be read (permissions, or not UTF-8)" : "does not exist",
+                                        fix: exists ? "check its owner and mode" : "create it with: dbbackup init --database PATH")])
+        }
+        do {
+            let table = try ConfigValue.parseTOML(text, file: file)
+            return ConfigCodec.readMain(table, file: file, configDirectory: locations.configDirectory)
+        } catch {
+            return (nil, [error])
+        }
+    }
+
+    /// The main configuration, or every error in it.
+    public func loadMain() throws(ConfigErrors) -> MainConfig {
+        let (main, problems) = readMainFile()
+        guard let main else { throw ConfigErrors(problems.filter { $0.severity == .error }) }
+        return main
+    }
+
+    public func saveMain(_ config: MainConfig) throws {
+        try FileSystem.makeDirectories(locations.configDirectory)
+        let header = """
+        # dbbackup main configuration. See `man dbbackup` or README "Configuration".
+        # Written by the dbbackup command line; hand edits are welcome, but the CLI rewrites
+        # this file without comments.
+
+        """
+        try FileSystem.writeAtomically(Array((header + ConfigValue.renderTOML(ConfigCodec.renderMain(config))).utf8),
+                                       to: locations.mainFile, mode: 0o644)
+    }
+
+    /// Names of `registrations.d/*.toml`, sorted.
+    public func registrationNames() -> [String] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: locations.registrationsDirectory)) ?? []
+        return entries.filter { $0.hasSuffix(".toml") && !$0.hasPrefix(".") }.map { String($0.dropLast(5)) }.sorted()
+    }
+
+    private func ignoredRegistrationFiles() -> [String] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: locations.registrationsDirectory)) ?? []
+        // Editors' and dpkg's leftovers are expected; anything else deserves a word.
+        return entries.filter { !$0.hasSuffix(".toml") && !$0.hasPrefix(".") && !$0.hasSuffix("~")
+            && !$0.contains(".dpkg-") && !$0.hasSuffix(".swp") }.sorted()
+    }
+
+    public func registrationExists(_ name: String) -> Bool { FileSystem.exists(locations.registrationFile(name)) }
+
+    public func readRegistrationFile(_ name: String) -> (Registration?, [ConfigProblem]) {
+        let path = locations.registrationFile(name)
+        let file = locations.display(path)
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            return (nil, [ConfigProblem(file: file, field: nil, message: FileSystem.exists(path) ? "cannot be read" : "does not exist",
+                                        fix: FileSystem.exists(path) ? "check its owner and mode" : "see: dbbackup registration list")])
+        }
+        do {
+            let table = try ConfigValue.parseTOML(text, file: file)
+            return ConfigCodec.readRegistration(table, name: name, file: file, configDirectory: locations.configDirectory)
+        } catch {
+            return (nil, [error])
+        }
+    }
+
+    /// One registration, or every error in its file.
+    public func registration(named name: String) throws(ConfigErrors) -> Registration {
+        if let problem = RegistrationName.problem(name) {
+            throw ConfigErrors([ConfigProblem(file: "command line", field: "NAME", value: name, message: problem, fix: "use \(RegistrationName.rule)")])
+        }
+        let (registration, problems) = readRegistrationFile(name)
+        guard let registration else { throw ConfigErrors(problems.filter { $0.severity == .error }) }
+        return registration
+    }
+
+    public func save(_ registration: Registration) throws {
+        try FileSystem.makeDirectories(locations.registrationsDirectory)
+        let header = """
+        # dbbackup registration "\(registration.name)": \(registration.schedule.summary), to \(registration.provider.kind).
+        # Written by the dbbackup command line; hand edits are welcome, but `registration edit`
+        # rewrites this file without comments. The S3 secret key is never kept here.
+
+        """
+        let body = ConfigValue.renderTOML(ConfigCodec.renderRegistration(registration))
+        try FileSystem.writeAtomically(Array((header + body).utf8), to: locations.registrationFile(registration.name), mode: 0o644)
+    }
+
+    public func remove(_ name: String) throws {
+        try FileSystem.unlinkIfPresent(locations.registrationFile(name))
+        try FileSystem.fsyncDirectory(locations.registrationsDirectory)
+    }
+}

@@ -1,0 +1,138 @@
+import Foundation
+import TOMLKit
+
+/// A parsed configuration document, independent of its syntax: TOML files on disk and the
+/// JSON or TOML given to `config import` are read into this tree and validated by one reader.
+public indirect enum ConfigValue: Sendable, Equatable {
+    case string(String)
+    case integer(Int)
+    case bool(Bool)
+    case float(Double)
+    case array([ConfigValue])
+    case table([String: ConfigValue])
+    /// TOML dates and times: never valid in our files, kept to report them.
+    case other(String)
+    /// JSON's null (TOML has none; rendering TOML leaves the key out).
+    case null
+
+    var typeName: String {
+        switch self {
+        case .string: "a string"
+        case .integer: "an integer"
+        case .bool: "a boolean"
+        case .float: "a number with a fraction"
+        case .array: "a list"
+        case .table: "a table"
+        case .other: "a date or time"
+        case .null: "null"
+        }
+    }
+
+    /// The value as it would be written, for error messages.
+    var written: String {
+        switch self {
+        case .string(let text): "\"\(text.count > 80 ? String(text.prefix(80)) + "…" : text)\""
+        case .integer(let number): String(number)
+        case .bool(let flag): String(flag)
+        case .float(let number): String(number)
+        case .array(let items): "[" + items.map(\.written).joined(separator: ", ") + "]"
+        case .table: "{…}"
+        case .other(let text): text
+        case .null: "null"
+        }
+    }
+}
+
+extension ConfigValue {
+    /// Parses TOML text. A syntax error becomes a problem naming the line and column.
+    public static func parseTOML(_ text: String, file: String) throws(ConfigProblem) -> [String: ConfigValue] {
+        do {
+            let table = try TOMLTable(string: text)
+            return convert(table)
+        } catch let error as TOMLParseError {
+            throw ConfigProblem(file: file, field: nil, message: "not valid TOML at line \(error.source.begin.line), column \(error.source.begin.column): \(error.description)", fix: "correct the syntax (strings need quotes, e.g. times = [\"02:00\"])")
+        } catch {
+            throw ConfigProblem(file: file, field: nil, message: "not valid TOML: \(error)")
+        }
+    }
+
+    static func convert(_ table: TOMLTable) -> [String: ConfigValue] {
+        var result: [String: ConfigValue] = [:]
+        for key in table.keys {
+            if let value = table[key] { result[key] = convert(value) }
+        }
+        return result
+    }
+
+    static func convert(_ value: any TOMLValueConvertible) -> ConfigValue {
+        switch value.type {
+        case .string: return .string(value.string ?? "")
+        case .int: return .integer(value.int ?? 0)
+        case .bool: return .bool(value.bool ?? false)
+        case .double: return .float(value.double ?? 0)
+        case .array: return .array((value.array.map { Array($0) } ?? []).map { convert($0) })
+        case .table: return .table(value.table.map(convert) ?? [:])
+        case .date, .time, .dateTime: return .other(value.debugDescription)
+        }
+    }
+
+    /// Writes a table as TOML with TOMLKit. Keys come out sorted; sub-tables follow plain keys.
+    public static func renderTOML(_ table: [String: ConfigValue]) -> String {
+        toTOML(table).convert(to: .toml, options: [.allowLiteralStrings, .allowUnicodeStrings]) + "\n"
+    }
+
+    private static func toTOML(_ table: [String: ConfigValue]) -> TOMLTable {
+        let result = TOMLTable()
+        for (key, value) in table {
+            if let converted = toTOMLValue(value) { result[key] = converted }
+        }
+        return result
+    }
+
+    private static func toTOMLValue(_ value: ConfigValue) -> (any TOMLValueConvertible)? {
+        switch value {
+        case .string(let text): return text
+        case .integer(let number): return number
+        case .bool(let flag): return flag
+        case .float(let number): return number
+        case .array(let items):
+            let array = TOMLArray()
+            for item in items { if let converted = toTOMLValue(item) { array.append(converted) } }
+            return array
+        case .table(let table): return toTOML(table)
+        case .other, .null: return nil
+        }
+    }
+}
+
+extension ConfigValue {
+    /// The Foundation object JSONSerialization writes.
+    public var jsonObject: Any {
+        switch self {
+        case .string(let text): text
+        case .integer(let number): number
+        case .bool(let flag): flag
+        case .float(let number): number
+        case .array(let items): items.map(\.jsonObject)
+        case .table(let table): table.mapValues(\.jsonObject)
+        case .other(let text): text
+        case .null: NSNull()
+        }
+    }
+
+    /// Reads what JSONSerialization parsed.
+    public static func fromJSON(_ object: Any) -> ConfigValue {
+        switch object {
+        case let text as String: return .string(text)
+        case let number as NSNumber:
+            switch String(cString: number.objCType) {
+            case "c", "B": return .bool(number.boolValue)
+            case "d", "f": return .float(number.doubleValue)
+            default: return .integer(number.intValue)
+            }
+        case let items as [Any]: return .array(items.map(fromJSON))
+        case let table as [String: Any]: return .table(table.mapValues(fromJSON))
+        default: return .null
+        }
+    }
+}

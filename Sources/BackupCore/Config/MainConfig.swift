@@ -1,0 +1,83 @@
+/// The main file: which database to protect, how its version is read, and retention.
+public struct MainConfig: Sendable, Equatable {
+    public var database: DatabaseSettings
+    public var retention: Retention
+
+    public init(database: DatabaseSettings, retention: Retention = Retention()) {
+        self.database = database
+        self.retention = retention
+    }
+}
+
+public struct DatabaseSettings: Sendable, Equatable {
+    /// As written; relative paths are taken from the configuration directory.
+    public var path: String
+    public var resolvedPath: String
+    /// A query returning one value; nil means `PRAGMA user_version`.
+    public var versionQuery: String?
+    /// How long a snapshot waits for a writer's lock, and a run for another run of the same
+    /// database, in seconds.
+    public var busyTimeoutSeconds: Int
+    public var lockTimeoutSeconds: Int
+
+    public static let defaultBusyTimeout = 30
+    public static let defaultLockTimeout = 600
+
+    public init(path: String, configDirectory: String, versionQuery: String? = nil,
+                busyTimeoutSeconds: Int = defaultBusyTimeout, lockTimeoutSeconds: Int = defaultLockTimeout) {
+        self.path = path
+        self.resolvedPath = FileSystem.absolute(path, relativeTo: configDirectory)
+        self.versionQuery = versionQuery
+        self.busyTimeoutSeconds = busyTimeoutSeconds
+        self.lockTimeoutSeconds = lockTimeoutSeconds
+    }
+}
+
+/// How many backups each registration keeps. 0 means no automatic cleanup.
+public struct Retention: Sendable, Equatable {
+    public static let maxLocal = 15
+    public static let defaultLocal = 7
+    public static let defaultRemote: RemoteLimit = .count(14)
+
+    public enum RemoteLimit: Sendable, Equatable, CustomStringConvertible {
+        case count(Int)
+        case unlimited
+
+        /// The number of backups to keep, or nil for no cleanup.
+        public var keep: Int? {
+            switch self {
+            case .count(0), .unlimited: nil
+            case .count(let count): count
+            }
+        }
+
+        public var description: String {
+            switch self {
+            case .count(let count): String(count)
+            case .unlimited: "unlimited"
+            }
+        }
+
+        public static func parse(_ text: String) -> RemoteLimit? {
+            if text == "unlimited" { return .unlimited }
+            guard let count = Int(text), count >= 0 else { return nil }
+            return .count(count)
+        }
+    }
+
+    public var local: Int
+    public var remote: RemoteLimit
+
+    public init(local: Int = defaultLocal, remote: RemoteLimit = defaultRemote) {
+        self.local = local
+        self.remote = remote
+    }
+
+    /// The limit for one provider; nil means keep everything.
+    public func keep(for provider: Registration.Provider) -> Int? {
+        switch provider {
+        case .filesystem: local == 0 ? nil : local
+        case .s3: remote.keep
+        }
+    }
+}

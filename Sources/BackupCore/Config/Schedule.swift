@@ -1,0 +1,153 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A 24-hour time of day, written `HH:MM`.
+public struct TimeOfDay: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public let hour: Int
+    public let minute: Int
+
+    public init?(hour: Int, minute: Int) {
+        guard (0...23).contains(hour), (0...59).contains(minute) else { return nil }
+        self.hour = hour
+        self.minute = minute
+    }
+
+    /// Parses `HH:MM` (also `H:MM`). Returns why not, for the error message.
+    public static func parse(_ text: String) -> Result<TimeOfDay, TimeParseError> {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 2, (1...2).contains(parts[0].count), parts[1].count == 2,
+              parts.allSatisfy({ $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }),
+              let hour = Int(parts[0]), let minute = Int(parts[1]) else {
+            return .failure(TimeParseError(reason: "is not a time of day in 24-hour HH:MM form"))
+        }
+        guard (0...23).contains(hour) else { return .failure(TimeParseError(reason: "hour \(hour) is out of range 00-23")) }
+        guard (0...59).contains(minute) else { return .failure(TimeParseError(reason: "minute \(minute) is out of range 00-59")) }
+        return .success(TimeOfDay(hour: hour, minute: minute)!)
+    }
+
+    public var description: String {
+        (hour < 10 ? "0" : "") + String(hour) + ":" + (minute < 10 ? "0" : "") + String(minute)
+    }
+
+    public static func < (a: TimeOfDay, b: TimeOfDay) -> Bool { (a.hour, a.minute) < (b.hour, b.minute) }
+}
+
+public struct TimeParseError: Error, Sendable { public let reason: String }
+
+public enum Weekday: String, CaseIterable, Sendable, Comparable {
+    case mon, tue, wed, thu, fri, sat, sun
+
+    /// Accepts `mon`, `Mon`, `monday`, `Monday`.
+    public init?(parsing text: String) {
+        let lower = text.lowercased()
+        if let day = Weekday(rawValue: lower) { self = day; return }
+        if let day = Weekday.allCases.first(where: { $0.fullName == lower }) { self = day; return }
+        return nil
+    }
+
+    var fullName: String {
+        switch self {
+        case .mon: "monday"
+        case .tue: "tuesday"
+        case .wed: "wednesday"
+        case .thu: "thursday"
+        case .fri: "friday"
+        case .sat: "saturday"
+        case .sun: "sunday"
+        }
+    }
+
+    /// As systemd writes it in OnCalendar=: `Mon`.
+    public var systemdName: String { rawValue.prefix(1).uppercased() + rawValue.dropFirst() }
+
+    public static func < (a: Weekday, b: Weekday) -> Bool {
+        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+    }
+}
+
+/// When a registration runs: before every migration, or at times of day on every day,
+/// chosen weekdays, or chosen days of the month, optionally in an IANA time zone.
+public struct Schedule: Hashable, Sendable {
+    public enum Kind: String, CaseIterable, Sendable { case migration, daily, weekly, monthly }
+
+    public var kind: Kind
+    public var times: [TimeOfDay]
+    public var weekdays: [Weekday]
+    public var days: [Int]
+    public var timezone: String?
+
+    public init(kind: Kind, times: [TimeOfDay] = [], weekdays: [Weekday] = [], days: [Int] = [], timezone: String? = nil) {
+        self.kind = kind
+        self.times = times
+        self.weekdays = weekdays
+        self.days = days
+        self.timezone = timezone
+    }
+
+    public static let migration = Schedule(kind: .migration)
+
+    /// A short human summary: `daily at 02:00, 14:00 (Europe/Prague)`.
+    public var summary: String {
+        let at = times.map(\.description).joined(separator: ", ")
+        let zone = timezone.map { " (\($0))" } ?? ""
+        switch kind {
+        case .migration: return "before every migration"
+        case .daily: return "daily at \(at)\(zone)"
+        case .weekly: return "weekly on \(weekdays.map(\.systemdName).joined(separator: ",")) at \(at)\(zone)"
+        case .monthly: return "monthly on day \(days.map(String.init).joined(separator: ",")) at \(at)\(zone)"
+        }
+    }
+
+    /// Checks the combination of fields; each problem names its field.
+    func validate(sink: ProblemSink, prefix: String) {
+        let field = { (name: String) in prefix.isEmpty ? name : "\(prefix).\(name)" }
+        switch kind {
+        case .migration:
+            if !times.isEmpty { sink.error(field("times"), nil, "is not used by a migration schedule", fix: "remove it, or choose type daily, weekly or monthly") }
+        case .daily, .weekly, .monthly:
+            if times.isEmpty { sink.error(field("times"), nil, "a \(kind.rawValue) schedule needs at least one time", fix: "add e.g. times = [\"02:00\"]") }
+        }
+        if kind == .weekly && weekdays.isEmpty {
+            sink.error(field("weekdays"), nil, "a weekly schedule needs at least one weekday", fix: "add e.g. weekdays = [\"mon\", \"thu\"]")
+        }
+        if kind != .weekly && !weekdays.isEmpty {
+            sink.error(field("weekdays"), nil, "only a weekly schedule takes weekdays", fix: "remove it, or use type = \"weekly\"")
+        }
+        if kind == .monthly && days.isEmpty {
+            sink.error(field("days"), nil, "a monthly schedule needs at least one day of the month", fix: "add e.g. days = [1, 15]")
+        }
+        if kind != .monthly && !days.isEmpty {
+            sink.error(field("days"), nil, "only a monthly schedule takes days of the month", fix: "remove it, or use type = \"monthly\"")
+        }
+        if kind == .monthly {
+            for (index, day) in days.enumerated() where !(1...31).contains(day) {
+                sink.error("\(field("days"))[\(index)]", String(day), "is not a day of the month", fix: "use 1 to 31")
+            }
+            if days.contains(where: { $0 > 28 }) && days.allSatisfy({ $0 > 28 || !(1...31).contains($0) }) {
+                sink.warning(field("days"), nil, "days 29-31 do not occur in every month: those months get no backup", fix: "add an earlier day, or accept the gap")
+            }
+        }
+        if let timezone {
+            if kind == .migration {
+                sink.error(field("timezone"), "\"\(timezone)\"", "is not used by a migration schedule", fix: "remove it")
+            } else if !TimeZoneName.isValid(timezone) {
+                sink.error(field("timezone"), "\"\(timezone)\"", "is not a known IANA time zone", fix: "use a name from /usr/share/zoneinfo, e.g. \"Europe/Prague\" or \"UTC\"")
+            }
+        }
+        if Set(times).count != times.count { sink.warning(field("times"), nil, "lists a time twice", fix: "remove the duplicate") }
+    }
+}
+
+/// IANA zone names are validated against the system's zoneinfo database, as systemd does.
+enum TimeZoneName {
+    static func isValid(_ name: String) -> Bool {
+        guard !name.isEmpty, name.count < 64, !name.hasPrefix("/"), !name.split(separator: "/").contains(".."),
+              name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "/_+-".contains($0)) }) else { return false }
+        let fd = open("/usr/share/zoneinfo/\(name)", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var magic = [UInt8](repeating: 0, count: 4)
+        return read(fd, &magic, 4) == 4 && magic == Array("TZif".utf8)
+    }
+}

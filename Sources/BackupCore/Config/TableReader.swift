@@ -1,0 +1,134 @@
+/// Reads typed fields out of one configuration table, reporting every wrong type, missing
+/// field and unknown key to a `ProblemSink` with its full dotted name.
+struct TableReader {
+    let table: [String: ConfigValue]
+    let prefix: String
+    let sink: ProblemSink
+    private var known: Set<String> = []
+
+    init(_ table: [String: ConfigValue], prefix: String = "", sink: ProblemSink) {
+        self.table = table
+        self.prefix = prefix
+        self.sink = sink
+    }
+
+    func name(_ key: String) -> String { prefix.isEmpty ? key : "\(prefix).\(key)" }
+
+    private mutating func value(_ key: String, required: Bool, example: String) -> ConfigValue? {
+        known.insert(key)
+        guard let value = table[key] else {
+            if required { sink.error(name(key), nil, "is missing", fix: "add it, e.g. \(key) = \(example)") }
+            return nil
+        }
+        return value
+    }
+
+    private func wrongType(_ key: String, _ value: ConfigValue, expected: String, example: String) {
+        sink.error(name(key), value.written, "must be \(expected), not \(value.typeName)", fix: "e.g. \(key) = \(example)")
+    }
+
+    mutating func string(_ key: String, required: Bool = false, example: String = "\"…\"") -> String? {
+        guard let value = value(key, required: required, example: example) else { return nil }
+        guard case .string(let text) = value else { wrongType(key, value, expected: "a string", example: example); return nil }
+        return text
+    }
+
+    mutating func integer(_ key: String, required: Bool = false, example: String = "1") -> Int? {
+        guard let value = value(key, required: required, example: example) else { return nil }
+        guard case .integer(let number) = value else { wrongType(key, value, expected: "an integer", example: example); return nil }
+        return number
+    }
+
+    mutating func bool(_ key: String, example: String = "true") -> Bool? {
+        guard let value = value(key, required: false, example: example) else { return nil }
+        guard case .bool(let flag) = value else { wrongType(key, value, expected: "true or false", example: example); return nil }
+        return flag
+    }
+
+    /// Any value, for fields that accept more than one type.
+    mutating func raw(_ key: String) -> ConfigValue? { value(key, required: false, example: "") }
+
+    /// A list of strings; a single string is taken as a list of one.
+    mutating func strings(_ key: String, example: String) -> [String]? {
+        guard let value = value(key, required: false, example: example) else { return nil }
+        switch value {
+        case .string(let text): return [text]
+        case .array(let items):
+            var result: [String] = []
+            for (index, item) in items.enumerated() {
+                guard case .string(let text) = item else {
+                    sink.error("\(name(key))[\(index)]", item.written, "must be a string, not \(item.typeName)", fix: "e.g. \(key) = \(example)")
+                    continue
+                }
+                result.append(text)
+            }
+            return result
+        default:
+            wrongType(key, value, expected: "a list of strings", example: example)
+            return nil
+        }
+    }
+
+    /// A list of integers; a single integer is taken as a list of one.
+    mutating func integers(_ key: String, example: String) -> [Int]? {
+        guard let value = value(key, required: false, example: example) else { return nil }
+        switch value {
+        case .integer(let number): return [number]
+        case .array(let items):
+            var result: [Int] = []
+            for (index, item) in items.enumerated() {
+                guard case .integer(let number) = item else {
+                    sink.error("\(name(key))[\(index)]", item.written, "must be an integer, not \(item.typeName)", fix: "e.g. \(key) = \(example)")
+                    continue
+                }
+                result.append(number)
+            }
+            return result
+        default:
+            wrongType(key, value, expected: "a list of integers", example: example)
+            return nil
+        }
+    }
+
+    mutating func table(_ key: String, required: Bool = false, example: String) -> TableReader? {
+        guard let value = value(key, required: required, example: example) else { return nil }
+        guard case .table(let inner) = value else {
+            sink.error(name(key), value.written, "must be a table", fix: "write it as [\(name(key))] followed by its fields")
+            return nil
+        }
+        return TableReader(inner, prefix: name(key), sink: sink)
+    }
+
+    /// Marks keys that are read elsewhere or deliberately ignored.
+    mutating func accept(_ keys: String...) { known.formUnion(keys) }
+
+    /// Reports every key nobody asked for: a typo must not be silently ignored.
+    func rejectUnknownKeys() {
+        for key in table.keys.sorted() where !known.contains(key) {
+            let suggestion = known.min { editDistance($0, key) < editDistance($1, key) }
+            let fix: String
+            if let suggestion, editDistance(suggestion, key) <= 2 {
+                fix = "did you mean \(name(suggestion))?"
+            } else {
+                fix = "remove it; known fields here: \(known.sorted().joined(separator: ", "))"
+            }
+            sink.error(name(key), table[key]?.written, "is not a known field", fix: fix)
+        }
+    }
+}
+
+/// Levenshtein distance, for "did you mean" suggestions.
+func editDistance(_ a: String, _ b: String) -> Int {
+    let a = Array(a), b = Array(b)
+    if a.isEmpty { return b.count }
+    if b.isEmpty { return a.count }
+    var previous = Array(0...b.count)
+    for i in 1...a.count {
+        var current = [i] + Array(repeating: 0, count: b.count)
+        for j in 1...b.count {
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+        }
+        previous = current
+    }
+    return previous[b.count]
+}

@@ -1,0 +1,150 @@
+import CSQLite
+
+/// An SQLite failure: the result code, SQLite's own message, and what we were doing.
+public struct SQLiteError: Error, CustomStringConvertible, Sendable {
+    public let code: Int32
+    public let message: String
+    public let context: String
+
+    public var description: String { "\(context): \(message) (SQLite code \(code))" }
+
+    /// SQLITE_BUSY / SQLITE_LOCKED: another connection holds a conflicting lock.
+    public var isBusy: Bool { code & 0xff == SQLITE_BUSY || code & 0xff == SQLITE_LOCKED }
+    /// SQLITE_NOTADB / SQLITE_CORRUPT: the file is not a (healthy) database.
+    public var isNotADatabase: Bool { code & 0xff == SQLITE_NOTADB || code & 0xff == SQLITE_CORRUPT }
+    /// SQLITE_FULL: the disk (or quota) is full.
+    public var isDiskFull: Bool { code & 0xff == SQLITE_FULL }
+}
+
+/// One SQLite connection. Not shared across threads; every C call goes through here.
+public final class SQLiteConnection {
+    public enum Mode { case readOnly, readWrite, readWriteCreate }
+
+    let handle: OpaquePointer
+    public let path: String
+
+    public init(path: String, mode: Mode, busyTimeoutMilliseconds: Int32 = 5000) throws(SQLiteError) {
+        var flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE
+        switch mode {
+        case .readOnly: flags |= SQLITE_OPEN_READONLY
+        case .readWrite: flags |= SQLITE_OPEN_READWRITE
+        case .readWriteCreate: flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+        }
+        var db: OpaquePointer?
+        let rc = sqlite3_open_v2(path, &db, flags, nil)
+        guard rc == SQLITE_OK, let db else {
+            let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(rc))
+            sqlite3_close_v2(db)
+            throw SQLiteError(code: rc, message: message, context: "open \(path)")
+        }
+        handle = db
+        self.path = path
+        sqlite3_busy_timeout(db, busyTimeoutMilliseconds)
+    }
+
+    deinit { sqlite3_close_v2(handle) }
+
+    func error(_ code: Int32, _ context: String) -> SQLiteError {
+        SQLiteError(code: code, message: String(cString: sqlite3_errmsg(handle)), context: context)
+    }
+
+    /// Runs one or more statements that return no rows.
+    public func execute(_ sql: String) throws(SQLiteError) {
+        let rc = sqlite3_exec(handle, sql, nil, nil, nil)
+        if rc != SQLITE_OK { throw error(rc, "\(sql.prefix(60))") }
+    }
+
+    public func prepare(_ sql: String) throws(SQLiteError) -> Statement {
+        var statement: OpaquePointer?
+        let rc = sqlite3_prepare_v2(handle, sql, -1, &statement, nil)
+        guard rc == SQLITE_OK, let statement else { throw error(rc, "prepare \(sql.prefix(60))") }
+        return Statement(connection: self, handle: statement, sql: sql)
+    }
+
+    /// The first column of the first row of `sql`, as text; nil when there is no row or it is NULL.
+    public func scalar(_ sql: String) throws(SQLiteError) -> String? {
+        let statement = try prepare(sql)
+        guard try statement.step() else { return nil }
+        return statement.text(0)
+    }
+
+    public var changes: Int { Int(sqlite3_changes(handle)) }
+    public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
+
+    /// Runs `body` inside BEGIN IMMEDIATE … COMMIT, rolling back if it throws.
+    public func transaction<T>(_ body: () throws -> T) throws -> T {
+        try execute("BEGIN IMMEDIATE")
+        do {
+            let result = try body()
+            try execute("COMMIT")
+            return result
+        } catch {
+            try? execute("ROLLBACK")
+            throw error
+        }
+    }
+}
+
+/// A prepared statement. Binding indexes start at 1, column indexes at 0, as in SQLite.
+public final class Statement {
+    let connection: SQLiteConnection
+    let handle: OpaquePointer
+    let sql: String
+
+    init(connection: SQLiteConnection, handle: OpaquePointer, sql: String) {
+        self.connection = connection
+        self.handle = handle
+        self.sql = sql
+    }
+
+    deinit { sqlite3_finalize(handle) }
+
+    @discardableResult
+    public func bind(_ values: [SQLiteValue]) throws(SQLiteError) -> Statement {
+        sqlite3_reset(handle)
+        sqlite3_clear_bindings(handle)
+        for (offset, value) in values.enumerated() {
+            let index = Int32(offset + 1)
+            let rc: Int32
+            switch value {
+            case .null: rc = sqlite3_bind_null(handle, index)
+            case .integer(let number): rc = sqlite3_bind_int64(handle, index, number)
+            case .text(let text): rc = sqlite3_bind_text(handle, index, text, -1, dbbackup_sqlite_transient())
+            }
+            if rc != SQLITE_OK { throw connection.error(rc, "bind \(sql.prefix(60))") }
+        }
+        return self
+    }
+
+    /// Advances to the next row; false when done.
+    public func step() throws(SQLiteError) -> Bool {
+        let rc = sqlite3_step(handle)
+        switch rc {
+        case SQLITE_ROW: return true
+        case SQLITE_DONE: return false
+        default: throw connection.error(rc, "\(sql.prefix(60))")
+        }
+    }
+
+    /// Runs a statement that returns no rows.
+    public func run(_ values: [SQLiteValue] = []) throws(SQLiteError) {
+        try bind(values)
+        while try step() {}
+    }
+
+    public func isNull(_ column: Int32) -> Bool { sqlite3_column_type(handle, column) == SQLITE_NULL }
+    public func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(handle, column) }
+    public func text(_ column: Int32) -> String? {
+        guard let pointer = sqlite3_column_text(handle, column) else { return nil }
+        return String(cString: pointer)
+    }
+}
+
+public enum SQLiteValue: Sendable {
+    case null
+    case integer(Int64)
+    case text(String)
+
+    public static func optional(_ text: String?) -> SQLiteValue { text.map { .text($0) } ?? .null }
+    public static func optional(_ number: Int64?) -> SQLiteValue { number.map { .integer($0) } ?? .null }
+}

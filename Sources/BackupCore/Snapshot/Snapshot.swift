@@ -1,0 +1,136 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CSQLite
+
+/// Why a snapshot could not be taken. Each case says what the sysadmin can do about it.
+public struct SnapshotError: Error, CustomStringConvertible, Sendable {
+    public enum Code: Sendable { case missingDatabase, notADatabase, busy, versionQuery, verification, noSpace, io }
+    public let code: Code
+    public let message: String
+    public var description: String { message }
+}
+
+/// Takes a consistent copy of a live database with SQLite's online backup API.
+///
+/// The source connection opens one read transaction and the backup copies inside it, so the
+/// copy is one consistent point in time even while other processes keep writing (WAL or
+/// rollback journal), and it never restarts: writers in WAL mode carry on; in rollback
+/// mode they wait for the copy (their busy timeout) as for any long reader.
+public enum Snapshot {
+    public struct Result: Sendable {
+        public let version: String
+    }
+
+    /// Pages copied per step; the progress callback runs between steps.
+    static let pagesPerStep: Int32 = 4096
+
+    public static func take(
+        database: String,
+        to staging: String,
+        versionQuery: String?,
+        busyTimeoutMilliseconds: Int32,
+        progress: (_ copiedPages: Int, _ totalPages: Int) -> Void = { _, _ in }
+    ) throws(SnapshotError) -> Result {
+        guard FileSystem.exists(database) else {
+            throw SnapshotError(code: .missingDatabase, message: "database \(database) does not exist; check database.path in the main configuration")
+        }
+        do {
+            try copy(database, to: staging, busyTimeoutMilliseconds: busyTimeoutMilliseconds, progress: progress)
+        } catch let error as SnapshotError {
+            throw error
+        } catch let error as SQLiteError {
+            throw classify(error, database: database, staging: staging)
+        } catch {
+            throw SnapshotError(code: .io, message: "snapshot of \(database) failed: \(error)")
+        }
+        return try verify(staging, versionQuery: versionQuery)
+    }
+
+    private static func copy(_ database: String, to staging: String, busyTimeoutMilliseconds: Int32,
+                             progress: (Int, Int) -> Void) throws {
+        let source = try SQLiteConnection(path: database, mode: .readOnly, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
+        let destination = try SQLiteConnection(path: staging, mode: .readWriteCreate)
+        // The staging copy needs no journal: if we crash, the whole staging file is discarded.
+        try destination.execute("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF")
+
+        // Hold one read transaction on the source for the whole copy (see the type's comment).
+        try source.execute("BEGIN")
+        defer { try? source.execute("COMMIT") }
+        _ = try source.scalar("SELECT count(*) FROM sqlite_schema")
+
+        guard let backup = sqlite3_backup_init(destination.handle, "main", source.handle, "main") else {
+            throw destination.error(sqlite3_errcode(destination.handle), "start of online backup")
+        }
+        var rc: Int32 = SQLITE_OK
+        var busyWaitedMilliseconds: Int32 = 0
+        while true {
+            rc = sqlite3_backup_step(backup, pagesPerStep)
+            let total = Int(sqlite3_backup_pagecount(backup))
+            progress(total - Int(sqlite3_backup_remaining(backup)), total)
+            if rc == SQLITE_OK { continue }
+            if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) && busyWaitedMilliseconds < busyTimeoutMilliseconds {
+                usleep(10_000)
+                busyWaitedMilliseconds += 10
+                continue
+            }
+            break
+        }
+        let finish = sqlite3_backup_finish(backup)
+        if rc != SQLITE_DONE { throw destination.error(rc, "online backup of \(database)") }
+        if finish != SQLITE_OK { throw destination.error(finish, "online backup of \(database)") }
+    }
+
+    /// Checks the staging copy and reads its schema version from the copy itself, so the
+    /// version always describes exactly the data that was saved.
+    private static func verify(_ staging: String, versionQuery: String?) throws(SnapshotError) -> Result {
+        do {
+            let copy = try SQLiteConnection(path: staging, mode: .readOnly)
+            let check = try copy.scalar("PRAGMA quick_check") ?? "no answer"
+            guard check == "ok" else {
+                throw SnapshotError(code: .verification, message: "the snapshot failed PRAGMA quick_check: \(check)")
+            }
+            let version: String
+            if let versionQuery {
+                do {
+                    version = try copy.scalar(versionQuery) ?? ""
+                } catch {
+                    throw SnapshotError(code: .versionQuery, message: "database.version_query failed on the snapshot: \(error.message); fix the query in the main configuration")
+                }
+                guard SchemaVersion.isValid(version) else {
+                    throw SnapshotError(code: .versionQuery, message: "database.version_query returned \(version.isEmpty ? "nothing" : "\"\(version.prefix(80))\""); it must return one value of 1-64 letters, digits, '.', '_' or '-'")
+                }
+            } else {
+                version = try copy.scalar("PRAGMA user_version") ?? "0"
+            }
+            return Result(version: version)
+        } catch let error as SnapshotError {
+            throw error
+        } catch {
+            throw SnapshotError(code: .verification, message: "the snapshot could not be verified: \(error)")
+        }
+    }
+
+    private static func classify(_ error: SQLiteError, database: String, staging: String) -> SnapshotError {
+        if error.isNotADatabase {
+            return SnapshotError(code: .notADatabase, message: "\(database) is not an SQLite database or is damaged: \(error.message)")
+        }
+        if error.isBusy {
+            return SnapshotError(code: .busy, message: "\(database) stayed locked by another connection longer than the lock timeout; try again, or raise database.busy_timeout")
+        }
+        if error.isDiskFull {
+            return SnapshotError(code: .noSpace, message: "no space left for the snapshot at \(staging)")
+        }
+        return SnapshotError(code: .io, message: "snapshot of \(database) failed: \(error)")
+    }
+}
+
+/// Schema versions go into file names, so they are restricted to a safe alphabet.
+public enum SchemaVersion {
+    public static func isValid(_ version: String) -> Bool {
+        !version.isEmpty && version.utf8.count <= 64 && version.utf8.allSatisfy { byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a)
+                || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
+        }
+    }
+}

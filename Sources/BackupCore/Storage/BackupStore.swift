@@ -1,0 +1,82 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where a registration's backups go. The runner snapshots into `stagingPath`, then asks
+/// the store to `place` the verified file under a final name, and retention `delete`s.
+protocol BackupStore {
+    var provider: String { get }
+    /// Prepares the destination (e.g. creates the directory) and checks it is usable.
+    func prepare() throws(RunFailure)
+    /// A staging path that is not a final backup name, unique to this run.
+    func stagingPath(registration: String, startedAt: Timestamp) -> String
+    /// The location a file of this name would have.
+    func location(forFileName name: String) -> BackupLocation
+    /// Places the verified staging file at `location`. Returns false (and leaves the staging
+    /// file) when that name is already taken, so the runner tries the next name.
+    func place(staging: String, at location: BackupLocation, progress: @escaping (Int64, Int64) -> Void) throws(RunFailure) -> Bool
+    func delete(_ location: BackupLocation) throws
+    /// Removes staging files that crashed runs left behind.
+    func removeStagingLeftovers()
+}
+
+/// A local directory: the snapshot is staged inside it (same file system), then linked to
+/// its final name, so no partial file ever carries a final name.
+struct DirectoryStore: BackupStore {
+    let registration: String
+    let directory: String
+
+    var provider: String { "filesystem" }
+    static let stagingPrefix = ".dbbackup-staging-"
+
+    func prepare() throws(RunFailure) {
+        do {
+            try FileSystem.makeDirectories(directory, mode: 0o750)
+        } catch {
+            throw RunFailure(.store, registration: registration, "backup directory \(directory) cannot be created: \(error); create it and make it writable by the service")
+        }
+        guard FileSystem.isWritableDirectory(directory) else {
+            throw RunFailure(.store, registration: registration, "backup directory \(directory) is not writable by this user (uid \(getuid())); fix its owner or mode")
+        }
+    }
+
+    func stagingPath(registration: String, startedAt: Timestamp) -> String {
+        "\(directory)/\(Self.stagingPrefix)\(registration)-\(getpid())-\(startedAt.millisecondsSinceEpoch).db"
+    }
+
+    func location(forFileName name: String) -> BackupLocation { .file(path: "\(directory)/\(name)") }
+
+    func place(staging: String, at location: BackupLocation, progress: @escaping (Int64, Int64) -> Void) throws(RunFailure) -> Bool {
+        guard case .file(let path) = location else { return false }
+        do {
+            try FileSystem.fsyncFile(staging)
+            guard try FileSystem.linkNoReplace(staging, path) else { return false }
+            try FileSystem.unlinkIfPresent(staging)
+            try FileSystem.fsyncDirectory(directory)
+            return true
+        } catch {
+            throw RunFailure(.store, registration: registration, "placing the backup in \(directory) failed: \(error)")
+        }
+    }
+
+    func delete(_ location: BackupLocation) throws {
+        guard case .file(let path) = location else { return }
+        try FileSystem.unlinkIfPresent(path)
+        try FileSystem.fsyncDirectory((path as NSString).deletingLastPathComponent)
+    }
+
+    /// Staging files of processes that are gone. A live run's staging file is left alone.
+    func removeStagingLeftovers() {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+        for entry in entries where entry.hasPrefix(Self.stagingPrefix) {
+            let fields = entry.dropFirst(Self.stagingPrefix.count).split(separator: "-")
+            guard fields.count >= 3, let pid = Int32(fields[fields.count - 2]) else { continue }
+            if pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH {
+                try? FileSystem.unlinkIfPresent("\(directory)/\(entry)")
+                for suffix in ["-journal", "-wal", "-shm"] { try? FileSystem.unlinkIfPresent("\(directory)/\(entry)\(suffix)") }
+            }
+        }
+    }
+}
+
+import Foundation

@@ -1,0 +1,206 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import Foundation
+import Hashing
+
+/// A failed system call: which call, on which path, and errno's text.
+public struct SystemError: Error, CustomStringConvertible, Sendable {
+    public let operation: String
+    public let path: String
+    public let errno: Int32
+
+    public var description: String { "\(operation) \(path): \(String(cString: strerror(errno)))" }
+    public var isNoSpace: Bool { errno == ENOSPC || errno == EDQUOT }
+}
+
+/// POSIX file operations dbbackup needs for crash-safe placement. Each C call is wrapped
+/// once, here, and EINTR is retried here and nowhere else.
+public enum FileSystem {
+    @discardableResult
+    static func retryingEINTR<T: BinaryInteger>(_ operation: String, _ path: String, _ call: () -> T) throws(SystemError) -> T {
+        while true {
+            let result = call()
+            if result >= 0 { return result }
+            if Glibc.errno == EINTR { continue }
+            throw SystemError(operation: operation, path: path, errno: Glibc.errno)
+        }
+    }
+
+    public static func open(_ path: String, _ flags: Int32, mode: mode_t = 0o600) throws(SystemError) -> Int32 {
+        try retryingEINTR("open", path) { Glibc.open(path, flags | O_CLOEXEC, mode) }
+    }
+
+    public static func close(_ fd: Int32) { _ = Glibc.close(fd) }
+
+    public static func fsync(_ fd: Int32, path: String) throws(SystemError) {
+        try retryingEINTR("fsync", path) { Glibc.fsync(fd) }
+    }
+
+    /// fsync a directory so a rename or unlink inside it survives a power loss.
+    public static func fsyncDirectory(_ path: String) throws(SystemError) {
+        let fd = try open(path, O_RDONLY | O_DIRECTORY)
+        defer { close(fd) }
+        try fsync(fd, path: path)
+    }
+
+    public static func fsyncFile(_ path: String) throws(SystemError) {
+        let fd = try open(path, O_RDONLY)
+        defer { close(fd) }
+        try fsync(fd, path: path)
+    }
+
+    /// Gives `source` the name `destination` only if that name is free: link(2) fails with
+    /// EEXIST atomically, so two writers can never replace each other's file.
+    /// Returns false when the name is taken.
+    public static func linkNoReplace(_ source: String, _ destination: String) throws(SystemError) -> Bool {
+        if Glibc.link(source, destination) == 0 { return true }
+        if Glibc.errno == EEXIST { return false }
+        throw SystemError(operation: "link", path: destination, errno: Glibc.errno)
+    }
+
+    public static func rename(_ source: String, _ destination: String) throws(SystemError) {
+        try retryingEINTR("rename", destination) { Glibc.rename(source, destination) }
+    }
+
+    /// Removes a file; a file that is already gone is not an error.
+    public static func unlinkIfPresent(_ path: String) throws(SystemError) {
+        if Glibc.unlink(path) == 0 || Glibc.errno == ENOENT { return }
+        throw SystemError(operation: "unlink", path: path, errno: Glibc.errno)
+    }
+
+    public static func exists(_ path: String) -> Bool {
+        var info = stat()
+        return systemStat(path, &info) == 0
+    }
+
+    public static func isDirectory(_ path: String) -> Bool {
+        var info = stat()
+        return systemStat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    public static func size(_ path: String) throws(SystemError) -> Int64 {
+        var info = stat()
+        try retryingEINTR("stat", path) { systemStat(path, &info) }
+        return Int64(info.st_size)
+    }
+
+    /// Creates a directory and its parents with the given mode for the new ones.
+    public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws(SystemError) {
+        if isDirectory(path) { return }
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty, parent != path { try makeDirectories(parent, mode: mode) }
+        if Glibc.mkdir(path, mode) != 0, Glibc.errno != EEXIST {
+            throw SystemError(operation: "mkdir", path: path, errno: Glibc.errno)
+        }
+    }
+
+    /// Whether this process may create files in `directory`.
+    public static func isWritableDirectory(_ directory: String) -> Bool {
+        access(directory, W_OK | X_OK) == 0 && isDirectory(directory)
+    }
+
+    /// Writes `data` to `path` atomically: a temporary name beside it, fsync, rename, fsync of
+    /// the directory. A reader sees the old content or the new, never a part.
+    public static func writeAtomically(_ data: [UInt8], to path: String, mode: mode_t = 0o644) throws(SystemError) {
+        let directory = (path as NSString).deletingLastPathComponent
+        let temporary = "\(directory)/.\((path as NSString).lastPathComponent).tmp-\(getpid())"
+        let fd = try open(temporary, O_WRONLY | O_CREAT | O_TRUNC, mode: mode)
+        do {
+            try writeAll(fd, data, path: temporary)
+            _ = fchmod(fd, mode)  // the umask must not widen or narrow what we asked for
+            try fsync(fd, path: temporary)
+            close(fd)
+            try rename(temporary, path)
+            try fsyncDirectory(directory.isEmpty ? "." : directory)
+        } catch {
+            close(fd)
+            try? unlinkIfPresent(temporary)
+            throw error
+        }
+    }
+
+    public static func writeAll(_ fd: Int32, _ data: [UInt8], path: String) throws(SystemError) {
+        var failure: SystemError?
+        data.withUnsafeBytes { buffer in
+            do throws(SystemError) { try writeAll(fd, buffer, path: path) } catch { failure = error }
+        }
+        if let failure { throw failure }
+    }
+
+    /// write(2) until every byte is written (short writes and EINTR handled).
+    public static func writeAll(_ fd: Int32, _ buffer: UnsafeRawBufferPointer, path: String) throws(SystemError) {
+        guard let base = buffer.baseAddress else { return }
+        var offset = 0
+        while offset < buffer.count {
+            offset += try retryingEINTR("write", path) { Glibc.write(fd, base + offset, buffer.count - offset) }
+        }
+    }
+
+    public static func readAll(_ path: String) throws(SystemError) -> [UInt8] {
+        let fd = try open(path, O_RDONLY)
+        defer { close(fd) }
+        var result: [UInt8] = []
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
+        defer { chunk.deallocate() }
+        while true {
+            let count = try retryingEINTR("read", path) { Glibc.read(fd, chunk.baseAddress, chunk.count) }
+            if count == 0 { return result }
+            result.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[0..<count]))
+        }
+    }
+
+    /// Streams a file through `body` in large chunks, with a fixed buffer: memory does not
+    /// grow with the file.
+    public static func forEachChunk(of path: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let fd = try open(path, O_RDONLY)
+        defer { close(fd) }
+        _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
+        let capacity = 1 << 20
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 4096)
+        defer { buffer.deallocate() }
+        while true {
+            let count = try retryingEINTR("read", path) { Glibc.read(fd, buffer.baseAddress, capacity) }
+            if count == 0 { return }
+            try body(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+        }
+    }
+
+    /// SHA-256 (lowercase hex) and size of a file, read once.
+    public static func sha256(of path: String) throws -> (sha256: String, size: Int64) {
+        var digest = Digest(.sha256)
+        var size: Int64 = 0
+        try forEachChunk(of: path) { chunk in
+            digest.update(chunk)
+            size += Int64(chunk.count)
+        }
+        return (digest.finalize().hexString, size)
+    }
+
+    /// Copies `source` to a new file `destination` (which must not exist), hashing what it
+    /// writes, and fsyncs it. Returns the SHA-256 of the bytes written.
+    public static func copyHashing(_ source: String, to destination: String) throws -> (sha256: String, size: Int64) {
+        let out = try open(destination, O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
+        defer { close(out) }
+        var digest = Digest(.sha256)
+        var size: Int64 = 0
+        try forEachChunk(of: source) { chunk in
+            digest.update(chunk)
+            try writeAll(out, chunk, path: destination)
+            size += Int64(chunk.count)
+        }
+        try fsync(out, path: destination)
+        return (digest.finalize().hexString, size)
+    }
+
+    /// Absolute form of `path`, resolved against `base` when relative. No symlinks resolved.
+    public static func absolute(_ path: String, relativeTo base: String) -> String {
+        let joined = path.hasPrefix("/") ? path : (base as NSString).appendingPathComponent(path)
+        return (joined as NSString).standardizingPath
+    }
+}
+
+/// stat(2), named apart so it is not mistaken for the struct inside `FileSystem`.
+private func systemStat(_ path: String, _ info: inout stat) -> Int32 { stat(path, &info) }

@@ -1,0 +1,154 @@
+import ArgumentParser
+import BackupCore
+import Foundation
+
+struct ConfigCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "config",
+        abstract: "Check, export and import the whole configuration.",
+        subcommands: [Check.self, Export.self, Import.self])
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Report every problem in the configuration at once, warnings too. Exit status 2 if there are errors.")
+        @OptionGroup var globals: GlobalOptions
+
+        func run() throws {
+            try reportingErrors {
+                let loaded = globals.store.load()
+                let problems = loaded.problems + ConfigCheck.environment(loaded, locations: globals.locations, secrets: globals.secrets)
+                for problem in problems { print(problem.description) }
+                let errors = problems.filter { $0.severity == .error }.count
+                let warnings = problems.count - errors
+                if errors > 0 {
+                    throw CLIError("configuration has \(errors) error(s) and \(warnings) warning(s)", exitCode: RunFailure.Kind.configuration.exitCode)
+                }
+                print("configuration OK: \(loaded.registrations.count) registration(s), \(warnings) warning(s)")
+            }
+        }
+    }
+
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the whole configuration (TOML, or JSON with --json); secret keys only masked.")
+        @OptionGroup var globals: GlobalOptions
+        @Flag(help: "Machine-readable output.") var json = false
+
+        func run() throws {
+            try reportingErrors {
+                let loaded = globals.store.load()
+                guard loaded.main != nil else { throw CLIError.configuration(loaded.errors) }
+                for problem in loaded.errors { Output.stderr("skipped: \(problem.description)") }
+                let document = ConfigDocument.render(loaded, secrets: globals.secrets)
+                if json {
+                    try Output.json(ConfigValue.table(document).jsonObject)
+                } else {
+                    print("# dbbackup configuration, exported \(Timestamp.now().rfc3339). Secret keys are masked;")
+                    print("# `dbbackup config import` keeps the stored secret for a masked value.\n")
+                    print(ConfigValue.renderTOML(document))
+                }
+            }
+        }
+    }
+
+    struct Import: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Apply a configuration exported with `config export` (TOML or JSON).",
+            discussion: """
+            Everything is validated before anything is written. Registrations in FILE are created or \
+            replaced; others are left as they are. A masked secret key keeps the stored secret.
+            """)
+        @OptionGroup var globals: GlobalOptions
+        @Argument(help: "The file to import (- for standard input).") var file: String
+
+        func run() throws {
+            try reportingErrors {
+                let data: Data
+                if file == "-" {
+                    data = FileHandle.standardInput.readDataToEndOfFile()
+                } else {
+                    guard let contents = FileManager.default.contents(atPath: file) else {
+                        throw CLIError("\(file) cannot be read", exitCode: RunFailure.Kind.configuration.exitCode)
+                    }
+                    data = contents
+                }
+                let locations = globals.locations
+                let imported = try ConfigDocument.parse(String(decoding: data, as: UTF8.self), file: file, configDirectory: locations.configDirectory)
+
+                // Resolve every secret before writing anything, so a bad one changes nothing.
+                let secrets = globals.secrets
+                var resolved: [String: String] = [:]
+                var problems: [ConfigProblem] = []
+                for (registration, secret) in imported.registrations {
+                    guard case .s3 = registration.provider else { continue }
+                    if let secret {
+                        do {
+                            resolved[registration.name] = try secrets.resolve(supplied: try SecretStore.normalize(secret), for: registration.name)
+                        } catch let error as SecretError {
+                            problems.append(ConfigProblem(file: file, field: "registration \(registration.name): secret_key", message: error.message))
+                        }
+                    } else if secrets.secret(for: registration.name) == nil {
+                        problems.append(ConfigProblem(file: file, field: "registration \(registration.name): secret_key", message: "is missing and no secret is stored for it",
+                                                      fix: "add the secret key, or store it with: dbbackup registration edit \(registration.name) --secret-key-stdin"))
+                    }
+                }
+                if !problems.isEmpty { throw CLIError.configuration(problems) }
+
+                let store = globals.store
+                try store.saveMain(imported.main)
+                for (registration, _) in imported.registrations {
+                    if let secret = resolved[registration.name] { try secrets.store(secret, for: registration.name) }
+                    try store.save(registration)
+                    if case .filesystem = registration.provider { try secrets.remove(for: registration.name) }
+                }
+                let names = Set(imported.registrations.map(\.registration.name))
+                print("imported \(file): database \(imported.main.database.resolvedPath), \(names.count) registration(s)")
+                for other in store.registrationNames() where !names.contains(other) {
+                    print("kept registration \(other), which \(file) does not mention (remove it with: dbbackup registration remove \(other))")
+                }
+            }
+        }
+    }
+}
+
+/// Checks of the configuration against this host: does the database exist, can the backup
+/// directories be written, is every S3 secret stored.
+enum ConfigCheck {
+    static func environment(_ loaded: LoadedConfig, locations: Locations, secrets: SecretStore) -> [ConfigProblem] {
+        var problems: [ConfigProblem] = []
+        let mainFile = locations.display(locations.mainFile)
+        if let main = loaded.main {
+            let path = main.database.resolvedPath
+            if !FileSystem.exists(path) {
+                problems.append(ConfigProblem(file: mainFile, field: "database.path", value: "\"\(main.database.path)\"", message: "\(path) does not exist", fix: "point it at the application's SQLite database"))
+            } else if access(path, R_OK) != 0 {
+                problems.append(ConfigProblem(file: mainFile, field: "database.path", value: "\"\(main.database.path)\"", message: "\(path) is not readable by this user", fix: "run as the service user or root"))
+            }
+        }
+        for registration in loaded.registrations {
+            let file = locations.display(locations.registrationFile(registration.name))
+            switch registration.provider {
+            case .filesystem(let target):
+                if FileSystem.isDirectory(target.resolvedPath) {
+                    if !FileSystem.isWritableDirectory(target.resolvedPath) {
+                        problems.append(ConfigProblem(file: file, field: "path", value: "\"\(target.path)\"", message: "\(target.resolvedPath) is not writable by this user", fix: "fix its owner or mode"))
+                    }
+                } else if FileSystem.exists(target.resolvedPath) {
+                    problems.append(ConfigProblem(file: file, field: "path", value: "\"\(target.path)\"", message: "\(target.resolvedPath) is not a directory", fix: "point it at a directory"))
+                } else {
+                    problems.append(ConfigProblem(.warning, file: file, field: "path", value: "\"\(target.path)\"", message: "\(target.resolvedPath) does not exist yet; the first run creates it"))
+                }
+            case .s3:
+                if secrets.secret(for: registration.name) == nil {
+                    problems.append(ConfigProblem(file: file, field: "secret_key", message: "no secret key is stored for this registration", fix: "store it with: dbbackup registration edit \(registration.name) --secret-key-stdin"))
+                }
+            }
+        }
+        if loaded.main != nil && !loaded.registrations.contains(where: { $0.schedule.kind == .migration }) {
+            problems.append(ConfigProblem(.warning, file: locations.display(locations.registrationsDirectory), field: nil,
+                                          message: "no registration has schedule migration: deploys get no backup before a schema migration",
+                                          fix: "add one, e.g. dbbackup registration add premigrate --provider filesystem --path DIR --schedule migration"))
+        }
+        return problems
+    }
+}

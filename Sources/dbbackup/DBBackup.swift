@@ -1,0 +1,25 @@
+import ArgumentParser
+import BackupCore
+import Foundation
+
+@main
+struct DBBackup: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dbbackup",
+        abstract: "Backups of an application's SQLite database, to local directories and S3-compatible stores.",
+        discussion: """
+        Configuration lives in --config-dir (default /etc/dbbackup): dbbackup.toml for the database \
+        and retention, registrations.d/NAME.toml for each backup job. The registry of backups lives \
+        in --state-dir (default /var/lib/dbbackup).
+        """,
+        version: DBBackupVersion.current,
+        subcommands: [
+            Init.self, RegistrationCommand.self, RetentionCommand.self, ConfigCommand.self,
+            Run.self, List.self, Restore.self,
+        ]
+    )
+}
+
+enum DBBackupVersion {
+    static let current = "0.1.0"
+}

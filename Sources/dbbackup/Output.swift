@@ -1,0 +1,82 @@
+import ArgumentParser
+import BackupCore
+import Foundation
+
+/// An error the command line reports: its message goes to stderr, its code is the exit status.
+struct CLIError: Error, CustomStringConvertible {
+    let message: String
+    let exitCode: Int32
+
+    init(_ message: String, exitCode: Int32 = 1) {
+        self.message = message
+        self.exitCode = exitCode
+    }
+
+    var description: String { message }
+
+    /// Exit status 2: the configuration (or a value given for it) is wrong.
+    static func configuration(_ problems: [ConfigProblem]) -> CLIError {
+        CLIError(problems.map(\.description).joined(separator: "\n"), exitCode: RunFailure.Kind.configuration.exitCode)
+    }
+}
+
+enum Output {
+    static func stderr(_ text: String) {
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+
+    /// Prints JSON with stable key order, as scripts expect.
+    static func json(_ value: Any) throws {
+        let data = try JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        print(String(decoding: data, as: UTF8.self))
+    }
+
+    /// Left-aligned columns.
+    static func table(_ header: [String], _ rows: [[String]]) {
+        let all = [header] + rows
+        let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+        for row in all {
+            let cells = row.enumerated().map { index, cell in
+                index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+            }
+            print(cells.joined(separator: "  "))
+        }
+    }
+
+    static func size(_ bytes: Int64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var value = Double(bytes)
+        var unit = 0
+        while value >= 1024 && unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
+    }
+}
+
+/// Runs a command body, turning domain errors into messages and exit statuses.
+func reportingErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as CLIError {
+        Output.stderr(error.message.split(separator: "\n").map { "dbbackup: \($0)" }.joined(separator: "\n"))
+        throw ExitCode(error.exitCode)
+    } catch let error as ConfigErrors {
+        Output.stderr(error.description)
+        throw ExitCode(RunFailure.Kind.configuration.exitCode)
+    } catch let error as ConfigProblem {
+        Output.stderr(error.description)
+        throw ExitCode(RunFailure.Kind.configuration.exitCode)
+    } catch let error as RunFailure {
+        Output.stderr("dbbackup: \(error.description)")
+        throw ExitCode(error.kind.exitCode)
+    } catch let error as ExitCode {
+        throw error
+    } catch let error as ValidationError {
+        throw error
+    } catch {
+        Output.stderr("dbbackup: \(error)")
+        throw ExitCode(1)
+    }
+}

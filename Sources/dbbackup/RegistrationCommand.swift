@@ -1,0 +1,193 @@
+import ArgumentParser
+import BackupCore
+import Foundation
+
+struct RegistrationCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "registration",
+        abstract: "Add, change, remove and inspect backup registrations.",
+        subcommands: [Add.self, Edit.self, Remove.self, ListRegistrations.self, Show.self]
+    )
+}
+
+extension RegistrationCommand {
+    /// Validates a registration table from the command line and stores it with its secret.
+    static func save(_ table: [String: ConfigValue], name: String, options: RegistrationOptions,
+                     globals: GlobalOptions, requireSecret: Bool) throws -> Registration {
+        let locations = globals.locations
+        let (parsed, problems) = ConfigCodec.readRegistration(table, name: name, file: "command line", configDirectory: locations.configDirectory)
+        let translated = problems.map(CommandLineFields.translate)
+        guard let registration = parsed else { throw CLIError.configuration(translated.filter { $0.severity == .error }) }
+        for warning in translated where warning.severity == .warning { Output.stderr(warning.description) }
+
+        let secrets = globals.secrets
+        let supplied = try options.suppliedSecret()
+        if case .s3 = registration.provider {
+            if let supplied {
+                do {
+                    try secrets.store(try secrets.resolve(supplied: supplied, for: name), for: name)
+                } catch let error as SecretError {
+                    throw CLIError(error.message, exitCode: RunFailure.Kind.configuration.exitCode)
+                }
+            } else if secrets.secret(for: name) == nil && requireSecret {
+                throw CLIError.configuration([ConfigProblem(file: "command line", field: "--secret-key-stdin", message: "an s3 registration needs its secret key",
+                                                            fix: "pipe it in with --secret-key-stdin, or name a root-only file with --secret-key-file")])
+            }
+        } else if supplied != nil {
+            throw CLIError.configuration([ConfigProblem(file: "command line", field: "--secret-key-stdin", message: "only s3 registrations have a secret key", fix: "leave it out")])
+        }
+        try globals.store.save(registration)
+        if case .filesystem = registration.provider {
+            // Registrations of the filesystem provider keep no secret.
+            try secrets.remove(for: name)
+        }
+        return registration
+    }
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add a registration: a named backup job with a provider and a schedule.",
+            discussion: """
+            Examples:
+              dbbackup registration add premigrate --provider filesystem --path /var/backups/app --schedule migration
+              dbbackup registration add nightly --provider s3 --bucket app-backups --endpoint http://127.0.0.1:9000 \\
+                  --force-path-style --access-key AGENT --secret-key-stdin --schedule daily --time 02:00 < secret.txt
+            """)
+
+        @OptionGroup var globals: GlobalOptions
+        @Argument(help: "Registration name: \(RegistrationName.rule).") var name: String
+        @OptionGroup var options: RegistrationOptions
+
+        func run() throws {
+            try reportingErrors {
+                if let problem = RegistrationName.problem(name) {
+                    throw CLIError.configuration([ConfigProblem(file: "command line", field: "NAME", value: "\"\(name)\"", message: problem, fix: "use \(RegistrationName.rule)")])
+                }
+                let store = globals.store
+                if store.registrationExists(name) {
+                    throw CLIError("registration \(name) already exists (\(store.locations.registrationFile(name))); change it with: dbbackup registration edit \(name)",
+                                   exitCode: RunFailure.Kind.configuration.exitCode)
+                }
+                var missing: [ConfigProblem] = []
+                if options.provider == nil { missing.append(ConfigProblem(file: "command line", field: "--provider", message: "is required", fix: "give --provider filesystem or --provider s3")) }
+                if options.schedule == nil { missing.append(ConfigProblem(file: "command line", field: "--schedule", message: "is required", fix: "give --schedule migration|daily|weekly|monthly")) }
+                if !missing.isEmpty { throw CLIError.configuration(missing) }
+                let registration = try RegistrationCommand.save(try options.apply(to: [:]), name: name, options: options,
+                                                                 globals: globals, requireSecret: true)
+                print("added registration \(name): \(registration.schedule.summary), to \(describe(registration.provider))")
+            }
+        }
+    }
+
+    struct Edit: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Change a registration; options not given keep their values.")
+
+        @OptionGroup var globals: GlobalOptions
+        @Argument(help: "Registration name.") var name: String
+        @OptionGroup var options: RegistrationOptions
+
+        func run() throws {
+            try reportingErrors {
+                let store = globals.store
+                let existing = try store.registration(named: name)
+                let base = ConfigCodec.renderRegistration(existing)
+                let registration = try RegistrationCommand.save(try options.apply(to: base), name: name, options: options,
+                                                                 globals: globals, requireSecret: true)
+                print("changed registration \(name): \(registration.schedule.summary), to \(describe(registration.provider))")
+            }
+        }
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Remove a registration. Its backups and their registry records are kept.")
+
+        @OptionGroup var globals: GlobalOptions
+        @Argument(help: "Registration name.") var name: String
+
+        func run() throws {
+            try reportingErrors {
+                let store = globals.store
+                if let problem = RegistrationName.problem(name) {
+                    throw CLIError.configuration([ConfigProblem(file: "command line", field: "NAME", value: "\"\(name)\"", message: problem)])
+                }
+                guard store.registrationExists(name) else {
+                    throw CLIError("there is no registration \(name); see: dbbackup registration list", exitCode: RunFailure.Kind.configuration.exitCode)
+                }
+                try store.remove(name)
+                try globals.secrets.remove(for: name)
+                print("removed registration \(name); its backups are kept (see: dbbackup list \(name))")
+            }
+        }
+    }
+
+    struct ListRegistrations: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List registrations.")
+
+        @OptionGroup var globals: GlobalOptions
+        @Flag(help: "Machine-readable output.") var json = false
+
+        func run() throws {
+            try reportingErrors {
+                let loaded = globals.store.load()
+                let secrets = globals.secrets
+                for problem in loaded.problems where problem.field == nil || problem.severity == .error {
+                    if problem.file.hasPrefix("registrations.d/") { Output.stderr(problem.description) }
+                }
+                if json {
+                    try Output.json(loaded.registrations.map { ConfigValue.table(ConfigDocument.render($0, secrets: secrets, resolvedPath: true)).jsonObject })
+                    return
+                }
+                if loaded.registrations.isEmpty {
+                    print("no registrations; add one with: dbbackup registration add NAME --provider filesystem --path DIR --schedule migration")
+                    return
+                }
+                Output.table(["NAME", "PROVIDER", "SCHEDULE", "DESTINATION"], loaded.registrations.map {
+                    [$0.name, $0.provider.kind, $0.schedule.summary, describe($0.provider)]
+                })
+            }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one registration (the secret key only masked).")
+
+        @OptionGroup var globals: GlobalOptions
+        @Argument(help: "Registration name.") var name: String
+        @Flag(help: "Machine-readable output.") var json = false
+
+        func run() throws {
+            try reportingErrors {
+                let registration = try globals.store.registration(named: name)
+                let table = ConfigDocument.render(registration, secrets: globals.secrets, resolvedPath: true)
+                if json {
+                    try Output.json(ConfigValue.table(table).jsonObject)
+                    return
+                }
+                print("name: \(registration.name)")
+                print("provider: \(registration.provider.kind)")
+                switch registration.provider {
+                case .filesystem(let target):
+                    print("path: \(target.path)\(target.path == target.resolvedPath ? "" : " (\(target.resolvedPath))")")
+                case .s3(let target):
+                    print("bucket: \(target.bucket)")
+                    print("endpoint: \(target.endpoint.isEmpty ? "(AWS)" : target.endpoint)")
+                    print("region: \(target.region.isEmpty ? "(default)" : target.region)")
+                    print("force_path_style: \(target.forcePathStyle)")
+                    print("prefix: \(target.prefix)")
+                    print("access_key: \(target.accessKey)")
+                    print("secret_key: \(globals.secrets.secret(for: name).map(SecretStore.mask) ?? "(none stored)")")
+                }
+                print("schedule: \(registration.schedule.summary)")
+                print("file: \(globals.locations.registrationFile(name))")
+            }
+        }
+    }
+}
+
+func describe(_ provider: Registration.Provider) -> String {
+    switch provider {
+    case .filesystem(let target): target.resolvedPath
+    case .s3(let target): "s3://\(target.bucket)/\(target.prefix)" + (target.endpoint.isEmpty ? "" : " at \(target.endpoint)")
+    }
+}

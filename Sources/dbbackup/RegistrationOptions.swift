@@ -1,0 +1,140 @@
+import ArgumentParser
+import BackupCore
+import Foundation
+
+/// The options of `registration add` and `registration edit`. Given values are laid over a
+/// registration's table and validated by the same reader as the files, so the command line
+/// and hand-edited files accept and reject exactly the same things.
+struct RegistrationOptions: ParsableArguments {
+    @Option(help: "Where backups go: filesystem or s3.")
+    var provider: String?
+
+    @Option(help: ArgumentHelp("filesystem: the backup directory (relative paths start at the config dir).", valueName: "DIR"))
+    var path: String?
+
+    @Option(help: "s3: the bucket (must already exist).")
+    var bucket: String?
+
+    @Option(help: ArgumentHelp("s3: endpoint URL; empty for AWS.", valueName: "URL"))
+    var endpoint: String?
+
+    @Option(help: "s3: region (optional for non-AWS stores; default us-east-1).")
+    var region: String?
+
+    @Flag(inversion: .prefixedNo, help: "s3: path-style addressing (MinIO and most local stores need it).")
+    var forcePathStyle: Bool?
+
+    @Option(help: "s3: key prefix, e.g. app/backups/.")
+    var prefix: String?
+
+    @Option(name: .customLong("access-key"), help: "s3: access key id.")
+    var accessKey: String?
+
+    @Flag(name: .customLong("secret-key-stdin"), help: "s3: read the secret key from standard input (one line).")
+    var secretKeyStdin = false
+
+    @Option(name: .customLong("secret-key-file"), help: ArgumentHelp("s3: read the secret key from a file.", valueName: "FILE"))
+    var secretKeyFile: String?
+
+    @Option(help: "migration, daily, weekly or monthly.")
+    var schedule: String?
+
+    @Option(name: .customLong("time"), parsing: .upToNextOption, help: ArgumentHelp("Time of day, 24-hour HH:MM; repeatable.", valueName: "HH:MM"))
+    var times: [String] = []
+
+    @Option(name: .customLong("weekday"), parsing: .upToNextOption, help: ArgumentHelp("weekly: mon tue wed thu fri sat sun; repeatable.", valueName: "DAY"))
+    var weekdays: [String] = []
+
+    @Option(name: .customLong("day"), parsing: .upToNextOption, help: ArgumentHelp("monthly: day of the month 1-31; repeatable.", valueName: "N"))
+    var days: [String] = []
+
+    @Option(help: ArgumentHelp("IANA time zone, e.g. Europe/Prague; default: the host's local time.", valueName: "TZ"))
+    var timezone: String?
+
+    func validate() throws {
+        if secretKeyStdin && secretKeyFile != nil {
+            throw ValidationError("give the secret key either with --secret-key-stdin or with --secret-key-file, not both")
+        }
+    }
+
+    var changesProvider: Bool { provider != nil }
+    var changesSchedule: Bool { schedule != nil || !times.isEmpty || !weekdays.isEmpty || !days.isEmpty || timezone != nil }
+
+    /// Lays the given options over `base` (an existing registration's table, or empty).
+    func apply(to base: [String: ConfigValue]) throws -> [String: ConfigValue] {
+        var table = base
+        if let provider, provider != (base["provider"].flatMap { if case .string(let s) = $0 { s } else { nil } }) {
+            // Switching provider: the old provider's fields no longer apply.
+            for key in ["path", "bucket", "endpoint", "region", "force_path_style", "prefix", "access_key"] { table.removeValue(forKey: key) }
+            table["provider"] = .string(provider)
+        }
+        let strings: [(String, String?)] = [("path", path), ("bucket", bucket), ("endpoint", endpoint), ("region", region),
+                                            ("prefix", prefix), ("access_key", accessKey)]
+        for (key, value) in strings { if let value { table[key] = .string(value) } }
+        if let forcePathStyle { table["force_path_style"] = .bool(forcePathStyle) }
+
+        if changesSchedule {
+            var scheduleTable: [String: ConfigValue] = if case .table(let existing)? = base["schedule"] { existing } else { [:] }
+            if let schedule, schedule != (scheduleTable["type"].flatMap { if case .string(let s) = $0 { s } else { nil } }) {
+                // A new kind of schedule starts from scratch, except for what is given with it.
+                scheduleTable = ["type": .string(schedule)]
+            }
+            if !times.isEmpty { scheduleTable["times"] = .array(times.map { .string($0) }) }
+            if !weekdays.isEmpty { scheduleTable["weekdays"] = .array(weekdays.map { .string($0) }) }
+            if !days.isEmpty {
+                scheduleTable["days"] = .array(try days.enumerated().map { index, text in
+                    guard let day = Int(text) else {
+                        throw CLIError.configuration([ConfigProblem(file: "command line", field: "--day", value: text,
+                                                                    message: "is not a number", fix: "give days of the month as numbers 1-31")])
+                    }
+                    return .integer(day)
+                })
+            }
+            if let timezone { scheduleTable["timezone"] = .string(timezone) }
+            table["schedule"] = .table(scheduleTable)
+        }
+        return table
+    }
+
+    /// The secret given on stdin or in a file, if any.
+    func suppliedSecret() throws -> String? {
+        var raw: String?
+        if secretKeyStdin {
+            raw = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+        } else if let secretKeyFile {
+            guard let data = FileManager.default.contents(atPath: secretKeyFile) else {
+                throw CLIError("--secret-key-file \(secretKeyFile) cannot be read", exitCode: RunFailure.Kind.configuration.exitCode)
+            }
+            raw = String(decoding: data, as: UTF8.self)
+        }
+        guard let raw else { return nil }
+        do {
+            return try SecretStore.normalize(raw)
+        } catch {
+            throw CLIError("\(secretKeyStdin ? "--secret-key-stdin" : "--secret-key-file"): \(error.message)", exitCode: RunFailure.Kind.configuration.exitCode)
+        }
+    }
+}
+
+/// Config field names as the command line spells them, so errors name the option to fix.
+enum CommandLineFields {
+    static let names: [(String, String)] = [
+        ("schedule.type", "--schedule"), ("schedule.times", "--time"), ("schedule.weekdays", "--weekday"),
+        ("schedule.days", "--day"), ("schedule.timezone", "--timezone"), ("schedule", "--schedule"),
+        ("force_path_style", "--force-path-style"), ("access_key", "--access-key"), ("provider", "--provider"),
+        ("path", "--path"), ("bucket", "--bucket"), ("endpoint", "--endpoint"), ("region", "--region"), ("prefix", "--prefix"),
+    ]
+
+    static func translate(_ problem: ConfigProblem) -> ConfigProblem {
+        guard let field = problem.field else { return problem }
+        var renamed = field
+        for (configName, option) in names where field == configName || field.hasPrefix(configName + "[") || field.hasPrefix(configName + ".") {
+            renamed = option + field.dropFirst(configName.count)
+            break
+        }
+        let fix = problem.fix.map { fix in
+            fix.hasPrefix("add e.g. ") || fix.hasPrefix("add it, e.g.") ? "give \(renamed)" : fix
+        }
+        return ConfigProblem(problem.severity, file: "command line", field: renamed, value: problem.value, message: problem.message, fix: fix)
+    }
+}

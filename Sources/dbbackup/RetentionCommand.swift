@@ -1,0 +1,76 @@
+import ArgumentParser
+import BackupCore
+import Foundation
+
+struct RetentionCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "retention",
+        abstract: "How many backups each registration keeps (local 0-15, remote 0 or more; 0 = no automatic cleanup).",
+        subcommands: [Show.self, Set.self])
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show the retention limits.")
+        @OptionGroup var globals: GlobalOptions
+        @Flag(help: "Machine-readable output.") var json = false
+
+        func run() throws {
+            try reportingErrors {
+                let retention = try globals.store.loadMain().retention
+                if json {
+                    let remote: Any = switch retention.remote {
+                    case .count(let count): count
+                    case .unlimited: "unlimited"
+                    }
+                    try Output.json(["local": retention.local, "remote": remote])
+                    return
+                }
+                print("local: \(retention.local)\(retention.local == 0 ? " (no automatic cleanup)" : " backups per filesystem registration")")
+                print("remote: \(retention.remote)\(retention.remote.keep == nil ? " (no automatic cleanup)" : " backups per s3 registration")")
+            }
+        }
+    }
+
+    struct Set: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Change the retention limits.")
+        @OptionGroup var globals: GlobalOptions
+
+        @Option(help: ArgumentHelp("Backups kept per filesystem registration, 0-15 (0 = no automatic cleanup).", valueName: "N"))
+        var local: Int?
+
+        @Option(help: ArgumentHelp("Backups kept per s3 registration: a number, or unlimited (0 = no automatic cleanup).", valueName: "N|unlimited"))
+        var remote: String?
+
+        func validate() throws {
+            if local == nil && remote == nil { throw ValidationError("give --local N and/or --remote N|unlimited") }
+        }
+
+        func run() throws {
+            try reportingErrors {
+                let store = globals.store
+                var table = ConfigCodec.renderMain(try store.loadMain())
+                var retention: [String: ConfigValue] = if case .table(let current)? = table["retention"] { current } else { [:] }
+                if let local { retention["local"] = .integer(local) }
+                if let remote {
+                    guard let limit = Retention.RemoteLimit.parse(remote) else {
+                        throw CLIError.configuration([ConfigProblem(file: "command line", field: "--remote", value: remote,
+                                                                    message: "is not a number of backups", fix: "give a number (0 or more) or unlimited")])
+                    }
+                    retention["remote"] = switch limit {
+                    case .count(let count): .integer(count)
+                    case .unlimited: .string("unlimited")
+                    }
+                }
+                table["retention"] = .table(retention)
+                let (config, problems) = ConfigCodec.readMain(table, file: "command line", configDirectory: globals.locations.configDirectory)
+                let renamed = problems.map {
+                    ConfigProblem($0.severity, file: "command line", field: $0.field.map { $0.replacingOccurrences(of: "retention.", with: "--") },
+                                  value: $0.value, message: $0.message, fix: $0.fix)
+                }
+                guard let config else { throw CLIError.configuration(renamed.filter { $0.severity == .error }) }
+                try store.saveMain(config)
+                for warning in renamed where warning.severity == .warning { Output.stderr(warning.description) }
+                print("retention: local \(config.retention.local), remote \(config.retention.remote)")
+            }
+        }
+    }
+}

@@ -1,0 +1,107 @@
+import ArgumentParser
+import BackupCore
+import Foundation
+import Logging
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Take a backup now: snapshot, store, record, prune (the executor systemd runs).",
+        discussion: """
+        `dbbackup run NAME` runs one registration; `dbbackup run --trigger migration` runs every \
+        registration whose schedule is migration, one after the other, and fails if any failed.
+
+        Exit status: 0 stored; 2 configuration error; 3 snapshot failed (database missing, \
+        locked, not a database); 4 store failed; 5 stored, but retention could not delete an old \
+        backup (retried next run); 6 another run of the same database held the lock too long.
+        """)
+
+    @OptionGroup var globals: GlobalOptions
+
+    @Argument(help: "The registration to run.") var name: String?
+
+    @Option(help: "Why this run happens: timer, migration or manual (default manual; without NAME, migration runs every migration registration).")
+    var trigger: String?
+
+    func validate() throws {
+        if let trigger, BackupTrigger(rawValue: trigger) == nil {
+            throw ValidationError("--trigger \(trigger) is not a trigger; use timer, migration or manual")
+        }
+        if name == nil && trigger != BackupTrigger.migration.rawValue {
+            throw ValidationError("name a registration (dbbackup run NAME), or run all migration registrations with: dbbackup run --trigger migration")
+        }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let logger = CLILogging.logger
+            let store = globals.store
+            let config = try store.loadMain()
+            let trigger = trigger.flatMap(BackupTrigger.init(rawValue:)) ?? .manual
+            let registrations: [Registration]
+            if let name {
+                registrations = [try store.registration(named: name)]
+            } else {
+                let loaded = store.load()
+                registrations = loaded.registrations.filter { $0.schedule.kind == .migration }
+                for problem in loaded.errors where problem.file.hasPrefix("registrations.d/") {
+                    Output.stderr("skipped: \(problem.description)")
+                }
+                if registrations.isEmpty {
+                    throw CLIError("no registration has schedule migration; add one with: dbbackup registration add NAME --provider filesystem --path DIR --schedule migration",
+                                   exitCode: RunFailure.Kind.configuration.exitCode)
+                }
+            }
+            let runner = BackupRunner(locations: globals.locations, config: config, logger: logger, observer: ProgressLine.observer())
+            var worst: RunFailure?
+            for registration in registrations {
+                do throws(RunFailure) {
+                    let report = try runner.run(registration, trigger: trigger)
+                    ProgressLine.clear()
+                    let backup = report.backup
+                    print("\(registration.name): stored \(backup.location?.description ?? "?") (\(Output.size(backup.size ?? 0)), schema version \(backup.version ?? "?"), sha256 \(backup.sha256 ?? "?")) in \(report.durationMilliseconds) ms")
+                    for pruned in report.pruned {
+                        print("\(registration.name): retention deleted \(pruned.location?.description ?? "?")")
+                    }
+                } catch {
+                    ProgressLine.clear()
+                    Output.stderr("dbbackup: \(error.description)")
+                    if worst == nil || error.kind.exitCode > worst!.kind.exitCode { worst = error }
+                }
+            }
+            if let worst { throw ExitCode(worst.kind.exitCode) }
+        }
+    }
+}
+
+/// The progress line a person sees on a terminal: `nightly: snapshot 45%`.
+enum ProgressLine {
+    static let enabled = isatty(STDERR_FILENO) == 1
+
+    static func observer() -> RunObserver {
+        guard enabled else { return RunObserver() }
+        return RunObserver(
+            step: { registration, text in show("\(registration): \(text)") },
+            progress: { registration, text, fraction in show("\(registration): \(text) \(Int(fraction * 100))%") })
+    }
+
+    static func show(_ text: String) {
+        FileHandle.standardError.write(Data("\r\u{1B}[K\(text)".utf8))
+    }
+
+    static func clear() {
+        if enabled { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+}
+
+enum CLILogging {
+    /// Logs go to stderr; the level comes from DBBACKUP_LOG_LEVEL (default: warning).
+    static let logger: Logger = {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            let level = ProcessInfo.processInfo.environment["DBBACKUP_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
+            handler.logLevel = level ?? .warning
+            return handler
+        }
+        return Logger(label: "dbbackup")
+    }()
+}
