@@ -102,10 +102,11 @@ struct RegistrationOptions: ParsableArguments {
         if secretKeyStdin {
             raw = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
         } else if let secretKeyFile {
-            guard let data = FileManager.default.contents(atPath: secretKeyFile) else {
-                throw CLIError("--secret-key-file \(secretKeyFile) cannot be read", exitCode: RunFailure.Kind.configuration.exitCode)
+            do {
+                raw = String(decoding: try FileSystem.readAll(secretKeyFile), as: UTF8.self)
+            } catch {
+                throw CLIError("--secret-key-file: \(error)", exitCode: RunFailure.Kind.configuration.exitCode)
             }
-            raw = String(decoding: data, as: UTF8.self)
         }
         guard let raw else { return nil }
         do {

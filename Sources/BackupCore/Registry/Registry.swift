@@ -68,15 +68,15 @@ public final class Registry {
         }
     }
 
+    /// Creates or upgrades the schema. Several processes may open a new registry at once, so
+    /// the version is read again inside the write transaction.
     private func migrate() throws {
-        let version = Int(try db.scalar("PRAGMA user_version") ?? "0") ?? 0
-        guard version < Self.schemaVersion else {
+        try db.transaction {
+            let version = Int(try db.scalar("PRAGMA user_version") ?? "0") ?? 0
             if version > Self.schemaVersion {
                 throw RegistryError(message: "it was written by a newer dbbackup (registry schema \(version)); upgrade dbbackup")
             }
-            return
-        }
-        try db.transaction {
+            guard version < Self.schemaVersion else { return }
             try db.execute("""
                 CREATE TABLE backups (
                     id INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -49,7 +49,7 @@ public struct BackupRunner {
 
     public func run(_ registration: Registration, trigger: BackupTrigger) throws(RunFailure) -> RunReport {
         let name = registration.name
-        let started = Timestamp.now()
+        let requested = Timestamp.now()
         let registry: Registry
         do {
             registry = try Registry(path: locations.registryPath)
@@ -64,12 +64,14 @@ public struct BackupRunner {
             lock = try DatabaseLock(database: config.database.resolvedPath, locksDirectory: locations.locksDirectory,
                                     holder: "registration \(name)", timeoutSeconds: config.database.lockTimeoutSeconds)
         } catch let timeout as DatabaseLock.Timeout {
-            recordFailure(registry, registration, started, trigger, timeout.description)
+            recordFailure(registry, registration, requested, trigger, timeout.description)
             throw RunFailure(.busy, registration: name, timeout.description)
         } catch {
             throw RunFailure(.store, registration: name, "cannot take the run lock: \(error)")
         }
         defer { withExtendedLifetime(lock) {} }
+        // The backup's time (and its file name's) is when its snapshot starts, after the lock.
+        let started = Timestamp.now()
 
         let maintenance = Maintenance(registry: registry, logger: logger)
         maintenance.settlePending(of: name, store: store)

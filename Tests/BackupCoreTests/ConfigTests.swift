@@ -1,0 +1,216 @@
+import BackupCore
+import Foundation
+import Testing
+
+@Suite("Configuration")
+struct ConfigTests {
+    /// Parses a registration file body and returns the registration or its problems.
+    func read(_ toml: String, name: String = "job", configDirectory: String = "/etc/dbbackup") throws -> (Registration?, [ConfigProblem]) {
+        let table = try ConfigValue.parseTOML(toml, file: "registrations.d/\(name).toml")
+        return ConfigCodec.readRegistration(table, name: name, file: "registrations.d/\(name).toml", configDirectory: configDirectory)
+    }
+
+    func errors(_ toml: String, name: String = "job") throws -> [ConfigProblem] {
+        try read(toml, name: name).1.filter { $0.severity == .error }
+    }
+
+    @Test("every schedule type and both providers survive a save and load")
+    func roundTrip() throws {
+        let sandbox = try Sandbox()
+        let registrations = [
+            Registration(name: "pre", provider: .filesystem(FilesystemTarget(path: "backups/pre", configDirectory: sandbox.locations.configDirectory)), schedule: .migration),
+            Registration(name: "daily-1", provider: .filesystem(FilesystemTarget(path: "/var/backups/app", configDirectory: sandbox.locations.configDirectory)),
+                         schedule: Schedule(kind: .daily, times: [TimeOfDay(hour: 2, minute: 0)!, TimeOfDay(hour: 14, minute: 30)!])),
+            Registration(name: "weekly_s3", provider: .s3(S3Target(bucket: "app-backups", endpoint: "https://s3.us-west-004.backblazeb2.com", region: "us-west-004",
+                                                                    forcePathStyle: false, prefix: "app/", accessKey: "AKIA123")),
+                         schedule: Schedule(kind: .weekly, times: [TimeOfDay(hour: 3, minute: 15)!], weekdays: [.mon, .thu], timezone: "Europe/Prague")),
+            Registration(name: "Monthly", provider: .s3(S3Target(bucket: "b-123", endpoint: "http://127.0.0.1:9000", forcePathStyle: true, accessKey: "minio")),
+                         schedule: Schedule(kind: .monthly, times: [TimeOfDay(hour: 23, minute: 59)!], days: [1, 15, 28])),
+        ]
+        for registration in registrations { try sandbox.store.save(registration) }
+        let loaded = sandbox.store.load()
+        #expect(loaded.registrations == registrations.sorted { $0.name < $1.name })
+        #expect(loaded.problems.allSatisfy { $0.severity == .warning || $0.file == "dbbackup.toml" })
+
+        let main = MainConfig(database: DatabaseSettings(path: "data/app.db", configDirectory: sandbox.locations.configDirectory,
+                                                         versionQuery: "SELECT max(version) FROM migrations"),
+                              retention: Retention(local: 3, remote: .unlimited))
+        try sandbox.store.saveMain(main)
+        #expect(try sandbox.store.loadMain() == main)
+        #expect(try sandbox.store.loadMain().database.resolvedPath == "\(sandbox.locations.configDirectory)/data/app.db")
+    }
+
+    @Test("a hand-written file with comments and single strings reads like a CLI-written one")
+    func handWritten() throws {
+        let (registration, problems) = try read("""
+            # written by hand
+            provider = "filesystem"   # local disk
+            path = "../backups"
+
+            [schedule]
+            type = "weekly"
+            times = "02:00"          # one time may be a plain string
+            weekdays = ["Monday", "thu"]
+            """, configDirectory: "/etc/dbbackup")
+        #expect(problems.isEmpty)
+        #expect(registration?.schedule == Schedule(kind: .weekly, times: [TimeOfDay(hour: 2, minute: 0)!], weekdays: [.mon, .thu]))
+        guard case .filesystem(let target)? = registration?.provider else { Issue.record("not filesystem"); return }
+        #expect(target.resolvedPath == "/etc/backups")
+    }
+
+    @Test("bad time 25:00 names the field, the value and the fix")
+    func badTime() throws {
+        let problems = try errors("provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"daily\"\ntimes = [\"02:00\", \"25:00\"]\n")
+        #expect(problems.count == 1)
+        #expect(problems[0].field == "schedule.times[1]")
+        #expect(problems[0].value == "\"25:00\"")
+        #expect(problems[0].description.contains("registrations.d/job.toml"))
+        #expect(problems[0].description.contains("HH:MM"))
+        for bad in ["24:00", "12:60", "7", "noon", "12:5", "-1:00", "１２:００"] {
+            let more = try errors("provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"daily\"\ntimes = [\"\(bad)\"]\n")
+            #expect(more.map(\.field) == ["schedule.times[0]"], "\(bad)")
+        }
+    }
+
+    @Test("weekday funday, weekly without weekdays, day 32")
+    func badDays() throws {
+        let funday = try errors("provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"weekly\"\ntimes = [\"02:00\"]\nweekdays = [\"mon\", \"funday\"]\n")
+        #expect(funday.map(\.field) == ["schedule.weekdays[1]"])
+        #expect(funday[0].fix?.contains("mon, tue") == true)
+
+        let noWeekdays = try errors("provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"weekly\"\ntimes = [\"02:00\"]\n")
+        #expect(noWeekdays.map(\.field) == ["schedule.weekdays"])
+
+        let day32 = try errors("provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"monthly\"\ntimes = [\"02:00\"]\ndays = [1, 32]\n")
+        #expect(day32.map(\.field) == ["schedule.days[1]"])
+        #expect(day32[0].value == "32")
+
+        let day0 = try errors("provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"monthly\"\ntimes = [\"02:00\"]\ndays = [0]\n")
+        #expect(day0.map(\.field) == ["schedule.days[0]"])
+
+        let daysOnDaily = try errors("provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"daily\"\ntimes = [\"02:00\"]\ndays = [3]\n")
+        #expect(daysOnDaily.map(\.field) == ["schedule.days"])
+
+        let noTimes = try errors("provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"daily\"\n")
+        #expect(noTimes.map(\.field) == ["schedule.times"])
+    }
+
+    @Test("unknown provider, missing bucket, missing access key, wrong provider's fields")
+    func providers() throws {
+        let unknown = try errors("provider = \"ftp\"\n[schedule]\ntype = \"migration\"\n")
+        #expect(unknown.map(\.field) == ["provider"])
+        #expect(unknown[0].fix?.contains("filesystem") == true)
+
+        let noBucket = try errors("provider = \"s3\"\naccess_key = \"AK\"\n[schedule]\ntype = \"migration\"\n")
+        #expect(noBucket.map(\.field) == ["bucket"])
+
+        let noKey = try errors("provider = \"s3\"\nbucket = \"my-bucket\"\n[schedule]\ntype = \"migration\"\n")
+        #expect(noKey.map(\.field) == ["access_key"])
+
+        let mixed = try errors("provider = \"filesystem\"\npath = \"/b\"\nbucket = \"x\"\n[schedule]\ntype = \"migration\"\n")
+        #expect(mixed.map(\.field) == ["bucket"])
+
+        let badEndpoint = try errors("provider = \"s3\"\nbucket = \"my-bucket\"\naccess_key = \"AK\"\nendpoint = \"minio:9000\"\n[schedule]\ntype = \"migration\"\n")
+        #expect(badEndpoint.map(\.field) == ["endpoint"])
+
+        let noPath = try errors("provider = \"filesystem\"\n[schedule]\ntype = \"migration\"\n")
+        #expect(noPath.map(\.field) == ["path"])
+    }
+
+    @Test("typos, wrong types, secrets in files, syntax errors and bad time zones are named")
+    func other() throws {
+        let typo = try errors("provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"daily\"\ntime = [\"02:00\"]\ntimes = [\"03:00\"]\n")
+        #expect(typo.map(\.field) == ["schedule.time"])
+        #expect(typo[0].fix == "did you mean schedule.times?")
+
+        let wrongType = try errors("provider = \"filesystem\"\npath = 5\n[schedule]\ntype = \"migration\"\n")
+        #expect(wrongType.first?.field == "path")
+
+        let secret = try errors("provider = \"s3\"\nbucket = \"my-bucket\"\naccess_key = \"AK\"\nsecret_key = \"hunter2hunter2\"\n[schedule]\ntype = \"migration\"\n")
+        #expect(secret.map(\.field) == ["secret_key"])
+        #expect(!secret.description.contains("hunter2"))
+
+        let zone = try errors("provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"daily\"\ntimes = [\"02:00\"]\ntimezone = \"Mars/Olympus\"\n")
+        #expect(zone.map(\.field) == ["schedule.timezone"])
+        #expect(try errors("provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"daily\"\ntimes = [\"02:00\"]\ntimezone = \"../../etc/passwd\"\n").map(\.field) == ["schedule.timezone"])
+        #expect(try errors("provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"daily\"\ntimes = [\"02:00\"]\ntimezone = \"America/New_York\"\n").isEmpty)
+
+        #expect(throws: ConfigProblem.self) { try ConfigValue.parseTOML("provider = filesystem\n", file: "x.toml") }
+        do {
+            _ = try ConfigValue.parseTOML("a = 1\nprovider = filesystem\n", file: "x.toml")
+        } catch {
+            #expect(error.description.contains("line 2"))
+        }
+
+        let noSchedule = try errors("provider = \"filesystem\"\npath = \"/b\"\n")
+        #expect(noSchedule.map(\.field) == ["schedule"])
+        let badType = try errors("provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"hourly\"\n")
+        #expect(badType.map(\.field) == ["schedule.type"])
+    }
+
+    @Test("names must fit systemd unit names", arguments: ["a/b", "a b", "a\nb", "", ".hidden", "-x", "ü", String(repeating: "x", count: 65), "a.b", "a\\b", "a%b"])
+    func badNames(name: String) throws {
+        let problems = try errors("provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"migration\"\n", name: name)
+        #expect(problems.map(\.field) == ["name"])
+    }
+
+    @Test("good names", arguments: ["a", "db-1", "Nightly_S3", String(repeating: "x", count: 64)])
+    func goodNames(name: String) throws {
+        #expect(try errors("provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"migration\"\n", name: name).isEmpty)
+    }
+
+    @Test("retention: local 16 is refused, 0 warns, remote unlimited")
+    func retention() throws {
+        func main(_ retention: String) throws -> (MainConfig?, [ConfigProblem]) {
+            let table = try ConfigValue.parseTOML("[database]\npath = \"app.db\"\n[retention]\n\(retention)\n", file: "dbbackup.toml")
+            return ConfigCodec.readMain(table, file: "dbbackup.toml", configDirectory: "/etc/dbbackup")
+        }
+        let (tooMany, problems) = try main("local = 16")
+        #expect(tooMany == nil)
+        #expect(problems.filter { $0.severity == .error }.map(\.field) == ["retention.local"])
+        #expect(problems[0].description.contains("16"))
+
+        let (zero, zeroProblems) = try main("local = 0\nremote = 0")
+        #expect(zero?.retention.local == 0)
+        #expect(zeroProblems.filter { $0.severity == .warning }.map(\.field) == ["retention.local", "retention.remote"])
+        #expect(zero?.database.resolvedPath == "/etc/dbbackup/app.db")
+
+        let (unlimited, _) = try main("local = 15\nremote = \"unlimited\"")
+        #expect(unlimited?.retention.remote == .unlimited)
+        #expect(try main("remote = -1").0 == nil)
+        #expect(try main("remote = \"lots\"").0 == nil)
+    }
+
+    @Test("a broken registration file is reported and skipped; the good ones still load")
+    func brokenNextToGood() throws {
+        let sandbox = try Sandbox()
+        _ = try sandbox.filesystemRegistration("good")
+        try sandbox.write("provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"daily\"\ntimes = [\"25:00\"]\n", to: "etc/registrations.d/bad.toml")
+        try sandbox.write("this is not toml", to: "etc/registrations.d/worse.toml")
+        try sandbox.write("ignored", to: "etc/registrations.d/notes.txt")
+        let loaded = sandbox.store.load()
+        #expect(loaded.registrations.map(\.name) == ["good"])
+        let files = Set(loaded.errors.map(\.file))
+        #expect(files.contains("registrations.d/bad.toml"))
+        #expect(files.contains("registrations.d/worse.toml"))
+        #expect(loaded.warnings.contains { $0.file == "registrations.d/notes.txt" })
+    }
+
+    @Test("import rejects duplicate names and validates everything before writing")
+    func importDocument() throws {
+        let json = """
+            {"database": {"path": "app.db"}, "retention": {"local": 3, "remote": "unlimited"},
+             "registrations": [
+               {"name": "a", "provider": "filesystem", "path": "x", "schedule": {"type": "migration"}},
+               {"name": "a", "provider": "filesystem", "path": "y", "schedule": {"type": "migration"}},
+               {"name": "b", "provider": "filesystem", "path": "y", "schedule": {"type": "daily", "times": ["31:00"]}}
+             ]}
+            """
+        #expect {
+            try ConfigDocument.parse(json, file: "export.json", configDirectory: "/etc/dbbackup")
+        } throws: { error in
+            let fields = (error as! ConfigErrors).problems.map { $0.field ?? "" }
+            return fields.contains("registrations[1].name") && fields.contains("schedule.times[0]")
+        }
+    }
+}

@@ -1,0 +1,96 @@
+import BackupCore
+import Foundation
+import Testing
+
+@Suite("Snapshots of a live database")
+struct SnapshotTests {
+    /// Takes snapshots while another process commits transactions as fast as it can, and checks
+    /// each snapshot is a healthy database holding exactly a prefix 1…n of the writes.
+    func snapshotsUnderLoad(wal: Bool) throws {
+        let sandbox = try Sandbox()
+        try sandbox.makeDatabase(rows: 2000, wal: wal)
+        let stopFile = "\(sandbox.root)/stop"
+        let writer = try WriterProcess(database: sandbox.database, stopFile: stopFile)
+        var prefixes: [Int] = []
+        for round in 0..<5 {
+            let staging = "\(sandbox.root)/snapshot-\(round).db"
+            let result = try Snapshot.take(database: sandbox.database, to: staging, versionQuery: nil, busyTimeoutMilliseconds: 30_000)
+            #expect(result.version == "42")
+            let copy = try SQLiteConnection(path: staging, mode: .readOnly)
+            #expect(try copy.scalar("PRAGMA integrity_check") == "ok")
+            let countA = Int(try copy.scalar("SELECT count(*) FROM a") ?? "-1")!
+            let countB = Int(try copy.scalar("SELECT count(*) FROM b") ?? "-1")!
+            let maxA = Int(try copy.scalar("SELECT coalesce(max(seq), 0) FROM a") ?? "-1")!
+            // Both tables are written in one transaction: a consistent copy has the same prefix in both.
+            #expect(countA == countB)
+            #expect(countA == maxA, "rows 1…\(maxA) without a gap")
+            #expect(try copy.scalar("SELECT count(*) FROM items") == "2000")
+            prefixes.append(countA)
+            usleep(50_000)
+        }
+        let committed = try writer.stop(stopFile: stopFile)
+        #expect(committed > 0)
+        #expect(prefixes.last! <= committed)
+        #expect(prefixes != prefixes.sorted().reversed() || Set(prefixes).count > 1, "the writer kept writing between snapshots: \(prefixes)")
+    }
+
+    @Test("WAL database under concurrent writes") func wal() throws { try snapshotsUnderLoad(wal: true) }
+    @Test("rollback-journal database under concurrent writes") func rollback() throws { try snapshotsUnderLoad(wal: false) }
+
+    @Test("a version query runs on the snapshot; a bad one is a clear error")
+    func versionQuery() throws {
+        let sandbox = try Sandbox()
+        try sandbox.makeDatabase()
+        let db = try SQLiteConnection(path: sandbox.database, mode: .readWrite)
+        try db.execute("CREATE TABLE schema_migrations (version TEXT); INSERT INTO schema_migrations VALUES ('20261101_add_users'), ('20261120_add_orders')")
+        let result = try Snapshot.take(database: sandbox.database, to: "\(sandbox.root)/s1.db",
+                                       versionQuery: "SELECT max(version) FROM schema_migrations", busyTimeoutMilliseconds: 1000)
+        #expect(result.version == "20261120_add_orders")
+
+        #expect(throws: SnapshotError.self) {
+            try Snapshot.take(database: sandbox.database, to: "\(sandbox.root)/s2.db", versionQuery: "SELECT nope FROM nowhere", busyTimeoutMilliseconds: 1000)
+        }
+        do {
+            _ = try Snapshot.take(database: sandbox.database, to: "\(sandbox.root)/s3.db", versionQuery: "SELECT 'has space/slash'", busyTimeoutMilliseconds: 1000)
+            Issue.record("an unsafe version was accepted")
+        } catch {
+            #expect(error.code == .versionQuery)
+            #expect(error.message.contains("database.version_query"))
+        }
+    }
+
+    @Test("missing database and a file that is not a database")
+    func badSources() throws {
+        let sandbox = try Sandbox()
+        do {
+            _ = try Snapshot.take(database: "\(sandbox.root)/missing.db", to: "\(sandbox.root)/s.db", versionQuery: nil, busyTimeoutMilliseconds: 100)
+            Issue.record("no error")
+        } catch {
+            #expect(error.code == .missingDatabase)
+        }
+        try sandbox.write(String(repeating: "this is not sqlite\n", count: 500), to: "text.db")
+        do {
+            _ = try Snapshot.take(database: "\(sandbox.root)/text.db", to: "\(sandbox.root)/s.db", versionQuery: nil, busyTimeoutMilliseconds: 100)
+            Issue.record("no error")
+        } catch {
+            #expect(error.code == .notADatabase)
+            #expect(error.message.contains("not an SQLite database"))
+        }
+    }
+
+    @Test("a writer holding the database longer than the busy timeout fails the snapshot clearly")
+    func lockedByWriter() throws {
+        let sandbox = try Sandbox()
+        try sandbox.makeDatabase(wal: false)
+        let holder = try SQLiteConnection(path: sandbox.database, mode: .readWrite)
+        try holder.execute("BEGIN EXCLUSIVE; INSERT INTO items (payload) VALUES ('held')")
+        defer { try? holder.execute("ROLLBACK") }
+        do {
+            _ = try Snapshot.take(database: sandbox.database, to: "\(sandbox.root)/s.db", versionQuery: nil, busyTimeoutMilliseconds: 200)
+            Issue.record("no error")
+        } catch {
+            #expect(error.code == .busy)
+            #expect(error.message.contains("locked"))
+        }
+    }
+}

@@ -1,0 +1,99 @@
+import BackupCore
+import Foundation
+import Testing
+
+/// Runs the real `dbbackup` binary against a throw-away configuration and state directory,
+/// as a sysadmin or a deploy script would.
+final class CLI {
+    let root: String
+    var configDirectory: String { "\(root)/etc" }
+    var stateDirectory: String { "\(root)/state" }
+    var database: String { "\(root)/app.db" }
+    /// Everything the binary printed, on both streams, for leak checks.
+    private(set) var transcript = ""
+
+    static let binary: String = {
+        if let path = ProcessInfo.processInfo.environment["DBBACKUP_BIN"] { return path }
+        // The test bundle sits beside the products in .build/<configuration>/.
+        let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        var directory = bundle.deletingLastPathComponent()
+        while directory.path != "/" && !FileManager.default.fileExists(atPath: directory.appendingPathComponent("dbbackup").path) {
+            directory = directory.deletingLastPathComponent()
+        }
+        return directory.appendingPathComponent("dbbackup").path
+    }()
+
+    init() throws {
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("dbbackup-cli-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: root) }
+
+    struct Result {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+        var output: String { stdout + stderr }
+    }
+
+    @discardableResult
+    func callAsFunction(_ arguments: String..., input: String? = nil, asUser user: String? = nil) throws -> Result {
+        try run(arguments, input: input, asUser: user)
+    }
+
+    func run(_ arguments: [String], input: String? = nil, asUser user: String? = nil) throws -> Result {
+        var environment = ProcessInfo.processInfo.environment
+        environment["DBBACKUP_CONFIG_DIR"] = configDirectory
+        environment["DBBACKUP_STATE_DIR"] = stateDirectory
+        let (executable, fullArguments) = user.map { ("/usr/bin/setpriv", ["--reuid=\($0)", "--regid=\($0 == "nobody" ? "nogroup" : $0)", "--clear-groups", Self.binary] + arguments) }
+            ?? (Self.binary, arguments)
+        let result = try launch(executable, fullArguments, environment: environment, input: input)
+        transcript += result.stdout + result.stderr
+        return result
+    }
+
+    func launch(_ executable: String, _ arguments: [String], environment: [String: String], input: String?) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.environment = environment
+        let out = Pipe(), err = Pipe(), inPipe = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = inPipe
+        try process.run()
+        if let input { inPipe.fileHandleForWriting.write(Data(input.utf8)) }
+        try inPipe.fileHandleForWriting.close()
+        nonisolated(unsafe) var errData = Data()
+        let group = DispatchGroup()
+        group.enter()
+        DispatchQueue.global().async {
+            errData = err.fileHandleForReading.readDataToEndOfFile()
+            group.leave()
+        }
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    func makeDatabase(rows: Int = 200, payloadSize: Int = 100, wal: Bool = true) throws {
+        let db = try SQLiteConnection(path: database, mode: .readWriteCreate)
+        try db.execute("PRAGMA journal_mode=\(wal ? "WAL" : "DELETE"); CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); PRAGMA user_version = 7")
+        try db.execute("BEGIN")
+        let insert = try db.prepare("INSERT INTO t (v) VALUES (?)")
+        for _ in 0..<rows { try insert.run([.text(String(repeating: "v", count: payloadSize))]) }
+        try db.execute("COMMIT")
+    }
+
+    func json(_ arguments: String...) throws -> Any {
+        let result = try run(arguments)
+        #expect(result.status == 0, "\(arguments): \(result.stderr)")
+        return try JSONSerialization.jsonObject(with: Data(result.stdout.utf8))
+    }
+
+    func file(_ path: String) -> String? {
+        FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) }
+    }
+}

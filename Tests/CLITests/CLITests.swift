@@ -1,0 +1,254 @@
+import BackupCore
+import Foundation
+import Testing
+
+@Suite("Command line", .serialized)
+struct CLITests {
+    @Test("the whole filesystem flow: init, add, run, list, restore")
+    func flow() throws {
+        let cli = try CLI()
+        try cli.makeDatabase()
+        #expect(try cli("init", "--database", cli.database).status == 0)
+        #expect(try cli("registration", "add", "pre", "--provider", "filesystem", "--path", "backups", "--schedule", "migration").status == 0)
+        let run = try cli("run", "--trigger", "migration")
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("db_v7_"))
+
+        let backups = try cli.json("list", "--json") as! [[String: Any]]
+        #expect(backups.count == 1)
+        for key in ["id", "registration", "created_at", "version", "size", "sha256", "location", "trigger"] {
+            #expect(backups[0][key] != nil, "list --json lacks \(key)")
+        }
+        #expect(backups[0]["trigger"] as? String == "migration")
+        #expect(backups[0]["version"] as? Int == 7)
+        let created = backups[0]["created_at"] as! String
+        #expect(created.range(of: #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"#, options: .regularExpression) != nil)
+        let location = backups[0]["location"] as! String
+        #expect(location.hasPrefix("\(cli.configDirectory)/backups/db_v7_"))
+
+        let restored = "\(cli.root)/restored.db"
+        #expect(try cli("restore", "latest", "--to", restored).status == 0)
+        #expect(FileManager.default.contents(atPath: restored) == FileManager.default.contents(atPath: location))
+        let again = try cli("restore", "latest", "--to", restored)
+        #expect(again.status != 0)
+        #expect(again.stderr.contains("--force"))
+        #expect(try cli("restore", "1", "--to", restored, "--force").status == 0)
+        #expect(try cli("restore", "99", "--to", "\(cli.root)/x.db").stderr.contains("no stored backup with id 99"))
+    }
+
+    @Test("exit statuses tell configuration, snapshot and store failures apart")
+    func exitStatuses() throws {
+        let cli = try CLI()
+        #expect(try cli("run", "nothing").status == 2)  // no main configuration
+        try cli.makeDatabase()
+        try cli("init", "--database", cli.database)
+        #expect(try cli("run", "nothing").status == 2)
+        #expect(try cli("run").status == 64)  // usage: neither NAME nor --trigger migration
+        #expect(try cli("run", "--trigger", "migration").status == 2)  // no migration registration
+        try cli("registration", "add", "blocked", "--provider", "filesystem", "--path", "\(cli.database)/sub", "--schedule", "migration")
+        let store = try cli("run", "blocked")
+        #expect(store.status == 4)
+        #expect(store.stderr.contains("registration blocked"))
+        try FileManager.default.removeItem(atPath: cli.database)
+        try cli("registration", "add", "ok", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
+        let snapshot = try cli("run", "ok")
+        #expect(snapshot.status == 3)
+        #expect(snapshot.stderr.contains("does not exist"))
+        let list = try cli.json("list", "--json") as! [Any]
+        #expect(list.isEmpty)
+    }
+
+    @Test("bad input on the command line names the option and the fix, and changes nothing")
+    func badInput() throws {
+        let cli = try CLI()
+        try cli.makeDatabase()
+        try cli("init", "--database", cli.database)
+        let cases: [([String], String)] = [
+            (["registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "daily", "--time", "25:00"], "--time[0] = \"25:00\""),
+            (["registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "weekly", "--time", "02:00", "--weekday", "funday"], "--weekday[0] = \"funday\""),
+            (["registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "weekly", "--time", "02:00"], "--weekday"),
+            (["registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "monthly", "--time", "02:00", "--day", "32"], "--day[0] = 32"),
+            (["registration", "add", "x", "--provider", "ftp", "--path", "b", "--schedule", "migration"], "--provider = \"ftp\""),
+            (["registration", "add", "x", "--provider", "s3", "--access-key", "a", "--schedule", "migration"], "--bucket"),
+            (["registration", "add", "a/b", "--provider", "filesystem", "--path", "b", "--schedule", "migration"], "NAME"),
+            (["registration", "add", "a b", "--provider", "filesystem", "--path", "b", "--schedule", "migration"], "white space"),
+            (["registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "daily", "--time", "02:00", "--timezone", "Nowhere/City"], "--timezone"),
+            (["retention", "set", "--local", "16"], "--local = 16"),
+            (["retention", "set", "--remote", "many"], "--remote = many"),
+        ]
+        for (arguments, expected) in cases {
+            let result = try cli.run(arguments)
+            #expect(result.status == 2, "\(arguments)")
+            #expect(result.stderr.contains(expected), "\(arguments): \(result.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: "\(cli.configDirectory)/registrations.d/x.toml"))
+        try cli("registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
+        let duplicate = try cli("registration", "add", "x", "--provider", "filesystem", "--path", "c", "--schedule", "migration")
+        #expect(duplicate.status == 2)
+        #expect(duplicate.stderr.contains("already exists"))
+        #expect(cli.file("\(cli.configDirectory)/registrations.d/x.toml")?.contains("path = 'b'") == true)
+        #expect(try cli.json("retention", "show", "--json") as? [String: Int] == ["local": 7, "remote": 14])
+    }
+
+    @Test("edit keeps what is not given; a new schedule type starts fresh")
+    func edit() throws {
+        let cli = try CLI()
+        try cli.makeDatabase()
+        try cli("init", "--database", cli.database)
+        try cli("registration", "add", "n", "--provider", "filesystem", "--path", "b", "--schedule", "weekly", "--time", "02:00", "--weekday", "mon", "thu", "--timezone", "Europe/Prague")
+        #expect(try cli("registration", "edit", "n", "--time", "03:30").status == 0)
+        var shown = try cli.json("registration", "show", "n", "--json") as! [String: Any]
+        var schedule = shown["schedule"] as! [String: Any]
+        #expect(schedule["times"] as? [String] == ["03:30"])
+        #expect(schedule["weekdays"] as? [String] == ["mon", "thu"])
+        #expect(schedule["timezone"] as? String == "Europe/Prague")
+        #expect(try cli("registration", "edit", "n", "--schedule", "daily", "--time", "04:00").status == 0)
+        shown = try cli.json("registration", "show", "n", "--json") as! [String: Any]
+        schedule = shown["schedule"] as! [String: Any]
+        #expect(schedule["type"] as? String == "daily")
+        #expect(schedule["weekdays"] == nil)
+        #expect(try cli("registration", "remove", "n").status == 0)
+        #expect(try cli("registration", "remove", "n").status == 2)
+    }
+
+    @Test("the S3 secret is write-only: masked everywhere, kept on masked re-save, replaced by a new value, never printed")
+    func secrets() throws {
+        let cli = try CLI()
+        try cli.makeDatabase()
+        try cli("init", "--database", cli.database)
+        let secret = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY"
+        let short = "abc123"
+        let add = try cli("registration", "add", "cloud", "--provider", "s3", "--bucket", "app-backups", "--endpoint", "http://127.0.0.1:9000",
+                          "--force-path-style", "--access-key", "AGENT", "--secret-key-stdin", "--schedule", "daily", "--time", "02:00", input: secret + "\n")
+        #expect(add.status == 0, "\(add.stderr)")
+        let secretFile = "\(cli.configDirectory)/secrets/cloud.secret"
+        #expect(cli.file(secretFile) == secret)
+        let attributes = try FileManager.default.attributesOfItem(atPath: secretFile)
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        let directoryAttributes = try FileManager.default.attributesOfItem(atPath: "\(cli.configDirectory)/secrets")
+        #expect((directoryAttributes[.posixPermissions] as? Int) == 0o700)
+        #expect(cli.file("\(cli.configDirectory)/registrations.d/cloud.toml")?.contains(secret) == false)
+
+        let shown = try cli.json("registration", "show", "cloud", "--json") as! [String: Any]
+        #expect(shown["secret_key"] as? String == "wJal****")
+        for key in ["name", "provider", "schedule", "bucket", "endpoint", "region", "force_path_style", "prefix", "access_key", "secret_key"] {
+            #expect(shown[key] != nil, "show --json lacks \(key)")
+        }
+        #expect(try cli("registration", "show", "cloud").stdout.contains("secret_key: wJal****"))
+        try cli("registration", "list")
+        try cli("registration", "list", "--json")
+        try cli("config", "export")
+        let exported = try cli("config", "export", "--json")
+        #expect(exported.stdout.contains("wJal****"))
+
+        // Masked re-save keeps the stored secret; an edit without a secret keeps it too.
+        #expect(try cli("registration", "edit", "cloud", "--secret-key-stdin", input: "wJal****\n").status == 0)
+        #expect(cli.file(secretFile) == secret)
+        #expect(try cli("registration", "edit", "cloud", "--region", "eu-west-1").status == 0)
+        #expect(cli.file(secretFile) == secret)
+        // A mask that is not this secret's is refused without changing anything.
+        let wrongMask = try cli("registration", "edit", "cloud", "--secret-key-stdin", input: "zzzz****\n")
+        #expect(wrongMask.status == 2)
+        #expect(cli.file(secretFile) == secret)
+
+        // Export, import: the masked secret keeps the stored one.
+        let exportFile = "\(cli.root)/export.json"
+        try exported.stdout.write(toFile: exportFile, atomically: true, encoding: .utf8)
+        let imported = try cli("config", "import", exportFile)
+        #expect(imported.status == 0, "\(imported.stderr)")
+        #expect(cli.file(secretFile) == secret)
+        let tomlFile = "\(cli.root)/export.toml"
+        try (try cli("config", "export").stdout).write(toFile: tomlFile, atomically: true, encoding: .utf8)
+        #expect(try cli("config", "import", tomlFile).status == 0)
+        #expect(cli.file(secretFile) == secret)
+
+        // A bad edit's error text does not carry the secret.
+        #expect(try cli("registration", "edit", "cloud", "--time", "99:99").status == 2)
+        try cli("config", "check")
+
+        // Replacement, then a short secret shows fully masked.
+        #expect(try cli("registration", "edit", "cloud", "--secret-key-file", "/dev/stdin", input: short).status == 0)
+        #expect(cli.file(secretFile) == short)
+        #expect((try cli.json("registration", "show", "cloud", "--json") as! [String: Any])["secret_key"] as? String == "****")
+        try cli("config", "export")
+
+        // There is no way to pass the secret as a command-line value.
+        #expect(try cli("registration", "edit", "cloud", "--secret-key", "x").status == 64)
+        try cli("run", "cloud")
+
+        #expect(!cli.transcript.contains(secret))
+        #expect(!cli.transcript.contains(short))
+        #expect(cli.transcript.contains("wJal****"))
+    }
+
+    @Test("concurrent runs of one database serialize and all succeed")
+    func concurrentRuns() throws {
+        let cli = try CLI()
+        try cli.makeDatabase(rows: 20_000, payloadSize: 1000)  // ~20 MB, so the runs overlap
+        try cli("init", "--database", cli.database)
+        try cli("retention", "set", "--local", "15")
+        try cli("registration", "add", "pre", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
+        let results = try (0..<3).map { _ in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: CLI.binary)
+            process.arguments = ["run", "pre", "--config-dir", cli.configDirectory, "--state-dir", cli.stateDirectory]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle(forWritingAtPath: "/dev/stderr")
+            try process.run()
+            return process
+        }.map { process in
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
+        #expect(results == [0, 0, 0])
+        let backups = try cli.json("list", "--json") as! [[String: Any]]
+        #expect(backups.count == 3)
+        #expect(Set(backups.compactMap { $0["location"] as? String }).count == 3)
+        // Serialized: each run starts after the previous one finished.
+        let registry = try Registry(path: "\(cli.stateDirectory)/registry.db")
+        let records = try registry.storedBackups()
+        for (earlier, later) in zip(records, records.dropFirst()) {
+            #expect(earlier.finishedAt! <= later.startedAt || later.finishedAt! <= earlier.startedAt || earlier.startedAt == later.startedAt)
+        }
+        let files = try FileManager.default.contentsOfDirectory(atPath: "\(cli.configDirectory)/b")
+        #expect(files.count == 3 && files.allSatisfy { $0.hasPrefix("db_v7_") })
+    }
+
+    @Test("a directory the service user cannot write: clear error, nothing left, nothing recorded")
+    func unwritableDirectory() throws {
+        let cli = try CLI()
+        try cli.makeDatabase(wal: false)
+        _ = chmod(cli.root, 0o777)
+        _ = chmod(cli.database, 0o644)
+        #expect(try cli("init", "--database", cli.database, asUser: "nobody").status == 0)
+        let locked = "\(cli.root)/locked"
+        try FileManager.default.createDirectory(atPath: locked, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o555])
+        #expect(try cli("registration", "add", "pre", "--provider", "filesystem", "--path", locked, "--schedule", "migration", asUser: "nobody").status == 0)
+        let run = try cli("run", "pre", asUser: "nobody")
+        #expect(run.status == 4)
+        #expect(run.stderr.contains("not writable"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: locked).isEmpty)
+        let list = try cli("list", "--json", asUser: "nobody")
+        #expect(list.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[\n\n]" || list.stdout.contains("[]"))
+    }
+
+    @Test("config check reports every problem at once, with file and field")
+    func configCheck() throws {
+        let cli = try CLI()
+        try cli.makeDatabase()
+        try cli("init", "--database", cli.database)
+        try cli("registration", "add", "good", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
+        let directory = "\(cli.configDirectory)/registrations.d"
+        try "provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"daily\"\ntimes = [\"25:00\"]\n".write(toFile: "\(directory)/bad.toml", atomically: true, encoding: .utf8)
+        try "provider = \"s3\"\naccess_key = \"A\"\n[schedule]\ntype = \"weekly\"\ntimes = [\"02:00\"]\n".write(toFile: "\(directory)/worse.toml", atomically: true, encoding: .utf8)
+        let check = try cli("config", "check")
+        #expect(check.status == 2)
+        #expect(check.stdout.contains("registrations.d/bad.toml: schedule.times[0] = \"25:00\""))
+        #expect(check.stdout.contains("registrations.d/worse.toml: bucket"))
+        #expect(check.stdout.contains("registrations.d/worse.toml: schedule.weekdays"))
+        // The good registration still works.
+        #expect(try cli("run", "good").status == 0)
+        let names = (try cli.json("registration", "list", "--json") as! [[String: Any]]).compactMap { $0["name"] as? String }
+        #expect(names == ["good"])
+    }
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what building and testing dbbackup needs on a fresh Debian 12 machine:
+# the C libraries it links (from Debian) and the tools its tests drive. Idempotent.
+set -euo pipefail
+
+packages=(
+  pkg-config
+  libsqlite3-dev sqlite3          # the database engine, and the sqlite3 CLI for comparisons
+  libssl-dev                      # libcrypto: SHA-256, MD5, HMAC
+  libcurl4-openssl-dev            # the S3 client's HTTP
+  libsystemd-dev                  # sd_notify, sd_journal_sendv
+  util-linux                      # setpriv, flock: tests run as other users, hold locks
+  python3                         # a second process writing to the database during snapshots
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+command -v swift >/dev/null || { echo "swift is not on PATH (expected Swift 6.x, e.g. /opt/swift/usr/bin)" >&2; exit 1; }
