@@ -6,6 +6,7 @@
 //   Sources/Hashing     SHA-256 / HMAC / MD5 over libcrypto, shared by the domain and the S3 client
 //   Sources/BackupCore  the domain: configuration, schedules, retention, registry, snapshot, runs
 //   Sources/S3Client    an S3 client (SigV4, libcurl)
+//   Sources/SystemdSupport  sd_notify, the journal (sd_journal_sendv), unit-name escaping
 //   Sources/dbbackup    the command line: one ParsableCommand per verb, nothing else
 import PackageDescription
 
@@ -23,13 +24,15 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
 
         .target(name: "Hashing", dependencies: ["COpenSSL"]),
         .target(name: "S3Client", dependencies: ["CCurl", "Hashing"]),
+        .target(name: "SystemdSupport", dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")]),
         .target(
             name: "BackupCore",
             dependencies: [
-                "CSQLite", "Hashing",
+                "CSQLite", "Hashing", "SystemdSupport",
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -37,7 +40,7 @@ let package = Package(
         .executableTarget(
             name: "dbbackup",
             dependencies: [
-                "BackupCore",
+                "BackupCore", "SystemdSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -45,6 +48,7 @@ let package = Package(
 
         .testTarget(name: "BackupCoreTests", dependencies: ["BackupCore", "CSQLite"]),
         .testTarget(name: "S3ClientTests", dependencies: ["S3Client", "Hashing"]),
+        .testTarget(name: "SystemdSupportTests", dependencies: ["SystemdSupport", "CSystemd"]),
         .testTarget(name: "CLITests", dependencies: ["BackupCore"]),
     ],
     swiftLanguageModes: [.v6]

@@ -15,9 +15,19 @@ struct DBBackup: ParsableCommand {
         version: DBBackupVersion.current,
         subcommands: [
             Init.self, RegistrationCommand.self, RetentionCommand.self, ConfigCommand.self,
-            Run.self, List.self, Restore.self,
+            Run.self, List.self, Restore.self, Status.self, Apply.self, PreMigrate.self, Generate.self, NotifyFailure.self,
         ]
     )
+
+    /// Installed as /usr/lib/systemd/system-generators/dbbackup-generator (a link to the
+    /// binary), it runs as the generator.
+    static func main() {
+        if CommandLine.arguments.first.map({ ($0 as NSString).lastPathComponent }) == "dbbackup-generator" {
+            Generate.main(Array(CommandLine.arguments.dropFirst()))
+        } else {
+            main(nil)
+        }
+    }
 }
 
 enum DBBackupVersion {

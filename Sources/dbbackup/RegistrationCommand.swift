@@ -37,9 +37,10 @@ extension RegistrationCommand {
             throw CLIError.configuration([ConfigProblem(file: "command line", field: "--secret-key-stdin", message: "only s3 registrations have a secret key", fix: "leave it out")])
         }
         try globals.store.save(registration)
-        if case .filesystem = registration.provider {
+        if case .filesystem(let target) = registration.provider {
             // Registrations of the filesystem provider keep no secret.
             try secrets.remove(for: name)
+            ServiceUser.prepare(backupDirectory: target.resolvedPath)
         }
         return registration
     }
@@ -75,6 +76,7 @@ extension RegistrationCommand {
                 let registration = try RegistrationCommand.save(try options.apply(to: [:]), name: name, options: options,
                                                                  globals: globals, requireSecret: true)
                 print("added registration \(name): \(registration.schedule.summary), to \(describe(registration.provider))")
+                Systemd.applyAfterChange()
             }
         }
     }
@@ -94,6 +96,7 @@ extension RegistrationCommand {
                 let registration = try RegistrationCommand.save(try options.apply(to: base), name: name, options: options,
                                                                  globals: globals, requireSecret: true)
                 print("changed registration \(name): \(registration.schedule.summary), to \(describe(registration.provider))")
+                Systemd.applyAfterChange()
             }
         }
     }
@@ -117,6 +120,7 @@ extension RegistrationCommand {
                 try store.remove(name)
                 try globals.secrets.remove(for: name)
                 print("removed registration \(name); its backups are kept (see: dbbackup list \(name))")
+                Systemd.applyAfterChange()
             }
         }
     }

@@ -2,6 +2,7 @@ import ArgumentParser
 import BackupCore
 import Foundation
 import Logging
+import SystemdSupport
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -33,38 +34,60 @@ struct Run: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let logger = CLILogging.logger
+            let locations = globals.locations
             let store = globals.store
-            let config = try store.loadMain()
             let trigger = trigger.flatMap(BackupTrigger.init(rawValue:)) ?? .manual
-            let registrations: [Registration]
-            if let name {
-                registrations = [try store.registration(named: name)]
-            } else {
-                let loaded = store.load()
-                registrations = loaded.registrations.filter { $0.schedule.kind == .migration }
-                for problem in loaded.errors where problem.file.hasPrefix("registrations.d/") {
-                    Output.stderr("skipped: \(problem.description)")
-                }
-                if registrations.isEmpty {
-                    throw CLIError("no registration has schedule migration; add one with: dbbackup registration add NAME --provider filesystem --path DIR --schedule migration",
-                                   exitCode: RunFailure.Kind.configuration.exitCode)
-                }
+            // A migration run serves the requests of `pre-migrate` (and a hand-touched marker).
+            let requests = MigrationRequests(directory: locations.runtimeDirectory)
+            let claimed = name == nil ? requests.claim() : []
+            var results: [MigrationResult.Backup] = []
+            defer {
+                if name == nil { requests.writeResult(MigrationResult(backups: results), for: claimed) }
             }
-            let runner = BackupRunner(locations: globals.locations, config: config, logger: logger, observer: ProgressLine.observer())
+
+            let config: MainConfig
+            let registrations: [Registration]
+            do {
+                config = try store.loadMain()
+                if let name {
+                    registrations = [try store.registration(named: name)]
+                } else {
+                    let loaded = store.load()
+                    registrations = loaded.registrations.filter { $0.schedule.kind == .migration }
+                    for problem in loaded.errors where problem.file.hasPrefix("registrations.d/") {
+                        Output.stderr("skipped: \(problem.description)")
+                    }
+                    if registrations.isEmpty {
+                        throw CLIError("no registration has schedule migration; add one with: dbbackup registration add NAME --provider filesystem --path DIR --schedule migration",
+                                       exitCode: RunFailure.Kind.configuration.exitCode)
+                    }
+                }
+            } catch {
+                results = [MigrationResult.Backup(registration: name ?? "*", ok: false, error: "\(error)", exitCode: RunFailure.Kind.configuration.exitCode)]
+                throw error
+            }
+
+            let runner = BackupRunner(locations: locations, config: config, logger: CLILogging.logger, observer: Reporting.observer())
             var worst: RunFailure?
             for registration in registrations {
                 do throws(RunFailure) {
                     let report = try runner.run(registration, trigger: trigger)
                     ProgressLine.clear()
                     let backup = report.backup
+                    Reporting.journal(registration, trigger: trigger, report: report, failure: nil)
                     print("\(registration.name): stored \(backup.location?.description ?? "?") (\(Output.size(backup.size ?? 0)), schema version \(backup.version ?? "?"), sha256 \(backup.sha256 ?? "?")) in \(report.durationMilliseconds) ms")
                     for pruned in report.pruned {
                         print("\(registration.name): retention deleted \(pruned.location?.description ?? "?")")
                     }
+                    results.append(MigrationResult.Backup(registration: registration.name, ok: true, location: backup.location?.description,
+                                                          size: backup.size, sha256: backup.sha256, version: backup.version))
                 } catch {
                     ProgressLine.clear()
+                    Reporting.journal(registration, trigger: trigger, report: nil, failure: error)
                     Output.stderr("dbbackup: \(error.description)")
+                    // Stored but not pruned is still a backup the migration can rely on.
+                    results.append(MigrationResult.Backup(registration: registration.name, ok: error.kind == .cleanup,
+                                                          error: error.message, exitCode: error.kind.exitCode))
                     if worst == nil || error.kind.exitCode > worst!.kind.exitCode { worst = error }
                 }
             }
@@ -94,11 +117,17 @@ enum ProgressLine {
 }
 
 enum CLILogging {
-    /// Logs go to stderr; the level comes from DBBACKUP_LOG_LEVEL (default: warning).
+    /// Under systemd, logs become structured journal entries (level info and up); elsewhere
+    /// they go to stderr (level warning and up). DBBACKUP_LOG_LEVEL overrides the level.
     static let logger: Logger = {
+        let level = ProcessInfo.processInfo.environment["DBBACKUP_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
         LoggingSystem.bootstrap { label in
+            if Reporting.toJournal {
+                var handler = JournalLogHandler(label: label)
+                handler.logLevel = level ?? .info
+                return handler
+            }
             var handler = StreamLogHandler.standardError(label: label)
-            let level = ProcessInfo.processInfo.environment["DBBACKUP_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
             handler.logLevel = level ?? .warning
             return handler
         }

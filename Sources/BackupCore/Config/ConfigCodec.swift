@@ -16,6 +16,9 @@ public enum ConfigCodec {
             let lock = section.integer("lock_timeout", example: "600")
             section.rejectUnknownKeys()
             if let path, path.isEmpty { sink.error("database.path", "\"\"", "is empty", fix: "set the path of the SQLite database to back up") }
+            if let path, hasControlCharacters(path) {
+                sink.error("database.path", nil, "contains a line break or control character", fix: "give a plain file path")
+            }
             if let query, query.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
                 sink.error("database.version_query", "\"\"", "is empty", fix: "remove it to use PRAGMA user_version, or give a query returning one value")
             }
@@ -48,6 +51,14 @@ public enum ConfigCodec {
             }
             section.rejectUnknownKeys()
         }
+        var onFailure: [String] = []
+        if var section = root.table("notify", example: "{ on_failure = [\"/usr/local/bin/page-oncall\"] }") {
+            onFailure = section.strings("on_failure", example: "[\"/usr/bin/logger\", \"-p\", \"user.err\", \"backup failed\"]") ?? []
+            section.rejectUnknownKeys()
+            if let program = onFailure.first, !program.hasPrefix("/") {
+                sink.error("notify.on_failure[0]", "\"\(program)\"", "must be an absolute path (the command runs without a shell or PATH)", fix: "e.g. on_failure = [\"/usr/bin/logger\", \"backup failed\"]")
+            }
+        }
         root.rejectUnknownKeys()
         if retention.local == 0 {
             sink.warning("retention.local", "0", "local backups are never cleaned up automatically", fix: "set a limit of 1-15 unless you prune them yourself")
@@ -56,7 +67,7 @@ public enum ConfigCodec {
             sink.warning("retention.remote", retention.remote.description, "remote backups are never cleaned up automatically", fix: "set a limit unless the bucket has its own lifecycle rule")
         }
         guard !sink.hasErrors, let database else { return (nil, sink.problems) }
-        return (MainConfig(database: database, retention: retention), sink.problems)
+        return (MainConfig(database: database, retention: retention, onFailure: onFailure), sink.problems)
     }
 
     public static func renderMain(_ config: MainConfig) -> [String: ConfigValue] {
@@ -72,10 +83,12 @@ public enum ConfigCodec {
         case .count(let count): .integer(count)
         case .unlimited: .string("unlimited")
         }
-        return [
+        var table: [String: ConfigValue] = [
             "database": .table(database),
             "retention": .table(["local": .integer(config.retention.local), "remote": remote]),
         ]
+        if !config.onFailure.isEmpty { table["notify"] = .table(["on_failure": .array(config.onFailure.map { .string($0) })]) }
+        return table
     }
 
     // MARK: registrations
@@ -124,8 +137,12 @@ public enum ConfigCodec {
                 sink.error("path", nil, "is missing", fix: "add the backup directory, e.g. path = \"/var/backups/app\" (relative paths start at the configuration directory)")
                 return nil
             }
-            guard !path.isEmpty, !path.contains("\0") else {
+            guard !path.isEmpty else {
                 sink.error("path", "\"\"", "is empty", fix: "set the backup directory")
+                return nil
+            }
+            guard !hasControlCharacters(path) else {
+                sink.error("path", nil, "contains a line break or control character", fix: "give a plain directory path")
                 return nil
             }
             return .filesystem(FilesystemTarget(path: path, configDirectory: configDirectory))
@@ -145,6 +162,11 @@ public enum ConfigCodec {
             guard let accessKey, !accessKey.isEmpty else {
                 sink.error("access_key", nil, accessKey == nil ? "is missing" : "is empty", fix: "set the access key id of the S3 user")
                 return nil
+            }
+            for (field, value) in [("endpoint", endpoint), ("region", region), ("prefix", prefix), ("access_key", accessKey)] {
+                if let value, hasControlCharacters(value) || (field != "prefix" && value.contains(" ")) {
+                    sink.error(field, nil, "contains white space, a line break or a control character", fix: "give the value exactly as the store shows it")
+                }
             }
             if let prefix, prefix.hasPrefix("/") { sink.error("prefix", "\"\(prefix)\"", "must not start with '/'", fix: "write it as e.g. \"app/backups/\"") }
             return .s3(S3Target(bucket: bucket, endpoint: endpoint ?? "", region: region ?? "", forcePathStyle: forcePathStyle ?? false,
@@ -234,4 +256,9 @@ enum S3Names {
         let host = endpoint.drop(while: { $0 != "/" }).dropFirst(2).prefix(while: { $0 != ":" && $0 != "/" })
         return host == "localhost" || host.hasPrefix("127.") || host == "[::1]"
     }
+}
+
+/// Line breaks and other control characters would break unit files and log lines.
+func hasControlCharacters(_ text: String) -> Bool {
+    text.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7f }
 }

@@ -6,13 +6,24 @@ public struct Locations: Sendable {
     public static let defaultConfigDirectory = "/etc/dbbackup"
     public static let defaultStateDirectory = "/var/lib/dbbackup"
 
+    public static let defaultRuntimeDirectory = "/run/dbbackup"
+
     public let configDirectory: String
     public let stateDirectory: String
+    /// Where deploy scripts and the migration service meet: `migration-request`, requests,
+    /// results. systemd sets RUNTIME_DIRECTORY for the services; DBBACKUP_RUNTIME_DIR moves it.
+    public let runtimeDirectory: String
 
-    public init(configDirectory: String, stateDirectory: String) {
+    public init(configDirectory: String, stateDirectory: String, runtimeDirectory: String? = nil) {
         let cwd = FileManager.default.currentDirectoryPath
         self.configDirectory = FileSystem.absolute(configDirectory, relativeTo: cwd)
         self.stateDirectory = FileSystem.absolute(stateDirectory, relativeTo: cwd)
+        let environment = ProcessInfo.processInfo.environment
+        let runtime = runtimeDirectory
+            ?? environment["DBBACKUP_RUNTIME_DIR"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? environment["RUNTIME_DIRECTORY"].flatMap { $0.split(separator: ":").first.map(String.init) }
+            ?? Self.defaultRuntimeDirectory
+        self.runtimeDirectory = FileSystem.absolute(runtime, relativeTo: cwd)
     }
 
     public var mainFile: String { "\(configDirectory)/dbbackup.toml" }

@@ -2,10 +2,13 @@
 public struct MainConfig: Sendable, Equatable {
     public var database: DatabaseSettings
     public var retention: Retention
+    /// A command run (argv, no shell) when a backup unit fails: `[notify] on_failure`.
+    public var onFailure: [String]
 
-    public init(database: DatabaseSettings, retention: Retention = Retention()) {
+    public init(database: DatabaseSettings, retention: Retention = Retention(), onFailure: [String] = []) {
         self.database = database
         self.retention = retention
+        self.onFailure = onFailure
     }
 }
 

@@ -25,12 +25,21 @@ public struct SecretStore: Sendable {
         return Self.clean(bytes)
     }
 
-    /// The secret a backup run uses: under systemd it comes from the service's credentials
-    /// (LoadCredential=s3-secret:…), otherwise from the stored file.
+    /// What the units set as a credential when a registration has no secret file: systemd
+    /// fails a unit whose LoadCredential= source is missing unless SetCredential= gives a
+    /// default, and this is that default. It means "no secret".
+    public static let noSecretPlaceholder = "<no-secret-file>"
+
+    /// The secret a backup run uses. Under systemd it comes from the service's credentials:
+    /// `s3-secret.NAME` (the migration service, which runs several registrations) or
+    /// `s3-secret` (the per-registration service). Run by hand, from the stored file.
     public func secretForRun(_ name: String) -> String? {
-        if let directory = ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"],
-           let bytes = try? FileSystem.readAll("\(directory)/s3-secret") {
-            return Self.clean(bytes)
+        if let directory = ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"] {
+            for id in ["s3-secret.\(name)", "s3-secret"] {
+                guard let bytes = try? FileSystem.readAll("\(directory)/\(id)") else { continue }
+                let secret = Self.clean(bytes)
+                return secret == Self.noSecretPlaceholder || secret.isEmpty ? nil : secret
+            }
         }
         return secret(for: name)
     }

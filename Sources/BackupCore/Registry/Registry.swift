@@ -59,8 +59,11 @@ public final class Registry {
         self.path = path
         let directory = (path as NSString).deletingLastPathComponent
         try FileSystem.makeDirectories(directory, mode: 0o750)
+        let isNew = !FileSystem.exists(path)
         do {
             db = try SQLiteConnection(path: path, mode: .readWriteCreate, busyTimeoutMilliseconds: 10_000)
+            // SQLite gives -wal/-shm files the database file's owner when root opens it.
+            if isNew { FileSystem.adoptOwnership(path, of: directory) }
             try db.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON")
             try migrate()
         } catch {
@@ -226,6 +229,12 @@ public final class Registry {
     public func isClaimed(_ location: BackupLocation) throws -> Bool {
         let values = Self.locationValues(location)
         return try !records("WHERE state IN ('pending', 'stored', 'pruning') AND path IS ? AND bucket IS ? AND object_key IS ?", values).isEmpty
+    }
+
+    /// The newest successful backup of a registration, whether still kept or since pruned.
+    public func lastSuccess(of registration: String) throws -> BackupRecord? {
+        try records("WHERE registration = ? AND state IN ('stored', 'pruning', 'pruned') ORDER BY started_at DESC, id DESC LIMIT 1",
+                    [.text(registration)]).first
     }
 
     /// The newest run of a registration that ended in `state` (stored or failed).

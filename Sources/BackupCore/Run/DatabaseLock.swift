@@ -20,10 +20,16 @@ public final class DatabaseLock {
     }
 
     public init(database: String, locksDirectory: String, holder: String, timeoutSeconds: Int) throws {
-        try FileSystem.makeDirectories(locksDirectory, mode: 0o750)
+        if !FileSystem.isDirectory(locksDirectory) {
+            try FileSystem.makeDirectories(locksDirectory, mode: 0o750)
+            FileSystem.adoptOwnership(locksDirectory, of: (locksDirectory as NSString).deletingLastPathComponent)
+        }
         let name = Digest.hash(.sha256, Array(database.utf8)).hexString.prefix(24)
         let path = "\(locksDirectory)/\(name).lock"
-        fd = try FileSystem.open(path, O_RDWR | O_CREAT, mode: 0o600)
+        let isNew = !FileSystem.exists(path)
+        // flock(2) needs no write access: a lock file another user created still locks.
+        fd = try (try? FileSystem.open(path, O_RDWR | O_CREAT, mode: 0o644)) ?? FileSystem.open(path, O_RDONLY)
+        if isNew { FileSystem.adoptOwnership(path, of: locksDirectory) }
         let deadline = Date().addingTimeInterval(TimeInterval(timeoutSeconds))
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let error = errno

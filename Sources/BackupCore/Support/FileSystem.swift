@@ -195,6 +195,15 @@ public enum FileSystem {
         return (digest.finalize().hexString, size)
     }
 
+    /// When root creates a file in a directory that belongs to the service user (the state
+    /// directory), the file must belong to that user too, or the service cannot use it later.
+    public static func adoptOwnership(_ path: String, of directory: String) {
+        guard getuid() == 0 else { return }
+        var owner = stat()
+        guard systemStat(directory, &owner) == 0, owner.st_uid != 0 else { return }
+        _ = chown(path, owner.st_uid, owner.st_gid)
+    }
+
     /// Absolute form of `path`, resolved against `base` when relative. No symlinks resolved.
     public static func absolute(_ path: String, relativeTo base: String) -> String {
         let joined = path.hasPrefix("/") ? path : (base as NSString).appendingPathComponent(path)

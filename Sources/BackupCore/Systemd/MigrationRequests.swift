@@ -1,0 +1,182 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// The meeting point of deploy scripts and the migration service, under the runtime
+/// directory (/run/dbbackup):
+///
+/// - `migration-request`: the marker the path unit watches (`PathExists=`). Touching it by
+///   hand asks for a migration backup, fire and forget.
+/// - `requests/ID`: one file per `dbbackup pre-migrate`, created before the marker is touched.
+/// - `results/ID.json`: written by the migration run for each request it served;
+///   `migration-result.json` holds the latest result for anyone.
+///
+/// The run removes the marker first and claims the requests after, so a request arriving
+/// during a run re-creates the marker and triggers the next run: none is lost.
+public struct MigrationRequests: Sendable {
+    public let directory: String
+
+    public init(directory: String) { self.directory = directory }
+
+    public var marker: String { "\(directory)/migration-request" }
+    var requestsDirectory: String { "\(directory)/requests" }
+    var resultsDirectory: String { "\(directory)/results" }
+    public var latestResult: String { "\(directory)/migration-result.json" }
+
+    /// Files here are shared between root (deploy scripts) and the service user: directories
+    /// made by root are handed to the owner of the runtime directory, group-writable.
+    private func makeShared(_ path: String) throws {
+        if FileSystem.isDirectory(path) { return }
+        try FileSystem.makeDirectories(path, mode: 0o775)
+        _ = chmod(path, 0o775)
+        var parent = stat()
+        if getuid() == 0, stat(directory, &parent) == 0 {
+            _ = chown(path, parent.st_uid, parent.st_gid)
+        }
+    }
+
+    /// Files the other side must read or remove: mode 0664, owned like the runtime directory.
+    private func share(_ path: String) {
+        _ = chmod(path, 0o664)
+        var parent = stat()
+        if getuid() == 0, stat(directory, &parent) == 0 { _ = chown(path, parent.st_uid, parent.st_gid) }
+    }
+
+    /// Files a request and touches the marker. Returns the request's id.
+    public func submit() throws -> String {
+        try makeShared(requestsDirectory)
+        try makeShared(resultsDirectory)
+        let id = Self.newID()
+        let request = "\(requestsDirectory)/\(id)"
+        try FileSystem.writeAtomically(Array("\(Timestamp.now().rfc3339) pid \(getpid())\n".utf8), to: request, mode: 0o664)
+        share(request)
+        if !FileSystem.exists(marker) {
+            let fd = try FileSystem.open(marker, O_WRONLY | O_CREAT, mode: 0o664)
+            FileSystem.close(fd)
+            share(marker)
+        }
+        return id
+    }
+
+    /// For the migration run: removes the marker, then takes every pending request.
+    public func claim() -> [String] {
+        try? FileSystem.unlinkIfPresent(marker)
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: requestsDirectory)) ?? []
+        var ids: [String] = []
+        for id in entries.sorted() where Self.isValidID(id) {
+            // Another run may claim the same request; only the one whose unlink succeeds has it.
+            if unlink("\(requestsDirectory)/\(id)") == 0 { ids.append(id) }
+        }
+        return ids
+    }
+
+    public func writeResult(_ result: MigrationResult, for ids: [String]) {
+        try? makeShared(resultsDirectory)
+        for id in ids {
+            var own = result
+            own.requestID = id
+            let path = "\(resultsDirectory)/\(id).json"
+            try? FileSystem.writeAtomically(Array(own.json.utf8), to: path, mode: 0o664)
+            share(path)
+        }
+        try? FileSystem.writeAtomically(Array(result.json.utf8), to: latestResult, mode: 0o664)
+        share(latestResult)
+    }
+
+    /// The result of a request, once the migration run has written it.
+    public func result(for id: String) -> MigrationResult? {
+        let path = "\(resultsDirectory)/\(id).json"
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        return MigrationResult(json: data)
+    }
+
+    public func removeResult(for id: String) {
+        try? FileSystem.unlinkIfPresent("\(resultsDirectory)/\(id).json")
+    }
+
+    static func newID() -> String {
+        var bytes = [UInt8](repeating: 0, count: 12)
+        for index in bytes.indices { bytes[index] = UInt8.random(in: 0...255) }
+        return bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+    }
+
+    static func isValidID(_ id: String) -> Bool {
+        id.count == 24 && id.allSatisfy { $0.isHexDigit }
+    }
+}
+
+/// What a migration run did, for every request it served.
+public struct MigrationResult: Sendable, Equatable {
+    public struct Backup: Sendable, Equatable {
+        public var registration: String
+        public var ok: Bool
+        public var location: String?
+        public var size: Int64?
+        public var sha256: String?
+        public var version: String?
+        public var error: String?
+        public var exitCode: Int32
+
+        public init(registration: String, ok: Bool, location: String? = nil, size: Int64? = nil, sha256: String? = nil,
+                    version: String? = nil, error: String? = nil, exitCode: Int32 = 0) {
+            self.registration = registration
+            self.ok = ok
+            self.location = location
+            self.size = size
+            self.sha256 = sha256
+            self.version = version
+            self.error = error
+            self.exitCode = exitCode
+        }
+    }
+
+    public var requestID: String?
+    public var finishedAt: Timestamp
+    public var backups: [Backup]
+    /// An error that stopped the run before any registration ran (e.g. configuration).
+    public var error: String?
+
+    public init(requestID: String? = nil, finishedAt: Timestamp = .now(), backups: [Backup], error: String? = nil) {
+        self.requestID = requestID
+        self.finishedAt = finishedAt
+        self.backups = backups
+        self.error = error
+    }
+
+    public var ok: Bool { error == nil && !backups.isEmpty && backups.allSatisfy(\.ok) }
+
+    var json: String {
+        var object: [String: Any] = [
+            "ok": ok,
+            "finished_at": finishedAt.rfc3339,
+            "finished_at_ms": finishedAt.millisecondsSinceEpoch,
+            "backups": backups.map { backup -> [String: Any] in
+                var entry: [String: Any] = ["registration": backup.registration, "ok": backup.ok, "exit_code": backup.exitCode]
+                if let location = backup.location { entry["location"] = location }
+                if let size = backup.size { entry["size"] = size }
+                if let sha256 = backup.sha256 { entry["sha256"] = sha256 }
+                if let version = backup.version { entry["version"] = version }
+                if let error = backup.error { entry["error"] = error }
+                return entry
+            },
+        ]
+        if let requestID { object["request_id"] = requestID }
+        if let error { object["error"] = error }
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+
+    init?(json data: Data) {
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+        requestID = object["request_id"] as? String
+        finishedAt = Timestamp(millisecondsSinceEpoch: (object["finished_at_ms"] as? NSNumber)?.int64Value ?? 0)
+        error = object["error"] as? String
+        backups = ((object["backups"] as? [[String: Any]]) ?? []).map { entry in
+            Backup(registration: entry["registration"] as? String ?? "?", ok: entry["ok"] as? Bool ?? false,
+                   location: entry["location"] as? String, size: (entry["size"] as? NSNumber)?.int64Value,
+                   sha256: entry["sha256"] as? String, version: entry["version"] as? String, error: entry["error"] as? String,
+                   exitCode: (entry["exit_code"] as? NSNumber)?.int32Value ?? 1)
+        }
+    }
+}

@@ -1,0 +1,31 @@
+import ArgumentParser
+import BackupCore
+import Foundation
+
+struct Apply: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Make systemd follow the configuration now: daemon-reload (the generator runs) and restart dbbackup.target.",
+        discussion: "registration add|edit|remove and retention set do this themselves when systemd is running.")
+
+    @OptionGroup var globals: GlobalOptions
+
+    func run() throws {
+        try reportingErrors {
+            let loaded = globals.store.load()
+            for problem in loaded.problems { Output.stderr(problem.description) }
+            guard Systemd.isRunning else {
+                throw CLIError("systemd is not running here; on the host that runs the backups: \(Systemd.applyCommands)")
+            }
+            try Systemd.apply()
+            let timers = loaded.registrations.filter { $0.schedule.kind != .migration }.map { UnitGenerator.timerUnit($0.name) }
+            print("applied: \(loaded.registrations.count) registration(s), \(timers.count) timer(s)")
+            if !timers.isEmpty {
+                print(try Systemd.systemctl(["list-timers", "--all"] + timers).stdout, terminator: "")
+            }
+            if !loaded.errors.isEmpty {
+                throw CLIError("\(Set(loaded.errors.map(\.file)).count) file(s) have errors and were skipped (see above)",
+                               exitCode: RunFailure.Kind.configuration.exitCode)
+            }
+        }
+    }
+}

@@ -1,0 +1,73 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import ArgumentParser
+import BackupCore
+import Foundation
+
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The systemd generator: write timers and drop-ins for the registrations (also run as dbbackup-generator).",
+        discussion: """
+        systemd runs /usr/lib/systemd/system-generators/dbbackup-generator with three output \
+        directories; units go into the first. A broken registration is reported and skipped, the \
+        others are generated; the exit status is non-zero only when nothing can be written. \
+        With --check and no DIR, prints what would be written.
+        """)
+
+    @OptionGroup var globals: GlobalOptions
+    @Flag(help: "Print what would be written (and every problem), for people.") var check = false
+    @Argument(help: "Output directories: normal, early, late (only the first is used).") var directories: [String] = []
+
+    func validate() throws {
+        if directories.count > 3 { throw ValidationError("give at most three directories: normal [early [late]]") }
+        if directories.isEmpty && !check { throw ValidationError("give the output directory, or --check to print what would be written") }
+    }
+
+    func run() throws {
+        let log = GeneratorLog()
+        let locations = globals.locations
+        let loaded = globals.store.load()
+        for problem in loaded.problems {
+            log.write(problem.severity == .error ? 3 : 4,
+                      problem.severity == .error && problem.file.hasPrefix("registrations.d/") ? "skipped: \(problem.description)" : problem.description)
+        }
+        let generator = UnitGenerator(locations: locations, config: loaded)
+        if check {
+            for file in generator.files() {
+                if let target = file.linkTarget {
+                    print("==> \(file.path) -> \(target)")
+                } else {
+                    print("==> \(file.path)\n\(file.contents)")
+                }
+            }
+        }
+        guard let directory = directories.first else { return }
+        do {
+            try generator.write(to: directory)
+        } catch {
+            log.write(2, "cannot write units to \(directory): \(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// Where the generator reports: /dev/kmsg when systemd runs it (its stderr goes nowhere
+/// useful that early), stderr otherwise.
+struct GeneratorLog {
+    private let kmsg: Int32
+
+    init() {
+        let asGenerator = (CommandLine.arguments.first.map { ($0 as NSString).lastPathComponent } == "dbbackup-generator")
+        kmsg = asGenerator && isatty(STDERR_FILENO) == 0 ? open("/dev/kmsg", O_WRONLY | O_CLOEXEC) : -1
+    }
+
+    func write(_ priority: Int, _ message: String) {
+        let line = message.replacingOccurrences(of: "\n", with: " ")
+        if kmsg >= 0 {
+            _ = try? FileSystem.writeAll(kmsg, Array("<\(priority)>dbbackup-generator: \(line)\n".utf8), path: "/dev/kmsg")
+        } else {
+            Output.stderr("dbbackup-generator: \(line)")
+        }
+    }
+}

@@ -1,0 +1,106 @@
+import BackupCore
+import Foundation
+
+/// The few things the command line asks of a running systemd, through systemctl.
+enum Systemd {
+    /// sd_booted(3): the system was booted with systemd as PID 1.
+    static var isRunning: Bool { FileManager.default.fileExists(atPath: "/run/systemd/system") }
+
+    static let systemctlPath = ["/usr/bin/systemctl", "/bin/systemctl"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "/usr/bin/systemctl"
+
+    struct Result {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+    }
+
+    @discardableResult
+    static func systemctl(_ arguments: String...) throws -> Result {
+        try systemctl(arguments)
+    }
+
+    static func systemctl(_ arguments: [String]) throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: systemctlPath)
+        process.arguments = ["--no-pager"] + arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                      stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    static let applyCommands = "systemctl daemon-reload && systemctl restart dbbackup.target"
+
+    /// Reloads units (the generator runs again) and restarts dbbackup.target, so the timers
+    /// follow the configuration at once: stopping the target stops the timers of removed
+    /// registrations (they are PartOf= it), starting it starts the current ones.
+    static func apply() throws {
+        for arguments in [["daemon-reload"], ["stop", "dbbackup.target"], ["start", "dbbackup.target"]] {
+            let result = try systemctl(arguments)
+            guard result.status == 0 else {
+                throw CLIError("systemctl \(arguments.joined(separator: " ")) failed: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+            }
+        }
+    }
+
+    /// After a configuration change: apply when systemd runs here, otherwise say what to do.
+    static func applyAfterChange() {
+        guard isRunning else {
+            Output.stderr("note: systemd is not running here; where it runs, make the change take effect with: dbbackup apply")
+            return
+        }
+        do {
+            try apply()
+        } catch {
+            Output.stderr("warning: the configuration was saved, but applying it failed: \(error); run: dbbackup apply")
+        }
+    }
+
+    /// Next elapse of every timer, by unit name, from `systemctl list-timers --output=json`.
+    static func nextElapses() -> [String: Timestamp] {
+        guard isRunning, let result = try? systemctl("list-timers", "--all", "--output=json", "dbbackup@*"), result.status == 0,
+              let timers = try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]] else { return [:] }
+        var next: [String: Timestamp] = [:]
+        for timer in timers {
+            guard let unit = timer["unit"] as? String, let usec = (timer["next"] as? NSNumber)?.int64Value, usec > 0 else { continue }
+            next[unit] = Timestamp(millisecondsSinceEpoch: usec / 1000)
+        }
+        return next
+    }
+}
+
+/// Durations as deploy scripts write them: `90`, `90s`, `5m`, `1h30m`, `500ms`.
+enum DurationParser {
+    static func seconds(_ text: String) -> Double? {
+        if let plain = Double(text), plain >= 0 { return plain }
+        var total = 0.0
+        var number = ""
+        var rest = Substring(text)
+        guard !rest.isEmpty else { return nil }
+        while let character = rest.first {
+            if character.isNumber || character == "." {
+                number.append(character)
+                rest = rest.dropFirst()
+                continue
+            }
+            let unit = String(rest.prefix { $0.isLetter })
+            rest = rest.dropFirst(unit.count)
+            guard let value = Double(number) else { return nil }
+            switch unit {
+            case "ms": total += value / 1000
+            case "s", "sec": total += value
+            case "m", "min": total += value * 60
+            case "h": total += value * 3600
+            default: return nil
+            }
+            number = ""
+        }
+        return number.isEmpty ? total : nil
+    }
+}
