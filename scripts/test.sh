@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # All tests, from a fresh machine: installs what they need, then runs them.
+#   1. swift test: unit and integration tests (real SQLite files, the real binary,
+#      systemd-analyze on generated units).
+#   2. scripts/systemd-container/e2e.sh: the product in a real systemd, booted in a
+#      systemd-nspawn container (the harness installs systemd-container and debootstrap
+#      and builds the container's root file system itself).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 swift build --build-tests 2>&1 | tail -n 3
 swift test --skip-build
+scripts/systemd-container/e2e.sh

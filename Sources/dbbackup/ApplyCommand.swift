@@ -16,8 +16,9 @@ struct Apply: ParsableCommand {
             guard Systemd.isRunning else {
                 throw CLIError("systemd is not running here; on the host that runs the backups: \(Systemd.applyCommands)")
             }
-            try Systemd.apply()
-            let timers = loaded.registrations.filter { $0.schedule.kind != .migration }.map { UnitGenerator.timerUnit($0.name) }
+            let scheduled = Systemd.scheduledTimers(loaded)
+            try Systemd.apply(keeping: scheduled)
+            let timers = scheduled.sorted()
             print("applied: \(loaded.registrations.count) registration(s), \(timers.count) timer(s)")
             if !timers.isEmpty {
                 print(try Systemd.systemctl(["list-timers", "--all"] + timers).stdout, terminator: "")

@@ -76,7 +76,7 @@ extension RegistrationCommand {
                 let registration = try RegistrationCommand.save(try options.apply(to: [:]), name: name, options: options,
                                                                  globals: globals, requireSecret: true)
                 print("added registration \(name): \(registration.schedule.summary), to \(describe(registration.provider))")
-                Systemd.applyAfterChange()
+                Systemd.applyAfterChange(globals)
             }
         }
     }
@@ -96,7 +96,7 @@ extension RegistrationCommand {
                 let registration = try RegistrationCommand.save(try options.apply(to: base), name: name, options: options,
                                                                  globals: globals, requireSecret: true)
                 print("changed registration \(name): \(registration.schedule.summary), to \(describe(registration.provider))")
-                Systemd.applyAfterChange()
+                Systemd.applyAfterChange(globals)
             }
         }
     }
@@ -120,7 +120,7 @@ extension RegistrationCommand {
                 try store.remove(name)
                 try globals.secrets.remove(for: name)
                 print("removed registration \(name); its backups are kept (see: dbbackup list \(name))")
-                Systemd.applyAfterChange()
+                Systemd.applyAfterChange(globals)
             }
         }
     }

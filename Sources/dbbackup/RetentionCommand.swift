@@ -70,7 +70,7 @@ struct RetentionCommand: ParsableCommand {
                 try store.saveMain(config)
                 for warning in renamed where warning.severity == .warning { Output.stderr(warning.description) }
                 print("retention: local \(config.retention.local), remote \(config.retention.remote)")
-                Systemd.applyAfterChange()
+                Systemd.applyAfterChange(globals)
             }
         }
     }

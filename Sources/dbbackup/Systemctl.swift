@@ -37,26 +37,44 @@ enum Systemd {
 
     static let applyCommands = "systemctl daemon-reload && systemctl restart dbbackup.target"
 
+    /// The timer units the configuration asks for.
+    static func scheduledTimers(_ config: LoadedConfig) -> Set<String> {
+        Set(config.registrations.filter { $0.schedule.kind != .migration }.map { UnitGenerator.timerUnit($0.name) })
+    }
+
     /// Reloads units (the generator runs again) and restarts dbbackup.target, so the timers
-    /// follow the configuration at once: stopping the target stops the timers of removed
-    /// registrations (they are PartOf= it), starting it starts the current ones.
-    static func apply() throws {
-        for arguments in [["daemon-reload"], ["stop", "dbbackup.target"], ["start", "dbbackup.target"]] {
-            let result = try systemctl(arguments)
-            guard result.status == 0 else {
-                throw CLIError("systemctl \(arguments.joined(separator: " ")) failed: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
-            }
+    /// follow the configuration at once: timers of removed registrations are stopped (their
+    /// unit files are gone, so PartOf= no longer ties them to the target), the target's stop
+    /// and start restart the current ones with their new schedules.
+    static func apply(keeping timers: Set<String>) throws {
+        try run(["daemon-reload"])
+        let loaded = try systemctl("list-units", "--all", "--plain", "--no-legend", "--type=timer", "dbbackup@*")
+        let stale = loaded.stdout.split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) }
+            .filter { !timers.contains($0) }
+        if !stale.isEmpty {
+            try run(["stop"] + stale)
+            // A timer whose unit file vanished ends "failed"; forget it, as it no longer exists.
+            _ = try? systemctl(["reset-failed"] + stale)
+        }
+        try run(["stop", "dbbackup.target"])
+        try run(["start", "dbbackup.target"])
+    }
+
+    private static func run(_ arguments: [String]) throws {
+        let result = try systemctl(arguments)
+        guard result.status == 0 else {
+            throw CLIError("systemctl \(arguments.joined(separator: " ")) failed: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
     }
 
     /// After a configuration change: apply when systemd runs here, otherwise say what to do.
-    static func applyAfterChange() {
+    static func applyAfterChange(_ globals: GlobalOptions) {
         guard isRunning else {
             Output.stderr("note: systemd is not running here; where it runs, make the change take effect with: dbbackup apply")
             return
         }
         do {
-            try apply()
+            try apply(keeping: scheduledTimers(globals.store.load()))
         } catch {
             Output.stderr("warning: the configuration was saved, but applying it failed: \(error); run: dbbackup apply")
         }

@@ -87,11 +87,12 @@ public enum FileSystem {
         return Int64(info.st_size)
     }
 
-    /// Creates a directory and its parents with the given mode for the new ones.
+    /// Creates a directory with `mode`, and missing parents with 0755 so that whoever the
+    /// directory is for can reach it.
     public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws(SystemError) {
         if isDirectory(path) { return }
         let parent = (path as NSString).deletingLastPathComponent
-        if !parent.isEmpty, parent != path { try makeDirectories(parent, mode: mode) }
+        if !parent.isEmpty, parent != path { try makeDirectories(parent, mode: 0o755) }
         if Glibc.mkdir(path, mode) != 0, Glibc.errno != EEXIST {
             throw SystemError(operation: "mkdir", path: path, errno: Glibc.errno)
         }

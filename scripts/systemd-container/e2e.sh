@@ -1,0 +1,158 @@
+#!/bin/bash
+# End to end in a real systemd: the real dbbackup binary (release, static Swift stdlib), the
+# units, the generator link, sysusers and tmpfiles are installed into a booted container as
+# the package would; then a sysadmin's and a deploy script's steps are checked:
+# list-timers and next elapses, a manual start, sd_notify STATUS, structured journal
+# entries, pre-migrate (success, failure with OnFailure), the fire-and-forget marker,
+# editing a schedule, status, and that the S3 secret appears nowhere.
+#   e2e.sh [BINARY]      prints "e2e: N passed, N failed"; exit status non-zero on failure
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+need_root
+repo=$(cd "$here/../.." && pwd)
+units="$repo/systemd"
+name=e2e
+passed=0 failed=0
+ok()  { passed=$((passed + 1)); echo "ok   $*"; }
+bad() { failed=$((failed + 1)); echo "FAIL $*"; }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+x() { "$here/exec.sh" "$name" "$@"; }
+put() { "$here/put.sh" "$name" "$@"; }
+wait_for() { local i; for i in $(seq 150); do x "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done; return 1; }
+secret='E2E-s3cr3t-Zq8vN2pL7xK4wR9m'
+
+bin=${1:-}
+if [ -z "$bin" ]; then
+    (cd "$repo" && timeout 1200 swift build -c release --static-swift-stdlib --product dbbackup 2>&1 | tail -n 1) >&2 \
+        || die "building the static binary failed"
+    bin="$(cd "$repo" && swift build -c release --show-bin-path)/dbbackup"
+fi
+[ -x "$bin" ] || die "no binary at $bin"
+
+trap '"$here/stop.sh" "$name" >/dev/null 2>&1 || true' EXIT
+"$here/boot.sh" "$name" || exit 1
+
+# --- install as the package does
+put "$bin" /usr/bin/dbbackup 0755
+x mkdir -p /usr/lib/systemd/system-generators
+x ln -sf /usr/bin/dbbackup /usr/lib/systemd/system-generators/dbbackup-generator
+for f in "$units"/*.service "$units"/*.path "$units"/*.target; do put "$f" "/usr/lib/systemd/system/${f##*/}"; done
+put "$units/sysusers.d/dbbackup.conf" /usr/lib/sysusers.d/dbbackup.conf
+put "$units/tmpfiles.d/dbbackup.conf" /usr/lib/tmpfiles.d/dbbackup.conf
+x systemd-sysusers >/dev/null
+x systemd-tmpfiles --create /usr/lib/tmpfiles.d/dbbackup.conf
+x systemctl daemon-reload
+x systemctl enable --quiet --now dbbackup.target
+
+# --- the application: a WAL database owned by app:app, group-readable/writable
+x sh -ec '
+    groupadd -g 1500 app; useradd -r -u 1500 -g app app
+    install -d -o app -g app -m 2770 /srv/app
+    sqlite3 /srv/app/app.db "pragma journal_mode=wal; create table t(x); insert into t values (1); pragma user_version=12;" >/dev/null
+    chown app:app /srv/app/app.db*; chmod 660 /srv/app/app.db*
+    install -d -m 0755 /srv/readonly'
+
+# --- configure with the CLI, as a sysadmin would
+out=$(x dbbackup init --database /srv/app/app.db 2>&1); check "init" test $? -eq 0
+out=$(x dbbackup registration add nightly --provider filesystem --path /srv/backups/nightly \
+        --schedule daily --time 03:00 --timezone Europe/Prague 2>&1)
+check "registration add nightly (applied at once)" test $? -eq 0
+check "add created the backup directory for the service user" test "$(x stat -c %U /srv/backups/nightly)" = dbbackup
+x dbbackup registration add pre-deploy --provider filesystem --path /srv/backups/pre --schedule migration >/dev/null 2>&1
+x sh -c "printf '%s\n' '$secret' | dbbackup registration add offsite --provider s3 --bucket app-backups \
+        --endpoint http://127.0.0.1:9 --force-path-style --access-key AGENT --secret-key-stdin \
+        --schedule weekly --time 04:00 --weekday sun" > /tmp/e2e-cli.$$ 2>&1
+
+timers=$(x systemctl list-timers --all --no-pager --plain)
+check "list-timers shows dbbackup@nightly.timer" grep -q 'dbbackup@nightly.timer' <<<"$timers"
+check "list-timers shows dbbackup@offsite.timer" grep -q 'dbbackup@offsite.timer' <<<"$timers"
+check "no timer for the migration registration" bash -c '! grep -q "dbbackup@pre" <<<"$1"' _ "$timers"
+next=$(x systemctl show -P NextElapseUSecRealtime dbbackup@nightly.timer)
+expected=$(x systemd-analyze calendar '*-*-* 03:00:00 Europe/Prague' | sed -n 's/^ *Next elapse: //p')
+check "next elapse is 03:00 Prague ($next = $expected)" test -n "$next" -a "$next" = "$expected"
+
+# --- a manual start makes a backup, with STATUS= during the run and journal fields
+x sh -c 'sqlite3 /srv/app/app.db "create table big(x); insert into big select randomblob(1000) from generate_series(1, 60000);" 2>/dev/null ||
+         sqlite3 /srv/app/app.db "create table big(x); with recursive n(i) as (select 1 union all select i+1 from n where i < 60000) insert into big select randomblob(1000) from n;"'
+x sh -c 'rm -f /tmp/status; (for i in $(seq 400); do systemctl show -P StatusText dbbackup@nightly.service >> /tmp/status; sleep 0.005; done) &
+         systemctl start dbbackup@nightly.service; echo $? > /tmp/start-rc; wait'
+check "systemctl start dbbackup@nightly.service succeeds" test "$(x cat /tmp/start-rc)" = 0
+check "a backup file db_v12_* exists" x sh -c 'ls /srv/backups/nightly/db_v12_*Z.db'
+check "StatusText was set during the run" x grep -q 'nightly: ' /tmp/status
+x grep -v '^$' /tmp/status | sort -u | head -5 | sed 's/^/     status: /'
+x journalctl --sync
+entry=$(x journalctl -o json --no-pager -u dbbackup@nightly.service DBBACKUP_OUTCOME=stored)
+check "journal entry with the structured fields" python3 -c '
+import json, sys
+e = json.loads(sys.argv[1].splitlines()[-1])
+need = ["DBBACKUP_REGISTRATION", "DBBACKUP_FILE", "DBBACKUP_SIZE", "DBBACKUP_SHA256", "DBBACKUP_VERSION", "DBBACKUP_DURATION_MS", "DBBACKUP_OUTCOME", "MESSAGE_ID"]
+missing = [k for k in need if k not in e]
+assert not missing, missing
+assert e["DBBACKUP_REGISTRATION"] == "nightly" and e["DBBACKUP_VERSION"] == "12" and len(e["DBBACKUP_SHA256"]) == 64, e
+assert e["MESSAGE_ID"] == "5b7f2c1e9a8d4f03b6e1d2c3a4f5e6b7", e["MESSAGE_ID"]
+' "$entry"
+check "the backup runs as user dbbackup" test "$(x stat -c %U "$(x sh -c 'ls /srv/backups/nightly/db_v12_*Z.db | head -1')")" = dbbackup
+
+# --- deploy scripts: pre-migrate waits for the migration service
+out=$(x dbbackup pre-migrate --timeout 60s 2>&1); rc=$?
+check "pre-migrate exits 0" test $rc -eq 0
+check "pre-migrate prints what was backed up" grep -q 'pre-deploy: stored /srv/backups/pre/db_v12_' <<<"$out"
+check "the migration backup is in the registry" x sh -c 'dbbackup list pre-deploy --json | grep -q "\"trigger\" : \"migration\""'
+check "the marker is consumed" test ! -e "/proc/$(container_init $name)/root/run/dbbackup/migration-request"
+
+# --- fire and forget: touching the marker by hand
+before=$(x sh -c 'ls /srv/backups/pre | wc -l')
+x touch /run/dbbackup/migration-request
+check "touching the marker makes a migration backup" wait_for sh -c "[ \$(ls /srv/backups/pre | wc -l) -gt $before ]"
+
+# --- a failing migration registration fails pre-migrate and fires OnFailure
+x dbbackup registration add broken --provider filesystem --path /srv/readonly --schedule migration >/dev/null 2>&1
+out=$(x dbbackup pre-migrate --timeout 60s 2>&1); rc=$?
+check "pre-migrate fails when a migration registration fails (rc $rc)" test $rc -ne 0
+check "pre-migrate names the failed registration" grep -q 'broken' <<<"$out"
+check "the migration service is failed" test "$(x systemctl is-failed dbbackup-migration.service)" = failed
+check "OnFailure wrote its record to the journal" wait_for sh -c \
+    'journalctl -o json -u "dbbackup-failure@dbbackup-migration.service.service" | grep -q "2d4f6a8c0e1b4d3f5a7c9e1b3d5f7a92"'
+x dbbackup registration remove broken >/dev/null 2>&1
+x systemctl reset-failed dbbackup-migration.service
+out=$(x dbbackup pre-migrate --timeout 60s 2>&1)
+check "after removing it, pre-migrate succeeds again" test $? -eq 0
+
+# --- editing the schedule changes list-timers at once
+x dbbackup registration edit nightly --time 05:30 >/dev/null 2>&1
+next=$(x systemctl show -P NextElapseUSecRealtime dbbackup@nightly.timer)
+expected=$(x systemd-analyze calendar '*-*-* 05:30:00 Europe/Prague' | sed -n 's/^ *Next elapse: //p')
+check "edited schedule: next elapse is 05:30 Prague ($next)" test -n "$next" -a "$next" = "$expected"
+
+# --- status
+status=$(x dbbackup status --json)
+check "status --json: next run and last success of nightly" python3 -c '
+import json, sys
+rows = {r["name"]: r for r in json.loads(sys.argv[1])}
+n = rows["nightly"]
+assert n["next_run"] and n["last_success"] and n["backups_kept"] == 1, n
+assert rows["pre-deploy"]["timer"] is None and rows["pre-deploy"]["backups_kept"] >= 2, rows["pre-deploy"]
+' "$status"
+
+# --- removing a registration removes its timer
+x dbbackup registration remove offsite >> /tmp/e2e-cli.$$ 2>&1
+check "removed registration's timer is gone" bash -c '! grep -q "dbbackup@offsite" <<<"$1"' _ "$(x systemctl list-timers --all --no-pager --plain)"
+
+# --- the secret appears nowhere: units, systemctl show, the journal, CLI output
+x sh -c "printf '%s\n' '$secret' | dbbackup registration add offsite --provider s3 --bucket app-backups \
+        --endpoint http://127.0.0.1:9 --force-path-style --access-key AGENT --secret-key-stdin --schedule migration" >> /tmp/e2e-cli.$$ 2>&1
+x systemctl start dbbackup@offsite.service >/dev/null 2>&1
+x dbbackup registration show offsite --json >> /tmp/e2e-cli.$$ 2>&1
+x dbbackup config export >> /tmp/e2e-cli.$$ 2>&1
+x journalctl --sync
+leaks=$(x sh -c "grep -rl -- '$secret' /run/systemd/generator /etc/systemd /usr/lib/systemd/system 2>/dev/null;
+                 for u in \$(systemctl list-units --all --plain --no-legend 'dbbackup*' | awk '{print \$1}'); do systemctl show \$u; done | grep -c -- '$secret';
+                 journalctl -o json --no-pager | grep -c -- '$secret'" | tr '\n' ' ')
+check "secret in no unit file, no systemctl show, no journal entry (found: $leaks)" test "$leaks" = "0 0 "
+check "secret in no CLI output" bash -c '! grep -q -- "$1" "$2"' _ "$secret" /tmp/e2e-cli.$$
+check "masked secret shown instead" grep -q 'E2E-\*\*\*\*' /tmp/e2e-cli.$$
+rm -f /tmp/e2e-cli.$$
+
+echo "e2e: $passed passed, $failed failed"
+[ $failed -eq 0 ]
