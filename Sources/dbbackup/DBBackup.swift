@@ -22,7 +22,7 @@ struct DBBackup: ParsableCommand {
     /// Installed as /usr/lib/systemd/system-generators/dbbackup-generator (a link to the
     /// binary), it runs as the generator.
     static func main() {
-        if CommandLine.arguments.first.map({ ($0 as NSString).lastPathComponent }) == "dbbackup-generator" {
+        if CommandLine.arguments.first.map({ FileSystem.name(of: $0) }) == "dbbackup-generator" {
             Generate.main(Array(CommandLine.arguments.dropFirst()))
         } else {
             main(nil)

@@ -84,12 +84,13 @@ struct GeneratorTests {
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "\(output)/dbbackup.target.wants/\(escaped)") == "../\(escaped)")
         #expect(!FileManager.default.fileExists(atPath: "\(output)/dbbackup@pre.timer"), "migration registrations have no timer")
 
-        let dropIn = try String(contentsOfFile: "\(output)/dbbackup@weekly\\x2doff_site.service.d/50-dbbackup.conf", encoding: .utf8)
+        let dropIn = try String(contentsOfFile: "\(output)/dbbackup@.service.d/50-dbbackup.conf", encoding: .utf8)
         #expect(dropIn.contains("-\"\(sandbox.root)/back ups/100%% \\\"full\\\"\""))
         let migration = try String(contentsOfFile: "\(output)/dbbackup-migration.service.d/50-dbbackup.conf", encoding: .utf8)
         #expect(migration.contains("LoadCredential=s3-secret.pre-s3:\(sandbox.locations.secretsDirectory)/pre-s3.secret"))
         #expect(migration.contains("\(sandbox.locations.configDirectory)/relative/pre"))
         #expect(!migration.contains("nightly"))
+        #expect(dropIn.contains("-\(sandbox.root)/nightly"))
 
         let everything = try FileManager.default.subpathsOfDirectory(atPath: output).compactMap {
             try? String(contentsOfFile: "\(output)/\($0)", encoding: .utf8)

@@ -54,7 +54,8 @@ done
 checked+=(dbbackup-failure@dbbackup-migration.service.service)
 # Everything the generator wrote: timers, and the services its drop-ins extend.
 for f in "$generated"/*.timer; do [ -e "$f" ] && checked+=("${f##*/}"); done
-for d in "$generated"/*.service.d; do [ -e "$d" ] && checked+=("$(basename "$d" .d)"); done
+# Services the drop-ins extend (a template's drop-in is covered by the instances above).
+for d in "$generated"/*.service.d; do [[ $d == *@.service.d ]] || checked+=("$(basename "$d" .d)"); done
 for l in "$generated"/dbbackup.target.wants/*; do
     [ -e "$l" ] || [ -L "$l" ] || continue
     [ -f "$generated/$(readlink "$l" | sed 's|^\.\./||')" ] && ok "wants-link ${l##*/}" || bad "wants-link ${l##*/} is dangling"

@@ -61,12 +61,13 @@ public struct ConfigStore: Sendable {
         let (main, mainProblems) = readMainFile()
         var problems = mainProblems
         var registrations: [Registration] = []
-        for name in registrationNames() {
+        let entries = registrationDirectoryEntries()
+        for name in Self.registrationNames(in: entries) {
             let (registration, fileProblems) = readRegistrationFile(name)
             problems += fileProblems
             if let registration { registrations.append(registration) }
         }
-        for file in ignoredRegistrationFiles() {
+        for file in Self.ignoredRegistrationFiles(in: entries) {
             problems.append(ConfigProblem(.warning, file: locations.display("\(locations.registrationsDirectory)/\(file)"), field: nil,
                                           message: "is ignored: registration files must be named NAME.toml", fix: "rename it to end in .toml, or remove it"))
         }
@@ -107,14 +108,18 @@ public struct ConfigStore: Sendable {
                                        to: locations.mainFile, mode: 0o644)
     }
 
-    /// Names of `registrations.d/*.toml`, sorted.
-    public func registrationNames() -> [String] {
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: locations.registrationsDirectory)) ?? []
-        return entries.filter { $0.hasSuffix(".toml") && !$0.hasPrefix(".") }.map { String($0.dropLast(5)) }.sorted()
+    private func registrationDirectoryEntries() -> [String] {
+        (try? FileManager.default.contentsOfDirectory(atPath: locations.registrationsDirectory)) ?? []
     }
 
-    private func ignoredRegistrationFiles() -> [String] {
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: locations.registrationsDirectory)) ?? []
+    /// Names of `registrations.d/*.toml`, sorted.
+    public func registrationNames() -> [String] { Self.registrationNames(in: registrationDirectoryEntries()) }
+
+    private static func registrationNames(in entries: [String]) -> [String] {
+        entries.filter { $0.hasSuffix(".toml") && !$0.hasPrefix(".") }.map { String($0.dropLast(5)) }.sorted()
+    }
+
+    private static func ignoredRegistrationFiles(in entries: [String]) -> [String] {
         // Editors' and dpkg's leftovers are expected; anything else deserves a word.
         return entries.filter { !$0.hasSuffix(".toml") && !$0.hasPrefix(".") && !$0.hasSuffix("~")
             && !$0.contains(".dpkg-") && !$0.hasSuffix(".swp") }.sorted()

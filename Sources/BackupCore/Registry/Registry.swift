@@ -57,7 +57,7 @@ public final class Registry {
 
     public init(path: String) throws {
         self.path = path
-        let directory = (path as NSString).deletingLastPathComponent
+        let directory = FileSystem.parent(of: path)
         try FileSystem.makeDirectories(directory, mode: 0o750)
         let isNew = !FileSystem.exists(path)
         do {

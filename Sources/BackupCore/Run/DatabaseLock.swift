@@ -22,7 +22,7 @@ public final class DatabaseLock {
     public init(database: String, locksDirectory: String, holder: String, timeoutSeconds: Int) throws {
         if !FileSystem.isDirectory(locksDirectory) {
             try FileSystem.makeDirectories(locksDirectory, mode: 0o750)
-            FileSystem.adoptOwnership(locksDirectory, of: (locksDirectory as NSString).deletingLastPathComponent)
+            FileSystem.adoptOwnership(locksDirectory, of: FileSystem.parent(of: locksDirectory))
         }
         let name = Digest.hash(.sha256, Array(database.utf8)).hexString.prefix(24)
         let path = "\(locksDirectory)/\(name).lock"

@@ -91,7 +91,7 @@ public enum FileSystem {
     /// directory is for can reach it.
     public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws(SystemError) {
         if isDirectory(path) { return }
-        let parent = (path as NSString).deletingLastPathComponent
+        let parent = FileSystem.parent(of: path)
         if !parent.isEmpty, parent != path { try makeDirectories(parent, mode: 0o755) }
         if Glibc.mkdir(path, mode) != 0, Glibc.errno != EEXIST {
             throw SystemError(operation: "mkdir", path: path, errno: Glibc.errno)
@@ -106,8 +106,8 @@ public enum FileSystem {
     /// Writes `data` to `path` atomically: a temporary name beside it, fsync, rename, fsync of
     /// the directory. A reader sees the old content or the new, never a part.
     public static func writeAtomically(_ data: [UInt8], to path: String, mode: mode_t = 0o644) throws(SystemError) {
-        let directory = (path as NSString).deletingLastPathComponent
-        let temporary = "\(directory)/.\((path as NSString).lastPathComponent).tmp-\(getpid())"
+        let directory = FileSystem.parent(of: path)
+        let temporary = "\(directory)/.\(FileSystem.name(of: path)).tmp-\(getpid())"
         let fd = try open(temporary, O_WRONLY | O_CREAT | O_TRUNC, mode: mode)
         do {
             try writeAll(fd, data, path: temporary)
@@ -205,10 +205,31 @@ public enum FileSystem {
         _ = chown(path, owner.st_uid, owner.st_gid)
     }
 
-    /// Absolute form of `path`, resolved against `base` when relative. No symlinks resolved.
+    /// Absolute form of `path`, resolved against `base` when relative, with `.`, `..` and
+    /// repeated slashes removed lexically. Symlinks are left as they are, as a sysadmin wrote them.
     public static func absolute(_ path: String, relativeTo base: String) -> String {
-        let joined = path.hasPrefix("/") ? path : (base as NSString).appendingPathComponent(path)
-        return (joined as NSString).standardizingPath
+        let joined = path.hasPrefix("/") ? path : base + "/" + path
+        var parts: [Substring] = []
+        for part in joined.split(separator: "/", omittingEmptySubsequences: true) {
+            switch part {
+            case ".": continue
+            case "..": _ = parts.popLast()
+            default: parts.append(part)
+            }
+        }
+        return "/" + parts.joined(separator: "/")
+    }
+
+    /// The directory part of a path (`/a/b/c` → `/a/b`, `/a` → `/`, `c` → `.`).
+    public static func parent(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    /// The last component of a path.
+    public static func name(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return path }
+        return String(path[path.index(after: slash)...])
     }
 }
 

@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""dbbackup benchmarks: prints figures side by side with the tools a sysadmin would use by hand.
+
+    Benchmarks/run.sh [--quick] [--only NAME ...]
+
+Each comparison alternates its contenders (A B C, A B C, ...) at least 5 times and prints the
+median wall time, the ratio to the reference, and peak RSS (from wait4's ru_maxrss). The page
+cache is warm for every contender alike. The machine is printed first. No assertion here:
+targets are printed next to the figures, for people to read.
+"""
+import argparse, json, os, platform, resource, shutil, statistics, subprocess, sys, tempfile, threading, time
+
+def run_measured(argv, env=None, stdin=subprocess.DEVNULL):
+    """Runs argv, returns (seconds, peak RSS in MiB); raises on failure."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    err = proc.stderr.read().decode(errors="replace")
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{argv[0]} failed ({proc.returncode}): {err.strip()[:500]}")
+    return elapsed, usage.ru_maxrss / 1024.0
+
+def machine():
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    mem = next((int(l.split()[1]) // 1024 for l in open("/proc/meminfo") if l.startswith("MemTotal")), 0)
+    disk = subprocess.run(["df", "-hT", WORK], capture_output=True, text=True).stdout.splitlines()[-1].split()
+    return (f"machine: {os.cpu_count()} cores ({cpu}), {mem} MiB RAM, kernel {platform.release()}, "
+            f"work dir {WORK} on {disk[1]} ({disk[0]}, {disk[4]} free)")
+
+def alternate(contenders, runs, before_each=None):
+    """contenders: [(label, argv, env)]. Returns {label: ([seconds], [rss])}."""
+    results = {label: ([], []) for label, _, _ in contenders}
+    for _ in range(runs):
+        for label, argv, env in contenders:
+            if before_each: before_each(label)
+            seconds, rss = run_measured(argv, env)
+            results[label][0].append(seconds)
+            results[label][1].append(rss)
+    return results
+
+def report(title, results, reference, targets):
+    print(f"\n## {title}")
+    ref = statistics.median(results[reference][0])
+    print(f"{'contender':38} {'median s':>9} {'ratio':>7} {'peak RSS MiB':>13}  runs")
+    for label, (times, rss) in results.items():
+        med = statistics.median(times)
+        print(f"{label:38} {med:9.3f} {med / ref:7.2f} {max(rss):13.1f}  {len(times)}: " + " ".join(f"{t:.3f}" for t in times))
+    for line in targets: print(f"target: {line}")
+
+def make_database(path, mib):
+    """A WAL database of about `mib` MiB with a few indexes, as an application's would look."""
+    rows = mib * 1024 * 1024 // 1100
+    subprocess.run(["sqlite3", path], check=True, stdout=subprocess.DEVNULL, input=f"""
+        PRAGMA journal_mode=WAL; PRAGMA user_version=42;
+        CREATE TABLE orders (id INTEGER PRIMARY KEY, customer TEXT, amount INTEGER, payload BLOB);
+        WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows})
+        INSERT INTO orders (customer, amount, payload) SELECT 'customer ' || (i % 9973), i % 100000, randomblob(1000) FROM n;
+        CREATE INDEX orders_customer ON orders(customer);
+        """.encode())
+
+def dbbackup_env(config_dir, state_dir):
+    env = dict(os.environ, DBBACKUP_CONFIG_DIR=config_dir, DBBACKUP_STATE_DIR=state_dir)
+    env.pop("NOTIFY_SOCKET", None)
+    return env
+
+def configure(binary, env, database, backups, retention=15):
+    subprocess.run([binary, "init", "--database", database], env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([binary, "retention", "set", "--local", str(retention)], env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run([binary, "registration", "add", "bench", "--provider", "filesystem", "--path", backups, "--schedule", "migration"],
+                   env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+def empty(directory):
+    for entry in os.listdir(directory):
+        os.unlink(os.path.join(directory, entry))
+
+def bench_snapshot(binary, mib, runs):
+    root = tempfile.mkdtemp(prefix="bench-snapshot-", dir=WORK)
+    try:
+        db = os.path.join(root, "app.db"); out = os.path.join(root, "out"); os.mkdir(out)
+        t = time.perf_counter(); make_database(db, mib)
+        print(f"\n(created a {os.path.getsize(db) / 2**20:.0f} MiB WAL database in {time.perf_counter() - t:.0f} s)")
+        env = dbbackup_env(os.path.join(root, "etc"), os.path.join(root, "state"))
+        configure(binary, env, db, os.path.join(root, "backups"))
+        copy = os.path.join(out, "copy.db")
+        contenders = [
+            ("cp + sync (physical limit)", ["sh", "-c", f"cp '{db}' '{copy}' && sync '{copy}'"], None),
+            ("sqlite3 .backup + sync", ["sh", "-c", f"sqlite3 '{db}' \".backup '{copy}'\" && sync '{copy}'"], None),
+            ("sqlite3 VACUUM INTO + sync", ["sh", "-c", f"sqlite3 '{db}' \"VACUUM INTO '{copy}'\" && sync '{copy}'"], None),
+            ("dbbackup run (snapshot+verify+sha+fsync)", [binary, "run", "bench"], env),
+        ]
+        def clean(_):
+            empty(out)
+            backups = os.path.join(root, "backups")
+            if os.path.isdir(backups): empty(backups)
+            subprocess.run(["sqlite3", os.path.join(root, "state", "registry.db"), "DELETE FROM backups"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        results = alternate(contenders, runs, clean)
+        report(f"Snapshot of a {mib} MiB WAL database to a local directory", results, "cp + sync (physical limit)",
+               ["dbbackup ≤ 1.3× cp", "dbbackup ≤ 1.0× sqlite3 .backup"])
+        sq = statistics.median(results["sqlite3 .backup + sync"][0]); us = statistics.median(results["dbbackup run (snapshot+verify+sha+fsync)"][0])
+        print(f"dbbackup / sqlite3 .backup = {us / sq:.2f}")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+WRITER = r"""
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], timeout=60, isolation_level=None)
+deadline = time.time() + float(sys.argv[2]); n = 0
+while time.time() < deadline:
+    db.execute("BEGIN IMMEDIATE"); db.execute("INSERT INTO orders (customer, amount, payload) VALUES ('load', 1, randomblob(200))"); db.execute("COMMIT"); n += 1
+print(n)
+"""
+
+def bench_under_load(binary, mib, seconds):
+    root = tempfile.mkdtemp(prefix="bench-load-", dir=WORK)
+    try:
+        db = os.path.join(root, "app.db"); make_database(db, mib)
+        env = dbbackup_env(os.path.join(root, "etc"), os.path.join(root, "state"))
+        configure(binary, env, db, os.path.join(root, "backups"))
+        def writer():
+            return subprocess.Popen([sys.executable, "-c", WRITER, db, str(seconds)], stdout=subprocess.PIPE)
+        quiet = writer(); base = int(quiet.communicate()[0])
+        loaded = writer(); backups = 0; start = time.time(); longest = 0.0
+        while time.time() - start < seconds - 0.5:
+            t, _ = run_measured([binary, "run", "bench"], env); backups += 1; longest = max(longest, t)
+            empty(os.path.join(root, "backups"))
+        during = int(loaded.communicate()[0])
+        print(f"\n## Writer throughput while backups of a {mib} MiB WAL database run back to back ({seconds} s each)")
+        print(f"writer alone: {base / seconds:.0f} tx/s; during {backups} backups: {during / seconds:.0f} tx/s = {during / base:.0%}; longest backup {longest:.2f} s (every one completed)")
+        print("target: ≥ 80% of the writer's throughput, and every backup completes")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+def bench_generator(binary, count, runs):
+    root = tempfile.mkdtemp(prefix="bench-generator-", dir=WORK)
+    try:
+        etc = os.path.join(root, "etc"); os.makedirs(os.path.join(etc, "registrations.d"))
+        with open(os.path.join(etc, "dbbackup.toml"), "w") as f: f.write('[database]\npath = "/var/lib/app/app.db"\n')
+        kinds = ['type = "daily"\ntimes = ["02:00", "14:00"]\ntimezone = "Europe/Prague"',
+                 'type = "weekly"\ntimes = ["03:30"]\nweekdays = ["mon", "thu"]',
+                 'type = "monthly"\ntimes = ["04:00"]\ndays = [1, 15]', 'type = "migration"']
+        for i in range(count):
+            with open(os.path.join(etc, "registrations.d", f"reg-{i:04d}.toml"), "w") as f:
+                f.write(f'provider = "filesystem"\npath = "/srv/backups/reg-{i:04d}"\n\n[schedule]\n{kinds[i % 4]}\n')
+        # systemd gives generators directories in /run, a tmpfs; so does this benchmark.
+        tmpfs = tempfile.mkdtemp(prefix="bench-generator-out-", dir="/dev/shm")
+        out = os.path.join(tmpfs, "normal")
+        def clean(_): shutil.rmtree(out, ignore_errors=True); os.mkdir(out)
+        results = alternate([(f"dbbackup generate ({count} registrations)", [binary, "generate", "--config-dir", etc, out], None)], runs, clean)
+        report(f"Generator with {count} registrations", results, f"dbbackup generate ({count} registrations)", ["≤ 50 ms"])
+        print(f"wrote {len(os.listdir(out))} entries in the output directory (a tmpfs, as /run/systemd/generator is)")
+        shutil.rmtree(tmpfs, ignore_errors=True)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+def bench_small_run(binary, runs):
+    root = tempfile.mkdtemp(prefix="bench-small-", dir=WORK)
+    try:
+        db = os.path.join(root, "app.db"); make_database(db, 1)
+        env = dbbackup_env(os.path.join(root, "etc"), os.path.join(root, "state"))
+        configure(binary, env, db, os.path.join(root, "backups"), retention=3)
+        results = alternate([("dbbackup run, 1 MB database", [binary, "run", "bench"], env),
+                             ("sqlite3 .backup, 1 MB database", ["sqlite3", db, f".backup '{os.path.join(root, 'copy.db')}'"], None)], runs)
+        report("Whole run of a 1 MB database to a directory (process start to exit; retention 3 prunes every run)", results,
+               "dbbackup run, 1 MB database", ["dbbackup ≤ 50 ms"])
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--binary", required=True)
+    parser.add_argument("--work", default="/var/tmp")
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--only", nargs="*", default=["snapshot", "load", "generator", "small"])
+    args = parser.parse_args()
+    WORK = args.work
+    print(machine())
+    print(f"binary: {args.binary} ({os.path.getsize(args.binary) / 2**20:.1f} MiB)")
+    runs = 5
+    if "snapshot" in args.only: bench_snapshot(args.binary, 64 if args.quick else 1024, runs)
+    if "load" in args.only: bench_under_load(args.binary, 64 if args.quick else 256, 5 if args.quick else 20)
+    if "generator" in args.only: bench_generator(args.binary, 1000, 10)
+    if "small" in args.only: bench_small_run(args.binary, 20)

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Builds dbbackup as shipped (release, static Swift stdlib) and runs the benchmarks.
+#   Benchmarks/run.sh [--quick] [--only snapshot load generator small]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+swift build -c release --static-swift-stdlib --product dbbackup 2>&1 | tail -n 1
+exec python3 Benchmarks/bench.py --binary "$(swift build -c release --show-bin-path)/dbbackup" "$@"
