@@ -32,7 +32,7 @@ let package = Package(
         .target(
             name: "BackupCore",
             dependencies: [
-                "CSQLite", "Hashing", "SystemdSupport",
+                "CSQLite", "Hashing", "S3Client", "SystemdSupport",
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Logging", package: "swift-log"),
             ]

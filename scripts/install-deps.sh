@@ -11,6 +11,7 @@ packages=(
   libsystemd-dev                  # sd_notify, sd_journal_sendv
   util-linux                      # setpriv, flock: tests run as other users, hold locks
   python3                         # a second process writing to the database during snapshots
+  dpkg-dev binutils               # packaging/build-deb.sh: dpkg-shlibdeps, dpkg-gencontrol, strip
 )
 
 missing=()

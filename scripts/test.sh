@@ -5,9 +5,12 @@
 #   2. scripts/systemd-container/e2e.sh: the product in a real systemd, booted in a
 #      systemd-nspawn container (the harness installs systemd-container and debootstrap
 #      and builds the container's root file system itself).
+#   3. scripts/systemd-container/deb-test.sh: the .deb installed, upgraded, removed and
+#      purged in a fresh container.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 swift build --build-tests 2>&1 | tail -n 3
 swift test --skip-build
 scripts/systemd-container/e2e.sh
+scripts/systemd-container/deb-test.sh

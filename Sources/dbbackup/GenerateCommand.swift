@@ -28,7 +28,10 @@ struct Generate: ParsableCommand {
         let log = GeneratorLog()
         let locations = globals.locations
         let loaded = globals.store.load()
-        for problem in loaded.problems {
+        // An unconfigured host (fresh install) has nothing to generate and nothing to complain
+        // about at every boot; `dbbackup config check` says what is missing.
+        let quiet = loaded.registrations.isEmpty && globals.store.registrationNames().isEmpty
+        for problem in loaded.problems where !quiet {
             log.write(problem.severity == .error ? 3 : 4,
                       problem.severity == .error && problem.file.hasPrefix("registrations.d/") ? "skipped: \(problem.description)" : problem.description)
         }
@@ -58,7 +61,7 @@ struct GeneratorLog {
     private let kmsg: Int32
 
     init() {
-        let asGenerator = (CommandLine.arguments.first.map { ($0 as NSString).lastPathComponent } == "dbbackup-generator")
+        let asGenerator = (CommandLine.arguments.first.map { FileSystem.name(of: $0) } == "dbbackup-generator")
         kmsg = asGenerator && isatty(STDERR_FILENO) == 0 ? open("/dev/kmsg", O_WRONLY | O_CLOEXEC) : -1
     }
 

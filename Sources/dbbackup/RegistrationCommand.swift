@@ -6,7 +6,7 @@ struct RegistrationCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "registration",
         abstract: "Add, change, remove and inspect backup registrations.",
-        subcommands: [Add.self, Edit.self, Remove.self, ListRegistrations.self, Show.self]
+        subcommands: [Add.self, Edit.self, Remove.self, ListRegistrations.self, Show.self, Test.self]
     )
 }
 

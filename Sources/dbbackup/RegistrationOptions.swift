@@ -98,12 +98,17 @@ struct RegistrationOptions: ParsableArguments {
 
     /// The secret given on stdin or in a file, if any.
     func suppliedSecret() throws -> String? {
+        try Self.readSecret(fromStandardInput: secretKeyStdin, file: secretKeyFile)
+    }
+
+    /// Reads a secret key given with --secret-key-stdin or --secret-key-file (one line).
+    static func readSecret(fromStandardInput: Bool, file: String?) throws -> String? {
         var raw: String?
-        if secretKeyStdin {
+        if fromStandardInput {
             raw = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
-        } else if let secretKeyFile {
+        } else if let file {
             do {
-                raw = String(decoding: try FileSystem.readAll(secretKeyFile), as: UTF8.self)
+                raw = String(decoding: try FileSystem.readAll(file), as: UTF8.self)
             } catch {
                 throw CLIError("--secret-key-file: \(error)", exitCode: RunFailure.Kind.configuration.exitCode)
             }
@@ -112,7 +117,7 @@ struct RegistrationOptions: ParsableArguments {
         do {
             return try SecretStore.normalize(raw)
         } catch {
-            throw CLIError("\(secretKeyStdin ? "--secret-key-stdin" : "--secret-key-file"): \(error.message)", exitCode: RunFailure.Kind.configuration.exitCode)
+            throw CLIError("\(fromStandardInput ? "--secret-key-stdin" : "--secret-key-file"): \(error.message)", exitCode: RunFailure.Kind.configuration.exitCode)
         }
     }
 }

@@ -52,8 +52,9 @@ struct Status: ParsableCommand {
                         "\(row["backups_kept"]!) (\(Output.size(row["bytes_kept"] as! Int64)))"]
             })
             for row in rows {
-                if let failure = row["last_failure"] as? [String: Any], let success = row["last_success"] as? [String: Any],
-                   (failure["at"] as? String ?? "") > (success["created_at"] as? String ?? "") {
+                guard let failure = row["last_failure"] as? [String: Any] else { continue }
+                let success = row["last_success"] as? [String: Any]
+                if (failure["at"] as? String ?? "") >= (success?["created_at"] as? String ?? "") {
                     print("\(row["name"]!): last run failed: \(failure["error"] ?? "")")
                 }
             }

@@ -174,7 +174,10 @@ struct CLITests {
 
         // There is no way to pass the secret as a command-line value.
         #expect(try cli("registration", "edit", "cloud", "--secret-key", "x").status == 64)
-        try cli("run", "cloud")
+        // A run against a store that is not there fails without the secret in its words.
+        let main = "\(cli.configDirectory)/dbbackup.toml"
+        try (try String(contentsOfFile: main, encoding: .utf8) + "\n[s3]\nmax_attempts = 1\n").write(toFile: main, atomically: true, encoding: .utf8)
+        #expect(try cli("run", "cloud").status == 4)
 
         #expect(!cli.transcript.contains(secret))
         #expect(!cli.transcript.contains(short))
@@ -250,5 +253,77 @@ struct CLITests {
         #expect(try cli("run", "good").status == 0)
         let names = (try cli.json("registration", "list", "--json") as! [[String: Any]]).compactMap { $0["name"] as? String }
         #expect(names == ["good"])
+    }
+}
+
+@Suite("Command line: systemd-facing verbs", .serialized)
+struct SystemdVerbTests {
+    @Test("pre-migrate without systemd runs the migration backups itself; without a migration registration it fails")
+    func preMigrateWithoutSystemd() throws {
+        let cli = try CLI()
+        try cli.makeDatabase()
+        try cli("init", "--database", cli.database)
+        let none = try cli("pre-migrate")
+        #expect(none.status == 2)
+        #expect(none.stderr.contains("no registration has schedule migration"))
+        try cli("registration", "add", "pre", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
+        #expect(try cli("pre-migrate", "--timeout", "soon").status == 64)
+        let run = try cli("pre-migrate", "--timeout", "1m")
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stdout.contains("pre: stored"))
+        let backups = try cli.json("list", "--json") as! [[String: Any]]
+        #expect(backups.first?["trigger"] as? String == "migration")
+    }
+
+    @Test("status --json reports schedule, units, last success and failure, and what is kept")
+    func status() throws {
+        let cli = try CLI()
+        try cli.makeDatabase()
+        try cli("init", "--database", cli.database)
+        try cli("registration", "add", "pre-deploy", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
+        try cli("registration", "add", "nightly", "--provider", "filesystem", "--path", "n", "--schedule", "daily", "--time", "02:00")
+        try cli("run", "pre-deploy")
+        try cli("run", "pre-deploy")
+        try FileManager.default.removeItem(atPath: cli.database)
+        #expect(try cli("run", "nightly").status == 3)
+        let rows = try cli.json("status", "--json") as! [[String: Any]]
+        let byName = Dictionary(uniqueKeysWithValues: rows.map { ($0["name"] as! String, $0) })
+        let pre = try #require(byName["pre-deploy"])
+        #expect(pre["service"] as? String == "dbbackup@pre\\x2ddeploy.service")
+        #expect(pre["timer"] is NSNull)
+        #expect(pre["backups_kept"] as? Int == 2)
+        #expect((pre["last_success"] as? [String: Any])?["id"] as? Int == 2)
+        #expect(pre["last_failure"] is NSNull)
+        let nightly = try #require(byName["nightly"])
+        #expect(nightly["timer"] as? String == "dbbackup@nightly.timer")
+        #expect(nightly["last_success"] is NSNull)
+        #expect(((nightly["last_failure"] as? [String: Any])?["error"] as? String)?.contains("does not exist") == true)
+        #expect(try cli("status").stdout.contains("nightly: last run failed"))
+    }
+
+    @Test("notify-failure runs the configured command with the unit, registration and error")
+    func notifyFailure() throws {
+        let cli = try CLI()
+        try cli.makeDatabase()
+        try cli("init", "--database", cli.database)
+        let marker = "\(cli.root)/notified"
+        let script = "\(cli.root)/notify.sh"
+        try "#!/bin/sh\necho \"$DBBACKUP_UNIT|$DBBACKUP_REGISTRATION|$DBBACKUP_ERROR|$1\" > \(marker)\n".write(toFile: script, atomically: true, encoding: .utf8)
+        _ = chmod(script, 0o755)
+        let main = "\(cli.configDirectory)/dbbackup.toml"
+        let text = try String(contentsOfFile: main, encoding: .utf8)
+        try (text + "\n[notify]\non_failure = [\"\(script)\", \"argument one\"]\n").write(toFile: main, atomically: true, encoding: .utf8)
+        try cli("registration", "add", "night-ly", "--provider", "filesystem", "--path", "\(cli.database)/x", "--schedule", "migration")
+        #expect(try cli("run", "night-ly").status == 4)
+        let notified = try cli("notify-failure", "dbbackup@night\\x2dly.service")
+        #expect(notified.status == 0, "\(notified.stderr)")
+        let line = try String(contentsOfFile: marker, encoding: .utf8)
+        #expect(line.hasPrefix("dbbackup@night\\x2dly.service|night-ly|backup directory"))
+        #expect(line.hasSuffix("|argument one\n"))
+
+        try (text + "\n[notify]\non_failure = [\"relative/script\"]\n").write(toFile: main, atomically: true, encoding: .utf8)
+        let check = try cli("config", "check")
+        #expect(check.status == 2)
+        #expect(check.stdout.contains("notify.on_failure[0]"))
     }
 }

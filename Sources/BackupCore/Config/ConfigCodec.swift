@@ -9,8 +9,15 @@ public enum ConfigCodec {
         let sink = ProblemSink(file: file)
         var root = TableReader(table, sink: sink)
         var database: DatabaseSettings?
-        if var section = root.table("database", required: true, example: "{ path = \"/var/lib/app/app.db\" }") {
-            let path = section.string("path", required: true, example: "\"/var/lib/app/app.db\"")
+        if table["database"] == nil {
+            root.accept("database")
+            sink.error("database.path", nil, "is not set: dbbackup is not configured yet", fix: "run: dbbackup init --database PATH")
+        }
+        if var section = root.table("database", example: "{ path = \"/var/lib/app/app.db\" }") {
+            if section.table["path"] == nil {
+                sink.error("database.path", nil, "is not set: dbbackup is not configured yet", fix: "run: dbbackup init --database PATH")
+            }
+            let path = section.string("path", example: "\"/var/lib/app/app.db\"")
             let query = section.string("version_query", example: "\"SELECT max(version) FROM schema_migrations\"")
             let busy = section.integer("busy_timeout", example: "30")
             let lock = section.integer("lock_timeout", example: "600")
@@ -59,6 +66,19 @@ public enum ConfigCodec {
                 sink.error("notify.on_failure[0]", "\"\(program)\"", "must be an absolute path (the command runs without a shell or PATH)", fix: "e.g. on_failure = [\"/usr/bin/logger\", \"backup failed\"]")
             }
         }
+        var s3 = S3Transfer()
+        if var section = root.table("s3", example: "{ multipart_threshold_mib = 1024 }") {
+            for setting in s3.numbers {
+                guard let value = section.integer(setting.key, example: String(setting.value)) else { continue }
+                if setting.range.contains(value) {
+                    s3.set(setting.key, value)
+                } else {
+                    sink.error("s3.\(setting.key)", String(value), "must be between \(setting.range.lowerBound) and \(setting.range.upperBound)")
+                }
+            }
+            s3.caBundle = section.string("ca_bundle", example: "\"/etc/ssl/certs/my-store.pem\"")
+            section.rejectUnknownKeys()
+        }
         root.rejectUnknownKeys()
         if retention.local == 0 {
             sink.warning("retention.local", "0", "local backups are never cleaned up automatically", fix: "set a limit of 1-15 unless you prune them yourself")
@@ -67,7 +87,7 @@ public enum ConfigCodec {
             sink.warning("retention.remote", retention.remote.description, "remote backups are never cleaned up automatically", fix: "set a limit unless the bucket has its own lifecycle rule")
         }
         guard !sink.hasErrors, let database else { return (nil, sink.problems) }
-        return (MainConfig(database: database, retention: retention, onFailure: onFailure), sink.problems)
+        return (MainConfig(database: database, retention: retention, onFailure: onFailure, s3: s3), sink.problems)
     }
 
     public static func renderMain(_ config: MainConfig) -> [String: ConfigValue] {
@@ -88,6 +108,13 @@ public enum ConfigCodec {
             "retention": .table(["local": .integer(config.retention.local), "remote": remote]),
         ]
         if !config.onFailure.isEmpty { table["notify"] = .table(["on_failure": .array(config.onFailure.map { .string($0) })]) }
+        let defaults = S3Transfer().numbers
+        var s3: [String: ConfigValue] = [:]
+        for (setting, standard) in zip(config.s3.numbers, defaults) where setting.value != standard.value {
+            s3[setting.key] = .integer(setting.value)
+        }
+        if let bundle = config.s3.caBundle { s3["ca_bundle"] = .string(bundle) }
+        if !s3.isEmpty { table["s3"] = .table(s3) }
         return table
     }
 

@@ -4,11 +4,50 @@ public struct MainConfig: Sendable, Equatable {
     public var retention: Retention
     /// A command run (argv, no shell) when a backup unit fails: `[notify] on_failure`.
     public var onFailure: [String]
+    /// How uploads to S3 behave: `[s3]`.
+    public var s3: S3Transfer
 
-    public init(database: DatabaseSettings, retention: Retention = Retention(), onFailure: [String] = []) {
+    public init(database: DatabaseSettings, retention: Retention = Retention(), onFailure: [String] = [], s3: S3Transfer = S3Transfer()) {
         self.database = database
         self.retention = retention
         self.onFailure = onFailure
+        self.s3 = s3
+    }
+}
+
+/// Upload behaviour for every s3 registration. The defaults suit most stores.
+public struct S3Transfer: Sendable, Equatable {
+    /// Files larger than this go as a multipart upload (default: S3's 5 GiB single-PUT limit).
+    public var multipartThresholdMiB = 5120
+    public var partSizeMiB = 64
+    /// Attempts per request (1 = no retries) and the time within which retries may start.
+    public var maxAttempts = 6
+    public var retrySeconds = 600
+    public var connectTimeoutSeconds = 10
+    /// A transfer slower than 1 KiB/s for this long is aborted (and retried).
+    public var stallSeconds = 60
+    /// A PEM bundle to trust instead of the system's CAs (self-hosted stores).
+    public var caBundle: String?
+
+    public init() {}
+
+    /// (TOML key, value, allowed range) of the numeric settings, for reading and writing.
+    var numbers: [(key: String, value: Int, range: ClosedRange<Int>)] {
+        [("multipart_threshold_mib", multipartThresholdMiB, 5...5120), ("part_size_mib", partSizeMiB, 5...5120),
+         ("max_attempts", maxAttempts, 1...20), ("retry_seconds", retrySeconds, 1...86_400),
+         ("connect_timeout", connectTimeoutSeconds, 1...600), ("stall_seconds", stallSeconds, 5...3600)]
+    }
+
+    mutating func set(_ key: String, _ value: Int) {
+        switch key {
+        case "multipart_threshold_mib": multipartThresholdMiB = value
+        case "part_size_mib": partSizeMiB = value
+        case "max_attempts": maxAttempts = value
+        case "retry_seconds": retrySeconds = value
+        case "connect_timeout": connectTimeoutSeconds = value
+        case "stall_seconds": stallSeconds = value
+        default: break
+        }
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import S3Client
 
 public struct RestoreError: Error, CustomStringConvertible, Sendable {
     public enum Code: Sendable { case notFound, exists, unavailable, checksum, integrity, io }
@@ -40,29 +41,32 @@ public struct Restorer {
         }
     }
 
+    /// Credentials for reading an S3 backup: restore needs s3:GetObject, which the backup's
+    /// own key may rightly lack.
+    public struct S3Access: Sendable {
+        public var target: S3Target
+        public var secret: String
+        public var transfer: S3Transfer
+
+        public init(target: S3Target, secret: String, transfer: S3Transfer = S3Transfer()) {
+            self.target = target
+            self.secret = secret
+            self.transfer = transfer
+        }
+    }
+
     @discardableResult
-    public func restore(_ record: BackupRecord, to destination: String, force: Bool) throws -> String {
+    public func restore(_ record: BackupRecord, to destination: String, force: Bool, s3: S3Access? = nil) throws -> String {
         let target = FileSystem.absolute(destination, relativeTo: FileManager.default.currentDirectoryPath)
         if FileSystem.exists(target) && !force {
             throw RestoreError(code: .exists, message: "\(target) already exists; add --force to replace it (stop the application first)")
         }
-        guard case .file(let source)? = record.location else {
-            throw RestoreError(code: .unavailable, message: "backup \(record.id) is stored in S3 (\(record.location?.description ?? "?")); restoring from S3 is not available in this version yet")
-        }
-        guard FileSystem.exists(source) else {
-            throw RestoreError(code: .notFound, message: "backup \(record.id) should be at \(source), but that file is gone")
-        }
-        let directory = (target as NSString).deletingLastPathComponent
-        let temporary = "\(directory)/.\((target as NSString).lastPathComponent).dbbackup-restore-\(getpid())"
+        let directory = FileSystem.parent(of: target)
+        let temporary = "\(directory)/.\(FileSystem.name(of: target)).dbbackup-restore-\(getpid())"
         defer { Self.discard(temporary) }
-        let copied: (sha256: String, size: Int64)
-        do {
-            copied = try FileSystem.copyHashing(source, to: temporary)
-        } catch {
-            throw RestoreError(code: .io, message: "copying \(source) to \(directory) failed: \(error)")
-        }
-        guard copied.sha256 == record.sha256 else {
-            throw RestoreError(code: .checksum, message: "backup \(record.id) at \(source) does not match its recorded SHA-256 (recorded \(record.sha256 ?? "none"), found \(copied.sha256)); the file was damaged or replaced, choose another backup")
+        let fetched = try fetch(record, to: temporary, s3: s3)
+        guard fetched == record.sha256 else {
+            throw RestoreError(code: .checksum, message: "backup \(record.id) at \(record.location?.description ?? "?") does not match its recorded SHA-256 (recorded \(record.sha256 ?? "none"), found \(fetched)); it was damaged or replaced, choose another backup")
         }
         do {
             let check = try SQLiteConnection(path: temporary, mode: .readOnly).scalar("PRAGMA integrity_check") ?? "no answer"
@@ -83,6 +87,35 @@ public struct Restorer {
             throw RestoreError(code: .io, message: "placing the restored database at \(target) failed: \(error)")
         }
         return target
+    }
+
+    /// Copies or downloads the backup to `temporary`; returns the SHA-256 of what arrived.
+    private func fetch(_ record: BackupRecord, to temporary: String, s3: S3Access?) throws -> String {
+        switch record.location {
+        case .file(let source)?:
+            guard FileSystem.exists(source) else {
+                throw RestoreError(code: .notFound, message: "backup \(record.id) should be at \(source), but that file is gone")
+            }
+            do {
+                return try FileSystem.copyHashing(source, to: temporary).sha256
+            } catch {
+                throw RestoreError(code: .io, message: "copying \(source) to \(FileSystem.parent(of: temporary)) failed: \(error)")
+            }
+        case .object(let bucket, let key)?:
+            guard let s3 else {
+                throw RestoreError(code: .unavailable, message: "backup \(record.id) is in S3 (s3://\(bucket)/\(key)); its registration \(record.registration) is gone, so the store is unknown")
+            }
+            var target = s3.target
+            target.bucket = bucket
+            do {
+                let client = try S3Client(S3Store.configuration(target, secret: s3.secret), policy: S3Store.policy(s3.transfer))
+                return try client.getObject(key: key, toFile: temporary).sha256
+            } catch {
+                throw RestoreError(code: .io, message: "downloading backup \(record.id) failed: \(error) (restoring from S3 needs s3:GetObject: give a key that has it with --access-key and --secret-key-stdin)")
+            }
+        case nil:
+            throw RestoreError(code: .notFound, message: "backup \(record.id) has no location")
+        }
     }
 
     static func discard(_ path: String) {

@@ -41,9 +41,13 @@ public struct BackupRunner {
         switch registration.provider {
         case .filesystem(let target):
             return DirectoryStore(registration: registration.name, directory: target.resolvedPath)
-        case .s3:
-            throw RunFailure(.store, registration: registration.name,
-                             "S3 uploads are not available in this version of dbbackup yet; use a filesystem registration for now")
+        case .s3(let target):
+            guard let secret = SecretStore(locations: locations).secretForRun(registration.name) else {
+                throw RunFailure(.configuration, registration: registration.name,
+                                 "no S3 secret key is stored (\(SecretStore(locations: locations).path(for: registration.name))); store it with: dbbackup registration edit \(registration.name) --secret-key-stdin")
+            }
+            return try S3Store(registration: registration.name, target: target, secret: secret, transfer: config.s3,
+                               stagingDirectory: locations.stagingDirectory)
         }
     }
 

@@ -13,7 +13,15 @@ struct Maintenance {
         guard let pending = try? registry.backups(in: .pending, registration: registration) else { return }
         for record in pending where record.provider == store.provider {
             guard case .file(let path)? = record.location else {
-                try? registry.markFailed(record.id, error: "interrupted before the upload was confirmed")
+                // An upload that was never confirmed: remove whatever the store may hold.
+                guard let location = record.location else { continue }
+                do {
+                    try store.delete(location)
+                    try registry.markFailed(record.id, error: "interrupted before the upload was confirmed; the object was removed")
+                    logger.notice("settled backup \(record.id) left pending by an interrupted run: removed \(location)")
+                } catch {
+                    logger.error("could not remove \(location), left by an interrupted run: \(error); retrying next run")
+                }
                 continue
             }
             if FileSystem.exists(path), let (sha256, _) = try? FileSystem.sha256(of: path), sha256 == record.sha256 {

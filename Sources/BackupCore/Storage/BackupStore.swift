@@ -27,7 +27,6 @@ struct DirectoryStore: BackupStore {
     let directory: String
 
     var provider: String { "filesystem" }
-    static let stagingPrefix = ".dbbackup-staging-"
 
     func prepare() throws(RunFailure) {
         do {
@@ -41,7 +40,7 @@ struct DirectoryStore: BackupStore {
     }
 
     func stagingPath(registration: String, startedAt: Timestamp) -> String {
-        "\(directory)/\(Self.stagingPrefix)\(registration)-\(getpid())-\(startedAt.millisecondsSinceEpoch).db"
+        StagingFiles.path(in: directory, registration: registration, startedAt: startedAt)
     }
 
     func location(forFileName name: String) -> BackupLocation { .file(path: "\(directory)/\(name)") }
@@ -62,18 +61,29 @@ struct DirectoryStore: BackupStore {
     func delete(_ location: BackupLocation) throws {
         guard case .file(let path) = location else { return }
         try FileSystem.unlinkIfPresent(path)
-        try FileSystem.fsyncDirectory((path as NSString).deletingLastPathComponent)
+        try FileSystem.fsyncDirectory(FileSystem.parent(of: path))
     }
 
-    /// Staging files of processes that are gone. A live run's staging file is left alone.
-    func removeStagingLeftovers() {
+    func removeStagingLeftovers() { StagingFiles.removeLeftovers(in: directory) }
+}
+
+/// Staging files are named `.dbbackup-staging-REGISTRATION-PID-MILLISECONDS.db`, so a run can
+/// tell its own from those of processes that died.
+enum StagingFiles {
+    static let prefix = ".dbbackup-staging-"
+
+    static func path(in directory: String, registration: String, startedAt: Timestamp) -> String {
+        "\(directory)/\(prefix)\(registration)-\(getpid())-\(startedAt.millisecondsSinceEpoch).db"
+    }
+
+    /// Removes staging files of processes that are gone. A live run's staging file is left alone.
+    static func removeLeftovers(in directory: String) {
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
-        for entry in entries where entry.hasPrefix(Self.stagingPrefix) {
-            let fields = entry.dropFirst(Self.stagingPrefix.count).split(separator: "-")
+        for entry in entries where entry.hasPrefix(prefix) {
+            let fields = entry.dropFirst(prefix.count).split(separator: "-")
             guard fields.count >= 3, let pid = Int32(fields[fields.count - 2]) else { continue }
             if pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH {
-                try? FileSystem.unlinkIfPresent("\(directory)/\(entry)")
-                for suffix in ["-journal", "-wal", "-shm"] { try? FileSystem.unlinkIfPresent("\(directory)/\(entry)\(suffix)") }
+                for suffix in ["", "-journal", "-wal", "-shm"] { try? FileSystem.unlinkIfPresent("\(directory)/\(entry)\(suffix)") }
             }
         }
     }

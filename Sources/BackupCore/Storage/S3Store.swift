@@ -1,0 +1,84 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import S3Client
+
+/// A bucket in an S3-compatible store. The snapshot is staged in the state directory, then
+/// uploaded under `prefix + file name`; the upload is confirmed by the PUT response alone
+/// (the store checks Content-MD5 and x-amz-content-sha256 against the bytes), so the agent
+/// needs only s3:PutObject and s3:DeleteObject.
+struct S3Store: BackupStore {
+    let registration: String
+    let target: S3Target
+    let client: S3Client
+    let stagingDirectory: String
+
+    var provider: String { "s3" }
+
+    init(registration: String, target: S3Target, secret: String, transfer: S3Transfer, stagingDirectory: String) throws(RunFailure) {
+        self.registration = registration
+        self.target = target
+        self.stagingDirectory = stagingDirectory
+        do {
+            client = try S3Client(Self.configuration(target, secret: secret), policy: Self.policy(transfer))
+        } catch {
+            throw RunFailure(.configuration, registration: registration, "\(error)")
+        }
+    }
+
+    static func configuration(_ target: S3Target, secret: String) -> S3Configuration {
+        S3Configuration(endpoint: target.endpoint, bucket: target.bucket, region: target.region,
+                        forcePathStyle: target.forcePathStyle, accessKey: target.accessKey, secretKey: secret)
+    }
+
+    static func policy(_ transfer: S3Transfer) -> TransferPolicy {
+        TransferPolicy(
+            multipartThreshold: Int64(transfer.multipartThresholdMiB) << 20,
+            partSize: Int64(transfer.partSizeMiB) << 20,
+            retry: RetryPolicy(maxAttempts: transfer.maxAttempts, totalTimeout: .seconds(transfer.retrySeconds)),
+            connectTimeout: .seconds(transfer.connectTimeoutSeconds),
+            lowSpeedTime: .seconds(transfer.stallSeconds),
+            caBundlePath: transfer.caBundle)
+    }
+
+    func prepare() throws(RunFailure) {
+        do {
+            if !FileSystem.isDirectory(stagingDirectory) {
+                try FileSystem.makeDirectories(stagingDirectory, mode: 0o700)
+                FileSystem.adoptOwnership(stagingDirectory, of: FileSystem.parent(of: stagingDirectory))
+            }
+        } catch {
+            throw RunFailure(.store, registration: registration, "staging directory \(stagingDirectory) cannot be created: \(error)")
+        }
+    }
+
+    func stagingPath(registration: String, startedAt: Timestamp) -> String {
+        StagingFiles.path(in: stagingDirectory, registration: registration, startedAt: startedAt)
+    }
+
+    func location(forFileName name: String) -> BackupLocation {
+        .object(bucket: target.bucket, key: target.prefix + name)
+    }
+
+    func place(staging: String, at location: BackupLocation, progress: @escaping (Int64, Int64) -> Void) throws(RunFailure) -> Bool {
+        guard case .object(_, let key) = location else { return false }
+        do {
+            _ = try client.putObject(key: key, fromFile: staging, progress: progress)
+        } catch {
+            // The store may hold the object even though the last answer was an error (stored,
+            // then 500): remove it, so a failed run leaves nothing behind. Best effort.
+            try? client.deleteObject(key: key)
+            throw RunFailure(.store, registration: registration, "upload failed: \(error)")
+        }
+        try? FileSystem.unlinkIfPresent(staging)
+        return true
+    }
+
+    func delete(_ location: BackupLocation) throws {
+        guard case .object(_, let key) = location else { return }
+        try client.deleteObject(key: key)
+    }
+
+    func removeStagingLeftovers() { StagingFiles.removeLeftovers(in: stagingDirectory) }
+}

@@ -1,0 +1,108 @@
+import Hashing
+
+/// CreateMultipartUpload, UploadPart for each part (each with its own SHA-256 and Content-MD5,
+/// computed in one read of the part just before it is sent), CompleteMultipartUpload.
+/// Every request is retried on its own; a failed upload is aborted if the key may do that.
+struct MultipartUpload {
+    let client: S3Client
+    let key: String
+    let file: LocalFile
+    let size: Int64
+    let progress: ((Int64, Int64) -> Void)?
+
+    private struct Part {
+        let number: Int
+        let etag: String
+        let md5: [UInt8]
+    }
+
+    func run() throws(S3Error) -> PutResult {
+        let easy = CurlEasy()
+        let uploadID = try create(on: easy)
+        do throws(S3Error) {
+            let partSize = client.policy.effectivePartSize(forFileSize: size)
+            let partCount = Int(max(1, (size + partSize - 1) / partSize))
+            let whole = WholeFileDigests()
+            var parts: [Part] = []
+            for index in 0..<partCount {
+                let offset = Int64(index) * partSize
+                parts.append(try uploadPart(number: index + 1, of: partCount, offset: offset,
+                                            length: min(partSize, size - offset), uploadID: uploadID,
+                                            whole: whole, on: easy))
+            }
+            let etag = try complete(parts, uploadID: uploadID, on: easy)
+            let digests = whole.finalize()
+            let expectedETag = Digest.hash(.md5, parts.flatMap(\.md5)).hexString + "-\(parts.count)"
+            return PutResult(key: key, size: size, sha256: digests.sha256.hexString, md5: digests.md5.hexString,
+                             etag: etag, partCount: parts.count, etagMatchesMD5: etag == expectedETag)
+        } catch {
+            var failure = error
+            failure.note = abort(uploadID: uploadID, on: easy)
+            throw failure
+        }
+    }
+
+    private func create(on easy: CurlEasy) throws(S3Error) -> String {
+        let call = S3Call(operation: "multipart upload (create)", method: "POST", key: key,
+                          permission: "s3:PutObject", query: [QueryItem("uploads")])
+        let response = try client.send(call, on: easy)
+        guard let uploadID = S3XML.firstText(of: "UploadId", in: response.bodyText), !uploadID.isEmpty else {
+            throw S3Error(kind: .invalidResponse, operation: call.operation, bucket: client.configuration.bucket,
+                          key: key, message: "the store's answer has no UploadId")
+        }
+        return uploadID
+    }
+
+    private func uploadPart(number: Int, of count: Int, offset: Int64, length: Int64, uploadID: String,
+                            whole: WholeFileDigests, on easy: CurlEasy) throws(S3Error) -> Part {
+        let operation = "multipart upload (part \(number) of \(count))"
+        let digests: RangeDigests
+        do { digests = try RangeDigests(file: file, offset: offset, length: length, whole: whole) } catch {
+            throw client.localError(error, operation: operation, key: key)
+        }
+        var call = S3Call(operation: operation, method: "PUT", key: key, permission: "s3:PutObject",
+                          query: [QueryItem("partNumber", String(number)), QueryItem("uploadId", uploadID)])
+        call.body = .file(descriptor: file.descriptor, offset: offset, length: length)
+        call.payloadSHA256 = digests.sha256.hexString
+        call.headers = [("Content-MD5", digests.md5.base64String)]
+        let total = size
+        let response = try client.send(call, on: easy, progress: progress.map { report in
+            { sent, _ in report(offset + sent, total) }
+        })
+        guard let etag = response.etag, !etag.isEmpty else {
+            throw S3Error(kind: .invalidResponse, operation: operation, bucket: client.configuration.bucket,
+                          key: key, message: "the store's answer has no ETag")
+        }
+        return Part(number: number, etag: etag, md5: digests.md5)
+    }
+
+    private func complete(_ parts: [Part], uploadID: String, on easy: CurlEasy) throws(S3Error) -> String? {
+        let body = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+            + parts.map { "<Part><PartNumber>\($0.number)</PartNumber><ETag>\"\(S3XML.escape($0.etag))\"</ETag></Part>" }.joined()
+            + "</CompleteMultipartUpload>"
+        let bytes = Array(body.utf8)
+        let digests = RangeDigests(bytes: bytes)
+        var call = S3Call(operation: "multipart upload (complete)", method: "POST", key: key,
+                          permission: "s3:PutObject", query: [QueryItem("uploadId", uploadID)])
+        call.body = .bytes(bytes)
+        call.payloadSHA256 = digests.sha256.hexString
+        call.headers = [("Content-MD5", digests.md5.base64String), ("Content-Type", "application/xml")]
+        let response = try client.send(call, on: easy)
+        let etag = S3XML.firstText(of: "ETag", in: response.bodyText).map { $0.replacing("\"", with: "") }
+        return etag ?? response.etag
+    }
+
+    /// Best effort: returns a note for the error message.
+    private func abort(uploadID: String, on easy: CurlEasy) -> String {
+        let call = S3Call(operation: "multipart upload (abort)", method: "DELETE", key: key,
+                          permission: "s3:AbortMultipartUpload", query: [QueryItem("uploadId", uploadID)])
+        do {
+            _ = try client.send(call, on: easy, retry: RetryPolicy.none)
+            return "the incomplete multipart upload was aborted"
+        } catch {
+            let reason = error.code?.rawValue ?? error.message
+            return "the incomplete multipart upload \(uploadID) could not be aborted (\(reason)); "
+                + "a bucket lifecycle rule for incomplete multipart uploads removes its parts"
+        }
+    }
+}

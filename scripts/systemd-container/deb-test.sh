@@ -1,0 +1,159 @@
+#!/bin/bash
+# The .deb in a real systemd: install, configure, upgrade, remove and purge it in a freshly
+# booted Debian 12 container, as a sysadmin would.
+#   deb-test.sh [DEB [UPGRADE_DEB]]
+# Without DEB, packaging/build-deb.sh builds it (version from dbbackup's own, in Sources/dbbackup/DBBackup.swift). Without
+# UPGRADE_DEB, build-deb.sh builds the same tree again as version "<DEB's version>+debtest1".
+# Prints "deb-test: N passed, N failed"; exit status non-zero on failure. No stdin needed;
+# every container command is bounded by exec.sh's timeout.
+#
+# Installation uses `apt-get install ./dbbackup_*.deb`: apt resolves Depends from the
+# container's package lists (debootstrap left them in the rootfs) and downloads only what is
+# missing; the rootfs already holds every library the binary links, so no network is needed.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+need_root
+repo=$(cd "$here/../.." && pwd)
+name=debtest
+passed=0 failed=0
+ok()  { passed=$((passed + 1)); echo "ok   $*"; }
+bad() { failed=$((failed + 1)); echo "FAIL $*"; }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+x() { "$here/exec.sh" "$name" "$@"; }
+xq() { x "$@" >/dev/null 2>&1; }
+put() { "$here/put.sh" "$name" "$@"; }
+absent() { ! xq test -e "$1" -o -L "$1"; }
+apt_install() {   # apt-get as a sysadmin runs it, non-interactive; output kept for failures
+    x --timeout 300 env DEBIAN_FRONTEND=noninteractive apt-get "$@" -y -q -o DPkg::Lock::Timeout=60 \
+        > "$tmp/apt.log" 2>&1 || { sed 's/^/     apt: /' "$tmp/apt.log" | tail -n 20; return 1; }
+}
+timers() { x systemctl list-timers --all --no-pager --plain --no-legend; }
+json_ids() { python3 -c 'import json, sys; print(" ".join(sorted(str(b["id"]) for b in json.loads(sys.argv[1]))))' "$1"; }
+
+tmp=$(mktemp -d /tmp/deb-test.XXXXXX)
+cleanup() { "$here/stop.sh" "$name" >/dev/null 2>&1 || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+# --- the packages: DEB (or a fresh build) and a higher version of it for the upgrade
+deb=${1:-}
+if [ -z "$deb" ]; then
+    deb=$(DBBACKUP_DEB_OUTDIR="$tmp" "$repo/packaging/build-deb.sh") || die "building the package failed"
+fi
+[ -f "$deb" ] || die "no package at $deb"
+version=$(dpkg-deb -f "$deb" Version)
+deb2=${2:-}
+if [ -z "$deb2" ]; then
+    deb2=$(DBBACKUP_DEB_OUTDIR="$tmp" "$repo/packaging/build-deb.sh" "$version+debtest1") \
+        || die "building the upgrade package failed"
+fi
+version2=$(dpkg-deb -f "$deb2" Version)
+dpkg --compare-versions "$version2" gt "$version" || die "upgrade package $version2 is not newer than $version"
+echo "packages: $(basename "$deb") ($(du -h "$deb" | cut -f1), Installed-Size $(dpkg-deb -f "$deb" Installed-Size) KiB), upgrade to $version2"
+
+"$here/boot.sh" "$name" || exit 1
+
+# --- install: apt-get install ./dbbackup_*.deb
+put "$deb" "/root/$(basename "$deb")"
+check "apt-get install ./$(basename "$deb")" apt_install install "/root/$(basename "$deb")"
+check "dpkg: dbbackup $version installed" test "$(x dpkg-query -W -f='${Status} ${Version}' dbbackup)" = "install ok installed $version"
+check "dpkg --audit finds nothing" test -z "$(x dpkg --audit 2>&1)"
+check "apt-get check: dependencies satisfied" xq apt-get check -q
+check "system user dbbackup exists (sysusers)" xq getent passwd dbbackup
+check "/var/lib/dbbackup owned by dbbackup (tmpfiles)" test "$(x stat -c %U /var/lib/dbbackup)" = dbbackup
+check "/run/dbbackup exists (tmpfiles)" xq test -d /run/dbbackup
+check "/etc/dbbackup/secrets is root-only" test "$(x stat -c '%a %U' /etc/dbbackup/secrets)" = "700 root"
+check "dbbackup.toml is a conffile" bash -c 'grep -q "/etc/dbbackup/dbbackup.toml" <<<"$1"' _ "$(x dpkg-query -W -f='${Conffiles}' dbbackup)"
+check "generator link -> /usr/bin/dbbackup" test "$(x readlink -f /usr/lib/systemd/system-generators/dbbackup-generator)" = /usr/bin/dbbackup
+check "man page and bash completion installed" xq test -s /usr/share/man/man8/dbbackup.8.gz -a -s /usr/share/bash-completion/completions/dbbackup
+check "dbbackup.target enabled" test "$(x systemctl is-enabled dbbackup.target)" = enabled
+check "dbbackup.target active" test "$(x systemctl is-active dbbackup.target)" = active
+check "dbbackup-migration.path active" test "$(x systemctl is-active dbbackup-migration.path)" = active
+check "installing scheduled nothing (no dbbackup timer)" bash -c '! grep -q dbbackup <<<"$1"' _ "$(timers)"
+out=$(x dbbackup config check 2>&1) && rc=0 || rc=$?
+check "config check of the default fails and says how to configure (rc $rc)" \
+    bash -c '[ "$1" -ne 0 ] && grep -q "not configured yet; run: dbbackup init --database PATH" <<<"$2"' _ "$rc" "$out"
+echo "$out" | sed 's/^/     config check: /'
+
+# --- the application's WAL database, group-readable/writable (as in e2e.sh)
+x sh -ec '
+    groupadd -g 1500 app; useradd -r -u 1500 -g app app
+    install -d -o app -g app -m 2770 /srv/app
+    sqlite3 /srv/app/app.db "pragma journal_mode=wal; create table t(x); insert into t values (1); pragma user_version=7;" >/dev/null
+    chown app:app /srv/app/app.db*; chmod 660 /srv/app/app.db*'
+
+# --- a sysadmin's two commands (plus a migration registration for deploy scripts)
+check "dbbackup init --database /srv/app/app.db" xq dbbackup init --database /srv/app/app.db
+check "registration add nightly (filesystem, daily 03:00)" xq dbbackup registration add nightly \
+    --provider filesystem --path /srv/backups/nightly --schedule daily --time 03:00
+check "registration add pre-deploy (filesystem, migration)" xq dbbackup registration add pre-deploy \
+    --provider filesystem --path /srv/backups/pre --schedule migration
+check "config check passes now" xq dbbackup config check
+check "list-timers shows dbbackup@nightly.timer" grep -q 'dbbackup@nightly.timer' <<<"$(timers)"
+check "systemctl start dbbackup@nightly.service" xq systemctl start dbbackup@nightly.service
+check "the manual run made a backup db_v7_*.db" xq sh -c 'ls /srv/backups/nightly/db_v7_*Z.db'
+out=$(x dbbackup pre-migrate --timeout 60s 2>&1) && rc=0 || rc=$?
+check "dbbackup pre-migrate exits 0 (rc $rc)" test "$rc" -eq 0
+check "pre-migrate stored a backup for pre-deploy" grep -q 'pre-deploy: stored /srv/backups/pre/db_v7_' <<<"$out"
+status=$(x dbbackup status --json 2>&1) || true
+check "dbbackup status --json: nightly has a next run and a last success" python3 -c '
+import json, sys
+rows = {r["name"]: r for r in json.loads(sys.argv[1])}
+assert rows["nightly"]["next_run"] and rows["nightly"]["last_success"], rows["nightly"]
+assert rows["pre-deploy"]["backups_kept"] == 1, rows["pre-deploy"]
+' "$status"
+check "dbbackup status (text)" xq dbbackup status
+before_ids=$(json_ids "$(x dbbackup list --json)")
+check "the registry holds 2 backups ($before_ids)" test "$(wc -w <<<"$before_ids")" -eq 2
+backups_before=$(x sh -c 'ls /srv/backups/nightly /srv/backups/pre | grep -c "^db_v"')
+main_before=$(x cat /etc/dbbackup/dbbackup.toml)
+
+# --- upgrade to a higher version: configuration, registry and timers survive
+put "$deb2" "/root/$(basename "$deb2")"
+check "apt-get install ./$(basename "$deb2") (upgrade $version -> $version2)" apt_install install "/root/$(basename "$deb2")"
+check "dpkg: dbbackup $version2 installed" test "$(x dpkg-query -W -f='${Status} ${Version}' dbbackup)" = "install ok installed $version2"
+check "dbbackup.toml kept (no conffile prompt, same content)" test "$(x cat /etc/dbbackup/dbbackup.toml)" = "$main_before"
+check "registrations kept" xq test -f /etc/dbbackup/registrations.d/nightly.toml -a -f /etc/dbbackup/registrations.d/pre-deploy.toml
+check "registry kept: list shows the earlier backups" test "$(json_ids "$(x dbbackup list --json)")" = "$before_ids"
+check "timer still listed after the upgrade" grep -q 'dbbackup@nightly.timer' <<<"$(timers)"
+check "timer active after the upgrade" test "$(x systemctl is-active dbbackup@nightly.timer)" = active
+check "dbbackup.target and the migration path active after the upgrade" \
+    test "$(x systemctl is-active dbbackup.target dbbackup-migration.path | tr '\n' ' ')" = "active active "
+check "pre-migrate works after the upgrade" xq dbbackup pre-migrate --timeout 60s
+backups_before=$(x sh -c 'ls /srv/backups/nightly /srv/backups/pre | grep -c "^db_v"')
+
+# --- remove: configuration and backups stay; units, generator and timers go
+check "apt-get remove dbbackup" apt_install remove dbbackup
+check "dpkg: config-files state" test "$(x dpkg-query -W -f='${Status}' dbbackup)" = "deinstall ok config-files"
+check "configuration kept after remove" xq test -f /etc/dbbackup/dbbackup.toml -a -f /etc/dbbackup/registrations.d/nightly.toml
+check "registry kept after remove" xq test -d /var/lib/dbbackup
+check "backups kept after remove ($backups_before)" test "$(x sh -c 'ls /srv/backups/nightly /srv/backups/pre | grep -c "^db_v"')" = "$backups_before"
+check "unit files gone" test -z "$(x sh -c 'ls /usr/lib/systemd/system/dbbackup* /lib/systemd/system/dbbackup* 2>/dev/null')"
+check "binary gone" absent /usr/bin/dbbackup
+check "generator link gone" absent /usr/lib/systemd/system-generators/dbbackup-generator
+check "no generator output" test -z "$(x sh -c 'ls -d /run/systemd/generator*/*dbbackup* 2>/dev/null')"
+check "no dbbackup timer" bash -c '! grep -q dbbackup <<<"$1"' _ "$(timers)"
+# Debian keeps the enable link timers.target.wants/dbbackup.target until purge, so
+# dbbackup.target stays known as not-found and inactive; nothing else may remain.
+loaded=$(x systemctl list-units --all --plain --no-legend 'dbbackup*' | grep -v '^dbbackup.target  *not-found  *inactive  *dead' | tr -s ' \n' ' ' || true)
+check "no dbbackup unit loaded or active${loaded:+: $loaded}" test -z "$loaded"
+check "dbbackup.target not active after remove" test "$(x systemctl is-active dbbackup.target)" = inactive
+
+# --- purge: configuration (secrets included), registry and /run/dbbackup go; backups stay
+check "apt-get purge dbbackup" apt_install purge dbbackup
+check "dpkg: not installed" bash -c '! "$1/exec.sh" "$2" dpkg-query -W -f="\${Status}" dbbackup 2>/dev/null | grep -q installed' _ "$here" "$name"
+check "/etc/dbbackup gone" absent /etc/dbbackup
+check "/var/lib/dbbackup gone" absent /var/lib/dbbackup
+check "/run/dbbackup gone" absent /run/dbbackup
+check "enable link timers.target.wants/dbbackup.target gone" absent /etc/systemd/system/timers.target.wants/dbbackup.target
+leftovers=$(x sh -c 'find /etc /usr /run /var/lib -name "*dbbackup*" 2>/dev/null | grep -v "^/run/dbbackup-test" || true')
+check "nothing named dbbackup left in /etc /usr /run /var/lib${leftovers:+: $leftovers}" test -z "$leftovers"
+check "empty default backup directory /var/backups/dbbackup removed" absent /var/backups/dbbackup
+check "backup files still exist after purge ($backups_before)" \
+    test "$(x sh -c 'ls /srv/backups/nightly /srv/backups/pre | grep -c "^db_v"')" = "$backups_before"
+check "system user dbbackup kept (it owns the backups)" xq getent passwd dbbackup
+loaded=$(x systemctl list-units --all --plain --no-legend 'dbbackup*' | tr -s ' \n' ' ')
+check "no dbbackup unit loaded after purge${loaded:+: $loaded}" test -z "$loaded"
+
+echo "deb-test: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
