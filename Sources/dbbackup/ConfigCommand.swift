@@ -1,6 +1,7 @@
 import ArgumentParser
 import BackupCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 struct ConfigCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -41,7 +42,7 @@ struct ConfigCommand: ParsableCommand {
                 for problem in loaded.errors { Output.stderr("skipped: \(problem.description)") }
                 let document = ConfigDocument.render(loaded, secrets: globals.secrets)
                 if json {
-                    try Output.json(ConfigValue.table(document).jsonObject)
+                    Output.json(.table(document))
                 } else {
                     print("# dbbackup configuration, exported \(Timestamp.now().rfc3339). Secret keys are masked;")
                     print("# `dbbackup config import` keeps the stored secret for a masked value.\n")
@@ -65,7 +66,7 @@ struct ConfigCommand: ParsableCommand {
             try reportingErrors {
                 let data: Data
                 if file == "-" {
-                    data = FileHandle.standardInput.readDataToEndOfFile()
+                    data = Data(try FileSystem.readAll("/dev/stdin"))
                 } else {
                     guard let contents = FileManager.default.contents(atPath: file) else {
                         throw CLIError("\(file) cannot be read", exitCode: RunFailure.Kind.configuration.exitCode)

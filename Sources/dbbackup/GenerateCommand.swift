@@ -3,7 +3,7 @@ import Glibc
 #endif
 import ArgumentParser
 import BackupCore
-import Foundation
+import FoundationEssentials
 
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BackupCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// `--config-dir` and `--state-dir`, accepted by every verb.
 struct GlobalOptions: ParsableArguments {

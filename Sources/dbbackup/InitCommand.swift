@@ -1,6 +1,7 @@
 import ArgumentParser
 import BackupCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 struct Init: ParsableCommand {
     static let configuration = CommandConfiguration(

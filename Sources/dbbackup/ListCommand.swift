@@ -1,6 +1,7 @@
 import ArgumentParser
 import BackupCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 struct List: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List stored backups from the registry, oldest first.")
@@ -13,7 +14,7 @@ struct List: ParsableCommand {
         try reportingErrors {
             let backups = try Registry(path: globals.locations.registryPath).storedBackups(registration: name)
             if json {
-                try Output.json(backups.map(BackupJSON.object))
+                Output.json(.array(backups.map(BackupJSON.object)))
                 return
             }
             if backups.isEmpty {
@@ -30,21 +31,21 @@ struct List: ParsableCommand {
 
 /// A backup as scripts see it (JSON keys are part of the command-line contract).
 enum BackupJSON {
-    static func object(_ record: BackupRecord) -> [String: Any] {
-        var object: [String: Any] = [
-            "id": record.id,
-            "registration": record.registration,
-            "provider": record.provider,
-            "created_at": record.createdAt.rfc3339,
+    static func object(_ record: BackupRecord) -> ConfigValue {
+        var object: [String: ConfigValue] = [
+            "id": .integer(Int(record.id)),
+            "registration": .string(record.registration),
+            "provider": .string(record.provider),
+            "created_at": .string(record.createdAt.rfc3339),
             // PRAGMA user_version is a number and is written as one; a version query's text stays text.
-            "version": record.version.map { version -> Any in Int(version).map { $0 as Any } ?? version } ?? NSNull(),
-            "size": record.size ?? NSNull(),
-            "sha256": record.sha256 ?? NSNull(),
-            "location": record.location?.description ?? NSNull(),
-            "trigger": record.trigger.rawValue,
-            "state": record.state.rawValue,
+            "version": record.version.map { version in Int(version).map { .integer($0) } ?? .string(version) } ?? .null,
+            "size": .optional(record.size),
+            "sha256": .optional(record.sha256),
+            "location": .optional(record.location?.description),
+            "trigger": .string(record.trigger.rawValue),
+            "state": .string(record.state.rawValue),
         ]
-        if let finished = record.finishedAt { object["finished_at"] = finished.rfc3339 }
-        return object
+        if let finished = record.finishedAt { object["finished_at"] = .string(finished.rfc3339) }
+        return .table(object)
     }
 }

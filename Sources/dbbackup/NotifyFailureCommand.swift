@@ -1,6 +1,7 @@
 import ArgumentParser
 import BackupCore
-import Foundation
+import FoundationEssentials
+import Glibc
 import SystemdSupport
 
 struct NotifyFailure: ParsableCommand {
@@ -25,16 +26,13 @@ struct NotifyFailure: ParsableCommand {
             ])
             print(message)
             guard let config = try? globals.store.loadMain(), let program = config.onFailure.first else { return }
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: program)
-            process.arguments = Array(config.onFailure.dropFirst())
             var environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DBBACKUP_UNIT": unit, "DBBACKUP_ERROR": error]
             if let registration { environment["DBBACKUP_REGISTRATION"] = registration }
-            process.environment = environment
-            try process.run()
-            process.waitUntilExit()
-            if process.terminationStatus != 0 {
-                throw CLIError("notify.on_failure command \(program) exited with status \(process.terminationStatus)")
+            let result = try Subprocess.run(program, Array(config.onFailure.dropFirst()), environment: environment)
+            if !result.stdout.isEmpty { print(result.stdout, terminator: "") }
+            if !result.stderr.isEmpty { Output.stderr(result.stderr) }
+            if result.status != 0 {
+                throw CLIError("notify.on_failure command \(program) exited with status \(result.status)")
             }
         }
     }

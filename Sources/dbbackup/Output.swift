@@ -1,6 +1,7 @@
 import ArgumentParser
 import BackupCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// An error the command line reports: its message goes to stderr, its code is the exit status.
 struct CLIError: Error, CustomStringConvertible {
@@ -22,13 +23,12 @@ struct CLIError: Error, CustomStringConvertible {
 
 enum Output {
     static func stderr(_ text: String) {
-        FileHandle.standardError.write(Data((text + "\n").utf8))
+        try? FileSystem.writeAll(STDERR_FILENO, Array((text + "\n").utf8), path: "standard error")
     }
 
     /// Prints JSON with stable key order, as scripts expect.
-    static func json(_ value: Any) throws {
-        let data = try JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        print(String(decoding: data, as: UTF8.self))
+    static func json(_ value: ConfigValue) {
+        print(value.json())
     }
 
     /// Left-aligned columns.
@@ -51,7 +51,8 @@ enum Output {
             value /= 1024
             unit += 1
         }
-        return unit == 0 ? "\(bytes) B" : String(format: "%.1f %@", value, units[unit])
+        let tenths = Int((value * 10).rounded())
+        return unit == 0 ? "\(bytes) B" : "\(tenths / 10).\(tenths % 10) \(units[unit])"
     }
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BackupCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 struct RegistrationCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -139,7 +140,7 @@ extension RegistrationCommand {
                     if problem.file.hasPrefix("registrations.d/") { Output.stderr(problem.description) }
                 }
                 if json {
-                    try Output.json(loaded.registrations.map { ConfigValue.table(ConfigDocument.render($0, secrets: secrets, resolvedPath: true)).jsonObject })
+                    Output.json(.array(loaded.registrations.map { .table(ConfigDocument.render($0, secrets: secrets, resolvedPath: true)) }))
                     return
                 }
                 if loaded.registrations.isEmpty {
@@ -165,7 +166,7 @@ extension RegistrationCommand {
                 let registration = try globals.store.registration(named: name)
                 let table = ConfigDocument.render(registration, secrets: globals.secrets, resolvedPath: true)
                 if json {
-                    try Output.json(ConfigValue.table(table).jsonObject)
+                    Output.json(.table(table))
                     return
                 }
                 print("name: \(registration.name)")

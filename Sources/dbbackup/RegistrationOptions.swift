@@ -1,6 +1,7 @@
 import ArgumentParser
 import BackupCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The options of `registration add` and `registration edit`. Given values are laid over a
 /// registration's table and validated by the same reader as the files, so the command line
@@ -105,7 +106,11 @@ struct RegistrationOptions: ParsableArguments {
     static func readSecret(fromStandardInput: Bool, file: String?) throws -> String? {
         var raw: String?
         if fromStandardInput {
-            raw = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+            do {
+                raw = String(decoding: try FileSystem.readAll("/dev/stdin"), as: UTF8.self)
+            } catch {
+                throw CLIError("--secret-key-stdin: \(error)", exitCode: RunFailure.Kind.configuration.exitCode)
+            }
         } else if let file {
             do {
                 raw = String(decoding: try FileSystem.readAll(file), as: UTF8.self)

@@ -1,6 +1,8 @@
 import BackupCore
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
+import Synchronization
 import SystemdSupport
 
 /// How a run tells people and systemd what it does: under systemd, `STATUS=` lines and
@@ -21,7 +23,7 @@ enum Reporting {
     static func observer() -> RunObserver {
         let line = ProgressLine.observer()
         guard notifySocket else { return line }
-        let lastPercent = Mutex<[String: Int]>([:])
+        let lastPercent = Locked<[String: Int]>([:])
         return RunObserver(
             step: { registration, text in
                 line.step(registration, text)
@@ -76,16 +78,13 @@ enum Reporting {
     }
 }
 
-/// A small lock-protected value for the observer's closures, which may run on any thread.
-final class Mutex<Value>: @unchecked Sendable {
-    private var value: Value
-    private let lock = NSLock()
+/// A lock-protected value the observer's closures can share (they may run on any thread).
+final class Locked<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
 
-    init(_ value: Value) { self.value = value }
+    init(_ value: Value) { mutex = Mutex(value) }
 
     func withLock<T>(_ body: (inout Value) -> T) -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return body(&value)
+        mutex.withLock { body(&$0) }
     }
 }

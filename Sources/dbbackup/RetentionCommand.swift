@@ -1,6 +1,7 @@
 import ArgumentParser
 import BackupCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 struct RetentionCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,11 +18,11 @@ struct RetentionCommand: ParsableCommand {
             try reportingErrors {
                 let retention = try globals.store.loadMain().retention
                 if json {
-                    let remote: Any = switch retention.remote {
-                    case .count(let count): count
-                    case .unlimited: "unlimited"
+                    let remote: ConfigValue = switch retention.remote {
+                    case .count(let count): .integer(count)
+                    case .unlimited: .string("unlimited")
                     }
-                    try Output.json(["local": retention.local, "remote": remote])
+                    Output.json(.table(["local": .integer(retention.local), "remote": remote]))
                     return
                 }
                 print("local: \(retention.local)\(retention.local == 0 ? " (no automatic cleanup)" : " backups per filesystem registration")")

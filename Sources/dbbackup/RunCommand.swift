@@ -1,6 +1,7 @@
 import ArgumentParser
 import BackupCore
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 import SystemdSupport
 
@@ -108,11 +109,11 @@ enum ProgressLine {
     }
 
     static func show(_ text: String) {
-        FileHandle.standardError.write(Data("\r\u{1B}[K\(text)".utf8))
+        try? FileSystem.writeAll(STDERR_FILENO, Array("\r\u{1B}[K\(text)".utf8), path: "standard error")
     }
 
     static func clear() {
-        if enabled { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        if enabled { show("") }
     }
 }
 

@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import BackupCore
-import Foundation
+import FoundationEssentials
 
 /// The system user the backup services run as (sysusers.d creates it with the package).
 /// When root configures a backup directory, it is prepared for that user.

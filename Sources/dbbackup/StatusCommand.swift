@@ -1,6 +1,7 @@
 import ArgumentParser
 import BackupCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -15,49 +16,47 @@ struct Status: ParsableCommand {
             for problem in loaded.errors { Output.stderr(problem.description) }
             let registry = try Registry(path: globals.locations.registryPath)
             let next = Systemd.nextElapses()
-            var rows: [[String: Any]] = []
+            var rows: [ConfigValue] = []
+            var lines: [[String]] = []
+            var failures: [String] = []
             for registration in loaded.registrations {
                 let timer = registration.schedule.kind == .migration ? nil : UnitGenerator.timerUnit(registration.name)
+                let nextRun = timer.flatMap { next[$0] }
                 let success = try registry.lastSuccess(of: registration.name)
                 let failure = try registry.lastRun(of: registration.name, state: .failed)
                 let kept = try registry.storedBackups(registration: registration.name)
-                var row: [String: Any] = [
-                    "name": registration.name,
-                    "provider": registration.provider.kind,
-                    "schedule": ConfigValue.table(ConfigCodec.renderSchedule(registration.schedule)).jsonObject,
-                    "schedule_summary": registration.schedule.summary,
-                    "service": UnitGenerator.serviceUnit(registration.name),
-                    "timer": timer ?? NSNull(),
-                    "next_run": timer.flatMap { next[$0]?.rfc3339 } ?? NSNull(),
-                    "backups_kept": kept.count,
-                    "bytes_kept": kept.reduce(Int64(0)) { $0 + ($1.size ?? 0) },
-                ]
-                row["last_success"] = success.map { ["id": $0.id, "created_at": $0.createdAt.rfc3339, "location": $0.location?.description ?? ""] as [String: Any] } ?? NSNull()
-                row["last_failure"] = failure.map { ["at": $0.startedAt.rfc3339, "error": $0.error ?? ""] as [String: Any] } ?? NSNull()
-                rows.append(row)
+                let bytes = kept.reduce(Int64(0)) { $0 + ($1.size ?? 0) }
+                rows.append(.table([
+                    "name": .string(registration.name),
+                    "provider": .string(registration.provider.kind),
+                    "schedule": .table(ConfigCodec.renderSchedule(registration.schedule)),
+                    "schedule_summary": .string(registration.schedule.summary),
+                    "service": .string(UnitGenerator.serviceUnit(registration.name)),
+                    "timer": .optional(timer),
+                    "next_run": .optional(nextRun?.rfc3339),
+                    "backups_kept": .integer(kept.count),
+                    "bytes_kept": .integer(Int(bytes)),
+                    "last_success": success.map { .table(["id": .integer(Int($0.id)), "created_at": .string($0.createdAt.rfc3339),
+                                                          "location": .string($0.location?.description ?? "")]) } ?? .null,
+                    "last_failure": failure.map { .table(["at": .string($0.startedAt.rfc3339), "error": .string($0.error ?? "")]) } ?? .null,
+                ]))
+                let nextText = nextRun?.rfc3339 ?? (timer == nil ? "on migration" : (Systemd.isRunning ? "not scheduled (dbbackup apply)" : "-"))
+                lines.append([registration.name, registration.schedule.summary, nextText, success?.createdAt.rfc3339 ?? "never",
+                              failure?.startedAt.rfc3339 ?? "-", "\(kept.count) (\(Output.size(bytes)))"])
+                if let failure, success.map({ failure.startedAt >= $0.startedAt }) ?? true {
+                    failures.append("\(registration.name): last run failed: \(failure.error ?? "")")
+                }
             }
             if json {
-                try Output.json(rows)
+                Output.json(.array(rows))
                 return
             }
             if rows.isEmpty {
                 print("no registrations")
                 return
             }
-            Output.table(["NAME", "SCHEDULE", "NEXT RUN", "LAST SUCCESS", "LAST FAILURE", "KEPT"], rows.map { row in
-                let success = (row["last_success"] as? [String: Any])?["created_at"] as? String ?? "never"
-                let failure = (row["last_failure"] as? [String: Any])?["at"] as? String ?? "-"
-                let nextRun = row["next_run"] as? String ?? (row["timer"] is NSNull ? "on migration" : (Systemd.isRunning ? "not scheduled (dbbackup apply)" : "-"))
-                return [row["name"] as! String, row["schedule_summary"] as! String, nextRun, success, failure,
-                        "\(row["backups_kept"]!) (\(Output.size(row["bytes_kept"] as! Int64)))"]
-            })
-            for row in rows {
-                guard let failure = row["last_failure"] as? [String: Any] else { continue }
-                let success = row["last_success"] as? [String: Any]
-                if (failure["at"] as? String ?? "") >= (success?["created_at"] as? String ?? "") {
-                    print("\(row["name"]!): last run failed: \(failure["error"] ?? "")")
-                }
-            }
+            Output.table(["NAME", "SCHEDULE", "NEXT RUN", "LAST SUCCESS", "LAST FAILURE", "KEPT"], lines)
+            for line in failures { print(line) }
         }
     }
 }

@@ -1,5 +1,6 @@
 import BackupCore
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The few things the command line asks of a running systemd, through systemctl.
 enum Systemd {
@@ -8,31 +9,13 @@ enum Systemd {
 
     static let systemctlPath = ["/usr/bin/systemctl", "/bin/systemctl"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "/usr/bin/systemctl"
 
-    struct Result {
-        let status: Int32
-        let stdout: String
-        let stderr: String
-    }
-
     @discardableResult
-    static func systemctl(_ arguments: String...) throws -> Result {
+    static func systemctl(_ arguments: String...) throws -> Subprocess.Result {
         try systemctl(arguments)
     }
 
-    static func systemctl(_ arguments: [String]) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: systemctlPath)
-        process.arguments = ["--no-pager"] + arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                      stderr: String(decoding: errData, as: UTF8.self))
+    static func systemctl(_ arguments: [String]) throws -> Subprocess.Result {
+        try Subprocess.run(systemctlPath, ["--no-pager"] + arguments)
     }
 
     static let applyCommands = "systemctl daemon-reload && systemctl restart dbbackup.target"
@@ -82,12 +65,16 @@ enum Systemd {
 
     /// Next elapse of every timer, by unit name, from `systemctl list-timers --output=json`.
     static func nextElapses() -> [String: Timestamp] {
+        struct Timer: Decodable {
+            let unit: String
+            let next: Int64?
+        }
         guard isRunning, let result = try? systemctl("list-timers", "--all", "--output=json", "dbbackup@*"), result.status == 0,
-              let timers = try? JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [[String: Any]] else { return [:] }
+              let timers = try? JSONDecoder().decode([Timer].self, from: Data(result.stdout.utf8)) else { return [:] }
         var next: [String: Timestamp] = [:]
         for timer in timers {
-            guard let unit = timer["unit"] as? String, let usec = (timer["next"] as? NSNumber)?.int64Value, usec > 0 else { continue }
-            next[unit] = Timestamp(millisecondsSinceEpoch: usec / 1000)
+            guard let usec = timer.next, usec > 0 else { continue }
+            next[timer.unit] = Timestamp(millisecondsSinceEpoch: usec / 1000)
         }
         return next
     }

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Turns configuration tables into validated values and back. One reader serves the files
 /// in /etc/dbbackup and documents given to `config import`, so both report the same errors.

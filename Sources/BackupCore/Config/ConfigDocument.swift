@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The whole configuration as one document: what `config export` writes and `config import`
 /// reads (JSON or TOML), and the registration objects of `registration list/show --json`.
@@ -34,8 +35,7 @@ public enum ConfigDocument {
         let document: [String: ConfigValue]
         let trimmed = text.drop { $0.isWhitespace }
         if trimmed.hasPrefix("{") {
-            guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)),
-                  case .table(let table) = ConfigValue.fromJSON(object) else {
+            guard case .table(let table)? = try? ConfigValue.parseJSON(text) else {
                 throw ConfigErrors([ConfigProblem(file: file, field: nil, message: "is not valid JSON", fix: "use the output of: dbbackup config export --json")])
             }
             document = table

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Where dbbackup keeps things. Both directories can be moved (`--config-dir`,
 /// `--state-dir` or their environment variables) for tests and unusual hosts.

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import TOMLKit
 
 /// A parsed configuration document, independent of its syntax: TOML files on disk and the
@@ -105,34 +106,52 @@ extension ConfigValue {
     }
 }
 
-extension ConfigValue {
-    /// The Foundation object JSONSerialization writes.
-    public var jsonObject: Any {
+extension ConfigValue: Codable {
+    /// JSON as scripts read it: keys sorted, pretty, slashes unescaped.
+    public func json() -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: (try? encoder.encode(self)) ?? Data("null".utf8), as: UTF8.self)
+    }
+
+    public static func parseJSON(_ text: String) throws -> ConfigValue {
+        try JSONDecoder().decode(ConfigValue.self, from: Data(text.utf8))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
         switch self {
-        case .string(let text): text
-        case .integer(let number): number
-        case .bool(let flag): flag
-        case .float(let number): number
-        case .array(let items): items.map(\.jsonObject)
-        case .table(let table): table.mapValues(\.jsonObject)
-        case .other(let text): text
-        case .null: NSNull()
+        case .string(let text), .other(let text): try container.encode(text)
+        case .integer(let number): try container.encode(number)
+        case .bool(let flag): try container.encode(flag)
+        case .float(let number): try container.encode(number)
+        case .array(let items): try container.encode(items)
+        case .table(let table): try container.encode(table)
+        case .null: try container.encodeNil()
         }
     }
 
-    /// Reads what JSONSerialization parsed.
-    public static func fromJSON(_ object: Any) -> ConfigValue {
-        switch object {
-        case let text as String: return .string(text)
-        case let number as NSNumber:
-            switch String(cString: number.objCType) {
-            case "c", "B": return .bool(number.boolValue)
-            case "d", "f": return .float(number.doubleValue)
-            default: return .integer(number.intValue)
-            }
-        case let items as [Any]: return .array(items.map(fromJSON))
-        case let table as [String: Any]: return .table(table.mapValues(fromJSON))
-        default: return .null
-        }
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() { self = .null }
+        else if let flag = try? container.decode(Bool.self) { self = .bool(flag) }
+        else if let number = try? container.decode(Int.self) { self = .integer(number) }
+        else if let number = try? container.decode(Double.self) { self = .float(number) }
+        else if let text = try? container.decode(String.self) { self = .string(text) }
+        else if let items = try? container.decode([ConfigValue].self) { self = .array(items) }
+        else { self = .table(try container.decode([String: ConfigValue].self)) }
     }
+
+    /// `.string` for a value that may be absent, `.null` for none.
+    public static func optional(_ text: String?) -> ConfigValue { text.map { .string($0) } ?? .null }
+    public static func optional(_ number: Int64?) -> ConfigValue { number.map { .integer(Int($0)) } ?? .null }
+
+    public subscript(key: String) -> ConfigValue? {
+        if case .table(let table) = self { table[key] } else { nil }
+    }
+
+    public var stringValue: String? { if case .string(let text) = self { text } else { nil } }
+    public var intValue: Int? { if case .integer(let number) = self { number } else { nil } }
+    public var boolValue: Bool? { if case .bool(let flag) = self { flag } else { nil } }
+    public var arrayValue: [ConfigValue]? { if case .array(let items) = self { items } else { nil } }
 }

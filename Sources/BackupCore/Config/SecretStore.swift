@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The S3 secret keys: one root-only file per registration under `secrets/`, never in a
 /// registration file. A secret is only ever shown masked.

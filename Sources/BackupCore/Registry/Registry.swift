@@ -244,4 +244,5 @@ public final class Registry {
     }
 }
 
-import Foundation
+import FoundationEssentials
+import Glibc

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import S3Client
 
 public struct RestoreError: Error, CustomStringConvertible, Sendable {

@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import Logging
 
 /// What a run reports as it goes: the CLI shows a progress line on a terminal, systemd gets

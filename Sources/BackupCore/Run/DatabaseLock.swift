@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+import FoundationEssentials
 import Hashing
 
 /// One run per database at a time: an exclusive flock(2) on a lock file named after the

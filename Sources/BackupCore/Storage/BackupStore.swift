@@ -89,4 +89,4 @@ enum StagingFiles {
     }
 }
 
-import Foundation
+import FoundationEssentials

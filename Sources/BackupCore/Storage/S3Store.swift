@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+import FoundationEssentials
 import S3Client
 
 /// A bucket in an S3-compatible store. The snapshot is staged in the state directory, then

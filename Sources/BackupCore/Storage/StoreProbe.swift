@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+import FoundationEssentials
 import S3Client
 
 /// `registration test`: proves a store accepts exactly what backups need, with a real

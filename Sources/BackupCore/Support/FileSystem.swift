@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import Foundation
+import FoundationEssentials
 import Hashing
 
 /// A failed system call: which call, on which path, and errno's text.

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+import FoundationEssentials
 
 /// The meeting point of deploy scripts and the migration service, under the runtime
 /// directory (/run/dbbackup):
@@ -147,36 +147,38 @@ public struct MigrationResult: Sendable, Equatable {
     public var ok: Bool { error == nil && !backups.isEmpty && backups.allSatisfy(\.ok) }
 
     var json: String {
-        var object: [String: Any] = [
-            "ok": ok,
-            "finished_at": finishedAt.rfc3339,
-            "finished_at_ms": finishedAt.millisecondsSinceEpoch,
-            "backups": backups.map { backup -> [String: Any] in
-                var entry: [String: Any] = ["registration": backup.registration, "ok": backup.ok, "exit_code": backup.exitCode]
-                if let location = backup.location { entry["location"] = location }
-                if let size = backup.size { entry["size"] = size }
-                if let sha256 = backup.sha256 { entry["sha256"] = sha256 }
-                if let version = backup.version { entry["version"] = version }
-                if let error = backup.error { entry["error"] = error }
-                return entry
-            },
+        var backups: [ConfigValue] = []
+        for backup in self.backups {
+            var entry: [String: ConfigValue] = ["registration": .string(backup.registration), "ok": .bool(backup.ok),
+                                                "exit_code": .integer(Int(backup.exitCode))]
+            if let location = backup.location { entry["location"] = .string(location) }
+            if let size = backup.size { entry["size"] = .integer(Int(size)) }
+            if let sha256 = backup.sha256 { entry["sha256"] = .string(sha256) }
+            if let version = backup.version { entry["version"] = .string(version) }
+            if let error = backup.error { entry["error"] = .string(error) }
+            backups.append(.table(entry))
+        }
+        var object: [String: ConfigValue] = [
+            "ok": .bool(ok),
+            "finished_at": .string(finishedAt.rfc3339),
+            "finished_at_ms": .integer(Int(finishedAt.millisecondsSinceEpoch)),
+            "backups": .array(backups),
         ]
-        if let requestID { object["request_id"] = requestID }
-        if let error { object["error"] = error }
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data()
-        return String(decoding: data, as: UTF8.self) + "\n"
+        if let requestID { object["request_id"] = .string(requestID) }
+        if let error { object["error"] = .string(error) }
+        return ConfigValue.table(object).json() + "\n"
     }
 
     init?(json data: Data) {
-        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
-        requestID = object["request_id"] as? String
-        finishedAt = Timestamp(millisecondsSinceEpoch: (object["finished_at_ms"] as? NSNumber)?.int64Value ?? 0)
-        error = object["error"] as? String
-        backups = ((object["backups"] as? [[String: Any]]) ?? []).map { entry in
-            Backup(registration: entry["registration"] as? String ?? "?", ok: entry["ok"] as? Bool ?? false,
-                   location: entry["location"] as? String, size: (entry["size"] as? NSNumber)?.int64Value,
-                   sha256: entry["sha256"] as? String, version: entry["version"] as? String, error: entry["error"] as? String,
-                   exitCode: (entry["exit_code"] as? NSNumber)?.int32Value ?? 1)
+        guard let object = try? ConfigValue.parseJSON(String(decoding: data, as: UTF8.self)), case .table = object else { return nil }
+        requestID = object["request_id"]?.stringValue
+        finishedAt = Timestamp(millisecondsSinceEpoch: Int64(object["finished_at_ms"]?.intValue ?? 0))
+        error = object["error"]?.stringValue
+        backups = (object["backups"]?.arrayValue ?? []).map { entry in
+            Backup(registration: entry["registration"]?.stringValue ?? "?", ok: entry["ok"]?.boolValue ?? false,
+                   location: entry["location"]?.stringValue, size: entry["size"]?.intValue.map(Int64.init),
+                   sha256: entry["sha256"]?.stringValue, version: entry["version"]?.stringValue, error: entry["error"]?.stringValue,
+                   exitCode: Int32(entry["exit_code"]?.intValue ?? 1))
         }
     }
 }

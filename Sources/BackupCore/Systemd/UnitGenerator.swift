@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+import FoundationEssentials
 import SystemdSupport
 
 /// Turns the configuration into systemd units, as the generator (systemd.generator(7))
