@@ -81,7 +81,7 @@ public struct Restorer {
         }
         do {
             // A stale WAL beside the old database would be replayed into the restored one.
-            for suffix in ["-wal", "-shm", "-journal"] { try FileSystem.unlinkIfPresent(target + suffix) }
+            for suffix in SQLiteSideFiles.suffixes { try FileSystem.unlinkIfPresent(target + suffix) }
             try FileSystem.rename(temporary, target)
             try FileSystem.fsyncDirectory(directory)
         } catch {
@@ -120,6 +120,6 @@ public struct Restorer {
     }
 
     static func discard(_ path: String) {
-        for suffix in ["", "-wal", "-shm", "-journal"] { try? FileSystem.unlinkIfPresent(path + suffix) }
+        for suffix in [""] + SQLiteSideFiles.suffixes { try? FileSystem.unlinkIfPresent(path + suffix) }
     }
 }

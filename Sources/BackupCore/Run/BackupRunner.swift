@@ -121,6 +121,7 @@ public struct BackupRunner {
         } catch {
             throw RunFailure(error.code == .noSpace ? .store : .snapshot, registration: name, error.message)
         }
+        CrashPoint.afterSnapshot.reached()
         let sha256: String, size: Int64
         do {
             (sha256, size) = try FileSystem.sha256(of: staging)
@@ -142,15 +143,20 @@ public struct BackupRunner {
                                                         version: snapshot.version, size: size, sha256: sha256,
                                                         startedAt: started, trigger: trigger))
                 }
+                CrashPoint.afterRecord.reached()
                 observer.step(name, "storing \(location)")
                 let placed = try store.place(staging: staging, at: location) { sent, total in
                     if total > 0 { observer.progress(name, "storing", Double(sent) / Double(total)) }
                 }
-                if placed { break }
+                if placed {
+                    CrashPoint.afterPlace.reached()
+                    break
+                }
                 if attempt >= 1000 { throw RunFailure(.store, registration: name, "no free file name for \(baseName)") }
             }
             guard let id else { throw RunFailure(.store, registration: name, "no backup was recorded") }
             try registry.markStored(id)
+            CrashPoint.afterStored.reached()
             guard let record = try registry.backup(id: id) else { throw RunFailure(.store, registration: name, "the registry lost backup \(id)") }
             logger.info("stored \(record.location?.description ?? "?")", metadata: [
                 "registration": "\(name)", "size": "\(size)", "sha256": "\(sha256)", "version": "\(snapshot.version)",
@@ -164,7 +170,7 @@ public struct BackupRunner {
     }
 
     static func removeStaging(_ staging: String) {
-        for suffix in ["", "-journal", "-wal", "-shm"] { try? FileSystem.unlinkIfPresent(staging + suffix) }
+        for suffix in [""] + SQLiteSideFiles.suffixes { try? FileSystem.unlinkIfPresent(staging + suffix) }
     }
 
     /// Deletes this registration's backups beyond its limit, oldest first, and retries deletes

@@ -46,7 +46,9 @@ struct Maintenance {
             guard let location = record.location else { continue }
             do {
                 try registry.markPruning(record.id)
+                CrashPoint.beforeDelete.reached()
                 try store.delete(location)
+                CrashPoint.afterDelete.reached()
                 try registry.markPruned(record.id)
                 result.deleted.append(record)
                 logger.info("retention deleted \(location)", metadata: ["registration": "\(record.registration)", "id": "\(record.id)"])

@@ -47,6 +47,9 @@ struct DirectoryStore: BackupStore {
 
     func place(staging: String, at location: BackupLocation, progress: @escaping (Int64, Int64) -> Void) throws(RunFailure) -> Bool {
         guard case .file(let path) = location else { return false }
+        // Side files of an earlier file of this name (someone opened it with sqlite3 before
+        // it was pruned) would be read as part of the new one: such a name counts as taken.
+        if SQLiteSideFiles.suffixes.contains(where: { FileSystem.exists(path + $0) }) { return false }
         do {
             try FileSystem.fsyncFile(staging)
             guard try FileSystem.linkNoReplace(staging, path) else { return false }
@@ -61,10 +64,17 @@ struct DirectoryStore: BackupStore {
     func delete(_ location: BackupLocation) throws {
         guard case .file(let path) = location else { return }
         try FileSystem.unlinkIfPresent(path)
+        // Opening a backup with sqlite3 leaves -wal/-shm beside it; they go with it.
+        for suffix in SQLiteSideFiles.suffixes { try FileSystem.unlinkIfPresent(path + suffix) }
         try FileSystem.fsyncDirectory(FileSystem.parent(of: path))
     }
 
     func removeStagingLeftovers() { StagingFiles.removeLeftovers(in: directory) }
+}
+
+/// The files SQLite keeps beside a database while it is open.
+enum SQLiteSideFiles {
+    static let suffixes = ["-wal", "-shm", "-journal"]
 }
 
 /// Staging files are named `.dbbackup-staging-REGISTRATION-PID-MILLISECONDS.db`, so a run can
@@ -80,10 +90,12 @@ enum StagingFiles {
     static func removeLeftovers(in directory: String) {
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
         for entry in entries where entry.hasPrefix(prefix) {
-            let fields = entry.dropFirst(prefix.count).split(separator: "-")
+            // Side files (-wal, -shm) of a staging file belong to the same run.
+            let base = SQLiteSideFiles.suffixes.first { entry.hasSuffix($0) }.map { String(entry.dropLast($0.count)) } ?? entry
+            let fields = base.dropFirst(prefix.count).split(separator: "-")
             guard fields.count >= 3, let pid = Int32(fields[fields.count - 2]) else { continue }
             if pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH {
-                for suffix in ["", "-journal", "-wal", "-shm"] { try? FileSystem.unlinkIfPresent("\(directory)/\(entry)\(suffix)") }
+                try? FileSystem.unlinkIfPresent("\(directory)/\(entry)")
             }
         }
     }
