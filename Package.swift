@@ -10,6 +10,11 @@
 //   Sources/dbbackup    the command line: one ParsableCommand per verb, nothing else
 import PackageDescription
 
+/// Member lookup only through modules a file imports (SE-0444): nothing of Foundation reaches
+/// the binary by accident through a dependency that imports it. Full Foundation links ICU's
+/// 30 MB of data; FoundationEssentials does not.
+let strictImports: [SwiftSetting] = [.enableUpcomingFeature("MemberImportVisibility")]
+
 let package = Package(
     name: "dbbackup",
     products: [
@@ -26,16 +31,17 @@ let package = Package(
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
 
-        .target(name: "Hashing", dependencies: ["COpenSSL"]),
-        .target(name: "S3Client", dependencies: ["CCurl", "Hashing"]),
-        .target(name: "SystemdSupport", dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Hashing", dependencies: ["COpenSSL"], swiftSettings: strictImports),
+        .target(name: "S3Client", dependencies: ["CCurl", "Hashing"], swiftSettings: strictImports),
+        .target(name: "SystemdSupport", dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")], swiftSettings: strictImports),
         .target(
             name: "BackupCore",
             dependencies: [
                 "CSQLite", "Hashing", "S3Client", "SystemdSupport",
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            swiftSettings: strictImports
         ),
         .executableTarget(
             name: "dbbackup",
@@ -43,7 +49,8 @@ let package = Package(
                 "BackupCore", "SystemdSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            swiftSettings: strictImports
         ),
 
         .testTarget(name: "BackupCoreTests", dependencies: ["BackupCore", "CSQLite"]),

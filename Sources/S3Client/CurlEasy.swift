@@ -1,3 +1,4 @@
+import Hashing
 import CCurl
 
 /// One libcurl easy handle, reused (with `curl_easy_reset`) for the requests of one S3

@@ -89,7 +89,7 @@ struct MultipartUpload {
         call.headers = [("Content-MD5", digests.md5.base64String), ("Content-Type", "application/xml")]
         let response = try client.send(call, on: easy)
         let etag = S3XML.firstText(of: "ETag", in: response.bodyText).map { $0.replacing("\"", with: "") }
-        return etag ?? response.etag
+        return etag.flatMap { $0.isEmpty ? nil : $0 } ?? response.etag
     }
 
     /// Best effort: returns a note for the error message.

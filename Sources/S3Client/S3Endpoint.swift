@@ -1,4 +1,3 @@
-import Foundation
 
 /// A parsed endpoint URL and the rules for addressing a bucket and key on it.
 public struct S3Endpoint: Sendable, Equatable {
@@ -25,7 +24,7 @@ public struct S3Endpoint: Sendable, Equatable {
         var text = configuration.endpoint.trimmingASCIIWhitespace
         if text.isEmpty { text = "https://s3.\(configuration.effectiveRegion).amazonaws.com" }
         var scheme = "https"
-        if let range = text.range(of: "://") {
+        if let range = text.firstRange(of: "://") {
             scheme = text[..<range.lowerBound].lowercased()
             text = String(text[range.upperBound...])
         }

@@ -107,8 +107,8 @@ extension S3Error: CustomStringConvertible {
         case .server:
             var parts: [String] = []
             if let httpStatus { parts.append(String(httpStatus)) }
-            if let code { parts.append(code.rawValue + ":") }
-            text += parts.joined(separator: " ") + (message.isEmpty ? "" : " " + message)
+            if let code { parts.append(code.rawValue) }
+            text += parts.joined(separator: " ") + (message.isEmpty ? "" : ": " + message)
         case .transport:
             text += message
         default:

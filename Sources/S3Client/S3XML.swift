@@ -1,11 +1,9 @@
-import Foundation
-
 /// Just enough XML for S3's small response documents (`<Error>`, `<InitiateMultipartUploadResult>`,
 /// `<CompleteMultipartUploadResult>`): the text of the first element with a given name.
 enum S3XML {
     static func firstText(of element: String, in document: String) -> String? {
-        guard let open = document.range(of: "<\(element)>"),
-              let close = document.range(of: "</\(element)>", range: open.upperBound..<document.endIndex)
+        guard let open = document.firstRange(of: "<\(element)>"),
+              let close = document[open.upperBound...].firstRange(of: "</\(element)>")
         else { return nil }
         return decodeEntities(String(document[open.upperBound..<close.lowerBound]))
     }

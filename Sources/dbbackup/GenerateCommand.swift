@@ -66,7 +66,7 @@ struct GeneratorLog {
     }
 
     func write(_ priority: Int, _ message: String) {
-        let line = message.replacingOccurrences(of: "\n", with: " ")
+        let line = message.replacing("\n", with: " ")
         if kmsg >= 0 {
             _ = try? FileSystem.writeAll(kmsg, Array("<\(priority)>dbbackup-generator: \(line)\n".utf8), path: "/dev/kmsg")
         } else {

@@ -58,7 +58,7 @@ struct PreMigrate: ParsableCommand {
                 checks += 1
                 // Now and then, make sure someone is listening.
                 if checks % 20 == 1, let state = try? Systemd.systemctl("is-active", "dbbackup-migration.path"),
-                   state.stdout.trimmingCharacters(in: .whitespacesAndNewlines) != "active" {
+                   state.stdout.trimmed != "active" {
                     throw CLIError("dbbackup-migration.path is not active, so nobody serves the request; start it with: systemctl start dbbackup.target")
                 }
                 usleep(100_000)

@@ -64,7 +64,7 @@ struct RetentionCommand: ParsableCommand {
                 table["retention"] = .table(retention)
                 let (config, problems) = ConfigCodec.readMain(table, file: "command line", configDirectory: globals.locations.configDirectory)
                 let renamed = problems.map {
-                    ConfigProblem($0.severity, file: "command line", field: $0.field.map { $0.replacingOccurrences(of: "retention.", with: "--") },
+                    ConfigProblem($0.severity, file: "command line", field: $0.field.map { $0.replacing("retention.", with: "--") },
                                   value: $0.value, message: $0.message, fix: $0.fix)
                 }
                 guard let config else { throw CLIError.configuration(renamed.filter { $0.severity == .error }) }

@@ -46,7 +46,7 @@ enum Systemd {
     private static func run(_ arguments: [String]) throws {
         let result = try systemctl(arguments)
         guard result.status == 0 else {
-            throw CLIError("systemctl \(arguments.joined(separator: " ")) failed: \(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+            throw CLIError("systemctl \(arguments.joined(separator: " ")) failed: \(result.stderr.trimmed)")
         }
     }
 

@@ -27,7 +27,7 @@ public enum ConfigCodec {
             if let path, hasControlCharacters(path) {
                 sink.error("database.path", nil, "contains a line break or control character", fix: "give a plain file path")
             }
-            if let query, query.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            if let query, query.trimmed.isEmpty {
                 sink.error("database.version_query", "\"\"", "is empty", fix: "remove it to use PRAGMA user_version, or give a query returning one value")
             }
             for (key, value) in [("busy_timeout", busy), ("lock_timeout", lock)] {

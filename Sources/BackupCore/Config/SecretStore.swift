@@ -46,7 +46,7 @@ public struct SecretStore: Sendable {
     }
 
     private static func clean(_ bytes: [UInt8]) -> String {
-        String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .newlines)
+        String(decoding: bytes, as: UTF8.self).trimmingLineBreaks
     }
 
     /// Stores a secret readable by root only (directory 0700, file 0600).
@@ -61,7 +61,7 @@ public struct SecretStore: Sendable {
 
     /// The secret as typed or piped: one line, surrounding white space and line breaks removed.
     public static func normalize(_ input: String) throws(SecretError) -> String {
-        let secret = input.trimmingCharacters(in: .whitespacesAndNewlines)
+        let secret = input.trimmed
         guard !secret.isEmpty else { throw SecretError(message: "the secret key is empty") }
         guard !secret.contains(where: \.isNewline) else { throw SecretError(message: "the secret key must be a single line") }
         return secret

@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""A fault-injecting reverse proxy on 127.0.0.1 for dbbackup's S3 retry tests.
+
+usage: fault_proxy.py UPSTREAM_PORT PLAN LOG_FILE [--owner-pid PID]
+
+Forwards every request to 127.0.0.1:UPSTREAM_PORT unchanged — the Host header included, so
+SigV4 signatures still verify — except that the first requests meet the faults of PLAN, a
+comma-separated list applied to successive requests (`*` after the last one repeats it forever):
+  pass            forward normally
+  503 | 500 ...   answer that status with an S3 error document (SlowDown / InternalError)
+  reset           read the request, then close the connection without an answer (RST)
+  reset-body      read half of the body, then reset the connection
+  stall           read the request and never answer
+  store-then-500  forward it (the object is stored), then answer 500 InternalError
+Prints the listening port on stdout's first line; logs one line per request to LOG_FILE
+("N METHOD PATH ACTION"). Stops when --owner-pid's process ends, or on SIGTERM.
+"""
+import http.client
+import os
+import signal
+import socket
+import struct
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
+
+
+class Plan:
+    def __init__(self, text):
+        self.repeat = text.endswith("*")
+        self.steps = [s for s in text.rstrip("*").split(",") if s]
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def next(self):
+        with self.lock:
+            index = self.count
+            self.count += 1
+        if index < len(self.steps):
+            return index + 1, self.steps[index]
+        return index + 1, self.steps[-1] if self.repeat and self.steps else "pass"
+
+
+def error_body(status):
+    code = {503: "SlowDown", 500: "InternalError"}.get(status, "InternalError")
+    return (f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
+            f'<Message>injected by fault_proxy</Message></Error>').encode()
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def handle_one_request(self):
+        try:
+            super().handle_one_request()
+        except (ConnectionError, BrokenPipeError):
+            self.close_connection = True
+
+    def do_any(self):
+        number, action = self.server.plan.next()
+        with self.server.log_lock, open(self.server.log_path, "a") as log:
+            log.write(f"{number} {self.command} {self.path} {action}\n")
+        length = int(self.headers.get("Content-Length") or 0)
+        if action == "reset-body":
+            self.rfile.read(length // 2)
+            return self.reset()
+        body = self.rfile.read(length) if length else b""
+        if action == "reset":
+            return self.reset()
+        if action == "stall":
+            time.sleep(3600)
+            return
+        if action.isdigit():
+            return self.answer(int(action), error_body(int(action)), {"Content-Type": "application/xml"})
+        status, headers, payload = self.forward(body)
+        if action == "store-then-500":
+            return self.answer(500, error_body(500), {"Content-Type": "application/xml"})
+        self.answer(status, payload, headers)
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_any
+
+    def forward(self, body):
+        connection = http.client.HTTPConnection("127.0.0.1", self.server.upstream_port, timeout=300)
+        connection.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+        for name, value in self.headers.items():
+            if name.lower() not in HOP_BY_HOP:
+                connection.putheader(name, value)
+        connection.endheaders(body)
+        response = connection.getresponse()
+        payload = response.read()
+        headers = {k: v for k, v in response.getheaders() if k.lower() not in HOP_BY_HOP | {"content-length"}}
+        connection.close()
+        return response.status, headers, payload
+
+    def answer(self, status, payload, headers):
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    def reset(self):
+        # SO_LINGER 0: close() sends RST, as a crashed middlebox would.
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        self.connection.close()
+
+
+def alive(pid):
+    """True while `pid` runs (a zombie counts as gone)."""
+    try:
+        os.kill(pid, 0)
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def reset_signals():
+    """A parent (e.g. a test runner's worker thread) may have blocked signals; children inherit
+    that mask, and SIGTERM would then never stop them."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def main():
+    reset_signals()
+    args = sys.argv[1:]
+    owner = None
+    if "--owner-pid" in args:
+        i = args.index("--owner-pid")
+        owner = int(args[i + 1])
+        del args[i:i + 2]
+    if len(args) != 3:
+        raise SystemExit(__doc__)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    server.upstream_port = int(args[0])
+    server.plan = Plan(args[1])
+    server.log_path = args[2]
+    server.log_lock = threading.Lock()
+    open(server.log_path, "w").close()
+    print(server.server_address[1], flush=True)
+    if owner is not None:
+        def watch():
+            while True:
+                if not alive(owner):
+                    os._exit(0)
+                time.sleep(0.5)
+        threading.Thread(target=watch, daemon=True).start()
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,149 @@
+#!/bin/bash
+# Start a throw-away single-node Ceph (one monitor, one memstore OSD, no cephx) and radosgw on
+# 127.0.0.1:PORT under STATE_DIR, for dbbackup's S3 tests.
+#
+# usage: scripts/s3/radosgw_up.sh PORT STATE_DIR [--owner-pid PID]
+#
+# Creates users `admin` and `agent`, bucket `dbbackup-test` (owned by admin) with a bucket
+# policy that lets the agent only s3:PutObject and s3:DeleteObject (and explicitly denies it
+# GetObject, ListMultipartUploadParts and the ACL calls). Writes STATE_DIR/radosgw.env (same keys
+# as moto_up.py) and prints its path. PORT 0 picks a free port. With --owner-pid every daemon is
+# stopped when that process ends. Idempotent: a running instance under STATE_DIR is reused.
+# Needs: apt-get install radosgw ceph-mon ceph-osd uuid-runtime; python3 with boto3.
+set -euo pipefail
+
+PORT=${1:?usage: radosgw_up.sh PORT STATE_DIR [--owner-pid PID]}
+DIR=${2:?usage: radosgw_up.sh PORT STATE_DIR [--owner-pid PID]}
+OWNER=""
+if [ "${3:-}" = "--owner-pid" ]; then OWNER=${4:?}; fi
+BUCKET=dbbackup-test
+ENV_FILE="$DIR/radosgw.env"
+
+mkdir -p "$DIR"
+DIR=$(cd "$DIR" && pwd)
+CONF="$DIR/ceph.conf"
+
+if [ -f "$ENV_FILE" ] && [ -f "$DIR/run/client.rgw.pid" ] && kill -0 "$(cat "$DIR/run/client.rgw.pid")" 2>/dev/null; then
+    echo "$ENV_FILE"
+    exit 0
+fi
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+[ "$PORT" = 0 ] && PORT=$(free_port)
+MON_V2=$(free_port)
+MON_V1=$(free_port)
+FSID=$(uuidgen)
+
+rm -rf "$DIR/mon" "$DIR/osd" "$DIR/run" "$DIR/log"
+mkdir -p "$DIR/mon" "$DIR/osd" "$DIR/run" "$DIR/log"
+cat > "$CONF" <<CONF
+[global]
+fsid = $FSID
+mon host = [v2:127.0.0.1:$MON_V2,v1:127.0.0.1:$MON_V1]
+mon initial members = a
+auth cluster required = none
+auth service required = none
+auth client required = none
+osd pool default size = 1
+osd pool default min size = 1
+osd pool default pg num = 8
+osd pool default pgp num = 8
+mon allow pool size one = true
+mon max pg per osd = 1000
+mon warn on pool no redundancy = false
+osd crush chooseleaf type = 0
+# Without cephx, radosgw's monitor client must be told to use crc mode (else it finds no usable
+# connection mode: "get_initial_auth_request returned -13" and a 300 s hang).
+ms mon client mode = crc
+ms client mode = crc
+osd objectstore = memstore
+memstore device bytes = 2147483648
+run dir = $DIR/run
+admin socket = $DIR/run/\$cluster-\$name.asok
+pid file = $DIR/run/\$name.pid
+log file = $DIR/log/\$name.log
+mon data = $DIR/mon/\$cluster-\$id
+osd data = $DIR/osd/\$cluster-\$id
+
+[client.rgw]
+rgw frontends = beast endpoint=127.0.0.1:$PORT
+rgw dns name = localhost
+CONF
+
+ceph_() { ceph -c "$CONF" --connect-timeout 20 "$@"; }
+
+monmaptool --create --addv a "[v2:127.0.0.1:$MON_V2,v1:127.0.0.1:$MON_V1]" --fsid "$FSID" "$DIR/monmap" >/dev/null
+ceph-mon -c "$CONF" --mkfs -i a --monmap "$DIR/monmap" >>"$DIR/log/mkfs.log" 2>&1
+ceph-mon -c "$CONF" -i a >>"$DIR/log/daemons.out" 2>&1
+OSD_UUID=$(uuidgen)
+OSD_ID=$(ceph_ osd new "$OSD_UUID")
+mkdir -p "$DIR/osd/ceph-$OSD_ID"
+ceph-osd -c "$CONF" -i "$OSD_ID" --mkfs --osd-uuid "$OSD_UUID" >>"$DIR/log/mkfs.log" 2>&1
+ceph-osd -c "$CONF" -i "$OSD_ID" >>"$DIR/log/daemons.out" 2>&1
+radosgw -c "$CONF" -n client.rgw >>"$DIR/log/daemons.out" 2>&1
+
+if [ -n "$OWNER" ]; then
+    # Watchdog: stop every daemon of this instance when the owner is gone.
+    (
+        exec </dev/null >/dev/null 2>&1
+        alive() { [ -e "/proc/$1" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
+        while alive "$OWNER"; do sleep 1; done
+        for pidfile in "$DIR"/run/*.pid; do kill "$(cat "$pidfile")" 2>/dev/null || true; done
+        sleep 3
+        for pidfile in "$DIR"/run/*.pid; do kill -9 "$(cat "$pidfile")" 2>/dev/null || true; done
+    ) &
+    disown
+fi
+
+# Wait until radosgw answers S3 (it creates its pools on first start).
+for _ in $(seq 1 120); do
+    if curl -s -o /dev/null "http://127.0.0.1:$PORT/"; then break; fi
+    sleep 0.5
+done
+
+key() { python3 -c 'import secrets,string,sys; a=string.ascii_letters+string.digits; print("".join(secrets.choice(a) for _ in range(int(sys.argv[1]))))' "$1"; }
+ADMIN_AK=ADM$(key 17 | tr a-z A-Z); ADMIN_SK=$(key 40)
+AGENT_AK=AGT$(key 17 | tr a-z A-Z); AGENT_SK=$(key 40)
+radosgw-admin -c "$CONF" user create --uid admin --display-name admin --access-key "$ADMIN_AK" --secret "$ADMIN_SK" >/dev/null
+radosgw-admin -c "$CONF" user create --uid agent --display-name agent --access-key "$AGENT_AK" --secret "$AGENT_SK" >/dev/null
+
+python3 - "$PORT" "$BUCKET" "$ADMIN_AK" "$ADMIN_SK" <<'PY'
+import json, sys, time
+import boto3
+port, bucket, ak, sk = sys.argv[1:5]
+s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+                  aws_access_key_id=ak, aws_secret_access_key=sk)
+for attempt in range(60):
+    try:
+        s3.create_bucket(Bucket=bucket)
+        break
+    except Exception:
+        if attempt == 59:
+            raise
+        time.sleep(1)
+agent = "arn:aws:iam:::user/agent"
+s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+    # The uploader owns its objects in radosgw; the admin (the tests' reader) needs an explicit grant.
+    {"Effect": "Allow", "Principal": {"AWS": ["arn:aws:iam:::user/admin"]}, "Action": ["s3:*"],
+     "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]},
+    {"Effect": "Allow", "Principal": {"AWS": [agent]}, "Action": ["s3:PutObject", "s3:DeleteObject"],
+     "Resource": [f"arn:aws:s3:::{bucket}/*"]},
+    {"Effect": "Deny", "Principal": {"AWS": [agent]},
+     "Action": ["s3:GetObject", "s3:ListMultipartUploadParts", "s3:GetObjectAcl", "s3:PutObjectAcl"],
+     "Resource": [f"arn:aws:s3:::{bucket}/*"]},
+]}))
+PY
+
+cat > "$ENV_FILE.tmp" <<ENV
+S3_ENDPOINT=http://127.0.0.1:$PORT
+S3_REGION=us-east-1
+S3_BUCKET=$BUCKET
+S3_ADMIN_ACCESS_KEY=$ADMIN_AK
+S3_ADMIN_SECRET_KEY=$ADMIN_SK
+S3_AGENT_ACCESS_KEY=$AGENT_AK
+S3_AGENT_SECRET_KEY=$AGENT_SK
+S3_SERVER_PID=$(cat "$DIR/run/client.rgw.pid")
+ENV
+chmod 600 "$ENV_FILE.tmp"
+mv "$ENV_FILE.tmp" "$ENV_FILE"
+echo "$ENV_FILE"

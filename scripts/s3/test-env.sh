@@ -1,0 +1,42 @@
+#!/bin/bash
+# Prepare and start the real S3 servers for S3ClientTests; meant to be sourced (e.g. by .ci/run):
+#
+#   source scripts/s3/test-env.sh      # installs what is missing, starts moto and radosgw,
+#                                      # exports DBBACKUP_TEST_MOTO_ENV and DBBACKUP_TEST_RADOSGW_ENV
+#   swift test
+#
+# Idempotent: packages already installed are not reinstalled, and servers still running under
+# $DBBACKUP_TEST_STATE (default /tmp/dbbackup-s3-test) are reused. The servers run until stopped
+# (kill the PIDs in the env files' S3_SERVER_PID, and the pid files under radosgw/run/).
+# Without sourcing, `bash scripts/s3/test-env.sh` prints the export lines.
+
+_dbb_s3_setup() {
+    local here state missing=()
+    here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+    state=${DBBACKUP_TEST_STATE:-/tmp/dbbackup-s3-test}
+
+    dpkg -s libcurl4-openssl-dev >/dev/null 2>&1 || missing+=(libcurl4-openssl-dev)
+    for package in radosgw ceph-mon ceph-osd uuid-runtime; do
+        dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        apt-get update -qq || return 1
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || return 1
+    fi
+    if ! python3 -c 'import moto, boto3; assert moto.__version__ == "5.2.1"' 2>/dev/null || ! command -v moto_server >/dev/null; then
+        python3 -m pip install -q 'moto[server]==5.2.1' boto3 || return 1
+    fi
+
+    mkdir -p "$state"
+    DBBACKUP_TEST_MOTO_ENV=$(python3 "$here/moto_up.py" 0 "$state/moto" | tail -n 1) || return 1
+    DBBACKUP_TEST_RADOSGW_ENV=$(bash "$here/radosgw_up.sh" 0 "$state/radosgw" 2>>"$state/radosgw-start.log" | tail -n 1) || return 1
+    export DBBACKUP_TEST_MOTO_ENV DBBACKUP_TEST_RADOSGW_ENV
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+    _dbb_s3_setup || exit 1
+    echo "export DBBACKUP_TEST_MOTO_ENV=$DBBACKUP_TEST_MOTO_ENV"
+    echo "export DBBACKUP_TEST_RADOSGW_ENV=$DBBACKUP_TEST_RADOSGW_ENV"
+else
+    _dbb_s3_setup || return 1
+fi
