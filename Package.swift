@@ -53,10 +53,12 @@ let package = Package(
             swiftSettings: strictImports
         ),
 
-        .testTarget(name: "BackupCoreTests", dependencies: ["BackupCore", "CSQLite"]),
-        .testTarget(name: "S3ClientTests", dependencies: ["S3Client", "Hashing"]),
-        .testTarget(name: "SystemdSupportTests", dependencies: ["SystemdSupport", "CSystemd"]),
-        .testTarget(name: "CLITests", dependencies: ["BackupCore"]),
+        // Test helpers shared by the test targets (running programs, mainly).
+        .target(name: "TestKit", path: "Tests/TestKit"),
+        .testTarget(name: "BackupCoreTests", dependencies: ["BackupCore", "CSQLite", "TestKit"]),
+        .testTarget(name: "S3ClientTests", dependencies: ["S3Client", "Hashing", "BackupCore", "TestKit"]),
+        .testTarget(name: "SystemdSupportTests", dependencies: ["SystemdSupport", "CSystemd", "TestKit"]),
+        .testTarget(name: "CLITests", dependencies: ["BackupCore", "TestKit"]),
     ],
     swiftLanguageModes: [.v6]
 )

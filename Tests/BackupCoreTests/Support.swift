@@ -1,6 +1,7 @@
 import BackupCore
 import Foundation
 import Logging
+import TestKit
 import Testing
 
 /// A throw-away configuration and state directory with a real database, per test.
@@ -71,46 +72,26 @@ final class Sandbox {
 /// Runs a program and returns its exit status and output.
 @discardableResult
 func runProcess(_ executable: String, _ arguments: [String], environment: [String: String]? = nil, input: String? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    if let environment { process.environment = environment }
-    let out = Pipe(), err = Pipe(), inPipe = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    process.standardInput = inPipe
-    try process.run()
-    if let input { inPipe.fileHandleForWriting.write(Data(input.utf8)) }
-    try inPipe.fileHandleForWriting.close()
-    // Read both pipes concurrently so a chatty child cannot block on a full pipe.
-    nonisolated(unsafe) var errData = Data()
-    let group = DispatchGroup()
-    group.enter()
-    DispatchQueue.global().async {
-        errData = err.fileHandleForReading.readDataToEndOfFile()
-        group.leave()
-    }
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    group.wait()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+    let result = try Spawn.run(executable, arguments, environment: environment, input: input ?? "")
+    return (result.status, result.stdout, result.stderr)
 }
 
 /// A separate process that keeps writing to a database: each transaction inserts one row into
 /// `a` and one into `b` with the same sequence number, so any consistent snapshot holds rows
-/// 1…n in both tables with no gap. It stops when `stopFile` appears.
+/// 1…n in both tables with no gap. It says it is ready through a file, stops when `stopFile`
+/// appears, and prints how many transactions it committed.
 final class WriterProcess {
-    let process = Process()
-    let output = Pipe()
+    let child: Spawn.Child
 
     init(database: String, stopFile: String) throws {
+        let ready = stopFile + ".ready"
         let script = """
         import os, sqlite3, sys
         db = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)
         db.execute("CREATE TABLE IF NOT EXISTS a (seq INTEGER PRIMARY KEY, payload TEXT)")
         db.execute("CREATE TABLE IF NOT EXISTS b (seq INTEGER PRIMARY KEY, payload TEXT)")
         seq = db.execute("SELECT coalesce(max(seq), 0) FROM a").fetchone()[0]
-        print("ready", flush=True)
+        open(sys.argv[3], "w").close()
         while not os.path.exists(sys.argv[2]):
             seq += 1
             db.execute("BEGIN IMMEDIATE")
@@ -119,24 +100,14 @@ final class WriterProcess {
             db.execute("COMMIT")
         print(seq, flush=True)
         """
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script, database, stopFile]
-        process.standardOutput = output
-        try process.run()
-        // Wait until the writer has its tables and is writing.
-        var ready = Data()
-        while !String(decoding: ready, as: UTF8.self).contains("ready") {
-            let chunk = output.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            ready.append(chunk)
-        }
+        child = try Spawn.start("python3", ["-c", script, database, stopFile, ready])
+        // Wait (bounded) until the writer has its tables and is writing.
+        for _ in 0..<300 where !FileManager.default.fileExists(atPath: ready) { usleep(10_000) }
     }
 
     /// Stops the writer and returns how many transactions it committed.
     func stop(stopFile: String) throws -> Int {
         _ = FileManager.default.createFile(atPath: stopFile, contents: Data())
-        let rest = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Int(String(decoding: rest, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+        return Int(child.wait().stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
     }
 }

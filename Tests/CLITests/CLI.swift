@@ -1,5 +1,6 @@
 import BackupCore
 import Foundation
+import TestKit
 import Testing
 
 /// Runs the real `dbbackup` binary against a throw-away configuration and state directory,
@@ -54,28 +55,8 @@ final class CLI {
     }
 
     func launch(_ executable: String, _ arguments: [String], environment: [String: String], input: String?) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.environment = environment
-        let out = Pipe(), err = Pipe(), inPipe = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = inPipe
-        try process.run()
-        if let input { inPipe.fileHandleForWriting.write(Data(input.utf8)) }
-        try inPipe.fileHandleForWriting.close()
-        nonisolated(unsafe) var errData = Data()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async {
-            errData = err.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
-        }
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+        let result = try Spawn.run(executable, arguments, environment: environment, input: input ?? "")
+        return Result(status: result.status, stdout: result.stdout, stderr: result.stderr)
     }
 
     func makeDatabase(rows: Int = 200, payloadSize: Int = 100, wal: Bool = true) throws {

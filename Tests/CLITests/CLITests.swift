@@ -1,5 +1,6 @@
 import BackupCore
 import Foundation
+import TestKit
 import Testing
 
 @Suite("Command line", .serialized)
@@ -191,19 +192,11 @@ struct CLITests {
         try cli("init", "--database", cli.database)
         try cli("retention", "set", "--local", "15")
         try cli("registration", "add", "pre", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
-        let results = try (0..<3).map { _ in
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: CLI.binary)
-            process.arguments = ["run", "pre", "--config-dir", cli.configDirectory, "--state-dir", cli.stateDirectory]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle(forWritingAtPath: "/dev/stderr")
-            try process.run()
-            return process
-        }.map { process in
-            process.waitUntilExit()
-            return process.terminationStatus
+        let children = try (0..<3).map { _ in
+            try Spawn.start(CLI.binary, ["run", "pre", "--config-dir", cli.configDirectory, "--state-dir", cli.stateDirectory])
         }
-        #expect(results == [0, 0, 0])
+        let results = children.map { $0.wait() }
+        #expect(results.map(\.status) == [0, 0, 0], "\(results.map(\.stderr))")
         let backups = try cli.json("list", "--json") as! [[String: Any]]
         #expect(backups.count == 3)
         #expect(Set(backups.compactMap { $0["location"] as? String }).count == 3)

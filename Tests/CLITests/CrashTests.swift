@@ -1,5 +1,6 @@
 import BackupCore
 import Foundation
+import TestKit
 import Testing
 
 /// Kills the real executor (SIGKILL) at every named point of a run and at random moments,
@@ -19,18 +20,12 @@ struct CrashTests {
         try cli("registration", "add", "pre", "--provider", "filesystem", "--path", backups, "--schedule", "migration")
     }
 
-    /// Starts `dbbackup run pre`, optionally armed to crash at a point; returns the process.
-    func start(crashAt point: String? = nil) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CLI.binary)
-        process.arguments = ["run", "pre", "--config-dir", cli.configDirectory, "--state-dir", cli.stateDirectory]
+    /// Starts `dbbackup run pre`, optionally armed to crash at a point.
+    func start(crashAt point: String? = nil) throws -> Spawn.Child {
         var environment = ProcessInfo.processInfo.environment
         if let point { environment["DBBACKUP_TEST_CRASH_AT"] = point }
-        process.environment = environment
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        return process
+        return try Spawn.start(CLI.binary, ["run", "pre", "--config-dir", cli.configDirectory, "--state-dir", cli.stateDirectory],
+                               environment: environment)
     }
 
     /// What must hold at any moment, even right after a crash.
@@ -67,9 +62,8 @@ struct CrashTests {
     }
 
     func runToSuccess(_ context: String) throws {
-        let process = try start()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(context): the run after the crash failed")
+        let result = try start().wait()
+        #expect(result.status == 0, "\(context): the run after the crash failed: \(result.stderr)")
     }
 
     @Test("SIGKILL at each named point of a run, three times each, then at 40 random moments")
@@ -78,10 +72,8 @@ struct CrashTests {
         var crashes = 0
         for point in CrashPoint.allCases {
             for round in 1...3 {
-                let process = try start(crashAt: point.rawValue)
-                process.waitUntilExit()
-                #expect(process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGKILL,
-                        "\(point.rawValue): the run was not killed there (status \(process.terminationStatus))")
+                let result = try start(crashAt: point.rawValue).wait()
+                #expect(result.signal == SIGKILL, "\(point.rawValue): the run was not killed there (status \(result.status))")
                 crashes += 1
                 try checkAfterCrash("\(point.rawValue) #\(round)")
                 try runToSuccess("after \(point.rawValue) #\(round)")
@@ -92,10 +84,10 @@ struct CrashTests {
         var generator = SeededRandom(seed: seed)
         for round in 1...40 {
             let delay = useconds_t(Int.random(in: 0...60_000, using: &generator))
-            let process = try start()
+            let child = try start()
             usleep(delay)
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            child.kill()
+            _ = child.wait()
             crashes += 1
             try checkAfterCrash("random #\(round) after \(delay) µs (seed \(seed))")
             try runToSuccess("random #\(round) (seed \(seed))")

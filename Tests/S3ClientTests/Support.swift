@@ -1,4 +1,5 @@
 import Foundation
+import TestKit
 import Testing
 
 /// Paths and helpers shared by the S3 client tests.
@@ -16,50 +17,14 @@ enum TestSupport {
     }
 
     /// Runs `executable arguments…` (looked up in PATH), feeding `input` on stdin; returns
-    /// stdout, throws on a non-zero exit. stdin/stdout/stderr are temp files, not pipes, so
-    /// daemons a script leaves running cannot hold the call open; the child is reaped with
-    /// waitpid (posix_spawn rather than Foundation's Process, whose exit monitoring was seen to
-    /// hang in this test process when several tests block on it at once).
+    /// stdout, throws on a non-zero exit (see TestKit's Spawn for why not Foundation's Process).
     static func run(_ executable: String, _ arguments: [String], input: Data = Data()) throws -> Data {
-        let directory = try makeTemporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let inPath = directory.appendingPathComponent("stdin").path
-        let outPath = directory.appendingPathComponent("stdout").path
-        let errPath = directory.appendingPathComponent("stderr").path
-        try input.write(to: URL(fileURLWithPath: inPath))
-
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, inPath, O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)  // do not pass the runner's blocked signals on
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
-
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid = pid_t()
-        let spawned = posix_spawnp(&pid, executable, &actions, &attributes, argv, environ)
-        guard spawned == 0 else {
-            throw ProcessFailure(description: "cannot start \(executable): \(String(cString: strerror(spawned)))")
-        }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let output = (try? Data(contentsOf: URL(fileURLWithPath: outPath))) ?? Data()
-        let exited = (status & 0x7f) == 0
-        let code = (status >> 8) & 0xff
-        guard exited && code == 0 else {
-            let errors = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+        let result = try Spawn.run(executable, arguments, input: String(decoding: input, as: UTF8.self))
+        guard result.status == 0 else {
             throw ProcessFailure(description: "\(executable) \(arguments.joined(separator: " ")) failed "
-                + "(status \(status)): \(errors.suffix(2000))")
+                + "(status \(result.status)): \(result.stderr.suffix(2000))")
         }
-        return output
+        return Data(result.stdout.utf8)
     }
 
     /// A temporary directory removed by the caller.
