@@ -12,6 +12,7 @@ packages=(
   util-linux                      # setpriv, flock: tests run as other users, hold locks
   python3                         # a second process writing to the database during snapshots
   dpkg-dev binutils               # packaging/build-deb.sh: dpkg-shlibdeps, dpkg-gencontrol, strip
+  radosgw ceph-mon ceph-osd uuid-runtime   # Ceph's S3 gateway, a second real S3 server for the tests
 )
 
 missing=()
@@ -23,6 +24,14 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# moto (a real S3 server that checks signatures and IAM policies), boto3/botocore (the
+# reference SigV4 signer), awscli (the benchmark's baseline): from PyPI.
+if ! python3 -c 'import moto, boto3; assert moto.__version__ == "5.2.1"' 2>/dev/null \
+   || ! command -v moto_server >/dev/null || ! command -v aws >/dev/null; then
+  echo "installing: moto[server]==5.2.1 boto3 awscli (PyPI)"
+  python3 -m pip install -q 'moto[server]==5.2.1' boto3 awscli
 fi
 
 command -v swift >/dev/null || { echo "swift is not on PATH (expected Swift 6.x, e.g. /opt/swift/usr/bin)" >&2; exit 1; }

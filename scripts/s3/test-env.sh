@@ -11,21 +11,11 @@
 # Without sourcing, `bash scripts/s3/test-env.sh` prints the export lines.
 
 _dbb_s3_setup() {
-    local here state missing=()
+    local here state
     here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
     state=${DBBACKUP_TEST_STATE:-/tmp/dbbackup-s3-test}
 
-    dpkg -s libcurl4-openssl-dev >/dev/null 2>&1 || missing+=(libcurl4-openssl-dev)
-    for package in radosgw ceph-mon ceph-osd uuid-runtime; do
-        dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
-    done
-    if [ ${#missing[@]} -gt 0 ]; then
-        apt-get update -qq || return 1
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || return 1
-    fi
-    if ! python3 -c 'import moto, boto3; assert moto.__version__ == "5.2.1"' 2>/dev/null || ! command -v moto_server >/dev/null; then
-        python3 -m pip install -q 'moto[server]==5.2.1' boto3 || return 1
-    fi
+    "$here/../install-deps.sh" || return 1
 
     mkdir -p "$state"
     DBBACKUP_TEST_MOTO_ENV=$(python3 "$here/moto_up.py" 0 "$state/moto" | tail -n 1) || return 1

@@ -1,0 +1,254 @@
+import BackupCore
+import Foundation
+import Hashing
+import S3Client
+import TestKit
+import Testing
+
+/// The product against real S3 servers: `dbbackup` runs with the agent's least-privilege key
+/// (s3:PutObject and s3:DeleteObject only), remote retention deletes through the registry,
+/// restore reads with the admin's key, and failures are clear and leave nothing behind.
+struct Product {
+    let root: URL
+    let server: S3TestServer
+    let prefix: String
+    var configDirectory: String { root.appendingPathComponent("etc").path }
+    var stateDirectory: String { root.appendingPathComponent("state").path }
+    var database: String { root.appendingPathComponent("app.db").path }
+
+    static let binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        .deletingLastPathComponent().appendingPathComponent("dbbackup").path
+
+    /// A database of about `megabytes`, the main configuration, and an s3 registration `cloud`.
+    init(server: S3TestServer, megabytes: Int = 2, endpoint: String? = nil, s3Settings: String = "") throws {
+        self.server = server
+        root = try TestSupport.makeTemporaryDirectory()
+        prefix = "runs/\(UUID().uuidString.prefix(8))/"
+        let db = try SQLiteConnection(path: root.appendingPathComponent("app.db").path, mode: .readWriteCreate)
+        try db.execute("PRAGMA journal_mode=WAL; CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB); PRAGMA user_version = 5")
+        try db.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < \(megabytes * 1000)) INSERT INTO t (v) SELECT randomblob(1000) FROM n")
+        try expectOK(dbbackup("init", "--database", database))
+        let main = configDirectory + "/dbbackup.toml"
+        let quick = "[s3]\nmax_attempts = 4\nretry_seconds = 30\nconnect_timeout = 3\nstall_seconds = 5\n\(s3Settings)\n"
+        try (try String(contentsOfFile: main, encoding: .utf8) + "\n" + quick).write(toFile: main, atomically: true, encoding: .utf8)
+        try expectOK(dbbackup("retention", "set", "--remote", "2"))
+        try expectOK(dbbackup("registration", "add", "cloud", "--provider", "s3", "--bucket", server.bucket,
+                              "--endpoint", endpoint ?? server.endpoint, "--region", server.region, "--force-path-style",
+                              "--prefix", prefix, "--access-key", server.values["S3_AGENT_ACCESS_KEY"] ?? "",
+                              "--secret-key-stdin", "--schedule", "daily", "--time", "02:00",
+                              input: (server.values["S3_AGENT_SECRET_KEY"] ?? "") + "\n"))
+    }
+
+    @discardableResult
+    func dbbackup(_ arguments: String..., input: String = "") throws -> Spawn.Result {
+        var environment = ProcessInfo.processInfo.environment
+        environment["DBBACKUP_CONFIG_DIR"] = configDirectory
+        environment["DBBACKUP_STATE_DIR"] = stateDirectory
+        return try Spawn.run(Self.binary, arguments, environment: environment, input: input)
+    }
+
+    func expectOK(_ result: Spawn.Result, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        #expect(result.status == 0, "\(result.output)", sourceLocation: sourceLocation)
+    }
+
+    func storedBackups() throws -> [BackupRecord] {
+        try Registry(path: stateDirectory + "/registry.db").storedBackups()
+    }
+
+    func key(_ record: BackupRecord) -> String? {
+        if case .object(_, let key)? = record.location { key } else { nil }
+    }
+
+    /// The admin reads the object back; returns its SHA-256, or the error's S3 code.
+    func adminRead(_ key: String) -> Result<String, S3Error> {
+        do {
+            let client = try server.client(.admin)
+            return .success(try client.getObject(key: key, toFile: root.appendingPathComponent("check-\(UUID().uuidString)").path).sha256)
+        } catch let error as S3Error {
+            return .failure(error)
+        } catch {
+            return .failure(S3Error(kind: .localFile, operation: "GET", bucket: server.bucket, key: key, message: "\(error)"))
+        }
+    }
+
+    var stagingLeftovers: [String] {
+        (try? FileManager.default.contentsOfDirectory(atPath: stateDirectory + "/staging")) ?? []
+    }
+
+    func cleanUp() { try? FileManager.default.removeItem(at: root) }
+}
+
+enum ProductScenarios {
+    /// Three runs with the agent's key, remote retention 2, then restore with the admin's key.
+    static func leastPrivilegeRoundTrip(_ server: S3TestServer) throws {
+        let product = try Product(server: server)
+        defer { product.cleanUp() }
+        var first: BackupRecord?
+        for round in 1...3 {
+            let run = try product.dbbackup("run", "cloud")
+            #expect(run.status == 0, "run \(round): \(run.output)")
+            if round == 1 { first = try product.storedBackups().first }
+        }
+        let stored = try product.storedBackups()
+        #expect(stored.count == 2, "remote retention keeps 2")
+        for record in stored {
+            let key = try #require(product.key(record))
+            #expect(key.hasPrefix(product.prefix + "db_v5_"))
+            #expect(try product.adminRead(key).get() == record.sha256, "the store holds exactly the recorded bytes")
+        }
+        let pruned = try #require(first.flatMap(product.key))
+        if case .failure(let error) = product.adminRead(pruned) {
+            #expect(error.code == .noSuchKey, "\(error)")
+        } else {
+            Issue.record("retention did not delete \(pruned)")
+        }
+        #expect(product.stagingLeftovers.isEmpty)
+
+        // The agent may not read: restore says which permission it needs.
+        let denied = try product.dbbackup("restore", "latest", "--to", product.root.appendingPathComponent("denied.db").path)
+        #expect(denied.status != 0)
+        #expect(denied.stderr.contains("s3:GetObject"), "\(denied.stderr)")
+        // The admin may: the restored file is the recorded backup, byte for byte.
+        let target = product.root.appendingPathComponent("restored.db").path
+        let restore = try product.dbbackup("restore", "latest", "--to", target, "--access-key", server.values["S3_ADMIN_ACCESS_KEY"] ?? "",
+                                           "--secret-key-stdin", input: (server.values["S3_ADMIN_SECRET_KEY"] ?? "") + "\n")
+        #expect(restore.status == 0, "\(restore.output)")
+        #expect(try FileSystem.sha256(of: target).sha256 == stored.last?.sha256)
+        let check = try SQLiteConnection(path: target, mode: .readOnly)
+        #expect(try check.scalar("SELECT count(*) FROM t") == "2000")
+
+        let probe = try product.dbbackup("registration", "test", "cloud")
+        #expect(probe.status == 0, "\(probe.output)")
+        #expect(probe.stdout.contains("ok   PUT") && probe.stdout.contains("ok   DELETE"))
+    }
+}
+
+@Suite("dbbackup with S3: moto", .serialized)
+struct BackupRunMotoTests {
+    var server: S3TestServer { get throws { try TestServers.moto.get() } }
+
+    @Test("least privilege: runs, remote retention and restore with the admin key")
+    func roundTrip() throws { try ProductScenarios.leastPrivilegeRoundTrip(try server) }
+
+    @Test("a database above the multipart threshold goes up in parts and comes back whole")
+    func multipart() throws {
+        let product = try Product(server: try server, megabytes: 12, s3Settings: "multipart_threshold_mib = 5\npart_size_mib = 5")
+        defer { product.cleanUp() }
+        try product.expectOK(product.dbbackup("run", "cloud"))
+        let record = try #require(try product.storedBackups().first)
+        #expect((record.size ?? 0) > 10 * 1024 * 1024)
+        #expect(try product.adminRead(try #require(product.key(record))).get() == record.sha256)
+    }
+
+    @Test("wrong secret, missing bucket, unreachable endpoint: clear errors naming the registration, nothing recorded or left")
+    func failures() throws {
+        let server = try server
+        let product = try Product(server: server)
+        defer { product.cleanUp() }
+        let wrongSecret = "wrong-secret-0123456789abcdef"
+        try product.expectOK(product.dbbackup("registration", "edit", "cloud", "--secret-key-stdin", input: wrongSecret + "\n"))
+        var run = try product.dbbackup("run", "cloud")
+        #expect(run.status == 4)
+        #expect(run.stderr.contains("registration cloud") && run.stderr.contains("SignatureDoesNotMatch"), "\(run.stderr)")
+        #expect(!run.output.contains(wrongSecret) && !run.output.contains(server.values["S3_AGENT_SECRET_KEY"] ?? "-"))
+
+        // With the agent's key the policy denies first (AccessDenied), as on AWS; a key allowed
+        // everywhere meets the missing bucket.
+        try product.expectOK(product.dbbackup("registration", "edit", "cloud", "--bucket", "no-such-bucket-dbbackup",
+                                              "--access-key", server.values["S3_ADMIN_ACCESS_KEY"] ?? "",
+                                              "--secret-key-stdin", input: (server.values["S3_ADMIN_SECRET_KEY"] ?? "") + "\n"))
+        run = try product.dbbackup("run", "cloud")
+        #expect(run.status == 4)
+        #expect(run.stderr.contains("NoSuchBucket"), "\(run.stderr)")
+
+        try product.expectOK(product.dbbackup("registration", "edit", "cloud", "--bucket", server.bucket,
+                                              "--endpoint", "http://127.0.0.1:\(try closedLocalPort())"))
+        run = try product.dbbackup("run", "cloud")
+        #expect(run.status == 4)
+        #expect(run.stderr.contains("cannot reach"), "\(run.stderr)")
+
+        #expect(try product.storedBackups().isEmpty)
+        #expect(product.stagingLeftovers.isEmpty)
+        let probe = try product.dbbackup("registration", "test", "cloud")
+        #expect(probe.status == 4 && probe.stdout.contains("FAIL PUT"))
+    }
+
+    @Test("transient faults are retried; the backup is recorded once and intact")
+    func transientFaults() throws {
+        let server = try server
+        let proxy = try FaultInjectionTests.FaultProxy(upstream: server, plan: "503,reset,500,store-then-500")
+        let product = try Product(server: server, endpoint: proxy.endpoint)
+        defer { product.cleanUp() }
+        try product.expectOK(product.dbbackup("run", "cloud"))
+        let stored = try product.storedBackups()
+        #expect(stored.count == 1, "no duplicate registry entry")
+        #expect(try product.adminRead(try #require(stored.first.flatMap(product.key))).get() == stored.first?.sha256)
+        #expect(proxy.requests.count >= 5, "\(proxy.requests)")
+    }
+
+    @Test("persistent failure: the run fails clearly, nothing is recorded, the staging file is gone, the store holds nothing")
+    func persistentFailure() throws {
+        let server = try server
+        let proxy = try FaultInjectionTests.FaultProxy(upstream: server, plan: "store-then-500*")
+        let product = try Product(server: server, endpoint: proxy.endpoint)
+        defer { product.cleanUp() }
+        let run = try product.dbbackup("run", "cloud")
+        #expect(run.status == 4)
+        #expect(run.stderr.contains("500") && run.stderr.contains("registration cloud"), "\(run.stderr)")
+        #expect(try product.storedBackups().isEmpty)
+        #expect(product.stagingLeftovers.isEmpty)
+        // Every PUT was stored before its 500; the failed run deleted what it had sent.
+        let puts = proxy.requests.filter { $0.contains(" PUT ") }
+        let key = try #require(puts.first?.split(separator: " ")[2]).split(separator: "/").dropFirst(2).joined(separator: "/")
+        if case .success = product.adminRead(String(key)) { Issue.record("the failed upload left \(key) in the store") }
+        let status = try product.dbbackup("status", "--json")
+        #expect(status.stdout.contains("last_failure") && status.stdout.contains("500"))
+    }
+
+    @Test("a stalled store fails within the stall timeout")
+    func stall() throws {
+        let server = try server
+        let proxy = try FaultInjectionTests.FaultProxy(upstream: server, plan: "stall*")
+        let product = try Product(server: server, endpoint: proxy.endpoint, s3Settings: "")
+        defer { product.cleanUp() }
+        let main = product.configDirectory + "/dbbackup.toml"
+        try (try String(contentsOfFile: main, encoding: .utf8).replacingOccurrences(of: "max_attempts = 4", with: "max_attempts = 1"))
+            .write(toFile: main, atomically: true, encoding: .utf8)
+        let started = Date()
+        let run = try product.dbbackup("run", "cloud")
+        let elapsed = Date().timeIntervalSince(started)
+        #expect(run.status == 4)
+        #expect(elapsed < 20, "stalled for \(elapsed) s")
+        #expect(try product.storedBackups().isEmpty)
+    }
+
+    @Test("a delete that fails keeps its registry row, exits 5, and is retried by the next run")
+    func failedDeleteIsRetried() throws {
+        let server = try server
+        let product = try Product(server: server)
+        defer { product.cleanUp() }
+        for _ in 1...2 { try product.expectOK(product.dbbackup("run", "cloud")) }
+        let oldest = try #require(try product.storedBackups().first)
+        // Through a proxy that lets the upload pass and fails every request after it (the delete).
+        let proxy = try FaultInjectionTests.FaultProxy(upstream: server, plan: "pass,500*")
+        try product.expectOK(product.dbbackup("registration", "edit", "cloud", "--endpoint", proxy.endpoint))
+        let run = try product.dbbackup("run", "cloud")
+        #expect(run.status == 5, "\(run.output)")
+        #expect(run.stderr.contains("retried on the next run"))
+        let registry = try Registry(path: product.stateDirectory + "/registry.db")
+        #expect(try registry.backup(id: oldest.id)?.state == .pruning, "the row stays until the object is gone")
+        #expect(try product.adminRead(try #require(product.key(oldest))).get() == oldest.sha256)
+
+        try product.expectOK(product.dbbackup("registration", "edit", "cloud", "--endpoint", server.endpoint))
+        try product.expectOK(product.dbbackup("run", "cloud"))
+        #expect(try registry.backup(id: oldest.id)?.state == .pruned)
+        #expect(try product.storedBackups().count == 2)
+        if case .success = product.adminRead(try #require(product.key(oldest))) { Issue.record("the retried delete did not happen") }
+    }
+}
+
+@Suite("dbbackup with S3: Ceph radosgw", .serialized, .enabled(if: TestServers.radosgwExpected))
+struct BackupRunRadosgwTests {
+    @Test("least privilege by bucket policy: runs, remote retention and restore with the admin key")
+    func roundTrip() throws { try ProductScenarios.leastPrivilegeRoundTrip(try TestServers.radosgw.get()) }
+}
