@@ -167,12 +167,47 @@ def bench_small_run(binary, runs):
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
+def start_moto(root):
+    """moto with auth on, an agent key limited to PutObject+DeleteObject (scripts/s3/moto_up.py)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    out = subprocess.run([sys.executable, os.path.join(here, "..", "scripts", "s3", "moto_up.py"), "0", os.path.join(root, "moto"),
+                          "--owner-pid", str(os.getpid())], check=True, capture_output=True, text=True).stdout
+    env_file = out.strip().splitlines()[-1]
+    return dict(line.split("=", 1) for line in open(env_file).read().splitlines() if "=" in line)
+
+def bench_upload(binary, sizes_mib, runs):
+    root = tempfile.mkdtemp(prefix="bench-upload-", dir=WORK)
+    try:
+        s3 = start_moto(root)
+        for mib in sizes_mib:
+            db = os.path.join(root, f"app-{mib}.db"); make_database(db, mib)
+            size = os.path.getsize(db) / 2**20
+            env = dbbackup_env(os.path.join(root, f"etc-{mib}"), os.path.join(root, f"state-{mib}"))
+            subprocess.run([binary, "init", "--database", db], env=env, check=True, stdout=subprocess.DEVNULL)
+            subprocess.run([binary, "retention", "set", "--remote", "1"], env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.run([binary, "registration", "add", "bench", "--provider", "s3", "--bucket", s3["S3_BUCKET"], "--endpoint", s3["S3_ENDPOINT"],
+                            "--force-path-style", "--prefix", f"bench-{mib}/", "--access-key", s3["S3_AGENT_ACCESS_KEY"], "--secret-key-stdin",
+                            "--schedule", "migration"], env=env, check=True, input=s3["S3_AGENT_SECRET_KEY"].encode(),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            aws_env = dict(os.environ, AWS_ACCESS_KEY_ID=s3["S3_AGENT_ACCESS_KEY"], AWS_SECRET_ACCESS_KEY=s3["S3_AGENT_SECRET_KEY"],
+                           AWS_DEFAULT_REGION=s3["S3_REGION"], AWS_EC2_METADATA_DISABLED="true")
+            key = f"s3://{s3['S3_BUCKET']}/bench-{mib}/awscli.db"
+            contenders = [
+                ("aws s3 cp (file → S3)", ["aws", "--endpoint-url", s3["S3_ENDPOINT"], "s3", "cp", "--only-show-errors", db, key], aws_env),
+                ("dbbackup run (snapshot+verify+upload)", [binary, "run", "bench"], env),
+            ]
+            results = alternate(contenders, runs)
+            report(f"Upload of a {size:.0f} MiB database to moto on 127.0.0.1 (agent key: PutObject+DeleteObject only)", results,
+                   "aws s3 cp (file → S3)", ["dbbackup wall time ≤ 1.0× aws s3 cp", "dbbackup peak RSS ≤ 64 MiB, not growing with size"])
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", required=True)
     parser.add_argument("--work", default="/var/tmp")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
-    parser.add_argument("--only", nargs="*", default=["snapshot", "load", "generator", "small"])
+    parser.add_argument("--only", nargs="*", default=["snapshot", "load", "upload", "generator", "small"])
     args = parser.parse_args()
     WORK = args.work
     print(machine())
@@ -180,5 +215,6 @@ if __name__ == "__main__":
     runs = 5
     if "snapshot" in args.only: bench_snapshot(args.binary, 64 if args.quick else 1024, runs)
     if "load" in args.only: bench_under_load(args.binary, 64 if args.quick else 256, 5 if args.quick else 20)
+    if "upload" in args.only: bench_upload(args.binary, [64] if args.quick else [100, 1024], runs)
     if "generator" in args.only: bench_generator(args.binary, 1000, 10)
     if "small" in args.only: bench_small_run(args.binary, 20)
