@@ -122,13 +122,8 @@ public struct BackupRunner {
             throw RunFailure(error.code == .noSpace ? .store : .snapshot, registration: name, error.message)
         }
         CrashPoint.afterSnapshot.reached()
-        let sha256: String, size: Int64
-        do {
-            (sha256, size) = try FileSystem.sha256(of: staging)
-            _ = chmod(staging, 0o600)  // backups hold the application's data
-        } catch {
-            throw RunFailure(.store, registration: name, "reading the staging file failed: \(error)")
-        }
+        let (sha256, size) = (snapshot.sha256, snapshot.size)
+        _ = chmod(staging, 0o600)  // backups hold the application's data
 
         let baseName = BackupNaming.baseName(version: snapshot.version, at: started)
         var id: Int64?

@@ -2,6 +2,8 @@
 import Glibc
 #endif
 import CSQLite
+import Dispatch
+import Synchronization
 
 /// Why a snapshot could not be taken. Each case says what the sysadmin can do about it.
 public struct SnapshotError: Error, CustomStringConvertible, Sendable {
@@ -20,6 +22,9 @@ public struct SnapshotError: Error, CustomStringConvertible, Sendable {
 public enum Snapshot {
     public struct Result: Sendable {
         public let version: String
+        /// SHA-256 (hex) and size of the snapshot file.
+        public let sha256: String
+        public let size: Int64
     }
 
     /// Pages copied per step; the progress callback runs between steps.
@@ -44,7 +49,41 @@ public enum Snapshot {
         } catch {
             throw SnapshotError(code: .io, message: "snapshot of \(database) failed: \(error)")
         }
-        return try verify(staging, versionQuery: versionQuery)
+        // Verification (SQLite reading the copy) and hashing (reading it as bytes) are
+        // independent: on two cores they run side by side.
+        let hash = Hashing(path: staging)
+        let version: String
+        do {
+            version = try verify(staging, versionQuery: versionQuery)
+        } catch {
+            _ = hash.wait()
+            throw error
+        }
+        switch hash.wait() {
+        case .success(let (sha256, size)):
+            return Result(version: version, sha256: sha256, size: size)
+        case .failure(let error):
+            throw SnapshotError(code: .io, message: "reading the snapshot \(staging) failed: \(error)")
+        }
+    }
+
+    /// SHA-256 of a file on another thread.
+    private final class Hashing: Sendable {
+        private let result = Mutex<Swift.Result<(String, Int64), any Error>?>(nil)
+        private let done = DispatchSemaphore(value: 0)
+
+        init(path: String) {
+            DispatchQueue.global(qos: .utility).async { [self] in
+                let outcome = Swift.Result { try FileSystem.sha256(of: path) }
+                result.withLock { $0 = outcome.map { ($0.sha256, $0.size) } }
+                done.signal()
+            }
+        }
+
+        func wait() -> Swift.Result<(String, Int64), any Error> {
+            done.wait()
+            return result.withLock { $0! }
+        }
     }
 
     private static func copy(_ database: String, to staging: String, busyTimeoutMilliseconds: Int32,
@@ -83,7 +122,7 @@ public enum Snapshot {
 
     /// Checks the staging copy and reads its schema version from the copy itself, so the
     /// version always describes exactly the data that was saved.
-    private static func verify(_ staging: String, versionQuery: String?) throws(SnapshotError) -> Result {
+    private static func verify(_ staging: String, versionQuery: String?) throws(SnapshotError) -> String {
         do {
             let copy = try SQLiteConnection(path: staging, mode: .readOnly)
             let check = try copy.scalar("PRAGMA quick_check") ?? "no answer"
@@ -103,7 +142,7 @@ public enum Snapshot {
             } else {
                 version = try copy.scalar("PRAGMA user_version") ?? "0"
             }
-            return Result(version: version)
+            return version
         } catch let error as SnapshotError {
             throw error
         } catch {
