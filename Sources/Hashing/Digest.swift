@@ -96,3 +96,18 @@ extension Sequence<UInt8> {
         return String(decoding: out, as: UTF8.self)
     }
 }
+
+/// The digests of a whole file, computed once and handed to whoever needs them (the S3
+/// upload needs SHA-256 and MD5 of exactly the bytes the snapshot produced).
+public struct FileDigests: Sendable, Equatable {
+    public let sha256: [UInt8]
+    /// Only when asked for: MD5 costs as much as SHA-256 again.
+    public let md5: [UInt8]?
+    public let size: Int64
+
+    public init(sha256: [UInt8], md5: [UInt8]?, size: Int64) {
+        self.sha256 = sha256
+        self.md5 = md5
+        self.size = size
+    }
+}

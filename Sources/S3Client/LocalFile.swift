@@ -87,6 +87,11 @@ struct RangeDigests {
         self.md5 = md5.finalize()
     }
 
+    init(sha256: [UInt8], md5: [UInt8]) {
+        self.sha256 = sha256
+        self.md5 = md5
+    }
+
     init(bytes: [UInt8]) {
         sha256 = Digest.hash(.sha256, bytes)
         md5 = Digest.hash(.md5, bytes)

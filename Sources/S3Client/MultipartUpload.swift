@@ -1,4 +1,6 @@
+import Dispatch
 import Hashing
+import Synchronization
 
 /// CreateMultipartUpload, UploadPart for each part (each with its own SHA-256 and Content-MD5,
 /// computed in one read of the part just before it is sent), CompleteMultipartUpload.
@@ -9,6 +11,8 @@ struct MultipartUpload {
     let file: LocalFile
     let size: Int64
     let progress: ((Int64, Int64) -> Void)?
+    /// The whole file's digests when the caller has them (PutResult reports them).
+    var knownDigests: FileDigests? = nil
 
     private struct Part {
         let number: Int
@@ -22,16 +26,34 @@ struct MultipartUpload {
         do throws(S3Error) {
             let partSize = client.policy.effectivePartSize(forFileSize: size)
             let partCount = Int(max(1, (size + partSize - 1) / partSize))
-            let whole = WholeFileDigests()
-            var parts: [Part] = []
-            for index in 0..<partCount {
-                let offset = Int64(index) * partSize
-                parts.append(try uploadPart(number: index + 1, of: partCount, offset: offset,
-                                            length: min(partSize, size - offset), uploadID: uploadID,
-                                            whole: whole, on: easy))
+            let workers = min(client.policy.concurrentParts, partCount)
+            let parts: [Part]
+            let digests: (sha256: [UInt8], md5: [UInt8])
+            if workers > 1 {
+                parts = try uploadConcurrently(partCount: partCount, partSize: partSize, workers: workers, uploadID: uploadID)
+                if let known = knownDigests, let md5 = known.md5, known.size == size {
+                    digests = (known.sha256, md5)
+                } else {
+                    do {
+                        let whole = try RangeDigests(file: file, offset: 0, length: size)
+                        digests = (whole.sha256, whole.md5)
+                    } catch {
+                        throw client.localError(error, operation: "multipart upload (digests)", key: key)
+                    }
+                }
+            } else {
+                let whole = WholeFileDigests()
+                var sequential: [Part] = []
+                for index in 0..<partCount {
+                    let offset = Int64(index) * partSize
+                    sequential.append(try uploadPart(number: index + 1, of: partCount, offset: offset,
+                                                     length: min(partSize, size - offset), uploadID: uploadID,
+                                                     whole: whole, on: easy, progress: progress))
+                }
+                parts = sequential
+                digests = whole.finalize()
             }
             let etag = try complete(parts, uploadID: uploadID, on: easy)
-            let digests = whole.finalize()
             let expectedETag = Digest.hash(.md5, parts.flatMap(\.md5)).hexString + "-\(parts.count)"
             return PutResult(key: key, size: size, sha256: digests.sha256.hexString, md5: digests.md5.hexString,
                              etag: etag, partCount: parts.count, etagMatchesMD5: etag == expectedETag)
@@ -53,8 +75,57 @@ struct MultipartUpload {
         return uploadID
     }
 
+    /// Parts on `workers` connections at once: each worker takes the next part number until
+    /// none is left or one has failed (retries happen inside each part's request).
+    private func uploadConcurrently(partCount: Int, partSize: Int64, workers: Int, uploadID: String) throws(S3Error) -> [Part] {
+        struct Shared {
+            var next = 0
+            var parts: [Part?]
+            var failure: S3Error?
+            var sent: [Int64]
+        }
+        let shared = Mutex(Shared(parts: Array(repeating: nil, count: partCount), sent: Array(repeating: 0, count: partCount)))
+        nonisolated(unsafe) let upload = self
+        let total = size
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            let easy = CurlEasy()
+            while true {
+                let index: Int? = shared.withLock { state in
+                    guard state.failure == nil, state.next < partCount else { return nil }
+                    defer { state.next += 1 }
+                    return state.next
+                }
+                guard let index else { return }
+                let offset = Int64(index) * partSize
+                do throws(S3Error) {
+                    let part = try upload.uploadPart(
+                        number: index + 1, of: partCount, offset: offset, length: min(partSize, total - offset),
+                        uploadID: uploadID, whole: nil, on: easy,
+                        progress: upload.progress.map { report in
+                            { sent, _ in
+                                // One report at a time, of all parts' bytes together.
+                                shared.withLock { state in
+                                    state.sent[index] = sent - offset
+                                    report(state.sent.reduce(0, +), total)
+                                }
+                            }
+                        })
+                    shared.withLock { $0.parts[index] = part }
+                } catch {
+                    shared.withLock { state in if state.failure == nil { state.failure = error } }
+                    return
+                }
+            }
+        }
+        return try shared.withLock { (state) throws(S3Error) -> [Part] in
+            if let failure = state.failure { throw failure }
+            return state.parts.compactMap { $0 }
+        }
+    }
+
     private func uploadPart(number: Int, of count: Int, offset: Int64, length: Int64, uploadID: String,
-                            whole: WholeFileDigests, on easy: CurlEasy) throws(S3Error) -> Part {
+                            whole: WholeFileDigests?, on easy: CurlEasy,
+                            progress: ((Int64, Int64) -> Void)?) throws(S3Error) -> Part {
         let operation = "multipart upload (part \(number) of \(count))"
         let digests: RangeDigests
         do { digests = try RangeDigests(file: file, offset: offset, length: length, whole: whole) } catch {

@@ -62,8 +62,12 @@ public final class S3Client: Sendable {
     /// multipart above it. Reads the file once to compute SHA-256 and MD5 (sent as
     /// `x-amz-content-sha256` and `Content-MD5`, so the store rejects damaged bytes), then
     /// streams it; memory use does not grow with the file's size.
+    ///
+    /// `knownDigests`: the file's SHA-256 and MD5 when the caller has them already (the snapshot
+    /// computed them while SQLite verified it), which saves a read of the whole file. They
+    /// must be of this very file: the store rejects the upload otherwise.
     @discardableResult
-    public func putObject(key: String, fromFile path: String,
+    public func putObject(key: String, fromFile path: String, knownDigests: FileDigests? = nil,
                           progress: ((_ sent: Int64, _ total: Int64) -> Void)? = nil) throws(S3Error) -> PutResult {
         let file: LocalFile
         let size: Int64
@@ -74,11 +78,16 @@ public final class S3Client: Sendable {
             throw localError(error, operation: "PUT", key: key)
         }
         if policy.usesMultipart(forFileSize: size) {
-            return try MultipartUpload(client: self, key: key, file: file, size: size, progress: progress).run()
+            return try MultipartUpload(client: self, key: key, file: file, size: size, progress: progress,
+                                       knownDigests: knownDigests).run()
         }
         let digests: RangeDigests
-        do { digests = try RangeDigests(file: file, offset: 0, length: size) } catch {
-            throw localError(error, operation: "PUT", key: key)
+        if let knownDigests, let md5 = knownDigests.md5, knownDigests.size == size {
+            digests = RangeDigests(sha256: knownDigests.sha256, md5: md5)
+        } else {
+            do { digests = try RangeDigests(file: file, offset: 0, length: size) } catch {
+                throw localError(error, operation: "PUT", key: key)
+            }
         }
         return try putSingle(key: key, body: .file(descriptor: file.descriptor, offset: 0, length: size),
                              digests: digests, progress: progress)

@@ -6,6 +6,8 @@ public struct TransferPolicy: Sendable, Equatable {
     /// Size of each multipart part (the last may be smaller). At least 5 MiB (S3's minimum for all
     /// but the last part); raised automatically when a file would need more than 10,000 parts.
     public var partSize: Int64
+    /// How many parts of a multipart upload are sent at once, each on its own connection.
+    public var concurrentParts: Int
     public var retry: RetryPolicy
     /// Time allowed to establish the TCP (and TLS) connection.
     public var connectTimeout: Duration
@@ -25,6 +27,7 @@ public struct TransferPolicy: Sendable, Equatable {
     public init(
         multipartThreshold: Int64 = TransferPolicy.maximumSinglePutSize,
         partSize: Int64 = 64 * 1024 * 1024,
+        concurrentParts: Int = 4,
         retry: RetryPolicy = RetryPolicy(),
         connectTimeout: Duration = .seconds(10),
         lowSpeedLimit: Int = 1024,
@@ -34,6 +37,7 @@ public struct TransferPolicy: Sendable, Equatable {
     ) {
         self.multipartThreshold = multipartThreshold
         self.partSize = partSize
+        self.concurrentParts = max(1, concurrentParts)
         self.retry = retry
         self.connectTimeout = connectTimeout
         self.lowSpeedLimit = lowSpeedLimit

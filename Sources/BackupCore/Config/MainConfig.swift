@@ -20,6 +20,8 @@ public struct S3Transfer: Sendable, Equatable {
     /// Files larger than this go as a multipart upload (default: S3's 5 GiB single-PUT limit).
     public var multipartThresholdMiB = 5120
     public var partSizeMiB = 64
+    /// Parts of a multipart upload sent at once.
+    public var concurrentParts = 4
     /// Attempts per request (1 = no retries) and the time within which retries may start.
     public var maxAttempts = 6
     public var retrySeconds = 600
@@ -34,7 +36,7 @@ public struct S3Transfer: Sendable, Equatable {
     /// (TOML key, value, allowed range) of the numeric settings, for reading and writing.
     var numbers: [(key: String, value: Int, range: ClosedRange<Int>)] {
         [("multipart_threshold_mib", multipartThresholdMiB, 5...5120), ("part_size_mib", partSizeMiB, 5...5120),
-         ("max_attempts", maxAttempts, 1...20), ("retry_seconds", retrySeconds, 1...86_400),
+         ("concurrent_parts", concurrentParts, 1...16), ("max_attempts", maxAttempts, 1...20), ("retry_seconds", retrySeconds, 1...86_400),
          ("connect_timeout", connectTimeoutSeconds, 1...600), ("stall_seconds", stallSeconds, 5...3600)]
     }
 
@@ -42,6 +44,7 @@ public struct S3Transfer: Sendable, Equatable {
         switch key {
         case "multipart_threshold_mib": multipartThresholdMiB = value
         case "part_size_mib": partSizeMiB = value
+        case "concurrent_parts": concurrentParts = value
         case "max_attempts": maxAttempts = value
         case "retry_seconds": retrySeconds = value
         case "connect_timeout": connectTimeoutSeconds = value

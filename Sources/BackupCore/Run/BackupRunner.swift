@@ -114,7 +114,7 @@ public struct BackupRunner {
         do {
             snapshot = try Snapshot.take(
                 database: config.database.resolvedPath, to: staging, versionQuery: config.database.versionQuery,
-                busyTimeoutMilliseconds: Int32(config.database.busyTimeoutSeconds * 1000)
+                busyTimeoutMilliseconds: Int32(config.database.busyTimeoutSeconds * 1000), md5: store.needsMD5
             ) { copied, total in
                 if total > 0 { observer.progress(name, "snapshot", Double(copied) / Double(total)) }
             }
@@ -140,7 +140,7 @@ public struct BackupRunner {
                 }
                 CrashPoint.afterRecord.reached()
                 observer.step(name, "storing \(location)")
-                let placed = try store.place(staging: staging, at: location) { sent, total in
+                let placed = try store.place(staging: staging, digests: snapshot.digests, at: location) { sent, total in
                     if total > 0 { observer.progress(name, "storing", Double(sent) / Double(total)) }
                 }
                 if placed {

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import CSQLite
+import Hashing
 import Dispatch
 import Synchronization
 
@@ -22,9 +23,10 @@ public struct SnapshotError: Error, CustomStringConvertible, Sendable {
 public enum Snapshot {
     public struct Result: Sendable {
         public let version: String
-        /// SHA-256 (hex) and size of the snapshot file.
-        public let sha256: String
-        public let size: Int64
+        /// SHA-256 (and MD5 when asked for) and size of the snapshot file.
+        public let digests: FileDigests
+        public var sha256: String { digests.sha256.hexString }
+        public var size: Int64 { digests.size }
     }
 
     /// Pages copied per step; the progress callback runs between steps.
@@ -35,6 +37,7 @@ public enum Snapshot {
         to staging: String,
         versionQuery: String?,
         busyTimeoutMilliseconds: Int32,
+        md5: Bool = false,
         progress: (_ copiedPages: Int, _ totalPages: Int) -> Void = { _, _ in }
     ) throws(SnapshotError) -> Result {
         guard FileSystem.exists(database) else {
@@ -51,7 +54,7 @@ public enum Snapshot {
         }
         // Verification (SQLite reading the copy) and hashing (reading it as bytes) are
         // independent: on two cores they run side by side.
-        let hash = Hashing(path: staging)
+        let hash = Hashing(path: staging, md5: md5)
         let version: String
         do {
             version = try verify(staging, versionQuery: versionQuery)
@@ -60,27 +63,27 @@ public enum Snapshot {
             throw error
         }
         switch hash.wait() {
-        case .success(let (sha256, size)):
-            return Result(version: version, sha256: sha256, size: size)
+        case .success(let digests):
+            return Result(version: version, digests: digests)
         case .failure(let error):
             throw SnapshotError(code: .io, message: "reading the snapshot \(staging) failed: \(error)")
         }
     }
 
-    /// SHA-256 of a file on another thread.
+    /// The digests of a file, computed on another thread.
     private final class Hashing: Sendable {
-        private let result = Mutex<Swift.Result<(String, Int64), any Error>?>(nil)
+        private let result = Mutex<Swift.Result<FileDigests, any Error>?>(nil)
         private let done = DispatchSemaphore(value: 0)
 
-        init(path: String) {
+        init(path: String, md5: Bool) {
             DispatchQueue.global(qos: .utility).async { [self] in
-                let outcome = Swift.Result { try FileSystem.sha256(of: path) }
-                result.withLock { $0 = outcome.map { ($0.sha256, $0.size) } }
+                let outcome = Swift.Result { try FileSystem.digests(of: path, md5: md5) }
+                result.withLock { $0 = outcome }
                 done.signal()
             }
         }
 
-        func wait() -> Swift.Result<(String, Int64), any Error> {
+        func wait() -> Swift.Result<FileDigests, any Error> {
             done.wait()
             return result.withLock { $0! }
         }

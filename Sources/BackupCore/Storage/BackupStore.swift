@@ -12,9 +12,12 @@ protocol BackupStore {
     func stagingPath(registration: String, startedAt: Timestamp) -> String
     /// The location a file of this name would have.
     func location(forFileName name: String) -> BackupLocation
+    /// Whether `place` wants the staging file's MD5 too (computed with its SHA-256).
+    var needsMD5: Bool { get }
     /// Places the verified staging file at `location`. Returns false (and leaves the staging
     /// file) when that name is already taken, so the runner tries the next name.
-    func place(staging: String, at location: BackupLocation, progress: @escaping (Int64, Int64) -> Void) throws(RunFailure) -> Bool
+    func place(staging: String, digests: FileDigests, at location: BackupLocation,
+               progress: @escaping (Int64, Int64) -> Void) throws(RunFailure) -> Bool
     func delete(_ location: BackupLocation) throws
     /// Removes staging files that crashed runs left behind.
     func removeStagingLeftovers()
@@ -27,6 +30,7 @@ struct DirectoryStore: BackupStore {
     let directory: String
 
     var provider: String { "filesystem" }
+    var needsMD5: Bool { false }
 
     func prepare() throws(RunFailure) {
         do {
@@ -45,7 +49,8 @@ struct DirectoryStore: BackupStore {
 
     func location(forFileName name: String) -> BackupLocation { .file(path: "\(directory)/\(name)") }
 
-    func place(staging: String, at location: BackupLocation, progress: @escaping (Int64, Int64) -> Void) throws(RunFailure) -> Bool {
+    func place(staging: String, digests: FileDigests, at location: BackupLocation,
+               progress: @escaping (Int64, Int64) -> Void) throws(RunFailure) -> Bool {
         guard case .file(let path) = location else { return false }
         // Side files of an earlier file of this name (someone opened it with sqlite3 before
         // it was pruned) would be read as part of the new one: such a name counts as taken.
@@ -102,3 +107,4 @@ enum StagingFiles {
 }
 
 import FoundationEssentials
+import Hashing

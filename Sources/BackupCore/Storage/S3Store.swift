@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import FoundationEssentials
+import Hashing
 import S3Client
 
 /// A bucket in an S3-compatible store. The snapshot is staged in the state directory, then
@@ -15,6 +16,7 @@ struct S3Store: BackupStore {
     let stagingDirectory: String
 
     var provider: String { "s3" }
+    var needsMD5: Bool { true }
 
     init(registration: String, target: S3Target, secret: String, transfer: S3Transfer, stagingDirectory: String) throws(RunFailure) {
         self.registration = registration
@@ -36,6 +38,7 @@ struct S3Store: BackupStore {
         TransferPolicy(
             multipartThreshold: Int64(transfer.multipartThresholdMiB) << 20,
             partSize: Int64(transfer.partSizeMiB) << 20,
+            concurrentParts: transfer.concurrentParts,
             retry: RetryPolicy(maxAttempts: transfer.maxAttempts, totalTimeout: .seconds(transfer.retrySeconds)),
             connectTimeout: .seconds(transfer.connectTimeoutSeconds),
             lowSpeedTime: .seconds(transfer.stallSeconds),
@@ -61,10 +64,11 @@ struct S3Store: BackupStore {
         .object(bucket: target.bucket, key: target.prefix + name)
     }
 
-    func place(staging: String, at location: BackupLocation, progress: @escaping (Int64, Int64) -> Void) throws(RunFailure) -> Bool {
+    func place(staging: String, digests: FileDigests, at location: BackupLocation,
+               progress: @escaping (Int64, Int64) -> Void) throws(RunFailure) -> Bool {
         guard case .object(_, let key) = location else { return false }
         do {
-            _ = try client.putObject(key: key, fromFile: staging, progress: progress)
+            _ = try client.putObject(key: key, fromFile: staging, knownDigests: digests, progress: progress)
         } catch {
             // The store may hold the object even though the last answer was an error (stored,
             // then 500): remove it, so a failed run leaves nothing behind. Best effort.

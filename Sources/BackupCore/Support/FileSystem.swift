@@ -171,13 +171,21 @@ public enum FileSystem {
 
     /// SHA-256 (lowercase hex) and size of a file, read once.
     public static func sha256(of path: String) throws -> (sha256: String, size: Int64) {
-        var digest = Digest(.sha256)
+        let digests = try digests(of: path, md5: false)
+        return (digests.sha256.hexString, digests.size)
+    }
+
+    /// SHA-256, optionally MD5, and size of a file, in one read.
+    public static func digests(of path: String, md5 wantMD5: Bool) throws -> FileDigests {
+        var sha256 = Digest(.sha256)
+        var md5 = wantMD5 ? Digest(.md5) : nil
         var size: Int64 = 0
         try forEachChunk(of: path) { chunk in
-            digest.update(chunk)
+            sha256.update(chunk)
+            md5?.update(chunk)
             size += Int64(chunk.count)
         }
-        return (digest.finalize().hexString, size)
+        return FileDigests(sha256: sha256.finalize(), md5: md5.take()?.finalize(), size: size)
     }
 
     /// Copies `source` to a new file `destination` (which must not exist), hashing what it
