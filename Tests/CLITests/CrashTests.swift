@@ -81,7 +81,7 @@ struct CrashTests {
             }
         }
         let seed = UInt64(ProcessInfo.processInfo.environment["DBBACKUP_CRASH_SEED"] ?? "") ?? UInt64.random(in: 1...UInt64.max)
-        var generator = SeededRandom(seed: seed)
+        var generator = SplitMix64(seed: seed)
         for round in 1...40 {
             let delay = useconds_t(Int.random(in: 0...60_000, using: &generator))
             let child = try start()
@@ -98,15 +98,3 @@ struct CrashTests {
     }
 }
 
-/// SplitMix64: a small seeded generator, so a failing sequence can be replayed.
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -1,5 +1,6 @@
 import Foundation
 @testable import S3Client
+import TestKit
 import Testing
 
 /// Differential test: for generated requests the client's signed request (URL and

@@ -1,6 +1,7 @@
 import Foundation
 import Hashing
 @testable import S3Client
+import TestKit
 import Testing
 
 /// AWS's published S3 SigV4 examples (the four in "Examples: Signature Calculations in AWS

@@ -1,19 +1,6 @@
 import Glibc
+import TestKit
 
-/// SplitMix64: a small deterministic generator so a failing case can be replayed
-/// from the seed printed with it.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// The seed: SYSTEMD_ESCAPE_SEED from the environment to replay, else a fixed one.
 func escapeTestSeed() -> UInt64 {
@@ -23,7 +10,7 @@ func escapeTestSeed() -> UInt64 {
 
 /// Names mixing everything systemd-escape treats specially.
 func generatedNames(count: Int, seed: UInt64) -> [String] {
-    var rng = SeededGenerator(seed: seed)
+    var rng = SplitMix64(seed: seed)
     let pieces: [String] = [
         "a", "b", "Z", "0", "9", "_", ":", "/", "-", ".", " ", "\\", "@", "%", "\t", "'", "\"", "~",
         "ü", "é", "日本", "✓", "🙂", "x2d", "\\x2d", "..", "//", "-/", "db", "backup", "nightly",

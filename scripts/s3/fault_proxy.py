@@ -25,6 +25,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from process_util import alive, reset_signals, take_owner_pid
+
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
 
 
@@ -114,32 +116,10 @@ class Handler(BaseHTTPRequestHandler):
         self.connection.close()
 
 
-def alive(pid):
-    """True while `pid` runs (a zombie counts as gone)."""
-    try:
-        os.kill(pid, 0)
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def reset_signals():
-    """A parent (e.g. a test runner's worker thread) may have blocked signals; children inherit
-    that mask, and SIGTERM would then never stop them."""
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
-        signal.signal(sig, signal.SIG_DFL)
-
-
 def main():
     reset_signals()
     args = sys.argv[1:]
-    owner = None
-    if "--owner-pid" in args:
-        i = args.index("--owner-pid")
-        owner = int(args[i + 1])
-        del args[i:i + 2]
+    owner = take_owner_pid(args)
     if len(args) != 3:
         raise SystemExit(__doc__)
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -23,6 +23,8 @@ import urllib.request
 
 import boto3
 
+from process_util import alive, reset_signals, take_owner_pid
+
 BUCKET = "dbbackup-test"
 REGION = "us-east-1"
 
@@ -86,32 +88,10 @@ def start_watchdog(owner_pid, server_pid):
     os._exit(0)
 
 
-def alive(pid):
-    """True while `pid` runs (a zombie counts as gone)."""
-    try:
-        os.kill(pid, 0)
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def reset_signals():
-    """A parent (e.g. a test runner's worker thread) may have blocked signals; children inherit
-    that mask, and SIGTERM would then never stop them."""
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
-        signal.signal(sig, signal.SIG_DFL)
-
-
 def main():
     reset_signals()
     args = sys.argv[1:]
-    owner = None
-    if "--owner-pid" in args:
-        i = args.index("--owner-pid")
-        owner = int(args[i + 1])
-        del args[i:i + 2]
+    owner = take_owner_pid(args)
     if len(args) != 2:
         raise SystemExit(__doc__)
     port, state_dir = int(args[0]), args[1]

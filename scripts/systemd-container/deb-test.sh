@@ -16,13 +16,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 need_root
 repo=$(cd "$here/../.." && pwd)
 name=debtest
-passed=0 failed=0
-ok()  { passed=$((passed + 1)); echo "ok   $*"; }
-bad() { failed=$((failed + 1)); echo "FAIL $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
-x() { "$here/exec.sh" "$name" "$@"; }
 xq() { x "$@" >/dev/null 2>&1; }
-put() { "$here/put.sh" "$name" "$@"; }
 absent() { ! xq test -e "$1" -o -L "$1"; }
 apt_install() {   # apt-get as a sysadmin runs it, non-interactive; output kept for failures
     x --timeout 300 env DEBIAN_FRONTEND=noninteractive apt-get "$@" -y -q -o DPkg::Lock::Timeout=60 \

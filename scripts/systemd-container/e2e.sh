@@ -13,12 +13,6 @@ need_root
 repo=$(cd "$here/../.." && pwd)
 units="$repo/systemd"
 name=e2e
-passed=0 failed=0
-ok()  { passed=$((passed + 1)); echo "ok   $*"; }
-bad() { failed=$((failed + 1)); echo "FAIL $*"; }
-check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
-x() { "$here/exec.sh" "$name" "$@"; }
-put() { "$here/put.sh" "$name" "$@"; }
 wait_for() { local i; for i in $(seq 150); do x "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done; return 1; }
 secret='E2E-s3cr3t-Zq8vN2pL7xK4wR9m'
 

@@ -54,3 +54,11 @@ in_container() {
     local pid; pid=$(container_init "$name") || die "container '$name' is not running"
     nsenter -t "$pid" -a env -i PATH="$CONTAINER_PATH" LANG=C.UTF-8 TERM=dumb "$@" </dev/null
 }
+
+# --- for test scripts: a tally of checks, and commands in the container named by $name.
+passed=0 failed=0
+ok()  { passed=$((passed + 1)); echo "ok   $*"; }
+bad() { failed=$((failed + 1)); echo "FAIL $*"; }
+check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
+x() { "$here/exec.sh" "$name" "$@"; }
+put() { "$here/put.sh" "$name" "$@"; }
