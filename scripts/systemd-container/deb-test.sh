@@ -82,6 +82,26 @@ check "registration add nightly (filesystem, daily 03:00)" xq dbbackup registrat
     --provider filesystem --path /srv/backups/nightly --schedule daily --time 03:00
 check "registration add pre-deploy (filesystem, migration)" xq dbbackup registration add pre-deploy \
     --provider filesystem --path /srv/backups/pre --schedule migration
+# An S3 registration against a real S3 server (moto, auth on) on the host's 127.0.0.1, which
+# the container shares: the agent key may only PutObject and DeleteObject.
+s3env=$(python3 "$repo/scripts/s3/moto_up.py" 0 "$tmp/moto" --owner-pid $$ | tail -n 1)
+s3() { sed -n "s/^$1=//p" "$s3env"; }
+x sh -c "printf '%s\n' '$(s3 S3_AGENT_SECRET_KEY)' | dbbackup registration add offsite --provider s3 --bucket $(s3 S3_BUCKET) \
+    --endpoint $(s3 S3_ENDPOINT) --force-path-style --prefix deb-test/ --access-key $(s3 S3_AGENT_ACCESS_KEY) \
+    --secret-key-stdin --schedule weekly --time 04:00 --weekday sun" >/dev/null 2>&1
+check "registration add offsite (s3, weekly)" xq test -f /etc/dbbackup/registrations.d/offsite.toml
+check "systemctl start dbbackup@offsite.service (the secret reaches it as a credential)" xq systemctl start dbbackup@offsite.service
+s3backup=$(x dbbackup list offsite --json)
+check "the S3 backup is recorded, and the store holds exactly its bytes" python3 - "$s3backup" "$s3env" <<'PY'
+import boto3, hashlib, json, sys
+backup = json.loads(sys.argv[1])[0]
+env = dict(line.split("=", 1) for line in open(sys.argv[2]).read().splitlines() if "=" in line)
+bucket, key = backup["location"][len("s3://"):].split("/", 1)
+s3 = boto3.client("s3", endpoint_url=env["S3_ENDPOINT"], region_name=env["S3_REGION"],
+                  aws_access_key_id=env["S3_ADMIN_ACCESS_KEY"], aws_secret_access_key=env["S3_ADMIN_SECRET_KEY"])
+body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+assert hashlib.sha256(body).hexdigest() == backup["sha256"], "different bytes in the store"
+PY
 check "config check passes now" xq dbbackup config check
 check "list-timers shows dbbackup@nightly.timer" grep -q 'dbbackup@nightly.timer' <<<"$(timers)"
 check "systemctl start dbbackup@nightly.service" xq systemctl start dbbackup@nightly.service
@@ -98,7 +118,7 @@ assert rows["pre-deploy"]["backups_kept"] == 1, rows["pre-deploy"]
 ' "$status"
 check "dbbackup status (text)" xq dbbackup status
 before_ids=$(json_ids "$(x dbbackup list --json)")
-check "the registry holds 2 backups ($before_ids)" test "$(wc -w <<<"$before_ids")" -eq 2
+check "the registry holds 3 backups ($before_ids)" test "$(wc -w <<<"$before_ids")" -eq 3
 backups_before=$(x sh -c 'ls /srv/backups/nightly /srv/backups/pre | grep -c "^db_v"')
 main_before=$(x cat /etc/dbbackup/dbbackup.toml)
 
