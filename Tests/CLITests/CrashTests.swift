@@ -98,3 +98,33 @@ struct CrashTests {
     }
 }
 
+
+/// A backup directory on a small tmpfs: the disk fills during the snapshot.
+@Suite("Disk full", .serialized)
+struct DiskFullTests {
+    @Test("a full backup directory: clear failure, no partial file, staging removed, registry unchanged")
+    func fullBackupDirectory() throws {
+        let cli = try CLI()
+        try cli.makeDatabase(rows: 20_000, payloadSize: 1000)  // ~20 MB, the tmpfs holds 8
+        try cli("init", "--database", cli.database)
+        let small = "\(cli.root)/small"
+        try FileManager.default.createDirectory(atPath: small, withIntermediateDirectories: true)
+        let mount = try Spawn.run("mount", ["-t", "tmpfs", "-o", "size=8m", "tmpfs", small])
+        try #require(mount.status == 0, "mounting a tmpfs needs root: \(mount.stderr)")
+        defer { _ = try? Spawn.run("umount", [small]) }
+        try cli("registration", "add", "full", "--provider", "filesystem", "--path", small, "--schedule", "migration")
+        try cli("registration", "add", "fine", "--provider", "filesystem", "--path", "\(cli.root)/fine", "--schedule", "migration")
+        #expect(try cli("run", "fine").status == 0)
+        let before = try cli.json("list", "--json") as! [[String: Any]]
+
+        let run = try cli("run", "full")
+        #expect(run.status == 4, "\(run.output)")
+        #expect(run.stderr.contains("no space left"), "\(run.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: small).isEmpty, "nothing, not even a staging file, is left")
+        let after = try cli.json("list", "--json") as! [[String: Any]]
+        #expect(after.count == before.count)
+        let status = try cli.json("status", "--json") as! [[String: Any]]
+        let full = status.first { $0["name"] as? String == "full" }
+        #expect(((full?["last_failure"] as? [String: Any])?["error"] as? String)?.contains("no space") == true)
+    }
+}
