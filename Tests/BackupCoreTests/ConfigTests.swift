@@ -148,6 +148,31 @@ struct ConfigTests {
         #expect(badType.map(\.field) == ["schedule.type"])
     }
 
+    @Test("input that made toml++ abort the process is reported as a syntax error with its line",
+          arguments: ["provider = \"filesystem\"\n[\n[schedule]\n", "[schedule]\ndays = [1, }15]\n", "[]\n", "a =\n", "a = [1,,2]\n",
+                      "[schedule\n", "a = \"unterminated\n", "a = {b = }\n", "a = '''never closed\n"])
+    func parserCrashers(text: String) throws {
+        #expect(throws: ConfigProblem.self) { try ConfigValue.parseTOML(text, file: "registrations.d/x.toml") }
+        do {
+            _ = try ConfigValue.parseTOML(text, file: "registrations.d/x.toml")
+        } catch {
+            #expect(error.message.contains("not valid TOML at line"), "\(error)")
+        }
+    }
+
+    @Test("what configuration files legitimately use passes the check",
+          arguments: ["# c\n[schedule]\ntimes = [\n  \"02:00\", # morning\n  \"14:00\",\n]\n", "[[registrations]]\nname = 'a'\n[registrations.schedule]\ntype = \"migration\"\n",
+                      "version_query = \"\"\"\nSELECT max(v)\nFROM m\n\"\"\"\n", "\"quoted key\" = 1\na.b = true\nt = { x = 1, y = [2, 3] }\n", "d = 2026-11-26 02:00:00\nf = -1.5e3\n"])
+    func parserAccepts(text: String) throws {
+        _ = try ConfigValue.parseTOML(text, file: "x.toml")
+    }
+
+    @Test("paths longer than Linux allows are refused")
+    func longPaths() throws {
+        let long = "/srv/" + String(repeating: "x", count: 300)
+        #expect(try errors("provider = \"filesystem\"\npath = \"\(long)\"\n[schedule]\ntype = \"migration\"\n").map(\.field) == ["path"])
+    }
+
     @Test("names must fit systemd unit names", arguments: ["a/b", "a b", "a\nb", "", ".hidden", "-x", "ü", String(repeating: "x", count: 65), "a.b", "a\\b", "a%b"])
     func badNames(name: String) throws {
         let problems = try errors("provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"migration\"\n", name: name)

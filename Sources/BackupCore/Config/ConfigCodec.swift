@@ -27,6 +27,9 @@ public enum ConfigCodec {
             if let path, hasControlCharacters(path) {
                 sink.error("database.path", nil, "contains a line break or control character", fix: "give a plain file path")
             }
+            if let path, let problem = pathLengthProblem(path) {
+                sink.error("database.path", nil, problem, fix: "give the database's real path")
+            }
             if let query, query.trimmed.isEmpty {
                 sink.error("database.version_query", "\"\"", "is empty", fix: "remove it to use PRAGMA user_version, or give a query returning one value")
             }
@@ -173,6 +176,10 @@ public enum ConfigCodec {
                 sink.error("path", nil, "contains a line break or control character", fix: "give a plain directory path")
                 return nil
             }
+            if let problem = pathLengthProblem(path) {
+                sink.error("path", nil, problem, fix: "give a shorter directory path")
+                return nil
+            }
             return .filesystem(FilesystemTarget(path: path, configDirectory: configDirectory))
         case "s3":
             if path != nil { sink.error("path", nil, "belongs to the filesystem provider, not s3", fix: "remove it; use prefix for a folder inside the bucket") }
@@ -195,6 +202,9 @@ public enum ConfigCodec {
                 if let value, hasControlCharacters(value) || (field != "prefix" && value.contains(" ")) {
                     sink.error(field, nil, "contains white space, a line break or a control character", fix: "give the value exactly as the store shows it")
                 }
+            }
+            if let prefix, prefix.utf8.count > 512 {
+                sink.error("prefix", nil, "is longer than 512 bytes; S3 keys end at 1,024", fix: "use a shorter prefix")
             }
             if let prefix, prefix.hasPrefix("/") { sink.error("prefix", "\"\(prefix)\"", "must not start with '/'", fix: "write it as e.g. \"app/backups/\"") }
             return .s3(S3Target(bucket: bucket, endpoint: endpoint ?? "", region: region ?? "", forcePathStyle: forcePathStyle ?? false,
@@ -284,6 +294,14 @@ enum S3Names {
         let host = endpoint.drop(while: { $0 != "/" }).dropFirst(2).prefix(while: { $0 != ":" && $0 != "/" })
         return host == "localhost" || host.hasPrefix("127.") || host == "[::1]"
     }
+}
+
+/// Longer paths than Linux allows (4,095 bytes, 255 per name) cannot exist, and systemd
+/// rejects them in unit files.
+func pathLengthProblem(_ path: String) -> String? {
+    if path.utf8.count > 4095 { return "is longer than the 4,095 bytes a path may have" }
+    if path.split(separator: "/").contains(where: { $0.utf8.count > 255 }) { return "has a name longer than the 255 bytes a file system allows" }
+    return nil
 }
 
 /// Line breaks and other control characters would break unit files and log lines.

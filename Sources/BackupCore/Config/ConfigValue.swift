@@ -47,6 +47,7 @@ public indirect enum ConfigValue: Sendable, Equatable {
 extension ConfigValue {
     /// Parses TOML text. A syntax error becomes a problem naming the line and column.
     public static func parseTOML(_ text: String, file: String) throws(ConfigProblem) -> [String: ConfigValue] {
+        try TOMLGuard.check(text, file: file)
         do {
             let table = try TOMLTable(string: text)
             return convert(table)

@@ -1,0 +1,185 @@
+/// A lexical check of TOML text before toml++ (inside TOMLKit) parses it.
+///
+/// toml++ 3 as bundled with TOMLKit 0.6.0 aborts the whole process, by failed assertions, on
+/// some malformed input — `[` alone on a line, `days = [1, }15]` — found by fuzzing, in
+/// release builds too. One typo in one registration file must not crash `config check` or
+/// the generator (which would lose every timer at boot), so the text is first checked against
+/// the TOML that configuration files use: comments, `[table]` and `[[array]]` headers with
+/// bare, quoted or dotted names, and `key = value` with strings (basic, literal, multi-line),
+/// numbers, booleans, dates, arrays and inline tables. Anything else is reported with its line
+/// here; what passes is parsed, and its finer errors reported, by toml++.
+struct TOMLGuard {
+    private let text: [Unicode.Scalar]
+    private var index = 0
+    private var line = 1
+    private let file: String
+
+    static func check(_ text: String, file: String) throws(ConfigProblem) {
+        var guardian = TOMLGuard(text: Array(text.unicodeScalars), file: file)
+        try guardian.document()
+    }
+
+    private init(text: [Unicode.Scalar], file: String) {
+        self.text = text
+        self.file = file
+    }
+
+    private var current: Unicode.Scalar? { index < text.count ? text[index] : nil }
+    private func peek(_ offset: Int) -> Unicode.Scalar? { index + offset < text.count ? text[index + offset] : nil }
+
+    private mutating func advance() {
+        if current == "\n" { line += 1 }
+        index += 1
+    }
+
+    private func fail(_ what: String) -> ConfigProblem {
+        ConfigProblem(file: file, field: nil, message: "not valid TOML at line \(line): \(what)",
+                      fix: "write settings as key = value, e.g. times = [\"02:00\"], under headers like [schedule]")
+    }
+
+    private mutating func skipSpaces() { while current == " " || current == "\t" { advance() } }
+
+    /// Spaces, line breaks and comments (inside arrays).
+    private mutating func skipBlank() {
+        while let c = current {
+            if c == " " || c == "\t" || c == "\n" || c == "\r" { advance() }
+            else if c == "#" { while let d = current, d != "\n" { advance() } }
+            else { return }
+        }
+    }
+
+    private mutating func endOfLine() throws(ConfigProblem) {
+        skipSpaces()
+        if current == "#" { while let c = current, c != "\n" { advance() } }
+        if current == "\r" { advance() }
+        guard current == nil || current == "\n" else { throw fail("unexpected \"\(current!)\" after a value") }
+    }
+
+    private mutating func document() throws(ConfigProblem) {
+        while current != nil {
+            skipSpaces()
+            switch current {
+            case nil: return
+            case "\n"?, "\r"?: advance()
+            case "#"?: while let c = current, c != "\n" { advance() }
+            case "["?:
+                advance()
+                let array = current == "["
+                if array { advance() }
+                skipSpaces()
+                try key()
+                skipSpaces()
+                guard current == "]" else { throw fail("a table header needs a name and a closing ]") }
+                advance()
+                if array {
+                    guard current == "]" else { throw fail("an array-of-tables header ends with ]]") }
+                    advance()
+                }
+                try endOfLine()
+            default:
+                try key()
+                skipSpaces()
+                guard current == "=" else { throw fail("a key needs = and a value") }
+                advance()
+                skipSpaces()
+                try value()
+                try endOfLine()
+            }
+            if current == "\n" { advance() }
+        }
+    }
+
+    /// A bare, quoted or dotted key.
+    private mutating func key() throws(ConfigProblem) {
+        while true {
+            skipSpaces()
+            if current == "\"" || current == "'" {
+                try singleLineString()
+            } else {
+                let start = index
+                while let c = current, c.properties.isASCIIHexDigit || (c.isASCII && (Character(c).isLetter || Character(c).isNumber)) || c == "_" || c == "-" { advance() }
+                guard index > start else { throw fail("a key is missing") }
+            }
+            skipSpaces()
+            guard current == "." else { return }
+            advance()
+        }
+    }
+
+    private mutating func value() throws(ConfigProblem) {
+        guard let c = current else { throw fail("a value is missing") }
+        switch c {
+        case "\"", "'":
+            if peek(1) == c && peek(2) == c { try multiLineString(c) } else { try singleLineString() }
+        case "[":
+            advance()
+            skipBlank()
+            while current != "]" {
+                try value()
+                skipBlank()
+                if current == "," {
+                    advance()
+                    skipBlank()
+                } else if current != "]" {
+                    throw fail("array elements are separated by commas and the array ends with ]")
+                }
+            }
+            advance()
+        case "{":
+            advance()
+            skipSpaces()
+            while current != "}" {
+                try key()
+                skipSpaces()
+                guard current == "=" else { throw fail("an inline table needs key = value") }
+                advance()
+                skipSpaces()
+                try value()
+                skipSpaces()
+                if current == "," {
+                    advance()
+                    skipSpaces()
+                } else if current != "}" {
+                    throw fail("an inline table's entries are separated by commas and it ends with }")
+                }
+            }
+            advance()
+        default:
+            // Numbers, booleans, dates, inf and nan: one token of their characters.
+            let start = index
+            while let d = current, d.isASCII, Character(d).isLetter || Character(d).isNumber || "+-._:".unicodeScalars.contains(d) { advance() }
+            // Dates may have one space between day and time: 2026-11-26 02:00:00.
+            if current == " ", let next = peek(1), next.isASCII, Character(next).isNumber, index - start == 10 {
+                advance()
+                while let d = current, d.isASCII, Character(d).isNumber || ":.+-Z".unicodeScalars.contains(d) { advance() }
+            }
+            guard index > start else { throw fail("\"\(c)\" cannot start a value; strings need quotes") }
+        }
+    }
+
+    private mutating func singleLineString() throws(ConfigProblem) {
+        guard let quote = current else { return }
+        advance()
+        while let c = current {
+            if c == "\n" { break }
+            if c == quote { advance(); return }
+            if quote == "\"" && c == "\\" { advance() }
+            advance()
+        }
+        throw fail("a string is not closed on its line")
+    }
+
+    private mutating func multiLineString(_ quote: Unicode.Scalar) throws(ConfigProblem) {
+        for _ in 0..<3 { advance() }
+        while let c = current {
+            if c == quote && peek(1) == quote && peek(2) == quote {
+                for _ in 0..<3 { advance() }
+                while current == quote { advance() }  // up to two quotes may end the content
+                return
+            }
+            if quote == "\"" && c == "\\" { advance() }
+            advance()
+        }
+        throw fail("a multi-line string is not closed")
+    }
+}
