@@ -136,7 +136,20 @@ check "removed registration's timer is gone" bash -c '! grep -q "dbbackup@offsit
 # --- the secret appears nowhere: units, systemctl show, the journal, CLI output
 x sh -c "printf '%s\n' '$secret' | dbbackup registration add offsite --provider s3 --bucket app-backups \
         --endpoint http://127.0.0.1:9 --force-path-style --access-key AGENT --secret-key-stdin --schedule migration" >> /tmp/e2e-cli.$$ 2>&1
-x systemctl start dbbackup@offsite.service >/dev/null 2>&1
+# While the run retries its unreachable store, look at the running service from outside:
+# its command line and environment must not carry the secret (only the credential file may).
+x systemctl start --no-block dbbackup@offsite.service
+pid=""
+for _ in $(seq 100); do
+    pid=$(x systemctl show -P MainPID dbbackup@offsite.service)
+    [ -n "$pid" ] && [ "$pid" != 0 ] && break
+    sleep 0.05
+done
+check "the S3 run is running (pid $pid)" test -n "$pid" -a "$pid" != 0
+proc=$(x sh -c "tr '\\0' '\\n' < /proc/$pid/cmdline; tr '\\0' '\\n' < /proc/$pid/environ" 2>&1)
+check "the running service's command line and environment hold no secret" bash -c '! grep -q -- "$1" <<<"$2"' _ "$secret" "$proc"
+check "...but it has its credentials directory" grep -q '^CREDENTIALS_DIRECTORY=' <<<"$proc"
+x systemctl stop dbbackup@offsite.service >/dev/null 2>&1
 x dbbackup registration show offsite --json >> /tmp/e2e-cli.$$ 2>&1
 x dbbackup config export >> /tmp/e2e-cli.$$ 2>&1
 x journalctl --sync
