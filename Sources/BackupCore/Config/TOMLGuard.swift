@@ -112,38 +112,9 @@ struct TOMLGuard {
         case "\"", "'":
             if peek(1) == c && peek(2) == c { try multiLineString(c) } else { try singleLineString() }
         case "[":
-            advance()
-            skipBlank()
-            while current != "]" {
-                try value()
-                skipBlank()
-                if current == "," {
-                    advance()
-                    skipBlank()
-                } else if current != "]" {
-                    throw fail("array elements are separated by commas and the array ends with ]")
-                }
-            }
-            advance()
+            try elements(until: "]", keyed: false, else: "array elements are separated by commas and the array ends with ]")
         case "{":
-            advance()
-            skipSpaces()
-            while current != "}" {
-                try key()
-                skipSpaces()
-                guard current == "=" else { throw fail("an inline table needs key = value") }
-                advance()
-                skipSpaces()
-                try value()
-                skipSpaces()
-                if current == "," {
-                    advance()
-                    skipSpaces()
-                } else if current != "}" {
-                    throw fail("an inline table's entries are separated by commas and it ends with }")
-                }
-            }
-            advance()
+            try elements(until: "}", keyed: true, else: "an inline table's entries are separated by commas and it ends with }")
         default:
             // Numbers, booleans, dates, inf and nan: one token of their characters.
             let start = index
@@ -155,6 +126,35 @@ struct TOMLGuard {
             }
             guard index > start else { throw fail("\"\(c)\" cannot start a value; strings need quotes") }
         }
+    }
+
+    /// The elements of an array (values; line breaks and comments allowed between them) or of
+    /// an inline table (key = value, on one line), after the opening bracket.
+    private mutating func elements(until closing: Unicode.Scalar, keyed: Bool, else problem: String) throws(ConfigProblem) {
+        advance()
+        skipBetweenElements(keyed)
+        while current != closing {
+            if keyed {
+                try key()
+                skipSpaces()
+                guard current == "=" else { throw fail("an inline table needs key = value") }
+                advance()
+                skipSpaces()
+            }
+            try value()
+            skipBetweenElements(keyed)
+            if current == "," {
+                advance()
+                skipBetweenElements(keyed)
+            } else if current != closing {
+                throw fail(problem)
+            }
+        }
+        advance()
+    }
+
+    private mutating func skipBetweenElements(_ keyed: Bool) {
+        if keyed { skipSpaces() } else { skipBlank() }
     }
 
     private mutating func singleLineString() throws(ConfigProblem) {
