@@ -252,3 +252,56 @@ struct BackupRunRadosgwTests {
     @Test("least privilege by bucket policy: runs, remote retention and restore with the admin key")
     func roundTrip() throws { try ProductScenarios.leastPrivilegeRoundTrip(try TestServers.radosgw.get()) }
 }
+
+@Suite("dbbackup with S3: soak under faults", .serialized)
+struct SoakTests {
+    @Test("200 runs with 10 % of requests failing (500, 503, resets, store-then-500): each run stored-and-recorded or failed-and-clean; retention exact")
+    func soak() throws {
+        let server = try TestServers.moto.get()
+        let seed = UInt64(ProcessInfo.processInfo.environment["DBBACKUP_SOAK_SEED"] ?? "") ?? UInt64.random(in: 1...UInt64.max)
+        var rng = SplitMix64(seed: seed)
+        let faults = ["500", "503", "reset", "reset-body", "store-then-500"]
+        let plan = (0..<3000).map { _ in Int.random(in: 0..<10, using: &rng) == 0 ? faults.randomElement(using: &rng)! : "pass" }
+        let proxy = try FaultInjectionTests.FaultProxy(upstream: server, plan: plan.joined(separator: ","))
+        let product = try Product(server: server, megabytes: 1, endpoint: proxy.endpoint)
+        defer { product.cleanUp() }
+        try product.expectOK(product.dbbackup("retention", "set", "--remote", "3"))
+        let registry = try Registry(path: product.stateDirectory + "/registry.db")
+        var stored = 0, failed = 0
+        for round in 1...200 {
+            let before = try registry.storedBackups().map(\.id)
+            let run = try product.dbbackup("run", "cloud")
+            let after = try registry.storedBackups()
+            #expect(product.stagingLeftovers.isEmpty, "seed \(seed) run \(round): staging left")
+            #expect(try registry.backups(in: .pending).isEmpty, "seed \(seed) run \(round): a pending record")
+            switch run.status {
+            case 0, 5:  // stored (5: stored, a retention delete failed and will be retried)
+                stored += 1
+                let new = try #require(after.last, "seed \(seed) run \(round)")
+                #expect(!before.contains(new.id), "seed \(seed) run \(round): nothing new recorded")
+                #expect(try product.adminRead(try #require(product.key(new))).get() == new.sha256, "seed \(seed) run \(round)")
+            default:
+                failed += 1
+                #expect(run.status == 4, "seed \(seed) run \(round): \(run.stderr)")
+                #expect(after.map(\.id) == before, "seed \(seed) run \(round): a failed run changed what is stored")
+            }
+            #expect(after.count <= 3 + (try registry.backups(in: .pruning).count), "seed \(seed) run \(round): retention")
+        }
+        // A last run straight to the store settles any delete the faults interrupted.
+        try product.expectOK(product.dbbackup("registration", "edit", "cloud", "--endpoint", server.endpoint))
+        try product.expectOK(product.dbbackup("run", "cloud"))
+        let kept = try registry.storedBackups()
+        #expect(kept.count == 3, "seed \(seed): retention holds exactly 3")
+        #expect(try registry.backups(in: .pruning).isEmpty)
+        for record in kept {
+            #expect(try product.adminRead(try #require(product.key(record))).get() == record.sha256)
+        }
+        for record in try registry.backups(in: .pruned) {
+            if case .success = product.adminRead(try #require(product.key(record))) {
+                Issue.record("seed \(seed): pruned \(record.location?.description ?? "") is still in the store")
+            }
+        }
+        #expect(stored > 150, "seed \(seed): \(stored) stored, \(failed) failed")
+        print("soak: 200 runs through \(proxy.requests.count) requests, \(plan.prefix(proxy.requests.count).filter { $0 != "pass" }.count) faults: \(stored) stored, \(failed) failed clean; seed \(seed) (DBBACKUP_SOAK_SEED)")
+    }
+}

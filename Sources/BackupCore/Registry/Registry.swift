@@ -98,6 +98,7 @@ public final class Registry {
                     error TEXT
                 );
                 CREATE INDEX backups_by_registration ON backups(registration, state, started_at);
+                CREATE INDEX backups_by_location ON backups(path, object_key);
                 PRAGMA user_version = 1;
                 """)
         }
@@ -225,10 +226,12 @@ public final class Registry {
         try records("WHERE id = ?", [.integer(id)]).first
     }
 
-    /// Whether any pending or stored backup already claims this location.
+    /// Whether any backup ever recorded, in whatever state, had this location. A name is
+    /// never given twice: a later backup can then never be mistaken for, or deleted as, an
+    /// earlier one of the same name (runs within one second get `_2`, `_3`…).
     public func isClaimed(_ location: BackupLocation) throws -> Bool {
         let values = Self.locationValues(location)
-        return try !records("WHERE state IN ('pending', 'stored', 'pruning') AND path IS ? AND bucket IS ? AND object_key IS ?", values).isEmpty
+        return try !records("WHERE path IS ? AND bucket IS ? AND object_key IS ? LIMIT 1", values).isEmpty
     }
 
     /// The newest successful backup of a registration, whether still kept or since pruned.
