@@ -94,3 +94,55 @@ struct SnapshotTests {
         }
     }
 }
+
+@Suite("Database trouble during a snapshot")
+struct DatabaseTroubleTests {
+    /// A database big enough for several backup steps, so the progress callback runs mid-copy.
+    func bigDatabase(_ sandbox: Sandbox) throws {
+        try sandbox.makeDatabase(rows: 80_000)  // ~20 MB: 5 steps of 4096 pages
+    }
+
+    @Test("deleted during the copy: a clear failure", arguments: ["delete", "replace"])
+    func changedDuringCopy(how: String) throws {
+        let sandbox = try Sandbox()
+        try bigDatabase(sandbox)
+        let other = "\(sandbox.root)/other.db"
+        try sandbox.makeDatabase(rows: 10, path: other)
+        var done = false
+        do {
+            _ = try Snapshot.take(database: sandbox.database, to: "\(sandbox.root)/s.db", versionQuery: nil, busyTimeoutMilliseconds: 1000) { copied, total in
+                guard !done, copied > 0, copied < total else { return }
+                done = true
+                if how == "delete" { try? FileManager.default.removeItem(atPath: sandbox.database) }
+                else { _ = rename(other, sandbox.database) }
+            }
+            Issue.record("a snapshot of a \(how)d database was accepted")
+        } catch {
+            #expect(done, "the callback ran mid-copy")
+            #expect(error.code == .replaced)
+            #expect(error.message.contains("deleted or replaced"))
+        }
+    }
+
+    @Test("a damaged database: a clear failure, nothing stored")
+    func corrupted() throws {
+        let sandbox = try Sandbox()
+        try sandbox.makeDatabase(rows: 5000, wal: false)
+        // Overwrite part of a b-tree page in the middle of the file.
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: sandbox.database))
+        try handle.seek(toOffset: 4096 * 20 + 100)
+        handle.write(Data(repeating: 0xA5, count: 3000))
+        try handle.close()
+        let config = try sandbox.writeMain()
+        let registration = try sandbox.filesystemRegistration("pre")
+        do {
+            _ = try sandbox.runner(config).run(registration, trigger: .manual)
+            Issue.record("a damaged database was backed up")
+        } catch {
+            #expect(error.kind == .snapshot)
+            #expect(error.message.contains("quick_check") || error.message.contains("damaged"), "\(error.message)")
+        }
+        #expect(try sandbox.registry().storedBackups().isEmpty)
+        #expect(sandbox.files(in: "\(sandbox.root)/backups/pre").isEmpty)
+    }
+}

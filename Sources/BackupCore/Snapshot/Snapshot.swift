@@ -8,7 +8,7 @@ import Synchronization
 
 /// Why a snapshot could not be taken. Each case says what the sysadmin can do about it.
 public struct SnapshotError: Error, CustomStringConvertible, Sendable {
-    public enum Code: Sendable { case missingDatabase, notADatabase, busy, versionQuery, verification, noSpace, io }
+    public enum Code: Sendable { case missingDatabase, notADatabase, busy, versionQuery, verification, noSpace, replaced, io }
     public let code: Code
     public let message: String
     public var description: String { message }
@@ -40,11 +40,17 @@ public enum Snapshot {
         md5: Bool = false,
         progress: (_ copiedPages: Int, _ totalPages: Int) -> Void = { _, _ in }
     ) throws(SnapshotError) -> Result {
-        guard FileSystem.exists(database) else {
+        guard let identity = FileSystem.identity(of: database) else {
             throw SnapshotError(code: .missingDatabase, message: "database \(database) does not exist; check database.path in the main configuration")
         }
         do {
             try copy(database, to: staging, busyTimeoutMilliseconds: busyTimeoutMilliseconds, progress: progress)
+            // The copy came from the file that was open. If the path now names another file, or
+            // none, the application was given a different database meanwhile (a restore, a
+            // deploy): this copy would be a backup of the wrong thing.
+            guard FileSystem.identity(of: database) == identity else {
+                throw SnapshotError(code: .replaced, message: "\(database) was deleted or replaced while it was being copied; nothing was stored, run the backup again")
+            }
         } catch let error as SnapshotError {
             throw error
         } catch let error as SQLiteError {

@@ -76,6 +76,13 @@ public enum FileSystem {
         return systemStat(path, &info) == 0
     }
 
+    /// Device and inode: which file a path names right now (nil when it names none).
+    public static func identity(of path: String) -> [UInt64]? {
+        var info = stat()
+        guard systemStat(path, &info) == 0 else { return nil }
+        return [UInt64(info.st_dev), UInt64(info.st_ino)]
+    }
+
     public static func isDirectory(_ path: String) -> Bool {
         var info = stat()
         return systemStat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
