@@ -127,4 +127,24 @@ struct DiskFullTests {
         let full = status.first { $0["name"] as? String == "full" }
         #expect(((full?["last_failure"] as? [String: Any])?["error"] as? String)?.contains("no space") == true)
     }
+
+    @Test("a full staging area (S3 snapshots are staged in the state directory): clear failure, nothing left")
+    func fullStagingArea() throws {
+        let cli = try CLI()
+        try cli.makeDatabase(rows: 20_000, payloadSize: 1000)
+        try cli("init", "--database", cli.database)
+        let staging = "\(cli.stateDirectory)/staging"
+        try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
+        let mount = try Spawn.run("mount", ["-t", "tmpfs", "-o", "size=8m", "tmpfs", staging])
+        try #require(mount.status == 0, "mounting a tmpfs needs root: \(mount.stderr)")
+        defer { _ = try? Spawn.run("umount", [staging]) }
+        // The store is never reached: the snapshot fills the staging area first.
+        try cli("registration", "add", "cloud", "--provider", "s3", "--bucket", "app-backups", "--endpoint", "http://127.0.0.1:9",
+                "--force-path-style", "--access-key", "AK", "--secret-key-stdin", "--schedule", "migration", input: "secret-key-1234\n")
+        let run = try cli("run", "cloud")
+        #expect(run.status == 4, "\(run.output)")
+        #expect(run.stderr.contains("no space left"), "\(run.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: staging).isEmpty)
+        #expect((try cli.json("list", "--json") as! [Any]).isEmpty)
+    }
 }
