@@ -29,10 +29,7 @@ struct Init: ParsableCommand {
             table["database"] = .table(databaseTable)
             let (config, problems) = ConfigCodec.readMain(table, file: "command line", configDirectory: locations.configDirectory)
             guard let config else {
-                throw CLIError.configuration(problems.filter { $0.severity == .error }.map {
-                    ConfigProblem($0.severity, file: "command line", field: $0.field == "database.path" ? "--database" : $0.field == "database.version_query" ? "--version-query" : $0.field,
-                                  value: $0.value, message: $0.message, fix: $0.fix)
-                })
+                throw CLIError.configuration(problems.filter { $0.severity == .error }.map(CommandLineFields.translate))
             }
             try store.saveMain(config)
             try FileSystem.makeDirectories(locations.registrationsDirectory)

@@ -58,7 +58,6 @@ struct RegistrationOptions: ParsableArguments {
         }
     }
 
-    var changesProvider: Bool { provider != nil }
     var changesSchedule: Bool { schedule != nil || !times.isEmpty || !weekdays.isEmpty || !days.isEmpty || timezone != nil }
 
     /// Lays the given options over `base` (an existing registration's table, or empty).
@@ -130,6 +129,8 @@ struct RegistrationOptions: ParsableArguments {
 /// Config field names as the command line spells them, so errors name the option to fix.
 enum CommandLineFields {
     static let names: [(String, String)] = [
+        ("database.path", "--database"), ("database.version_query", "--version-query"),
+        ("retention.local", "--local"), ("retention.remote", "--remote"),
         ("schedule.type", "--schedule"), ("schedule.times", "--time"), ("schedule.weekdays", "--weekday"),
         ("schedule.days", "--day"), ("schedule.timezone", "--timezone"), ("schedule", "--schedule"),
         ("force_path_style", "--force-path-style"), ("access_key", "--access-key"), ("provider", "--provider"),

@@ -63,10 +63,7 @@ struct RetentionCommand: ParsableCommand {
                 }
                 table["retention"] = .table(retention)
                 let (config, problems) = ConfigCodec.readMain(table, file: "command line", configDirectory: globals.locations.configDirectory)
-                let renamed = problems.map {
-                    ConfigProblem($0.severity, file: "command line", field: $0.field.map { $0.replacing("retention.", with: "--") },
-                                  value: $0.value, message: $0.message, fix: $0.fix)
-                }
+                let renamed = problems.map(CommandLineFields.translate)
                 guard let config else { throw CLIError.configuration(renamed.filter { $0.severity == .error }) }
                 try store.saveMain(config)
                 for warning in renamed where warning.severity == .warning { Output.stderr(warning.description) }

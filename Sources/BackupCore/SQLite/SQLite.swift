@@ -68,7 +68,6 @@ public final class SQLiteConnection {
         return statement.text(0)
     }
 
-    public var changes: Int { Int(sqlite3_changes(handle)) }
     public var lastInsertRowID: Int64 { sqlite3_last_insert_rowid(handle) }
 
     /// Runs `body` inside BEGIN IMMEDIATE … COMMIT, rolling back if it throws.
