@@ -30,17 +30,13 @@ public struct MigrationRequests: Sendable {
         if FileSystem.isDirectory(path) { return }
         try FileSystem.makeDirectories(path, mode: 0o775)
         _ = chmod(path, 0o775)
-        var parent = stat()
-        if getuid() == 0, stat(directory, &parent) == 0 {
-            _ = chown(path, parent.st_uid, parent.st_gid)
-        }
+        FileSystem.adoptOwnership(path, of: directory)
     }
 
     /// Files the other side must read or remove: mode 0664, owned like the runtime directory.
     private func share(_ path: String) {
         _ = chmod(path, 0o664)
-        var parent = stat()
-        if getuid() == 0, stat(directory, &parent) == 0 { _ = chown(path, parent.st_uid, parent.st_gid) }
+        FileSystem.adoptOwnership(path, of: directory)
     }
 
     /// Files a request and touches the marker. Returns the request's id.
