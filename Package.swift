@@ -4,6 +4,7 @@
 //
 //   Sources/C*          thin module maps over Debian's C libraries
 //   Sources/Hashing     SHA-256 / HMAC / MD5 over libcrypto, shared by the domain and the S3 client
+//   Sources/Threads     a joinable POSIX thread, for work beside the main thread that blocks
 //   Sources/BackupCore  the domain: configuration, schedules, retention, registry, snapshot, runs
 //   Sources/S3Client    an S3 client (SigV4, libcurl)
 //   Sources/SystemdSupport  sd_notify, the journal (sd_journal_sendv), unit-name escaping
@@ -32,12 +33,13 @@ let package = Package(
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
 
         .target(name: "Hashing", dependencies: ["COpenSSL"], swiftSettings: strictImports),
-        .target(name: "S3Client", dependencies: ["CCurl", "Hashing"], swiftSettings: strictImports),
+        .target(name: "Threads", swiftSettings: strictImports),
+        .target(name: "S3Client", dependencies: ["CCurl", "Hashing", "Threads"], swiftSettings: strictImports),
         .target(name: "SystemdSupport", dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")], swiftSettings: strictImports),
         .target(
             name: "BackupCore",
             dependencies: [
-                "CSQLite", "Hashing", "S3Client", "SystemdSupport",
+                "CSQLite", "Hashing", "S3Client", "SystemdSupport", "Threads",
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Logging", package: "swift-log"),
             ],

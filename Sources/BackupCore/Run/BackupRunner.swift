@@ -114,7 +114,8 @@ public struct BackupRunner {
         do {
             snapshot = try Snapshot.take(
                 database: config.database.resolvedPath, to: staging, versionQuery: config.database.versionQuery,
-                busyTimeoutMilliseconds: Int32(config.database.busyTimeoutSeconds * 1000), md5: store.needsMD5
+                busyTimeoutMilliseconds: Int32(config.database.busyTimeoutSeconds * 1000), md5: store.needsMD5,
+                durable: store.keepsStagingFile
             ) { copied, total in
                 if total > 0 { observer.progress(name, "snapshot", Double(copied) / Double(total)) }
             }

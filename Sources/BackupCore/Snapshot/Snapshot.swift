@@ -3,8 +3,7 @@ import Glibc
 #endif
 import CSQLite
 import Hashing
-import Dispatch
-import Synchronization
+import Threads
 
 /// Why a snapshot could not be taken. Each case says what the sysadmin can do about it.
 public struct SnapshotError: Error, CustomStringConvertible, Sendable {
@@ -32,12 +31,19 @@ public enum Snapshot {
     /// Pages copied per step; the progress callback runs between steps.
     static let pagesPerStep: Int32 = 4096
 
+    /// Copies `database` to `staging` and checks the copy.
+    ///
+    /// - Parameters:
+    ///   - md5: also compute the MD5 (an S3 upload sends it as Content-MD5).
+    ///   - durable: the copy is the backup itself (a directory store): fsync it, while it is
+    ///     verified and hashed. A copy that is only uploaded and then deleted is not forced to disk.
     public static func take(
         database: String,
         to staging: String,
         versionQuery: String?,
         busyTimeoutMilliseconds: Int32,
         md5: Bool = false,
+        durable: Bool = false,
         progress: (_ copiedPages: Int, _ totalPages: Int) -> Void = { _, _ in }
     ) throws(SnapshotError) -> Result {
         guard let identity = FileSystem.identity(of: database) else {
@@ -58,40 +64,26 @@ public enum Snapshot {
         } catch {
             throw SnapshotError(code: .io, message: "snapshot of \(database) failed: \(error)")
         }
-        // Verification (SQLite reading the copy) and hashing (reading it as bytes) are
-        // independent: on two cores they run side by side.
-        let hash = Hashing(path: staging, md5: md5)
-        let version: String
-        do {
-            version = try verify(staging, versionQuery: versionQuery)
-        } catch {
-            _ = hash.wait()
-            throw error
+        // Verification (SQLite reading the copy), each digest (reading it as bytes) and the
+        // fsync (waiting for the disk) are independent: they run side by side.
+        let sha256 = JoinableThread { try FileSystem.digest(.sha256, of: staging) }
+        let md5 = md5 ? JoinableThread { try FileSystem.digest(.md5, of: staging).digest } : nil
+        let sync = durable ? JoinableThread { try FileSystem.fsyncFile(staging) } : nil
+        let verified = Swift.Result { () throws(SnapshotError) -> String in try verify(staging, versionQuery: versionQuery) }
+        let hashed = Swift.Result {
+            let (sha256, size) = try sha256.value()
+            let digests = FileDigests(sha256: sha256, md5: try md5?.value(), size: size)
+            try sync?.value()
+            return digests
         }
-        switch hash.wait() {
+        let version = try verified.get()
+        switch hashed {
         case .success(let digests):
             return Result(version: version, digests: digests)
+        case .failure(let error as SystemError) where error.errno == ENOSPC || error.errno == EDQUOT:
+            throw SnapshotError(code: .noSpace, message: "no space left for the snapshot at \(staging)")
         case .failure(let error):
-            throw SnapshotError(code: .io, message: "reading the snapshot \(staging) failed: \(error)")
-        }
-    }
-
-    /// The digests of a file, computed on another thread.
-    private final class Hashing: Sendable {
-        private let result = Mutex<Swift.Result<FileDigests, any Error>?>(nil)
-        private let done = DispatchSemaphore(value: 0)
-
-        init(path: String, md5: Bool) {
-            DispatchQueue.global(qos: .utility).async { [self] in
-                let outcome = Swift.Result { try FileSystem.digests(of: path, md5: md5) }
-                result.withLock { $0 = outcome }
-                done.signal()
-            }
-        }
-
-        func wait() -> Swift.Result<FileDigests, any Error> {
-            done.wait()
-            return result.withLock { $0! }
+            throw SnapshotError(code: .io, message: "reading or syncing the snapshot \(staging) failed: \(error)")
         }
     }
 
@@ -134,6 +126,9 @@ public enum Snapshot {
     private static func verify(_ staging: String, versionQuery: String?) throws(SnapshotError) -> String {
         do {
             let copy = try SQLiteConnection(path: staging, mode: .readOnly)
+            // Read the copy through a memory map (SQLite caps the size at its compiled maximum):
+            // no read(2) per page, and no second copy of each page in SQLite's cache.
+            try copy.execute("PRAGMA mmap_size = 1099511627776")
             let check = try copy.scalar("PRAGMA quick_check") ?? "no answer"
             guard check == "ok" else {
                 throw SnapshotError(code: .verification, message: "the snapshot failed PRAGMA quick_check: \(check)")

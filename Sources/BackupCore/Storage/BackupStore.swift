@@ -14,6 +14,8 @@ protocol BackupStore {
     func location(forFileName name: String) -> BackupLocation
     /// Whether `place` wants the staging file's MD5 too (computed with its SHA-256).
     var needsMD5: Bool { get }
+    /// Whether the staging file becomes the backup itself, so the snapshot writes it to disk.
+    var keepsStagingFile: Bool { get }
     /// Places the verified staging file at `location`. Returns false (and leaves the staging
     /// file) when that name is already taken, so the runner tries the next name.
     func place(staging: String, digests: FileDigests, at location: BackupLocation,
@@ -31,6 +33,7 @@ struct DirectoryStore: BackupStore {
 
     var provider: String { "filesystem" }
     var needsMD5: Bool { false }
+    var keepsStagingFile: Bool { true }
 
     func prepare() throws(RunFailure) {
         do {

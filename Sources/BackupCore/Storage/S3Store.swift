@@ -17,6 +17,7 @@ struct S3Store: BackupStore {
 
     var provider: String { "s3" }
     var needsMD5: Bool { true }
+    var keepsStagingFile: Bool { false }
 
     init(registration: String, target: S3Target, secret: String, transfer: S3Transfer, stagingDirectory: String) throws(RunFailure) {
         self.registration = registration

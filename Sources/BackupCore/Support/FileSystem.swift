@@ -177,21 +177,19 @@ public enum FileSystem {
 
     /// SHA-256 (lowercase hex) and size of a file, read once.
     public static func sha256(of path: String) throws -> (sha256: String, size: Int64) {
-        let digests = try digests(of: path, md5: false)
-        return (digests.sha256.hexString, digests.size)
+        let (sha256, size) = try digest(.sha256, of: path)
+        return (sha256.hexString, size)
     }
 
-    /// SHA-256, optionally MD5, and size of a file, in one read.
-    public static func digests(of path: String, md5 wantMD5: Bool) throws -> FileDigests {
-        var sha256 = Digest(.sha256)
-        var md5 = wantMD5 ? Digest(.md5) : nil
+    /// One digest of a whole file, and its size.
+    public static func digest(_ algorithm: Digest.Algorithm, of path: String) throws -> (digest: [UInt8], size: Int64) {
+        var digest = Digest(algorithm)
         var size: Int64 = 0
         try forEachChunk(of: path) { chunk in
-            sha256.update(chunk)
-            md5?.update(chunk)
+            digest.update(chunk)
             size += Int64(chunk.count)
         }
-        return FileDigests(sha256: sha256.finalize(), md5: md5.take()?.finalize(), size: size)
+        return (digest.finalize(), size)
     }
 
     /// Copies `source` to a new file `destination` (which must not exist), hashing what it

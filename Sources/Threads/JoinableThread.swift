@@ -1,0 +1,60 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+/// A piece of work on a POSIX thread of its own, joined for its result.
+///
+/// Dispatch's global pool sizes itself to the CPU count, so on a two-core server a pooled task
+/// that blocks (in fsync, or sending a part over the network) holds a worker the other tasks
+/// wait for. The work dbbackup runs beside its main thread blocks by nature, so each job gets
+/// a thread and the kernel schedules them.
+public final class JoinableThread<Success: Sendable>: Sendable {
+    private let outcome = Outcome()
+    private let thread = Mutex<pthread_t?>(nil)
+
+    private final class Outcome: Sendable {
+        let result = Mutex<Result<Success, any Error>?>(nil)
+    }
+
+    /// Starts `body` at once. If no thread can be created, `body` runs on the caller's thread.
+    public init(_ body: @escaping @Sendable () throws -> Success) {
+        let job = Job { [outcome] in
+            let result = Result { try body() }
+            outcome.result.withLock { $0 = result }
+        }
+        let context = Unmanaged.passRetained(job).toOpaque()
+        var handle = pthread_t()
+        let created = pthread_create(&handle, nil, { context in
+            Unmanaged<Job>.fromOpaque(context!).takeRetainedValue().run()
+            return nil
+        }, context)
+        if created == 0 {
+            thread.withLock { $0 = handle }
+        } else {
+            Unmanaged<Job>.fromOpaque(context).takeRetainedValue().run()
+        }
+    }
+
+    /// Waits for the work to finish and returns its result. Later calls return the same result.
+    public func join() -> Result<Success, any Error> {
+        if let handle = thread.withLock({ state -> pthread_t? in defer { state = nil }; return state }) {
+            pthread_join(handle, nil)
+        }
+        return outcome.result.withLock { $0! }
+    }
+
+    /// The result, or the error the work threw.
+    public func value() throws -> Success { try join().get() }
+
+    deinit {
+        // Never joined: let the thread end on its own.
+        if let handle = thread.withLock({ $0 }) { pthread_detach(handle) }
+    }
+}
+
+/// The non-generic closure a C thread entry point can call.
+private final class Job: @unchecked Sendable {
+    let run: () -> Void
+    init(_ run: @escaping () -> Void) { self.run = run }
+}
