@@ -1,6 +1,6 @@
-import Dispatch
 import Hashing
 import Synchronization
+import Threads
 
 /// CreateMultipartUpload, UploadPart for each part (each with its own SHA-256 and Content-MD5,
 /// computed in one read of the part just before it is sent), CompleteMultipartUpload.
@@ -75,8 +75,9 @@ struct MultipartUpload {
         return uploadID
     }
 
-    /// Parts on `workers` connections at once: each worker takes the next part number until
-    /// none is left or one has failed (retries happen inside each part's request).
+    /// Parts on `workers` connections at once, each worker on a thread of its own (they wait on
+    /// the network, so their number is not bound to the CPU count): each takes the next part
+    /// number until none is left or one has failed (retries happen inside each part's request).
     private func uploadConcurrently(partCount: Int, partSize: Int64, workers: Int, uploadID: String) throws(S3Error) -> [Part] {
         struct Shared {
             var next = 0
@@ -84,13 +85,17 @@ struct MultipartUpload {
             var failure: S3Error?
             var sent: [Int64]
         }
-        let shared = Mutex(Shared(parts: Array(repeating: nil, count: partCount), sent: Array(repeating: 0, count: partCount)))
+        final class Board: Sendable {
+            let state: Mutex<Shared>
+            init(_ shared: Shared) { state = Mutex(shared) }
+        }
+        let board = Board(Shared(parts: Array(repeating: nil, count: partCount), sent: Array(repeating: 0, count: partCount)))
         nonisolated(unsafe) let upload = self
         let total = size
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+        let threads = (0..<workers).map { _ in JoinableThread {
             let easy = CurlEasy()
             while true {
-                let index: Int? = shared.withLock { state in
+                let index: Int? = board.state.withLock { state in
                     guard state.failure == nil, state.next < partCount else { return nil }
                     defer { state.next += 1 }
                     return state.next
@@ -104,20 +109,21 @@ struct MultipartUpload {
                         progress: upload.progress.map { report in
                             { sent, _ in
                                 // One report at a time, of all parts' bytes together.
-                                shared.withLock { state in
+                                board.state.withLock { state in
                                     state.sent[index] = sent - offset
                                     report(state.sent.reduce(0, +), total)
                                 }
                             }
                         })
-                    shared.withLock { $0.parts[index] = part }
+                    board.state.withLock { $0.parts[index] = part }
                 } catch {
-                    shared.withLock { state in if state.failure == nil { state.failure = error } }
+                    board.state.withLock { state in if state.failure == nil { state.failure = error } }
                     return
                 }
             }
-        }
-        return try shared.withLock { (state) throws(S3Error) -> [Part] in
+        } }
+        for thread in threads { _ = thread.join() }
+        return try board.state.withLock { (state) throws(S3Error) -> [Part] in
             if let failure = state.failure { throw failure }
             return state.parts.compactMap { $0 }
         }

@@ -1,0 +1,43 @@
+import Synchronization
+import Testing
+import Threads
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("JoinableThread")
+struct JoinableThreadTests {
+    struct Failure: Error, Equatable { let code: Int }
+
+    @Test("returns the work's value, or the error it threw")
+    func resultAndError() throws {
+        let value = JoinableThread { 6 * 7 }
+        let failing = JoinableThread { () throws -> Int in throw Failure(code: 5) }
+        #expect(try value.value() == 42)
+        #expect(try value.value() == 42, "a second join gives the same result")
+        #expect(throws: Failure(code: 5)) { try failing.value() }
+    }
+
+    /// Twelve jobs that each wait until all twelve have started: on a pool as wide as the CPU
+    /// count (two here) they would wait for ever. The wait is bounded, so a failure is a
+    /// failed expectation, not a hang.
+    @Test("more jobs than cores all run at once")
+    func jobsDoNotWaitForEachOther() throws {
+        let count = 12
+        final class Counter: Sendable { let started = Atomic<Int>(0) }
+        let counter = Counter()
+        let threads = (0..<count).map { _ in
+            JoinableThread { () -> Bool in
+                counter.started.add(1, ordering: .sequentiallyConsistent)
+                for _ in 0..<500 {  // up to 5 s
+                    if counter.started.load(ordering: .sequentiallyConsistent) == count { return true }
+                    usleep(10_000)
+                }
+                return false
+            }
+        }
+        let allSawEachOther = try threads.map { try $0.value() }
+        #expect(allSawEachOther.allSatisfy { $0 }, "\(allSawEachOther.filter { !$0 }.count) of \(count) jobs never saw the others start")
+    }
+}
