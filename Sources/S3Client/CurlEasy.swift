@@ -17,6 +17,8 @@ final class CurlEasy {
         errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
     }
 
+    static let uploadBufferSize = 1 << 20
+
     deinit {
         curl_easy_cleanup(handle)
         errorBuffer.deallocate()
@@ -61,6 +63,8 @@ final class CurlEasy {
         default:
             // PUT and POST (also with an empty body, which still sends Content-Length: 0).
             set(CURLOPT_UPLOAD, 1)
+            // Large reads and sends: 16 times fewer callbacks and system calls than curl's 64 KiB.
+            set(CURLOPT_UPLOAD_BUFFERSIZE, CurlEasy.uploadBufferSize)
             check(dbb_curl_setopt_off_t(handle, CURLOPT_INFILESIZE_LARGE, curl_off_t(request.body.length)))
             if request.method != "PUT" { set(CURLOPT_CUSTOMREQUEST, request.method) }
             check(dbb_curl_setopt_read_callback(handle, CURLOPT_READFUNCTION) { buffer, size, count, context in

@@ -126,9 +126,6 @@ public enum Snapshot {
     private static func verify(_ staging: String, versionQuery: String?) throws(SnapshotError) -> String {
         do {
             let copy = try SQLiteConnection(path: staging, mode: .readOnly)
-            // Read the copy through a memory map (SQLite caps the size at its compiled maximum):
-            // no read(2) per page, and no second copy of each page in SQLite's cache.
-            try copy.execute("PRAGMA mmap_size = 1099511627776")
             let check = try copy.scalar("PRAGMA quick_check") ?? "no answer"
             guard check == "ok" else {
                 throw SnapshotError(code: .verification, message: "the snapshot failed PRAGMA quick_check: \(check)")
