@@ -2,7 +2,7 @@
 //
 // dbbackup: a systemd-native backup agent for an application's SQLite database.
 //
-//   Sources/C*          thin module maps over Debian's C libraries
+//   Sources/C*          thin module maps over Debian's C libraries (CLinux: glibc's GNU-only calls)
 //   Sources/Hashing     SHA-256 / HMAC / MD5 over libcrypto, shared by the domain and the S3 client
 //   Sources/Threads     a joinable POSIX thread, for work beside the main thread that blocks
 //   Sources/BackupCore  the domain: configuration, schedules, retention, registry, snapshot, runs
@@ -30,6 +30,7 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CLinux"),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
 
         .target(name: "Hashing", dependencies: ["COpenSSL"], swiftSettings: strictImports),
@@ -39,7 +40,7 @@ let package = Package(
         .target(
             name: "BackupCore",
             dependencies: [
-                "CSQLite", "Hashing", "S3Client", "SystemdSupport", "Threads",
+                "CLinux", "CSQLite", "Hashing", "S3Client", "SystemdSupport", "Threads",
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -50,7 +50,7 @@ public enum Snapshot {
             throw SnapshotError(code: .missingDatabase, message: "database \(database) does not exist; check database.path in the main configuration")
         }
         do {
-            try copy(database, to: staging, busyTimeoutMilliseconds: busyTimeoutMilliseconds, progress: progress)
+            try copy(database, to: staging, busyTimeoutMilliseconds: busyTimeoutMilliseconds, durable: durable, progress: progress)
             // The copy came from the file that was open. If the path now names another file, or
             // none, the application was given a different database meanwhile (a restore, a
             // deploy): this copy would be a backup of the wrong thing.
@@ -87,7 +87,7 @@ public enum Snapshot {
         }
     }
 
-    private static func copy(_ database: String, to staging: String, busyTimeoutMilliseconds: Int32,
+    private static func copy(_ database: String, to staging: String, busyTimeoutMilliseconds: Int32, durable: Bool,
                              progress: (Int, Int) -> Void) throws {
         let source = try SQLiteConnection(path: database, mode: .readOnly, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
         let destination = try SQLiteConnection(path: staging, mode: .readWriteCreate)
@@ -102,10 +102,18 @@ public enum Snapshot {
         guard let backup = sqlite3_backup_init(destination.handle, "main", source.handle, "main") else {
             throw destination.error(sqlite3_errcode(destination.handle), "start of online backup")
         }
+        // A copy that will be kept goes to disk step by step, as it is written: one fsync of the
+        // whole copy at the end would queue all of it at once, and every commit the application
+        // makes meanwhile (each one flushes the disk) would wait behind it. Measured with a
+        // writer committing ~9,000 times a second: 70 % of its throughput kept during
+        // back-to-back backups without this, 80 % with it (Benchmarks/).
+        let writeback = durable ? try? FileSystem.open(staging, O_RDONLY) : nil
+        defer { if let writeback { FileSystem.close(writeback) } }
         var rc: Int32 = SQLITE_OK
         var busyWaitedMilliseconds: Int32 = 0
         while true {
             rc = sqlite3_backup_step(backup, pagesPerStep)
+            if let writeback { FileSystem.startWriteback(writeback) }
             let total = Int(sqlite3_backup_pagecount(backup))
             progress(total - Int(sqlite3_backup_remaining(backup)), total)
             if rc == SQLITE_OK { continue }

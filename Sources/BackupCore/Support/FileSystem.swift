@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import CLinux
 import FoundationEssentials
 import Hashing
 
@@ -190,6 +191,12 @@ public enum FileSystem {
             size += Int64(chunk.count)
         }
         return (digest.finalize(), size)
+    }
+
+    /// Asks the kernel to start writing a file's dirty pages to disk now, without waiting for
+    /// it and without flushing the disk's cache (sync_file_range with SYNC_FILE_RANGE_WRITE).
+    public static func startWriteback(_ fd: Int32) {
+        _ = dbb_start_writeback(fd)
     }
 
     /// Copies `source` to a new file `destination` (which must not exist), hashing what it
