@@ -36,8 +36,9 @@ public enum Snapshot {
     ///
     /// - Parameters:
     ///   - md5: also compute the MD5 (an S3 upload sends it as Content-MD5).
-    ///   - durable: the copy is the backup itself (a directory store): fsync it, while it is
-    ///     verified and hashed. A copy that is only uploaded and then deleted is not forced to disk.
+    ///   - durable: the copy is the backup itself (a directory store): write it to disk while it
+    ///     is copied, and fsync it while it is verified and hashed. A copy that is only uploaded
+    ///     and then deleted is not forced to disk.
     public static func take(
         database: String,
         to staging: String,
@@ -71,11 +72,12 @@ public enum Snapshot {
         let md5 = md5 ? JoinableThread { try FileSystem.digest(.md5, of: staging).digest } : nil
         let sync = durable ? JoinableThread { try FileSystem.fsyncFile(staging) } : nil
         let verified = Swift.Result { () throws(SnapshotError) -> String in try verify(staging, versionQuery: versionQuery) }
+        // Every thread is joined before anything is thrown: none outlives the staging file.
+        let (sha256Result, md5Result, syncResult) = (sha256.join(), md5?.join(), sync?.join())
         let hashed = Swift.Result {
-            let (sha256, size) = try sha256.value()
-            let digests = FileDigests(sha256: sha256, md5: try md5?.value(), size: size)
-            try sync?.value()
-            return digests
+            let (sha256, size) = try sha256Result.get()
+            try syncResult?.get()
+            return FileDigests(sha256: sha256, md5: try md5Result?.get(), size: size)
         }
         let version = try verified.get()
         switch hashed {
