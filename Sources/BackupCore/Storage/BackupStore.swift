@@ -59,6 +59,9 @@ struct DirectoryStore: BackupStore {
         // it was pruned) would be read as part of the new one: such a name counts as taken.
         if SQLiteSideFiles.suffixes.contains(where: { FileSystem.exists(path + $0) }) { return false }
         do {
+            // The snapshot already synced a staging file this store keeps (keepsStagingFile), side
+            // by side with hashing it; this fsync then finds nothing to write and costs about
+            // 0.1 ms. It stays so that no name is ever linked to data that is not on disk.
             try FileSystem.fsyncFile(staging)
             guard try FileSystem.linkNoReplace(staging, path) else { return false }
             try FileSystem.unlinkIfPresent(staging)
