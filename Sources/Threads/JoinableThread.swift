@@ -36,10 +36,14 @@ public final class JoinableThread<Success: Sendable>: Sendable {
         }
     }
 
-    /// Waits for the work to finish and returns its result. Later calls return the same result.
+    /// Waits for the work to finish and returns its result. Later calls return the same
+    /// result; calls from several threads at once all wait (the lock is held across the join).
     public func join() -> Result<Success, any Error> {
-        if let handle = thread.withLock({ state -> pthread_t? in defer { state = nil }; return state }) {
-            pthread_join(handle, nil)
+        thread.withLock { handle in
+            if let running = handle {
+                pthread_join(running, nil)
+                handle = nil
+            }
         }
         return outcome.result.withLock { $0! }
     }

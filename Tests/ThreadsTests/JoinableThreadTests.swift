@@ -19,6 +19,18 @@ struct JoinableThreadTests {
         #expect(throws: Failure(code: 5)) { try failing.value() }
     }
 
+    /// One thread finishing a job while another gives up on it both join it: the second must
+    /// wait for the result too, not find the job half done.
+    @Test("joined from several threads at once, every caller gets the result")
+    func concurrentJoins() throws {
+        for _ in 0..<20 {
+            let job = JoinableThread { () -> Int in usleep(20_000); return 7 }
+            let joiners = (0..<4).map { _ in JoinableThread { try job.value() } }
+            let results = try joiners.map { try $0.value() }
+            #expect(results == [7, 7, 7, 7])
+        }
+    }
+
     /// Twelve jobs that each wait until all twelve have started: on a pool as wide as the CPU
     /// count (two here) they would wait for ever. The wait is bounded, so a failure is a
     /// failed expectation, not a hang.
