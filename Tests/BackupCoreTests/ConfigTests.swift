@@ -206,6 +206,30 @@ struct ConfigTests {
         #expect(try main("remote = \"lots\"").0 == nil)
     }
 
+    @Test("database.pace_mib_per_second: default 128, 0 turns pacing off, a bad value names the field")
+    func pace() throws {
+        func main(_ lines: String) throws -> (MainConfig?, [ConfigProblem]) {
+            let table = try ConfigValue.parseTOML("[database]\npath = \"app.db\"\n\(lines)\n", file: "dbbackup.toml")
+            return ConfigCodec.readMain(table, file: "dbbackup.toml", configDirectory: "/etc/dbbackup")
+        }
+        let standard = try #require(try main("").0)
+        #expect(standard.database.paceBytesPerSecond == 128 << 20)
+        func written(_ config: MainConfig) -> ConfigValue? {
+            guard case .table(let database)? = ConfigCodec.renderMain(config)["database"] else { return nil }
+            return database["pace_mib_per_second"]
+        }
+        #expect(written(standard) == nil, "a default is not written out")
+
+        let off = try #require(try main("pace_mib_per_second = 0").0)
+        #expect(off.database.paceBytesPerSecond == nil)
+        #expect(written(off) == .integer(0))
+
+        let (bad, problems) = try main("pace_mib_per_second = -5")
+        #expect(bad == nil)
+        #expect(problems.map(\.field) == ["database.pace_mib_per_second"])
+        #expect(problems.first?.description.contains("0 writes directory backups at full speed") == true)
+    }
+
     @Test("a broken registration file is reported and skipped; the good ones still load")
     func brokenNextToGood() throws {
         let sandbox = try Sandbox()

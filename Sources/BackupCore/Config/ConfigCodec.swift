@@ -22,6 +22,7 @@ public enum ConfigCodec {
             let query = section.string("version_query", example: "\"SELECT max(version) FROM schema_migrations\"")
             let busy = section.integer("busy_timeout", example: "30")
             let lock = section.integer("lock_timeout", example: "600")
+            let pace = section.integer("pace_mib_per_second", example: "128")
             section.rejectUnknownKeys()
             if let path, path.isEmpty { sink.error("database.path", "\"\"", "is empty", fix: "set the path of the SQLite database to back up") }
             if let path, hasControlCharacters(path) {
@@ -38,10 +39,15 @@ public enum ConfigCodec {
                     sink.error("database.\(key)", String(value), "must be between 1 and 86400 seconds")
                 }
             }
+            if let pace, !(0...100_000).contains(pace) {
+                sink.error("database.pace_mib_per_second", String(pace), "must be between 0 and 100000 MiB/s",
+                           fix: "e.g. 128; 0 writes directory backups at full speed even while the application writes")
+            }
             if let path, !path.isEmpty {
                 database = DatabaseSettings(path: path, configDirectory: configDirectory, versionQuery: query,
                                             busyTimeoutSeconds: busy ?? DatabaseSettings.defaultBusyTimeout,
-                                            lockTimeoutSeconds: lock ?? DatabaseSettings.defaultLockTimeout)
+                                            lockTimeoutSeconds: lock ?? DatabaseSettings.defaultLockTimeout,
+                                            paceMiBPerSecond: pace.flatMap { (0...100_000).contains($0) ? $0 : nil } ?? DatabaseSettings.defaultPace)
             }
         }
         var retention = Retention()
@@ -102,6 +108,9 @@ public enum ConfigCodec {
         }
         if config.database.lockTimeoutSeconds != DatabaseSettings.defaultLockTimeout {
             database["lock_timeout"] = .integer(config.database.lockTimeoutSeconds)
+        }
+        if config.database.paceMiBPerSecond != DatabaseSettings.defaultPace {
+            database["pace_mib_per_second"] = .integer(config.database.paceMiBPerSecond)
         }
         let remote: ConfigValue = switch config.retention.remote {
         case .count(let count): .integer(count)

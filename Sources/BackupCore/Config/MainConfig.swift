@@ -64,18 +64,27 @@ public struct DatabaseSettings: Sendable, Equatable {
     /// database, in seconds.
     public var busyTimeoutSeconds: Int
     public var lockTimeoutSeconds: Int
+    /// While the application is writing, a directory backup goes to disk at most this many
+    /// MiB per second, so the application's commits keep most of the disk; 0 never paces.
+    public var paceMiBPerSecond: Int
 
     public static let defaultBusyTimeout = 30
     public static let defaultLockTimeout = 600
+    public static let defaultPace = 128
 
     public init(path: String, configDirectory: String, versionQuery: String? = nil,
-                busyTimeoutSeconds: Int = defaultBusyTimeout, lockTimeoutSeconds: Int = defaultLockTimeout) {
+                busyTimeoutSeconds: Int = defaultBusyTimeout, lockTimeoutSeconds: Int = defaultLockTimeout,
+                paceMiBPerSecond: Int = defaultPace) {
         self.path = path
         self.resolvedPath = FileSystem.absolute(path, relativeTo: configDirectory)
         self.versionQuery = versionQuery
         self.busyTimeoutSeconds = busyTimeoutSeconds
         self.lockTimeoutSeconds = lockTimeoutSeconds
+        self.paceMiBPerSecond = paceMiBPerSecond
     }
+
+    /// The pace in bytes per second, nil when pacing is off.
+    public var paceBytesPerSecond: Int64? { paceMiBPerSecond > 0 ? Int64(paceMiBPerSecond) << 20 : nil }
 }
 
 /// How many backups each registration keeps. 0 means no automatic cleanup.

@@ -115,7 +115,7 @@ public struct BackupRunner {
             snapshot = try Snapshot.take(
                 database: config.database.resolvedPath, to: staging, versionQuery: config.database.versionQuery,
                 busyTimeoutMilliseconds: Int32(config.database.busyTimeoutSeconds * 1000), md5: store.needsMD5,
-                durable: store.keepsStagingFile
+                durable: store.keepsStagingFile, pace: config.database.paceBytesPerSecond
             ) { copied, total in
                 if total > 0 { observer.progress(name, "snapshot", Double(copied) / Double(total)) }
             }

@@ -3,7 +3,6 @@ import Glibc
 #endif
 import CSQLite
 import Hashing
-import Dispatch
 import Threads
 
 /// Why a snapshot could not be taken. Each case says what the sysadmin can do about it.
@@ -39,6 +38,8 @@ public enum Snapshot {
     ///   - durable: the copy is the backup itself (a directory store): write it to disk while it
     ///     is copied, and fsync it while it is verified and hashed. A copy that is only uploaded
     ///     and then deleted is not forced to disk.
+    ///   - pace: for a durable copy, the most bytes per second written to disk while the
+    ///     application is writing too (see `PacedWriteback`); nil never paces.
     public static func take(
         database: String,
         to staging: String,
@@ -46,17 +47,23 @@ public enum Snapshot {
         busyTimeoutMilliseconds: Int32,
         md5: Bool = false,
         durable: Bool = false,
+        pace: Int64? = nil,
         progress: (_ copiedPages: Int, _ totalPages: Int) -> Void = { _, _ in }
     ) throws(SnapshotError) -> Result {
         guard let identity = FileSystem.identity(of: database) else {
             throw SnapshotError(code: .missingDatabase, message: "database \(database) does not exist; check database.path in the main configuration")
         }
+        var writeback: PacedWriteback?
         do {
-            try copy(database, to: staging, busyTimeoutMilliseconds: busyTimeoutMilliseconds, durable: durable, progress: progress)
+            try copy(database, to: staging, busyTimeoutMilliseconds: busyTimeoutMilliseconds, progress: progress) { path in
+                writeback = durable ? PacedWriteback(file: path, database: database, pace: pace) : nil
+                return writeback
+            }
             // The copy came from the file that was open. If the path now names another file, or
             // none, the application was given a different database meanwhile (a restore, a
             // deploy): this copy would be a backup of the wrong thing.
             guard FileSystem.identity(of: database) == identity else {
+                writeback?.cancel()
                 throw SnapshotError(code: .replaced, message: "\(database) was deleted or replaced while it was being copied; nothing was stored, run the backup again")
             }
         } catch let error as SnapshotError {
@@ -70,8 +77,13 @@ public enum Snapshot {
         // fsync (waiting for the disk) are independent: they run side by side.
         let sha256 = JoinableThread { try FileSystem.digest(.sha256, of: staging) }
         let md5 = md5 ? JoinableThread { try FileSystem.digest(.md5, of: staging).digest } : nil
-        let sync = durable ? JoinableThread { try FileSystem.fsyncFile(staging) } : nil
+        let sync = durable ? JoinableThread { [writeback] in
+            writeback?.finish()
+            try FileSystem.fsyncFile(staging)
+        } : nil
         let verified = Swift.Result { () throws(SnapshotError) -> String in try verify(staging, versionQuery: versionQuery) }
+        // A copy that failed its check is not worth writing out at the application's pace.
+        if case .failure = verified { writeback?.cancel() }
         // Every thread is joined before anything is thrown: none outlives the staging file.
         let (sha256Result, md5Result, syncResult) = (sha256.join(), md5?.join(), sync?.join())
         let hashed = Swift.Result {
@@ -90,8 +102,15 @@ public enum Snapshot {
         }
     }
 
-    private static func copy(_ database: String, to staging: String, busyTimeoutMilliseconds: Int32, durable: Bool,
-                             progress: (Int, Int) -> Void) throws {
+    /// Bytes a paced copy may run ahead of the disk before the copy waits: beyond this, the
+    /// kernel's own writeback would start flushing it unpaced.
+    static let maxBacklog: Int64 = 256 << 20
+
+    /// Copies inside one read transaction. `startWriteback` is called once the staging file
+    /// exists; the writeback it returns is cancelled if the copy fails, and left running (for
+    /// the caller to finish) if it succeeds.
+    private static func copy(_ database: String, to staging: String, busyTimeoutMilliseconds: Int32,
+                             progress: (Int, Int) -> Void, startWriteback: (String) -> PacedWriteback?) throws {
         let source = try SQLiteConnection(path: database, mode: .readOnly, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
         let destination = try SQLiteConnection(path: staging, mode: .readWriteCreate)
         // The staging copy needs no journal: if we crash, the whole staging file is discarded.
@@ -105,14 +124,13 @@ public enum Snapshot {
         guard let backup = sqlite3_backup_init(destination.handle, "main", source.handle, "main") else {
             throw destination.error(sqlite3_errcode(destination.handle), "start of online backup")
         }
-        // A copy that will be kept goes to disk while it is written: one fsync of the whole copy
-        // at the end would queue all of it at once, and every commit the application makes
-        // meanwhile (each one flushes the disk) would wait behind it.
-        let writeback = durable ? Writeback(path: staging) : nil
-        defer { writeback?.stop() }
+        let writeback = startWriteback(staging)
+        var copied = false
+        defer { if !copied { writeback?.cancel() } }
         var rc: Int32 = SQLITE_OK
         var busyWaitedMilliseconds: Int32 = 0
         while true {
+            while let writeback, writeback.backlog > maxBacklog { usleep(10_000) }
             rc = sqlite3_backup_step(backup, pagesPerStep)
             let total = Int(sqlite3_backup_pagecount(backup))
             progress(total - Int(sqlite3_backup_remaining(backup)), total)
@@ -127,30 +145,7 @@ public enum Snapshot {
         let finish = sqlite3_backup_finish(backup)
         if rc != SQLITE_DONE { throw destination.error(rc, "online backup of \(database)") }
         if finish != SQLITE_OK { throw destination.error(finish, "online backup of \(database)") }
-    }
-
-    /// Hands a growing file's dirty pages to the kernel's writeback every 50 ms, from a thread
-    /// of its own: the call can wait for room in the disk's queue, and the copy must not.
-    private final class Writeback: Sendable {
-        private let stopSignal: DispatchSemaphore
-        private let thread: JoinableThread<Void>
-
-        init?(path: String) {
-            guard let fd = try? FileSystem.open(path, O_RDONLY) else { return nil }
-            let signal = DispatchSemaphore(value: 0)
-            stopSignal = signal
-            thread = JoinableThread {
-                defer { FileSystem.close(fd) }
-                while signal.wait(timeout: .now() + .milliseconds(50)) == .timedOut {
-                    FileSystem.startWriteback(fd)
-                }
-            }
-        }
-
-        func stop() {
-            stopSignal.signal()
-            _ = thread.join()
-        }
+        copied = true
     }
 
     /// Checks the staging copy and reads its schema version from the copy itself, so the

@@ -193,10 +193,24 @@ public enum FileSystem {
         return (digest.finalize(), size)
     }
 
-    /// Asks the kernel to start writing a file's dirty pages to disk now, without waiting for
-    /// it and without flushing the disk's cache (sync_file_range with SYNC_FILE_RANGE_WRITE).
-    public static func startWriteback(_ fd: Int32) {
-        _ = dbb_start_writeback(fd)
+    /// Asks the kernel to start writing the dirty pages of `range` of a file to disk now,
+    /// without waiting for it and without flushing the disk's cache (sync_file_range with
+    /// SYNC_FILE_RANGE_WRITE). Errors surface at the fsync that follows.
+    public static func startWriteback(_ fd: Int32, _ range: Range<Int64>) {
+        _ = dbb_start_writeback(fd, range.lowerBound, Int64(range.count))
+    }
+
+    /// Size of an open file, or nil if fstat fails.
+    public static func size(of fd: Int32) -> Int64? {
+        var info = stat()
+        return fstat(fd, &info) == 0 ? Int64(info.st_size) : nil
+    }
+
+    /// Last modification time of `path` in nanoseconds, or nil if it does not exist.
+    public static func modificationTime(of path: String) -> Int64? {
+        var info = stat()
+        guard systemStat(path, &info) == 0 else { return nil }
+        return Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
     }
 
     /// Copies `source` to a new file `destination` (which must not exist), hashing what it
