@@ -120,6 +120,9 @@ public enum Snapshot {
         try source.execute("BEGIN")
         defer { try? source.execute("COMMIT") }
         _ = try source.scalar("SELECT count(*) FROM sqlite_schema")
+        // In WAL mode the application keeps writing during the copy, so the copy may wait for a
+        // paced disk. In rollback-journal mode its writers wait for the copy: it never waits.
+        let applicationWritesDuringCopy = try source.scalar("PRAGMA journal_mode") == "wal"
 
         guard let backup = sqlite3_backup_init(destination.handle, "main", source.handle, "main") else {
             throw destination.error(sqlite3_errcode(destination.handle), "start of online backup")
@@ -130,7 +133,7 @@ public enum Snapshot {
         var rc: Int32 = SQLITE_OK
         var busyWaitedMilliseconds: Int32 = 0
         while true {
-            while let writeback, writeback.backlog > maxBacklog { usleep(10_000) }
+            while applicationWritesDuringCopy, let writeback, writeback.backlog > maxBacklog { usleep(10_000) }
             rc = sqlite3_backup_step(backup, pagesPerStep)
             let total = Int(sqlite3_backup_pagecount(backup))
             progress(total - Int(sqlite3_backup_remaining(backup)), total)
