@@ -87,9 +87,14 @@ struct RangeDigests {
         self.md5 = md5.finalize()
     }
 
-    init(sha256: [UInt8], md5: [UInt8]) {
-        self.sha256 = sha256
-        self.md5 = md5
+    /// The whole file's digests: `known` when it has both and is of this size (the snapshot
+    /// computed them), otherwise one read of the file.
+    init(wholeFile file: LocalFile, size: Int64, known: FileDigests?) throws(LocalFileError) {
+        if let known, let md5 = known.md5, known.size == size {
+            (sha256, self.md5) = (known.sha256, md5)
+        } else {
+            self = try RangeDigests(file: file, offset: 0, length: size)
+        }
     }
 
     init(bytes: [UInt8]) {

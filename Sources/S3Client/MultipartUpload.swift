@@ -31,15 +31,11 @@ struct MultipartUpload {
             let digests: (sha256: [UInt8], md5: [UInt8])
             if workers > 1 {
                 parts = try uploadConcurrently(partCount: partCount, partSize: partSize, workers: workers, uploadID: uploadID)
-                if let known = knownDigests, let md5 = known.md5, known.size == size {
-                    digests = (known.sha256, md5)
-                } else {
-                    do {
-                        let whole = try RangeDigests(file: file, offset: 0, length: size)
-                        digests = (whole.sha256, whole.md5)
-                    } catch {
-                        throw client.localError(error, operation: "multipart upload (digests)", key: key)
-                    }
+                do {
+                    let whole = try RangeDigests(wholeFile: file, size: size, known: knownDigests)
+                    digests = (whole.sha256, whole.md5)
+                } catch {
+                    throw client.localError(error, operation: "multipart upload (digests)", key: key)
                 }
             } else {
                 let whole = WholeFileDigests()

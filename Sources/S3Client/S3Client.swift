@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Hashing
 import Glibc
 #endif
+import Hashing
 
 /// A synchronous S3 client for one bucket: streamed single and multipart uploads, downloads
 /// and deletes, SigV4-signed, with retries. Each call blocks the calling thread; calls on one
@@ -82,12 +82,8 @@ public final class S3Client: Sendable {
                                        knownDigests: knownDigests).run()
         }
         let digests: RangeDigests
-        if let knownDigests, let md5 = knownDigests.md5, knownDigests.size == size {
-            digests = RangeDigests(sha256: knownDigests.sha256, md5: md5)
-        } else {
-            do { digests = try RangeDigests(file: file, offset: 0, length: size) } catch {
-                throw localError(error, operation: "PUT", key: key)
-            }
+        do { digests = try RangeDigests(wholeFile: file, size: size, known: knownDigests) } catch {
+            throw localError(error, operation: "PUT", key: key)
         }
         return try putSingle(key: key, body: .file(descriptor: file.descriptor, offset: 0, length: size),
                              digests: digests, progress: progress)

@@ -47,7 +47,7 @@ public enum ConfigCodec {
                 database = DatabaseSettings(path: path, configDirectory: configDirectory, versionQuery: query,
                                             busyTimeoutSeconds: busy ?? DatabaseSettings.defaultBusyTimeout,
                                             lockTimeoutSeconds: lock ?? DatabaseSettings.defaultLockTimeout,
-                                            paceMiBPerSecond: pace.flatMap { (0...100_000).contains($0) ? $0 : nil } ?? DatabaseSettings.defaultPace)
+                                            paceMiBPerSecond: pace ?? DatabaseSettings.defaultPace)
             }
         }
         var retention = Retention()

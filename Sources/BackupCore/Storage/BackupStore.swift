@@ -1,6 +1,8 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import FoundationEssentials
+import Hashing
 
 /// Where a registration's backups go. The runner snapshots into `stagingPath`, then asks
 /// the store to `place` the verified file under a final name, and retention `delete`s.
@@ -111,6 +113,3 @@ enum StagingFiles {
         }
     }
 }
-
-import FoundationEssentials
-import Hashing
