@@ -40,28 +40,55 @@ struct PacedWritebackTests {
         let sandbox = try Sandbox()
         try sandbox.makeDatabase(wal: true)
         let db = try SQLiteConnection(path: sandbox.database, mode: .readWrite)
+        try db.execute("INSERT INTO items (payload) VALUES ('a commit, so the WAL has content')")
         let reader = try SQLiteConnection(path: sandbox.database, mode: .readOnly)
         _ = try reader.scalar("SELECT count(*) FROM items")
+        for file in [sandbox.database, sandbox.database + "-wal"] { try setModificationTime(file, secondsAgo: 100) }
         var activity = WriteActivity(database: sandbox.database, calmAfter: .seconds(1))
         let start = ContinuousClock.now
         func writing(after milliseconds: Int) -> Bool { activity.isWriting(at: start + .milliseconds(milliseconds)) }
-        #expect(!writing(after: 0), "nothing changed since it started looking")
+        #expect(!writing(after: 0), "nothing written within a second before it started looking")
         _ = try reader.scalar("SELECT count(*) FROM items")
         #expect(!writing(after: 50), "a reader is not a writer")
 
-        try setModificationTime(sandbox.database + "-wal", secondsAgo: 100)  // a commit, from the outside
+        try setModificationTime(sandbox.database + "-wal", secondsAgo: 50)  // a commit, from the outside
         #expect(writing(after: 100))
         #expect(writing(after: 1_050))
         #expect(!writing(after: 1_150), "calm one second after the last change")
 
         try db.execute("INSERT INTO items (payload) VALUES ('a real commit')")
-        try setModificationTime(sandbox.database + "-wal", secondsAgo: 50)  // mtime may not tick within one test
+        try setModificationTime(sandbox.database + "-wal", secondsAgo: 10)  // mtime may not tick within one test
         #expect(writing(after: 1_200))
     }
 
-    private func setModificationTime(_ path: String, secondsAgo: Int) throws {
-        let date = Date(timeIntervalSinceNow: -Double(secondsAgo))
+    @Test("a write just before it started looking counts; an empty WAL (a reader opening the database makes one) does not")
+    func activityAtTheStart() throws {
+        let sandbox = try Sandbox()
+        try sandbox.makeDatabase(wal: true)
+        try setModificationTime(sandbox.database, secondsAgo: 100)
+        let reader = try SQLiteConnection(path: sandbox.database, mode: .readOnly)
+        _ = try reader.scalar("SELECT count(*) FROM items")
+        #expect(FileManager.default.fileExists(atPath: sandbox.database + "-wal"), "the reader made an empty WAL just now")
+        var quiet = WriteActivity(database: sandbox.database, calmAfter: .seconds(1))
+        let quietNow = quiet.isWriting(at: .now)
+        #expect(!quietNow)
+
+        let db = try SQLiteConnection(path: sandbox.database, mode: .readWrite)
+        try db.execute("INSERT INTO items (payload) VALUES ('a commit')")
+        try setModificationTime(sandbox.database + "-wal", milliseconds: 300)
+        let now = ContinuousClock.now
+        var busy = WriteActivity(database: sandbox.database, calmAfter: .seconds(1), now: now)
+        let busyAt = [0, 600, 800].map { busy.isWriting(at: now + .milliseconds($0)) }
+        #expect(busyAt == [true, true, false], "a commit 300 ms before the copy started paces it from its first byte, until a second after the commit")
+    }
+
+    private func setModificationTime(_ path: String, milliseconds: Int) throws {
+        let date = Date(timeIntervalSinceNow: -Double(milliseconds) / 1000)
         try FileManager.default.setAttributes([.modificationDate: date], ofItemAtPath: path)
+    }
+
+    private func setModificationTime(_ path: String, secondsAgo: Int) throws {
+        try setModificationTime(path, milliseconds: secondsAgo * 1000)
     }
 
     @Test("a paced directory snapshot under a writer completes, consistent, and at the pace")

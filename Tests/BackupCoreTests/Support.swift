@@ -78,8 +78,8 @@ func runProcess(_ executable: String, _ arguments: [String], environment: [Strin
 
 /// A separate process that keeps writing to a database: each transaction inserts one row into
 /// `a` and one into `b` with the same sequence number, so any consistent snapshot holds rows
-/// 1…n in both tables with no gap. It says it is ready through a file, stops when `stopFile`
-/// appears, and prints how many transactions it committed.
+/// 1…n in both tables with no gap. It says it is ready (its first commit done) through a file,
+/// stops when `stopFile` appears, and prints how many transactions it committed.
 final class WriterProcess {
     let child: Spawn.Child
 
@@ -91,13 +91,16 @@ final class WriterProcess {
         db.execute("CREATE TABLE IF NOT EXISTS a (seq INTEGER PRIMARY KEY, payload TEXT)")
         db.execute("CREATE TABLE IF NOT EXISTS b (seq INTEGER PRIMARY KEY, payload TEXT)")
         seq = db.execute("SELECT coalesce(max(seq), 0) FROM a").fetchone()[0]
-        open(sys.argv[3], "w").close()
+        ready = False
         while not os.path.exists(sys.argv[2]):
             seq += 1
             db.execute("BEGIN IMMEDIATE")
             db.execute("INSERT INTO a VALUES (?, ?)", (seq, "x" * 500))
             db.execute("INSERT INTO b VALUES (?, ?)", (seq, "y" * 500))
             db.execute("COMMIT")
+            if not ready:
+                open(sys.argv[3], "w").close()
+                ready = True
         print(seq, flush=True)
         """
         child = try Spawn.start("python3", ["-c", script, database, stopFile, ready])

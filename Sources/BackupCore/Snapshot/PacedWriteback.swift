@@ -112,14 +112,24 @@ struct WriteActivity {
     private var seen: [Int64?]
     private var lastChange: ContinuousClock.Instant?
 
-    init(database: String, calmAfter: Duration) {
+    /// - Parameters:
+    ///   - now, wallClock: the same moment on both clocks (nanoseconds since the epoch for the
+    ///     wall clock, which modification times use). A file modified within `calmAfter` before
+    ///     it counts as a write then, so a copy that starts while the application writes is
+    ///     paced from its first byte.
+    init(database: String, calmAfter: Duration, now: ContinuousClock.Instant = .now,
+         wallClock: Int64 = FileSystem.wallClockNanoseconds()) {
         paths = [database, database + "-wal"]
         self.calmAfter = calmAfter
-        seen = paths.map(FileSystem.modificationTime(of:))
+        seen = paths.map(FileSystem.modificationTime(ofNonEmpty:))
+        if let newest = seen.compactMap({ $0 }).max() {
+            let age = Duration.nanoseconds(max(0, wallClock - newest))
+            if age < calmAfter { lastChange = now - age }
+        }
     }
 
     mutating func isWriting(at now: ContinuousClock.Instant) -> Bool {
-        let current = paths.map(FileSystem.modificationTime(of:))
+        let current = paths.map(FileSystem.modificationTime(ofNonEmpty:))
         if current != seen { seen = current; lastChange = now }
         guard let lastChange else { return false }
         return now - lastChange < calmAfter

@@ -206,10 +206,19 @@ public enum FileSystem {
         return fstat(fd, &info) == 0 ? Int64(info.st_size) : nil
     }
 
-    /// Last modification time of `path` in nanoseconds, or nil if it does not exist.
-    public static func modificationTime(of path: String) -> Int64? {
+    /// The wall clock (CLOCK_REALTIME, which file times use), in nanoseconds since the epoch.
+    public static func wallClockNanoseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+    }
+
+    /// Last modification time of `path` in nanoseconds since the epoch, or nil if it does not
+    /// exist or is empty (SQLite creates an empty WAL when any connection opens the database,
+    /// a reader's too: only content means a write).
+    public static func modificationTime(ofNonEmpty path: String) -> Int64? {
         var info = stat()
-        guard systemStat(path, &info) == 0 else { return nil }
+        guard systemStat(path, &info) == 0, info.st_size > 0 else { return nil }
         return Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
     }
 
