@@ -12,4 +12,15 @@ static inline int dbb_start_writeback(int fd, int64_t offset, int64_t nbytes) {
     return sync_file_range(fd, offset, nbytes, 2 /* SYNC_FILE_RANGE_WRITE */);
 }
 
+extern long copy_file_range(int fd_in, int64_t *off_in, int fd_out, int64_t *off_out, unsigned long len, unsigned int flags);
+
+/// Copies `length` bytes at `offset` of one file to the same offset of another inside the
+/// kernel (copy_file_range), without passing them through user space. Returns the bytes
+/// copied (0 at the end of the input), or -1 with errno set (EXDEV and others where the two
+/// files' filesystems cannot do it: the caller copies through a buffer instead).
+static inline long dbb_copy_range(int fd_in, int fd_out, int64_t offset, unsigned long length) {
+    int64_t in = offset, out = offset;
+    return copy_file_range(fd_in, &in, fd_out, &out, length, 0);
+}
+
 #endif

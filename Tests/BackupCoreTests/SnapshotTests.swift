@@ -16,6 +16,8 @@ struct SnapshotTests {
             let staging = "\(sandbox.root)/snapshot-\(round).db"
             let result = try Snapshot.take(database: sandbox.database, to: staging, versionQuery: nil, busyTimeoutMilliseconds: 30_000)
             #expect(result.version == "42")
+            // The writer's commits sit in the WAL; in rollback mode the file alone is the snapshot.
+            #expect(result.method == (wal ? .onlineBackup : .fileCopy))
             let copy = try SQLiteConnection(path: staging, mode: .readOnly)
             #expect(try copy.scalar("PRAGMA integrity_check") == "ok")
             let countA = Int(try copy.scalar("SELECT count(*) FROM a") ?? "-1")!

@@ -124,7 +124,6 @@ public struct BackupRunner {
         }
         CrashPoint.afterSnapshot.reached()
         let (sha256, size) = (snapshot.sha256, snapshot.size)
-        _ = chmod(staging, 0o600)  // backups hold the application's data
 
         let baseName = BackupNaming.baseName(version: snapshot.version, at: started)
         var id: Int64?
@@ -156,6 +155,7 @@ public struct BackupRunner {
             guard let record = try registry.backup(id: id) else { throw RunFailure(.store, registration: name, "the registry lost backup \(id)") }
             logger.info("stored \(record.location?.description ?? "?")", metadata: [
                 "registration": "\(name)", "size": "\(size)", "sha256": "\(sha256)", "version": "\(snapshot.version)",
+                "snapshot": "\(snapshot.method.rawValue)",
             ])
             return record
         } catch {

@@ -13,15 +13,29 @@ public struct SnapshotError: Error, CustomStringConvertible, Sendable {
     public var description: String { message }
 }
 
-/// Takes a consistent copy of a live database with SQLite's online backup API.
+/// Takes a consistent copy of a live database.
 ///
-/// The source connection opens one read transaction and the backup copies inside it, so the
+/// The source connection opens one read transaction and the copy is made inside it, so the
 /// copy is one consistent point in time even while other processes keep writing (WAL or
 /// rollback journal), and it never restarts: writers in WAL mode carry on; in rollback
 /// mode they wait for the copy (their busy timeout) as for any long reader.
+///
+/// Where the database file alone holds that point in time, and nobody can change its bytes
+/// before the transaction ends, the copy is of the file itself, made by the kernel
+/// (`Method.fileCopy`); otherwise SQLite's online backup API copies it page by page
+/// (`Method.onlineBackup`). Either way the copy is then checked with `PRAGMA quick_check`.
 public enum Snapshot {
+    /// How the copy was made.
+    public enum Method: String, Sendable {
+        /// The database file's bytes, copied by the kernel (copy_file_range).
+        case fileCopy = "file copy"
+        /// SQLite's online backup API, page by page through SQLite (pages still in the WAL).
+        case onlineBackup = "online backup"
+    }
+
     public struct Result: Sendable {
         public let version: String
+        public let method: Method
         /// SHA-256 (and MD5 when asked for) and size of the snapshot file.
         public let digests: FileDigests
         public var sha256: String { digests.sha256.hexString }
@@ -29,7 +43,7 @@ public enum Snapshot {
     }
 
     /// Pages copied per step; the progress callback runs between steps.
-    static let pagesPerStep: Int32 = 4096
+    public static let pagesPerStep: Int32 = 4096
 
     /// Copies `database` to `staging` and checks the copy.
     ///
@@ -40,6 +54,7 @@ public enum Snapshot {
     ///     and then deleted is not forced to disk.
     ///   - pace: for a durable copy, the most bytes per second written to disk while the
     ///     application is writing too (see `PacedWriteback`); nil never paces.
+    ///   - pagesPerStep: pages copied between two calls of `progress`.
     public static func take(
         database: String,
         to staging: String,
@@ -48,14 +63,17 @@ public enum Snapshot {
         md5: Bool = false,
         durable: Bool = false,
         pace: Int64? = nil,
+        pagesPerStep: Int32 = pagesPerStep,
         progress: (_ copiedPages: Int, _ totalPages: Int) -> Void = { _, _ in }
     ) throws(SnapshotError) -> Result {
         guard let identity = FileSystem.identity(of: database) else {
             throw SnapshotError(code: .missingDatabase, message: "database \(database) does not exist; check database.path in the main configuration")
         }
         var writeback: PacedWriteback?
+        let method: Method
         do {
-            try copy(database, to: staging, busyTimeoutMilliseconds: busyTimeoutMilliseconds, progress: progress) { path in
+            method = try copy(database, identity: identity, to: staging, busyTimeoutMilliseconds: busyTimeoutMilliseconds,
+                              pagesPerStep: pagesPerStep, progress: progress) { path in
                 writeback = durable ? PacedWriteback(file: path, database: database, pace: pace) : nil
                 return writeback
             }
@@ -70,6 +88,8 @@ public enum Snapshot {
             throw error
         } catch let error as SQLiteError {
             throw classify(error, database: database, staging: staging)
+        } catch let error as SystemError where error.errno == ENOSPC || error.errno == EDQUOT {
+            throw SnapshotError(code: .noSpace, message: "no space left for the snapshot at \(staging)")
         } catch {
             throw SnapshotError(code: .io, message: "snapshot of \(database) failed: \(error)")
         }
@@ -94,7 +114,7 @@ public enum Snapshot {
         let version = try verified.get()
         switch hashed {
         case .success(let digests):
-            return Result(version: version, digests: digests)
+            return Result(version: version, method: method, digests: digests)
         case .failure(let error as SystemError) where error.errno == ENOSPC || error.errno == EDQUOT:
             throw SnapshotError(code: .noSpace, message: "no space left for the snapshot at \(staging)")
         case .failure(let error):
@@ -109,12 +129,14 @@ public enum Snapshot {
     /// Copies inside one read transaction. `startWriteback` is called once the staging file
     /// exists; the writeback it returns is cancelled if the copy fails, and left running (for
     /// the caller to finish) if it succeeds.
-    private static func copy(_ database: String, to staging: String, busyTimeoutMilliseconds: Int32,
-                             progress: (Int, Int) -> Void, startWriteback: (String) -> PacedWriteback?) throws {
+    private static func copy(_ database: String, identity: [UInt64], to staging: String, busyTimeoutMilliseconds: Int32,
+                             pagesPerStep: Int32, progress: (Int, Int) -> Void,
+                             startWriteback: (String) -> PacedWriteback?) throws -> Method {
         let source = try SQLiteConnection(path: database, mode: .readOnly, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
-        let destination = try SQLiteConnection(path: staging, mode: .readWriteCreate)
-        // The staging copy needs no journal: if we crash, the whole staging file is discarded.
-        try destination.execute("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF")
+        // Created here, not by SQLite, so that it is never readable by others (backups hold
+        // the application's data).
+        let output = try FileSystem.open(staging, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600)
+        defer { FileSystem.close(output) }
 
         // Hold one read transaction on the source for the whole copy (see the type's comment).
         try source.execute("BEGIN")
@@ -123,7 +145,32 @@ public enum Snapshot {
         // In WAL mode the application keeps writing during the copy, so the copy may wait for a
         // paced disk. In rollback-journal mode its writers wait for the copy: it never waits.
         let applicationWritesDuringCopy = try source.scalar("PRAGMA journal_mode") == "wal"
+        let waitForDisk = { (writeback: PacedWriteback?) in
+            while applicationWritesDuringCopy, let writeback, writeback.backlog > maxBacklog { usleep(10_000) }
+        }
 
+        if let image = try FileImage(of: database, identity: identity, source: source, wal: applicationWritesDuringCopy) {
+            defer { FileSystem.close(image.descriptor) }
+            let writeback = startWriteback(staging)
+            var copied = false
+            defer { if !copied { writeback?.cancel() } }
+            let copier = RangeCopier(from: image.descriptor, database, to: output, staging)
+            let step = Int64(pagesPerStep) * image.pageSize
+            var offset: Int64 = 0
+            while offset < image.length {
+                waitForDisk(writeback)
+                let end = min(image.length, offset + step)
+                try copier.copy(offset..<end)
+                offset = end
+                progress(Int(offset / image.pageSize), Int(image.length / image.pageSize))
+            }
+            copied = true
+            return .fileCopy
+        }
+
+        let destination = try SQLiteConnection(path: staging, mode: .readWriteCreate)
+        // The staging copy needs no journal: if we crash, the whole staging file is discarded.
+        try destination.execute("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF")
         guard let backup = sqlite3_backup_init(destination.handle, "main", source.handle, "main") else {
             throw destination.error(sqlite3_errcode(destination.handle), "start of online backup")
         }
@@ -133,7 +180,7 @@ public enum Snapshot {
         var rc: Int32 = SQLITE_OK
         var busyWaitedMilliseconds: Int32 = 0
         while true {
-            while applicationWritesDuringCopy, let writeback, writeback.backlog > maxBacklog { usleep(10_000) }
+            waitForDisk(writeback)
             rc = sqlite3_backup_step(backup, pagesPerStep)
             let total = Int(sqlite3_backup_pagecount(backup))
             progress(total - Int(sqlite3_backup_remaining(backup)), total)
@@ -149,6 +196,45 @@ public enum Snapshot {
         if rc != SQLITE_DONE { throw destination.error(rc, "online backup of \(database)") }
         if finish != SQLITE_OK { throw destination.error(finish, "online backup of \(database)") }
         copied = true
+        return .onlineBackup
+    }
+
+    /// The database file, when its first `length` bytes are exactly the snapshot of the read
+    /// transaction `source` holds and nobody can change them before that transaction ends:
+    ///
+    /// - Rollback journal: every writer needs the shared lock on the file to be released
+    ///   before it may write to the file.
+    /// - WAL, with the WAL empty or absent while the transaction is held: the transaction then
+    ///   reads the file alone (a reader that needs frames of the WAL keeps them there: the WAL
+    ///   cannot be restarted or truncated under it), and a checkpoint may not copy frames into
+    ///   the file while such a reader holds its lock. New commits go to the WAL only.
+    ///
+    /// Otherwise (pages of the snapshot are still in the WAL) nil: SQLite must copy it.
+    private struct FileImage {
+        let descriptor: Int32
+        let pageSize: Int64
+        let length: Int64
+
+        init?(of database: String, identity: [UInt64], source: SQLiteConnection, wal: Bool) throws {
+            if wal {
+                do {
+                    guard try FileSystem.size(database + "-wal") == 0 else { return nil }
+                } catch where error.errno == ENOENT {
+                    // No WAL at all.
+                } catch {
+                    return nil
+                }
+            }
+            guard let pageSize = try source.scalar("PRAGMA page_size").flatMap(Int64.init),
+                  let pages = try source.scalar("PRAGMA page_count").flatMap(Int64.init), pageSize > 0 else { return nil }
+            let descriptor = try FileSystem.open(database, O_RDONLY)
+            // The file SQLite holds the transaction on, and long enough.
+            guard FileSystem.identity(of: descriptor) == identity, (FileSystem.size(of: descriptor) ?? 0) >= pages * pageSize else {
+                FileSystem.close(descriptor)
+                return nil
+            }
+            (self.descriptor, self.pageSize, self.length) = (descriptor, pageSize, pages * pageSize)
+        }
     }
 
     /// Checks the staging copy and reads its schema version from the copy itself, so the

@@ -83,6 +83,13 @@ public enum FileSystem {
         return [UInt64(info.st_dev), UInt64(info.st_ino)]
     }
 
+    /// Device and inode of an open file.
+    public static func identity(of fd: Int32) -> [UInt64]? {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { return nil }
+        return [UInt64(info.st_dev), UInt64(info.st_ino)]
+    }
+
     public static func isDirectory(_ path: String) -> Bool {
         var info = stat()
         return systemStat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
