@@ -18,7 +18,17 @@ public final class JoinableThread<Success: Sendable>: Sendable {
     }
 
     /// Starts `body` at once. If no thread can be created, `body` runs on the caller's thread.
-    public init(_ body: @escaping @Sendable () throws -> Success) {
+    public convenience init(_ body: @escaping @Sendable () throws -> Success) {
+        self.init(body, orOnCallersThread: true)!
+    }
+
+    /// Starts `body` on a thread of its own, or returns nil, having run nothing, if no thread
+    /// can be created: for work that waits for the caller, and so must not run on its thread.
+    public convenience init?(ownThread body: @escaping @Sendable () throws -> Success) {
+        self.init(body, orOnCallersThread: false)
+    }
+
+    private init?(_ body: @escaping @Sendable () throws -> Success, orOnCallersThread: Bool) {
         let job = Job { [outcome] in
             let result = Result { try body() }
             outcome.result.withLock { $0 = result }
@@ -32,7 +42,9 @@ public final class JoinableThread<Success: Sendable>: Sendable {
         if created == 0 {
             thread.withLock { $0 = handle }
         } else {
-            Unmanaged<Job>.fromOpaque(context).takeRetainedValue().run()
+            let job = Unmanaged<Job>.fromOpaque(context).takeRetainedValue()
+            guard orOnCallersThread else { return nil }
+            job.run()
         }
     }
 

@@ -1,11 +1,49 @@
 @testable import BackupCore
 import Foundation
+import Hashing
 import Testing
 
 @Suite("Snapshots copied as files, and when SQLite must copy instead")
 struct FileCopySnapshotTests {
     func permissions(_ path: String) throws -> Int? {
         try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int
+    }
+
+    /// The digests the snapshot computed (following the copy, or after it) are those of the file.
+    func expectDigests(_ result: Snapshot.Result, of staging: String) throws {
+        let (sha256, size) = try FileSystem.sha256(of: staging)
+        #expect(result.sha256 == sha256)
+        #expect(result.size == size)
+        #expect(result.digests.md5 == (try FileSystem.digest(.md5, of: staging).digest))
+    }
+
+    @Test("digests follow the bytes as they land, finish at the end of the file, and stop when cancelled")
+    func followingDigests() throws {
+        let sandbox = try Sandbox()
+        let path = "\(sandbox.root)/growing"
+        let fd = try FileSystem.open(path, O_WRONLY | O_CREAT)
+        defer { FileSystem.close(fd) }
+        let digests = StagingDigests(of: path, algorithms: [.sha256, .md5])
+        var written: [UInt8] = []
+        for round in 0..<20 {
+            let chunk = (0..<(100_000 + round)).map { UInt8(truncatingIfNeeded: $0 &+ round) }
+            try FileSystem.writeAll(fd, chunk, path: path)
+            written += chunk
+            digests.landed(Int64(written.count))
+            usleep(2_000)
+        }
+        digests.complete()
+        let results = digests.results()
+        #expect(try results[0].get().digest == Digest.hash(.sha256, written))
+        #expect(try results[1].get().digest == Digest.hash(.md5, written))
+        #expect(try results[0].get().size == Int64(written.count))
+
+        let stalled = StagingDigests(of: path, algorithms: [.sha256])
+        stalled.landed(10)
+        let started = ContinuousClock.now
+        stalled.cancel()
+        #expect(ContinuousClock.now - started < .seconds(1), "waiting for bytes that never land ends at cancel()")
+        #expect(throws: (any Error).self) { try stalled.results()[0].get() }
     }
 
     @Test("an empty WAL: the file is copied, and commits and a checkpoint during the copy do not reach the copy")
@@ -17,7 +55,7 @@ struct FileCopySnapshotTests {
         var checkpointed: [String] = []
         var steps = 0
         let result = try Snapshot.take(database: sandbox.database, to: staging, versionQuery: nil, busyTimeoutMilliseconds: 1000,
-                                       pagesPerStep: 8) { _, _ in
+                                       md5: true, pagesPerStep: 8) { _, _ in
             steps += 1
             guard steps == 1 else { return }
             // Mid-copy, another connection rewrites every row, adds rows, and asks for a checkpoint.
@@ -35,6 +73,7 @@ struct FileCopySnapshotTests {
         #expect(try copy.scalar("SELECT count(*) FROM items") == "3000")
         #expect(try copy.scalar("SELECT count(*) FROM items WHERE payload = 'changed'") == "0")
         #expect(try permissions(staging) == 0o600)
+        try expectDigests(result, of: staging)
         let live = try SQLiteConnection(path: sandbox.database, mode: .readOnly)
         #expect(try live.scalar("SELECT count(*) FROM items WHERE payload = 'changed'") == "6000", "the application's writes all went in")
     }
@@ -71,8 +110,9 @@ struct FileCopySnapshotTests {
         let application = try SQLiteConnection(path: sandbox.database, mode: .readWrite)
         try application.execute("PRAGMA wal_autocheckpoint = 0; INSERT INTO items (payload) SELECT payload FROM items")
         let staging = "\(sandbox.root)/staging.db"
-        let result = try Snapshot.take(database: sandbox.database, to: staging, versionQuery: nil, busyTimeoutMilliseconds: 1000)
+        let result = try Snapshot.take(database: sandbox.database, to: staging, versionQuery: nil, busyTimeoutMilliseconds: 1000, md5: true)
         #expect(result.method == .onlineBackup)
+        try expectDigests(result, of: staging)
         let copy = try SQLiteConnection(path: staging, mode: .readOnly)
         #expect(try copy.scalar("PRAGMA integrity_check") == "ok")
         #expect(try copy.scalar("SELECT count(*) FROM items") == "6000", "the rows only the WAL holds are in the copy")

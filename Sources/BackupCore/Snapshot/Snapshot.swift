@@ -70,10 +70,13 @@ public enum Snapshot {
             throw SnapshotError(code: .missingDatabase, message: "database \(database) does not exist; check database.path in the main configuration")
         }
         var writeback: PacedWriteback?
+        let digests = StagingDigests(of: staging, algorithms: md5 ? [.sha256, .md5] : [.sha256])
+        // Every thread is joined before this returns or throws: none outlives the staging file.
+        defer { digests.cancel() }
         let method: Method
         do {
             method = try copy(database, identity: identity, to: staging, busyTimeoutMilliseconds: busyTimeoutMilliseconds,
-                              pagesPerStep: pagesPerStep, progress: progress) { path in
+                              pagesPerStep: pagesPerStep, progress: progress, landed: digests.landed) { path in
                 writeback = durable ? PacedWriteback(file: path, database: database, pace: pace) : nil
                 return writeback
             }
@@ -95,21 +98,20 @@ public enum Snapshot {
         }
         // Verification (SQLite reading the copy), each digest (reading it as bytes) and the
         // fsync (waiting for the disk) are independent: they run side by side.
-        let sha256 = JoinableThread { try FileSystem.digest(.sha256, of: staging) }
-        let md5 = md5 ? JoinableThread { try FileSystem.digest(.md5, of: staging).digest } : nil
+        digests.complete()
         let sync = durable ? JoinableThread { [writeback] in
             writeback?.finish()
             try FileSystem.fsyncFile(staging)
         } : nil
         let verified = Swift.Result { () throws(SnapshotError) -> String in try verify(staging, versionQuery: versionQuery) }
         // A copy that failed its check is not worth writing out at the application's pace.
-        if case .failure = verified { writeback?.cancel() }
+        if case .failure = verified { writeback?.cancel(); digests.cancel() }
         // Every thread is joined before anything is thrown: none outlives the staging file.
-        let (sha256Result, md5Result, syncResult) = (sha256.join(), md5?.join(), sync?.join())
+        let (digestResults, syncResult) = (digests.results(), sync?.join())
         let hashed = Swift.Result {
-            let (sha256, size) = try sha256Result.get()
+            let (sha256, size) = try digestResults[0].get()
             try syncResult?.get()
-            return FileDigests(sha256: sha256, md5: try md5Result?.get(), size: size)
+            return FileDigests(sha256: sha256, md5: md5 ? try digestResults[1].get().digest : nil, size: size)
         }
         let version = try verified.get()
         switch hashed {
@@ -128,9 +130,10 @@ public enum Snapshot {
 
     /// Copies inside one read transaction. `startWriteback` is called once the staging file
     /// exists; the writeback it returns is cancelled if the copy fails, and left running (for
-    /// the caller to finish) if it succeeds.
+    /// the caller to finish) if it succeeds. `landed(n)`: bytes `0..<n` of a file copy are
+    /// final (SQLite's backup says nothing: it rewrites the first page at the end).
     private static func copy(_ database: String, identity: [UInt64], to staging: String, busyTimeoutMilliseconds: Int32,
-                             pagesPerStep: Int32, progress: (Int, Int) -> Void,
+                             pagesPerStep: Int32, progress: (Int, Int) -> Void, landed: (Int64) -> Void,
                              startWriteback: (String) -> PacedWriteback?) throws -> Method {
         let source = try SQLiteConnection(path: database, mode: .readOnly, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
         // Created here, not by SQLite, so that it is never readable by others (backups hold
@@ -162,6 +165,7 @@ public enum Snapshot {
                 let end = min(image.length, offset + step)
                 try copier.copy(offset..<end)
                 offset = end
+                landed(offset)
                 progress(Int(offset / image.pageSize), Int(image.length / image.pageSize))
             }
             copied = true
@@ -242,6 +246,9 @@ public enum Snapshot {
     private static func verify(_ staging: String, versionQuery: String?) throws(SnapshotError) -> String {
         do {
             let copy = try SQLiteConnection(path: staging, mode: .readOnly)
+            // Read the copy through a memory map (SQLite caps it at 2 GiB): quick_check reads
+            // every page, and one system call per page costs more than the check itself.
+            try copy.execute("PRAGMA mmap_size = 2147418112")
             let check = try copy.scalar("PRAGMA quick_check") ?? "no answer"
             guard check == "ok" else {
                 throw SnapshotError(code: .verification, message: "the snapshot failed PRAGMA quick_check: \(check)")
