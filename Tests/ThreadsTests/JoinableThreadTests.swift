@@ -21,6 +21,19 @@ struct JoinableThreadTests {
 
     /// One thread finishing a job while another gives up on it both join it: the second must
     /// wait for the result too, not find the job half done.
+    @Test("ownThread: the work runs on another thread, so it may wait for its caller")
+    func ownThread() throws {
+        final class Flag: Sendable { let go = Mutex(false) }
+        let flag = Flag()
+        let caller = pthread_self()
+        let waiter = JoinableThread(ownThread: { @Sendable () -> Bool in
+            while !flag.go.withLock({ $0 }) { usleep(1_000) }
+            return pthread_equal(pthread_self(), caller) == 0
+        })
+        flag.go.withLock { $0 = true }  // were it running here, this line would never be reached
+        #expect(try waiter?.value() == true)
+    }
+
     @Test("joined from several threads at once, every caller gets the result")
     func concurrentJoins() throws {
         for _ in 0..<20 {
