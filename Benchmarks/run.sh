@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds dbbackup as shipped (release, static Swift stdlib) and runs the benchmarks.
-#   Benchmarks/run.sh [--quick] [--only snapshot load upload generator small]
+#   Benchmarks/run.sh [--quick] [--only snapshot snapshot-recent load upload generator small]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
