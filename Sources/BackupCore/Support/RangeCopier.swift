@@ -38,7 +38,9 @@ final class RangeCopier {
         if copied == 0 { throw endOfInput() }
         switch errno {
         case EINTR: return 0
-        case EXDEV, ENOSYS, EOPNOTSUPP, EINVAL, EBADF:
+        // Another filesystem, one that cannot, or a seccomp filter that does not allow the
+        // call (EPERM): the buffer copies what the kernel would not.
+        case EXDEV, ENOSYS, EOPNOTSUPP, EINVAL, EBADF, EPERM:
             inKernel = false
             return 0
         default: throw SystemError(operation: "copy_file_range to", path: outputPath, errno: errno)
