@@ -91,6 +91,20 @@ struct PacedWritebackTests {
         try setModificationTime(path, milliseconds: secondsAgo * 1000)
     }
 
+    @Test("finish() and cancel() wake the thread: nothing waits for its next look")
+    func finishDoesNotWaitForATick() throws {
+        let sandbox = try Sandbox()
+        try sandbox.makeDatabase(wal: true)
+        try sandbox.write(String(repeating: "x", count: 1 << 20), to: "copy.db")
+        for end in ["finish", "cancel"] {
+            let writeback = try #require(PacedWriteback(file: "\(sandbox.root)/copy.db", database: sandbox.database, pace: nil, tick: .seconds(60)))
+            usleep(50_000)  // the thread has had its first look and sleeps until the next one
+            let started = ContinuousClock.now
+            if end == "finish" { writeback.finish() } else { writeback.cancel() }
+            #expect(ContinuousClock.now - started < .seconds(30), "\(end)() returned without waiting for the 60 s tick")
+        }
+    }
+
     @Test("a paced directory snapshot under a writer completes, consistent, and at the pace")
     func pacedSnapshotUnderLoad() throws {
         let sandbox = try Sandbox()

@@ -38,9 +38,10 @@ final class PacedWriteback: Sendable {
     ///   - database: the live database; a change of its (or its WAL's) modification time
     ///     means the application is writing.
     ///   - pace: bytes per second while the application writes; nil never paces.
-    init?(file: String, database: String, pace: Int64?) {
+    ///   - tick: how often it looks (tests make it long, to show nothing waits for it).
+    init?(file: String, database: String, pace: Int64?, tick: Duration = tick) {
         guard let fd = try? FileSystem.open(file, O_RDONLY) else { return nil }
-        let (shared, tick, calmAfter) = (shared, Self.tick, Self.calmAfter)
+        let (shared, calmAfter) = (shared, Self.calmAfter)
         thread = JoinableThread {
             defer { FileSystem.close(fd) }
             let clock = ContinuousClock()
@@ -71,6 +72,7 @@ final class PacedWriteback: Sendable {
     /// of it has been (an fsync follows, and then has little left to wait for).
     func finish() {
         shared.progress.withLock { if $0.phase == .copying { $0.phase = .draining } }
+        shared.wake.signal()  // not a tick later: a small backup would wait for it
         _ = thread.join()
     }
 
