@@ -86,12 +86,16 @@ final class PacedWriteback: Sendable {
 
 /// How far a paced copy may be handed to the disk: `bytesPerSecond` while paced, with at
 /// most a quarter second saved up (pacing means no bursts); everything while not paced.
+/// It starts with one tick's worth (50 ms), so a small backup goes at its first look.
 struct Pacer {
     let bytesPerSecond: Int64?
-    private var budget: Int64 = 0
+    private var budget: Int64
     private var last: ContinuousClock.Instant?
 
-    init(bytesPerSecond: Int64?) { self.bytesPerSecond = bytesPerSecond }
+    init(bytesPerSecond: Int64?) {
+        self.bytesPerSecond = bytesPerSecond
+        budget = (bytesPerSecond ?? 0) / 20
+    }
 
     /// The file offset up to which the copy may be written now.
     mutating func target(flushed: Int64, size: Int64, at now: ContinuousClock.Instant, paced: Bool) -> Int64 {
