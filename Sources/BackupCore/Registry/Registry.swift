@@ -64,7 +64,10 @@ public final class Registry {
             db = try SQLiteConnection(path: path, mode: .readWriteCreate, busyTimeoutMilliseconds: 10_000)
             // SQLite gives -wal/-shm files the database file's owner when root opens it.
             if isNew { FileSystem.adoptOwnership(path, of: directory) }
-            try db.execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON")
+            // Runs started together may all be opening a new registry: the first switches it
+            // to WAL, and SQLite answers the others "database is locked" without waiting.
+            try db.executeRetryingBusy("PRAGMA journal_mode=WAL", timeout: .seconds(10))
+            try db.execute("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON")
             try migrate()
         } catch {
             throw RegistryError(message: "the registry \(path) cannot be opened: \(error)")

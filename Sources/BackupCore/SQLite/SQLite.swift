@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import CSQLite
 
 /// An SQLite failure: the result code, SQLite's own message, and what we were doing.
@@ -52,6 +55,21 @@ public final class SQLiteConnection {
     public func execute(_ sql: String) throws(SQLiteError) {
         let rc = sqlite3_exec(handle, sql, nil, nil, nil)
         if rc != SQLITE_OK { throw error(rc, "\(sql.prefix(60))") }
+    }
+
+    /// Runs `sql`, trying again for up to `timeout` while another connection holds a lock.
+    /// For the statements SQLite answers SQLITE_BUSY at once rather than call the busy
+    /// handler, where waiting could deadlock: switching a database that several processes
+    /// open at the same moment to WAL is one.
+    public func executeRetryingBusy(_ sql: String, timeout: Duration) throws(SQLiteError) {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            do {
+                return try execute(sql)
+            } catch where error.isBusy && ContinuousClock.now < deadline {
+                usleep(5_000)
+            }
+        }
     }
 
     public func prepare(_ sql: String) throws(SQLiteError) -> Statement {
