@@ -11,6 +11,10 @@ public struct SnapshotError: Error, CustomStringConvertible, Sendable {
     public let code: Code
     public let message: String
     public var description: String { message }
+
+    static func noSpace(at staging: String) -> SnapshotError {
+        SnapshotError(code: .noSpace, message: "no space left for the snapshot at \(staging)")
+    }
 }
 
 /// Takes a consistent copy of a live database.
@@ -91,8 +95,8 @@ public enum Snapshot {
             throw error
         } catch let error as SQLiteError {
             throw classify(error, database: database, staging: staging)
-        } catch let error as SystemError where error.errno == ENOSPC || error.errno == EDQUOT {
-            throw SnapshotError(code: .noSpace, message: "no space left for the snapshot at \(staging)")
+        } catch let error as SystemError where error.isNoSpace {
+            throw SnapshotError.noSpace(at: staging)
         } catch {
             throw SnapshotError(code: .io, message: "snapshot of \(database) failed: \(error)")
         }
@@ -117,8 +121,8 @@ public enum Snapshot {
         switch hashed {
         case .success(let digests):
             return Result(version: version, method: method, digests: digests)
-        case .failure(let error as SystemError) where error.errno == ENOSPC || error.errno == EDQUOT:
-            throw SnapshotError(code: .noSpace, message: "no space left for the snapshot at \(staging)")
+        case .failure(let error as SystemError) where error.isNoSpace:
+            throw SnapshotError.noSpace(at: staging)
         case .failure(let error):
             throw SnapshotError(code: .io, message: "reading or syncing the snapshot \(staging) failed: \(error)")
         }
@@ -140,6 +144,9 @@ public enum Snapshot {
         // the application's data).
         let output = try FileSystem.open(staging, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600)
         defer { FileSystem.close(output) }
+        let writeback = startWriteback(staging)
+        var copied = false
+        defer { if !copied { writeback?.cancel() } }
 
         // Hold one read transaction on the source for the whole copy (see the type's comment).
         try source.execute("BEGIN")
@@ -148,20 +155,17 @@ public enum Snapshot {
         // In WAL mode the application keeps writing during the copy, so the copy may wait for a
         // paced disk. In rollback-journal mode its writers wait for the copy: it never waits.
         let applicationWritesDuringCopy = try source.scalar("PRAGMA journal_mode") == "wal"
-        let waitForDisk = { (writeback: PacedWriteback?) in
+        let waitForDisk = {
             while applicationWritesDuringCopy, let writeback, writeback.backlog > maxBacklog { usleep(10_000) }
         }
 
         if let image = try FileImage(of: database, identity: identity, source: source, wal: applicationWritesDuringCopy) {
             defer { FileSystem.close(image.descriptor) }
-            let writeback = startWriteback(staging)
-            var copied = false
-            defer { if !copied { writeback?.cancel() } }
             let copier = RangeCopier(from: image.descriptor, database, to: output, staging)
             let step = Int64(pagesPerStep) * image.pageSize
             var offset: Int64 = 0
             while offset < image.length {
-                waitForDisk(writeback)
+                waitForDisk()
                 let end = min(image.length, offset + step)
                 try copier.copy(offset..<end)
                 offset = end
@@ -178,13 +182,10 @@ public enum Snapshot {
         guard let backup = sqlite3_backup_init(destination.handle, "main", source.handle, "main") else {
             throw destination.error(sqlite3_errcode(destination.handle), "start of online backup")
         }
-        let writeback = startWriteback(staging)
-        var copied = false
-        defer { if !copied { writeback?.cancel() } }
         var rc: Int32 = SQLITE_OK
         var busyWaitedMilliseconds: Int32 = 0
         while true {
-            waitForDisk(writeback)
+            waitForDisk()
             rc = sqlite3_backup_step(backup, pagesPerStep)
             let total = Int(sqlite3_backup_pagecount(backup))
             progress(total - Int(sqlite3_backup_remaining(backup)), total)
@@ -279,7 +280,7 @@ public enum Snapshot {
             return SnapshotError(code: .busy, message: "\(database) stayed locked by another connection longer than the lock timeout; try again, or raise database.busy_timeout")
         }
         if error.isDiskFull {
-            return SnapshotError(code: .noSpace, message: "no space left for the snapshot at \(staging)")
+            return .noSpace(at: staging)
         }
         return SnapshotError(code: .io, message: "snapshot of \(database) failed: \(error)")
     }

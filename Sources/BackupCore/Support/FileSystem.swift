@@ -14,6 +14,9 @@ public struct SystemError: Error, CustomStringConvertible, Sendable {
     public let errno: Int32
 
     public var description: String { "\(operation) \(path): \(String(cString: strerror(errno)))" }
+
+    /// The disk, or the user's quota, is full.
+    public var isNoSpace: Bool { errno == ENOSPC || errno == EDQUOT }
 }
 
 /// POSIX file operations dbbackup needs for crash-safe placement. Each C call is wrapped
