@@ -141,16 +141,24 @@ x sh -c "printf '%s\n' '$secret' | dbbackup registration add offsite --provider 
 # While the run retries its unreachable store, look at the running service from outside:
 # its command line and environment must not carry the secret (only the credential file may).
 x systemctl start --no-block dbbackup@offsite.service
+# MainPID is known from the fork on, but until the exec that process is still systemd's
+# executor, with its own environment: wait until it runs dbbackup itself.
 pid=""
 for _ in $(seq 100); do
     pid=$(x systemctl show -P MainPID dbbackup@offsite.service)
-    [ -n "$pid" ] && [ "$pid" != 0 ] && break
+    if [ -n "$pid" ] && [ "$pid" != 0 ] \
+        && x sh -c "tr '\\0' ' ' < /proc/$pid/cmdline" 2>/dev/null | grep -q '^/usr/bin/dbbackup run '; then
+        break
+    fi
+    pid=""
     sleep 0.05
 done
-check "the S3 run is running (pid $pid)" test -n "$pid" -a "$pid" != 0
+check "the S3 run is running (pid $pid)" test -n "$pid"
 proc=$(x sh -c "tr '\\0' '\\n' < /proc/$pid/cmdline; tr '\\0' '\\n' < /proc/$pid/environ" 2>&1)
 check "the running service's command line and environment hold no secret" bash -c '! grep -q -- "$1" <<<"$2"' _ "$secret" "$proc"
-check "...but it has its credentials directory" grep -q '^CREDENTIALS_DIRECTORY=' <<<"$proc"
+if grep -q '^CREDENTIALS_DIRECTORY=' <<<"$proc"; then ok "...but it has its credentials directory"
+else bad "...but it has its credentials directory (names in its environment: $(sed -n 's/^\([A-Z_]*\)=.*/\1/p' <<<"$proc" | tr '\n' ' '))"
+fi
 x systemctl stop dbbackup@offsite.service >/dev/null 2>&1
 x dbbackup registration show offsite --json >> /tmp/e2e-cli.$$ 2>&1
 x dbbackup config export >> /tmp/e2e-cli.$$ 2>&1
