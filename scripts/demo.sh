@@ -42,6 +42,7 @@ echo "== dbbackup init / registration add"
 
 echo "== dbbackup run --trigger migration (while the writer runs)"
 "$bin" run --trigger migration
+echo "== dbbackup run nightly (a timer's registration, started by hand)"
 "$bin" run nightly
 
 echo "== dbbackup list"

@@ -41,7 +41,7 @@ x systemctl enable --quiet --now dbbackup.target
 
 # --- the application: a WAL database owned by app:app, group-readable/writable
 x sh -ec '
-    groupadd -g 1500 app; useradd -r -u 1500 -g app app
+    groupadd -g 1500 app; useradd -M -s /usr/sbin/nologin -u 1500 -g app app
     install -d -o app -g app -m 2770 /srv/app
     sqlite3 /srv/app/app.db "pragma journal_mode=wal; create table t(x); insert into t values (1); pragma user_version=12;" >/dev/null
     chown app:app /srv/app/app.db*; chmod 660 /srv/app/app.db*
