@@ -11,7 +11,7 @@ struct DBBackup: ParsableCommand {
         discussion: """
         Configuration lives in --config-dir (default /etc/dbbackup): dbbackup.toml for the database \
         and retention, registrations.d/NAME.toml for each backup job. The registry of backups lives \
-        in --state-dir (default /var/lib/dbbackup).
+        in --state-dir (default /var/lib/dbbackup). Both options may come before or after the verb.
         """,
         version: DBBackupVersion.current,
         subcommands: [
@@ -26,7 +26,7 @@ struct DBBackup: ParsableCommand {
         if CommandLine.arguments.first.map({ FileSystem.name(of: $0) }) == "dbbackup-generator" {
             Generate.main(Array(CommandLine.arguments.dropFirst()))
         } else {
-            main(nil)
+            main(GlobalOptions.placedAfterVerb(Array(CommandLine.arguments.dropFirst()), root: self))
         }
     }
 }

@@ -21,3 +21,35 @@ struct GlobalOptions: ParsableArguments {
     var store: ConfigStore { ConfigStore(locations: locations) }
     var secrets: SecretStore { SecretStore(locations: locations) }
 }
+
+extension GlobalOptions {
+    private static let names = ["--config-dir", "--state-dir"]
+
+    /// SPEC calls `--config-dir` and `--state-dir` global, so they may also come before the
+    /// verb (`dbbackup --config-dir DIR list`). argument-parser knows them as options of each
+    /// verb, so leading ones are moved to just after the verb's name.
+    static func placedAfterVerb(_ arguments: [String], root: any ParsableCommand.Type) -> [String] {
+        var leading: [String] = []
+        var rest = arguments[...]
+        while let first = rest.first {
+            if names.contains(first), rest.count >= 2 {
+                leading += rest.prefix(2)
+                rest = rest.dropFirst(2)
+            } else if names.contains(where: { first.hasPrefix($0 + "=") }) {
+                leading.append(first)
+                rest = rest.dropFirst()
+            } else {
+                break
+            }
+        }
+        guard !leading.isEmpty else { return arguments }
+        var verb: [String] = []
+        var command = root
+        while let word = rest.first, let sub = command.configuration.subcommands.first(where: { $0._commandName == word }) {
+            verb.append(word)
+            rest = rest.dropFirst()
+            command = sub
+        }
+        return verb + leading + rest
+    }
+}
