@@ -76,8 +76,10 @@ struct RegistrationOptions: ParsableArguments {
         if changesSchedule {
             var scheduleTable: [String: ConfigValue] = if case .table(let existing)? = base["schedule"] { existing } else { [:] }
             if let schedule, schedule != (scheduleTable["type"].flatMap { if case .string(let s) = $0 { s } else { nil } }) {
-                // A new kind of schedule starts from scratch, except for what is given with it.
-                scheduleTable = ["type": .string(schedule)]
+                // A new kind of schedule drops what only the old kind uses (weekdays, days); a
+                // timed one keeps the times and the timezone unless new ones are given.
+                let kept = schedule == "migration" ? [:] : scheduleTable.filter { ["times", "timezone"].contains($0.key) }
+                scheduleTable = kept.merging(["type": .string(schedule)]) { $1 }
             }
             if !times.isEmpty { scheduleTable["times"] = .array(times.map { .string($0) }) }
             if !weekdays.isEmpty { scheduleTable["weekdays"] = .array(weekdays.map { .string($0) }) }

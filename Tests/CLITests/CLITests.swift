@@ -91,7 +91,7 @@ struct CLITests {
         #expect(try cli.json("retention", "show", "--json") as? [String: Int] == ["local": 7, "remote": 14])
     }
 
-    @Test("edit keeps what is not given; a new schedule type starts fresh")
+    @Test("edit keeps what is not given; a new schedule type keeps times and timezone, drops weekdays and days")
     func edit() throws {
         let cli = try CLI()
         try cli.makeDatabase()
@@ -107,9 +107,47 @@ struct CLITests {
         shown = try cli.json("registration", "show", "n", "--json") as! [String: Any]
         schedule = shown["schedule"] as! [String: Any]
         #expect(schedule["type"] as? String == "daily")
+        #expect(schedule["times"] as? [String] == ["04:00"])
         #expect(schedule["weekdays"] == nil)
+        #expect(schedule["timezone"] as? String == "Europe/Prague")
+        // A new timed type keeps the times and the timezone it is not given.
+        #expect(try cli("registration", "edit", "n", "--schedule", "monthly", "--day", "1").status == 0)
+        shown = try cli.json("registration", "show", "n", "--json") as! [String: Any]
+        schedule = shown["schedule"] as! [String: Any]
+        #expect(schedule["type"] as? String == "monthly")
+        #expect(schedule["times"] as? [String] == ["04:00"])
+        #expect(schedule["days"] as? [Int] == [1])
+        #expect(schedule["timezone"] as? String == "Europe/Prague")
+        // Migration has no times: nothing of the timed schedule is left.
+        #expect(try cli("registration", "edit", "n", "--schedule", "migration").status == 0)
+        shown = try cli.json("registration", "show", "n", "--json") as! [String: Any]
+        schedule = shown["schedule"] as! [String: Any]
+        #expect(schedule.keys.sorted() == ["type"])
         #expect(try cli("registration", "remove", "n").status == 0)
         #expect(try cli("registration", "remove", "n").status == 2)
+    }
+
+    @Test("--config-dir and --state-dir work before the verb as after it, and win over the environment")
+    func globalOptionsBeforeTheVerb() throws {
+        let cli = try CLI()
+        try cli.makeDatabase()
+        var environment = ProcessInfo.processInfo.environment
+        environment["DBBACKUP_CONFIG_DIR"] = "\(cli.root)/unused-etc"
+        environment["DBBACKUP_STATE_DIR"] = "\(cli.root)/unused-state"
+        let leading = ["--config-dir", cli.configDirectory, "--state-dir=\(cli.stateDirectory)"]
+        func dbbackup(_ arguments: [String]) throws -> CLI.Result {
+            try cli.launch(CLI.binary, leading + arguments, environment: environment, input: nil)
+        }
+        #expect(try dbbackup(["init", "--database", cli.database]).status == 0)
+        #expect(try dbbackup(["registration", "add", "n", "--provider", "filesystem", "--path", "b", "--schedule", "migration"]).status == 0)
+        #expect(try dbbackup(["run", "n"]).status == 0)
+        let listed = try dbbackup(["list", "--json"])
+        #expect(listed.status == 0, "\(listed.stderr)")
+        #expect((try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [Any])?.count == 1)
+        // The same directories, given the usual way, hold that backup; the environment's were never used.
+        #expect((try cli.json("list", "--json") as? [Any])?.count == 1)
+        #expect(!FileManager.default.fileExists(atPath: "\(cli.root)/unused-etc"))
+        #expect(!FileManager.default.fileExists(atPath: "\(cli.root)/unused-state"))
     }
 
     @Test("the S3 secret is write-only: masked everywhere, kept on masked re-save, replaced by a new value, never printed")
