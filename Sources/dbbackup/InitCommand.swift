@@ -13,27 +13,36 @@ struct Init: ParsableCommand {
     @Option(help: ArgumentHelp("The SQLite database to protect (relative paths start at the config dir).", valueName: "PATH"))
     var database: String
 
-    @Option(name: .customLong("version-query"), help: ArgumentHelp("SQL returning the schema version (default: PRAGMA user_version).", valueName: "SQL"))
+    @Option(name: .customLong("version-query"), help: ArgumentHelp("One SELECT returning the schema version (default, and when left out: PRAGMA user_version).", valueName: "SQL"))
     var versionQuery: String?
 
     func run() throws {
         try reportingErrors {
             let store = globals.store
             let locations = globals.locations
-            // Keep what is there: retention, timeouts, and the version query unless a new one is given.
+            // Keep what is there: retention and timeouts. The version query is the one given, or
+            // PRAGMA user_version (as --help says), so leaving the option out is the way back to it.
             let existing = try? store.loadMain()
             var table = existing.map(ConfigCodec.renderMain) ?? [:]
             var databaseTable: [String: ConfigValue] = if case .table(let current)? = table["database"] { current } else { [:] }
             databaseTable["path"] = .string(database)
-            if let versionQuery { databaseTable["version_query"] = .string(versionQuery) }
+            let previousQuery = existing?.database.versionQuery
+            databaseTable["version_query"] = versionQuery.map { .string($0) }
             table["database"] = .table(databaseTable)
             let (config, problems) = ConfigCodec.readMain(table, file: "command line", configDirectory: locations.configDirectory)
             guard let config else {
                 throw CLIError.configuration(problems.filter { $0.severity == .error }.map(CommandLineFields.translate))
             }
+            if let versionQuery, let problem = Self.problem(of: versionQuery, database: config.database.resolvedPath) {
+                throw CLIError.configuration([ConfigProblem(file: "command line", field: "--version-query", value: "\"\(versionQuery.prefix(80))\"",
+                                                            message: problem, fix: VersionQuery.fix)])
+            }
             try store.saveMain(config)
             try FileSystem.makeDirectories(locations.registrationsDirectory)
             print("wrote \(locations.mainFile): database \(config.database.resolvedPath)")
+            if versionQuery == nil, let previousQuery {
+                print("note: the schema version is read with PRAGMA user_version again (was: \(previousQuery.prefix(80)))")
+            }
             if !FileSystem.exists(config.database.resolvedPath) {
                 Output.stderr("warning: \(config.database.resolvedPath) does not exist yet; backups fail until it does")
             }
@@ -41,5 +50,12 @@ struct Init: ParsableCommand {
                 print("next: dbbackup registration add NAME --provider filesystem --path DIR --schedule migration")
             }
         }
+    }
+
+    /// The query compiled against the database (never run), when the database is there to ask.
+    private static func problem(of query: String, database: String) -> String? {
+        guard FileSystem.exists(database),
+              let connection = try? SQLiteConnection(path: database, mode: .readOnly, busyTimeoutMilliseconds: 1000) else { return nil }
+        return try? VersionQuery.problem(query, on: connection)
     }
 }

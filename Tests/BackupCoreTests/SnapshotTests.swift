@@ -61,6 +61,41 @@ struct SnapshotTests {
         }
     }
 
+    @Test("a version query must be one statement that only reads and returns one column")
+    func versionQueryShape() throws {
+        let sandbox = try Sandbox()
+        try sandbox.makeDatabase()
+        let db = try SQLiteConnection(path: sandbox.database, mode: .readWrite)
+        try db.execute("CREATE TABLE schema_migrations (version TEXT); INSERT INTO schema_migrations VALUES ('7')")
+        let accepted = ["PRAGMA user_version", "SELECT max(version) FROM schema_migrations", "SELECT max(version) FROM schema_migrations;",
+                        "SELECT 1 -- the version\n;  ", "/* v */ SELECT version FROM schema_migrations"]
+        for query in accepted { #expect(try VersionQuery.problem(query, on: db) == nil, "\(query)") }
+        let refused: [(String, String)] = [
+            ("SELEC nonsense", "does not compile"), ("SELECT nope FROM nowhere", "does not compile"),
+            ("-- nothing but a comment", "does not compile"),
+            ("DELETE FROM schema_migrations", "would change the database"), ("PRAGMA user_version = 9", "would change the database"),
+            ("SELECT 1, 2", "returns 2 columns"),
+            ("SELECT 1; DELETE FROM schema_migrations", "more than one statement"), ("SELECT 1; garbage", "more than one statement"),
+        ]
+        for (query, expected) in refused {
+            let problem = try VersionQuery.problem(query, on: db)
+            #expect(problem?.contains(expected) == true, "\(query): \(problem ?? "accepted")")
+        }
+        // The checks ran nothing: the table and the version are as they were.
+        #expect(try db.scalar("SELECT count(*) FROM schema_migrations") == "1")
+        #expect(try db.scalar("PRAGMA user_version") == "42")
+
+        // A run refuses such a query before running it, and says why.
+        do {
+            _ = try Snapshot.take(database: sandbox.database, to: "\(sandbox.root)/s.db", versionQuery: "SELECT version, 1 FROM schema_migrations",
+                                  busyTimeoutMilliseconds: 1000)
+            Issue.record("a two-column version query was accepted")
+        } catch {
+            #expect(error.code == .versionQuery)
+            #expect(error.message.contains("returns 2 columns"))
+        }
+    }
+
     @Test("missing database and a file that is not a database")
     func badSources() throws {
         let sandbox = try Sandbox()

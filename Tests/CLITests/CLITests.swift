@@ -266,6 +266,38 @@ struct CLITests {
         #expect(list.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[\n\n]" || list.stdout.contains("[]"))
     }
 
+    @Test("the version query: init refuses a broken one, config check finds one written by hand, init without it goes back to user_version")
+    func versionQuery() throws {
+        let cli = try CLI()
+        try cli.makeDatabase()
+        try cli("init", "--database", cli.database)
+        let main = "\(cli.configDirectory)/dbbackup.toml"
+        let before = cli.file(main)
+        for (query, message) in [("SELEC nonsense", "does not compile"), ("DELETE FROM t", "would change the database"), ("SELECT 1, 2", "returns 2 columns")] {
+            let refused = try cli("init", "--database", cli.database, "--version-query", query)
+            #expect(refused.status == 2, "\(query)")
+            #expect(refused.stderr.contains("--version-query") && refused.stderr.contains(message), "\(refused.stderr)")
+            #expect(cli.file(main) == before, "nothing written for \(query)")
+        }
+        #expect(try cli("init", "--database", cli.database, "--version-query", "SELECT count(*) FROM t").status == 0)
+        #expect(cli.file(main)?.contains("SELECT count(*) FROM t") == true)
+
+        // Written by hand: config check compiles it against the live database, and runs nothing.
+        let text = cli.file(main)!.replacingOccurrences(of: "SELECT count(*) FROM t", with: "DELETE FROM t")
+        try text.write(toFile: main, atomically: true, encoding: .utf8)
+        let check = try cli("config", "check")
+        #expect(check.status == 2)
+        #expect(check.output.contains("database.version_query") && check.output.contains("would change the database"), "\(check.output)")
+        #expect(try SQLiteConnection(path: cli.database, mode: .readOnly).scalar("SELECT count(*) FROM t") == "200")
+
+        // init without --version-query is the way back to PRAGMA user_version, and says so.
+        let reset = try cli("init", "--database", cli.database)
+        #expect(reset.status == 0)
+        #expect(reset.stdout.contains("PRAGMA user_version again"))
+        #expect(cli.file(main)?.contains("version_query") == false)
+        #expect(try cli("config", "check").status == 0)
+    }
+
     @Test("config check reports every problem at once, with file and field")
     func configCheck() throws {
         let cli = try CLI()

@@ -79,6 +79,28 @@ public final class SQLiteConnection {
         return Statement(connection: self, handle: statement, sql: sql)
     }
 
+    /// Prepares the first statement of `sql`, and tells whether another statement follows it
+    /// (what follows is only compiled, never run).
+    public func prepareFirst(_ sql: String) throws(SQLiteError) -> (statement: Statement, moreFollow: Bool) {
+        var statement: OpaquePointer?
+        var moreFollow = false
+        let rc = sql.withCString { text in
+            var tail: UnsafePointer<CChar>?
+            let rc = sqlite3_prepare_v2(handle, text, -1, &statement, &tail)
+            if rc == SQLITE_OK, let tail, tail.pointee != 0 {
+                // Comments and semicolons compile to no statement; anything else (even what
+                // does not compile) is one more.
+                var next: OpaquePointer?
+                moreFollow = sqlite3_prepare_v2(handle, tail, -1, &next, nil) != SQLITE_OK || next != nil
+                sqlite3_finalize(next)
+            }
+            return rc
+        }
+        guard rc == SQLITE_OK else { throw error(rc, "prepare \(sql.prefix(60))") }
+        guard let statement else { throw SQLiteError(code: SQLITE_MISUSE, message: "holds no SQL statement", context: "prepare \(sql.prefix(60))") }
+        return (Statement(connection: self, handle: statement, sql: sql), moreFollow)
+    }
+
     /// The first column of the first row of `sql`, as text; nil when there is no row or it is NULL.
     public func scalar(_ sql: String) throws(SQLiteError) -> String? {
         let statement = try prepare(sql)
@@ -148,6 +170,10 @@ public final class Statement {
         try bind(values)
         while try step() {}
     }
+
+    /// True when running the statement cannot change the database (sqlite3_stmt_readonly).
+    public var isReadOnly: Bool { sqlite3_stmt_readonly(handle) != 0 }
+    public var columnCount: Int { Int(sqlite3_column_count(handle)) }
 
     public func isNull(_ column: Int32) -> Bool { sqlite3_column_type(handle, column) == SQLITE_NULL }
     public func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(handle, column) }

@@ -253,6 +253,9 @@ public enum Snapshot {
             }
             let version: String
             if let versionQuery {
+                if let problem = try VersionQuery.problem(versionQuery, on: copy) {
+                    throw SnapshotError(code: .versionQuery, message: "database.version_query \(problem); \(VersionQuery.fix)")
+                }
                 do {
                     version = try copy.scalar(versionQuery) ?? ""
                 } catch {
