@@ -128,6 +128,9 @@ struct SnapshotTests {
         } catch {
             #expect(error.code == .busy)
             #expect(error.message.contains("locked"))
+            // The setting to raise is busy_timeout; lock_timeout is a different one.
+            #expect(error.message.contains("longer than the busy timeout"), "\(error.message)")
+            #expect(!error.message.contains("lock timeout"))
         }
     }
 }

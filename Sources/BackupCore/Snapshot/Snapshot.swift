@@ -280,7 +280,7 @@ public enum Snapshot {
             return SnapshotError(code: .notADatabase, message: "\(database) is not an SQLite database or is damaged: \(error.message)")
         }
         if error.isBusy {
-            return SnapshotError(code: .busy, message: "\(database) stayed locked by another connection longer than the lock timeout; try again, or raise database.busy_timeout")
+            return SnapshotError(code: .busy, message: "\(database) stayed locked by another connection longer than the busy timeout; try again, or raise database.busy_timeout")
         }
         if error.isDiskFull {
             return .noSpace(at: staging)
