@@ -95,6 +95,15 @@ struct ConfigTests {
         #expect(noTimes.map(\.field) == ["schedule.times"])
     }
 
+    @Test("every field error of a schedule is reported at once, the time zone's too")
+    func allScheduleErrorsAtOnce() throws {
+        let problems = try errors("provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"weekly\"\ntimes = [\"25:00\"]\nweekdays = [\"funday\"]\ntimezone = \"Nowhere/Here\"\n")
+        #expect(problems.map(\.field) == ["schedule.times[0]", "schedule.weekdays[0]", "schedule.timezone"])
+        // An unknown type does not hide a bad time zone either.
+        let badType = try errors("provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"hourly\"\ntimes = [\"02:00\"]\ntimezone = \"Nowhere/Here\"\n")
+        #expect(badType.map(\.field) == ["schedule.type", "schedule.timezone"])
+    }
+
     @Test("unknown provider, missing bucket, missing access key, wrong provider's fields")
     func providers() throws {
         let unknown = try errors("provider = \"ftp\"\n[schedule]\ntype = \"migration\"\n")

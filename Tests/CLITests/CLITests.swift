@@ -91,6 +91,19 @@ struct CLITests {
         #expect(try cli.json("retention", "show", "--json") as? [String: Int] == ["local": 7, "remote": 14])
     }
 
+    @Test("every error of a schedule given on the command line is reported at once")
+    func allScheduleErrorsAtOnce() throws {
+        let cli = try CLI()
+        try cli.makeDatabase()
+        try cli("init", "--database", cli.database)
+        let add = try cli("registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "weekly",
+                          "--time", "25:00", "--weekday", "funday", "--timezone", "Nowhere/X")
+        #expect(add.status == 2)
+        for field in ["--time[0] = \"25:00\"", "--weekday[0] = \"funday\"", "--timezone = \"Nowhere/X\""] {
+            #expect(add.stderr.contains(field), "\(field): \(add.stderr)")
+        }
+    }
+
     @Test("edit keeps what is not given; a new schedule type keeps times and timezone, drops weekdays and days")
     func edit() throws {
         let cli = try CLI()

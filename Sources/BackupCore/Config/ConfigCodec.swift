@@ -248,17 +248,20 @@ public enum ConfigCodec {
                 sink.error("schedule.weekdays[\(index)]", "\"\(text)\"", "is not a weekday", fix: "use mon, tue, wed, thu, fri, sat or sun")
             }
         }
-        guard let typeName else { return nil }
-        guard let kind = Schedule.Kind(rawValue: typeName) else {
-            sink.error("schedule.type", "\"\(typeName)\"", "is not a known schedule", fix: "use migration, daily, weekly or monthly")
+        let timezoneName = timezone.flatMap { $0.isEmpty ? nil : $0 }
+        guard let kind = typeName.flatMap(Schedule.Kind.init(rawValue:)) else {
+            if let typeName { sink.error("schedule.type", "\"\(typeName)\"", "is not a known schedule", fix: "use migration, daily, weekly or monthly") }
+            if let timezoneName { Schedule.validate(timezone: timezoneName, sink: sink, field: "schedule.timezone") }
             return nil
         }
         // A list given but unreadable was reported above; do not also call it empty.
-        if times.isEmpty && !timeTexts.isEmpty || weekdays.isEmpty && !weekdayTexts.isEmpty { return nil }
+        var unreadable: Set<String> = []
+        if times.isEmpty && !timeTexts.isEmpty { unreadable.insert("times") }
+        if weekdays.isEmpty && !weekdayTexts.isEmpty { unreadable.insert("weekdays") }
         let schedule = Schedule(kind: kind, times: times, weekdays: Array(Set(weekdays)).sorted(), days: Array(Set(days)).sorted(),
-                                timezone: timezone.flatMap { $0.isEmpty ? nil : $0 })
-        schedule.validate(sink: sink, prefix: "schedule")
-        return schedule
+                                timezone: timezoneName)
+        schedule.validate(sink: sink, prefix: "schedule", unreadableLists: unreadable)
+        return unreadable.isEmpty ? schedule : nil
     }
 
     /// The table written to `registrations.d/NAME.toml` (no name: the file name is the name).

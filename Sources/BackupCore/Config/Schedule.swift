@@ -99,19 +99,23 @@ public struct Schedule: Hashable, Sendable {
         }
     }
 
-    /// Checks the combination of fields; each problem names its field.
-    func validate(sink: ProblemSink, prefix: String) {
+    /// Checks the combination of fields; each problem names its field. `unreadableLists` names
+    /// the lists (`times`, `weekdays`) that were given but had no readable entry: those entries
+    /// are reported already, and the list counts as given, not as missing.
+    func validate(sink: ProblemSink, prefix: String, unreadableLists: Set<String> = []) {
         let field = { (name: String) in prefix.isEmpty ? name : "\(prefix).\(name)" }
+        let hasTimes = !times.isEmpty || unreadableLists.contains("times")
+        let hasWeekdays = !weekdays.isEmpty || unreadableLists.contains("weekdays")
         switch kind {
         case .migration:
-            if !times.isEmpty { sink.error(field("times"), nil, "is not used by a migration schedule", fix: "remove it, or choose type daily, weekly or monthly") }
+            if hasTimes { sink.error(field("times"), nil, "is not used by a migration schedule", fix: "remove it, or choose type daily, weekly or monthly") }
         case .daily, .weekly, .monthly:
-            if times.isEmpty { sink.error(field("times"), nil, "a \(kind.rawValue) schedule needs at least one time", fix: "add e.g. times = [\"02:00\"]") }
+            if !hasTimes { sink.error(field("times"), nil, "a \(kind.rawValue) schedule needs at least one time", fix: "add e.g. times = [\"02:00\"]") }
         }
-        if kind == .weekly && weekdays.isEmpty {
+        if kind == .weekly && !hasWeekdays {
             sink.error(field("weekdays"), nil, "a weekly schedule needs at least one weekday", fix: "add e.g. weekdays = [\"mon\", \"thu\"]")
         }
-        if kind != .weekly && !weekdays.isEmpty {
+        if kind != .weekly && hasWeekdays {
             sink.error(field("weekdays"), nil, "only a weekly schedule takes weekdays", fix: "remove it, or use type = \"weekly\"")
         }
         if kind == .monthly && days.isEmpty {
@@ -131,11 +135,18 @@ public struct Schedule: Hashable, Sendable {
         if let timezone {
             if kind == .migration {
                 sink.error(field("timezone"), "\"\(timezone)\"", "is not used by a migration schedule", fix: "remove it")
-            } else if !TimeZoneName.isValid(timezone) {
-                sink.error(field("timezone"), "\"\(timezone)\"", "is not a known IANA time zone", fix: "use a name from /usr/share/zoneinfo, e.g. \"Europe/Prague\" or \"UTC\"")
+            } else {
+                Self.validate(timezone: timezone, sink: sink, field: field("timezone"))
             }
         }
         if Set(times).count != times.count { sink.warning(field("times"), nil, "lists a time twice", fix: "remove the duplicate") }
+    }
+
+    /// A time zone must exist whatever the type of schedule (also when the type is wrong).
+    static func validate(timezone: String, sink: ProblemSink, field: String) {
+        if !TimeZoneName.isValid(timezone) {
+            sink.error(field, "\"\(timezone)\"", "is not a known IANA time zone", fix: "use a name from /usr/share/zoneinfo, e.g. \"Europe/Prague\" or \"UTC\"")
+        }
     }
 }
 
