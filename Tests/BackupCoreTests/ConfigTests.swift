@@ -104,6 +104,15 @@ struct ConfigTests {
         #expect(badType.map(\.field) == ["schedule.type", "schedule.timezone"])
     }
 
+    @Test("a bad day is named by its index as written, before the list is sorted")
+    func dayIndexAsWritten() throws {
+        let problems = try errors("provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"monthly\"\ntimes = [\"02:00\"]\ndays = [15, 40, 1]\n")
+        #expect(problems.map(\.field) == ["schedule.days[1]"])
+        #expect(problems.first?.value == "40")
+        let (registration, _) = try read("provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"monthly\"\ntimes = [\"02:00\"]\ndays = [15, 1, 15]\n")
+        #expect(registration?.schedule.days == [1, 15])
+    }
+
     @Test("unknown provider, missing bucket, missing access key, wrong provider's fields")
     func providers() throws {
         let unknown = try errors("provider = \"ftp\"\n[schedule]\ntype = \"migration\"\n")

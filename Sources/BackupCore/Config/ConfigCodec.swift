@@ -258,9 +258,10 @@ public enum ConfigCodec {
         var unreadable: Set<String> = []
         if times.isEmpty && !timeTexts.isEmpty { unreadable.insert("times") }
         if weekdays.isEmpty && !weekdayTexts.isEmpty { unreadable.insert("weekdays") }
-        let schedule = Schedule(kind: kind, times: times, weekdays: Array(Set(weekdays)).sorted(), days: Array(Set(days)).sorted(),
-                                timezone: timezoneName)
+        // Days are checked as written, so that an error names the index the user wrote; then sorted.
+        var schedule = Schedule(kind: kind, times: times, weekdays: Array(Set(weekdays)).sorted(), days: days, timezone: timezoneName)
         schedule.validate(sink: sink, prefix: "schedule", unreadableLists: unreadable)
+        schedule.days = Array(Set(days)).sorted()
         return unreadable.isEmpty ? schedule : nil
     }
 
