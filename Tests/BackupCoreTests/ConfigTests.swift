@@ -113,6 +113,18 @@ struct ConfigTests {
         #expect(registration?.schedule.days == [1, 15])
     }
 
+    @Test("the days 29-31 warning is about valid days only")
+    func lateDayWarning() throws {
+        func warnings(_ days: String) throws -> [String?] {
+            try read("provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"monthly\"\ntimes = [\"02:00\"]\ndays = \(days)\n").1
+                .filter { $0.severity == .warning }.map(\.field)
+        }
+        #expect(try warnings("[32, 0]") == [])
+        #expect(try warnings("[30, 40]") == ["schedule.days"])
+        #expect(try warnings("[29, 31]") == ["schedule.days"])
+        #expect(try warnings("[1, 31]") == [])
+    }
+
     @Test("unknown provider, missing bucket, missing access key, wrong provider's fields")
     func providers() throws {
         let unknown = try errors("provider = \"ftp\"\n[schedule]\ntype = \"migration\"\n")

@@ -128,7 +128,9 @@ public struct Schedule: Hashable, Sendable {
             for (index, day) in days.enumerated() where !(1...31).contains(day) {
                 sink.error("\(field("days"))[\(index)]", String(day), "is not a day of the month", fix: "use 1 to 31")
             }
-            if days.contains(where: { $0 > 28 }) && days.allSatisfy({ $0 > 28 || !(1...31).contains($0) }) {
+            // Only about valid days: a day like 32 or 0 is an error above, not a gap.
+            let validDays = days.filter { (1...31).contains($0) }
+            if validDays.contains(where: { $0 > 28 }) && validDays.allSatisfy({ $0 > 28 }) {
                 sink.warning(field("days"), nil, "days 29-31 do not occur in every month: those months get no backup", fix: "add an earlier day, or accept the gap")
             }
         }
