@@ -125,6 +125,15 @@ struct ConfigTests {
         #expect(try warnings("[1, 31]") == [])
     }
 
+    @Test("did you mean: fewest edits, then most letters in order, then the name", arguments: [
+        ("tme", "schedule.times"), ("time", "schedule.times"), ("typ", "schedule.type"), ("weekday", "schedule.weekdays"),
+        ("day", "schedule.days"), ("timzone", "schedule.timezone"),
+    ])
+    func suggestion(typo: String, expected: String) throws {
+        let problems = try errors("provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"migration\"\n\(typo) = 1\n")
+        #expect(problems.first { $0.field == "schedule.\(typo)" }?.fix == "did you mean \(expected)?")
+    }
+
     @Test("unknown provider, missing bucket, missing access key, wrong provider's fields")
     func providers() throws {
         let unknown = try errors("provider = \"ftp\"\n[schedule]\ntype = \"migration\"\n")

@@ -328,6 +328,11 @@ struct CLITests {
         #expect(check.stdout.contains("registrations.d/worse.toml: schedule.weekdays"))
         // The good registration still works.
         #expect(try cli("run", "good").status == 0)
+        // Each run (a new process, a new hash seed) suggests the same, closest field.
+        try "provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"daily\"\ntme = [\"02:00\"]\n".write(toFile: "\(directory)/typo.toml", atomically: true, encoding: .utf8)
+        for _ in 0..<8 {
+            #expect(try cli("config", "check").stdout.contains("schedule.tme = [\"02:00\"]: is not a known field; did you mean schedule.times?"))
+        }
         let names = (try cli.json("registration", "list", "--json") as! [[String: Any]]).compactMap { $0["name"] as? String }
         #expect(names == ["good"])
     }

@@ -105,7 +105,7 @@ struct TableReader {
     /// Reports every key nobody asked for: a typo must not be silently ignored.
     func rejectUnknownKeys() {
         for key in table.keys.sorted() where !known.contains(key) {
-            let suggestion = known.min { editDistance($0, key) < editDistance($1, key) }
+            let suggestion = closestField(to: key, among: known)
             let fix: String
             if let suggestion, editDistance(suggestion, key) <= 2 {
                 fix = "did you mean \(name(suggestion))?"
@@ -115,6 +115,28 @@ struct TableReader {
             sink.error(name(key), table[key]?.written, "is not a known field", fix: fix)
         }
     }
+}
+
+/// The known field most like `key`: the fewest edits, then the most letters in common in
+/// order (`tme` is two edits from both `type` and `times`, but all three of its letters are in
+/// `times`), then the first by name, so the answer never depends on a Set's order.
+func closestField(to key: String, among known: Set<String>) -> String? {
+    let rank = { (field: String) in (editDistance(field, key), -commonSubsequenceLength(field, key), field) }
+    return known.min { rank($0) < rank($1) }
+}
+
+/// Length of the longest common subsequence: letters of both, in the same order.
+func commonSubsequenceLength(_ a: String, _ b: String) -> Int {
+    let a = Array(a), b = Array(b)
+    var previous = Array(repeating: 0, count: b.count + 1)
+    for i in 0..<a.count {
+        var current = [0]
+        for j in 0..<b.count {
+            current.append(a[i] == b[j] ? previous[j] + 1 : max(previous[j + 1], current[j]))
+        }
+        previous = current
+    }
+    return previous[b.count]
 }
 
 /// Levenshtein distance, for "did you mean" suggestions.
