@@ -141,6 +141,9 @@ enum ConfigCheck {
                     }
                 } else if FileSystem.exists(target.resolvedPath) {
                     problems.append(ConfigProblem(file: file, field: "path", value: "\"\(target.path)\"", message: "\(target.resolvedPath) is not a directory", fix: "point it at a directory"))
+                } else if let ancestor = nonDirectoryAncestor(of: target.resolvedPath) {
+                    problems.append(ConfigProblem(file: file, field: "path", value: "\"\(target.path)\"",
+                                                  message: "\(ancestor) is not a directory, so \(target.resolvedPath) can never be created", fix: "point it at a directory"))
                 } else {
                     problems.append(ConfigProblem(.warning, file: file, field: "path", value: "\"\(target.path)\"", message: "\(target.resolvedPath) does not exist yet; the first run creates it"))
                 }
@@ -156,5 +159,16 @@ enum ConfigCheck {
                                           fix: "add one, e.g. dbbackup registration add premigrate --provider filesystem --path DIR --schedule migration"))
         }
         return problems
+    }
+
+    /// The nearest existing ancestor of a missing `path` when that is not a directory (a
+    /// regular file, say): then no run can create `path`.
+    private static func nonDirectoryAncestor(of path: String) -> String? {
+        var ancestor = path
+        while ancestor != "/" {
+            ancestor = FileSystem.parent(of: ancestor)
+            if FileSystem.exists(ancestor) { return FileSystem.isDirectory(ancestor) ? nil : ancestor }
+        }
+        return nil
     }
 }

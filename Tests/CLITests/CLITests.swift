@@ -338,6 +338,20 @@ struct CLITests {
     }
 }
 
+extension CLITests {
+    @Test("config check: a backup directory under a regular file is an error naming the ancestor")
+    func directoryUnderFile() throws {
+        let cli = try CLI()
+        try cli.makeDatabase()
+        try cli("init", "--database", cli.database)
+        try cli("registration", "add", "pre", "--provider", "filesystem", "--path", "\(cli.database)/sub/dir", "--schedule", "migration")
+        let check = try cli("config", "check")
+        #expect(check.status == 2)
+        #expect(check.stdout.contains("error: registrations.d/pre.toml: path = \"\(cli.database)/sub/dir\": \(cli.database) is not a directory"), "\(check.stdout)")
+        #expect(!check.stdout.contains("the first run creates it"))
+    }
+}
+
 @Suite("Command line: systemd-facing verbs", .serialized)
 struct SystemdVerbTests {
     @Test("pre-migrate without systemd runs the migration backups itself; without a migration registration it fails")
