@@ -148,8 +148,13 @@ enum ConfigCheck {
                     problems.append(ConfigProblem(.warning, file: file, field: "path", value: "\"\(target.path)\"", message: "\(target.resolvedPath) does not exist yet; the first run creates it"))
                 }
             case .s3:
+                let secretFile = secrets.path(for: registration.name)
                 if secrets.secret(for: registration.name) == nil {
                     problems.append(ConfigProblem(file: file, field: "secret_key", message: "no secret key is stored for this registration", fix: "store it with: dbbackup registration edit \(registration.name) --secret-key-stdin"))
+                } else if let mode = FileSystem.permissions(of: secretFile), mode & 0o066 != 0 {
+                    problems.append(ConfigProblem(.warning, file: locations.display(secretFile), field: nil,
+                                                  message: "can be read or changed by group or others (mode 0\(String(mode, radix: 8)))",
+                                                  fix: "chmod 600 \(secretFile)"))
                 }
             }
         }

@@ -350,6 +350,23 @@ extension CLITests {
         #expect(check.stdout.contains("error: registrations.d/pre.toml: path = \"\(cli.database)/sub/dir\": \(cli.database) is not a directory"), "\(check.stdout)")
         #expect(!check.stdout.contains("the first run creates it"))
     }
+
+    @Test("config check warns about a secret key file that group or others can read")
+    func openSecretFile() throws {
+        let cli = try CLI()
+        try cli.makeDatabase()
+        try cli("init", "--database", cli.database)
+        try cli("registration", "add", "pre", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
+        try cli("registration", "add", "cloud", "--provider", "s3", "--bucket", "app-backups", "--endpoint", "http://127.0.0.1:9000",
+                "--access-key", "AGENT", "--secret-key-stdin", "--schedule", "daily", "--time", "02:00", input: "wJalrXUtnFEMIK7MDENG\n")
+        let secretFile = "\(cli.configDirectory)/secrets/cloud.secret"
+        #expect(!(try cli("config", "check").stdout.contains("secrets/cloud.secret")))
+        _ = chmod(secretFile, 0o644)
+        let check = try cli("config", "check")
+        #expect(check.status == 0)
+        #expect(check.stdout.contains("warning: secrets/cloud.secret: can be read or changed by group or others (mode 0644)"), "\(check.stdout)")
+        #expect(check.stdout.contains("chmod 600 \(secretFile)"))
+    }
 }
 
 @Suite("Command line: systemd-facing verbs", .serialized)

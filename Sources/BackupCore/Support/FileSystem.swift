@@ -98,6 +98,12 @@ public enum FileSystem {
         return systemStat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
     }
 
+    /// The permission bits of a file (e.g. 0o600), nil when it cannot be looked at.
+    public static func permissions(of path: String) -> mode_t? {
+        var info = stat()
+        return systemStat(path, &info) == 0 ? info.st_mode & 0o7777 : nil
+    }
+
     public static func size(_ path: String) throws(SystemError) -> Int64 {
         var info = stat()
         try retryingEINTR("stat", path) { systemStat(path, &info) }
