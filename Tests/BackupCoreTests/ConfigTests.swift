@@ -218,6 +218,12 @@ struct ConfigTests {
         #expect(problems.map(\.field) == ["name"])
     }
 
+    @Test("a name that does not start with a letter or digit is told so", arguments: ["_x", "-x", ".hidden"])
+    func badFirstCharacter(name: String) throws {
+        #expect(RegistrationName.problem(name) == "must start with a letter or digit")
+        #expect(RegistrationName.problem("a.b") == "contains characters that cannot be used in a systemd unit name")
+    }
+
     @Test("good names", arguments: ["a", "db-1", "Nightly_S3", String(repeating: "x", count: 64)])
     func goodNames(name: String) throws {
         #expect(try errors("provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"migration\"\n", name: name).isEmpty)

@@ -76,6 +76,7 @@ struct CLITests {
             (["registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "daily", "--time", "02:00", "--timezone", "Nowhere/City"], "--timezone"),
             (["retention", "set", "--local", "16"], "--local = 16"),
             (["retention", "set", "--remote", "many"], "--remote = many"),
+            (["registration", "add", "_x", "--provider", "filesystem", "--path", "b", "--schedule", "migration"], "must start with a letter or digit"),
             (["registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "monthly", "--time", "02:00", "--day", "15", "--day", "40", "--day", "1"], "--day[1] = 40"),
         ]
         for (arguments, expected) in cases {

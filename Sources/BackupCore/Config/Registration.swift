@@ -74,6 +74,7 @@ public enum RegistrationName {
         if name.contains(where: \.isNewline) { return "contains a line break" }
         if name.contains(where: \.isWhitespace) { return "contains white space" }
         if name.unicodeScalars.count > 64 { return "is longer than 64 characters" }
+        if name.unicodeScalars.first?.isASCIIAlphanumeric == false { return "must start with a letter or digit" }
         return "contains characters that cannot be used in a systemd unit name"
     }
 }
