@@ -147,8 +147,20 @@ enum CommandLineFields {
             break
         }
         let fix = problem.fix.map { fix in
-            fix.hasPrefix("add e.g. ") || fix.hasPrefix("add it, e.g.") ? "give \(renamed)" : fix
+            fix.hasPrefix("add e.g. ") || fix.hasPrefix("add it, e.g.") ? "give \(renamed)" : options(in: fix, besides: field)
         }
         return ConfigProblem(problem.severity, file: "command line", field: renamed, value: problem.value, message: problem.message, fix: fix)
+    }
+
+    /// A fix written as a configuration setting (`use type = "weekly"`) reads as the option that
+    /// sets it (`use --schedule weekly`). The key is a field of the same table as `field`.
+    private static func options(in fix: String, besides field: String) -> String {
+        let table = field.prefix { $0 != "[" }.split(separator: ".").dropLast().joined(separator: ".")
+        return fix.replacing(/([a-z_]+) = ("[^"]*"|\[[^\]]*\]|[0-9]+)/) { match in
+            let key = String(match.output.1)
+            guard let option = names.first(where: { $0.0 == (table.isEmpty ? key : "\(table).\(key)") })?.1 else { return String(match.output.0) }
+            let values = match.output.2.filter { !"[]\"".contains($0) }.split(separator: ",").map(\.trimmed)
+            return ([option] + values).joined(separator: " ")
+        }
     }
 }

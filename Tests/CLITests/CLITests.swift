@@ -106,6 +106,24 @@ struct CLITests {
         }
     }
 
+    @Test("fixes for command-line values name options, not configuration-file syntax")
+    func fixesNameOptions() throws {
+        let cli = try CLI()
+        try cli.makeDatabase()
+        try cli("init", "--database", cli.database)
+        let cases: [([String], String)] = [
+            (["--schedule", "daily", "--time", "02:00", "--weekday", "mon"], "--weekday: only a weekly schedule takes weekdays; remove it, or use --schedule weekly"),
+            (["--schedule", "daily", "--time", "02:00", "--day", "3"], "--day: only a monthly schedule takes days of the month; remove it, or use --schedule monthly"),
+            (["--bucket", "b-1", "--schedule", "migration"], "--bucket: belongs to the s3 provider, not filesystem; remove it, or use --provider s3"),
+        ]
+        for (arguments, expected) in cases {
+            let result = try cli.run(["registration", "add", "x", "--provider", "filesystem", "--path", "b"] + arguments)
+            #expect(result.status == 2, "\(arguments)")
+            #expect(result.stderr.contains(expected), "\(arguments): \(result.stderr)")
+            #expect(!result.stderr.contains(" = \""), "\(arguments): \(result.stderr)")
+        }
+    }
+
     @Test("edit keeps what is not given; a new schedule type keeps times and timezone, drops weekdays and days")
     func edit() throws {
         let cli = try CLI()

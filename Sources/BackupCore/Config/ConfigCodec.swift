@@ -171,7 +171,7 @@ public enum ConfigCodec {
             return nil
         case "filesystem":
             for (field, present) in s3Fields where present {
-                sink.error(field, nil, "belongs to the s3 provider, not filesystem", fix: "remove it, or set provider = \"s3\"")
+                sink.error(field, nil, "belongs to the s3 provider, not filesystem", fix: "remove it, or use provider = \"s3\"")
             }
             guard let path else {
                 sink.error("path", nil, "is missing", fix: "add the backup directory, e.g. path = \"/var/backups/app\" (relative paths start at the configuration directory)")

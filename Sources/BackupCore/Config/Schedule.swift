@@ -108,7 +108,7 @@ public struct Schedule: Hashable, Sendable {
         let hasWeekdays = !weekdays.isEmpty || unreadableLists.contains("weekdays")
         switch kind {
         case .migration:
-            if hasTimes { sink.error(field("times"), nil, "is not used by a migration schedule", fix: "remove it, or choose type daily, weekly or monthly") }
+            if hasTimes { sink.error(field("times"), nil, "is not used by a migration schedule", fix: "remove it, or choose a daily, weekly or monthly schedule") }
         case .daily, .weekly, .monthly:
             if !hasTimes { sink.error(field("times"), nil, "a \(kind.rawValue) schedule needs at least one time", fix: "add e.g. times = [\"02:00\"]") }
         }
