@@ -35,10 +35,11 @@ struct RetentionCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Change the retention limits.")
         @OptionGroup var globals: GlobalOptions
 
-        @Option(help: ArgumentHelp("Backups kept per filesystem registration, 0-15 (0 = no automatic cleanup).", valueName: "N"))
+        // .unconditional: a negative number is a value to refuse with its range, not an option.
+        @Option(parsing: .unconditional, help: ArgumentHelp("Backups kept per filesystem registration, 0-15 (0 = no automatic cleanup).", valueName: "N"))
         var local: Int?
 
-        @Option(help: ArgumentHelp("Backups kept per s3 registration: a number, or unlimited (0 = no automatic cleanup).", valueName: "N|unlimited"))
+        @Option(parsing: .unconditional, help: ArgumentHelp("Backups kept per s3 registration: a number, or unlimited (0 = no automatic cleanup).", valueName: "N|unlimited"))
         var remote: String?
 
         func validate() throws {
@@ -51,7 +52,9 @@ struct RetentionCommand: ParsableCommand {
                 var table = ConfigCodec.renderMain(try store.loadMain())
                 var retention: [String: ConfigValue] = if case .table(let current)? = table["retention"] { current } else { [:] }
                 if let local { retention["local"] = .integer(local) }
-                if let remote {
+                if let remote, let count = Int(remote), count < 0 {
+                    retention["remote"] = .integer(count)  // refused below, with the range
+                } else if let remote {
                     guard let limit = Retention.RemoteLimit.parse(remote) else {
                         throw CLIError.configuration([ConfigProblem(file: "command line", field: "--remote", value: remote,
                                                                     message: "is not a number of backups", fix: "give a number (0 or more) or unlimited")])
@@ -62,8 +65,13 @@ struct RetentionCommand: ParsableCommand {
                     }
                 }
                 table["retention"] = .table(retention)
-                let (config, problems) = ConfigCodec.readMain(table, file: "command line", configDirectory: globals.locations.configDirectory)
-                let renamed = problems.map(CommandLineFields.translate)
+                let locations = globals.locations
+                let (config, problems) = ConfigCodec.readMain(table, file: locations.display(locations.mainFile), configDirectory: locations.configDirectory)
+                // A problem with a limit given here names its option; the other limit is named as stored.
+                let given = [local.map { _ in "retention.local" }, remote.map { _ in "retention.remote" }].compactMap { $0 }
+                let renamed = problems.map { problem in
+                    problem.field.map(given.contains) == true ? CommandLineFields.translate(problem) : problem
+                }
                 guard let config else { throw CLIError.configuration(renamed.filter { $0.severity == .error }) }
                 try store.saveMain(config)
                 for warning in renamed where warning.severity == .warning { Output.stderr(warning.description) }

@@ -76,6 +76,8 @@ struct CLITests {
             (["registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "daily", "--time", "02:00", "--timezone", "Nowhere/City"], "--timezone"),
             (["retention", "set", "--local", "16"], "--local = 16"),
             (["retention", "set", "--remote", "many"], "--remote = many"),
+            (["retention", "set", "--local", "-1"], "--local = -1: must be between 0 and 15"),
+            (["retention", "set", "--remote", "-1"], "--remote = -1: must be a number of backups (0 or more) or \"unlimited\"; e.g. --remote 30"),
             (["registration", "add", "_x", "--provider", "filesystem", "--path", "b", "--schedule", "migration"], "must start with a letter or digit"),
             (["registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "monthly", "--time", "02:00", "--day", "15", "--day", "40", "--day", "1"], "--day[1] = 40"),
         ]
@@ -122,6 +124,20 @@ struct CLITests {
             #expect(result.stderr.contains(expected), "\(arguments): \(result.stderr)")
             #expect(!result.stderr.contains(" = \""), "\(arguments): \(result.stderr)")
         }
+    }
+
+    @Test("retention set warns about a stored limit under its name in the file, not as an option not given")
+    func retentionWarningsNameTheirSource() throws {
+        let cli = try CLI()
+        try cli.makeDatabase()
+        try cli("init", "--database", cli.database)
+        let zero = try cli("retention", "set", "--local", "0")
+        #expect(zero.stderr.contains("warning: command line: --local = 0"), "\(zero.stderr)")
+        let remote = try cli("retention", "set", "--remote", "unlimited")
+        #expect(remote.status == 0)
+        #expect(!remote.stderr.contains("--local"), "\(remote.stderr)")
+        #expect(remote.stderr.contains("warning: dbbackup.toml: retention.local = 0"), "\(remote.stderr)")
+        #expect(remote.stderr.contains("warning: command line: --remote = unlimited"), "\(remote.stderr)")
     }
 
     @Test("edit keeps what is not given; a new schedule type keeps times and timezone, drops weekdays and days")
