@@ -290,6 +290,18 @@ struct ConfigTests {
         #expect(loaded.warnings.contains { $0.file == "registrations.d/notes.txt" })
     }
 
+    @Test("an imported document without [database] says so, not that dbbackup is unconfigured")
+    func importWithoutDatabase() throws {
+        let toml = "[[registrations]]\nname = \"a\"\nprovider = \"filesystem\"\npath = \"b\"\n[registrations.schedule]\ntype = \"migration\"\n"
+        #expect {
+            try ConfigDocument.parse(toml, file: "two.toml", configDirectory: "/etc/dbbackup")
+        } throws: { error in
+            let problems = (error as! ConfigErrors).problems
+            return problems.count == 1 && problems[0].file == "two.toml" && problems[0].field == "database"
+                && problems[0].description.contains("two.toml has no [database] table") && !problems[0].description.contains("not configured yet")
+        }
+    }
+
     @Test("import rejects duplicate names and validates everything before writing")
     func importDocument() throws {
         let json = """

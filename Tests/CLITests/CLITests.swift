@@ -140,6 +140,21 @@ struct CLITests {
         #expect(remote.stderr.contains("warning: command line: --remote = unlimited"), "\(remote.stderr)")
     }
 
+    @Test("config import of a file without [database] says the file lacks it")
+    func importWithoutDatabase() throws {
+        let cli = try CLI()
+        try cli.makeDatabase()
+        try cli("init", "--database", cli.database)
+        let file = "\(cli.root)/two.toml"
+        try "[[registrations]]\nname = \"a\"\nprovider = \"filesystem\"\npath = \"b\"\n[registrations.schedule]\ntype = \"migration\"\n"
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        let result = try cli("config", "import", file)
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("\(file) has no [database] table"), "\(result.stderr)")
+        #expect(!result.stderr.contains("not configured yet"))
+        #expect(!FileManager.default.fileExists(atPath: "\(cli.configDirectory)/registrations.d/a.toml"))
+    }
+
     @Test("edit keeps what is not given; a new schedule type keeps times and timezone, drops weekdays and days")
     func edit() throws {
         let cli = try CLI()

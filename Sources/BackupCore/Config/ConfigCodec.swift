@@ -6,17 +6,29 @@ import Glibc
 public enum ConfigCodec {
     // MARK: main file
 
-    public static func readMain(_ table: [String: ConfigValue], file: String, configDirectory: String) -> (MainConfig?, [ConfigProblem]) {
+    /// `imported`: the table is a document given to `config import`, not the main file, so a
+    /// missing database is the document's fault, not a sign that `init` has not run.
+    public static func readMain(_ table: [String: ConfigValue], file: String, configDirectory: String,
+                                imported: Bool = false) -> (MainConfig?, [ConfigProblem]) {
         let sink = ProblemSink(file: file)
         var root = TableReader(table, sink: sink)
         var database: DatabaseSettings?
         if table["database"] == nil {
             root.accept("database")
-            sink.error("database.path", nil, "is not set: dbbackup is not configured yet", fix: "run: dbbackup init --database PATH")
+            if imported {
+                sink.error("database", nil, "is missing: \(file) has no [database] table, and an import replaces the main configuration",
+                           fix: "add it as `dbbackup config export` writes it, e.g. [database] path = \"/var/lib/app/app.db\"")
+            } else {
+                sink.error("database.path", nil, "is not set: dbbackup is not configured yet", fix: "run: dbbackup init --database PATH")
+            }
         }
         if var section = root.table("database", example: "{ path = \"/var/lib/app/app.db\" }") {
             if section.table["path"] == nil {
-                sink.error("database.path", nil, "is not set: dbbackup is not configured yet", fix: "run: dbbackup init --database PATH")
+                if imported {
+                    sink.error("database.path", nil, "is missing", fix: "add the path of the SQLite database to back up, e.g. path = \"/var/lib/app/app.db\"")
+                } else {
+                    sink.error("database.path", nil, "is not set: dbbackup is not configured yet", fix: "run: dbbackup init --database PATH")
+                }
             }
             let path = section.string("path", example: "\"/var/lib/app/app.db\"")
             let query = section.string("version_query", example: "\"SELECT max(version) FROM schema_migrations\"")

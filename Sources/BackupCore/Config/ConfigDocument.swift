@@ -49,7 +49,7 @@ public enum ConfigDocument {
         var problems: [ConfigProblem] = []
         var mainTable = document
         mainTable.removeValue(forKey: "registrations")
-        let (main, mainProblems) = ConfigCodec.readMain(mainTable, file: file, configDirectory: configDirectory)
+        let (main, mainProblems) = ConfigCodec.readMain(mainTable, file: file, configDirectory: configDirectory, imported: true)
         problems += mainProblems
 
         var registrations: [(Registration, String?)] = []
