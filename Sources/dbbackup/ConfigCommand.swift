@@ -56,8 +56,9 @@ struct ConfigCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Apply a configuration exported with `config export` (TOML or JSON).",
             discussion: """
-            Everything is validated before anything is written. Registrations in FILE are created or \
-            replaced; others are left as they are. A masked secret key keeps the stored secret.
+            Everything is validated before anything is written. Tables of the main configuration in \
+            FILE replace the configured ones; those it lacks are kept. Registrations in FILE are \
+            created or replaced; others are left as they are. A masked secret key keeps the stored secret.
             """)
         @OptionGroup var globals: GlobalOptions
         @Argument(help: "The file to import (- for standard input).") var file: String
@@ -74,7 +75,9 @@ struct ConfigCommand: ParsableCommand {
                     data = contents
                 }
                 let locations = globals.locations
-                let imported = try ConfigDocument.parse(String(decoding: data, as: UTF8.self), file: file, configDirectory: locations.configDirectory)
+                let store = globals.store
+                let imported = try ConfigDocument.parse(String(decoding: data, as: UTF8.self), file: file, configDirectory: locations.configDirectory,
+                                                        current: try? store.loadMain())
 
                 // Resolve every secret before writing anything, so a bad one changes nothing.
                 let secrets = globals.secrets
@@ -95,7 +98,6 @@ struct ConfigCommand: ParsableCommand {
                 }
                 if !problems.isEmpty { throw CLIError.configuration(problems) }
 
-                let store = globals.store
                 try store.saveMain(imported.main)
                 for (registration, _) in imported.registrations {
                     if let secret = resolved[registration.name] { try secrets.store(secret, for: registration.name) }
@@ -104,6 +106,9 @@ struct ConfigCommand: ParsableCommand {
                 }
                 let names = Set(imported.registrations.map(\.registration.name))
                 print("imported \(file): database \(imported.main.database.resolvedPath), \(names.count) registration(s)")
+                for table in imported.keptTables {
+                    print("kept [\(table)] as configured, which \(file) does not have")
+                }
                 for other in store.registrationNames() where !names.contains(other) {
                     print("kept registration \(other), which \(file) does not mention (remove it with: dbbackup registration remove \(other))")
                 }

@@ -302,6 +302,20 @@ struct ConfigTests {
         }
     }
 
+    @Test("an imported document keeps the configured tables it lacks, and replaces those it has")
+    func importKeepsMissingTables() throws {
+        let current = MainConfig(database: DatabaseSettings(path: "/srv/app.db", configDirectory: "/etc/dbbackup", versionQuery: "SELECT v FROM m"),
+                                 retention: Retention(local: 15, remote: .unlimited))
+        let onlyRetention = try ConfigDocument.parse("[retention]\nlocal = 2\nremote = 3\n", file: "r.toml", configDirectory: "/etc/dbbackup", current: current)
+        #expect(onlyRetention.keptTables == ["database"])
+        #expect(onlyRetention.main.database.path == "/srv/app.db" && onlyRetention.main.database.versionQuery == "SELECT v FROM m")
+        #expect(onlyRetention.main.retention.local == 2)
+        let onlyDatabase = try ConfigDocument.parse("[database]\npath = \"/srv/other.db\"\n", file: "d.toml", configDirectory: "/etc/dbbackup", current: current)
+        #expect(onlyDatabase.keptTables == ["retention"])
+        #expect(onlyDatabase.main.database.path == "/srv/other.db" && onlyDatabase.main.database.versionQuery == nil)
+        #expect(onlyDatabase.main.retention.local == 15 && onlyDatabase.main.retention.remote == .unlimited)
+    }
+
     @Test("import rejects duplicate names and validates everything before writing")
     func importDocument() throws {
         let json = """

@@ -140,19 +140,32 @@ struct CLITests {
         #expect(remote.stderr.contains("warning: command line: --remote = unlimited"), "\(remote.stderr)")
     }
 
-    @Test("config import of a file without [database] says the file lacks it")
-    func importWithoutDatabase() throws {
+    @Test("config import keeps the configured tables a file lacks; without any configuration a file needs [database]")
+    func importPartialDocument() throws {
         let cli = try CLI()
         try cli.makeDatabase()
-        try cli("init", "--database", cli.database)
         let file = "\(cli.root)/two.toml"
         try "[[registrations]]\nname = \"a\"\nprovider = \"filesystem\"\npath = \"b\"\n[registrations.schedule]\ntype = \"migration\"\n"
             .write(toFile: file, atomically: true, encoding: .utf8)
-        let result = try cli("config", "import", file)
-        #expect(result.status == 2)
-        #expect(result.stderr.contains("\(file) has no [database] table"), "\(result.stderr)")
-        #expect(!result.stderr.contains("not configured yet"))
+        // Nothing configured yet: the file must say which database.
+        let unconfigured = try cli("config", "import", file)
+        #expect(unconfigured.status == 2)
+        #expect(unconfigured.stderr.contains("\(file) has no [database] table"), "\(unconfigured.stderr)")
         #expect(!FileManager.default.fileExists(atPath: "\(cli.configDirectory)/registrations.d/a.toml"))
+
+        // Configured: the registration is added, and the database and retention stay as they were
+        // (a retention limit falling back to its default would prune stored backups).
+        try cli("init", "--database", cli.database)
+        try cli("retention", "set", "--local", "15", "--remote", "30")
+        let imported = try cli("config", "import", file)
+        #expect(imported.status == 0, "\(imported.stderr)")
+        #expect(imported.stdout.contains("kept [database] as configured") && imported.stdout.contains("kept [retention] as configured"), "\(imported.stdout)")
+        #expect(FileManager.default.fileExists(atPath: "\(cli.configDirectory)/registrations.d/a.toml"))
+        #expect(try cli.json("retention", "show", "--json") as? [String: Int] == ["local": 15, "remote": 30])
+        // A table the file has replaces the configured one.
+        try "[retention]\nlocal = 3\nremote = 4\n".write(toFile: file, atomically: true, encoding: .utf8)
+        #expect(try cli("config", "import", file).status == 0)
+        #expect(try cli.json("retention", "show", "--json") as? [String: Int] == ["local": 3, "remote": 4])
     }
 
     @Test("edit keeps what is not given; a new schedule type keeps times and timezone, drops weekdays and days")

@@ -6,8 +6,8 @@ import Glibc
 public enum ConfigCodec {
     // MARK: main file
 
-    /// `imported`: the table is a document given to `config import`, not the main file, so a
-    /// missing database is the document's fault, not a sign that `init` has not run.
+    /// `imported`: the table is a document given to `config import` (with the configured
+    /// tables it lacks already filled in), so a missing database is the document's fault.
     public static func readMain(_ table: [String: ConfigValue], file: String, configDirectory: String,
                                 imported: Bool = false) -> (MainConfig?, [ConfigProblem]) {
         let sink = ProblemSink(file: file)
@@ -16,7 +16,7 @@ public enum ConfigCodec {
         if table["database"] == nil {
             root.accept("database")
             if imported {
-                sink.error("database", nil, "is missing: \(file) has no [database] table, and an import replaces the main configuration",
+                sink.error("database", nil, "is missing: \(file) has no [database] table, and none is configured yet",
                            fix: "add it as `dbbackup config export` writes it, e.g. [database] path = \"/var/lib/app/app.db\"")
             } else {
                 sink.error("database.path", nil, "is not set: dbbackup is not configured yet", fix: "run: dbbackup init --database PATH")

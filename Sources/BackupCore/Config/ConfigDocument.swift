@@ -29,9 +29,14 @@ public enum ConfigDocument {
     public struct Imported: Sendable {
         public var main: MainConfig
         public var registrations: [(registration: Registration, secret: String?)]
+        /// Tables of the main configuration the document lacks, kept as configured.
+        public var keptTables: [String]
     }
 
-    public static func parse(_ text: String, file: String, configDirectory: String) throws(ConfigErrors) -> Imported {
+    /// `current`: the main configuration in place. A table the document lacks (`[retention]`,
+    /// say) keeps its configured values rather than falling back to defaults: a partial
+    /// document must not lower retention and so prune stored backups.
+    public static func parse(_ text: String, file: String, configDirectory: String, current: MainConfig? = nil) throws(ConfigErrors) -> Imported {
         let document: [String: ConfigValue]
         let trimmed = text.drop { $0.isWhitespace }
         if trimmed.hasPrefix("{") {
@@ -49,6 +54,12 @@ public enum ConfigDocument {
         var problems: [ConfigProblem] = []
         var mainTable = document
         mainTable.removeValue(forKey: "registrations")
+        var keptTables: [String] = []
+        let configured = current.map(ConfigCodec.renderMain) ?? [:]
+        for (key, value) in configured where mainTable[key] == nil {
+            mainTable[key] = value
+            keptTables.append(key)
+        }
         let (main, mainProblems) = ConfigCodec.readMain(mainTable, file: file, configDirectory: configDirectory, imported: true)
         problems += mainProblems
 
@@ -95,6 +106,6 @@ public enum ConfigDocument {
         }
         let errors = problems.filter { $0.severity == .error }
         guard errors.isEmpty, let main else { throw ConfigErrors(errors) }
-        return Imported(main: main, registrations: registrations)
+        return Imported(main: main, registrations: registrations, keptTables: keptTables.sorted())
     }
 }
