@@ -13,11 +13,14 @@ struct RegistrationCommand: ParsableCommand {
 
 extension RegistrationCommand {
     /// Validates a registration table from the command line and stores it with its secret.
+    /// `editing`: the table holds stored settings besides the options given.
     static func save(_ table: [String: ConfigValue], name: String, options: RegistrationOptions,
-                     globals: GlobalOptions, requireSecret: Bool) throws -> Registration {
+                     globals: GlobalOptions, editing: Bool) throws -> Registration {
         let locations = globals.locations
         let (parsed, problems) = ConfigCodec.readRegistration(table, name: name, file: "command line", configDirectory: locations.configDirectory)
-        let translated = problems.map(CommandLineFields.translate)
+        let translated = editing
+            ? CommandLineFields.translate(problems, given: options.givenFields, storedFile: locations.display(locations.registrationFile(name)))
+            : problems.map(CommandLineFields.translate)
         guard let registration = parsed else { throw CLIError.configuration(translated.filter { $0.severity == .error }) }
         for warning in translated where warning.severity == .warning { Output.stderr(warning.description) }
 
@@ -30,7 +33,7 @@ extension RegistrationCommand {
                 } catch let error as SecretError {
                     throw CLIError(error.message, exitCode: RunFailure.Kind.configuration.exitCode)
                 }
-            } else if secrets.secret(for: name) == nil && requireSecret {
+            } else if secrets.secret(for: name) == nil {
                 throw CLIError.configuration([ConfigProblem(file: "command line", field: "--secret-key-stdin", message: "an s3 registration needs its secret key",
                                                             fix: "pipe it in with --secret-key-stdin, or name a root-only file with --secret-key-file")])
             }
@@ -75,7 +78,7 @@ extension RegistrationCommand {
                 if options.schedule == nil { missing.append(ConfigProblem(file: "command line", field: "--schedule", message: "is required", fix: "give --schedule migration|daily|weekly|monthly")) }
                 if !missing.isEmpty { throw CLIError.configuration(missing) }
                 let registration = try RegistrationCommand.save(try options.apply(to: [:]), name: name, options: options,
-                                                                 globals: globals, requireSecret: true)
+                                                                 globals: globals, editing: false)
                 print("added registration \(name): \(registration.schedule.summary), to \(describe(registration.provider))")
                 Systemd.applyAfterChange(globals)
             }
@@ -95,7 +98,7 @@ extension RegistrationCommand {
                 let existing = try store.registration(named: name)
                 let base = ConfigCodec.renderRegistration(existing)
                 let registration = try RegistrationCommand.save(try options.apply(to: base), name: name, options: options,
-                                                                 globals: globals, requireSecret: true)
+                                                                 globals: globals, editing: true)
                 print("changed registration \(name): \(registration.schedule.summary), to \(describe(registration.provider))")
                 Systemd.applyAfterChange(globals)
             }

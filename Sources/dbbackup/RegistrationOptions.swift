@@ -58,6 +58,17 @@ struct RegistrationOptions: ParsableArguments {
         }
     }
 
+    /// The settings these options set, by their names in a registration file.
+    var givenFields: Set<String> {
+        let given: [(String, Bool)] = [
+            ("provider", provider != nil), ("path", path != nil), ("bucket", bucket != nil), ("endpoint", endpoint != nil),
+            ("region", region != nil), ("prefix", prefix != nil), ("access_key", accessKey != nil), ("force_path_style", forcePathStyle != nil),
+            ("schedule.type", schedule != nil), ("schedule.times", !times.isEmpty), ("schedule.weekdays", !weekdays.isEmpty),
+            ("schedule.days", !days.isEmpty), ("schedule.timezone", timezone != nil),
+        ]
+        return Set(given.filter(\.1).map(\.0))
+    }
+
     var changesSchedule: Bool { schedule != nil || !times.isEmpty || !weekdays.isEmpty || !days.isEmpty || timezone != nil }
 
     /// Lays the given options over `base` (an existing registration's table, or empty).
@@ -138,6 +149,19 @@ enum CommandLineFields {
         ("force_path_style", "--force-path-style"), ("access_key", "--access-key"), ("provider", "--provider"),
         ("path", "--path"), ("bucket", "--bucket"), ("endpoint", "--endpoint"), ("region", "--region"), ("prefix", "--prefix"),
     ]
+
+    /// For a change to stored settings (`registration edit`, `retention set`): errors name the
+    /// options, since this command must change to fix them; a warning about a setting not
+    /// `given` is about what is stored, so it names that setting in `storedFile`.
+    static func translate(_ problems: [ConfigProblem], given: Set<String>, storedFile: String) -> [ConfigProblem] {
+        problems.map { problem in
+            guard problem.severity == .warning, let field = problem.field,
+                  !given.contains(where: { field == $0 || field.hasPrefix($0 + "[") || field.hasPrefix($0 + ".") }) else {
+                return translate(problem)
+            }
+            return ConfigProblem(.warning, file: storedFile, field: field, value: problem.value, message: problem.message, fix: problem.fix)
+        }
+    }
 
     static func translate(_ problem: ConfigProblem) -> ConfigProblem {
         guard let field = problem.field else { return problem }

@@ -67,11 +67,8 @@ struct RetentionCommand: ParsableCommand {
                 table["retention"] = .table(retention)
                 let locations = globals.locations
                 let (config, problems) = ConfigCodec.readMain(table, file: locations.display(locations.mainFile), configDirectory: locations.configDirectory)
-                // A problem with a limit given here names its option; the other limit is named as stored.
-                let given = [local.map { _ in "retention.local" }, remote.map { _ in "retention.remote" }].compactMap { $0 }
-                let renamed = problems.map { problem in
-                    problem.field.map(given.contains) == true ? CommandLineFields.translate(problem) : problem
-                }
+                let given = Swift.Set([local.map { _ in "retention.local" }, remote.map { _ in "retention.remote" }].compactMap { $0 })
+                let renamed = CommandLineFields.translate(problems, given: given, storedFile: locations.display(locations.mainFile))
                 guard let config else { throw CLIError.configuration(renamed.filter { $0.severity == .error }) }
                 try store.saveMain(config)
                 for warning in renamed where warning.severity == .warning { Output.stderr(warning.description) }

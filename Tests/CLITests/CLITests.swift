@@ -168,6 +168,23 @@ struct CLITests {
         #expect(try cli.json("retention", "show", "--json") as? [String: Int] == ["local": 3, "remote": 4])
     }
 
+    @Test("edit warns about a stored setting it was not given under that setting's name, not as an option")
+    func editWarningsNameTheirSource() throws {
+        let cli = try CLI()
+        try cli.makeDatabase()
+        try cli("init", "--database", cli.database)
+        let added = try cli("registration", "add", "m", "--provider", "filesystem", "--path", "b", "--schedule", "monthly", "--day", "30", "--time", "02:00")
+        #expect(added.stderr.contains("warning: command line: --day: days 29-31"), "\(added.stderr)")
+        let edited = try cli("registration", "edit", "m", "--time", "03:00")
+        #expect(edited.status == 0)
+        #expect(!edited.stderr.contains("--day"), "\(edited.stderr)")
+        #expect(edited.stderr.contains("registrations.d/m.toml: schedule.days: days 29-31"), "\(edited.stderr)")
+        // An error the edit causes names the option that fixes it, even one not given.
+        let weeklyWithoutWeekday = try cli("registration", "edit", "m", "--schedule", "weekly")
+        #expect(weeklyWithoutWeekday.status == 2)
+        #expect(weeklyWithoutWeekday.stderr.contains("--weekday"), "\(weeklyWithoutWeekday.stderr)")
+    }
+
     @Test("edit keeps what is not given; a new schedule type keeps times and timezone, drops weekdays and days")
     func edit() throws {
         let cli = try CLI()
