@@ -77,7 +77,7 @@ extension RegistrationCommand {
                 if options.provider == nil { missing.append(ConfigProblem(file: "command line", field: "--provider", message: "is required", fix: "give --provider filesystem or --provider s3")) }
                 if options.schedule == nil { missing.append(ConfigProblem(file: "command line", field: "--schedule", message: "is required", fix: "give --schedule migration|daily|weekly|monthly")) }
                 if !missing.isEmpty { throw CLIError.configuration(missing) }
-                let registration = try RegistrationCommand.save(try options.apply(to: [:]), name: name, options: options,
+                let registration = try RegistrationCommand.save(options.apply(to: [:]), name: name, options: options,
                                                                  globals: globals, editing: false)
                 print("added registration \(name): \(registration.schedule.summary), to \(describe(registration.provider))")
                 Systemd.applyAfterChange(globals)
@@ -97,7 +97,7 @@ extension RegistrationCommand {
                 let store = globals.store
                 let existing = try store.registration(named: name)
                 let base = ConfigCodec.renderRegistration(existing)
-                let registration = try RegistrationCommand.save(try options.apply(to: base), name: name, options: options,
+                let registration = try RegistrationCommand.save(options.apply(to: base), name: name, options: options,
                                                                  globals: globals, editing: true)
                 print("changed registration \(name): \(registration.schedule.summary), to \(describe(registration.provider))")
                 Systemd.applyAfterChange(globals)

@@ -72,7 +72,7 @@ struct RegistrationOptions: ParsableArguments {
     var changesSchedule: Bool { schedule != nil || !times.isEmpty || !weekdays.isEmpty || !days.isEmpty || timezone != nil }
 
     /// Lays the given options over `base` (an existing registration's table, or empty).
-    func apply(to base: [String: ConfigValue]) throws -> [String: ConfigValue] {
+    func apply(to base: [String: ConfigValue]) -> [String: ConfigValue] {
         var table = base
         if let provider, provider != (base["provider"].flatMap { if case .string(let s) = $0 { s } else { nil } }) {
             // Switching provider: the old provider's fields no longer apply.
@@ -94,15 +94,8 @@ struct RegistrationOptions: ParsableArguments {
             }
             if !times.isEmpty { scheduleTable["times"] = .array(times.map { .string($0) }) }
             if !weekdays.isEmpty { scheduleTable["weekdays"] = .array(weekdays.map { .string($0) }) }
-            if !days.isEmpty {
-                scheduleTable["days"] = .array(try days.enumerated().map { index, text in
-                    guard let day = Int(text) else {
-                        throw CLIError.configuration([ConfigProblem(file: "command line", field: "--day", value: text,
-                                                                    message: "is not a number", fix: "give days of the month as numbers 1-31")])
-                    }
-                    return .integer(day)
-                })
-            }
+            // A day that is not a number goes in as text, for the validation to report with the rest.
+            if !days.isEmpty { scheduleTable["days"] = .array(days.map { text in Int(text).map { .integer($0) } ?? .string(text) }) }
             if let timezone { scheduleTable["timezone"] = .string(timezone) }
             table["schedule"] = .table(scheduleTable)
         }

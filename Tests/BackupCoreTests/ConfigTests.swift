@@ -111,6 +111,12 @@ struct ConfigTests {
         #expect(problems.first?.value == "40")
         let (registration, _) = try read("provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"monthly\"\ntimes = [\"02:00\"]\ndays = [15, 1, 15]\n")
         #expect(registration?.schedule.days == [1, 15])
+        // An item that is not a number keeps its place: 40 is still days[2]. A list with no
+        // valid day is not also reported as missing.
+        let mixed = try errors("provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"monthly\"\ntimes = [\"02:00\"]\ndays = [\"x\", 1, 40]\n")
+        #expect(mixed.map(\.field) == ["schedule.days[0]", "schedule.days[2]"])
+        let none = try errors("provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"monthly\"\ntimes = [\"02:00\"]\ndays = [\"x\", 0]\n")
+        #expect(none.map(\.field) == ["schedule.days[0]", "schedule.days[1]"])
     }
 
     @Test("the days 29-31 warning is about valid days only")

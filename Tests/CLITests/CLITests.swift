@@ -106,6 +106,13 @@ struct CLITests {
         for field in ["--time[0] = \"25:00\"", "--weekday[0] = \"funday\"", "--timezone = \"Nowhere/X\""] {
             #expect(add.stderr.contains(field), "\(field): \(add.stderr)")
         }
+        // A day that is not a number is one error among the others, not the only one.
+        let monthly = try cli("registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "monthly",
+                              "--time", "25:00", "--day", "x", "--timezone", "Nowhere/X")
+        #expect(monthly.status == 2)
+        for field in ["--day[0] = \"x\"", "--time[0] = \"25:00\"", "--timezone = \"Nowhere/X\""] {
+            #expect(monthly.stderr.contains(field), "\(field): \(monthly.stderr)")
+        }
     }
 
     @Test("fixes for command-line values name options, not configuration-file syntax")

@@ -241,7 +241,7 @@ public enum ConfigCodec {
         let typeName = section.string("type", required: true, example: "\"daily\"")
         let timeTexts = section.strings("times", example: "[\"02:00\", \"14:00\"]") ?? []
         let weekdayTexts = section.strings("weekdays", example: "[\"mon\", \"thu\"]") ?? []
-        let days = section.integers("days", example: "[1, 15]") ?? []
+        let dayItems = section.integers("days", example: "[1, 15]") ?? []
         let timezone = section.string("timezone", example: "\"Europe/Prague\"")
         section.rejectUnknownKeys()
 
@@ -260,20 +260,27 @@ public enum ConfigCodec {
                 sink.error("schedule.weekdays[\(index)]", "\"\(text)\"", "is not a weekday", fix: "use mon, tue, wed, thu, fri, sat or sun")
             }
         }
+        var days: [Int] = []
+        for case (let index, let day?) in dayItems.enumerated() {
+            if (1...31).contains(day) {
+                days.append(day)
+            } else {
+                sink.error("schedule.days[\(index)]", String(day), "is not a day of the month", fix: "use 1 to 31")
+            }
+        }
         let timezoneName = timezone.flatMap { $0.isEmpty ? nil : $0 }
         guard let kind = typeName.flatMap(Schedule.Kind.init(rawValue:)) else {
             if let typeName { sink.error("schedule.type", "\"\(typeName)\"", "is not a known schedule", fix: "use migration, daily, weekly or monthly") }
             if let timezoneName { Schedule.validate(timezone: timezoneName, sink: sink, field: "schedule.timezone") }
             return nil
         }
-        // A list given but unreadable was reported above; do not also call it empty.
+        // A list given but with no valid entry was reported above; do not also call it empty.
         var unreadable: Set<String> = []
         if times.isEmpty && !timeTexts.isEmpty { unreadable.insert("times") }
         if weekdays.isEmpty && !weekdayTexts.isEmpty { unreadable.insert("weekdays") }
-        // Days are checked as written, so that an error names the index the user wrote; then sorted.
-        var schedule = Schedule(kind: kind, times: times, weekdays: Array(Set(weekdays)).sorted(), days: days, timezone: timezoneName)
+        if days.isEmpty && !dayItems.isEmpty { unreadable.insert("days") }
+        let schedule = Schedule(kind: kind, times: times, weekdays: Array(Set(weekdays)).sorted(), days: Array(Set(days)).sorted(), timezone: timezoneName)
         schedule.validate(sink: sink, prefix: "schedule", unreadableLists: unreadable)
-        schedule.days = Array(Set(days)).sorted()
         return unreadable.isEmpty ? schedule : nil
     }
 

@@ -100,12 +100,13 @@ public struct Schedule: Hashable, Sendable {
     }
 
     /// Checks the combination of fields; each problem names its field. `unreadableLists` names
-    /// the lists (`times`, `weekdays`) that were given but had no readable entry: those entries
-    /// are reported already, and the list counts as given, not as missing.
+    /// the lists (`times`, `weekdays`, `days`) that were given but had no valid entry: those
+    /// entries are reported already, and the list counts as given, not as missing.
     func validate(sink: ProblemSink, prefix: String, unreadableLists: Set<String> = []) {
         let field = { (name: String) in prefix.isEmpty ? name : "\(prefix).\(name)" }
         let hasTimes = !times.isEmpty || unreadableLists.contains("times")
         let hasWeekdays = !weekdays.isEmpty || unreadableLists.contains("weekdays")
+        let hasDays = !days.isEmpty || unreadableLists.contains("days")
         switch kind {
         case .migration:
             if hasTimes { sink.error(field("times"), nil, "is not used by a migration schedule", fix: "remove it, or choose a daily, weekly or monthly schedule") }
@@ -118,19 +119,15 @@ public struct Schedule: Hashable, Sendable {
         if kind != .weekly && hasWeekdays {
             sink.error(field("weekdays"), nil, "only a weekly schedule takes weekdays", fix: "remove it, or use type = \"weekly\"")
         }
-        if kind == .monthly && days.isEmpty {
+        if kind == .monthly && !hasDays {
             sink.error(field("days"), nil, "a monthly schedule needs at least one day of the month", fix: "add e.g. days = [1, 15]")
         }
-        if kind != .monthly && !days.isEmpty {
+        if kind != .monthly && hasDays {
             sink.error(field("days"), nil, "only a monthly schedule takes days of the month", fix: "remove it, or use type = \"monthly\"")
         }
+        // Days outside 1-31 were reported where they were read, and are not among `days`.
         if kind == .monthly {
-            for (index, day) in days.enumerated() where !(1...31).contains(day) {
-                sink.error("\(field("days"))[\(index)]", String(day), "is not a day of the month", fix: "use 1 to 31")
-            }
-            // Only about valid days: a day like 32 or 0 is an error above, not a gap.
-            let validDays = days.filter { (1...31).contains($0) }
-            if validDays.contains(where: { $0 > 28 }) && validDays.allSatisfy({ $0 > 28 }) {
+            if days.contains(where: { $0 > 28 }) && days.allSatisfy({ $0 > 28 }) {
                 sink.warning(field("days"), nil, "days 29-31 do not occur in every month: those months get no backup", fix: "add an earlier day, or accept the gap")
             }
         }

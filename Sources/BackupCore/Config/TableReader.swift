@@ -70,20 +70,20 @@ struct TableReader {
     }
 
     /// A list of integers; a single integer is taken as a list of one.
-    mutating func integers(_ key: String, example: String) -> [Int]? {
+    /// The list's integers in the places they were written; an item that is not an integer is
+    /// reported and is nil, so later checks can still name items by their index.
+    mutating func integers(_ key: String, example: String) -> [Int?]? {
         guard let value = value(key, required: false, example: example) else { return nil }
         switch value {
         case .integer(let number): return [number]
         case .array(let items):
-            var result: [Int] = []
-            for (index, item) in items.enumerated() {
+            return items.enumerated().map { index, item in
                 guard case .integer(let number) = item else {
                     sink.error("\(name(key))[\(index)]", item.written, "must be an integer, not \(item.typeName)", fix: "e.g. \(key) = \(example)")
-                    continue
+                    return nil
                 }
-                result.append(number)
+                return number
             }
-            return result
         default:
             wrongType(key, value, expected: "a list of integers", example: example)
             return nil
