@@ -119,6 +119,12 @@ struct ConfigTests {
         #expect(none.map(\.field) == ["schedule.days[0]", "schedule.days[1]"])
     }
 
+    @Test("an s3 registration without bucket or access key still has its other fields checked")
+    func s3ProblemsAtOnce() throws {
+        let problems = try errors("provider = \"s3\"\nendpoint = \"ftp://x\"\nprefix = \"/a\"\n[schedule]\ntype = \"migration\"\n")
+        #expect(problems.map(\.field) == ["bucket", "endpoint", "access_key", "prefix"])
+    }
+
     @Test("the days 29-31 warning is about valid days only")
     func lateDayWarning() throws {
         func warnings(_ days: String) throws -> [String?] {

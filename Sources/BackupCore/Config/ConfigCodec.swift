@@ -204,20 +204,20 @@ public enum ConfigCodec {
             return .filesystem(FilesystemTarget(path: path, configDirectory: configDirectory))
         case "s3":
             if path != nil { sink.error("path", nil, "belongs to the filesystem provider, not s3", fix: "remove it; use prefix for a folder inside the bucket") }
-            guard let bucket, !bucket.isEmpty else {
+            // Every field is checked before a missing one ends the reading, so all problems show at once.
+            if let bucket, !bucket.isEmpty {
+                if let problem = S3Names.bucketProblem(bucket) { sink.error("bucket", "\"\(bucket)\"", problem, fix: "use the bucket's exact name: 3-63 lowercase letters, digits, '.' and '-'") }
+            } else {
                 sink.error("bucket", bucket.map { "\"\($0)\"" }, bucket == nil ? "is missing" : "is empty", fix: "name an existing bucket, e.g. bucket = \"my-backups\"")
-                return nil
             }
-            if let problem = S3Names.bucketProblem(bucket) { sink.error("bucket", "\"\(bucket)\"", problem, fix: "use the bucket's exact name: 3-63 lowercase letters, digits, '.' and '-'") }
             if let endpoint, !endpoint.isEmpty, !(endpoint.hasPrefix("http://") || endpoint.hasPrefix("https://")) {
                 sink.error("endpoint", "\"\(endpoint)\"", "must start with http:// or https://", fix: "e.g. endpoint = \"https://s3.us-west-004.backblazeb2.com\", or leave it empty for AWS")
             }
             if let endpoint, endpoint.hasPrefix("http://"), !S3Names.isLoopback(endpoint) {
                 sink.warning("endpoint", "\"\(endpoint)\"", "is plain http: keys and backups cross the network unencrypted", fix: "use https:// unless the store is on this host")
             }
-            guard let accessKey, !accessKey.isEmpty else {
+            if accessKey?.isEmpty ?? true {
                 sink.error("access_key", nil, accessKey == nil ? "is missing" : "is empty", fix: "set the access key id of the S3 user")
-                return nil
             }
             for (field, value) in [("endpoint", endpoint), ("region", region), ("prefix", prefix), ("access_key", accessKey)] {
                 if let value, hasControlCharacters(value) || (field != "prefix" && value.contains(" ")) {
@@ -228,6 +228,7 @@ public enum ConfigCodec {
                 sink.error("prefix", nil, "is longer than 512 bytes; S3 keys end at 1,024", fix: "use a shorter prefix")
             }
             if let prefix, prefix.hasPrefix("/") { sink.error("prefix", "\"\(prefix)\"", "must not start with '/'", fix: "write it as e.g. \"app/backups/\"") }
+            guard let bucket, !bucket.isEmpty, let accessKey, !accessKey.isEmpty else { return nil }
             return .s3(S3Target(bucket: bucket, endpoint: endpoint ?? "", region: region ?? "", forcePathStyle: forcePathStyle ?? false,
                                 prefix: prefix ?? "", accessKey: accessKey))
         case let other?:
