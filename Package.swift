@@ -57,7 +57,7 @@ let package = Package(
         ),
 
         // Test helpers shared by the test targets (running programs, mainly).
-        .target(name: "TestKit", path: "Tests/TestKit"),
+        .target(name: "TestKit", dependencies: ["CLinux"], path: "Tests/TestKit"),
         .testTarget(name: "BackupCoreTests", dependencies: ["BackupCore", "CSQLite", "TestKit"]),
         .testTarget(name: "S3ClientTests", dependencies: ["S3Client", "Hashing", "BackupCore", "TestKit"]),
         .testTarget(name: "SystemdSupportTests", dependencies: ["SystemdSupport", "CSystemd", "TestKit"]),

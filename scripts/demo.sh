@@ -36,8 +36,8 @@ sleep 1
 
 echo "== dbbackup init / registration add"
 "$bin" init --database "$demo/app.db"
-"$bin" registration add premigrate --provider filesystem --path backups --schedule migration
-"$bin" registration add nightly --provider filesystem --path backups-nightly --schedule daily --time 02:00
+"$bin" registration add premigrate --provider filesystem --path "$demo/backups" --schedule migration
+"$bin" registration add nightly --provider filesystem --path "$demo/backups-nightly" --schedule daily --time 02:00
 "$bin" retention set --local 5
 
 echo "== dbbackup run --trigger migration (while the writer runs)"

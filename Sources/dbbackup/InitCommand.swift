@@ -10,7 +10,7 @@ struct Init: ParsableCommand {
 
     @OptionGroup var globals: GlobalOptions
 
-    @Option(help: ArgumentHelp("The SQLite database to protect (relative paths start at the config dir).", valueName: "PATH"))
+    @Option(help: ArgumentHelp("The SQLite database to protect (a relative path starts at the current directory).", valueName: "PATH"))
     var database: String
 
     @Option(name: .customLong("version-query"), help: ArgumentHelp("One SELECT returning the schema version (default, and when left out: PRAGMA user_version).", valueName: "SQL"))
@@ -25,7 +25,7 @@ struct Init: ParsableCommand {
             let existing = try? store.loadMain()
             var table = existing.map(ConfigCodec.renderMain) ?? [:]
             var databaseTable: [String: ConfigValue] = if case .table(let current)? = table["database"] { current } else { [:] }
-            databaseTable["path"] = .string(database)
+            databaseTable["path"] = .string(FileSystem.absolute(database, relativeTo: FileManager.default.currentDirectoryPath))
             let previousQuery = existing?.database.versionQuery
             databaseTable["version_query"] = versionQuery.map { .string($0) }
             table["database"] = .table(databaseTable)

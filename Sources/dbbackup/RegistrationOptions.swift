@@ -10,7 +10,7 @@ struct RegistrationOptions: ParsableArguments {
     @Option(help: "Where backups go: filesystem or s3.")
     var provider: String?
 
-    @Option(help: ArgumentHelp("filesystem: the backup directory (relative paths start at the config dir).", valueName: "DIR"))
+    @Option(help: ArgumentHelp("filesystem: the backup directory (a relative path starts at the current directory).", valueName: "DIR"))
     var path: String?
 
     @Option(help: "s3: the bucket (must already exist).")
@@ -79,7 +79,10 @@ struct RegistrationOptions: ParsableArguments {
             for key in ["path", "bucket", "endpoint", "region", "force_path_style", "prefix", "access_key"] { table.removeValue(forKey: key) }
             table["provider"] = .string(provider)
         }
-        let strings: [(String, String?)] = [("path", path), ("bucket", bucket), ("endpoint", endpoint), ("region", region),
+        // A relative path given here means the current directory, as for any command; one
+        // written in a file means the configuration directory.
+        let directory = path.map { FileSystem.absolute($0, relativeTo: FileManager.default.currentDirectoryPath) }
+        let strings: [(String, String?)] = [("path", directory), ("bucket", bucket), ("endpoint", endpoint), ("region", region),
                                             ("prefix", prefix), ("access_key", accessKey)]
         for (key, value) in strings { if let value { table[key] = .string(value) } }
         if let forcePathStyle { table["force_path_style"] = .bool(forcePathStyle) }

@@ -4,7 +4,7 @@ import TestKit
 import Testing
 
 /// Runs the real `dbbackup` binary against a throw-away configuration and state directory,
-/// as a sysadmin or a deploy script would.
+/// from the sandbox `root`, as a sysadmin or a deploy script would.
 final class CLI {
     let root: String
     var configDirectory: String { "\(root)/etc" }
@@ -55,7 +55,8 @@ final class CLI {
     }
 
     func launch(_ executable: String, _ arguments: [String], environment: [String: String], input: String?) throws -> Result {
-        let result = try Spawn.run(executable, arguments, environment: environment, input: input ?? "")
+        // Run from the sandbox, as a sysadmin in that directory would: relative paths land there.
+        let result = try Spawn.run(executable, arguments, environment: environment, input: input ?? "", workingDirectory: root)
         return Result(status: result.status, stdout: result.stdout, stderr: result.stderr)
     }
 

@@ -9,7 +9,9 @@ struct CLITests {
     func flow() throws {
         let cli = try CLI()
         try cli.makeDatabase()
-        #expect(try cli("init", "--database", cli.database).status == 0)
+        // Relative paths on the command line start at the current directory (the sandbox), and are stored absolute.
+        #expect(try cli("init", "--database", "app.db").status == 0)
+        #expect(cli.file("\(cli.configDirectory)/dbbackup.toml")?.contains("path = '\(cli.database)'") == true)
         #expect(try cli("registration", "add", "pre", "--provider", "filesystem", "--path", "backups", "--schedule", "migration").status == 0)
         let run = try cli("run", "--trigger", "migration")
         #expect(run.status == 0, "\(run.stderr)")
@@ -25,7 +27,7 @@ struct CLITests {
         let created = backups[0]["created_at"] as! String
         #expect(created.range(of: #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$"#, options: .regularExpression) != nil)
         let location = backups[0]["location"] as! String
-        #expect(location.hasPrefix("\(cli.configDirectory)/backups/db_v7_"))
+        #expect(location.hasPrefix("\(cli.root)/backups/db_v7_"))
 
         let restored = "\(cli.root)/restored.db"
         #expect(try cli("restore", "latest", "--to", restored).status == 0)
@@ -91,7 +93,7 @@ struct CLITests {
         let duplicate = try cli("registration", "add", "x", "--provider", "filesystem", "--path", "c", "--schedule", "migration")
         #expect(duplicate.status == 2)
         #expect(duplicate.stderr.contains("already exists"))
-        #expect(cli.file("\(cli.configDirectory)/registrations.d/x.toml")?.contains("path = 'b'") == true)
+        #expect(cli.file("\(cli.configDirectory)/registrations.d/x.toml")?.contains("path = '\(cli.root)/b'") == true)
         #expect(try cli.json("retention", "show", "--json") as? [String: Int] == ["local": 7, "remote": 14])
     }
 
@@ -345,7 +347,7 @@ struct CLITests {
         for (earlier, later) in zip(records, records.dropFirst()) {
             #expect(earlier.finishedAt! <= later.startedAt || later.finishedAt! <= earlier.startedAt || earlier.startedAt == later.startedAt)
         }
-        let files = try FileManager.default.contentsOfDirectory(atPath: "\(cli.configDirectory)/b")
+        let files = try FileManager.default.contentsOfDirectory(atPath: "\(cli.root)/b")
         #expect(files.count == 3 && files.allSatisfy { $0.hasPrefix("db_v7_") })
     }
 

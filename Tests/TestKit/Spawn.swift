@@ -1,4 +1,5 @@
 import Foundation
+import CLinux
 
 /// Runs programs for the tests with posix_spawn and waitpid. Foundation's Process was seen to
 /// hang in waitUntilExit when several tests wait at once, and passes the test runner's blocked
@@ -42,9 +43,9 @@ public enum Spawn {
     }
 
     /// Starts `executable` (looked up in PATH when not a path) with `arguments`; `environment`
-    /// nil inherits this process's.
+    /// nil inherits this process's; `workingDirectory` nil keeps this process's.
     public static func start(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
-                             input: String = "") throws -> Child {
+                             input: String = "", workingDirectory: String? = nil) throws -> Child {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("spawn-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let path = { (name: String) in directory.appendingPathComponent(name).path }
@@ -56,6 +57,7 @@ public enum Spawn {
         posix_spawn_file_actions_addopen(&actions, 0, path("stdin"), O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, path("stdout"), O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_addopen(&actions, 2, path("stderr"), O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        if let workingDirectory { dbb_spawn_add_chdir(&actions, workingDirectory) }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -80,7 +82,7 @@ public enum Spawn {
 
     /// Runs to completion.
     public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
-                           input: String = "") throws -> Result {
-        try start(executable, arguments, environment: environment, input: input).wait()
+                           input: String = "", workingDirectory: String? = nil) throws -> Result {
+        try start(executable, arguments, environment: environment, input: input, workingDirectory: workingDirectory).wait()
     }
 }
