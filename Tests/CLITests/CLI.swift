@@ -31,6 +31,15 @@ final class CLI {
 
     deinit { try? FileManager.default.removeItem(atPath: root) }
 
+    /// A sandbox with a database and `dbbackup init` done, where most tests start.
+    static func initialized() throws -> CLI {
+        let cli = try CLI()
+        try cli.makeDatabase()
+        let result = try cli("init", "--database", cli.database)
+        #expect(result.status == 0, "init: \(result.stderr)")
+        return cli
+    }
+
     struct Result {
         let status: Int32
         let stdout: String

@@ -63,9 +63,7 @@ struct CLITests {
 
     @Test("bad input on the command line names the option and the fix, and changes nothing")
     func badInput() throws {
-        let cli = try CLI()
-        try cli.makeDatabase()
-        try cli("init", "--database", cli.database)
+        let cli = try CLI.initialized()
         let cases: [([String], String)] = [
             (["registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "daily", "--time", "25:00"], "--time[0] = \"25:00\""),
             (["registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "weekly", "--time", "02:00", "--weekday", "funday"], "--weekday[0] = \"funday\""),
@@ -99,9 +97,7 @@ struct CLITests {
 
     @Test("every error of a schedule given on the command line is reported at once")
     func allScheduleErrorsAtOnce() throws {
-        let cli = try CLI()
-        try cli.makeDatabase()
-        try cli("init", "--database", cli.database)
+        let cli = try CLI.initialized()
         let add = try cli("registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "weekly",
                           "--time", "25:00", "--weekday", "funday", "--timezone", "Nowhere/X")
         #expect(add.status == 2)
@@ -119,9 +115,7 @@ struct CLITests {
 
     @Test("fixes for command-line values name options, not configuration-file syntax")
     func fixesNameOptions() throws {
-        let cli = try CLI()
-        try cli.makeDatabase()
-        try cli("init", "--database", cli.database)
+        let cli = try CLI.initialized()
         let cases: [([String], String)] = [
             (["--schedule", "daily", "--time", "02:00", "--weekday", "mon"], "--weekday: only a weekly schedule takes weekdays; remove it, or use --schedule weekly"),
             (["--schedule", "daily", "--time", "02:00", "--day", "3"], "--day: only a monthly schedule takes days of the month; remove it, or use --schedule monthly"),
@@ -137,9 +131,7 @@ struct CLITests {
 
     @Test("retention set warns about a stored limit under its name in the file, not as an option not given")
     func retentionWarningsNameTheirSource() throws {
-        let cli = try CLI()
-        try cli.makeDatabase()
-        try cli("init", "--database", cli.database)
+        let cli = try CLI.initialized()
         let zero = try cli("retention", "set", "--local", "0")
         #expect(zero.stderr.contains("warning: command line: --local = 0"), "\(zero.stderr)")
         let remote = try cli("retention", "set", "--remote", "unlimited")
@@ -179,9 +171,7 @@ struct CLITests {
 
     @Test("edit warns about a stored setting it was not given under that setting's name, not as an option")
     func editWarningsNameTheirSource() throws {
-        let cli = try CLI()
-        try cli.makeDatabase()
-        try cli("init", "--database", cli.database)
+        let cli = try CLI.initialized()
         let added = try cli("registration", "add", "m", "--provider", "filesystem", "--path", "b", "--schedule", "monthly", "--day", "30", "--time", "02:00")
         #expect(added.stderr.contains("warning: command line: --day: days 29-31"), "\(added.stderr)")
         let edited = try cli("registration", "edit", "m", "--time", "03:00")
@@ -196,35 +186,32 @@ struct CLITests {
 
     @Test("edit keeps what is not given; a new schedule type keeps times and timezone, drops weekdays and days")
     func edit() throws {
-        let cli = try CLI()
-        try cli.makeDatabase()
-        try cli("init", "--database", cli.database)
+        let cli = try CLI.initialized()
         try cli("registration", "add", "n", "--provider", "filesystem", "--path", "b", "--schedule", "weekly", "--time", "02:00", "--weekday", "mon", "thu", "--timezone", "Europe/Prague")
+        func shownSchedule() throws -> [String: Any] {
+            (try cli.json("registration", "show", "n", "--json") as! [String: Any])["schedule"] as! [String: Any]
+        }
         #expect(try cli("registration", "edit", "n", "--time", "03:30").status == 0)
-        var shown = try cli.json("registration", "show", "n", "--json") as! [String: Any]
-        var schedule = shown["schedule"] as! [String: Any]
+        var schedule = try shownSchedule()
         #expect(schedule["times"] as? [String] == ["03:30"])
         #expect(schedule["weekdays"] as? [String] == ["mon", "thu"])
         #expect(schedule["timezone"] as? String == "Europe/Prague")
         #expect(try cli("registration", "edit", "n", "--schedule", "daily", "--time", "04:00").status == 0)
-        shown = try cli.json("registration", "show", "n", "--json") as! [String: Any]
-        schedule = shown["schedule"] as! [String: Any]
+        schedule = try shownSchedule()
         #expect(schedule["type"] as? String == "daily")
         #expect(schedule["times"] as? [String] == ["04:00"])
         #expect(schedule["weekdays"] == nil)
         #expect(schedule["timezone"] as? String == "Europe/Prague")
         // A new timed type keeps the times and the timezone it is not given.
         #expect(try cli("registration", "edit", "n", "--schedule", "monthly", "--day", "1").status == 0)
-        shown = try cli.json("registration", "show", "n", "--json") as! [String: Any]
-        schedule = shown["schedule"] as! [String: Any]
+        schedule = try shownSchedule()
         #expect(schedule["type"] as? String == "monthly")
         #expect(schedule["times"] as? [String] == ["04:00"])
         #expect(schedule["days"] as? [Int] == [1])
         #expect(schedule["timezone"] as? String == "Europe/Prague")
         // Migration has no times: nothing of the timed schedule is left.
         #expect(try cli("registration", "edit", "n", "--schedule", "migration").status == 0)
-        shown = try cli.json("registration", "show", "n", "--json") as! [String: Any]
-        schedule = shown["schedule"] as! [String: Any]
+        schedule = try shownSchedule()
         #expect(schedule.keys.sorted() == ["type"])
         #expect(try cli("registration", "remove", "n").status == 0)
         #expect(try cli("registration", "remove", "n").status == 2)
@@ -255,9 +242,7 @@ struct CLITests {
 
     @Test("the S3 secret is write-only: masked everywhere, kept on masked re-save, replaced by a new value, never printed")
     func secrets() throws {
-        let cli = try CLI()
-        try cli.makeDatabase()
-        try cli("init", "--database", cli.database)
+        let cli = try CLI.initialized()
         let secret = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY"
         let short = "abc123"
         let add = try cli("registration", "add", "cloud", "--provider", "s3", "--bucket", "app-backups", "--endpoint", "http://127.0.0.1:9000",
@@ -371,9 +356,7 @@ struct CLITests {
 
     @Test("the version query: init refuses a broken one, config check finds one written by hand, init without it goes back to user_version")
     func versionQuery() throws {
-        let cli = try CLI()
-        try cli.makeDatabase()
-        try cli("init", "--database", cli.database)
+        let cli = try CLI.initialized()
         let main = "\(cli.configDirectory)/dbbackup.toml"
         let before = cli.file(main)
         for (query, message) in [("SELEC nonsense", "does not compile"), ("DELETE FROM t", "would change the database"), ("SELECT 1, 2", "returns 2 columns")] {
@@ -403,9 +386,7 @@ struct CLITests {
 
     @Test("config check reports every problem at once, with file and field")
     func configCheck() throws {
-        let cli = try CLI()
-        try cli.makeDatabase()
-        try cli("init", "--database", cli.database)
+        let cli = try CLI.initialized()
         try cli("registration", "add", "good", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
         let directory = "\(cli.configDirectory)/registrations.d"
         try "provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"daily\"\ntimes = [\"25:00\"]\n".write(toFile: "\(directory)/bad.toml", atomically: true, encoding: .utf8)
@@ -430,9 +411,7 @@ struct CLITests {
 extension CLITests {
     @Test("config check: a backup directory under a regular file is an error naming the ancestor")
     func directoryUnderFile() throws {
-        let cli = try CLI()
-        try cli.makeDatabase()
-        try cli("init", "--database", cli.database)
+        let cli = try CLI.initialized()
         try cli("registration", "add", "pre", "--provider", "filesystem", "--path", "\(cli.database)/sub/dir", "--schedule", "migration")
         let check = try cli("config", "check")
         #expect(check.status == 2)
@@ -442,9 +421,7 @@ extension CLITests {
 
     @Test("config check warns about a secret key file that group or others can read")
     func openSecretFile() throws {
-        let cli = try CLI()
-        try cli.makeDatabase()
-        try cli("init", "--database", cli.database)
+        let cli = try CLI.initialized()
         try cli("registration", "add", "pre", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
         try cli("registration", "add", "cloud", "--provider", "s3", "--bucket", "app-backups", "--endpoint", "http://127.0.0.1:9000",
                 "--access-key", "AGENT", "--secret-key-stdin", "--schedule", "daily", "--time", "02:00", input: "wJalrXUtnFEMIK7MDENG\n")
@@ -462,9 +439,7 @@ extension CLITests {
 struct SystemdVerbTests {
     @Test("pre-migrate without systemd runs the migration backups itself; without a migration registration it fails")
     func preMigrateWithoutSystemd() throws {
-        let cli = try CLI()
-        try cli.makeDatabase()
-        try cli("init", "--database", cli.database)
+        let cli = try CLI.initialized()
         let none = try cli("pre-migrate")
         #expect(none.status == 2)
         #expect(none.stderr.contains("no registration has schedule migration"))
@@ -479,9 +454,7 @@ struct SystemdVerbTests {
 
     @Test("status --json reports schedule, units, last success and failure, and what is kept")
     func status() throws {
-        let cli = try CLI()
-        try cli.makeDatabase()
-        try cli("init", "--database", cli.database)
+        let cli = try CLI.initialized()
         try cli("registration", "add", "pre-deploy", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
         try cli("registration", "add", "nightly", "--provider", "filesystem", "--path", "n", "--schedule", "daily", "--time", "02:00")
         try cli("run", "pre-deploy")
@@ -505,9 +478,7 @@ struct SystemdVerbTests {
 
     @Test("notify-failure runs the configured command with the unit, registration and error")
     func notifyFailure() throws {
-        let cli = try CLI()
-        try cli.makeDatabase()
-        try cli("init", "--database", cli.database)
+        let cli = try CLI.initialized()
         let marker = "\(cli.root)/notified"
         let script = "\(cli.root)/notify.sh"
         try "#!/bin/sh\necho \"$DBBACKUP_UNIT|$DBBACKUP_REGISTRATION|$DBBACKUP_ERROR|$1\" > \(marker)\n".write(toFile: script, atomically: true, encoding: .utf8)
