@@ -129,9 +129,7 @@ enum ConfigCheck {
                 problems.append(ConfigProblem(file: mainFile, field: "database.path", value: "\"\(main.database.path)\"", message: "\(path) does not exist", fix: "point it at the application's SQLite database"))
             } else if access(path, R_OK) != 0 {
                 problems.append(ConfigProblem(file: mainFile, field: "database.path", value: "\"\(main.database.path)\"", message: "\(path) is not readable by this user", fix: "run as the service user or root"))
-            } else if let query = main.database.versionQuery,
-                      let database = try? SQLiteConnection(path: path, mode: .readOnly, busyTimeoutMilliseconds: 1000),
-                      let problem = try? VersionQuery.problem(query, on: database) {
+            } else if let query = main.database.versionQuery, let problem = VersionQuery.problem(query, onDatabaseAt: path) {
                 // Compiled against the live database (never run): a broken query otherwise shows only at backup time.
                 problems.append(ConfigProblem(file: mainFile, field: "database.version_query", value: "\"\(query.prefix(80))\"", message: problem, fix: VersionQuery.fix))
             }

@@ -33,7 +33,7 @@ struct Init: ParsableCommand {
             guard let config else {
                 throw CLIError.configuration(problems.filter { $0.severity == .error }.map(CommandLineFields.translate))
             }
-            if let versionQuery, let problem = Self.problem(of: versionQuery, database: config.database.resolvedPath) {
+            if let versionQuery, let problem = VersionQuery.problem(versionQuery, onDatabaseAt: config.database.resolvedPath) {
                 throw CLIError.configuration([ConfigProblem(file: "command line", field: "--version-query", value: "\"\(versionQuery.prefix(80))\"",
                                                             message: problem, fix: VersionQuery.fix)])
             }
@@ -50,12 +50,5 @@ struct Init: ParsableCommand {
                 print("next: dbbackup registration add NAME --provider filesystem --path DIR --schedule migration")
             }
         }
-    }
-
-    /// The query compiled against the database (never run), when the database is there to ask.
-    private static func problem(of query: String, database: String) -> String? {
-        guard FileSystem.exists(database),
-              let connection = try? SQLiteConnection(path: database, mode: .readOnly, busyTimeoutMilliseconds: 1000) else { return nil }
-        return try? VersionQuery.problem(query, on: connection)
     }
 }

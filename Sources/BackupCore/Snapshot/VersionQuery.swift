@@ -20,4 +20,12 @@ public enum VersionQuery {
         if columns != 1 { return "returns \(columns) columns; it must return one value" }
         return nil
     }
+
+    /// The problem of `query` compiled (never run) against the database at `path`; nil too
+    /// when that database cannot be asked (missing, unreadable, locked).
+    public static func problem(_ query: String, onDatabaseAt path: String) -> String? {
+        guard FileSystem.exists(path),
+              let connection = try? SQLiteConnection(path: path, mode: .readOnly, busyTimeoutMilliseconds: 1000) else { return nil }
+        return try? problem(query, on: connection)
+    }
 }
