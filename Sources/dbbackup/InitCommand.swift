@@ -25,7 +25,7 @@ struct Init: ParsableCommand {
             let existing = try? store.loadMain()
             var table = existing.map(ConfigCodec.renderMain) ?? [:]
             var databaseTable: [String: ConfigValue] = if case .table(let current)? = table["database"] { current } else { [:] }
-            databaseTable["path"] = .string(FileSystem.absolute(database, relativeTo: FileManager.default.currentDirectoryPath))
+            databaseTable["path"] = .string(CommandLineFields.absolutePath(database))
             let previousQuery = existing?.database.versionQuery
             databaseTable["version_query"] = versionQuery.map { .string($0) }
             table["database"] = .table(databaseTable)

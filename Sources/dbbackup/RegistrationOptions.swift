@@ -79,10 +79,7 @@ struct RegistrationOptions: ParsableArguments {
             for key in ["path", "bucket", "endpoint", "region", "force_path_style", "prefix", "access_key"] { table.removeValue(forKey: key) }
             table["provider"] = .string(provider)
         }
-        // A relative path given here means the current directory, as for any command; one
-        // written in a file means the configuration directory.
-        let directory = path.map { FileSystem.absolute($0, relativeTo: FileManager.default.currentDirectoryPath) }
-        let strings: [(String, String?)] = [("path", directory), ("bucket", bucket), ("endpoint", endpoint), ("region", region),
+        let strings: [(String, String?)] = [("path", path.map(CommandLineFields.absolutePath)), ("bucket", bucket), ("endpoint", endpoint), ("region", region),
                                             ("prefix", prefix), ("access_key", accessKey)]
         for (key, value) in strings { if let value { table[key] = .string(value) } }
         if let forcePathStyle { table["force_path_style"] = .bool(forcePathStyle) }
@@ -157,6 +154,13 @@ enum CommandLineFields {
             }
             return ConfigProblem(.warning, file: storedFile, field: field, value: problem.value, message: problem.message, fix: problem.fix)
         }
+    }
+
+    /// A path given as an option: a relative one starts at the current directory, as for any
+    /// command (in a file it would start at the configuration directory), and is stored
+    /// absolute. An empty one stays empty, for the validation to refuse.
+    static func absolutePath(_ path: String) -> String {
+        path.isEmpty ? path : FileSystem.absolute(path, relativeTo: FileManager.default.currentDirectoryPath)
     }
 
     static func translate(_ problem: ConfigProblem) -> ConfigProblem {

@@ -80,6 +80,8 @@ struct CLITests {
             (["retention", "set", "--remote", "-1"], "--remote = -1: must be a number of backups (0 or more) or \"unlimited\"; e.g. --remote 30"),
             (["registration", "add", "_x", "--provider", "filesystem", "--path", "b", "--schedule", "migration"], "must start with a letter or digit"),
             (["registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "monthly", "--time", "02:00", "--day", "15", "--day", "40", "--day", "1"], "--day[1] = 40"),
+            (["registration", "add", "x", "--provider", "filesystem", "--path", "", "--schedule", "migration"], "--path = \"\": is empty"),
+            (["init", "--database", ""], "--database = \"\": is empty"),
         ]
         for (arguments, expected) in cases {
             let result = try cli.run(arguments)
