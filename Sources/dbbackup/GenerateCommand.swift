@@ -12,11 +12,12 @@ struct Generate: ParsableCommand {
         systemd runs /usr/lib/systemd/system-generators/dbbackup-generator with three output \
         directories; units go into the first. A broken registration is reported and skipped, the \
         others are generated; the exit status is non-zero only when nothing can be written. \
-        With --check and no DIR, prints what would be written.
+        With --check nothing is written: it prints what would be, and every problem, and exits \
+        with status 2 if a registration would be skipped.
         """)
 
     @OptionGroup var globals: GlobalOptions
-    @Flag(help: "Print what would be written (and every problem), for people.") var check = false
+    @Flag(help: "Print what would be written (and every problem), for people; write nothing.") var check = false
     @Argument(help: "Output directories: normal, early, late (only the first is used).") var directories: [String] = []
 
     func validate() throws {
@@ -37,6 +38,7 @@ struct Generate: ParsableCommand {
         }
         let generator = UnitGenerator(locations: locations, config: loaded)
         if check {
+            // A dry run, also when given the directories: it must never replace live output.
             for file in generator.files() {
                 if let target = file.linkTarget {
                     print("==> \(file.path) -> \(target)")
@@ -44,6 +46,8 @@ struct Generate: ParsableCommand {
                     print("==> \(file.path)\n\(file.contents)")
                 }
             }
+            if loaded.problems.contains(where: { $0.severity == .error }) { throw ExitCode(RunFailure.Kind.configuration.exitCode) }
+            return
         }
         guard let directory = directories.first else { return }
         do {

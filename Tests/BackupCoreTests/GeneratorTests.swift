@@ -121,6 +121,16 @@ struct GeneratorTests {
         #expect(!files.contains { $0.contains("broken") || $0.contains("injected") })
         #expect(sandbox.files(in: "\(output).early").isEmpty)
 
+        // --check is a dry run even when given the directory: it prints, writes nothing, and its
+        // exit status says a registration would be skipped.
+        let dry = "\(sandbox.root)/dry"
+        try FileManager.default.createDirectory(atPath: dry, withIntermediateDirectories: true)
+        let check = try runProcess(binary, ["generate", "--check", "--config-dir", sandbox.locations.configDirectory, dry])
+        #expect(check.status == 2)
+        #expect(check.stdout.contains("==> dbbackup@nightly.timer"))
+        #expect(check.stderr.contains("registrations.d/broken.toml"))
+        #expect(sandbox.files(in: dry).isEmpty)
+
         // Only a directory that cannot be written at all fails the generator.
         let blocked = try runProcess(binary, ["generate", "--config-dir", sandbox.locations.configDirectory, "\(sandbox.database)/x"])
         #expect(blocked.status != 0)
