@@ -26,30 +26,31 @@ extension GlobalOptions {
     private static let names = ["--config-dir", "--state-dir"]
 
     /// SPEC calls `--config-dir` and `--state-dir` global, so they may also come before the
-    /// verb (`dbbackup --config-dir DIR list`). argument-parser knows them as options of each
-    /// verb, so leading ones are moved to just after the verb's name.
+    /// verb or between its words (`dbbackup --config-dir DIR registration list`).
+    /// argument-parser knows them as options of each verb, so they are moved to just after the
+    /// verb's last word. Short of a verb that runs, they are dropped and the usage shows as usual.
     static func placedAfterVerb(_ arguments: [String], root: any ParsableCommand.Type) -> [String] {
-        var leading: [String] = []
+        var verb: [String] = []
+        var globals: [String] = []
         var rest = arguments[...]
-        while let first = rest.first {
-            if names.contains(first), rest.count >= 2 {
-                leading += rest.prefix(2)
+        var command = root
+        while let word = rest.first {
+            if names.contains(word), rest.count >= 2 {
+                globals += rest.prefix(2)
                 rest = rest.dropFirst(2)
-            } else if names.contains(where: { first.hasPrefix($0 + "=") }) {
-                leading.append(first)
+            } else if names.contains(where: { word.hasPrefix($0 + "=") }) {
+                globals.append(word)
                 rest = rest.dropFirst()
+            } else if let sub = command.configuration.subcommands.first(where: { $0._commandName == word }) {
+                verb.append(word)
+                rest = rest.dropFirst()
+                command = sub
             } else {
                 break
             }
         }
-        guard !leading.isEmpty else { return arguments }
-        var verb: [String] = []
-        var command = root
-        while let word = rest.first, let sub = command.configuration.subcommands.first(where: { $0._commandName == word }) {
-            verb.append(word)
-            rest = rest.dropFirst()
-            command = sub
-        }
-        return verb + leading + rest
+        guard !globals.isEmpty else { return arguments }
+        // Only a verb that runs takes options; a group of verbs (or none) shows its usage.
+        return verb + (command.configuration.subcommands.isEmpty ? globals : []) + rest
     }
 }

@@ -236,6 +236,12 @@ struct CLITests {
         let listed = try dbbackup(["list", "--json"])
         #expect(listed.status == 0, "\(listed.stderr)")
         #expect((try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [Any])?.count == 1)
+        // Between a group of verbs and its verb too.
+        let between = try cli.launch(CLI.binary, ["registration"] + leading + ["list", "--json"], environment: environment, input: nil)
+        #expect(between.status == 0, "\(between.stderr)")
+        #expect(between.stdout.contains("\"name\" : \"n\""), "\(between.stdout)")
+        // Short of a verb that runs, the usage shows as it would without them.
+        #expect(try dbbackup(["registration"]).stdout.contains("USAGE: dbbackup registration <subcommand>"))
         // The same directories, given the usual way, hold that backup; the environment's were never used.
         #expect((try cli.json("list", "--json") as? [Any])?.count == 1)
         #expect(!FileManager.default.fileExists(atPath: "\(cli.root)/unused-etc"))
