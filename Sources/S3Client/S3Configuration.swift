@@ -38,10 +38,11 @@ public struct S3Configuration: Sendable, Equatable {
         return trimmed.isEmpty ? "us-east-1" : trimmed
     }
 
-    /// A secret as it may be shown: its first four characters and `****`, or only `****`
-    /// when it is too short to reveal any of it.
+    /// A secret as it may be shown, everywhere in dbbackup: its first four characters and
+    /// `****` (`mini****`) when that gives nothing away, only `****` for a secret shorter than
+    /// 8 characters, so a short secret is never half shown.
     public static func maskedSecret(_ secret: String) -> String {
-        secret.count > 4 ? String(secret.prefix(4)) + "****" : "****"
+        secret.count >= 8 ? String(secret.prefix(4)) + "****" : "****"
     }
 }
 

@@ -25,7 +25,7 @@ struct RegistrationOptions: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "s3: path-style addressing (MinIO and most local stores need it).")
     var forcePathStyle: Bool?
 
-    @Option(help: "s3: key prefix, e.g. app/backups/.")
+    @Option(help: "s3: folder in the bucket, e.g. app/backups (a trailing / is implied).")
     var prefix: String?
 
     @Option(name: .customLong("access-key"), help: "s3: access key id.")

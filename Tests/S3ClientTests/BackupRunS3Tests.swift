@@ -23,7 +23,8 @@ struct Product {
     init(server: S3TestServer, megabytes: Int = 2, endpoint: String? = nil, s3Settings: String = "") throws {
         self.server = server
         root = try TestSupport.makeTemporaryDirectory()
-        prefix = "runs/\(UUID().uuidString.prefix(8))/"
+        // Written without the trailing '/': the prefix is a folder all the same.
+        prefix = "runs/\(UUID().uuidString.prefix(8))"
         let db = try SQLiteConnection(path: root.appendingPathComponent("app.db").path, mode: .readWriteCreate)
         try db.execute("PRAGMA journal_mode=WAL; CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB); PRAGMA user_version = 5")
         try db.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < \(megabytes * 1000)) INSERT INTO t (v) SELECT randomblob(1000) FROM n")
@@ -93,7 +94,7 @@ enum ProductScenarios {
         #expect(stored.count == 2, "remote retention keeps 2")
         for record in stored {
             let key = try #require(product.key(record))
-            #expect(key.hasPrefix(product.prefix + "db_v5_"))
+            #expect(key.hasPrefix(product.prefix + "/db_v5_"))
             #expect(try product.adminRead(key).get() == record.sha256, "the store holds exactly the recorded bytes")
         }
         let pruned = try #require(first.flatMap(product.key))

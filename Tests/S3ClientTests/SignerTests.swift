@@ -92,6 +92,8 @@ import Testing
             #expect(text.contains("very****"))
         }
         #expect(S3Configuration.maskedSecret("abcd") == "****")
+        #expect(S3Configuration.maskedSecret("abcdefg") == "****")
+        #expect(S3Configuration.maskedSecret("abcdefgh") == "abcd****")
         #expect(S3Configuration.maskedSecret("") == "****")
     }
 

@@ -53,6 +53,10 @@ public struct S3Target: Sendable, Equatable {
         self.prefix = prefix
         self.accessKey = accessKey
     }
+
+    /// What object keys start with: the prefix as a folder, so `myapp` and `myapp/` both give
+    /// `myapp/db_v42_….db` and every backup's file name starts `db_v` as SPEC says.
+    public var keyPrefix: String { prefix.isEmpty || prefix.hasSuffix("/") ? prefix : prefix + "/" }
 }
 
 /// Registration names become systemd unit instance names (`dbbackup@NAME.service`) and

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Glibc
+import S3Client
 
 /// The S3 secret keys: one root-only file per registration under `secrets/`, never in a
 /// registration file. A secret is only ever shown masked.
@@ -10,11 +11,8 @@ public struct SecretStore: Sendable {
 
     public func path(for name: String) -> String { "\(locations.secretsDirectory)/\(name).secret" }
 
-    /// `mini****` for secrets long enough that four characters give nothing away; `****`
-    /// otherwise (shorter than 8 characters), so a short secret is never half shown.
-    public static func mask(_ secret: String) -> String {
-        secret.count >= 8 ? String(secret.prefix(4)) + "****" : "****"
-    }
+    /// `mini****`, or `****` for a short secret: one rule with the S3 client's descriptions.
+    public static func mask(_ secret: String) -> String { S3Configuration.maskedSecret(secret) }
 
     /// Whether `value` is what a user sees in place of a stored secret, i.e. re-saving it
     /// must keep the stored secret.

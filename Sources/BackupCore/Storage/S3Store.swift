@@ -62,7 +62,7 @@ struct S3Store: BackupStore {
     }
 
     func location(forFileName name: String) -> BackupLocation {
-        .object(bucket: target.bucket, key: target.prefix + name)
+        .object(bucket: target.bucket, key: target.keyPrefix + name)
     }
 
     func place(staging: String, digests: FileDigests, at location: BackupLocation,

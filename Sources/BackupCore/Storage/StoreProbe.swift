@@ -43,7 +43,7 @@ public struct StoreProbe {
             guard let secret = SecretStore(locations: locations).secretForRun(registration.name) else {
                 return [Step(action: "read the secret key", ok: false, detail: "none is stored; store it with: dbbackup registration edit \(registration.name) --secret-key-stdin")]
             }
-            let key = target.prefix + probeName
+            let key = target.keyPrefix + probeName
             let client: S3Client
             do {
                 client = try S3Client(S3Store.configuration(target, secret: secret), policy: S3Store.policy(transfer))
