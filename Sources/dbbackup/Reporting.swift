@@ -40,7 +40,8 @@ enum Reporting {
             })
     }
 
-    /// One structured journal entry per registration run.
+    /// One structured journal entry per registration run: stored (with `failure` when
+    /// retention could not delete), or failed.
     static func journal(_ registration: Registration, trigger: BackupTrigger, report: RunReport?, failure: RunFailure?) {
         guard toJournal else { return }
         var fields = [
@@ -60,18 +61,27 @@ enum Reporting {
             fields["DBBACKUP_DURATION_MS"] = String(report.durationMilliseconds)
             fields["DBBACKUP_BACKUP_ID"] = String(backup.id)
             fields["DBBACKUP_PRUNED"] = String(report.pruned.count)
-            fields["DBBACKUP_OUTCOME"] = "stored"
-            priority = .notice
-            messageID = MessageID.stored
             message = "\(registration.name): stored \(backup.location?.description ?? "?") (\(backup.size ?? 0) bytes, schema version \(backup.version ?? "?")) in \(report.durationMilliseconds) ms"
+                + (failure.map { "; but \($0.message)" } ?? "")
+            if let failure {
+                // Stored, and retention could not delete: one entry with both, at warning.
+                fields["DBBACKUP_OUTCOME"] = "cleanup-failed"
+                fields["DBBACKUP_ERROR"] = failure.message
+                fields["DBBACKUP_EXIT_STATUS"] = String(failure.kind.exitCode)
+                priority = .warning
+                messageID = MessageID.cleanupFailed
+            } else {
+                fields["DBBACKUP_OUTCOME"] = "stored"
+                priority = .notice
+                messageID = MessageID.stored
+            }
         } else {
             let failure = failure ?? RunFailure(.store, registration: registration.name, "unknown failure")
-            let cleanup = failure.kind == .cleanup
-            fields["DBBACKUP_OUTCOME"] = cleanup ? "cleanup-failed" : "failed"
+            fields["DBBACKUP_OUTCOME"] = "failed"
             fields["DBBACKUP_ERROR"] = failure.message
             fields["DBBACKUP_EXIT_STATUS"] = String(failure.kind.exitCode)
-            priority = cleanup ? .warning : .error
-            messageID = cleanup ? MessageID.cleanupFailed : MessageID.failed
+            priority = .error
+            messageID = MessageID.failed
             message = "\(registration.name): \(failure.message)"
         }
         try? JournalWriter.send(message, priority: priority, messageID: messageID, fields: fields)

@@ -70,26 +70,30 @@ struct Run: ParsableCommand {
 
             let runner = BackupRunner(locations: locations, config: config, logger: CLILogging.logger, observer: Reporting.observer())
             var worst: RunFailure?
+            func fail(_ failure: RunFailure) {
+                Output.stderr("dbbackup: \(failure.description)")
+                if worst == nil || failure.kind.exitCode > worst!.kind.exitCode { worst = failure }
+            }
             for registration in registrations {
                 do throws(RunFailure) {
                     let report = try runner.run(registration, trigger: trigger)
                     ProgressLine.clear()
                     let backup = report.backup
-                    Reporting.journal(registration, trigger: trigger, report: report, failure: nil)
+                    Reporting.journal(registration, trigger: trigger, report: report, failure: report.cleanupFailure)
                     print("\(registration.name): stored \(backup.location?.description ?? "?") (\(Output.size(backup.size ?? 0)), schema version \(backup.version ?? "?"), sha256 \(backup.sha256 ?? "?")) in \(report.durationMilliseconds) ms")
                     for pruned in report.pruned {
                         print("\(registration.name): retention deleted \(pruned.location?.description ?? "?")")
                     }
+                    // Stored but not pruned is still a backup the migration can rely on.
                     results.append(MigrationResult.Backup(registration: registration.name, ok: true, location: backup.location?.description,
-                                                          size: backup.size, sha256: backup.sha256, version: backup.version))
+                                                          size: backup.size, sha256: backup.sha256, version: backup.version,
+                                                          error: report.cleanupFailure?.message, exitCode: report.cleanupFailure?.kind.exitCode ?? 0))
+                    if let cleanup = report.cleanupFailure { fail(cleanup) }
                 } catch {
                     ProgressLine.clear()
                     Reporting.journal(registration, trigger: trigger, report: nil, failure: error)
-                    Output.stderr("dbbackup: \(error.description)")
-                    // Stored but not pruned is still a backup the migration can rely on.
-                    results.append(MigrationResult.Backup(registration: registration.name, ok: error.kind == .cleanup,
-                                                          error: error.message, exitCode: error.kind.exitCode))
-                    if worst == nil || error.kind.exitCode > worst!.kind.exitCode { worst = error }
+                    results.append(MigrationResult.Backup(registration: registration.name, ok: false, error: error.message, exitCode: error.kind.exitCode))
+                    fail(error)
                 }
             }
             if let worst { throw ExitCode(worst.kind.exitCode) }

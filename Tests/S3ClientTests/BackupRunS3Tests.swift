@@ -236,6 +236,10 @@ struct BackupRunMotoTests {
         let run = try product.dbbackup("run", "cloud")
         #expect(run.status == 5, "\(run.output)")
         #expect(run.stderr.contains("retried on the next run"))
+        // The backup it did store is reported as any other, and the failure once.
+        let stored = try #require(try product.storedBackups().last)
+        #expect(run.stdout.contains("cloud: stored \(stored.location?.description ?? "?")"), "\(run.stdout)")
+        #expect(run.stderr.components(separatedBy: "could not delete").count == 2, "\(run.stderr)")
         let registry = try Registry(path: product.stateDirectory + "/registry.db")
         #expect(try registry.backup(id: oldest.id)?.state == .pruning, "the row stays until the object is gone")
         #expect(try product.adminRead(try #require(product.key(oldest))).get() == oldest.sha256)

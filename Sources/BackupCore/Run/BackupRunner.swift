@@ -21,6 +21,9 @@ public struct RunReport: Sendable {
     public let backup: BackupRecord
     public let pruned: [BackupRecord]
     public let durationMilliseconds: Int64
+    /// Set when the backup was stored and recorded but retention could not delete every old
+    /// backup (kind `.cleanup`; retried by the next run).
+    public let cleanupFailure: RunFailure?
 }
 
 /// Performs one backup run, in the order SPEC "A backup run" gives: snapshot into staging
@@ -81,15 +84,16 @@ public struct BackupRunner {
         let maintenance = Maintenance(registry: registry, logger: logger)
         maintenance.settlePending(of: name, store: store)
 
+        let record: BackupRecord
         do {
-            let record = try takeAndStore(registration, store: store, registry: registry, started: started, trigger: trigger)
-            let pruned = try prune(registration, store: store, registry: registry, maintenance: maintenance)
-            return RunReport(registration: name, backup: record, pruned: pruned,
-                             durationMilliseconds: started.milliseconds(until: .now()))
-        } catch let failure where failure.kind != .cleanup {
-            recordFailure(registry, registration, started, trigger, failure.message)
-            throw failure
+            record = try takeAndStore(registration, store: store, registry: registry, started: started, trigger: trigger)
+        } catch {
+            recordFailure(registry, registration, started, trigger, error.message)
+            throw error
         }
+        let (pruned, cleanupFailure) = prune(registration, store: store, registry: registry, maintenance: maintenance)
+        return RunReport(registration: name, backup: record, pruned: pruned,
+                         durationMilliseconds: started.milliseconds(until: .now()), cleanupFailure: cleanupFailure)
     }
 
     private func recordFailure(_ registry: Registry, _ registration: Registration, _ started: Timestamp, _ trigger: BackupTrigger, _ message: String) {
@@ -170,9 +174,10 @@ public struct BackupRunner {
     }
 
     /// Deletes this registration's backups beyond its limit, oldest first, and retries deletes
-    /// that failed before. A failed delete keeps its registry row and fails the run loudly.
+    /// that failed before. Returns what it deleted, and why it could not delete the rest: a
+    /// failed delete keeps its registry row and makes the run's outcome loud (exit status 5).
     private func prune(_ registration: Registration, store: any BackupStore, registry: Registry,
-                       maintenance: Maintenance) throws(RunFailure) -> [BackupRecord] {
+                       maintenance: Maintenance) -> (deleted: [BackupRecord], failure: RunFailure?) {
         let name = registration.name
         do {
             var chosen = try registry.backups(in: .pruning, registration: name).filter { $0.provider == store.provider }
@@ -182,16 +187,14 @@ public struct BackupRunner {
             }
             if !chosen.isEmpty { observer.step(name, "retention: deleting \(chosen.count) old backup(s)") }
             let result = maintenance.delete(chosen, store: store)
-            if !result.failures.isEmpty {
-                throw RunFailure(.cleanup, registration: name,
-                                 "the backup was stored, but retention could not delete: " + result.failures.joined(separator: "; ")
-                                 + "; it will be retried on the next run")
+            guard result.failures.isEmpty else {
+                return (result.deleted, RunFailure(.cleanup, registration: name,
+                                                   "the backup was stored, but retention could not delete: " + result.failures.joined(separator: "; ")
+                                                   + "; it will be retried on the next run"))
             }
-            return result.deleted
-        } catch let failure as RunFailure {
-            throw failure
+            return (result.deleted, nil)
         } catch {
-            throw RunFailure(.cleanup, registration: name, "the backup was stored, but retention failed: \(error)")
+            return ([], RunFailure(.cleanup, registration: name, "the backup was stored, but retention failed: \(error)"))
         }
     }
 }

@@ -54,7 +54,9 @@ struct Maintenance {
                 logger.info("retention deleted \(location)", metadata: ["registration": "\(record.registration)", "id": "\(record.id)"])
             } catch {
                 result.failures.append("\(location): \(error)")
-                logger.error("retention could not delete \(location): \(error)", metadata: ["registration": "\(record.registration)"])
+                // A journal entry of its own; the run's outcome reports every failure loudly
+                // (a warning entry, exit status 5), so a terminal does not see it twice.
+                logger.notice("retention could not delete \(location): \(error)", metadata: ["registration": "\(record.registration)"])
             }
         }
         return result
