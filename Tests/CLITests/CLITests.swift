@@ -367,7 +367,8 @@ struct CLITests {
         let cli = try CLI.initialized()
         let main = "\(cli.configDirectory)/dbbackup.toml"
         let before = cli.file(main)
-        for (query, message) in [("SELEC nonsense", "does not compile"), ("DELETE FROM t", "would change the database"), ("SELECT 1, 2", "returns 2 columns")] {
+        for (query, message) in [("SELEC nonsense", "does not compile"), ("DELETE FROM t", "would change the database"), ("SELECT 1, 2", "returns 2 columns"),
+                                 ("SELECT NULL", "returned nothing"), ("SELECT ''", "returned an empty value"), ("SELECT '../../etc/x'", "returned \"../../etc/x\"")] {
             let refused = try cli("init", "--database", cli.database, "--version-query", query)
             #expect(refused.status == 2, "\(query)")
             #expect(refused.stderr.contains("--version-query") && refused.stderr.contains(message), "\(refused.stderr)")

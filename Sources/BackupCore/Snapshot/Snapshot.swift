@@ -256,14 +256,16 @@ public enum Snapshot {
                 if let problem = try VersionQuery.problem(versionQuery, on: copy) {
                     throw SnapshotError(code: .versionQuery, message: "database.version_query \(problem); \(VersionQuery.fix)")
                 }
+                let value: String?
                 do {
-                    version = try copy.scalar(versionQuery) ?? ""
+                    value = try copy.scalar(versionQuery)
                 } catch {
                     throw SnapshotError(code: .versionQuery, message: "database.version_query failed on the snapshot: \(error.message); fix the query in the main configuration")
                 }
-                guard SchemaVersion.isValid(version) else {
-                    throw SnapshotError(code: .versionQuery, message: "database.version_query returned \(version.isEmpty ? "nothing" : "\"\(version.prefix(80))\""); it must return one value of 1-64 letters, digits, '.', '_' or '-'")
+                if let problem = VersionQuery.valueProblem(value) {
+                    throw SnapshotError(code: .versionQuery, message: "database.version_query \(problem)")
                 }
+                version = value ?? ""  // valid, so never nil
             } else {
                 version = try copy.scalar("PRAGMA user_version") ?? "0"
             }

@@ -1,5 +1,5 @@
 /// `database.version_query`: the SQL that reads the schema version, run on each snapshot.
-/// It must be one statement that only reads and returns one column.
+/// It must be one statement that only reads and returns one column, whose value can name a file.
 public enum VersionQuery {
     public static let fix = "give one SELECT that returns the version, e.g. SELECT max(version) FROM schema_migrations; or remove it to use PRAGMA user_version"
 
@@ -21,11 +21,27 @@ public enum VersionQuery {
         return nil
     }
 
-    /// The problem of `query` compiled (never run) against the database at `path`; nil too
-    /// when that database cannot be asked (missing, unreadable, locked).
+    /// Why `value`, what the query returned, cannot be a schema version (it goes into file
+    /// names), or nil.
+    public static func valueProblem(_ value: String?) -> String? {
+        if let value, SchemaVersion.isValid(value) { return nil }
+        let returned = value.map { $0.isEmpty ? "an empty value" : "\"\($0.prefix(80))\"" } ?? "nothing"
+        return "returned \(returned); it must return one value of 1-64 letters, digits, '.', '_' or '-'"
+    }
+
+    /// `query` checked against the live database at `path`, as `init` and `config check` do:
+    /// compiled, then (as it only reads) run once for its value. nil too when that database
+    /// cannot be asked (missing, unreadable, locked): the run reports that itself.
     public static func problem(_ query: String, onDatabaseAt path: String) -> String? {
         guard FileSystem.exists(path),
               let connection = try? SQLiteConnection(path: path, mode: .readOnly, busyTimeoutMilliseconds: 1000) else { return nil }
-        return try? problem(query, on: connection)
+        do {
+            if let problem = try problem(query, on: connection) { return problem }
+            return valueProblem(try connection.scalar(query)).map { "\($0) (on \(path))" }
+        } catch where error.isBusy || error.isNotADatabase {
+            return nil
+        } catch {
+            return "fails on \(path): \(error.message)"
+        }
     }
 }
