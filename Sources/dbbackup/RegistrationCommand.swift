@@ -100,6 +100,10 @@ extension RegistrationCommand {
                 let registration = try RegistrationCommand.save(options.apply(to: base), name: name, options: options,
                                                                  globals: globals, editing: true)
                 print("changed registration \(name): \(registration.schedule.summary), to \(describe(registration.provider))")
+                if case .s3(let before) = existing.provider, case .s3(let after) = registration.provider,
+                   before.accessKey != after.accessKey, !options.secretKeyStdin, options.secretKeyFile == nil {
+                    Output.stderr("warning: the stored secret key is kept for the new access key \(after.accessKey); if it belonged to \(before.accessKey), give the new one with --secret-key-stdin or --secret-key-file")
+                }
                 Systemd.applyAfterChange(globals)
             }
         }

@@ -279,8 +279,16 @@ struct CLITests {
         // Masked re-save keeps the stored secret; an edit without a secret keeps it too.
         #expect(try cli("registration", "edit", "cloud", "--secret-key-stdin", input: "wJal****\n").status == 0)
         #expect(cli.file(secretFile) == secret)
-        #expect(try cli("registration", "edit", "cloud", "--region", "eu-west-1").status == 0)
+        let region = try cli("registration", "edit", "cloud", "--region", "eu-west-1")
+        #expect(region.status == 0)
+        #expect(!region.stderr.contains("warning"), "\(region.stderr)")
         #expect(cli.file(secretFile) == secret)
+        // A new access key without a new secret keeps the stored one, and says so.
+        let newKey = try cli("registration", "edit", "cloud", "--access-key", "AGENT2")
+        #expect(newKey.status == 0)
+        #expect(newKey.stderr.contains("warning: the stored secret key is kept for the new access key AGENT2"), "\(newKey.stderr)")
+        #expect(cli.file(secretFile) == secret)
+        #expect(try cli("registration", "edit", "cloud", "--access-key", "AGENT").status == 0)
         // A mask that is not this secret's is refused without changing anything.
         let wrongMask = try cli("registration", "edit", "cloud", "--secret-key-stdin", input: "zzzz****\n")
         #expect(wrongMask.status == 2)
