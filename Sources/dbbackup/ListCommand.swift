@@ -18,7 +18,12 @@ struct List: ParsableCommand {
                 return
             }
             if backups.isEmpty {
-                print(name.map { "registration \($0) has no stored backups" } ?? "no stored backups")
+                if let name, !globals.store.registrationExists(name) {
+                    // Backups of a removed registration stay listed; a name with neither is likely a typo.
+                    print("no registration \(name) is configured, and the registry holds no backups of it; see: dbbackup registration list")
+                } else {
+                    print(name.map { "registration \($0) has no stored backups" } ?? "no stored backups")
+                }
                 return
             }
             Output.table(["ID", "REGISTRATION", "CREATED", "VERSION", "SIZE", "TRIGGER", "LOCATION"], backups.map {

@@ -37,6 +37,14 @@ struct CLITests {
         #expect(again.stderr.contains("--force"))
         #expect(try cli("restore", "1", "--to", restored, "--force").status == 0)
         #expect(try cli("restore", "99", "--to", "\(cli.root)/x.db").stderr.contains("no stored backup with id 99"))
+        let noDirectory = try cli("restore", "latest", "--to", "\(cli.root)/missing/x.db")
+        #expect(noDirectory.status != 0)
+        #expect(noDirectory.stderr.contains("\(cli.root)/missing is not a directory; create it first"), "\(noDirectory.stderr)")
+
+        // A listed name that is neither configured nor in the registry is told apart from one with no backups yet.
+        #expect(try cli("list", "pre").stdout.contains("db_v7_"))
+        #expect(try cli("list", "nosuch").stdout.contains("no registration nosuch is configured"))
+        #expect(try cli("list", "nosuch", "--json").stdout.trimmingCharacters(in: .whitespacesAndNewlines).hasPrefix("["))
     }
 
     @Test("exit statuses tell configuration, snapshot and store failures apart")

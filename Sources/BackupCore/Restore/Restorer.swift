@@ -63,6 +63,9 @@ public struct Restorer {
             throw RestoreError(code: .exists, message: "\(target) already exists; add --force to replace it (stop the application first)")
         }
         let directory = FileSystem.parent(of: target)
+        guard FileSystem.isDirectory(directory) else {
+            throw RestoreError(code: .io, message: "\(directory) is not a directory; create it first, or restore elsewhere with --to")
+        }
         let temporary = "\(directory)/.\(FileSystem.name(of: target)).dbbackup-restore-\(getpid())"
         defer { Self.discard(temporary) }
         let fetched = try fetch(record, to: temporary, s3: s3)
