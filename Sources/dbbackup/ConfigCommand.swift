@@ -139,8 +139,8 @@ enum ConfigCheck {
             switch registration.provider {
             case .filesystem(let target):
                 if FileSystem.isDirectory(target.resolvedPath) {
-                    if !FileSystem.isWritableDirectory(target.resolvedPath) {
-                        problems.append(ConfigProblem(file: file, field: "path", value: "\"\(target.path)\"", message: "\(target.resolvedPath) is not writable by this user", fix: "fix its owner or mode"))
+                    if let reason = FileSystem.unwritableReason(target.resolvedPath) {
+                        problems.append(ConfigProblem(file: file, field: "path", value: "\"\(target.path)\"", message: "\(target.resolvedPath) \(reason)"))
                     }
                 } else if FileSystem.exists(target.resolvedPath) {
                     problems.append(ConfigProblem(file: file, field: "path", value: "\"\(target.path)\"", message: "\(target.resolvedPath) is not a directory", fix: "point it at a directory"))

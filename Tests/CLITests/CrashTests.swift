@@ -128,6 +128,23 @@ struct DiskFullTests {
         #expect(((full?["last_failure"] as? [String: Any])?["error"] as? String)?.contains("no space") == true)
     }
 
+    @Test("a backup directory on a read-only file system: config check and the run say so")
+    func readOnlyBackupDirectory() throws {
+        let cli = try CLI.initialized()
+        let frozen = "\(cli.root)/frozen"
+        try FileManager.default.createDirectory(atPath: frozen, withIntermediateDirectories: true)
+        let mount = try Spawn.run("mount", ["-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", frozen])
+        try #require(mount.status == 0, "mounting a tmpfs needs root: \(mount.stderr)")
+        defer { _ = try? Spawn.run("umount", [frozen]) }
+        try cli("registration", "add", "ro", "--provider", "filesystem", "--path", frozen, "--schedule", "migration")
+        let check = try cli("config", "check")
+        #expect(check.status == 2)
+        #expect(check.stdout.contains("\(frozen) is on a read-only file system"), "\(check.output)")
+        let run = try cli("run", "ro")
+        #expect(run.status == 4)
+        #expect(run.stderr.contains("\(frozen) is on a read-only file system"), "\(run.stderr)")
+    }
+
     @Test("a full staging area (S3 snapshots are staged in the state directory): clear failure, nothing left")
     func fullStagingArea() throws {
         let cli = try CLI()

@@ -43,8 +43,8 @@ struct DirectoryStore: BackupStore {
         } catch {
             throw RunFailure(.store, registration: registration, "backup directory \(directory) cannot be created: \(error); create it and make it writable by the service")
         }
-        guard FileSystem.isWritableDirectory(directory) else {
-            throw RunFailure(.store, registration: registration, "backup directory \(directory) is not writable by this user (uid \(getuid())); fix its owner or mode")
+        if let reason = FileSystem.unwritableReason(directory) {
+            throw RunFailure(.store, registration: registration, "backup directory \(directory) \(reason)")
         }
     }
 

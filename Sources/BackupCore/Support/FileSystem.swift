@@ -122,8 +122,12 @@ public enum FileSystem {
     }
 
     /// Whether this process may create files in `directory`.
-    public static func isWritableDirectory(_ directory: String) -> Bool {
-        access(directory, W_OK | X_OK) == 0 && isDirectory(directory)
+    /// Why this process cannot create files in the existing directory `directory`, with the
+    /// fix, or nil when it can.
+    public static func unwritableReason(_ directory: String) -> String? {
+        if access(directory, W_OK | X_OK) == 0 { return nil }
+        if errno == EROFS { return "is on a read-only file system; remount it read-write, or choose another directory" }
+        return "is not writable by this user (uid \(getuid())); fix its owner or mode"
     }
 
     /// Writes `data` to `path` atomically: a temporary name beside it, fsync, rename, fsync of
