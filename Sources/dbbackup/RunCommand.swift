@@ -84,6 +84,10 @@ struct Run: ParsableCommand {
                     for pruned in report.pruned {
                         print("\(registration.name): retention deleted \(pruned.location?.description ?? "?")")
                     }
+                    if config.retention.keep(for: registration.provider) == nil {
+                        let option = registration.provider.kind == "s3" ? "--remote" : "--local"
+                        Output.stderr("warning: retention keeps every backup of \(registration.name) (no automatic cleanup); set a limit with: dbbackup retention set \(option) N")
+                    }
                     // Stored but not pruned is still a backup the migration can rely on.
                     results.append(MigrationResult.Backup(registration: registration.name, ok: true, location: backup.location?.description,
                                                           size: backup.size, sha256: backup.sha256, version: backup.version,
