@@ -102,15 +102,20 @@ struct CrashTests {
 /// A backup directory on a small tmpfs: the disk fills during the snapshot.
 @Suite("Disk full", .serialized)
 struct DiskFullTests {
+    /// Creates `path` and mounts a tmpfs there (root only); the caller unmounts it.
+    static func mountTmpfs(at path: String, options: String) throws {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        let mount = try Spawn.run("mount", ["-t", "tmpfs", "-o", options, "tmpfs", path])
+        try #require(mount.status == 0, "mounting a tmpfs needs root: \(mount.stderr)")
+    }
+
     @Test("a full backup directory: clear failure, no partial file, staging removed, registry unchanged")
     func fullBackupDirectory() throws {
         let cli = try CLI()
         try cli.makeDatabase(rows: 20_000, payloadSize: 1000)  // ~20 MB, the tmpfs holds 8
         try cli("init", "--database", cli.database)
         let small = "\(cli.root)/small"
-        try FileManager.default.createDirectory(atPath: small, withIntermediateDirectories: true)
-        let mount = try Spawn.run("mount", ["-t", "tmpfs", "-o", "size=8m", "tmpfs", small])
-        try #require(mount.status == 0, "mounting a tmpfs needs root: \(mount.stderr)")
+        try Self.mountTmpfs(at: small, options: "size=8m")
         defer { _ = try? Spawn.run("umount", [small]) }
         try cli("registration", "add", "full", "--provider", "filesystem", "--path", small, "--schedule", "migration")
         try cli("registration", "add", "fine", "--provider", "filesystem", "--path", "\(cli.root)/fine", "--schedule", "migration")
@@ -132,9 +137,7 @@ struct DiskFullTests {
     func readOnlyBackupDirectory() throws {
         let cli = try CLI.initialized()
         let frozen = "\(cli.root)/frozen"
-        try FileManager.default.createDirectory(atPath: frozen, withIntermediateDirectories: true)
-        let mount = try Spawn.run("mount", ["-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", frozen])
-        try #require(mount.status == 0, "mounting a tmpfs needs root: \(mount.stderr)")
+        try Self.mountTmpfs(at: frozen, options: "ro,size=1m")
         defer { _ = try? Spawn.run("umount", [frozen]) }
         try cli("registration", "add", "ro", "--provider", "filesystem", "--path", frozen, "--schedule", "migration")
         let check = try cli("config", "check")
@@ -151,9 +154,7 @@ struct DiskFullTests {
         try cli.makeDatabase(rows: 20_000, payloadSize: 1000)
         try cli("init", "--database", cli.database)
         let staging = "\(cli.stateDirectory)/staging"
-        try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
-        let mount = try Spawn.run("mount", ["-t", "tmpfs", "-o", "size=8m", "tmpfs", staging])
-        try #require(mount.status == 0, "mounting a tmpfs needs root: \(mount.stderr)")
+        try Self.mountTmpfs(at: staging, options: "size=8m")
         defer { _ = try? Spawn.run("umount", [staging]) }
         // The store is never reached: the snapshot fills the staging area first.
         try cli("registration", "add", "cloud", "--provider", "s3", "--bucket", "app-backups", "--endpoint", "http://127.0.0.1:9",
