@@ -27,11 +27,12 @@ public final class S3Client: Sendable {
     }
 
     /// Deletes `key`. Succeeds also when the key does not exist (S3 answers 204 either way;
-    /// a store that answers 404 NoSuchKey counts as success too).
-    public func deleteObject(key: String) throws(S3Error) {
+    /// a store that answers 404 NoSuchKey counts as success too). `retry` replaces the
+    /// policy's for this call.
+    public func deleteObject(key: String, retry: RetryPolicy? = nil) throws(S3Error) {
         let call = S3Call(operation: "DELETE", method: "DELETE", key: key, permission: "s3:DeleteObject")
         do {
-            _ = try send(call, on: CurlEasy())
+            _ = try send(call, on: CurlEasy(), retry: retry)
         } catch where error.code == .noSuchKey {
             return
         }

@@ -72,8 +72,12 @@ struct S3Store: BackupStore {
             _ = try client.putObject(key: key, fromFile: staging, knownDigests: digests, progress: progress)
         } catch {
             // The store may hold the object even though the last answer was an error (stored,
-            // then 500): remove it, so a failed run leaves nothing behind. Best effort.
-            try? client.deleteObject(key: key)
+            // then 500): remove it, so a failed run leaves nothing behind. Best effort, and
+            // brief: a store that just failed every attempt should not hold the run (and the
+            // database's lock) through a second round of them.
+            let configured = client.policy.retry
+            try? client.deleteObject(key: key, retry: RetryPolicy(maxAttempts: min(2, configured.maxAttempts),
+                                                                  totalTimeout: min(.seconds(30), configured.totalTimeout)))
             throw RunFailure(.store, registration: registration, "upload failed: \(error)")
         }
         try? FileSystem.unlinkIfPresent(staging)
