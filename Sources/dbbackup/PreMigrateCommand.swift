@@ -38,27 +38,30 @@ struct PreMigrate: ParsableCommand {
                 return
             }
             let requests = MigrationRequests(directory: globals.locations.runtimeDirectory)
-            let id: String
+            let request: MigrationRequests.Request
             do {
-                id = try requests.submit()
+                request = try requests.submit()
             } catch {
                 throw CLIError("cannot file the request in \(requests.directory): \(error); run as root or as a member of group dbbackup")
             }
             let deadline = Date().addingTimeInterval(DurationParser.seconds(timeout)!)
             var checks = 0
             while true {
-                if let result = requests.result(for: id) {
-                    requests.removeResult(for: id)
+                if let result = requests.result(for: request.id) {
+                    requests.removeResult(for: request.id)
                     try report(result)
                     return
                 }
                 if Date() >= deadline {
-                    throw CLIError("no result for request \(id) after \(timeout); see: journalctl -u dbbackup-migration.service")
+                    // Not yet claimed: take it back, so no backup starts later for a deploy that gave up.
+                    let outcome = requests.withdraw(request) ? "withdrawn, no run had started for it" : "a run serving it is still going"
+                    throw CLIError("no result for request \(request.id) after \(timeout) (\(outcome)); see: journalctl -u dbbackup-migration.service")
                 }
                 checks += 1
                 // Now and then, make sure someone is listening.
                 if checks % 20 == 1, let state = try? Systemd.systemctl("is-active", "dbbackup-migration.path"),
                    state.stdout.trimmed != "active" {
+                    requests.withdraw(request)
                     throw CLIError("dbbackup-migration.path is not active, so nobody serves the request; start it with: systemctl start dbbackup.target")
                 }
                 usleep(100_000)

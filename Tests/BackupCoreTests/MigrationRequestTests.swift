@@ -9,15 +9,15 @@ struct MigrationRequestTests {
         let sandbox = try Sandbox()
         let requests = MigrationRequests(directory: "\(sandbox.root)/run")
         try FileManager.default.createDirectory(atPath: requests.directory, withIntermediateDirectories: true)
-        let first = try requests.submit()
-        let second = try requests.submit()
+        let first = try requests.submit().id
+        let second = try requests.submit().id
         #expect(first != second)
         #expect(FileSystem.exists(requests.marker))
 
         let claimed = requests.claim()
         #expect(Set(claimed) == [first, second])
         #expect(!FileSystem.exists(requests.marker), "the run removes the marker before claiming")
-        let late = try requests.submit()  // arrives during the run
+        let late = try requests.submit().id  // arrives during the run
         #expect(FileSystem.exists(requests.marker), "so the path unit starts another run")
 
         let result = MigrationResult(backups: [.init(registration: "pre", ok: true, location: "/b/db_v1.db", size: 10, sha256: "ab", version: "1")])
@@ -34,5 +34,33 @@ struct MigrationRequestTests {
         #expect(requests.result(for: late)?.ok == false)
         #expect(requests.result(for: late)?.backups.last?.exitCode == 4)
         #expect(MigrationResult(backups: []).ok == false, "no registration ran: not a success")
+    }
+
+    @Test("a request withdrawn before any run claims it leaves no marker; one already claimed, or another's marker, stays")
+    func withdraw() throws {
+        let sandbox = try Sandbox()
+        let requests = MigrationRequests(directory: "\(sandbox.root)/run")
+        try FileManager.default.createDirectory(atPath: requests.directory, withIntermediateDirectories: true)
+        // Alone: the request and the marker it created both go, so no run starts for it.
+        let alone = try requests.submit()
+        #expect(requests.withdraw(alone))
+        #expect(!FileSystem.exists(requests.marker))
+        #expect(requests.claim().isEmpty)
+        // Another request still waits: the marker stays for it.
+        let mine = try requests.submit()
+        let other = try requests.submit()
+        #expect(requests.withdraw(mine))
+        #expect(FileSystem.exists(requests.marker))
+        #expect(requests.claim() == [other.id])
+        // A marker touched by hand before the request is not this request's to remove.
+        #expect(FileManager.default.createFile(atPath: requests.marker, contents: nil))
+        let late = try requests.submit()
+        #expect(requests.withdraw(late))
+        #expect(FileSystem.exists(requests.marker))
+        _ = requests.claim()
+        // Claimed by a run already: nothing to withdraw.
+        let claimed = try requests.submit()
+        #expect(requests.claim() == [claimed.id])
+        #expect(!requests.withdraw(claimed))
     }
 }

@@ -242,6 +242,13 @@ public enum FileSystem {
         return Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
     }
 
+    /// Last modification time of `path` in nanoseconds since the epoch, or nil if it does not exist.
+    public static func modificationTime(of path: String) -> Int64? {
+        var info = stat()
+        guard systemStat(path, &info) == 0 else { return nil }
+        return Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+    }
+
     /// Copies `source` to a new file `destination` (which must not exist), hashing what it
     /// writes, and fsyncs it. Returns the SHA-256 of the bytes written.
     public static func copyHashing(_ source: String, to destination: String) throws -> (sha256: String, size: Int64) {

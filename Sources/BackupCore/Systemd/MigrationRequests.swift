@@ -39,20 +39,42 @@ public struct MigrationRequests: Sendable {
         FileSystem.adoptOwnership(path, of: directory)
     }
 
-    /// Files a request and touches the marker. Returns the request's id.
-    public func submit() throws -> String {
+    /// A filed request: its id, and the marker's modification time when this request created
+    /// it (nil when the marker was already there).
+    public struct Request: Sendable {
+        public let id: String
+        let createdMarker: Int64?
+    }
+
+    /// Files a request and touches the marker.
+    public func submit() throws -> Request {
         try makeShared(requestsDirectory)
         try makeShared(resultsDirectory)
         let id = Self.newID()
         let request = "\(requestsDirectory)/\(id)"
         try FileSystem.writeAtomically(Array("\(Timestamp.now().rfc3339) pid \(getpid())\n".utf8), to: request, mode: 0o664)
         share(request)
+        var createdMarker: Int64?
         if !FileSystem.exists(marker) {
             let fd = try FileSystem.open(marker, O_WRONLY | O_CREAT, mode: 0o664)
             FileSystem.close(fd)
             share(marker)
+            createdMarker = FileSystem.modificationTime(of: marker)
         }
-        return id
+        return Request(id: id, createdMarker: createdMarker)
+    }
+
+    /// Takes back a request nobody has claimed yet (its caller gave up waiting), so no run
+    /// starts for it later. The marker goes too if this request created it, it was not
+    /// touched since, and no other request waits. Returns false if a run had claimed it.
+    @discardableResult
+    public func withdraw(_ request: Request) -> Bool {
+        guard unlink("\(requestsDirectory)/\(request.id)") == 0 else { return false }
+        let waiting = ((try? FileManager.default.contentsOfDirectory(atPath: requestsDirectory)) ?? []).filter(Self.isValidID)
+        if waiting.isEmpty, let created = request.createdMarker, FileSystem.modificationTime(of: marker) == created {
+            try? FileSystem.unlinkIfPresent(marker)
+        }
+        return true
     }
 
     /// For the migration run: removes the marker, then takes every pending request.
