@@ -129,6 +129,12 @@ extension RegistrationCommand {
                 try globals.secrets.remove(for: name)
                 print("removed registration \(name); its backups are kept (see: dbbackup list \(name))")
                 Systemd.applyAfterChange(globals)
+                // The timer's last-run stamp goes too: a later registration of this name would
+                // otherwise inherit it, and Persistent=true would start a catch-up run at once.
+                // Only for the configuration systemd's generator reads.
+                if globals.locations.configDirectory == Locations.defaultConfigDirectory {
+                    try? FileSystem.unlinkIfPresent("/var/lib/systemd/timers/stamp-\(UnitGenerator.timerUnit(name))")
+                }
             }
         }
     }

@@ -5,7 +5,7 @@ import Glibc
 
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Per registration: schedule, next run (from systemd), last success and last failure (from the registry), backups kept.")
+        abstract: "Per registration: schedule, next run (from systemd), last success and last failure (from the registry), backups kept, service unit.")
 
     @OptionGroup var globals: GlobalOptions
     @Flag(help: "Machine-readable output.") var json = false
@@ -42,7 +42,8 @@ struct Status: ParsableCommand {
                 ]))
                 let nextText = nextRun?.rfc3339 ?? (timer == nil ? "on migration" : (Systemd.isRunning ? "not scheduled (dbbackup apply)" : "-"))
                 lines.append([registration.name, registration.schedule.summary, nextText, success?.createdAt.rfc3339 ?? "never",
-                              failure?.startedAt.rfc3339 ?? "-", "\(kept.count) (\(Output.size(bytes)))"])
+                              failure?.startedAt.rfc3339 ?? "-", "\(kept.count) (\(Output.size(bytes)))",
+                              UnitGenerator.serviceUnit(registration.name)])
                 if let failure, success.map({ failure.startedAt >= $0.startedAt }) ?? true {
                     failures.append("\(registration.name): last run failed: \(failure.error ?? "")")
                 }
@@ -55,7 +56,8 @@ struct Status: ParsableCommand {
                 print("no registrations")
                 return
             }
-            Output.table(["NAME", "SCHEDULE", "NEXT RUN", "LAST SUCCESS", "LAST FAILURE", "KEPT"], lines)
+            // The service's name, escaped as systemctl wants it (`systemctl start` runs it now).
+            Output.table(["NAME", "SCHEDULE", "NEXT RUN", "LAST SUCCESS", "LAST FAILURE", "KEPT", "SERVICE"], lines)
             for line in failures { print(line) }
         }
     }

@@ -503,7 +503,9 @@ struct SystemdVerbTests {
         #expect(nightly["timer"] as? String == "dbbackup@nightly.timer")
         #expect(nightly["last_success"] is NSNull)
         #expect(((nightly["last_failure"] as? [String: Any])?["error"] as? String)?.contains("does not exist") == true)
-        #expect(try cli("status").stdout.contains("nightly: last run failed"))
+        let plain = try cli("status").stdout
+        #expect(plain.contains("nightly: last run failed"))
+        #expect(plain.contains("dbbackup@pre\\x2ddeploy.service"), "the plain table names the units too: \(plain)")
     }
 
     @Test("notify-failure runs the configured command with the unit, registration and error")

@@ -131,9 +131,12 @@ assert n["next_run"] and n["last_success"] and n["backups_kept"] == 1, n
 assert rows["pre-deploy"]["timer"] is None and rows["pre-deploy"]["backups_kept"] >= 2, rows["pre-deploy"]
 ' "$status"
 
-# --- removing a registration removes its timer
+# --- removing a registration removes its timer, and the timer's last-run stamp (or a new
+# registration of the name would start a Persistent= catch-up run at once)
+x sh -c 'mkdir -p /var/lib/systemd/timers; touch -d 2026-01-01 /var/lib/systemd/timers/stamp-dbbackup@offsite.timer'
 x dbbackup registration remove offsite >> /tmp/e2e-cli.$$ 2>&1
 check "removed registration's timer is gone" bash -c '! grep -q "dbbackup@offsite" <<<"$1"' _ "$(x systemctl list-timers --all --no-pager --plain)"
+check "...and so is its last-run stamp" x test ! -e /var/lib/systemd/timers/stamp-dbbackup@offsite.timer
 
 # --- the secret appears nowhere: units, systemctl show, the journal, CLI output
 x sh -c "printf '%s\n' '$secret' | dbbackup registration add offsite --provider s3 --bucket app-backups \
