@@ -100,6 +100,9 @@ struct Run: ParsableCommand {
                     fail(error)
                 }
             }
+            // The last progress text would otherwise stay in `systemctl status` after the run.
+            let outcome = results.map { "\($0.registration) \($0.ok ? "stored" : "failed")\($0.exitCode == 0 ? "" : " (exit status \($0.exitCode))")" }
+            _ = try? SystemdNotifier.notify(.status("done: " + outcome.joined(separator: ", ")))
             if let worst { throw ExitCode(worst.kind.exitCode) }
         }
     }

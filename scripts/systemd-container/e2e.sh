@@ -75,6 +75,8 @@ check "systemctl start dbbackup@nightly.service succeeds" test "$(x cat /tmp/sta
 check "a backup file db_v12_* exists" x sh -c 'ls /srv/backups/nightly/db_v12_*Z.db'
 check "StatusText was set during the run" x grep -q 'nightly: ' /tmp/status
 x grep -v '^$' /tmp/status | sort -u | head -5 | sed 's/^/     status: /'
+check "...and says how the run ended, once it has ('$(x systemctl show -P StatusText dbbackup@nightly.service)')" \
+    wait_for sh -c 'test "$(systemctl show -P StatusText dbbackup@nightly.service)" = "done: nightly stored"'
 x journalctl --sync
 entry=$(x journalctl -o json --no-pager -u dbbackup@nightly.service DBBACKUP_OUTCOME=stored)
 check "journal entry with the structured fields" python3 -c '
