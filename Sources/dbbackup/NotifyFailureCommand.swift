@@ -14,17 +14,20 @@ struct NotifyFailure: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let registration = Self.registration(of: unit)
+            var registration = Self.registration(of: unit)
             var error = "see: journalctl -u \(unit)"
             if let registration, let registry = try? Registry(path: globals.locations.registryPath),
                let failure = try? registry.lastRun(of: registration, state: .failed), let message = failure.error {
                 error = message
+            } else if unit == "dbbackup-migration.service", let (names, errors) = Self.migrationFailures(in: globals.locations) {
+                // The migration service runs several registrations: name the ones that failed.
+                (registration, error) = (names.isEmpty ? nil : names, errors)
             }
             let message = "\(unit) failed: \(error)"
             try? JournalWriter.send(message, priority: .error, messageID: Reporting.MessageID.unitFailed, fields: [
                 "DBBACKUP_UNIT": unit, "DBBACKUP_REGISTRATION": registration ?? "", "DBBACKUP_OUTCOME": "unit-failed", "DBBACKUP_ERROR": error,
             ])
-            print(message)
+            if !Reporting.toJournal { print(message) }  // under systemd the record above is the message
             guard let config = try? globals.store.loadMain(), let program = config.onFailure.first else { return }
             var environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DBBACKUP_UNIT": unit, "DBBACKUP_ERROR": error]
             if let registration { environment["DBBACKUP_REGISTRATION"] = registration }
@@ -35,6 +38,17 @@ struct NotifyFailure: ParsableCommand {
                 throw CLIError("notify.on_failure command \(program) exited with status \(result.status)")
             }
         }
+    }
+
+    /// From the latest migration run's result, written in the last 10 minutes: the
+    /// registrations that failed (comma-separated) and their errors.
+    static func migrationFailures(in locations: Locations) -> (String, String)? {
+        guard let result = MigrationRequests(directory: locations.runtimeDirectory).latest(),
+              result.finishedAt.millisecondsSinceEpoch >= Timestamp.now().millisecondsSinceEpoch - 600_000 else { return nil }
+        let failed = result.backups.filter { $0.exitCode != 0 }
+        guard !failed.isEmpty else { return result.error.map { ("", $0) } }
+        return (failed.map(\.registration).joined(separator: ","),
+                failed.map { "\($0.registration): \($0.error ?? "failed")" }.joined(separator: "; "))
     }
 
     /// `dbbackup@NAME.service` → NAME (unescaped); the migration service → nil.

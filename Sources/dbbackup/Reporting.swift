@@ -61,6 +61,7 @@ enum Reporting {
             fields["DBBACKUP_DURATION_MS"] = String(report.durationMilliseconds)
             fields["DBBACKUP_BACKUP_ID"] = String(backup.id)
             fields["DBBACKUP_PRUNED"] = String(report.pruned.count)
+            fields["DBBACKUP_SNAPSHOT"] = report.snapshotMethod.rawValue
             message = "\(registration.name): stored \(backup.location?.description ?? "?") (\(backup.size ?? 0) bytes, schema version \(backup.version ?? "?")) in \(report.durationMilliseconds) ms"
                 + (failure.map { "; but \($0.message)" } ?? "")
             if let failure {

@@ -80,9 +80,12 @@ struct Run: ParsableCommand {
                     ProgressLine.clear()
                     let backup = report.backup
                     Reporting.journal(registration, trigger: trigger, report: report, failure: report.cleanupFailure)
-                    print("\(registration.name): stored \(backup.location?.description ?? "?") (\(Output.size(backup.size ?? 0)), schema version \(backup.version ?? "?"), sha256 \(backup.sha256 ?? "?")) in \(report.durationMilliseconds) ms")
-                    for pruned in report.pruned {
-                        print("\(registration.name): retention deleted \(pruned.location?.description ?? "?")")
+                    // Under systemd the structured entry above says it all; stdout would repeat it.
+                    if !Reporting.toJournal {
+                        print("\(registration.name): stored \(backup.location?.description ?? "?") (\(Output.size(backup.size ?? 0)), schema version \(backup.version ?? "?"), sha256 \(backup.sha256 ?? "?")) in \(report.durationMilliseconds) ms")
+                        for pruned in report.pruned {
+                            print("\(registration.name): retention deleted \(pruned.location?.description ?? "?")")
+                        }
                     }
                     if config.retention.keep(for: registration.provider) == nil {
                         let option = registration.provider.kind == "s3" ? "--remote" : "--local"

@@ -9,6 +9,7 @@ final class CLI {
     let root: String
     var configDirectory: String { "\(root)/etc" }
     var stateDirectory: String { "\(root)/state" }
+    var runtimeDirectory: String { "\(root)/run" }
     var database: String { "\(root)/app.db" }
     /// Everything the binary printed, on both streams, for leak checks.
     private(set) var transcript = ""
@@ -56,6 +57,7 @@ final class CLI {
         var environment = ProcessInfo.processInfo.environment
         environment["DBBACKUP_CONFIG_DIR"] = configDirectory
         environment["DBBACKUP_STATE_DIR"] = stateDirectory
+        environment["DBBACKUP_RUNTIME_DIR"] = runtimeDirectory  // never this host's /run/dbbackup
         let (executable, fullArguments) = user.map { ("/usr/bin/setpriv", ["--reuid=\($0)", "--regid=\($0 == "nobody" ? "nogroup" : $0)", "--clear-groups", Self.binary] + arguments) }
             ?? (Self.binary, arguments)
         let result = try launch(executable, fullArguments, environment: environment, input: input)

@@ -526,6 +526,12 @@ struct SystemdVerbTests {
         #expect(line.hasPrefix("dbbackup@night\\x2dly.service|night-ly|backup directory"))
         #expect(line.hasSuffix("|argument one\n"))
 
+        // The migration service runs several registrations: the hook learns which failed, and why.
+        #expect(try cli("run", "--trigger", "migration").status == 4)
+        #expect(try cli("notify-failure", "dbbackup-migration.service").status == 0)
+        let migration = try String(contentsOfFile: marker, encoding: .utf8)
+        #expect(migration.hasPrefix("dbbackup-migration.service|night-ly|night-ly: backup directory"), "\(migration)")
+
         try (text + "\n[notify]\non_failure = [\"relative/script\"]\n").write(toFile: main, atomically: true, encoding: .utf8)
         let check = try cli("config", "check")
         #expect(check.status == 2)

@@ -89,7 +89,7 @@ assert e["DBBACKUP_REGISTRATION"] == "nightly" and e["DBBACKUP_VERSION"] == "12"
 assert e["MESSAGE_ID"] == "5b7f2c1e9a8d4f03b6e1d2c3a4f5e6b7", e["MESSAGE_ID"]
 ' "$entry"
 check "the idle database was copied as a file, under the unit's system call filter" \
-    x sh -c 'journalctl -o json --no-pager -u dbbackup@nightly.service "SNAPSHOT=file copy" | grep -q REGISTRATION'
+    x sh -c 'journalctl -o json --no-pager -u dbbackup@nightly.service "DBBACKUP_SNAPSHOT=file copy" | grep -q DBBACKUP_REGISTRATION'
 check "the backup runs as user dbbackup" test "$(x stat -c %U "$(x sh -c 'ls /srv/backups/nightly/db_v12_*Z.db | head -1')")" = dbbackup
 
 # --- deploy scripts: pre-migrate waits for the migration service

@@ -21,6 +21,8 @@ public struct RunReport: Sendable {
     public let backup: BackupRecord
     public let pruned: [BackupRecord]
     public let durationMilliseconds: Int64
+    /// How the snapshot was copied (the file itself, or SQLite's online backup).
+    public let snapshotMethod: Snapshot.Method
     /// Set when the backup was stored and recorded but retention could not delete every old
     /// backup (kind `.cleanup`; retried by the next run).
     public let cleanupFailure: RunFailure?
@@ -85,15 +87,16 @@ public struct BackupRunner {
         maintenance.settlePending(of: name, store: store)
 
         let record: BackupRecord
+        let method: Snapshot.Method
         do {
-            record = try takeAndStore(registration, store: store, registry: registry, started: started, trigger: trigger)
+            (record, method) = try takeAndStore(registration, store: store, registry: registry, started: started, trigger: trigger)
         } catch {
             recordFailure(registry, registration, started, trigger, error.message)
             throw error
         }
         let (pruned, cleanupFailure) = prune(registration, store: store, registry: registry, maintenance: maintenance)
-        return RunReport(registration: name, backup: record, pruned: pruned,
-                         durationMilliseconds: started.milliseconds(until: .now()), cleanupFailure: cleanupFailure)
+        return RunReport(registration: name, backup: record, pruned: pruned, durationMilliseconds: started.milliseconds(until: .now()),
+                         snapshotMethod: method, cleanupFailure: cleanupFailure)
     }
 
     private func recordFailure(_ registry: Registry, _ registration: Registration, _ started: Timestamp, _ trigger: BackupTrigger, _ message: String) {
@@ -106,7 +109,7 @@ public struct BackupRunner {
     }
 
     private func takeAndStore(_ registration: Registration, store: any BackupStore, registry: Registry,
-                              started: Timestamp, trigger: BackupTrigger) throws(RunFailure) -> BackupRecord {
+                              started: Timestamp, trigger: BackupTrigger) throws(RunFailure) -> (BackupRecord, Snapshot.Method) {
         let name = registration.name
         try store.prepare()
         store.removeStagingLeftovers()
@@ -157,11 +160,9 @@ public struct BackupRunner {
             try registry.markStored(id)
             CrashPoint.afterStored.reached()
             guard let record = try registry.backup(id: id) else { throw RunFailure(.store, registration: name, "the registry lost backup \(id)") }
-            logger.info("stored \(record.location?.description ?? "?")", metadata: [
-                "registration": "\(name)", "size": "\(size)", "sha256": "\(sha256)", "version": "\(snapshot.version)",
-                "snapshot": "\(snapshot.method.rawValue)",
-            ])
-            return record
+            // The run's one journal entry reports it (the CLI writes it from the report).
+            logger.debug("stored \(record.location?.description ?? "?")", metadata: ["registration": "\(name)", "snapshot": "\(snapshot.method.rawValue)"])
+            return (record, snapshot.method)
         } catch {
             let failure = (error as? RunFailure) ?? RunFailure(.store, registration: name, "recording the backup failed: \(error)")
             if let id { try? registry.markFailed(id, error: failure.message) }

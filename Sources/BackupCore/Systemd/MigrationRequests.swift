@@ -109,6 +109,11 @@ public struct MigrationRequests: Sendable {
         return MigrationResult(json: data)
     }
 
+    /// The result of the latest migration run, whoever asked for it.
+    public func latest() -> MigrationResult? {
+        FileManager.default.contents(atPath: latestResult).flatMap(MigrationResult.init(json:))
+    }
+
     public func removeResult(for id: String) {
         try? FileSystem.unlinkIfPresent("\(resultsDirectory)/\(id).json")
     }
