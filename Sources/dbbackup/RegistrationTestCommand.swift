@@ -16,7 +16,11 @@ extension RegistrationCommand {
                 let registration = try globals.store.registration(named: name)
                 let transfer = (try? globals.store.loadMain().s3) ?? S3Transfer()
                 let probe = StoreProbe(locations: globals.locations, transfer: transfer)
-                let steps = probe.run(registration)
+                var steps = probe.run(registration)
+                // The probe writes as whoever runs it (often root); the service writes as its own user.
+                if case .filesystem(let target) = registration.provider, let problem = ServiceUser.cannotWrite(target.resolvedPath) {
+                    steps.append(StoreProbe.Step(action: "write as the service user", ok: false, detail: problem))
+                }
                 for step in steps {
                     print("\(step.ok ? "ok  " : "FAIL") \(step.action)\(step.detail.map { ": \($0)" } ?? "")")
                 }

@@ -29,12 +29,19 @@ enum ServiceUser {
             }
             return
         }
+        if let problem = cannotWrite(directory) { Output.stderr("warning: \(problem)") }
+    }
+
+    /// Why the service user cannot write the existing `directory` (its mode and owner say so),
+    /// with the fix; nil when it can, or when that cannot be told (not root, no such user).
+    static func cannotWrite(_ directory: String) -> String? {
+        guard getuid() == 0, let (uid, gid) = ids else { return nil }
+        var info = stat()
+        guard stat(directory, &info) == 0 else { return nil }
         let mode = info.st_mode
         let writable = (info.st_uid == uid && mode & S_IWUSR != 0)
             || (info.st_gid == gid && mode & S_IWGRP != 0)
             || mode & S_IWOTH != 0
-        if !writable {
-            Output.stderr("warning: the backup service runs as user \(name), which cannot write \(directory); fix: chown \(name): \(directory)")
-        }
+        return writable ? nil : "the backup service runs as user \(name), which cannot write \(directory); fix: chown \(name): \(directory)"
     }
 }

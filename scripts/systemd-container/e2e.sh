@@ -53,6 +53,13 @@ out=$(x dbbackup registration add nightly --provider filesystem --path /srv/back
         --schedule daily --time 03:00 --timezone Europe/Prague 2>&1)
 check "registration add nightly (applied at once)" test $? -eq 0
 check "add created the backup directory for the service user" test "$(x stat -c %U /srv/backups/nightly)" = dbbackup
+check "registration test: the directory works" x dbbackup registration test nightly
+# root can write a root-only directory; the service cannot, and the probe must say so
+x sh -c 'install -d -m 0755 /srv/rootonly; dbbackup registration add rootonly --provider filesystem --path /srv/rootonly --schedule migration' >/dev/null 2>&1
+probe=$(x dbbackup registration test rootonly 2>&1); rc=$?
+check "registration test: a directory only root can write fails (rc $rc)" test "$rc" = 4
+check "...naming the service user" grep -q 'FAIL write as the service user: .*cannot write /srv/rootonly' <<<"$probe"
+x dbbackup registration remove rootonly >/dev/null 2>&1
 x dbbackup registration add pre-deploy --provider filesystem --path /srv/backups/pre --schedule migration >/dev/null 2>&1
 x sh -c "printf '%s\n' '$secret' | dbbackup registration add offsite --provider s3 --bucket app-backups \
         --endpoint http://127.0.0.1:9 --force-path-style --access-key AGENT --secret-key-stdin \

@@ -11,6 +11,12 @@ public struct StoreProbe {
         public let action: String
         public let ok: Bool
         public let detail: String?
+
+        public init(action: String, ok: Bool, detail: String?) {
+            self.action = action
+            self.ok = ok
+            self.detail = detail
+        }
     }
 
     public let locations: Locations
