@@ -230,7 +230,7 @@ public enum FileSystem {
     public static func wallClockNanoseconds() -> Int64 {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
-        return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+        return nanoseconds(now)
     }
 
     /// Last modification time of `path` in nanoseconds since the epoch, or nil if it does not
@@ -239,15 +239,17 @@ public enum FileSystem {
     public static func modificationTime(ofNonEmpty path: String) -> Int64? {
         var info = stat()
         guard systemStat(path, &info) == 0, info.st_size > 0 else { return nil }
-        return Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+        return nanoseconds(info.st_mtim)
     }
 
     /// Last modification time of `path` in nanoseconds since the epoch, or nil if it does not exist.
     public static func modificationTime(of path: String) -> Int64? {
         var info = stat()
         guard systemStat(path, &info) == 0 else { return nil }
-        return Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+        return nanoseconds(info.st_mtim)
     }
+
+    private static func nanoseconds(_ time: timespec) -> Int64 { Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec) }
 
     /// Copies `source` to a new file `destination` (which must not exist), hashing what it
     /// writes, and fsyncs it. Returns the SHA-256 of the bytes written.
