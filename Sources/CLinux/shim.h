@@ -23,12 +23,13 @@ static inline long dbb_copy_range(int fd_in, int fd_out, int64_t offset, unsigne
     return copy_file_range(fd_in, &in, fd_out, &out, length, 0);
 }
 
-#include <spawn.h>
+// Declared with `void *` rather than through <spawn.h>: that header would bring glibc's time
+// types into this module, and Swift files using them would then need to import it.
+extern int posix_spawn_file_actions_addchdir_np(void *actions, const char *path);
 
-extern int posix_spawn_file_actions_addchdir_np(posix_spawn_file_actions_t *actions, const char *path);
-
-/// Makes a posix_spawn child change to `path` before it runs its program (glibc 2.29+).
-static inline int dbb_spawn_add_chdir(posix_spawn_file_actions_t *actions, const char *path) {
+/// Makes a posix_spawn child change to `path` before it runs its program (glibc 2.29+);
+/// `actions` is a posix_spawn_file_actions_t.
+static inline int dbb_spawn_add_chdir(void *actions, const char *path) {
     return posix_spawn_file_actions_addchdir_np(actions, path);
 }
 
