@@ -149,11 +149,16 @@ enum CommandLineFields {
     static func translate(_ problems: [ConfigProblem], given: Set<String>, storedFile: String) -> [ConfigProblem] {
         problems.map { problem in
             guard problem.severity == .warning, let field = problem.field,
-                  !given.contains(where: { field == $0 || field.hasPrefix($0 + "[") || field.hasPrefix($0 + ".") }) else {
+                  !given.contains(where: { Self.field(field, isWithin: $0) }) else {
                 return translate(problem)
             }
             return ConfigProblem(.warning, file: storedFile, field: field, value: problem.value, message: problem.message, fix: problem.fix)
         }
+    }
+
+    /// `schedule.days[2]` and `schedule.days` are within `schedule.days`; `schedule` holds both.
+    private static func field(_ field: String, isWithin name: String) -> Bool {
+        field == name || field.hasPrefix(name + "[") || field.hasPrefix(name + ".")
     }
 
     /// A path given as an option: a relative one starts at the current directory, as for any
@@ -166,7 +171,7 @@ enum CommandLineFields {
     static func translate(_ problem: ConfigProblem) -> ConfigProblem {
         guard let field = problem.field else { return problem }
         var renamed = field
-        for (configName, option) in names where field == configName || field.hasPrefix(configName + "[") || field.hasPrefix(configName + ".") {
+        for (configName, option) in names where Self.field(field, isWithin: configName) {
             renamed = option + field.dropFirst(configName.count)
             break
         }
