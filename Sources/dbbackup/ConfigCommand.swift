@@ -11,7 +11,7 @@ struct ConfigCommand: ParsableCommand {
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Report every problem in the configuration at once, warnings too. Exit status 2 if there are errors.")
+            abstract: "Report every problem in the configuration at once, warnings too. Exit status 78 (CONFIG) if there are errors.")
         @OptionGroup var globals: GlobalOptions
 
         func run() throws {

@@ -13,7 +13,7 @@ struct Generate: ParsableCommand {
         directories; units go into the first. A broken registration is reported and skipped, the \
         others are generated; the exit status is non-zero only when nothing can be written. \
         With --check nothing is written: it prints what would be, and every problem, and exits \
-        with status 2 if a registration would be skipped.
+        with status 78 (CONFIG) if a registration would be skipped.
         """)
 
     @OptionGroup var globals: GlobalOptions

@@ -15,7 +15,7 @@ struct CLIError: Error, CustomStringConvertible {
 
     var description: String { message }
 
-    /// Exit status 2: the configuration (or a value given for it) is wrong.
+    /// Exit status 78 (CONFIG): the configuration (or a value given for it) is wrong.
     static func configuration(_ problems: [ConfigProblem]) -> CLIError {
         CLIError(problems.map(\.description).joined(separator: "\n"), exitCode: RunFailure.Kind.configuration.exitCode)
     }

@@ -80,7 +80,7 @@ struct PreMigrate: ParsableCommand {
             }
         }
         guard result.ok else {
-            let code = result.backups.filter { !$0.ok }.map(\.exitCode).max() ?? 1
+            let code = result.backups.filter { !$0.ok }.map(\.exitCode).max { ExitStatus.severity(of: $0) < ExitStatus.severity(of: $1) } ?? 1
             throw CLIError("the pre-migration backup failed; do not migrate", exitCode: code)
         }
         print("pre-migration backup done: \(result.backups.count) registration(s)")

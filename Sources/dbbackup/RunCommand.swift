@@ -10,12 +10,11 @@ struct Run: ParsableCommand {
         abstract: "Take a backup now: snapshot, store, record, prune (the executor systemd runs).",
         discussion: """
         `dbbackup run NAME` runs one registration; `dbbackup run --trigger migration` runs every \
-        registration whose schedule is migration, one after the other, and fails if any failed.
+        registration whose schedule is migration, one after the other, and fails if any failed \
+        (with the most severe status among them, in this order from the bottom up).
 
-        Exit status: 0 stored; 2 configuration error; 3 snapshot failed (database missing, \
-        locked, not a database); 4 store failed; 5 stored, but retention could not delete an old \
-        backup (retried next run); 6 another run of the same database held the lock too long.
-        """)
+        Exit status:
+        """ + ExitStatus.helpText)
 
     @OptionGroup var globals: GlobalOptions
 
@@ -72,7 +71,7 @@ struct Run: ParsableCommand {
             var worst: RunFailure?
             func fail(_ failure: RunFailure) {
                 Output.stderr("dbbackup: \(failure.description)")
-                if worst == nil || failure.kind.exitCode > worst!.kind.exitCode { worst = failure }
+                if worst == nil || failure.kind.status.severity > worst!.kind.status.severity { worst = failure }
             }
             for registration in registrations {
                 do throws(RunFailure) {

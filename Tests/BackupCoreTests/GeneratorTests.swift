@@ -126,7 +126,7 @@ struct GeneratorTests {
         let dry = "\(sandbox.root)/dry"
         try FileManager.default.createDirectory(atPath: dry, withIntermediateDirectories: true)
         let check = try runProcess(binary, ["generate", "--check", "--config-dir", sandbox.locations.configDirectory, dry])
-        #expect(check.status == 2)
+        #expect(check.status == ExitStatus.configuration.code)
         #expect(check.stdout.contains("==> dbbackup@nightly.timer"))
         #expect(check.stderr.contains("registrations.d/broken.toml"))
         #expect(sandbox.files(in: dry).isEmpty)

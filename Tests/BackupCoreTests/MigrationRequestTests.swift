@@ -29,10 +29,10 @@ struct MigrationRequestTests {
         #expect(FileSystem.exists(requests.latestResult))
 
         #expect(requests.claim() == [late])
-        let failed = MigrationResult(backups: [.init(registration: "pre", ok: true), .init(registration: "s3", ok: false, error: "denied", exitCode: 4)])
+        let failed = MigrationResult(backups: [.init(registration: "pre", ok: true), .init(registration: "s3", ok: false, error: "denied", exitCode: ExitStatus.store.code)])
         requests.writeResult(failed, for: [late])
         #expect(requests.result(for: late)?.ok == false)
-        #expect(requests.result(for: late)?.backups.last?.exitCode == 4)
+        #expect(requests.result(for: late)?.backups.last?.exitCode == ExitStatus.store.code)
         #expect(MigrationResult(backups: []).ok == false, "no registration ran: not a success")
     }
 

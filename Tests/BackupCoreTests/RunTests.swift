@@ -85,7 +85,7 @@ struct RunTests {
             _ = try sandbox.runner(config).run(registration, trigger: .manual)
         } catch {
             #expect(error.kind == .snapshot)
-            #expect(error.kind.exitCode == 3)
+            #expect(error.kind.exitCode == ExitStatus.snapshot.code)
             #expect(error.description.contains("does not exist"))
         }
         #expect(sandbox.files(in: "\(sandbox.root)/backups/pre") == before)
@@ -117,7 +117,7 @@ struct RunTests {
             Issue.record("no error")
         } catch {
             #expect(error.kind == .store)
-            #expect(error.kind.exitCode == 4)
+            #expect(error.kind.exitCode == ExitStatus.store.code)
             #expect(error.message.contains("\(sandbox.root)/blocker/backups"))
         }
         #expect(try sandbox.registry().storedBackups().isEmpty)

@@ -50,20 +50,20 @@ struct CLITests {
     @Test("exit statuses tell configuration, snapshot and store failures apart")
     func exitStatuses() throws {
         let cli = try CLI()
-        #expect(try cli("run", "nothing").status == 2)  // no main configuration
+        #expect(try cli("run", "nothing").status == ExitStatus.configuration.code)  // no main configuration
         try cli.makeDatabase()
         try cli("init", "--database", cli.database)
-        #expect(try cli("run", "nothing").status == 2)
+        #expect(try cli("run", "nothing").status == ExitStatus.configuration.code)
         #expect(try cli("run").status == 64)  // usage: neither NAME nor --trigger migration
-        #expect(try cli("run", "--trigger", "migration").status == 2)  // no migration registration
+        #expect(try cli("run", "--trigger", "migration").status == ExitStatus.configuration.code)  // no migration registration
         try cli("registration", "add", "blocked", "--provider", "filesystem", "--path", "\(cli.database)/sub", "--schedule", "migration")
         let store = try cli("run", "blocked")
-        #expect(store.status == 4)
+        #expect(store.status == ExitStatus.store.code)
         #expect(store.stderr.contains("registration blocked"))
         try FileManager.default.removeItem(atPath: cli.database)
         try cli("registration", "add", "ok", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
         let snapshot = try cli("run", "ok")
-        #expect(snapshot.status == 3)
+        #expect(snapshot.status == ExitStatus.snapshot.code)
         #expect(snapshot.stderr.contains("does not exist"))
         let list = try cli.json("list", "--json") as! [Any]
         #expect(list.isEmpty)
@@ -93,13 +93,13 @@ struct CLITests {
         ]
         for (arguments, expected) in cases {
             let result = try cli.run(arguments)
-            #expect(result.status == 2, "\(arguments)")
+            #expect(result.status == ExitStatus.configuration.code, "\(arguments)")
             #expect(result.stderr.contains(expected), "\(arguments): \(result.stderr)")
         }
         #expect(!FileManager.default.fileExists(atPath: "\(cli.configDirectory)/registrations.d/x.toml"))
         try cli("registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
         let duplicate = try cli("registration", "add", "x", "--provider", "filesystem", "--path", "c", "--schedule", "migration")
-        #expect(duplicate.status == 2)
+        #expect(duplicate.status == ExitStatus.configuration.code)
         #expect(duplicate.stderr.contains("already exists"))
         #expect(cli.file("\(cli.configDirectory)/registrations.d/x.toml")?.contains("path = '\(cli.root)/b'") == true)
         #expect(try cli.json("retention", "show", "--json") as? [String: Int] == ["local": 7, "remote": 14])
@@ -110,14 +110,14 @@ struct CLITests {
         let cli = try CLI.initialized()
         let add = try cli("registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "weekly",
                           "--time", "25:00", "--weekday", "funday", "--timezone", "Nowhere/X")
-        #expect(add.status == 2)
+        #expect(add.status == ExitStatus.configuration.code)
         for field in ["--time[0] = \"25:00\"", "--weekday[0] = \"funday\"", "--timezone = \"Nowhere/X\""] {
             #expect(add.stderr.contains(field), "\(field): \(add.stderr)")
         }
         // A day that is not a number is one error among the others, not the only one.
         let monthly = try cli("registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "monthly",
                               "--time", "25:00", "--day", "x", "--timezone", "Nowhere/X")
-        #expect(monthly.status == 2)
+        #expect(monthly.status == ExitStatus.configuration.code)
         for field in ["--day[0] = \"x\"", "--time[0] = \"25:00\"", "--timezone = \"Nowhere/X\""] {
             #expect(monthly.stderr.contains(field), "\(field): \(monthly.stderr)")
         }
@@ -133,7 +133,7 @@ struct CLITests {
         ]
         for (arguments, expected) in cases {
             let result = try cli.run(["registration", "add", "x", "--provider", "filesystem", "--path", "b"] + arguments)
-            #expect(result.status == 2, "\(arguments)")
+            #expect(result.status == ExitStatus.configuration.code, "\(arguments)")
             #expect(result.stderr.contains(expected), "\(arguments): \(result.stderr)")
             #expect(!result.stderr.contains(" = \""), "\(arguments): \(result.stderr)")
         }
@@ -165,7 +165,7 @@ struct CLITests {
             .write(toFile: file, atomically: true, encoding: .utf8)
         // Nothing configured yet: the file must say which database.
         let unconfigured = try cli("config", "import", file)
-        #expect(unconfigured.status == 2)
+        #expect(unconfigured.status == ExitStatus.configuration.code)
         #expect(unconfigured.stderr.contains("\(file) has no [database] table"), "\(unconfigured.stderr)")
         #expect(!FileManager.default.fileExists(atPath: "\(cli.configDirectory)/registrations.d/a.toml"))
 
@@ -195,7 +195,7 @@ struct CLITests {
         #expect(edited.stderr.contains("registrations.d/m.toml: schedule.days: days 29-31"), "\(edited.stderr)")
         // An error the edit causes names the option that fixes it, even one not given.
         let weeklyWithoutWeekday = try cli("registration", "edit", "m", "--schedule", "weekly")
-        #expect(weeklyWithoutWeekday.status == 2)
+        #expect(weeklyWithoutWeekday.status == ExitStatus.configuration.code)
         #expect(weeklyWithoutWeekday.stderr.contains("--weekday"), "\(weeklyWithoutWeekday.stderr)")
     }
 
@@ -229,7 +229,7 @@ struct CLITests {
         schedule = try shownSchedule()
         #expect(schedule.keys.sorted() == ["type"])
         #expect(try cli("registration", "remove", "n").status == 0)
-        #expect(try cli("registration", "remove", "n").status == 2)
+        #expect(try cli("registration", "remove", "n").status == ExitStatus.configuration.code)
     }
 
     @Test("--config-dir and --state-dir work before the verb as after it, and win over the environment")
@@ -304,7 +304,7 @@ struct CLITests {
         #expect(try cli("registration", "edit", "cloud", "--access-key", "AGENT").status == 0)
         // A mask that is not this secret's is refused without changing anything.
         let wrongMask = try cli("registration", "edit", "cloud", "--secret-key-stdin", input: "zzzz****\n")
-        #expect(wrongMask.status == 2)
+        #expect(wrongMask.status == ExitStatus.configuration.code)
         #expect(cli.file(secretFile) == secret)
 
         // Export, import: the masked secret keeps the stored one.
@@ -319,7 +319,7 @@ struct CLITests {
         #expect(cli.file(secretFile) == secret)
 
         // A bad edit's error text does not carry the secret.
-        #expect(try cli("registration", "edit", "cloud", "--time", "99:99").status == 2)
+        #expect(try cli("registration", "edit", "cloud", "--time", "99:99").status == ExitStatus.configuration.code)
         try cli("config", "check")
 
         // Replacement, then a short secret shows fully masked.
@@ -333,7 +333,7 @@ struct CLITests {
         // A run against a store that is not there fails without the secret in its words.
         let main = "\(cli.configDirectory)/dbbackup.toml"
         try (try String(contentsOfFile: main, encoding: .utf8) + "\n[s3]\nmax_attempts = 1\n").write(toFile: main, atomically: true, encoding: .utf8)
-        #expect(try cli("run", "cloud").status == 4)
+        #expect(try cli("run", "cloud").status == ExitStatus.store.code)
 
         #expect(!cli.transcript.contains(secret))
         #expect(!cli.transcript.contains(short))
@@ -376,7 +376,7 @@ struct CLITests {
         try FileManager.default.createDirectory(atPath: locked, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o555])
         #expect(try cli("registration", "add", "pre", "--provider", "filesystem", "--path", locked, "--schedule", "migration", asUser: "nobody").status == 0)
         let run = try cli("run", "pre", asUser: "nobody")
-        #expect(run.status == 4)
+        #expect(run.status == ExitStatus.store.code)
         #expect(run.stderr.contains("not writable"))
         #expect(try FileManager.default.contentsOfDirectory(atPath: locked).isEmpty)
         let list = try cli("list", "--json", asUser: "nobody")
@@ -391,7 +391,7 @@ struct CLITests {
         for (query, message) in [("SELEC nonsense", "does not compile"), ("DELETE FROM t", "would change the database"), ("SELECT 1, 2", "returns 2 columns"),
                                  ("SELECT NULL", "returned nothing"), ("SELECT ''", "returned an empty value"), ("SELECT '../../etc/x'", "returned \"../../etc/x\"")] {
             let refused = try cli("init", "--database", cli.database, "--version-query", query)
-            #expect(refused.status == 2, "\(query)")
+            #expect(refused.status == ExitStatus.configuration.code, "\(query)")
             #expect(refused.stderr.contains("--version-query") && refused.stderr.contains(message), "\(refused.stderr)")
             #expect(cli.file(main) == before, "nothing written for \(query)")
         }
@@ -402,7 +402,7 @@ struct CLITests {
         let text = cli.file(main)!.replacingOccurrences(of: "SELECT count(*) FROM t", with: "DELETE FROM t")
         try text.write(toFile: main, atomically: true, encoding: .utf8)
         let check = try cli("config", "check")
-        #expect(check.status == 2)
+        #expect(check.status == ExitStatus.configuration.code)
         #expect(check.output.contains("database.version_query") && check.output.contains("would change the database"), "\(check.output)")
         #expect(try SQLiteConnection(path: cli.database, mode: .readOnly).scalar("SELECT count(*) FROM t") == "200")
 
@@ -422,7 +422,7 @@ struct CLITests {
         try "provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"daily\"\ntimes = [\"25:00\"]\n".write(toFile: "\(directory)/bad.toml", atomically: true, encoding: .utf8)
         try "provider = \"s3\"\naccess_key = \"A\"\n[schedule]\ntype = \"weekly\"\ntimes = [\"02:00\"]\n".write(toFile: "\(directory)/worse.toml", atomically: true, encoding: .utf8)
         let check = try cli("config", "check")
-        #expect(check.status == 2)
+        #expect(check.status == ExitStatus.configuration.code)
         #expect(check.stdout.contains("registrations.d/bad.toml: schedule.times[0] = \"25:00\""))
         #expect(check.stdout.contains("registrations.d/worse.toml: bucket"))
         #expect(check.stdout.contains("registrations.d/worse.toml: schedule.weekdays"))
@@ -444,7 +444,7 @@ extension CLITests {
         let cli = try CLI.initialized()
         try cli("registration", "add", "pre", "--provider", "filesystem", "--path", "\(cli.database)/sub/dir", "--schedule", "migration")
         let check = try cli("config", "check")
-        #expect(check.status == 2)
+        #expect(check.status == ExitStatus.configuration.code)
         #expect(check.stdout.contains("error: registrations.d/pre.toml: path = \"\(cli.database)/sub/dir\": \(cli.database) is not a directory"), "\(check.stdout)")
         #expect(!check.stdout.contains("the first run creates it"))
     }
@@ -471,7 +471,7 @@ struct SystemdVerbTests {
     func preMigrateWithoutSystemd() throws {
         let cli = try CLI.initialized()
         let none = try cli("pre-migrate")
-        #expect(none.status == 2)
+        #expect(none.status == ExitStatus.configuration.code)
         #expect(none.stderr.contains("no registration has schedule migration"))
         try cli("registration", "add", "pre", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
         #expect(try cli("pre-migrate", "--timeout", "soon").status == 64)
@@ -490,7 +490,7 @@ struct SystemdVerbTests {
         try cli("run", "pre-deploy")
         try cli("run", "pre-deploy")
         try FileManager.default.removeItem(atPath: cli.database)
-        #expect(try cli("run", "nightly").status == 3)
+        #expect(try cli("run", "nightly").status == ExitStatus.snapshot.code)
         let rows = try cli.json("status", "--json") as! [[String: Any]]
         let byName = Dictionary(uniqueKeysWithValues: rows.map { ($0["name"] as! String, $0) })
         let pre = try #require(byName["pre-deploy"])
@@ -519,7 +519,7 @@ struct SystemdVerbTests {
         let text = try String(contentsOfFile: main, encoding: .utf8)
         try (text + "\n[notify]\non_failure = [\"\(script)\", \"argument one\"]\n").write(toFile: main, atomically: true, encoding: .utf8)
         try cli("registration", "add", "night-ly", "--provider", "filesystem", "--path", "\(cli.database)/x", "--schedule", "migration")
-        #expect(try cli("run", "night-ly").status == 4)
+        #expect(try cli("run", "night-ly").status == ExitStatus.store.code)
         let notified = try cli("notify-failure", "dbbackup@night\\x2dly.service")
         #expect(notified.status == 0, "\(notified.stderr)")
         let line = try String(contentsOfFile: marker, encoding: .utf8)
@@ -527,14 +527,14 @@ struct SystemdVerbTests {
         #expect(line.hasSuffix("|argument one\n"))
 
         // The migration service runs several registrations: the hook learns which failed, and why.
-        #expect(try cli("run", "--trigger", "migration").status == 4)
+        #expect(try cli("run", "--trigger", "migration").status == ExitStatus.store.code)
         #expect(try cli("notify-failure", "dbbackup-migration.service").status == 0)
         let migration = try String(contentsOfFile: marker, encoding: .utf8)
         #expect(migration.hasPrefix("dbbackup-migration.service|night-ly|night-ly: backup directory"), "\(migration)")
 
         try (text + "\n[notify]\non_failure = [\"relative/script\"]\n").write(toFile: main, atomically: true, encoding: .utf8)
         let check = try cli("config", "check")
-        #expect(check.status == 2)
+        #expect(check.status == ExitStatus.configuration.code)
         #expect(check.stdout.contains("notify.on_failure[0]"))
     }
 }

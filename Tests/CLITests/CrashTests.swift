@@ -123,7 +123,7 @@ struct DiskFullTests {
         let before = try cli.json("list", "--json") as! [[String: Any]]
 
         let run = try cli("run", "full")
-        #expect(run.status == 4, "\(run.output)")
+        #expect(run.status == ExitStatus.store.code, "\(run.output)")
         #expect(run.stderr.contains("no space left"), "\(run.stderr)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: small).isEmpty, "nothing, not even a staging file, is left")
         let after = try cli.json("list", "--json") as! [[String: Any]]
@@ -141,10 +141,10 @@ struct DiskFullTests {
         defer { _ = try? Spawn.run("umount", [frozen]) }
         try cli("registration", "add", "ro", "--provider", "filesystem", "--path", frozen, "--schedule", "migration")
         let check = try cli("config", "check")
-        #expect(check.status == 2)
+        #expect(check.status == ExitStatus.configuration.code)
         #expect(check.stdout.contains("\(frozen) is on a read-only file system"), "\(check.output)")
         let run = try cli("run", "ro")
-        #expect(run.status == 4)
+        #expect(run.status == ExitStatus.store.code)
         #expect(run.stderr.contains("\(frozen) is on a read-only file system"), "\(run.stderr)")
     }
 
@@ -160,7 +160,7 @@ struct DiskFullTests {
         try cli("registration", "add", "cloud", "--provider", "s3", "--bucket", "app-backups", "--endpoint", "http://127.0.0.1:9",
                 "--force-path-style", "--access-key", "AK", "--secret-key-stdin", "--schedule", "migration", input: "secret-key-1234\n")
         let run = try cli("run", "cloud")
-        #expect(run.status == 4, "\(run.output)")
+        #expect(run.status == ExitStatus.store.code, "\(run.output)")
         #expect(run.stderr.contains("no space left"), "\(run.stderr)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: staging).isEmpty)
         #expect((try cli.json("list", "--json") as! [Any]).isEmpty)

@@ -149,7 +149,7 @@ struct BackupRunMotoTests {
         let wrongSecret = "wrong-secret-0123456789abcdef"
         try product.expectOK(product.dbbackup("registration", "edit", "cloud", "--secret-key-stdin", input: wrongSecret + "\n"))
         var run = try product.dbbackup("run", "cloud")
-        #expect(run.status == 4)
+        #expect(run.status == ExitStatus.store.code)
         #expect(run.stderr.contains("registration cloud") && run.stderr.contains("SignatureDoesNotMatch"), "\(run.stderr)")
         #expect(!run.output.contains(wrongSecret) && !run.output.contains(server.values["S3_AGENT_SECRET_KEY"] ?? "-"))
 
@@ -159,19 +159,19 @@ struct BackupRunMotoTests {
                                               "--access-key", server.values["S3_ADMIN_ACCESS_KEY"] ?? "",
                                               "--secret-key-stdin", input: (server.values["S3_ADMIN_SECRET_KEY"] ?? "") + "\n"))
         run = try product.dbbackup("run", "cloud")
-        #expect(run.status == 4)
+        #expect(run.status == ExitStatus.store.code)
         #expect(run.stderr.contains("NoSuchBucket"), "\(run.stderr)")
 
         try product.expectOK(product.dbbackup("registration", "edit", "cloud", "--bucket", server.bucket,
                                               "--endpoint", "http://127.0.0.1:\(try closedLocalPort())"))
         run = try product.dbbackup("run", "cloud")
-        #expect(run.status == 4)
+        #expect(run.status == ExitStatus.store.code)
         #expect(run.stderr.contains("cannot reach"), "\(run.stderr)")
 
         #expect(try product.storedBackups().isEmpty)
         #expect(product.stagingLeftovers.isEmpty)
         let probe = try product.dbbackup("registration", "test", "cloud")
-        #expect(probe.status == 4 && probe.stdout.contains("FAIL PUT"))
+        #expect(probe.status == ExitStatus.store.code && probe.stdout.contains("FAIL PUT"))
     }
 
     @Test("transient faults are retried; the backup is recorded once and intact")
@@ -194,7 +194,7 @@ struct BackupRunMotoTests {
         let product = try Product(server: server, endpoint: proxy.endpoint)
         defer { product.cleanUp() }
         let run = try product.dbbackup("run", "cloud")
-        #expect(run.status == 4)
+        #expect(run.status == ExitStatus.store.code)
         #expect(run.stderr.contains("500") && run.stderr.contains("registration cloud"), "\(run.stderr)")
         #expect(try product.storedBackups().isEmpty)
         #expect(product.stagingLeftovers.isEmpty)
@@ -218,7 +218,7 @@ struct BackupRunMotoTests {
         let started = Date()
         let run = try product.dbbackup("run", "cloud")
         let elapsed = Date().timeIntervalSince(started)
-        #expect(run.status == 4)
+        #expect(run.status == ExitStatus.store.code)
         #expect(elapsed < 20, "stalled for \(elapsed) s")
         #expect(try product.storedBackups().isEmpty)
     }
@@ -234,7 +234,7 @@ struct BackupRunMotoTests {
         let proxy = try FaultInjectionTests.FaultProxy(upstream: server, plan: "pass,500*")
         try product.expectOK(product.dbbackup("registration", "edit", "cloud", "--endpoint", proxy.endpoint))
         let run = try product.dbbackup("run", "cloud")
-        #expect(run.status == 5, "\(run.output)")
+        #expect(run.status == ExitStatus.cleanup.code, "\(run.output)")
         #expect(run.stderr.contains("retried on the next run"))
         // The backup it did store is reported as any other, and the failure once.
         let stored = try #require(try product.storedBackups().last)
@@ -287,7 +287,7 @@ struct SoakTests {
                 #expect(try product.adminRead(try #require(product.key(new))).get() == new.sha256, "seed \(seed) run \(round)")
             default:
                 failed += 1
-                #expect(run.status == 4, "seed \(seed) run \(round): \(run.stderr)")
+                #expect(run.status == ExitStatus.store.code, "seed \(seed) run \(round): \(run.stderr)")
                 #expect(after.map(\.id) == before, "seed \(seed) run \(round): a failed run changed what is stored")
             }
             #expect(after.count <= 3 + (try registry.backups(in: .pruning).count), "seed \(seed) run \(round): retention")

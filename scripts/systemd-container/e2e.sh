@@ -57,7 +57,7 @@ check "registration test: the directory works" x dbbackup registration test nigh
 # root can write a root-only directory; the service cannot, and the probe must say so
 x sh -c 'install -d -m 0755 /srv/rootonly; dbbackup registration add rootonly --provider filesystem --path /srv/rootonly --schedule migration' >/dev/null 2>&1
 probe=$(x dbbackup registration test rootonly 2>&1); rc=$?
-check "registration test: a directory only root can write fails (rc $rc)" test "$rc" = 4
+check "registration test: a directory only root can write fails (rc $rc)" test "$rc" = 73
 check "...naming the service user" grep -q 'FAIL write as the service user: .*cannot write /srv/rootonly' <<<"$probe"
 x dbbackup registration remove rootonly >/dev/null 2>&1
 x dbbackup registration add pre-deploy --provider filesystem --path /srv/backups/pre --schedule migration >/dev/null 2>&1

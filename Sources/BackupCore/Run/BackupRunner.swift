@@ -176,7 +176,7 @@ public struct BackupRunner {
 
     /// Deletes this registration's backups beyond its limit, oldest first, and retries deletes
     /// that failed before. Returns what it deleted, and why it could not delete the rest: a
-    /// failed delete keeps its registry row and makes the run's outcome loud (exit status 5).
+    /// failed delete keeps its registry row and makes the run's outcome loud (exit status 74).
     private func prune(_ registration: Registration, store: any BackupStore, registry: Registry,
                        maintenance: Maintenance) -> (deleted: [BackupRecord], failure: RunFailure?) {
         let name = registration.name

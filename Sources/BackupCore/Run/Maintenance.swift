@@ -55,7 +55,7 @@ struct Maintenance {
             } catch {
                 result.failures.append("\(location): \(error)")
                 // A journal entry of its own; the run's outcome reports every failure loudly
-                // (a warning entry, exit status 5), so a terminal does not see it twice.
+                // (a warning entry, exit status 74), so a terminal does not see it twice.
                 logger.notice("retention could not delete \(location): \(error)", metadata: ["registration": "\(record.registration)"])
             }
         }

@@ -5,21 +5,30 @@ public struct RunFailure: Error, CustomStringConvertible, Sendable {
         case configuration
         case snapshot
         case store
-        /// The backup was stored and recorded, but retention could not delete something.
+        /// The backup was stored and recorded, but retention (or the clean-up of an earlier
+        /// failed run) could not delete something.
         case cleanup
         /// Another run of the same database held the lock for too long.
         case busy
+        /// The backup was stored and recorded, but it looks wrong (see `SuspectCheck`).
+        case suspect
+        /// The database, or a directory the run needs, is not accessible to this user.
+        case permission
 
-        /// Documented in README "Exit status"; stable for scripts.
-        public var exitCode: Int32 {
+        /// The exit status scripts and systemd see (see `ExitStatus`).
+        public var status: ExitStatus {
             switch self {
-            case .configuration: 2
-            case .snapshot: 3
-            case .store: 4
-            case .cleanup: 5
-            case .busy: 6
+            case .configuration: .configuration
+            case .snapshot: .snapshot
+            case .store: .store
+            case .cleanup: .cleanup
+            case .busy: .busy
+            case .suspect: .suspect
+            case .permission: .permission
             }
         }
+
+        public var exitCode: Int32 { status.code }
     }
 
     public let kind: Kind
