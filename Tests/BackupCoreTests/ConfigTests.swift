@@ -104,6 +104,16 @@ struct ConfigTests {
         #expect(badType.map(\.field) == ["schedule.type", "schedule.timezone"])
     }
 
+    /// Found by the fuzzer (seed 573881713227843786): open() finds /usr/share/zoneinfo/Europe//Prague,
+    /// but systemd refuses the calendar spec, and the timer would have been dropped at boot.
+    @Test("a time zone with an empty or dot component is refused, as systemd refuses it")
+    func timeZoneComponents() throws {
+        for zone in ["Europe//Prague", "./UTC", "Europe/./Prague", "Europe/"] {
+            let problems = try errors("provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"daily\"\ntimes = [\"02:00\"]\ntimezone = \"\(zone)\"\n")
+            #expect(problems.map(\.field) == ["schedule.timezone"], "\(zone)")
+        }
+    }
+
     @Test("a bad day is named by its index as written, before the list is sorted")
     func dayIndexAsWritten() throws {
         let problems = try errors("provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"monthly\"\ntimes = [\"02:00\"]\ndays = [15, 40, 1]\n")

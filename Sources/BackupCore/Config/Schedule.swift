@@ -152,7 +152,8 @@ public struct Schedule: Hashable, Sendable {
 /// IANA zone names are validated against the system's zoneinfo database, as systemd does.
 enum TimeZoneName {
     static func isValid(_ name: String) -> Bool {
-        guard !name.isEmpty, name.count < 64, !name.hasPrefix("/"), !name.split(separator: "/").contains(".."),
+        // Each component a name: systemd refuses `Europe//Prague` or `./UTC`, which open() would accept.
+        guard !name.isEmpty, name.count < 64, name.split(separator: "/", omittingEmptySubsequences: false).allSatisfy({ !["", ".", ".."].contains($0) }),
               name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "/_+-".contains($0)) }) else { return false }
         let fd = open("/usr/share/zoneinfo/\(name)", O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return false }
