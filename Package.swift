@@ -16,6 +16,10 @@ import PackageDescription
 /// 30 MB of data; FoundationEssentials does not.
 let strictImports: [SwiftSetting] = [.enableUpcomingFeature("MemberImportVisibility")]
 
+/// The crash points the reliability tests kill a run at (DBBACKUP_TEST_CRASH_AT) exist in
+/// debug builds, which the tests use, and not in the release binary that is shipped.
+let testHooks: [SwiftSetting] = [.define("DBBACKUP_CRASH_POINTS", .when(configuration: .debug))]
+
 let package = Package(
     name: "dbbackup",
     products: [
@@ -44,7 +48,7 @@ let package = Package(
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: strictImports
+            swiftSettings: strictImports + testHooks
         ),
         .executableTarget(
             name: "dbbackup",

@@ -10,6 +10,8 @@ packages=(
   libcurl4-openssl-dev            # the S3 client's HTTP
   libsystemd-dev                  # sd_notify, sd_journal_sendv
   util-linux                      # setpriv, flock: tests run as other users, hold locks
+  faketime                        # libfaketime: runs with the clock stepped back
+  dosfstools fusefat              # a vfat image (mkfs.vfat) mounted with FUSE: a file system without hard links
   python3                         # a second process writing to the database during snapshots
   dpkg-dev binutils               # packaging/build-deb.sh: dpkg-shlibdeps, dpkg-gencontrol, strip
   radosgw ceph-mon ceph-osd uuid-runtime   # Ceph's S3 gateway, a second real S3 server for the tests

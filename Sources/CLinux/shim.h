@@ -33,4 +33,16 @@ static inline int dbb_spawn_add_chdir(void *actions, const char *path) {
     return posix_spawn_file_actions_addchdir_np(actions, path);
 }
 
+extern int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags);
+
+/// Renames `from` to `to` only if `to` does not exist (renameat2 with RENAME_NOREPLACE):
+/// -1 with errno EEXIST when it does, EINVAL (or ENOSYS) where the file system cannot.
+static inline int dbb_rename_noreplace(const char *from, const char *to) {
+    return renameat2(-100 /* AT_FDCWD */, from, -100, to, 1 /* RENAME_NOREPLACE */);
+}
+
+// Extended attributes (sys/xattr.h), declared here as that header is not in Swift's Glibc module.
+extern int setxattr(const char *path, const char *name, const void *value, unsigned long size, int flags);
+extern long getxattr(const char *path, const char *name, void *value, unsigned long size);
+
 #endif

@@ -16,7 +16,8 @@ struct DBBackup: ParsableCommand {
         version: DBBackupVersion.current,
         subcommands: [
             Init.self, RegistrationCommand.self, RetentionCommand.self, ConfigCommand.self,
-            Run.self, List.self, Restore.self, Status.self, Apply.self, PreMigrate.self, Generate.self, NotifyFailure.self,
+            Run.self, List.self, Restore.self, Confirm.self, RegistryCommand.self, Status.self, Apply.self, PreMigrate.self, Generate.self,
+            NotifyFailure.self,
         ]
     )
 

@@ -22,16 +22,21 @@ struct Init: ParsableCommand {
             let locations = globals.locations
             // Keep what is there: retention and timeouts. The version query is the one given, or
             // PRAGMA user_version (as --help says), so leaving the option out is the way back to it.
+            // The file as written: an invalid setting (say retention.local = 16) is reported, not
+            // silently reset to its default, which could lower retention and prune backups.
             let existing = try? store.loadMain()
-            var table = existing.map(ConfigCodec.renderMain) ?? [:]
+            var table = try store.mainTable() ?? [:]
             var databaseTable: [String: ConfigValue] = if case .table(let current)? = table["database"] { current } else { [:] }
             databaseTable["path"] = .string(CommandLineFields.absolutePath(database))
             let previousQuery = existing?.database.versionQuery
             databaseTable["version_query"] = versionQuery.map { .string($0) }
             table["database"] = .table(databaseTable)
-            let (config, problems) = ConfigCodec.readMain(table, file: "command line", configDirectory: locations.configDirectory)
+            let (config, problems) = ConfigCodec.readMain(table, file: locations.display(locations.mainFile), configDirectory: locations.configDirectory)
             guard let config else {
-                throw CLIError.configuration(problems.filter { $0.severity == .error }.map(CommandLineFields.translate))
+                // What --database and --version-query set is named as those options; anything
+                // else wrong is a stored setting, named as it is in the file.
+                let given: Set<String> = ["database.path", "database.version_query"]
+                throw CLIError.configuration(problems.filter { $0.severity == .error }.map { given.contains($0.field ?? "") ? CommandLineFields.translate($0) : $0 })
             }
             if let versionQuery, let problem = VersionQuery.problem(versionQuery, onDatabaseAt: config.database.resolvedPath) {
                 throw CLIError.configuration([ConfigProblem(file: "command line", field: "--version-query", value: "\"\(versionQuery.prefix(80))\"",

@@ -4,7 +4,12 @@ import FoundationEssentials
 import Glibc
 
 struct List: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List stored backups from the registry, oldest first.")
+    static let configuration = CommandConfiguration(
+        abstract: "List the backups the registry holds, oldest first (in the order they were made).",
+        discussion: """
+        STATE is stored, suspect (stored, but it looks wrong: see `dbbackup confirm`) or pruning \
+        (retention chose it; it still exists until its delete succeeds).
+        """)
 
     @OptionGroup var globals: GlobalOptions
     @Argument(help: "Only this registration's backups.") var name: String?
@@ -12,7 +17,9 @@ struct List: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let backups = try Registry(path: globals.locations.registryPath).storedBackups(registration: name)
+            let registry = try Registry(path: globals.locations.registryPath)
+            if let warning = registry.recovery?.warning { Output.stderr("warning: \(warning)") }
+            let backups = try registry.backups(in: [.stored, .pruning], registration: name)
             if json {
                 Output.json(.array(backups.map(BackupJSON.object)))
                 return
@@ -26,10 +33,13 @@ struct List: ParsableCommand {
                 }
                 return
             }
-            Output.table(["ID", "REGISTRATION", "CREATED", "VERSION", "SIZE", "TRIGGER", "LOCATION"], backups.map {
+            Output.table(["ID", "REGISTRATION", "CREATED", "VERSION", "SIZE", "TRIGGER", "STATE", "LOCATION"], backups.map {
                 [String($0.id), $0.registration, $0.createdAt.rfc3339, $0.version ?? "", Output.size($0.size ?? 0),
-                 $0.trigger.rawValue, $0.location?.description ?? ""]
+                 $0.trigger.rawValue, BackupJSON.shownState($0), $0.location?.description ?? ""]
             })
+            for suspect in backups where suspect.isUnconfirmedSuspect {
+                print("suspect \(suspect.id): \(suspect.suspect ?? ""); if that is right: dbbackup confirm \(suspect.id)")
+            }
         }
     }
 }
@@ -49,8 +59,20 @@ enum BackupJSON {
             "location": .optional(record.location?.description),
             "trigger": .string(record.trigger.rawValue),
             "state": .string(record.state.rawValue),
+            "suspect": .optional(record.suspect),
         ]
         if let finished = record.finishedAt { object["finished_at"] = .string(finished.rfc3339) }
+        if let confirmed = record.confirmedAt { object["confirmed_at"] = .string(confirmed.rfc3339) }
+        if case .object(let address)? = record.location {
+            object["endpoint"] = .optional(address.endpoint)
+            object["bucket"] = .string(address.bucket)
+            object["key"] = .string(address.key)
+        }
         return .table(object)
+    }
+
+    /// The state as people read it: a stored backup nobody has confirmed yet is `suspect`.
+    static func shownState(_ record: BackupRecord) -> String {
+        record.state == .stored && record.isUnconfirmedSuspect ? "suspect" : record.state.rawValue
     }
 }

@@ -25,8 +25,10 @@ struct PreMigrate: ParsableCommand {
         try reportingErrors {
             let store = globals.store
             _ = try store.loadMain()
-            let migration = store.load().registrations.filter { $0.schedule.kind == .migration }
-            guard !migration.isEmpty else {
+            let loaded = store.load()
+            let migration = loaded.registrations.filter { $0.schedule.kind == .migration }
+            // A broken file that may be a migration registration: the run reports it as failed.
+            guard !migration.isEmpty || loaded.broken.contains(where: \.mayBeMigration) else {
                 throw CLIError("no registration has schedule migration, so no backup would be taken; add one with: dbbackup registration add NAME --provider filesystem --path DIR --schedule migration",
                                exitCode: RunFailure.Kind.configuration.exitCode)
             }

@@ -17,6 +17,7 @@ enum Reporting {
         static let stored = "5b7f2c1e9a8d4f03b6e1d2c3a4f5e6b7"
         static let failed = "c41d8e2f7b6a4c59a0e3f1d2b5c6a7e8"
         static let cleanupFailed = "e9a3b5c7d1f24e68b0a2c4d6e8f0a1b3"
+        static let suspect = "7a1c3e5b9d2f4a6c8e0b1d3f5a7c9e2b"
         static let unitFailed = "2d4f6a8c0e1b4d3f5a7c9e1b3d5f7a92"
     }
 
@@ -40,8 +41,8 @@ enum Reporting {
             })
     }
 
-    /// One structured journal entry per registration run: stored (with `failure` when
-    /// retention could not delete), or failed.
+    /// One structured journal entry per registration run: stored (with `failure` when the
+    /// backup is suspect, or retention could not delete), or failed.
     static func journal(_ registration: Registration, trigger: BackupTrigger, report: RunReport?, failure: RunFailure?) {
         guard toJournal else { return }
         var fields = [
@@ -65,12 +66,14 @@ enum Reporting {
             message = "\(registration.name): stored \(backup.location?.description ?? "?") (\(backup.size ?? 0) bytes, schema version \(backup.version ?? "?")) in \(report.durationMilliseconds) ms"
                 + (failure.map { "; but \($0.message)" } ?? "")
             if let failure {
-                // Stored, and retention could not delete: one entry with both, at warning.
-                fields["DBBACKUP_OUTCOME"] = "cleanup-failed"
+                // Stored, but suspect or retention could not delete: one entry with both, at warning.
+                let suspect = failure.kind == .suspect
+                fields["DBBACKUP_OUTCOME"] = suspect ? "suspect" : "cleanup-failed"
                 fields["DBBACKUP_ERROR"] = failure.message
                 fields["DBBACKUP_EXIT_STATUS"] = String(failure.kind.exitCode)
+                if let reason = backup.suspect { fields["DBBACKUP_SUSPECT"] = reason }
                 priority = .warning
-                messageID = MessageID.cleanupFailed
+                messageID = suspect ? MessageID.suspect : MessageID.cleanupFailed
             } else {
                 fields["DBBACKUP_OUTCOME"] = "stored"
                 priority = .notice

@@ -6,25 +6,63 @@ import Glibc
 struct Restore: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Copy a backup out to PATH, verified by its SHA-256 and PRAGMA integrity_check, written atomically.",
-        discussion: "Stop the application before restoring over its live database (--force).")
+        discussion: """
+        BACKUP is a backup id (see `dbbackup list`), latest, a backup file, or s3://BUCKET/KEY. \
+        A file or an S3 object needs no registry: the SHA-256 recorded beside it (the file's \
+        extended attribute, the object's metadata) is checked where there is one, and the \
+        database always passes PRAGMA integrity_check. For s3://BUCKET/KEY give the store \
+        (--endpoint, --region, --force-path-style) and a key that may read it.
+
+        Stop the application before restoring over its live database: --force refuses while a \
+        process has it open, unless --even-if-open is given too.
+        """)
 
     @OptionGroup var globals: GlobalOptions
-    @Argument(help: "A backup id (see `dbbackup list`), or latest.") var backup: String
+    @Argument(help: ArgumentHelp("A backup id, latest, a backup file, or s3://BUCKET/KEY.", valueName: "BACKUP")) var backup: String
     @Option(help: "With latest: the newest backup of this registration.") var registration: String?
     @Option(help: ArgumentHelp("Where to write the database.", valueName: "PATH")) var to: String
-    @Flag(help: "Replace PATH if it exists (and remove its -wal/-shm files).") var force = false
+    @Flag(help: "Replace PATH if it exists (and remove its -wal/-shm files), unless a process has it open.") var force = false
+    @Flag(name: .customLong("even-if-open"), help: "With --force: replace PATH even while a process (the application) has it open.")
+    var evenIfOpen = false
+    @Option(help: ArgumentHelp("s3://BUCKET/KEY: the store's endpoint URL; empty for AWS.", valueName: "URL")) var endpoint: String?
+    @Option(help: "s3://BUCKET/KEY: the region.") var region: String?
+    @Flag(name: .customLong("force-path-style"), help: "s3://BUCKET/KEY: path-style addressing.") var forcePathStyle = false
     @Option(name: .customLong("access-key"), help: "s3: read with this access key instead of the registration's (restore needs s3:GetObject).")
     var accessKey: String?
     @Flag(name: .customLong("secret-key-stdin"), help: "s3: the secret key of --access-key, from standard input.") var secretKeyStdin = false
     @Option(name: .customLong("secret-key-file"), help: ArgumentHelp("s3: the secret key of --access-key, from a file.", valueName: "FILE"))
     var secretKeyFile: String?
 
-    func validate() throws {
-        if backup != "latest" && Int64(backup) == nil {
-            throw ValidationError("\(backup) is not a backup id; give a number from `dbbackup list`, or latest")
+    private enum Choice {
+        case recorded(Restorer.Selector)
+        case file(String)
+        case object(bucket: String, key: String)
+    }
+
+    private var choice: Choice {
+        if backup == "latest" { return .recorded(.latest) }
+        if let id = Int64(backup) { return .recorded(.id(id)) }
+        if backup.hasPrefix("s3://") {
+            let rest = backup.dropFirst(5)
+            let bucket = rest.prefix { $0 != "/" }
+            return .object(bucket: String(bucket), key: String(rest.dropFirst(bucket.count + 1)))
         }
+        return .file(backup)
+    }
+
+    func validate() throws {
         if (accessKey != nil) != (secretKeyStdin || secretKeyFile != nil) {
             throw ValidationError("--access-key goes with --secret-key-stdin or --secret-key-file")
+        }
+        if evenIfOpen && !force { throw ValidationError("--even-if-open goes with --force") }
+        switch choice {
+        case .object(let bucket, let key):
+            if bucket.isEmpty || key.isEmpty { throw ValidationError("\(backup): write an S3 backup as s3://BUCKET/KEY") }
+            if accessKey == nil { throw ValidationError("\(backup): give a key that may read it: --access-key KEY --secret-key-stdin") }
+        case .recorded, .file:
+            if endpoint != nil || region != nil || forcePathStyle {
+                throw ValidationError("--endpoint, --region and --force-path-style go with an s3://BUCKET/KEY backup")
+            }
         }
     }
 
@@ -32,22 +70,52 @@ struct Restore: ParsableCommand {
         try reportingErrors {
             let restorer = Restorer(locations: globals.locations)
             do {
-                let record = try restorer.find(backup == "latest" ? .latest : .id(Int64(backup)!), registration: registration)
-                let target = try restorer.restore(record, to: to, force: force, s3: try s3Access(for: record))
-                print("restored backup \(record.id) (\(record.registration), \(record.createdAt.rfc3339), schema version \(record.version ?? "?")) to \(target); sha256 \(record.sha256 ?? "?") verified, integrity_check ok")
+                switch choice {
+                case .recorded(let selector):
+                    let record = try restorer.find(selector, registration: registration)
+                    let report = try restorer.restore(.record(record, s3: try s3Access(for: record)), to: to, force: force, evenIfOpen: evenIfOpen)
+                    print("restored backup \(record.id) (\(record.registration), \(record.createdAt.rfc3339), schema version \(record.version ?? "?")) to \(report.target); sha256 \(report.sha256) verified, integrity_check ok")
+                case .file(let path):
+                    let source = CommandLineFields.absolutePath(path)
+                    let report = try restorer.restore(.file(source), to: to, force: force, evenIfOpen: evenIfOpen)
+                    print("restored \(source) to \(report.target); " + checked(report))
+                case .object(let bucket, let key):
+                    var target = S3Target(bucket: bucket, endpoint: endpoint ?? "", region: region ?? "", forcePathStyle: forcePathStyle,
+                                          accessKey: accessKey ?? "")
+                    target.prefix = ""
+                    let secret = try RegistrationOptions.readSecret(fromStandardInput: secretKeyStdin, file: secretKeyFile) ?? ""
+                    let access = Restorer.S3Access(target: target, secret: secret, transfer: (try? globals.store.loadMain().s3) ?? S3Transfer())
+                    let report = try restorer.restore(.object(key: key, access: access), to: to, force: force, evenIfOpen: evenIfOpen)
+                    print("restored s3://\(bucket)/\(key) to \(report.target); " + checked(report))
+                }
             } catch let error as RestoreError {
-                throw CLIError(error.message, exitCode: 1)
+                throw CLIError(error.message, exitCode: ExitStatus.failure.code)
             }
         }
     }
 
+    private func checked(_ report: Restorer.Report) -> String {
+        report.checkedAgainst.map { "sha256 \(report.sha256) verified against \($0), integrity_check ok" }
+            ?? "sha256 \(report.sha256) (no recorded SHA-256 to check it against), integrity_check ok"
+    }
+
     /// For a backup in S3: the store of its registration, with the credentials given here or
-    /// the registration's own.
+    /// the registration's own. Without the registration, the key given here and the store
+    /// the registry recorded.
     private func s3Access(for record: BackupRecord) throws -> Restorer.S3Access? {
-        guard case .object? = record.location,
-              let registration = try? globals.store.registration(named: record.registration),
-              case .s3(var target) = registration.provider else { return nil }
-        var secret = globals.secrets.secret(for: record.registration)
+        guard case .object(let object)? = record.location else { return nil }
+        let transfer = (try? globals.store.loadMain().s3) ?? S3Transfer()
+        var target: S3Target
+        var secret: String?
+        if let registration = try? globals.store.registration(named: record.registration), case .s3(let configured) = registration.provider {
+            target = configured
+            secret = globals.secrets.secret(for: record.registration)
+        } else if let accessKey {
+            target = S3Target(bucket: object.bucket, endpoint: endpoint ?? object.endpoint ?? "", region: region ?? object.region ?? "",
+                              forcePathStyle: forcePathStyle || (object.forcePathStyle ?? false), accessKey: accessKey)
+        } else {
+            return nil
+        }
         if let accessKey {
             target.accessKey = accessKey
             secret = try RegistrationOptions.readSecret(fromStandardInput: secretKeyStdin, file: secretKeyFile)
@@ -55,6 +123,6 @@ struct Restore: ParsableCommand {
         guard let secret else {
             throw CLIError("no secret key for \(record.registration); give --access-key with --secret-key-stdin")
         }
-        return Restorer.S3Access(target: target, secret: secret, transfer: (try? globals.store.loadMain().s3) ?? S3Transfer())
+        return Restorer.S3Access(target: target, secret: secret, transfer: transfer)
     }
 }

@@ -49,7 +49,8 @@ struct RetentionCommand: ParsableCommand {
         func run() throws {
             try reportingErrors {
                 let store = globals.store
-                var table = ConfigCodec.renderMain(try store.loadMain())
+                // The file as written, so a value this command sets may repair an invalid one.
+                guard var table = try store.mainTable() else { _ = try store.loadMain(); return }
                 var retention: [String: ConfigValue] = if case .table(let current)? = table["retention"] { current } else { [:] }
                 if let local { retention["local"] = .integer(local) }
                 if let remote, let count = Int(remote), count < 0 {

@@ -47,6 +47,9 @@ struct Run: ParsableCommand {
 
             let config: MainConfig
             let registrations: [Registration]
+            // Migration registrations whose files are broken: the others still run, but the run
+            // must not report success without them (the deploy would go on without a backup).
+            var skipped: [RunFailure] = []
             do {
                 config = try store.loadMain()
                 if let name {
@@ -54,10 +57,17 @@ struct Run: ParsableCommand {
                 } else {
                     let loaded = store.load()
                     registrations = loaded.registrations.filter { $0.schedule.kind == .migration }
-                    for problem in loaded.errors where problem.file.hasPrefix("registrations.d/") {
+                    for problem in loaded.errors where !problem.file.hasSuffix("dbbackup.toml") {
                         Output.stderr("skipped: \(problem.description)")
                     }
-                    if registrations.isEmpty {
+                    skipped = loaded.broken.filter(\.mayBeMigration).map { broken in
+                        RunFailure(.configuration, registration: broken.name,
+                                   "\(store.locations.display(store.locations.registrationFile(broken.name))) is broken (see above, or: dbbackup config check), and it may be a migration registration: no backup was taken for it")
+                    }
+                    if let unreadable = loaded.errors.first(where: { $0.file == store.locations.display(store.locations.registrationsDirectory) }) {
+                        skipped.append(RunFailure(.configuration, registration: nil, unreadable.description))
+                    }
+                    if registrations.isEmpty && skipped.isEmpty {
                         throw CLIError("no registration has schedule migration; add one with: dbbackup registration add NAME --provider filesystem --path DIR --schedule migration",
                                        exitCode: RunFailure.Kind.configuration.exitCode)
                     }
@@ -78,7 +88,9 @@ struct Run: ParsableCommand {
                     let report = try runner.run(registration, trigger: trigger)
                     ProgressLine.clear()
                     let backup = report.backup
-                    Reporting.journal(registration, trigger: trigger, report: report, failure: report.cleanupFailure)
+                    for warning in report.warnings { CLILogging.logger.warning("\(registration.name): \(warning)") }
+                    let problem = report.suspect ?? report.cleanupFailure
+                    Reporting.journal(registration, trigger: trigger, report: report, failure: problem)
                     // Under systemd the structured entry above says it all; stdout would repeat it.
                     if !Reporting.toJournal {
                         print("\(registration.name): stored \(backup.location?.description ?? "?") (\(Output.size(backup.size ?? 0)), schema version \(backup.version ?? "?"), sha256 \(backup.sha256 ?? "?")) in \(report.durationMilliseconds) ms")
@@ -90,17 +102,24 @@ struct Run: ParsableCommand {
                         let option = registration.provider.kind == "s3" ? "--remote" : "--local"
                         Output.stderr("warning: retention keeps every backup of \(registration.name) (no automatic cleanup); set a limit with: dbbackup retention set \(option) N")
                     }
-                    // Stored but not pruned is still a backup the migration can rely on.
-                    results.append(MigrationResult.Backup(registration: registration.name, ok: true, location: backup.location?.description,
+                    // Stored but not pruned is still a backup the migration can rely on; a
+                    // suspect one stops the deploy until someone has looked at the database.
+                    results.append(MigrationResult.Backup(registration: registration.name, ok: report.suspect == nil, location: backup.location?.description,
                                                           size: backup.size, sha256: backup.sha256, version: backup.version,
-                                                          error: report.cleanupFailure?.message, exitCode: report.cleanupFailure?.kind.exitCode ?? 0))
-                    if let cleanup = report.cleanupFailure { fail(cleanup) }
+                                                          error: problem?.message, exitCode: report.status.code))
+                    if let problem { fail(problem) }
+                    if let cleanup = report.cleanupFailure, report.suspect != nil { fail(cleanup) }
                 } catch {
                     ProgressLine.clear()
                     Reporting.journal(registration, trigger: trigger, report: nil, failure: error)
                     results.append(MigrationResult.Backup(registration: registration.name, ok: false, error: error.message, exitCode: error.kind.exitCode))
                     fail(error)
                 }
+            }
+            for failure in skipped {
+                results.append(MigrationResult.Backup(registration: failure.registration ?? "registrations.d", ok: false, error: failure.message,
+                                                      exitCode: failure.kind.exitCode))
+                fail(failure)
             }
             // The last progress text would otherwise stay in `systemctl status` after the run.
             let outcome = results.map { "\($0.registration) \($0.ok ? "stored" : "failed")\($0.exitCode == 0 ? "" : " (exit status \($0.exitCode))")" }

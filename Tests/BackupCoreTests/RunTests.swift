@@ -136,10 +136,12 @@ struct RunTests {
         // and another after placing but before marking it stored.
         let copy = "\(sandbox.root)/backups/pre/db_v42_20200101T000000Z.db"
         try FileManager.default.copyItem(atPath: path, toPath: copy)
-        let placed = try registry.beginBackup(.init(registration: "pre", provider: "filesystem", location: .file(path: copy), version: "42",
-                                                   size: first.backup.size!, sha256: first.backup.sha256!, startedAt: Timestamp(millisecondsSinceEpoch: 1_577_836_800_000), trigger: .manual))
-        let lost = try registry.beginBackup(.init(registration: "pre", provider: "filesystem", location: .file(path: "\(sandbox.root)/backups/pre/never.db"), version: "42",
-                                                 size: 1, sha256: "00", startedAt: .now(), trigger: .manual))
+        let placed = try registry.claim(.init(registration: "pre", provider: "filesystem", location: .file(path: copy), version: "42",
+                                              size: first.backup.size!, sha256: first.backup.sha256!, startedAt: Timestamp(millisecondsSinceEpoch: 1_577_836_800_000), trigger: .manual),
+                                        location: { _ in .file(path: copy) }).id
+        let never = "\(sandbox.root)/backups/pre/never.db"
+        let lost = try registry.claim(.init(registration: "pre", provider: "filesystem", location: .file(path: never), version: "42",
+                                            size: 1, sha256: "00", startedAt: .now(), trigger: .manual), location: { _ in .file(path: never) }).id
         try sandbox.write("partial", to: "backups/pre/.dbbackup-staging-pre-999999-1.db")
         _ = try sandbox.runner(config).run(registration, trigger: .manual)
         #expect(try registry.backup(id: placed)?.state == .stored)
@@ -157,8 +159,8 @@ struct RunTests {
         try sandbox.makeDatabase()
         let config = try sandbox.writeMain(lockTimeout: 1)
         let registration = try sandbox.filesystemRegistration("pre")
-        var held: DatabaseLock? = try DatabaseLock(database: config.database.resolvedPath, locksDirectory: sandbox.locations.locksDirectory,
-                                                   holder: "test", timeoutSeconds: 1)
+        var held: RunLock? = try RunLock.database(config.database.resolvedPath, locksDirectory: sandbox.locations.locksDirectory,
+                                                  holder: "test", timeoutSeconds: 1)
         let started = Date()
         do {
             _ = try sandbox.runner(config).run(registration, trigger: .manual)

@@ -53,13 +53,21 @@ final class CLI {
         try run(arguments, input: input, asUser: user)
     }
 
-    func run(_ arguments: [String], input: String? = nil, asUser user: String? = nil) throws -> Result {
+    /// Runs the binary with its clock set by libfaketime (Debian's `faketime`): `@2026-01-01
+    /// 00:00:00` starts the clock there and lets it run; without `@` the clock stands still.
+    @discardableResult
+    func at(_ time: String, _ arguments: String..., input: String? = nil) throws -> Result {
+        try run(arguments, input: input, clock: time)
+    }
+
+    func run(_ arguments: [String], input: String? = nil, asUser user: String? = nil, clock: String? = nil) throws -> Result {
         var environment = ProcessInfo.processInfo.environment
         environment["DBBACKUP_CONFIG_DIR"] = configDirectory
         environment["DBBACKUP_STATE_DIR"] = stateDirectory
         environment["DBBACKUP_RUNTIME_DIR"] = runtimeDirectory  // never this host's /run/dbbackup
-        let (executable, fullArguments) = user.map { ("/usr/bin/setpriv", ["--reuid=\($0)", "--regid=\($0 == "nobody" ? "nogroup" : $0)", "--clear-groups", Self.binary] + arguments) }
+        var (executable, fullArguments) = user.map { ("/usr/bin/setpriv", ["--reuid=\($0)", "--regid=\($0 == "nobody" ? "nogroup" : $0)", "--clear-groups", Self.binary] + arguments) }
             ?? (Self.binary, arguments)
+        if let clock { (executable, fullArguments) = ("/usr/bin/faketime", ["-f", clock, executable] + fullArguments) }
         let result = try launch(executable, fullArguments, environment: environment, input: input)
         transcript += result.stdout + result.stderr
         return result
@@ -80,7 +88,9 @@ final class CLI {
         try db.execute("COMMIT")
     }
 
-    func json(_ arguments: String...) throws -> Any {
+    func json(_ arguments: String...) throws -> Any { try json(arguments) }
+
+    func json(_ arguments: [String]) throws -> Any {
         let result = try run(arguments)
         #expect(result.status == 0, "\(arguments): \(result.stderr)")
         return try JSONSerialization.jsonObject(with: Data(result.stdout.utf8))

@@ -148,6 +148,20 @@ struct DiskFullTests {
         #expect(run.stderr.contains("\(frozen) is on a read-only file system"), "\(run.stderr)")
     }
 
+    @Test("a full state directory: the registry's failure names the full file system, not an SQLite code")
+    func fullStateDirectory() throws {
+        let cli = try CLI.initialized()
+        try Self.mountTmpfs(at: cli.stateDirectory, options: "size=2m")
+        defer { _ = try? Spawn.run("umount", [cli.stateDirectory]) }
+        try cli("registration", "add", "pre", "--provider", "filesystem", "--path", "\(cli.root)/b", "--schedule", "migration")
+        #expect(try cli("run", "pre").status == 0)
+        // Something else fills the file system of /var/lib.
+        _ = try? Data(repeating: 0, count: 4 << 20).write(to: URL(fileURLWithPath: "\(cli.stateDirectory)/filler"))
+        let run = try cli("run", "pre")
+        #expect(run.status != 0, "\(run.output)")
+        #expect(run.stderr.contains("the file system of \(cli.stateDirectory) is full"), "\(run.stderr)")
+    }
+
     @Test("a full staging area (S3 snapshots are staged in the state directory): clear failure, nothing left")
     func fullStagingArea() throws {
         let cli = try CLI()
@@ -164,5 +178,40 @@ struct DiskFullTests {
         #expect(run.stderr.contains("no space left"), "\(run.stderr)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: staging).isEmpty)
         #expect((try cli.json("list", "--json") as! [Any]).isEmpty)
+    }
+}
+
+/// A backup directory on vfat (a USB disk, an EFI-style partition), which has no hard links.
+/// The image is made by dosfstools' mkfs.vfat and mounted with fusefat (a FUSE driver for
+/// vfat), since the kernel of these test machines has no vfat module; fusefat has neither
+/// hard links nor RENAME_NOREPLACE, so the exclusive-create path is the one exercised.
+@Suite("File systems without hard links", .serialized)
+struct NoHardLinksTests {
+    @Test("a vfat backup directory: backups are placed without replacing one another, also in the same second")
+    func vfat() throws {
+        let cli = try CLI.initialized()
+        let image = "\(cli.root)/vfat.img"
+        let mountPoint = "\(cli.root)/usb"
+        #expect(try Spawn.run("truncate", ["-s", "32M", image]).status == 0)
+        let mkfs = try Spawn.run("/usr/sbin/mkfs.vfat", [image])
+        try #require(mkfs.status == 0, "mkfs.vfat (dosfstools): \(mkfs.stderr)")
+        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+        let mount = try Spawn.run("/usr/bin/fusefat", ["-o", "rw+", image, mountPoint])
+        try #require(mount.status == 0, "mounting a vfat image with fusefat needs /dev/fuse: \(mount.stderr)")
+        defer { _ = try? Spawn.run("umount", [mountPoint]) }
+
+        try cli("retention", "set", "--local", "15")
+        try cli("registration", "add", "usb", "--provider", "filesystem", "--path", mountPoint, "--schedule", "migration")
+        for _ in 1...3 {
+            let run = try cli.run(["run", "usb"], clock: "2026-06-01 12:00:00")
+            #expect(run.status == 0, "\(run.output)")
+        }
+        let names = try FileManager.default.contentsOfDirectory(atPath: mountPoint).sorted()
+        // vfat keeps names case-insensitively and may show them in lower case: compare so.
+        #expect(names.map { $0.lowercased() } == ["db_v7_20260601t120000z.db", "db_v7_20260601t120000z_002.db", "db_v7_20260601t120000z_003.db"],
+                "\(names)")
+        for backup in try cli.json("list", "--json") as! [[String: Any]] {
+            #expect(backup["sha256"] as? String == (try FileSystem.sha256(of: backup["location"] as! String).sha256))
+        }
     }
 }

@@ -23,6 +23,8 @@ if [ -z "$bin" ]; then
     bin="$(cd "$repo" && swift build -c release --show-bin-path)/dbbackup"
 fi
 [ -x "$bin" ] || die "no binary at $bin"
+# The crash points of the reliability tests exist only in debug builds.
+if grep -q DBBACKUP_TEST_CRASH_AT "$bin"; then bad "the release binary contains the test crash points"; else ok "the release binary has no test crash points"; fi
 
 trap '"$here/stop.sh" "$name" >/dev/null 2>&1 || true' EXIT
 "$here/boot.sh" "$name" || exit 1

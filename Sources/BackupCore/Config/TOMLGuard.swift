@@ -1,22 +1,35 @@
 /// A lexical check of TOML text before toml++ (inside TOMLKit) parses it.
 ///
-/// toml++ 3 as bundled with TOMLKit 0.6.0 aborts the whole process, by failed assertions, on
-/// some malformed input — `[` alone on a line, `days = [1, }15]` — found by fuzzing, in
-/// release builds too. One typo in one registration file must not crash `config check` or
-/// the generator (which would lose every timer at boot), so the text is first checked against
-/// the TOML that configuration files use: comments, `[table]` and `[[array]]` headers with
-/// bare, quoted or dotted names, and `key = value` with strings (basic, literal, multi-line),
-/// numbers, booleans, dates, arrays and inline tables. Anything else is reported with its line
-/// here; what passes is parsed, and its finer errors reported, by toml++.
+/// Why two parsers: toml++ 3 as bundled with TOMLKit 0.6.0 (the only TOML library in the
+/// package mirror) aborts the whole process on some input — failed assertions on `[` alone on
+/// a line or `days = [1, }15]`, found by fuzzing, in release builds too, and a stack overflow
+/// (SIGSEGV) on arrays nested thousands deep. One bad registration file must not crash
+/// `config check`, `status`, a migration run or the generator (which would lose every timer
+/// at boot), so the text is first checked here against the TOML that configuration files use:
+/// comments, `[table]` and `[[array]]` headers with bare, quoted or dotted names, and
+/// `key = value` with strings (basic, literal, multi-line), numbers, booleans, dates, arrays
+/// and inline tables, nested at most `maxDepth` deep, in at most `maxBytes`. Anything else is
+/// reported with its line here; what passes is parsed, and its finer errors reported, by
+/// toml++. This check recurses only as deep as `maxDepth`, so it cannot overflow either.
 struct TOMLGuard {
+    /// Configuration files are a few dozen lines; these bounds are far above any real one.
+    static let maxBytes = 1 << 20
+    static let maxDepth = 32
     private let text: [Unicode.Scalar]
     private var index = 0
     private var line = 1
+    private var depth = 0
     private let file: String
 
     static func check(_ text: String, file: String) throws(ConfigProblem) {
+        guard text.utf8.count <= maxBytes else { throw tooLarge(file: file) }
         var guardian = TOMLGuard(text: Array(text.unicodeScalars), file: file)
         try guardian.document()
+    }
+
+    static func tooLarge(file: String) -> ConfigProblem {
+        ConfigProblem(file: file, field: nil, message: "is larger than \(maxBytes >> 20) MiB, which no configuration file needs",
+                      fix: "check that this is the file you meant; a registration is a few lines")
     }
 
     private init(text: [Unicode.Scalar], file: String) {
@@ -131,6 +144,11 @@ struct TOMLGuard {
     /// The elements of an array (values; line breaks and comments allowed between them) or of
     /// an inline table (key = value, on one line), after the opening bracket.
     private mutating func elements(until closing: Unicode.Scalar, keyed: Bool, else problem: String) throws(ConfigProblem) {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= Self.maxDepth else {
+            throw fail("arrays and inline tables nest more than \(Self.maxDepth) deep")
+        }
         advance()
         skipBetweenElements(keyed)
         while current != closing {

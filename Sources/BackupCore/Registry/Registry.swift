@@ -1,228 +1,361 @@
-/// Where a backup is stored.
-public enum BackupLocation: Sendable, Equatable, CustomStringConvertible {
-    case file(path: String)
-    case object(bucket: String, key: String)
-
-    public var description: String {
-        switch self {
-        case .file(let path): path
-        case .object(let bucket, let key): "s3://\(bucket)/\(key)"
-        }
-    }
-}
-
-public enum BackupTrigger: String, Sendable, CaseIterable { case timer, migration, manual }
-
-/// A backup's life in the registry. Only `stored` backups exist for users; the other states
-/// let a crash at any point be repaired on the next run.
-public enum BackupState: String, Sendable {
-    /// Recorded before the file is placed under its final name; settled by the next run.
-    case pending
-    case stored
-    /// Chosen for deletion by retention; deletion is retried until it succeeds.
-    case pruning
-    case pruned
-    case failed
-}
-
-public struct BackupRecord: Sendable, Equatable {
-    public let id: Int64
-    public let registration: String
-    public let provider: String
-    public let location: BackupLocation?
-    public let version: String?
-    public let size: Int64?
-    public let sha256: String?
-    public let startedAt: Timestamp
-    public let finishedAt: Timestamp?
-    public let trigger: BackupTrigger
-    public let state: BackupState
-    public let error: String?
-
-    /// The backup's time: when its snapshot was taken (also the time in its file name).
-    public var createdAt: Timestamp { startedAt }
-}
+import CSQLite
+import FoundationEssentials
+import Glibc
 
 public struct RegistryError: Error, CustomStringConvertible, Sendable {
     public let message: String
     public var description: String { message }
+
+    /// An SQLite failure of the registry, with its cause and fix where SQLite's words alone
+    /// would leave a sysadmin guessing.
+    static func wrapping(_ error: SQLiteError, path: String, doing: String) -> RegistryError {
+        let directory = FileSystem.parent(of: path)
+        if error.isDiskFull {
+            return RegistryError(message: "the registry \(path) cannot be written: the file system of \(directory) is full (\(error.message)); free space there, or move the state directory with --state-dir")
+        }
+        switch error.code & 0xff {
+        case SQLITE_READONLY:
+            return RegistryError(message: "the registry \(path) cannot be written: it or \(directory) is read-only for this user, or on a read-only mount (\(error.message)); run as the service user or root, or remount it read-write")
+        case SQLITE_CANTOPEN:
+            return RegistryError(message: "the registry \(path) cannot be opened (\(error.message)); check that \(directory) exists and this user may write it")
+        default:
+            return RegistryError(message: "the registry \(path) failed while \(doing): \(error)")
+        }
+    }
+}
+
+/// What opening the registry found, for the run and `status` to report.
+public enum RegistryRecovery: Sendable, Equatable {
+    /// There was no registry: this one is new. Backups stored before (if any) are unknown to it.
+    case created
+    /// The registry was damaged: it was renamed to `setAsideAs` (never deleted) and a new one started.
+    case setAside(setAsideAs: String, reason: String)
+
+    public var warning: String? {
+        switch self {
+        case .created: nil
+        case .setAside(let path, let reason):
+            "the registry was damaged (\(reason)); it was set aside as \(path) and a new one was started, so earlier backups are unknown to list, restore and retention until you run: dbbackup registry rebuild"
+        }
+    }
 }
 
 /// The record of every backup taken, in an SQLite database in the state directory.
 /// Retention and restore work from here, so no store ever needs to be listed.
+///
+/// Order: every row gets the next value of `sequence` when it is written, so "newest" means
+/// "recorded last" whatever the clock said (a clock stepped back never makes a new backup look
+/// old). Backups found by `registry rebuild` are placed before every row already there.
 public final class Registry {
-    static let schemaVersion = 1
+    static let schemaVersion = 2
     let db: SQLiteConnection
     public let path: String
+    /// Set when this open created the registry or set a damaged one aside.
+    public let recovery: RegistryRecovery?
 
     public init(path: String) throws {
         self.path = path
         let directory = FileSystem.parent(of: path)
         try FileSystem.makeDirectories(directory, mode: 0o750)
-        let isNew = !FileSystem.exists(path)
+        var recovery: RegistryRecovery? = FileSystem.exists(path) ? nil : .created
         do {
-            db = try SQLiteConnection(path: path, mode: .readWriteCreate, busyTimeoutMilliseconds: 10_000)
-            // SQLite gives -wal/-shm files the database file's owner when root opens it.
-            if isNew { FileSystem.adoptOwnership(path, of: directory) }
-            // Runs started together may all be opening a new registry: the first switches it
-            // to WAL, and SQLite answers the others "database is locked" without waiting.
-            try db.executeRetryingBusy("PRAGMA journal_mode=WAL", timeout: .seconds(10))
-            try db.execute("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON")
-            try migrate()
-        } catch {
-            throw RegistryError(message: "the registry \(path) cannot be opened: \(error)")
+            db = try Self.open(path, directory: directory, isNew: recovery == .created)
+        } catch let error as SQLiteError where error.isNotADatabase {
+            // Never deleted: renamed beside the new one, for `registry rebuild` and for people.
+            let aside = "\(path).damaged-\(Timestamp.now().compact)"
+            for suffix in ["", "-wal", "-shm"] where FileSystem.exists(path + suffix) {
+                try? FileSystem.rename(path + suffix, aside + suffix)
+            }
+            recovery = .setAside(setAsideAs: aside, reason: error.message)
+            do {
+                db = try Self.open(path, directory: directory, isNew: true)
+            } catch let error as SQLiteError {
+                throw RegistryError.wrapping(error, path: path, doing: "starting a new registry")
+            }
+        } catch let error as SQLiteError {
+            throw RegistryError.wrapping(error, path: path, doing: "opening")
         }
+        self.recovery = recovery
+    }
+
+    private static func open(_ path: String, directory: String, isNew: Bool) throws -> SQLiteConnection {
+        let db = try SQLiteConnection(path: path, mode: .readWriteCreate, busyTimeoutMilliseconds: 10_000)
+        // SQLite gives -wal/-shm files the database file's owner when root opens it.
+        if isNew { FileSystem.adoptOwnership(path, of: directory) }
+        // Runs started together may all be opening a new registry: the first switches it
+        // to WAL, and SQLite answers the others "database is locked" without waiting.
+        try db.executeRetryingBusy("PRAGMA journal_mode=WAL", timeout: .seconds(10))
+        try db.execute("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON")
+        // A damaged registry must be noticed here, where it can be set aside, not halfway
+        // through recording a backup. The registry is small: this costs milliseconds.
+        if !isNew, let check = try db.scalar("PRAGMA quick_check"), check != "ok" {
+            throw SQLiteError(code: SQLITE_CORRUPT, message: "PRAGMA quick_check: \(check)", context: "open \(path)")
+        }
+        try migrate(db)
+        return db
     }
 
     /// Creates or upgrades the schema. Several processes may open a new registry at once, so
     /// the version is read again inside the write transaction.
-    private func migrate() throws {
+    private static func migrate(_ db: SQLiteConnection) throws {
         try db.transaction {
             let version = Int(try db.scalar("PRAGMA user_version") ?? "0") ?? 0
-            if version > Self.schemaVersion {
+            if version > schemaVersion {
                 throw RegistryError(message: "it was written by a newer dbbackup (registry schema \(version)); upgrade dbbackup")
             }
-            guard version < Self.schemaVersion else { return }
-            try db.execute("""
-                CREATE TABLE backups (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT,
-                    registration TEXT NOT NULL,
-                    provider TEXT NOT NULL,
-                    path TEXT,
-                    bucket TEXT,
-                    object_key TEXT,
-                    version TEXT,
-                    size INTEGER,
-                    sha256 TEXT,
-                    started_at INTEGER NOT NULL,
-                    finished_at INTEGER,
-                    trigger TEXT NOT NULL,
-                    state TEXT NOT NULL,
-                    error TEXT
-                );
-                CREATE INDEX backups_by_registration ON backups(registration, state, started_at);
-                CREATE INDEX backups_by_location ON backups(path, object_key);
-                PRAGMA user_version = 1;
-                """)
+            if version < 1 {
+                try db.execute("""
+                    CREATE TABLE backups (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        registration TEXT NOT NULL,
+                        provider TEXT NOT NULL,
+                        path TEXT,
+                        bucket TEXT,
+                        object_key TEXT,
+                        version TEXT,
+                        size INTEGER,
+                        sha256 TEXT,
+                        started_at INTEGER NOT NULL,
+                        finished_at INTEGER,
+                        trigger TEXT NOT NULL,
+                        state TEXT NOT NULL,
+                        error TEXT
+                    );
+                    CREATE INDEX backups_by_location ON backups(path, object_key);
+                    """)
+            }
+            if version < 2 {
+                // sequence: the order of recording (ids were assigned in that order, so rows of
+                // schema 1 keep theirs). endpoint/region/path_style: where an object was stored.
+                // suspect/confirmed_at: backups that look wrong. plain_*: the database behind a
+                // compressed or encrypted backup. leftover: a failed upload whose key may still
+                // hold an object (a late PUT), deleted again by later runs.
+                try db.execute("""
+                    ALTER TABLE backups ADD COLUMN sequence INTEGER;
+                    UPDATE backups SET sequence = id;
+                    ALTER TABLE backups ADD COLUMN endpoint TEXT;
+                    ALTER TABLE backups ADD COLUMN region TEXT;
+                    ALTER TABLE backups ADD COLUMN path_style INTEGER;
+                    ALTER TABLE backups ADD COLUMN suspect TEXT;
+                    ALTER TABLE backups ADD COLUMN confirmed_at INTEGER;
+                    ALTER TABLE backups ADD COLUMN plain_size INTEGER;
+                    ALTER TABLE backups ADD COLUMN plain_sha256 TEXT;
+                    ALTER TABLE backups ADD COLUMN leftover INTEGER NOT NULL DEFAULT 0;
+                    DROP INDEX IF EXISTS backups_by_registration;
+                    CREATE INDEX backups_by_registration ON backups(registration, state, sequence);
+                    CREATE INDEX backups_by_sequence ON backups(sequence);
+                    PRAGMA user_version = 2;
+                    """)
+            }
         }
     }
 
-    private static let columns = "id, registration, provider, path, bucket, object_key, version, size, sha256, started_at, finished_at, trigger, state, error"
+    private static let columns = """
+        id, sequence, registration, provider, path, bucket, object_key, endpoint, region, path_style, version, size, sha256,
+        plain_size, plain_sha256, started_at, finished_at, trigger, state, error, suspect, confirmed_at
+        """
 
     private func records(_ whereClause: String, _ values: [SQLiteValue] = []) throws -> [BackupRecord] {
         let statement = try db.prepare("SELECT \(Self.columns) FROM backups \(whereClause)")
         try statement.bind(values)
         var result: [BackupRecord] = []
+        let optionalInt = { (column: Int32) in statement.isNull(column) ? nil : statement.int64(column) }
+        let optionalTime = { (column: Int32) in optionalInt(column).map(Timestamp.init(millisecondsSinceEpoch:)) }
         while try statement.step() {
             let location: BackupLocation? =
-                if let path = statement.text(3) { .file(path: path) }
-                else if let bucket = statement.text(4), let key = statement.text(5) { .object(bucket: bucket, key: key) }
-                else { nil }
+                if let path = statement.text(4) { .file(path: path) }
+                else if let bucket = statement.text(5), let key = statement.text(6) {
+                    .object(S3ObjectAddress(endpoint: statement.text(7), region: statement.text(8),
+                                            forcePathStyle: optionalInt(9).map { $0 != 0 }, bucket: bucket, key: key))
+                } else { nil }
             result.append(BackupRecord(
                 id: statement.int64(0),
-                registration: statement.text(1) ?? "",
-                provider: statement.text(2) ?? "",
+                sequence: statement.int64(1),
+                registration: statement.text(2) ?? "",
+                provider: statement.text(3) ?? "",
                 location: location,
-                version: statement.text(6),
-                size: statement.isNull(7) ? nil : statement.int64(7),
-                sha256: statement.text(8),
-                startedAt: Timestamp(millisecondsSinceEpoch: statement.int64(9)),
-                finishedAt: statement.isNull(10) ? nil : Timestamp(millisecondsSinceEpoch: statement.int64(10)),
-                trigger: BackupTrigger(rawValue: statement.text(11) ?? "") ?? .manual,
-                state: BackupState(rawValue: statement.text(12) ?? "") ?? .failed,
-                error: statement.text(13)))
+                version: statement.text(10),
+                size: optionalInt(11),
+                sha256: statement.text(12),
+                plainSize: optionalInt(13),
+                plainSHA256: statement.text(14),
+                startedAt: Timestamp(millisecondsSinceEpoch: statement.int64(15)),
+                finishedAt: optionalTime(16),
+                trigger: BackupTrigger(rawValue: statement.text(17) ?? "") ?? .manual,
+                state: BackupState(rawValue: statement.text(18) ?? "") ?? .failed,
+                error: statement.text(19),
+                suspect: statement.text(20),
+                confirmedAt: optionalTime(21)))
         }
         return result
     }
 
-    // MARK: recording a run
-
-    public struct NewBackup: Sendable {
-        public var registration: String
-        public var provider: String
-        public var location: BackupLocation
-        public var version: String
-        public var size: Int64
-        public var sha256: String
-        public var startedAt: Timestamp
-        public var trigger: BackupTrigger
-
-        public init(registration: String, provider: String, location: BackupLocation, version: String, size: Int64,
-                    sha256: String, startedAt: Timestamp, trigger: BackupTrigger) {
-            self.registration = registration
-            self.provider = provider
-            self.location = location
-            self.version = version
-            self.size = size
-            self.sha256 = sha256
-            self.startedAt = startedAt
-            self.trigger = trigger
+    /// Writes with the registry's own errors: a full disk or a read-only mount is named as such.
+    private func write<T>(_ doing: String, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as SQLiteError {
+            throw RegistryError.wrapping(error, path: path, doing: doing)
         }
     }
+
+    // MARK: recording a run
 
     private static func locationValues(_ location: BackupLocation) -> [SQLiteValue] {
         switch location {
-        case .file(let path): [.text(path), .null, .null]
-        case .object(let bucket, let key): [.null, .text(bucket), .text(key)]
+        case .file(let path): [.text(path), .null, .null, .null, .null, .null]
+        case .object(let object):
+            [.null, .text(object.bucket), .text(object.key), .optional(object.endpoint), .optional(object.region),
+             .optional(object.forcePathStyle.map { $0 ? 1 : 0 })]
         }
     }
 
-    /// Records a backup about to be placed. It becomes visible only with `markStored`.
-    public func beginBackup(_ backup: NewBackup) throws -> Int64 {
-        try db.prepare("""
-            INSERT INTO backups (registration, provider, path, bucket, object_key, version, size, sha256, started_at, trigger, state)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')
-            """).run([.text(backup.registration), .text(backup.provider)] + Self.locationValues(backup.location) + [
-                .text(backup.version), .integer(backup.size), .text(backup.sha256),
-                .integer(backup.startedAt.millisecondsSinceEpoch), .text(backup.trigger.rawValue)])
-        return db.lastInsertRowID
+    /// The next value of the sequence, computed inside the statement that writes the row.
+    private static let nextSequence = "(SELECT coalesce(max(sequence), 0) + 1 FROM backups)"
+
+    /// Records a backup about to be placed, under the first name `location(attempt)` gives
+    /// (attempts 1, 2, …) that no backup has ever had, in one transaction: two runs that share
+    /// a directory or a bucket can never claim the same name. It becomes visible with `markStored`.
+    public func claim(_ backup: NewBackup, location: (Int) -> BackupLocation) throws -> (id: Int64, attempt: Int, location: BackupLocation) {
+        try write("recording a new backup") {
+            try db.transaction {
+                let (attempt, claimed) = try firstUnclaimed(after: 0, location)
+                try db.prepare("""
+                    INSERT INTO backups (sequence, registration, provider, path, bucket, object_key, endpoint, region, path_style,
+                                         version, size, sha256, plain_size, plain_sha256, started_at, trigger, state, suspect)
+                    VALUES (\(Self.nextSequence), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)
+                    """).run([.text(backup.registration), .text(backup.provider)] + Self.locationValues(claimed) + [
+                        .text(backup.version), .integer(backup.size), .text(backup.sha256), .optional(backup.plainSize),
+                        .optional(backup.plainSHA256), .integer(backup.startedAt.millisecondsSinceEpoch),
+                        .text(backup.trigger.rawValue), .optional(backup.suspect)])
+                return (db.lastInsertRowID, attempt, claimed)
+            }
+        }
     }
 
-    public func updateLocation(_ id: Int64, _ location: BackupLocation) throws {
-        try db.prepare("UPDATE backups SET path = ?, bucket = ?, object_key = ? WHERE id = ?")
-            .run(Self.locationValues(location) + [.integer(id)])
+    /// Moves a pending backup to the next name after `attempt` that nobody has claimed, when
+    /// `place` found its name taken in the store by something the registry does not know.
+    public func reclaim(_ id: Int64, after attempt: Int, location: (Int) -> BackupLocation) throws -> (attempt: Int, location: BackupLocation) {
+        try write("recording a new name") {
+            try db.transaction {
+                let (next, claimed) = try firstUnclaimed(after: attempt, location)
+                try db.prepare("UPDATE backups SET path = ?, bucket = ?, object_key = ?, endpoint = ?, region = ?, path_style = ? WHERE id = ?")
+                    .run(Self.locationValues(claimed) + [.integer(id)])
+                return (next, claimed)
+            }
+        }
+    }
+
+    private func firstUnclaimed(after start: Int, _ location: (Int) -> BackupLocation) throws -> (Int, BackupLocation) {
+        for attempt in (start + 1)...(start + 1000) {
+            let candidate = location(attempt)
+            if try !isClaimed(candidate) { return (attempt, candidate) }
+        }
+        throw RegistryError(message: "no free backup name after \(start + 1000) attempts (\(location(start + 1)))")
     }
 
     public func markStored(_ id: Int64, at time: Timestamp = .now()) throws {
         try setState(id, .stored, finishedAt: time)
     }
 
-    public func markFailed(_ id: Int64, error: String, at time: Timestamp = .now()) throws {
+    /// `leftover`: the store may hold an object under this backup's key although the run
+    /// failed (an upload answered with an error after storing, or a PUT that arrives late);
+    /// later runs delete it again (see `leftovers(of:)`).
+    public func markFailed(_ id: Int64, error: String, leftover: Bool = false, at time: Timestamp = .now()) throws {
         try setState(id, .failed, finishedAt: time, error: error)
+        if leftover { try write("recording a leftover") { try db.prepare("UPDATE backups SET leftover = 1 WHERE id = ?").run([.integer(id)]) } }
     }
 
     public func markPruning(_ id: Int64) throws { try setState(id, .pruning) }
     public func markPruned(_ id: Int64) throws { try setState(id, .pruned) }
 
     private func setState(_ id: Int64, _ state: BackupState, finishedAt: Timestamp? = nil, error: String? = nil) throws {
-        try db.prepare("UPDATE backups SET state = ?, finished_at = coalesce(?, finished_at), error = coalesce(?, error) WHERE id = ?")
-            .run([.text(state.rawValue), .optional(finishedAt?.millisecondsSinceEpoch), .optional(error), .integer(id)])
+        try write("recording a backup's state") {
+            try db.prepare("UPDATE backups SET state = ?, finished_at = coalesce(?, finished_at), error = coalesce(?, error) WHERE id = ?")
+                .run([.text(state.rawValue), .optional(finishedAt?.millisecondsSinceEpoch), .optional(error), .integer(id)])
+        }
     }
 
     /// Records a run that failed before anything was stored, so `status` can report it.
     public func recordFailure(registration: String, provider: String, startedAt: Timestamp, trigger: BackupTrigger, error: String) throws {
-        try db.prepare("""
-            INSERT INTO backups (registration, provider, started_at, finished_at, trigger, state, error)
-            VALUES (?, ?, ?, ?, ?, 'failed', ?)
-            """).run([.text(registration), .text(provider), .integer(startedAt.millisecondsSinceEpoch),
-                      .integer(Timestamp.now().millisecondsSinceEpoch), .text(trigger.rawValue), .text(error)])
+        try write("recording a failed run") {
+            try db.prepare("""
+                INSERT INTO backups (sequence, registration, provider, started_at, finished_at, trigger, state, error)
+                VALUES (\(Self.nextSequence), ?, ?, ?, ?, ?, 'failed', ?)
+                """).run([.text(registration), .text(provider), .integer(startedAt.millisecondsSinceEpoch),
+                          .integer(Timestamp.now().millisecondsSinceEpoch), .text(trigger.rawValue), .text(error)])
+        }
+    }
+
+    /// A person confirmed a suspect backup as right: it counts as good from now on.
+    public func confirm(_ id: Int64, at time: Timestamp = .now()) throws {
+        try write("confirming a backup") {
+            try db.prepare("UPDATE backups SET confirmed_at = ? WHERE id = ? AND suspect IS NOT NULL")
+                .run([.integer(time.millisecondsSinceEpoch), .integer(id)])
+        }
+    }
+
+    /// A person took a backup out of the registry's hands (`registry forget`): it no longer
+    /// counts, and nothing will try to delete it again. The file or object is not touched.
+    public func forget(_ id: Int64, at time: Timestamp = .now()) throws {
+        try write("forgetting a backup") {
+            try db.prepare("UPDATE backups SET state = 'pruned', leftover = 0, error = ? WHERE id = ?")
+                .run([.text("forgotten by hand at \(time.rfc3339)"), .integer(id)])
+        }
+    }
+
+    /// The leftover of a failed upload was deleted at `time`; `done` ends the watch for it.
+    public func leftoverDeleted(_ id: Int64, done: Bool) throws {
+        guard done else { return }
+        try write("recording a removed leftover") {
+            try db.prepare("UPDATE backups SET leftover = 0 WHERE id = ?").run([.integer(id)])
+        }
+    }
+
+    /// Records backups found in a store (`registry rebuild`), oldest first, as stored and
+    /// before every row already in the registry: the registry was lost, so whatever it holds
+    /// now was recorded after them.
+    public func insertFound(_ backups: [(backup: NewBackup, finishedAt: Timestamp)]) throws -> [Int64] {
+        try write("recording rebuilt backups") {
+            try db.transaction {
+                let first = Int64(try db.scalar("SELECT coalesce(min(sequence), 1) FROM backups") ?? "1") ?? 1
+                var ids: [Int64] = []
+                for (offset, found) in backups.enumerated() {
+                    let backup = found.backup
+                    let sequence = first - Int64(backups.count) + Int64(offset)
+                    try db.prepare("""
+                        INSERT INTO backups (sequence, registration, provider, path, bucket, object_key, endpoint, region, path_style,
+                                             version, size, sha256, plain_size, plain_sha256, started_at, finished_at, trigger, state)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'stored')
+                        """).run([.integer(sequence), .text(backup.registration), .text(backup.provider)] + Self.locationValues(backup.location) + [
+                            .text(backup.version), .integer(backup.size), .text(backup.sha256), .optional(backup.plainSize),
+                            .optional(backup.plainSHA256), .integer(backup.startedAt.millisecondsSinceEpoch),
+                            .integer(found.finishedAt.millisecondsSinceEpoch), .text(backup.trigger.rawValue)])
+                    ids.append(db.lastInsertRowID)
+                }
+                return ids
+            }
+        }
     }
 
     // MARK: queries
 
-    /// Stored backups, oldest first; of one registration when given.
+    /// Stored backups, oldest first (in the order they were recorded); of one registration when given.
     public func storedBackups(registration: String? = nil) throws -> [BackupRecord] {
+        try backups(in: [.stored], registration: registration)
+    }
+
+    /// Backups in one of `states`, oldest first; of one registration when given.
+    public func backups(in states: Set<BackupState>, registration: String? = nil) throws -> [BackupRecord] {
+        let list = states.map { "'\($0.rawValue)'" }.sorted().joined(separator: ", ")
         if let registration {
-            return try records("WHERE state = 'stored' AND registration = ? ORDER BY started_at, id", [.text(registration)])
+            return try records("WHERE state IN (\(list)) AND registration = ? ORDER BY sequence, id", [.text(registration)])
         }
-        return try records("WHERE state = 'stored' ORDER BY started_at, id")
+        return try records("WHERE state IN (\(list)) ORDER BY sequence, id")
     }
 
     public func backups(in state: BackupState, registration: String? = nil) throws -> [BackupRecord] {
-        if let registration {
-            return try records("WHERE state = ? AND registration = ? ORDER BY started_at, id", [.text(state.rawValue), .text(registration)])
-        }
-        return try records("WHERE state = ? ORDER BY started_at, id", [.text(state.rawValue)])
+        try backups(in: [state], registration: registration)
     }
 
     public func backup(id: Int64) throws -> BackupRecord? {
@@ -231,24 +364,41 @@ public final class Registry {
 
     /// Whether any backup ever recorded, in whatever state, had this location. A name is
     /// never given twice: a later backup can then never be mistaken for, or deleted as, an
-    /// earlier one of the same name (runs within one second get `_2`, `_3`…).
+    /// earlier one of the same name (runs within one second get `_002`, `_003`…).
     public func isClaimed(_ location: BackupLocation) throws -> Bool {
-        let values = Self.locationValues(location)
-        return try !records("WHERE path IS ? AND bucket IS ? AND object_key IS ? LIMIT 1", values).isEmpty
+        switch location {
+        case .file(let path):
+            return try !records("WHERE path = ? LIMIT 1", [.text(path)]).isEmpty
+        case .object(let object):
+            // A row of schema 1 does not know its endpoint: it may be this one.
+            return try !records("WHERE bucket = ? AND object_key = ? AND (endpoint IS NULL OR endpoint = ?) LIMIT 1",
+                                [.text(object.bucket), .text(object.key), .text(object.endpoint ?? "")]).isEmpty
+        }
     }
 
     /// The newest successful backup of a registration, whether still kept or since pruned.
     public func lastSuccess(of registration: String) throws -> BackupRecord? {
-        try records("WHERE registration = ? AND state IN ('stored', 'pruning', 'pruned') ORDER BY started_at DESC, id DESC LIMIT 1",
+        try records("WHERE registration = ? AND state IN ('stored', 'pruning', 'pruned') ORDER BY sequence DESC, id DESC LIMIT 1",
                     [.text(registration)]).first
+    }
+
+    /// The newest backup of a registration that counts as good (not an unconfirmed suspect),
+    /// whether still kept or since pruned: the baseline a new backup is judged by.
+    public func lastGood(of registration: String) throws -> BackupRecord? {
+        try records("""
+            WHERE registration = ? AND state IN ('stored', 'pruning', 'pruned') AND (suspect IS NULL OR confirmed_at IS NOT NULL)
+            ORDER BY sequence DESC, id DESC LIMIT 1
+            """, [.text(registration)]).first
     }
 
     /// The newest run of a registration that ended in `state` (stored or failed).
     public func lastRun(of registration: String, state: BackupState) throws -> BackupRecord? {
-        try records("WHERE registration = ? AND state = ? ORDER BY started_at DESC, id DESC LIMIT 1",
+        try records("WHERE registration = ? AND state = ? ORDER BY sequence DESC, id DESC LIMIT 1",
                     [.text(registration), .text(state.rawValue)]).first
     }
-}
 
-import FoundationEssentials
-import Glibc
+    /// Failed uploads of a registration whose key may still hold an object.
+    public func leftovers(of registration: String) throws -> [BackupRecord] {
+        try records("WHERE registration = ? AND state = 'failed' AND leftover = 1 ORDER BY sequence, id", [.text(registration)])
+    }
+}

@@ -3,15 +3,17 @@ import Glibc
 import S3Client
 
 public struct RestoreError: Error, CustomStringConvertible, Sendable {
-    public enum Code: Sendable { case notFound, exists, unavailable, checksum, integrity, io }
+    public enum Code: Sendable { case notFound, exists, inUse, unavailable, checksum, integrity, io }
     public let code: Code
     public let message: String
     public var description: String { message }
 }
 
-/// Copies a backup out of its store to a path, proving on the way that it is the very file
-/// that was recorded (SHA-256) and a healthy database (`PRAGMA integrity_check`), and
-/// writing the destination atomically.
+/// Copies a backup out to a path, proving on the way that it is the very file that was
+/// recorded (SHA-256) and a healthy database (`PRAGMA integrity_check`), and writing the
+/// destination atomically. Works from the registry, or without one: from a backup file or an
+/// S3 object, with the SHA-256 recorded beside it (extended attribute, object metadata) where
+/// there is one.
 public struct Restorer {
     public let locations: Locations
 
@@ -22,12 +24,12 @@ public struct Restorer {
         case latest
     }
 
-    /// The stored backup a selector means.
+    /// The stored backup a selector means; `latest` is the one recorded last.
     public func find(_ selector: Selector, registration: String?) throws -> BackupRecord {
         let registry = try Registry(path: locations.registryPath)
         switch selector {
         case .id(let id):
-            guard let record = try registry.backup(id: id), record.state == .stored else {
+            guard let record = try registry.backup(id: id), record.state == .stored || record.state == .pruning else {
                 throw RestoreError(code: .notFound, message: "there is no stored backup with id \(id); see: dbbackup list")
             }
             if let registration, record.registration != registration {
@@ -56,31 +58,67 @@ public struct Restorer {
         }
     }
 
+    /// What to restore.
+    public enum Source: Sendable {
+        /// A backup the registry knows; `s3` reads it when it is in a bucket.
+        case record(BackupRecord, s3: S3Access?)
+        /// A backup file, without the registry (e.g. copied off a lost server).
+        case file(String)
+        /// An S3 object, without the registry: `access.target` names the store and bucket.
+        case object(key: String, access: S3Access)
+
+        var description: String {
+            switch self {
+            case .record(let record, _): "backup \(record.id) (\(record.location?.description ?? "?"))"
+            case .file(let path): path
+            case .object(let key, let access): "s3://\(access.target.bucket)/\(key)"
+            }
+        }
+    }
+
+    /// What a restore proved.
+    public struct Report: Sendable {
+        public let target: String
+        public let sha256: String
+        /// Where the SHA-256 the restored bytes matched came from ("the registry", "the
+        /// file's extended attribute", "the object's metadata"), or nil when there was none.
+        public let checkedAgainst: String?
+    }
+
+    /// Restores `source` to `destination`. `force` replaces an existing file; `evenIfOpen`
+    /// does so even while a process has it open (the application: its writes since the
+    /// backup are then lost, and it may go on writing into the replaced file).
     @discardableResult
-    public func restore(_ record: BackupRecord, to destination: String, force: Bool, s3: S3Access? = nil) throws -> String {
+    public func restore(_ source: Source, to destination: String, force: Bool, evenIfOpen: Bool = false) throws -> Report {
         let target = FileSystem.absolute(destination, relativeTo: FileManager.default.currentDirectoryPath)
-        if FileSystem.exists(target) && !force {
-            throw RestoreError(code: .exists, message: "\(target) already exists; add --force to replace it (stop the application first)")
+        if FileSystem.exists(target) {
+            if !force {
+                throw RestoreError(code: .exists, message: "\(target) already exists; add --force to replace it (stop the application first)")
+            }
+            if !evenIfOpen, let holders = OpenFiles.holders(of: target), !holders.isEmpty {
+                throw RestoreError(code: .inUse, message: "\(target) is in use by \(holders.joined(separator: ", ")): replacing it now would lose what that process writes and leave it writing into a file that is gone; stop the application first, or add --even-if-open to replace it anyway")
+            }
         }
         let directory = FileSystem.parent(of: target)
         guard FileSystem.isDirectory(directory) else {
             throw RestoreError(code: .io, message: "\(directory) is not a directory; create it first, or restore elsewhere with --to")
         }
-        let temporary = "\(directory)/.\(FileSystem.name(of: target)).dbbackup-restore-\(getpid())"
+        RestoreTemporaries.removeAbandoned(in: directory, for: target)
+        let temporary = RestoreTemporaries.path(for: target)
         defer { Self.discard(temporary) }
-        let fetched = try fetch(record, to: temporary, s3: s3)
-        guard fetched == record.sha256 else {
-            throw RestoreError(code: .checksum, message: "backup \(record.id) at \(record.location?.description ?? "?") does not match its recorded SHA-256 (recorded \(record.sha256 ?? "none"), found \(fetched)); it was damaged or replaced, choose another backup")
+        let (fetched, expected) = try fetch(source, to: temporary)
+        if let expected, fetched != expected.sha256 {
+            throw RestoreError(code: .checksum, message: "\(source.description) does not match the SHA-256 recorded in \(expected.from) (recorded \(expected.sha256), found \(fetched)); it was damaged or replaced, choose another backup")
         }
         do {
-            let check = try SQLiteConnection(path: temporary, mode: .readOnly).scalar("PRAGMA integrity_check") ?? "no answer"
+            let check = try SQLiteConnection(path: temporary, mode: .immutable).scalar("PRAGMA integrity_check") ?? "no answer"
             guard check == "ok" else {
-                throw RestoreError(code: .integrity, message: "backup \(record.id) fails PRAGMA integrity_check: \(check)")
+                throw RestoreError(code: .integrity, message: "\(source.description) fails PRAGMA integrity_check: \(check)")
             }
         } catch let error as RestoreError {
             throw error
         } catch {
-            throw RestoreError(code: .integrity, message: "backup \(record.id) cannot be opened as a database: \(error)")
+            throw RestoreError(code: .integrity, message: "\(source.description) cannot be opened as a database: \(error)")
         }
         do {
             // A stale WAL beside the old database would be replayed into the restored one.
@@ -90,39 +128,84 @@ public struct Restorer {
         } catch {
             throw RestoreError(code: .io, message: "placing the restored database at \(target) failed: \(error)")
         }
-        return target
+        return Report(target: target, sha256: fetched, checkedAgainst: expected?.from)
     }
 
-    /// Copies or downloads the backup to `temporary`; returns the SHA-256 of what arrived.
-    private func fetch(_ record: BackupRecord, to temporary: String, s3: S3Access?) throws -> String {
-        switch record.location {
-        case .file(let source)?:
-            guard FileSystem.exists(source) else {
-                throw RestoreError(code: .notFound, message: "backup \(record.id) should be at \(source), but that file is gone")
+    /// Restores a recorded backup from a directory (S3 backups need `.record(_, s3:)`).
+    @discardableResult
+    public func restore(_ record: BackupRecord, to destination: String, force: Bool) throws -> Report {
+        try restore(.record(record, s3: nil), to: destination, force: force)
+    }
+
+    /// Copies or downloads the backup to `temporary`; returns the SHA-256 of what arrived and
+    /// the SHA-256 it must have, with where that was recorded.
+    private func fetch(_ source: Source, to temporary: String) throws -> (String, (sha256: String, from: String)?) {
+        switch source {
+        case .record(let record, let s3):
+            let expected = record.sha256.map { (sha256: $0, from: "the registry") }
+            switch record.location {
+            case .file(let path)?:
+                return (try copy(path, to: temporary, what: "backup \(record.id)"), expected)
+            case .object(let object)?:
+                guard var access = s3 else {
+                    throw RestoreError(code: .unavailable, message: "backup \(record.id) is in S3 (\(object.bucket)/\(object.key)); its registration \(record.registration) is gone, so give the store: dbbackup restore s3://\(object.bucket)/\(object.key) --endpoint URL --access-key KEY --secret-key-stdin --to PATH")
+                }
+                access.target.bucket = object.bucket
+                if let endpoint = object.endpoint { access.target.endpoint = endpoint }
+                if let region = object.region { access.target.region = region }
+                if let pathStyle = object.forcePathStyle { access.target.forcePathStyle = pathStyle }
+                return (try download(object.key, access: access, to: temporary, what: "backup \(record.id)"), expected)
+            case nil:
+                throw RestoreError(code: .notFound, message: "backup \(record.id) has no location")
             }
-            do {
-                return try FileSystem.copyHashing(source, to: temporary).sha256
-            } catch {
-                throw RestoreError(code: .io, message: "copying \(source) to \(FileSystem.parent(of: temporary)) failed: \(error)")
-            }
-        case .object(let bucket, let key)?:
-            guard let s3 else {
-                throw RestoreError(code: .unavailable, message: "backup \(record.id) is in S3 (s3://\(bucket)/\(key)); its registration \(record.registration) is gone, so the store is unknown")
-            }
-            var target = s3.target
-            target.bucket = bucket
-            do {
-                let client = try S3Client(S3Store.configuration(target, secret: s3.secret), policy: S3Store.policy(s3.transfer))
-                return try client.getObject(key: key, toFile: temporary).sha256
-            } catch {
-                throw RestoreError(code: .io, message: "downloading backup \(record.id) failed: \(error) (restoring from S3 needs s3:GetObject: give a key that has it with --access-key and --secret-key-stdin)")
-            }
-        case nil:
-            throw RestoreError(code: .notFound, message: "backup \(record.id) has no location")
+        case .file(let path):
+            let recorded = FileSystem.attribute("dbbackup.sha256", of: path).map { (sha256: $0, from: "the file's extended attribute user.dbbackup.sha256") }
+            return (try copy(path, to: temporary, what: path), recorded)
+        case .object(let key, let access):
+            return (try download(key, access: access, to: temporary, what: "s3://\(access.target.bucket)/\(key)"), nil)
+        }
+    }
+
+    private func copy(_ source: String, to temporary: String, what: String) throws -> String {
+        guard FileSystem.exists(source) else {
+            throw RestoreError(code: .notFound, message: "\(what) should be at \(source), but that file is gone")
+        }
+        do {
+            return try FileSystem.copyHashing(source, to: temporary).sha256
+        } catch {
+            throw RestoreError(code: .io, message: "copying \(source) to \(FileSystem.parent(of: temporary)) failed: \(error)")
+        }
+    }
+
+    private func download(_ key: String, access: S3Access, to temporary: String, what: String) throws -> String {
+        do {
+            let client = try S3Client(S3Store.configuration(access.target, secret: access.secret), policy: S3Store.policy(access.transfer))
+            return try client.getObject(key: key, toFile: temporary).sha256
+        } catch {
+            throw RestoreError(code: .io, message: "downloading \(what) failed: \(error) (restoring from S3 needs s3:GetObject: give a key that has it with --access-key and --secret-key-stdin)")
         }
     }
 
     static func discard(_ path: String) {
         for suffix in [""] + SQLiteSideFiles.suffixes { try? FileSystem.unlinkIfPresent(path + suffix) }
+    }
+}
+
+/// The full-size temporary file a restore writes beside its destination:
+/// `.NAME.dbbackup-restore-PID`. One whose process is gone (a restore that was killed) is
+/// removed by the next restore into that directory.
+enum RestoreTemporaries {
+    static func path(for target: String) -> String {
+        "\(FileSystem.parent(of: target))/.\(FileSystem.name(of: target)).dbbackup-restore-\(getpid())"
+    }
+
+    static func removeAbandoned(in directory: String, for target: String) {
+        let prefix = ".\(FileSystem.name(of: target)).dbbackup-restore-"
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where entry.hasPrefix(prefix) {
+            let rest = entry.dropFirst(prefix.count)
+            let pidText = rest.prefix { $0.isNumber }
+            guard let pid = Int32(pidText), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            Restorer.discard("\(directory)/\(prefix)\(pidText)")
+        }
     }
 }

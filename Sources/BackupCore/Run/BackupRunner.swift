@@ -23,13 +23,24 @@ public struct RunReport: Sendable {
     public let durationMilliseconds: Int64
     /// How the snapshot was copied (the file itself, or SQLite's online backup).
     public let snapshotMethod: Snapshot.Method
-    /// Set when the backup was stored and recorded but retention could not delete every old
-    /// backup (kind `.cleanup`; retried by the next run).
+    /// Set when the backup was stored and recorded but retention, or the clean-up of what an
+    /// earlier run left, could not delete everything (kind `.cleanup`; retried by the next run).
     public let cleanupFailure: RunFailure?
+    /// Set when the backup was stored and recorded but looks wrong (kind `.suspect`).
+    public let suspect: RunFailure?
+    /// Things a person should know that did not stop the run (e.g. a registry found damaged).
+    public let warnings: [String]
+
+    /// The exit status this run ends with: a suspect outranks a clean-up failure.
+    public var status: ExitStatus { (suspect ?? cleanupFailure)?.kind.status ?? .ok }
 }
 
 /// Performs one backup run, in the order SPEC "A backup run" gives: snapshot into staging
-/// and verify, place, record, prune. Never prunes after a failure.
+/// and verify, record, place, prune. Never prunes after a failure.
+///
+/// Locks: the registration's lock for the whole run (two runs of one registration never
+/// settle or prune each other's work), the database's only for the snapshot (a slow upload
+/// never holds up another registration's backup of the same database).
 public struct BackupRunner {
     public let locations: Locations
     public let config: MainConfig
@@ -57,6 +68,19 @@ public struct BackupRunner {
         }
     }
 
+    private func lock(_ kind: String, registration name: String, registry: Registry, requested: Timestamp, trigger: BackupTrigger,
+                      provider: String, _ take: () throws -> RunLock) throws(RunFailure) -> RunLock {
+        observer.step(name, "waiting for the \(kind) lock")
+        do {
+            return try take()
+        } catch let timeout as RunLock.Timeout {
+            recordFailure(registry, name, provider, requested, trigger, timeout.description)
+            throw RunFailure(.busy, registration: name, timeout.description)
+        } catch {
+            throw RunFailure(.store, registration: name, "cannot take the \(kind) lock: \(error)")
+        }
+    }
+
     public func run(_ registration: Registration, trigger: BackupTrigger) throws(RunFailure) -> RunReport {
         let name = registration.name
         let requested = Timestamp.now()
@@ -66,50 +90,70 @@ public struct BackupRunner {
         } catch {
             throw RunFailure(.store, registration: name, "\(error)")
         }
+        var warnings: [String] = []
+        if let warning = registry.recovery?.warning { warnings.append(warning) }
         let store = try store(for: registration)
-
-        observer.step(name, "waiting for the database lock")
-        let lock: DatabaseLock
-        do {
-            lock = try DatabaseLock(database: config.database.resolvedPath, locksDirectory: locations.locksDirectory,
-                                    holder: "registration \(name)", timeoutSeconds: config.database.lockTimeoutSeconds)
-        } catch let timeout as DatabaseLock.Timeout {
-            recordFailure(registry, registration, requested, trigger, timeout.description)
-            throw RunFailure(.busy, registration: name, timeout.description)
-        } catch {
-            throw RunFailure(.store, registration: name, "cannot take the run lock: \(error)")
+        let provider = store.provider
+        let timeout = config.database.lockTimeoutSeconds
+        let registrationLock = try lock("registration", registration: name, registry: registry, requested: requested, trigger: trigger,
+                                        provider: provider) {
+            try RunLock.registration(name, locksDirectory: locations.locksDirectory, holder: "registration \(name)", timeoutSeconds: timeout)
         }
-        defer { withExtendedLifetime(lock) {} }
-        // The backup's time (and its file name's) is when its snapshot starts, after the lock.
-        let started = Timestamp.now()
+        defer { registrationLock.release() }
 
         let maintenance = Maintenance(registry: registry, logger: logger)
-        maintenance.settlePending(of: name, store: store)
+        var cleanupFailures = maintenance.settlePending(of: name, store: store)
+        if registry.recovery != nil, case .filesystem(let target) = registration.provider {
+            let untracked = UntrackedBackups.files(in: target.resolvedPath, registry: registry)
+            if !untracked.isEmpty {
+                warnings.append("\(target.resolvedPath) holds \(untracked.count) backup file(s) the registry does not know (it is new); to let list, restore and retention see them, run: dbbackup registry rebuild --registration \(name)")
+            }
+        }
 
-        let record: BackupRecord
-        let method: Snapshot.Method
+        let databaseLock = try lock("database", registration: name, registry: registry, requested: requested, trigger: trigger,
+                                    provider: provider) {
+            try RunLock.database(config.database.resolvedPath, locksDirectory: locations.locksDirectory,
+                                 holder: "registration \(name)", timeoutSeconds: timeout)
+        }
+        // The backup's time (and its file name's) is when its snapshot starts, after the lock.
+        let started = Timestamp.now()
+        defer { databaseLock.release() }  // already released when the snapshot succeeded
+        let stored: (record: BackupRecord, method: Snapshot.Method)
+        var recorded = false
         do {
-            (record, method) = try takeAndStore(registration, store: store, registry: registry, started: started, trigger: trigger)
+            stored = try takeAndStore(registration, store: store, registry: registry, started: started, trigger: trigger,
+                                      databaseLock: databaseLock, failureRecorded: &recorded)
         } catch {
-            recordFailure(registry, registration, started, trigger, error.message)
+            if !recorded { recordFailure(registry, name, provider, started, trigger, error.message) }
             throw error
         }
-        let (pruned, cleanupFailure) = prune(registration, store: store, registry: registry, maintenance: maintenance)
-        return RunReport(registration: name, backup: record, pruned: pruned, durationMilliseconds: started.milliseconds(until: .now()),
-                         snapshotMethod: method, cleanupFailure: cleanupFailure)
+        cleanupFailures += maintenance.removeLeftovers(of: name, store: store)
+        let (pruned, pruneFailures) = prune(registration, store: store, registry: registry, maintenance: maintenance)
+        cleanupFailures += pruneFailures
+        let cleanupFailure = cleanupFailures.isEmpty ? nil : RunFailure(
+            .cleanup, registration: name,
+            "the backup was stored, but clean-up could not delete: " + cleanupFailures.joined(separator: "; ") + "; it will be retried on the next run")
+        let suspect = stored.record.isUnconfirmedSuspect ? RunFailure(
+            .suspect, registration: name,
+            "the backup \(stored.record.location?.description ?? "") (id \(stored.record.id)) was stored, but it looks wrong: \(stored.record.suspect ?? "")."
+                + " It does not count against the good backups in retention. If the database really is meant to be like this, confirm it with: dbbackup confirm \(stored.record.id)") : nil
+        return RunReport(registration: name, backup: stored.record, pruned: pruned, durationMilliseconds: started.milliseconds(until: .now()),
+                         snapshotMethod: stored.method, cleanupFailure: cleanupFailure, suspect: suspect, warnings: warnings)
     }
 
-    private func recordFailure(_ registry: Registry, _ registration: Registration, _ started: Timestamp, _ trigger: BackupTrigger, _ message: String) {
+    private func recordFailure(_ registry: Registry, _ name: String, _ provider: String, _ started: Timestamp, _ trigger: BackupTrigger, _ message: String) {
         do {
-            try registry.recordFailure(registration: registration.name, provider: registration.provider.kind,
-                                       startedAt: started, trigger: trigger, error: message)
+            try registry.recordFailure(registration: name, provider: provider, startedAt: started, trigger: trigger, error: message)
         } catch {
             logger.error("could not record the failure in the registry: \(error)")
         }
     }
 
+    /// Snapshot (under `databaseLock`, released as soon as the copy is verified), suspect
+    /// check, record, place, mark stored.
     private func takeAndStore(_ registration: Registration, store: any BackupStore, registry: Registry,
-                              started: Timestamp, trigger: BackupTrigger) throws(RunFailure) -> (BackupRecord, Snapshot.Method) {
+                              started: Timestamp, trigger: BackupTrigger, databaseLock: RunLock,
+                              failureRecorded: inout Bool) throws(RunFailure) -> (BackupRecord, Snapshot.Method) {
         let name = registration.name
         try store.prepare()
         store.removeStagingLeftovers()
@@ -129,43 +173,47 @@ public struct BackupRunner {
         } catch {
             throw RunFailure(error.code == .noSpace ? .store : .snapshot, registration: name, error.message)
         }
+        databaseLock.release()
         CrashPoint.afterSnapshot.reached()
-        let (sha256, size) = (snapshot.sha256, snapshot.size)
 
+        let suspect: String?
+        do {
+            suspect = SuspectCheck.reason(size: snapshot.size, version: snapshot.version, baseline: try registry.lastGood(of: name))
+        } catch {
+            throw RunFailure(.store, registration: name, "\(error)")
+        }
         let baseName = BackupNaming.baseName(version: snapshot.version, at: started)
+        let nameFor = { (attempt: Int) in store.location(forFileName: BackupNaming.fileName(base: baseName, attempt: attempt)) }
+        let attributes = BackupAttributes(registration: name, trigger: trigger, version: snapshot.version, createdAt: started, sha256: snapshot.sha256)
         var id: Int64?
         do {
-            for attempt in 1... {
-                let location = store.location(forFileName: BackupNaming.fileName(base: baseName, attempt: attempt))
-                if try registry.isClaimed(location) { continue }
-                if let id {
-                    try registry.updateLocation(id, location)
-                } else {
-                    id = try registry.beginBackup(.init(registration: name, provider: store.provider, location: location,
-                                                        version: snapshot.version, size: size, sha256: sha256,
-                                                        startedAt: started, trigger: trigger))
-                }
-                CrashPoint.afterRecord.reached()
+            var (claimedID, attempt, location) = try registry.claim(
+                NewBackup(registration: name, provider: store.provider, location: nameFor(1), version: snapshot.version,
+                          size: snapshot.size, sha256: snapshot.sha256, startedAt: started, trigger: trigger, suspect: suspect),
+                location: nameFor)
+            id = claimedID
+            CrashPoint.afterRecord.reached()
+            while true {
                 observer.step(name, "storing \(location)")
-                let placed = try store.place(staging: staging, digests: snapshot.digests, at: location) { sent, total in
+                let placed = try store.place(staging: staging, digests: snapshot.digests, at: location, attributes: attributes) { sent, total in
                     if total > 0 { observer.progress(name, "storing", Double(sent) / Double(total)) }
                 }
-                if placed {
-                    CrashPoint.afterPlace.reached()
-                    break
-                }
-                if attempt >= 1000 { throw RunFailure(.store, registration: name, "no free file name for \(baseName)") }
+                if placed { break }
+                (attempt, location) = try registry.reclaim(claimedID, after: attempt, location: nameFor)
             }
-            guard let id else { throw RunFailure(.store, registration: name, "no backup was recorded") }
-            try registry.markStored(id)
+            CrashPoint.afterPlace.reached()
+            try registry.markStored(claimedID)
             CrashPoint.afterStored.reached()
-            guard let record = try registry.backup(id: id) else { throw RunFailure(.store, registration: name, "the registry lost backup \(id)") }
+            guard let record = try registry.backup(id: claimedID) else { throw RunFailure(.store, registration: name, "the registry lost backup \(claimedID)") }
             // The run's one journal entry reports it (the CLI writes it from the report).
             logger.debug("stored \(record.location?.description ?? "?")", metadata: ["registration": "\(name)", "snapshot": "\(snapshot.method.rawValue)"])
             return (record, snapshot.method)
         } catch {
             let failure = (error as? RunFailure) ?? RunFailure(.store, registration: name, "recording the backup failed: \(error)")
-            if let id { try? registry.markFailed(id, error: failure.message) }
+            // An upload that failed may still have stored the object (or will: a late PUT).
+            if let id {
+                failureRecorded = (try? registry.markFailed(id, error: failure.message, leftover: store.provider == "s3")) != nil
+            }
             throw failure
         }
     }
@@ -174,37 +222,66 @@ public struct BackupRunner {
         for suffix in [""] + SQLiteSideFiles.suffixes { try? FileSystem.unlinkIfPresent(staging + suffix) }
     }
 
-    /// Deletes this registration's backups beyond its limit, oldest first, and retries deletes
-    /// that failed before. Returns what it deleted, and why it could not delete the rest: a
-    /// failed delete keeps its registry row and makes the run's outcome loud (exit status 74).
+    /// Deletes this registration's backups beyond its limit, oldest first (in the order they
+    /// were recorded), and retries deletes that failed before. Unconfirmed suspect backups are
+    /// counted apart: they never push a good backup out. Returns what it deleted, and why it
+    /// could not delete the rest: a failed delete keeps its registry row and makes the run's
+    /// outcome loud (exit status 74).
     private func prune(_ registration: Registration, store: any BackupStore, registry: Registry,
-                       maintenance: Maintenance) -> (deleted: [BackupRecord], failure: RunFailure?) {
+                       maintenance: Maintenance) -> (deleted: [BackupRecord], failures: [String]) {
         let name = registration.name
         do {
             var chosen = try registry.backups(in: .pruning, registration: name).filter { $0.provider == store.provider }
             if let keep = config.retention.keep(for: registration.provider) {
                 let stored = try registry.storedBackups(registration: name).filter { $0.provider == store.provider }
-                chosen += stored.dropLast(keep)
+                chosen += stored.filter { !$0.isUnconfirmedSuspect }.dropLast(keep)
+                chosen += stored.filter(\.isUnconfirmedSuspect).dropLast(keep)
             }
             if !chosen.isEmpty { observer.step(name, "retention: deleting \(chosen.count) old backup(s)") }
             let result = maintenance.delete(chosen, store: store)
-            guard result.failures.isEmpty else {
-                return (result.deleted, RunFailure(.cleanup, registration: name,
-                                                   "the backup was stored, but retention could not delete: " + result.failures.joined(separator: "; ")
-                                                   + "; it will be retried on the next run"))
-            }
-            return (result.deleted, nil)
+            return (result.deleted, result.failures)
         } catch {
-            return ([], RunFailure(.cleanup, registration: name, "the backup was stored, but retention failed: \(error)"))
+            return ([], ["retention failed: \(error)"])
         }
     }
 }
 
-/// Naming: `db_v{version}_{UTC yyyyMMdd'T'HHmmss'Z'}.db`, with `_2`, `_3`… when a name is taken.
+/// Naming: `db_v{version}_{UTC yyyyMMdd'T'HHmmss'Z'}.db`, with `_002`, `_003`… when a name is
+/// taken. The suffix has a fixed width, so names of one second sort as they were made
+/// (`_010` after `_002`, where `_10` would sort before `_2`).
 public enum BackupNaming {
     public static func baseName(version: String, at time: Timestamp) -> String { "db_v\(version)_\(time.compact)" }
 
     public static func fileName(base: String, attempt: Int) -> String {
-        attempt == 1 ? "\(base).db" : "\(base)_\(attempt).db"
+        guard attempt > 1 else { return "\(base).db" }
+        let digits = String(attempt)
+        return "\(base)_\(String(repeating: "0", count: max(0, 3 - digits.count)))\(digits).db"
+    }
+
+    /// What a backup's file name says: `db_v42_20261126T020000Z_002.db` (and the `.zst`/`.age`
+    /// forms) gives version 42 and its time; nil for a name dbbackup would not give.
+    public struct Parsed: Sendable, Equatable {
+        public let version: String
+        public let createdAt: Timestamp
+        /// 1 for the plain name, 2 for `_002` (or an older `_2`)…
+        public let attempt: Int
+    }
+
+    public static func parse(_ fileName: String) -> Parsed? {
+        guard let match = fileName.wholeMatch(of: /db_v(.+)_(\d{8}T\d{6}Z)(?:_(\d{1,4}))?\.db(?:\.zst)?(?:\.age)?/),
+              SchemaVersion.isValid(String(match.output.1)),
+              let time = Timestamp(compact: String(match.output.2)) else { return nil }
+        return Parsed(version: String(match.output.1), createdAt: time, attempt: match.output.3.flatMap { Int($0) } ?? 1)
+    }
+}
+
+/// Backup files in a directory that the registry does not know: after a registry was lost,
+/// the backups it recorded are still there, and `registry rebuild` can bring them back.
+public enum UntrackedBackups {
+    public static func files(in directory: String, registry: Registry) -> [String] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return entries.sorted().filter { entry in
+            BackupNaming.parse(entry) != nil && !((try? registry.isClaimed(.file(path: "\(directory)/\(entry)"))) ?? true)
+        }
     }
 }

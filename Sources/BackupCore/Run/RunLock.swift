@@ -4,28 +4,43 @@ import Glibc
 import FoundationEssentials
 import Hashing
 
-/// One run per database at a time: an exclusive flock(2) on a lock file named after the
-/// database, held for the whole run. A second run waits (bounded) and then fails clearly.
-/// The kernel drops the lock if the process dies, so a crash never leaves it stuck.
-public final class DatabaseLock {
-    private let fd: Int32
+/// An exclusive flock(2) on a file in the state directory's `locks/`, held while a run needs
+/// it. A second run waits (bounded) and then fails clearly. The kernel drops the lock if the
+/// process dies, so a crash never leaves it stuck.
+///
+/// A run takes two: its registration's, for the whole run (two runs of one registration
+/// never settle or prune each other's backups), and its database's, only while it takes the
+/// snapshot (so a stalled upload to one store never makes another registration's backup of
+/// the same database, or a deploy's pre-migrate, wait for it).
+public final class RunLock {
+    private var fd: Int32
 
     public struct Timeout: Error, CustomStringConvertible, Sendable {
-        public let database: String
+        public let what: String
         public let holder: String
         public let seconds: Int
         public var description: String {
-            "another dbbackup run (\(holder)) has been backing up \(database) for longer than \(seconds) s; wait for it to finish, or raise database.lock_timeout"
+            "another dbbackup run (\(holder)) has been \(what) for longer than \(seconds) s; wait for it to finish, or raise database.lock_timeout"
         }
     }
 
-    public init(database: String, locksDirectory: String, holder: String, timeoutSeconds: Int) throws {
+    /// The lock of one database: held while its snapshot is taken.
+    public static func database(_ database: String, locksDirectory: String, holder: String, timeoutSeconds: Int) throws -> RunLock {
+        let name = Digest.hash(.sha256, Array(database.utf8)).hexString.prefix(24)
+        return try RunLock(path: "\(locksDirectory)/\(name).lock", what: "backing up \(database)", holder: holder, timeoutSeconds: timeoutSeconds)
+    }
+
+    /// The lock of one registration: held for its whole run.
+    public static func registration(_ name: String, locksDirectory: String, holder: String, timeoutSeconds: Int) throws -> RunLock {
+        try RunLock(path: "\(locksDirectory)/registration-\(name).lock", what: "running registration \(name)", holder: holder, timeoutSeconds: timeoutSeconds)
+    }
+
+    private init(path: String, what: String, holder: String, timeoutSeconds: Int) throws {
+        let locksDirectory = FileSystem.parent(of: path)
         if !FileSystem.isDirectory(locksDirectory) {
             try FileSystem.makeDirectories(locksDirectory, mode: 0o750)
             FileSystem.adoptOwnership(locksDirectory, of: FileSystem.parent(of: locksDirectory))
         }
-        let name = Digest.hash(.sha256, Array(database.utf8)).hexString.prefix(24)
-        let path = "\(locksDirectory)/\(name).lock"
         let isNew = !FileSystem.exists(path)
         // flock(2) needs no write access: a lock file another user created still locks.
         fd = try (try? FileSystem.open(path, O_RDWR | O_CREAT, mode: 0o644)) ?? FileSystem.open(path, O_RDONLY)
@@ -40,7 +55,7 @@ public final class DatabaseLock {
             if Date() >= deadline {
                 let current = (try? FileSystem.readAll(path)).map { String(decoding: $0, as: UTF8.self) } ?? ""
                 FileSystem.close(fd)
-                throw Timeout(database: database, holder: current.isEmpty ? "unknown" : current, seconds: timeoutSeconds)
+                throw Timeout(what: what, holder: current.isEmpty ? "unknown" : current, seconds: timeoutSeconds)
             }
             usleep(50_000)
         }
@@ -49,9 +64,14 @@ public final class DatabaseLock {
         try? FileSystem.writeAll(fd, Array("pid \(getpid()), \(holder)".utf8), path: path)
     }
 
-    deinit {
+    /// Lets the lock go now (also done when the lock is released from memory).
+    public func release() {
+        guard fd >= 0 else { return }
         _ = ftruncate(fd, 0)
         flock(fd, LOCK_UN)
         FileSystem.close(fd)
+        fd = -1
     }
+
+    deinit { release() }
 }

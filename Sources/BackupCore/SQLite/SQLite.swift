@@ -8,6 +8,15 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable {
     public let code: Int32
     public let message: String
     public let context: String
+    /// The operating system's errno behind an I/O error (sqlite3_system_errno), or 0.
+    public var systemErrno: Int32 = 0
+
+    public init(code: Int32, message: String, context: String, systemErrno: Int32 = 0) {
+        self.code = code
+        self.message = message
+        self.context = context
+        self.systemErrno = systemErrno
+    }
 
     public var description: String { "\(context): \(message) (SQLite code \(code))" }
 
@@ -15,30 +24,43 @@ public struct SQLiteError: Error, CustomStringConvertible, Sendable {
     public var isBusy: Bool { code & 0xff == SQLITE_BUSY || code & 0xff == SQLITE_LOCKED }
     /// SQLITE_NOTADB / SQLITE_CORRUPT: the file is not a (healthy) database.
     public var isNotADatabase: Bool { code & 0xff == SQLITE_NOTADB || code & 0xff == SQLITE_CORRUPT }
-    /// SQLITE_FULL: the disk (or quota) is full.
-    public var isDiskFull: Bool { code & 0xff == SQLITE_FULL }
+    /// SQLITE_FULL, or an I/O error whose cause was ENOSPC/EDQUOT (SQLite reports a full file
+    /// system while it sizes its -shm file as SQLITE_IOERR_SHMSIZE): the disk or quota is full.
+    public var isDiskFull: Bool { code & 0xff == SQLITE_FULL || systemErrno == ENOSPC || systemErrno == EDQUOT }
 }
 
 /// One SQLite connection. Not shared across threads; every C call goes through here.
 public final class SQLiteConnection {
-    public enum Mode { case readOnly, readWrite, readWriteCreate }
+    public enum Mode {
+        case readOnly, readWrite, readWriteCreate
+        /// Read-only, without locks and without the `-wal`/`-shm` files (SQLite's
+        /// `immutable=1`): for a private copy nobody else writes, such as a staged snapshot or a
+        /// restore's temporary file. It then also works on file systems without shared memory
+        /// maps (FUSE ones), and leaves no side files.
+        case immutable
+    }
 
     let handle: OpaquePointer
     public let path: String
 
     public init(path: String, mode: Mode, busyTimeoutMilliseconds: Int32 = 5000) throws(SQLiteError) {
         var flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE
+        var name = path
         switch mode {
         case .readOnly: flags |= SQLITE_OPEN_READONLY
         case .readWrite: flags |= SQLITE_OPEN_READWRITE
         case .readWriteCreate: flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+        case .immutable:
+            flags |= SQLITE_OPEN_READONLY | SQLITE_OPEN_URI
+            name = "file:" + Self.uriEscaped(path) + "?immutable=1"
         }
         var db: OpaquePointer?
-        let rc = sqlite3_open_v2(path, &db, flags, nil)
+        let rc = sqlite3_open_v2(name, &db, flags, nil)
         guard rc == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? String(cString: sqlite3_errstr(rc))
+            let systemErrno = db.map { sqlite3_system_errno($0) } ?? 0
             sqlite3_close_v2(db)
-            throw SQLiteError(code: rc, message: message, context: "open \(path)")
+            throw SQLiteError(code: rc, message: message, context: "open \(path)", systemErrno: systemErrno)
         }
         handle = db
         self.path = path
@@ -47,8 +69,23 @@ public final class SQLiteConnection {
 
     deinit { sqlite3_close_v2(handle) }
 
+    /// A path as the path of a `file:` URI: `%`, `?` and `#` (and bytes outside printable
+    /// ASCII) percent-encoded.
+    static func uriEscaped(_ path: String) -> String {
+        var result = ""
+        for byte in path.utf8 {
+            if byte == UInt8(ascii: "%") || byte == UInt8(ascii: "?") || byte == UInt8(ascii: "#") || byte < 0x21 || byte > 0x7e {
+                let hex = String(byte, radix: 16, uppercase: true)
+                result += "%" + (hex.count == 1 ? "0" + hex : hex)
+            } else {
+                result.unicodeScalars.append(Unicode.Scalar(byte))
+            }
+        }
+        return result
+    }
+
     func error(_ code: Int32, _ context: String) -> SQLiteError {
-        SQLiteError(code: code, message: String(cString: sqlite3_errmsg(handle)), context: context)
+        SQLiteError(code: code, message: String(cString: sqlite3_errmsg(handle)), context: context, systemErrno: sqlite3_system_errno(handle))
     }
 
     /// Runs one or more statements that return no rows.

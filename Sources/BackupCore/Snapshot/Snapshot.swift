@@ -246,7 +246,7 @@ public enum Snapshot {
     /// version always describes exactly the data that was saved.
     private static func verify(_ staging: String, versionQuery: String?) throws(SnapshotError) -> String {
         do {
-            let copy = try SQLiteConnection(path: staging, mode: .readOnly)
+            let copy = try SQLiteConnection(path: staging, mode: .immutable)
             let check = try copy.scalar("PRAGMA quick_check") ?? "no answer"
             guard check == "ok" else {
                 throw SnapshotError(code: .verification, message: "the snapshot failed PRAGMA quick_check: \(check)")

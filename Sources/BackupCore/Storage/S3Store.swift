@@ -14,6 +14,8 @@ struct S3Store: BackupStore {
     let target: S3Target
     let client: S3Client
     let stagingDirectory: String
+    private let secret: String
+    private let transfer: S3Transfer
 
     var provider: String { "s3" }
     var needsMD5: Bool { true }
@@ -23,6 +25,8 @@ struct S3Store: BackupStore {
         self.registration = registration
         self.target = target
         self.stagingDirectory = stagingDirectory
+        self.secret = secret
+        self.transfer = transfer
         do {
             client = try S3Client(Self.configuration(target, secret: secret), policy: Self.policy(transfer))
         } catch {
@@ -62,12 +66,14 @@ struct S3Store: BackupStore {
     }
 
     func location(forFileName name: String) -> BackupLocation {
-        .object(bucket: target.bucket, key: target.keyPrefix + name)
+        .object(S3ObjectAddress(endpoint: target.endpoint, region: target.region, forcePathStyle: target.forcePathStyle,
+                                bucket: target.bucket, key: target.keyPrefix + name))
     }
 
-    func place(staging: String, digests: FileDigests, at location: BackupLocation,
+    func place(staging: String, digests: FileDigests, at location: BackupLocation, attributes: BackupAttributes,
                progress: @escaping (Int64, Int64) -> Void) throws(RunFailure) -> Bool {
-        guard case .object(_, let key) = location else { return false }
+        guard case .object(let object) = location else { return false }
+        let key = object.key
         do {
             _ = try client.putObject(key: key, fromFile: staging, knownDigests: digests, progress: progress)
         } catch {
@@ -85,8 +91,34 @@ struct S3Store: BackupStore {
     }
 
     func delete(_ location: BackupLocation) throws {
-        guard case .object(_, let key) = location else { return }
-        try client.deleteObject(key: key)
+        guard case .object(let object) = location else {
+            throw StoreError(message: "\(location) is a file, not an S3 object; this registration now stores in s3://\(target.bucket)")
+        }
+        let recorded = address(of: object)
+        if recorded == target {
+            try client.deleteObject(key: object.key)
+            return
+        }
+        // Moved since (`registration edit --bucket`, `--endpoint`, …): deleted where it was
+        // stored, with the registration's key, which may not be allowed there.
+        do {
+            try S3Client(Self.configuration(recorded, secret: secret), policy: Self.policy(transfer)).deleteObject(key: object.key)
+        } catch {
+            let store = recorded.endpoint.isEmpty ? "AWS" : recorded.endpoint
+            throw StoreError(message: "\(error) (it was stored at \(store), where registration \(registration) stored before it was changed)")
+        }
+    }
+
+    /// The registration's store as it was when `object` was stored: its recorded endpoint,
+    /// bucket, region and addressing (those a record of an older dbbackup lacks are taken as
+    /// configured now).
+    private func address(of object: S3ObjectAddress) -> S3Target {
+        var recorded = target
+        recorded.endpoint = object.endpoint ?? target.endpoint
+        recorded.bucket = object.bucket
+        recorded.region = object.region ?? target.region
+        recorded.forcePathStyle = object.forcePathStyle ?? target.forcePathStyle
+        return recorded
     }
 
     func removeStagingLeftovers() { StagingFiles.removeLeftovers(in: stagingDirectory) }

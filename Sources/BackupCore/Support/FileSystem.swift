@@ -55,13 +55,39 @@ public enum FileSystem {
         try fsync(fd, path: path)
     }
 
-    /// Gives `source` the name `destination` only if that name is free: link(2) fails with
-    /// EEXIST atomically, so two writers can never replace each other's file.
-    /// Returns false when the name is taken.
-    public static func linkNoReplace(_ source: String, _ destination: String) throws(SystemError) -> Bool {
-        if Glibc.link(source, destination) == 0 { return true }
-        if Glibc.errno == EEXIST { return false }
-        throw SystemError(operation: "link", path: destination, errno: Glibc.errno)
+    /// Gives `source` the name `destination` only if that name is free, atomically, so two
+    /// writers can never replace each other's file; `source` is gone afterwards. Returns
+    /// false (and leaves `source`) when the name is taken.
+    ///
+    /// link(2) then unlink, where the file system has hard links; otherwise (vfat, some network
+    /// file systems) renameat2 with RENAME_NOREPLACE; where that is not supported either, an
+    /// exclusive create (O_EXCL) claims the name, and the rename replaces only that empty
+    /// placeholder of ours. A crash in between leaves the placeholder, which the pending
+    /// registry row names, so the next run removes it.
+    public static func placeNoReplace(_ source: String, _ destination: String) throws(SystemError) -> Bool {
+        if Glibc.link(source, destination) == 0 {
+            try unlinkIfPresent(source)
+            return true
+        }
+        switch Glibc.errno {
+        case EEXIST: return false
+        case EPERM, EOPNOTSUPP, ENOSYS, EMLINK: break  // no hard links here
+        default: throw SystemError(operation: "link", path: destination, errno: Glibc.errno)
+        }
+        if dbb_rename_noreplace(source, destination) == 0 { return true }
+        switch Glibc.errno {
+        case EEXIST: return false
+        case EINVAL, ENOSYS, EOPNOTSUPP: break  // no RENAME_NOREPLACE here
+        default: throw SystemError(operation: "rename", path: destination, errno: Glibc.errno)
+        }
+        let placeholder = Glibc.open(destination, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if placeholder < 0 {
+            if Glibc.errno == EEXIST { return false }
+            throw SystemError(operation: "create", path: destination, errno: Glibc.errno)
+        }
+        close(placeholder)
+        try rename(source, destination)
+        return true
     }
 
     public static func rename(_ source: String, _ destination: String) throws(SystemError) {
@@ -165,6 +191,36 @@ public enum FileSystem {
         while offset < buffer.count {
             offset += try retryingEINTR("write", path) { Glibc.write(fd, base + offset, buffer.count - offset) }
         }
+    }
+
+    /// The names in a directory (without `.` and `..`), unsorted. Throws when it cannot be
+    /// listed: missing (ENOENT), not a directory (ENOTDIR), a symlink loop (ELOOP), EACCES.
+    public static func listDirectory(_ path: String) throws(SystemError) -> [String] {
+        guard let directory = opendir(path) else { throw SystemError(operation: "opendir", path: path, errno: Glibc.errno) }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// A text file of at most `limit` bytes (configuration), read whole. Throws EFBIG for a
+    /// larger one, before reading it.
+    public static func readText(_ path: String, limit: Int) throws(SystemError) -> String {
+        let fd = try open(path, O_RDONLY)
+        defer { close(fd) }
+        if let size = size(of: fd), size > Int64(limit) { throw SystemError(operation: "read", path: path, errno: EFBIG) }
+        var result: [UInt8] = []
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
+        defer { chunk.deallocate() }
+        while result.count <= limit {
+            let count = try retryingEINTR("read", path) { Glibc.read(fd, chunk.baseAddress, chunk.count) }
+            if count == 0 { return String(decoding: result, as: UTF8.self) }
+            result.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[0..<count]))
+        }
+        throw SystemError(operation: "read", path: path, errno: EFBIG)
     }
 
     public static func readAll(_ path: String) throws(SystemError) -> [UInt8] {
@@ -301,6 +357,24 @@ public enum FileSystem {
     public static func name(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return path }
         return String(path[path.index(after: slash)...])
+    }
+}
+
+extension FileSystem {
+    /// Sets the user extended attribute `user.NAME` of a file; false where the file system
+    /// has none (vfat, some tmpfs), which callers treat as "not recorded there".
+    @discardableResult
+    public static func setAttribute(_ name: String, _ value: String, of path: String) -> Bool {
+        let bytes = Array(value.utf8)
+        return bytes.withUnsafeBytes { CLinux.setxattr(path, "user.\(name)", $0.baseAddress, $0.count, 0) } == 0
+    }
+
+    /// The user extended attribute `user.NAME` of a file, or nil.
+    public static func attribute(_ name: String, of path: String) -> String? {
+        var buffer = [UInt8](repeating: 0, count: 256)
+        let count = buffer.withUnsafeMutableBytes { CLinux.getxattr(path, "user.\(name)", $0.baseAddress, $0.count) }
+        guard count >= 0 else { return nil }
+        return String(decoding: buffer[0..<count], as: UTF8.self)
     }
 }
 

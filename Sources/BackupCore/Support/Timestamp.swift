@@ -43,6 +43,27 @@ public struct Timestamp: Comparable, Hashable, Sendable {
             + "T\(Self.pad(t.tm_hour, 2))\(Self.pad(t.tm_min, 2))\(Self.pad(t.tm_sec, 2))Z"
     }
 
+    /// Parses the compact form `20261126T020000Z`.
+    public init?(compact text: String) {
+        let digits = Array(text.utf8)
+        guard digits.count == 16, digits[8] == UInt8(ascii: "T"), digits[15] == UInt8(ascii: "Z") else { return nil }
+        func number(_ range: Range<Int>) -> Int32? {
+            var value: Int32 = 0
+            for byte in digits[range] {
+                guard byte >= 0x30 && byte <= 0x39 else { return nil }
+                value = value * 10 + Int32(byte - 0x30)
+            }
+            return value
+        }
+        guard let year = number(0..<4), let month = number(4..<6), let day = number(6..<8),
+              let hour = number(9..<11), let minute = number(11..<13), let second = number(13..<15),
+              (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61 else { return nil }
+        var fields = tm()
+        (fields.tm_year, fields.tm_mon, fields.tm_mday) = (year - 1900, month - 1, day)
+        (fields.tm_hour, fields.tm_min, fields.tm_sec) = (hour, minute, second)
+        self.init(millisecondsSinceEpoch: Int64(timegm(&fields)) * 1000)
+    }
+
     /// Milliseconds from `self` to `later`.
     public func milliseconds(until later: Timestamp) -> Int64 { later.millisecondsSinceEpoch - millisecondsSinceEpoch }
 }

@@ -1,0 +1,61 @@
+import FoundationEssentials
+
+/// `dbbackup registry rebuild`: recovers the registry's records from the stores themselves,
+/// after the registry was lost or set aside as damaged. A backup it finds is recorded as
+/// stored, before every backup the registry already holds (see `Registry.insertFound`).
+public struct RegistryRebuild {
+    public let registry: Registry
+
+    public init(registry: Registry) { self.registry = registry }
+
+    /// What was found in one registration's store.
+    public struct Outcome: Sendable {
+        public let registration: String
+        public var recorded: [BackupRecord] = []
+        /// Files or objects that look like backups but were not recorded, and why.
+        public var skipped: [(name: String, reason: String)] = []
+    }
+
+    /// Rebuilds one filesystem registration from its directory: every file named as dbbackup
+    /// names backups, not yet in the registry, with its SHA-256 computed now, its schema
+    /// version and time read from its name, and (where the file system keeps extended
+    /// attributes) its registration, trigger and original SHA-256 from those. A directory
+    /// shared by several registrations is only rebuilt from files whose attributes say whose
+    /// they are.
+    public func rebuild(_ registration: Registration, directory: String, sharedWith others: [String]) throws -> Outcome {
+        var outcome = Outcome(registration: registration.name)
+        var found: [(backup: NewBackup, finishedAt: Timestamp, attempt: Int)] = []
+        for name in UntrackedBackups.files(in: directory, registry: registry) {
+            guard let parsed = BackupNaming.parse(name) else { continue }
+            let path = "\(directory)/\(name)"
+            let owner = FileSystem.attribute("dbbackup.registration", of: path)
+            if let owner, owner != registration.name {
+                continue  // another registration's backup, rebuilt with that one
+            }
+            if owner == nil && !others.isEmpty {
+                outcome.skipped.append((name, "the directory is shared with \(others.joined(separator: ", ")) and the file does not say whose it is; restore it directly with: dbbackup restore \(path) --to PATH"))
+                continue
+            }
+            let (sha256, size): (String, Int64)
+            do {
+                (sha256, size) = try FileSystem.sha256(of: path)
+            } catch {
+                outcome.skipped.append((name, "cannot be read: \(error)"))
+                continue
+            }
+            if let recorded = FileSystem.attribute("dbbackup.sha256", of: path), recorded != sha256 {
+                outcome.skipped.append((name, "its SHA-256 \(sha256) differs from the one recorded when it was made (\(recorded)): it was damaged"))
+                continue
+            }
+            let trigger = FileSystem.attribute("dbbackup.trigger", of: path).flatMap(BackupTrigger.init(rawValue:)) ?? .manual
+            let finished = FileSystem.modificationTime(of: path).map { Timestamp(millisecondsSinceEpoch: $0 / 1_000_000) } ?? parsed.createdAt
+            found.append((NewBackup(registration: registration.name, provider: "filesystem", location: .file(path: path),
+                                    version: parsed.version, size: size, sha256: sha256, startedAt: parsed.createdAt, trigger: trigger),
+                          finished, parsed.attempt))
+        }
+        found.sort { ($0.backup.startedAt, $0.attempt) < ($1.backup.startedAt, $1.attempt) }
+        let ids = try registry.insertFound(found.map { ($0.backup, $0.finishedAt) })
+        outcome.recorded = try ids.compactMap { try registry.backup(id: $0) }
+        return outcome
+    }
+}

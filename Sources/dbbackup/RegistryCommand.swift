@@ -1,0 +1,101 @@
+import ArgumentParser
+import BackupCore
+import FoundationEssentials
+import Glibc
+
+struct RegistryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "registry",
+        abstract: "Repair the registry of backups: rebuild it from the stores, forget a backup.",
+        subcommands: [Rebuild.self, Forget.self])
+
+    struct Rebuild: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Record the backups found in the registrations' stores that the registry does not know (after it was lost or damaged).",
+            discussion: """
+            Filesystem registrations: every file of their directory named as dbbackup names backups \
+            (db_v…), with its SHA-256 computed now and its schema version and time read from its \
+            name. S3 registrations: every object under their prefix, with the SHA-256, version, \
+            trigger and time dbbackup stored as its metadata; this needs a key that may list and \
+            read the bucket (--access-key with --secret-key-stdin). Backups found are recorded \
+            as older than every backup the registry already holds. Nothing is deleted or changed \
+            in any store.
+            """)
+
+        @OptionGroup var globals: GlobalOptions
+        @Option(help: "Only this registration.") var registration: String?
+        @Option(name: .customLong("access-key"), help: "s3: a key that may list and read the bucket (s3:ListBucket, s3:GetObject).")
+        var accessKey: String?
+        @Flag(name: .customLong("secret-key-stdin"), help: "s3: the secret key of --access-key, from standard input.") var secretKeyStdin = false
+        @Option(name: .customLong("secret-key-file"), help: ArgumentHelp("s3: the secret key of --access-key, from a file.", valueName: "FILE"))
+        var secretKeyFile: String?
+
+        func validate() throws {
+            if (accessKey != nil) != (secretKeyStdin || secretKeyFile != nil) {
+                throw ValidationError("--access-key goes with --secret-key-stdin or --secret-key-file")
+            }
+        }
+
+        func run() throws {
+            try reportingErrors {
+                let loaded = globals.store.load()
+                for problem in loaded.errors { Output.stderr("skipped: \(problem.description)") }
+                var registrations = loaded.registrations
+                if let registration {
+                    registrations = [try globals.store.registration(named: registration)]
+                }
+                let registry = try Registry(path: globals.locations.registryPath)
+                if let warning = registry.recovery?.warning { Output.stderr("note: \(warning)") }
+                let rebuild = RegistryRebuild(registry: registry)
+                var total = 0
+                var unreached: [String] = []
+                for registration in registrations {
+                    switch registration.provider {
+                    case .filesystem(let target):
+                        let others = loaded.registrations.filter { other in
+                            guard other.name != registration.name, case .filesystem(let theirs) = other.provider else { return false }
+                            return theirs.resolvedPath == target.resolvedPath
+                        }.map(\.name)
+                        let outcome = try rebuild.rebuild(registration, directory: target.resolvedPath, sharedWith: others)
+                        report(outcome, in: target.resolvedPath)
+                        total += outcome.recorded.count
+                    case .s3(let target):
+                        unreached.append("\(registration.name) (s3://\(target.bucket)/\(target.keyPrefix))")
+                    }
+                }
+                print("registry rebuild: \(total) backup(s) recorded")
+                if !unreached.isEmpty {
+                    throw CLIError("not rebuilt from S3 by this version: \(unreached.joined(separator: ", ")); restore from a bucket without the registry with: dbbackup restore s3://BUCKET/KEY --to PATH")
+                }
+            }
+        }
+
+        private func report(_ outcome: RegistryRebuild.Outcome, in directory: String) {
+            print("\(outcome.registration): \(outcome.recorded.count) backup(s) found in \(directory) and recorded")
+            for record in outcome.recorded {
+                print("  \(record.id)  \(record.createdAt.rfc3339)  schema version \(record.version ?? "?")  \(record.location?.description ?? "")")
+            }
+            for (name, reason) in outcome.skipped { Output.stderr("  skipped \(name): \(reason)") }
+        }
+    }
+
+    struct Forget: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Take a backup out of the registry without touching its file or object (e.g. one you deleted by hand, or keep elsewhere on purpose).",
+            discussion: "Retention then no longer counts it or tries to delete it, and list and restore no longer show it.")
+
+        @OptionGroup var globals: GlobalOptions
+        @Argument(help: ArgumentHelp("The backup's id (see `dbbackup list`).", valueName: "ID")) var id: Int64
+
+        func run() throws {
+            try reportingErrors {
+                let registry = try Registry(path: globals.locations.registryPath)
+                guard let record = try registry.backup(id: id), record.state != .pruned else {
+                    throw CLIError("there is no backup with id \(id) in the registry (or it is already gone); see: dbbackup list")
+                }
+                try registry.forget(id)
+                print("forgot backup \(id) (\(record.registration), \(record.location?.description ?? "no location")); its file or object was not touched")
+            }
+        }
+    }
+}
