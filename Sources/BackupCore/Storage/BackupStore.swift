@@ -36,7 +36,9 @@ protocol BackupStore {
     /// fsynced file and directory; S3: the store accepted the upload with its Content-MD5 and
     /// payload SHA-256). Never a partial file under a final name.
     /// Returns false, leaving the staging file and storing nothing, when the name is already
-    /// taken in the store, so the runner tries the next name. Throws `RunFailure` when it could
+    /// taken in the store, so the runner tries the next name. A store that cannot see that
+    /// without permissions backups must not need (S3 without s3:GetObject) relies on the
+    /// registry's claim of the name and always places. Throws `RunFailure` when it could
     /// not store; it then leaves nothing under the name it can remove (S3: one brief DELETE).
     /// Retries are the store's own business (S3 retries transient errors within its policy).
     func place(staging: String, digests: FileDigests, at location: BackupLocation, attributes: BackupAttributes,
