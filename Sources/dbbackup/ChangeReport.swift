@@ -8,7 +8,7 @@ import Glibc
 /// with `--json`, one object on stdout whatever the outcome, so that a program (the Cockpit
 /// page) attaches each problem to the field it names instead of parsing lines of text:
 ///
-///     {"ok": true,  "message": "added registration …", "warnings": [PROBLEM…], …}
+///     {"ok": true,  "message": "added registration …", "notes": ["created DIR …"], "warnings": [PROBLEM…], …}
 ///     {"ok": false, "exit_status": 2, "problems": [PROBLEM…]}
 ///     PROBLEM: {"severity": "error"|"warning", "file", "field", "value", "message", "fix"}
 ///
@@ -20,6 +20,7 @@ import Glibc
 final class ChangeReport {
     let json: Bool
     private var warnings: [ConfigProblem] = []
+    private var notes: [String] = []
     private var message = ""
     private var fields: [String: ConfigValue] = [:]
 
@@ -28,6 +29,12 @@ final class ChangeReport {
     /// A warning about the change: printed at once, or kept for the JSON object.
     func warn(_ problem: ConfigProblem) {
         if json { warnings.append(problem) } else { Output.stderr(problem.description) }
+    }
+
+    /// Something done on the way (a directory created): a line on stdout, or kept for the
+    /// JSON object, whose stdout holds nothing else.
+    func note(_ line: String) {
+        if json { notes.append(line) } else { print(line) }
     }
 
     /// What was done: the line a person reads, and what a program may want besides.
@@ -45,6 +52,7 @@ final class ChangeReport {
         var object = fields
         object["ok"] = .bool(true)
         object["message"] = .string(message)
+        object["notes"] = .array(notes.map { .string($0) })
         object["warnings"] = .array(warnings.map(\.jsonValue))
         Output.json(.table(object))
     }
