@@ -131,10 +131,12 @@ log "$(du -h "$deb" | cut -f1) $deb"
 # Why a second package: packaging/README.md. Written beside the first as
 # dbbackup-cockpit_VERSION_all.deb; stdout names only the first, as before.
 cpkg=$src/debian/dbbackup-cockpit
-install -d "$cpkg/DEBIAN" "$cpkg/usr/share/cockpit/dbbackup" "$cpkg/usr/share/doc/dbbackup-cockpit"
+install -d "$cpkg/DEBIAN" "$cpkg/usr/share/cockpit/dbbackup" "$cpkg/usr/share/doc/dbbackup-cockpit" \
+           "$cpkg/usr/share/lintian/overrides"
 find "$repo/cockpit" -maxdepth 1 -type f ! -name '*.md' -exec install -m 0644 -t "$cpkg/usr/share/cockpit/dbbackup" {} +
 gzip -9n < "$changelog" > "$cpkg/usr/share/doc/dbbackup-cockpit/$clname"
 install -m 0644 "$here/dbbackup-cockpit.copyright" "$cpkg/usr/share/doc/dbbackup-cockpit/copyright"
+install -m 0644 "$here/dbbackup-cockpit.lintian-overrides" "$cpkg/usr/share/lintian/overrides/dbbackup-cockpit"
 (cd "$src" && dpkg-gencontrol -pdbbackup-cockpit -v"$version" -Pdebian/dbbackup-cockpit)
 (cd "$cpkg" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0 md5sum > DEBIAN/md5sums)
 chmod 0644 "$cpkg/DEBIAN/md5sums" "$cpkg/DEBIAN/control"

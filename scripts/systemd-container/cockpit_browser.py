@@ -7,6 +7,8 @@ systemd-nspawn container. Run by cockpit-test.sh, which sets up the container an
   COCKPIT_CONTAINER COCKPIT_EXEC              the container, and exec.sh to run the CLI in it
   COCKPIT_S3_ENV                              moto.env of the S3 server (scripts/s3/moto_up.py)
   COCKPIT_SCREENSHOTS                         where the README's screenshots go
+  COCKPIT_FAILURES (optional, default /tmp)   where a failed scenario's screenshot goes
+  COCKPIT_DEBUG_FRAMES=1 (optional)           print the websocket messages of dbbackup's commands
 
 Every result the page shows is checked against the dbbackup command line in the container.
 Prints one line per check and "cockpit-browser: N passed, N failed"; exit status 1 on failure.
