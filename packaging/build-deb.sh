@@ -3,7 +3,7 @@
 #   packaging/build-deb.sh [VERSION]      VERSION defaults to dbbackup's own (DBBackupVersion in
 #                                         Sources/dbbackup/DBBackup.swift, what --version prints)
 # Writes dist/dbbackup_VERSION_ARCH.deb (override the directory with DBBACKUP_DEB_OUTDIR) and
-# prints its path. Staging happens in .build/deb/; the detached debug symbols of the binary are
+# prints its path; the Cockpit page goes beside it as dbbackup-cockpit_VERSION_all.deb. Staging happens in .build/deb/; the detached debug symbols of the binary are
 # kept there as dbbackup.debug (not packaged).
 #
 # Steps: swift build (release, --static-swift-stdlib) -> strip -> stage the files at their
@@ -125,4 +125,23 @@ deb=$outdir/dbbackup_${version}_${arch}.deb
 dpkg-deb --root-owner-group -Zxz --build "$pkg" "$deb" >/dev/null
 log "$(dpkg-deb -f "$deb" Version Installed-Size Depends | tr '\n' ' ')"
 log "$(du -h "$deb" | cut -f1) $deb"
+
+# --- 5. dbbackup-cockpit: the Cockpit page (cockpit/) as a package of its own, Architecture
+# all, depending on cockpit-bridge and on this very dbbackup (the page drives its --json).
+# Why a second package: packaging/README.md. Written beside the first as
+# dbbackup-cockpit_VERSION_all.deb; stdout names only the first, as before.
+cpkg=$src/debian/dbbackup-cockpit
+install -d "$cpkg/DEBIAN" "$cpkg/usr/share/cockpit/dbbackup" "$cpkg/usr/share/doc/dbbackup-cockpit" \
+           "$cpkg/usr/share/lintian/overrides"
+find "$repo/cockpit" -maxdepth 1 -type f ! -name '*.md' -exec install -m 0644 -t "$cpkg/usr/share/cockpit/dbbackup" {} +
+gzip -9n < "$changelog" > "$cpkg/usr/share/doc/dbbackup-cockpit/$clname"
+install -m 0644 "$here/dbbackup-cockpit.copyright" "$cpkg/usr/share/doc/dbbackup-cockpit/copyright"
+install -m 0644 "$here/dbbackup-cockpit.lintian-overrides" "$cpkg/usr/share/lintian/overrides/dbbackup-cockpit"
+(cd "$src" && dpkg-gencontrol -pdbbackup-cockpit -v"$version" -Pdebian/dbbackup-cockpit)
+(cd "$cpkg" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0 md5sum > DEBIAN/md5sums)
+chmod 0644 "$cpkg/DEBIAN/md5sums" "$cpkg/DEBIAN/control"
+cdeb=$outdir/dbbackup-cockpit_${version}_all.deb
+dpkg-deb --root-owner-group -Zxz --build "$cpkg" "$cdeb" >/dev/null
+log "$(dpkg-deb -f "$cdeb" Package Version Installed-Size Depends | tr '\n' ' ')"
+
 echo "$deb"

@@ -13,14 +13,22 @@ struct ConfigCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Report every problem in the configuration at once, warnings too. Exit status 78 (CONFIG) if there are errors.")
         @OptionGroup var globals: GlobalOptions
+        @Flag(help: "Machine-readable output: {ok, registrations, problems: [{severity, file, field, value, message, fix}]}; same exit status.")
+        var json = false
 
         func run() throws {
             try reportingErrors {
                 let loaded = globals.store.load()
                 let problems = loaded.problems + ConfigCheck.environment(loaded, locations: globals.locations, secrets: globals.secrets)
-                for problem in problems { print(problem.description) }
                 let errors = problems.filter { $0.severity == .error }.count
                 let warnings = problems.count - errors
+                if json {
+                    Output.json(.table(["ok": .bool(errors == 0), "registrations": .integer(loaded.registrations.count),
+                                        "problems": .array(problems.map(\.jsonValue))]))
+                    if errors > 0 { throw ExitCode(RunFailure.Kind.configuration.exitCode) }
+                    return
+                }
+                for problem in problems { print(problem.description) }
                 if errors > 0 {
                     throw CLIError("configuration has \(errors) error(s) and \(warnings) warning(s)", exitCode: RunFailure.Kind.configuration.exitCode)
                 }

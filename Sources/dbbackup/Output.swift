@@ -7,17 +7,27 @@ import Glibc
 struct CLIError: Error, CustomStringConvertible {
     let message: String
     let exitCode: Int32
+    /// The same error by field, for `--json` (see ChangeReport); empty when it names no field.
+    let problems: [ConfigProblem]
 
-    init(_ message: String, exitCode: Int32 = 1) {
+    init(_ message: String, exitCode: Int32 = 1, problems: [ConfigProblem] = []) {
         self.message = message
         self.exitCode = exitCode
+        self.problems = problems
     }
 
     var description: String { message }
 
     /// Exit status 78 (CONFIG): the configuration (or a value given for it) is wrong.
     static func configuration(_ problems: [ConfigProblem]) -> CLIError {
-        CLIError(problems.map(\.description).joined(separator: "\n"), exitCode: RunFailure.Kind.configuration.exitCode)
+        CLIError(problems.map(\.description).joined(separator: "\n"), exitCode: RunFailure.Kind.configuration.exitCode, problems: problems)
+    }
+
+    /// Exit status 2 for a value given on the command line: the text form prints `text`, the
+    /// JSON form attaches `message` to `field`.
+    static func commandLine(_ text: String, field: String, value: String? = nil, message: String, fix: String? = nil) -> CLIError {
+        CLIError(text, exitCode: RunFailure.Kind.configuration.exitCode,
+                 problems: [ConfigProblem(file: "command line", field: field, value: value, message: message, fix: fix)])
     }
 }
 

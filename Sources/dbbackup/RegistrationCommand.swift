@@ -15,14 +15,14 @@ extension RegistrationCommand {
     /// Validates a registration table from the command line and stores it with its secret.
     /// `editing`: the table holds stored settings besides the options given.
     static func save(_ table: [String: ConfigValue], name: String, options: RegistrationOptions,
-                     globals: GlobalOptions, editing: Bool) throws -> Registration {
+                     globals: GlobalOptions, editing: Bool, report: ChangeReport) throws -> Registration {
         let locations = globals.locations
         let (parsed, problems) = ConfigCodec.readRegistration(table, name: name, file: "command line", configDirectory: locations.configDirectory)
         let translated = editing
             ? CommandLineFields.translate(problems, given: options.givenFields, storedFile: locations.display(locations.registrationFile(name)))
             : problems.map(CommandLineFields.translate)
         guard let registration = parsed else { throw CLIError.configuration(translated.filter { $0.severity == .error }) }
-        for warning in translated where warning.severity == .warning { Output.stderr(warning.description) }
+        for warning in translated where warning.severity == .warning { report.warn(warning) }
 
         let secrets = globals.secrets
         let supplied = try options.suppliedSecret()
@@ -31,7 +31,7 @@ extension RegistrationCommand {
                 do {
                     try secrets.store(try secrets.resolve(supplied: supplied, for: name), for: name)
                 } catch let error as SecretError {
-                    throw CLIError(error.message, exitCode: RunFailure.Kind.configuration.exitCode)
+                    throw CLIError.commandLine(error.message, field: options.secretKeyStdin ? "--secret-key-stdin" : "--secret-key-file", message: error.message)
                 }
             } else if secrets.secret(for: name) == nil {
                 throw CLIError.configuration([ConfigProblem(file: "command line", field: "--secret-key-stdin", message: "an s3 registration needs its secret key",
@@ -44,7 +44,7 @@ extension RegistrationCommand {
         if case .filesystem(let target) = registration.provider {
             // Registrations of the filesystem provider keep no secret.
             try secrets.remove(for: name)
-            ServiceUser.prepare(backupDirectory: target.resolvedPath)
+            ServiceUser.prepare(backupDirectory: target.resolvedPath, note: report.note)
         }
         return registration
     }
@@ -62,24 +62,28 @@ extension RegistrationCommand {
         @OptionGroup var globals: GlobalOptions
         @Argument(help: "Registration name: \(RegistrationName.rule).") var name: String
         @OptionGroup var options: RegistrationOptions
+        @Flag(help: "Print the outcome as one JSON object on stdout: ok, message and warnings, or the problems, each by field.")
+        var json = false
 
         func run() throws {
-            try reportingErrors {
+            try reportingChange(json: json) { report in
                 if let problem = RegistrationName.problem(name) {
                     throw CLIError.configuration([ConfigProblem(file: "command line", field: "NAME", value: "\"\(name)\"", message: problem, fix: "use \(RegistrationName.rule)")])
                 }
                 let store = globals.store
                 if store.registrationExists(name) {
-                    throw CLIError("registration \(name) already exists (\(store.locations.registrationFile(name))); change it with: dbbackup registration edit \(name)",
-                                   exitCode: RunFailure.Kind.configuration.exitCode)
+                    throw CLIError.commandLine("registration \(name) already exists (\(store.locations.registrationFile(name))); change it with: dbbackup registration edit \(name)",
+                                               field: "NAME", value: "\"\(name)\"", message: "a registration of this name already exists",
+                                               fix: "choose another name, or change it with: dbbackup registration edit \(name)")
                 }
                 var missing: [ConfigProblem] = []
                 if options.provider == nil { missing.append(ConfigProblem(file: "command line", field: "--provider", message: "is required", fix: "give --provider filesystem or --provider s3")) }
                 if options.schedule == nil { missing.append(ConfigProblem(file: "command line", field: "--schedule", message: "is required", fix: "give --schedule migration|daily|weekly|monthly")) }
                 if !missing.isEmpty { throw CLIError.configuration(missing) }
                 let registration = try RegistrationCommand.save(options.apply(to: [:]), name: name, options: options,
-                                                                 globals: globals, editing: false)
-                print("added registration \(name): \(registration.schedule.summary), to \(describe(registration.provider))")
+                                                                 globals: globals, editing: false, report: report)
+                report.done("added registration \(name): \(registration.schedule.summary), to \(describe(registration.provider))",
+                            ["registration": .table(ConfigDocument.render(registration, secrets: globals.secrets, resolvedPath: true))])
                 Systemd.applyAfterChange(globals)
             }
         }
@@ -91,15 +95,17 @@ extension RegistrationCommand {
         @OptionGroup var globals: GlobalOptions
         @Argument(help: "Registration name.") var name: String
         @OptionGroup var options: RegistrationOptions
+        @Flag(help: "Machine-readable outcome on stdout, as for add.") var json = false
 
         func run() throws {
-            try reportingErrors {
+            try reportingChange(json: json) { report in
                 let store = globals.store
                 let existing = try store.registration(named: name)
                 let base = ConfigCodec.renderRegistration(existing)
                 let registration = try RegistrationCommand.save(options.apply(to: base), name: name, options: options,
-                                                                 globals: globals, editing: true)
-                print("changed registration \(name): \(registration.schedule.summary), to \(describe(registration.provider))")
+                                                                 globals: globals, editing: true, report: report)
+                report.done("changed registration \(name): \(registration.schedule.summary), to \(describe(registration.provider))",
+                            ["registration": .table(ConfigDocument.render(registration, secrets: globals.secrets, resolvedPath: true))])
                 if case .s3(let before) = existing.provider, case .s3(let after) = registration.provider,
                    before.accessKey != after.accessKey, !options.secretKeyStdin, options.secretKeyFile == nil {
                     Output.stderr("warning: the stored secret key is kept for the new access key \(after.accessKey); if it belonged to \(before.accessKey), give the new one with --secret-key-stdin or --secret-key-file")
@@ -115,19 +121,21 @@ extension RegistrationCommand {
 
         @OptionGroup var globals: GlobalOptions
         @Argument(help: "Registration name.") var name: String
+        @Flag(help: "Machine-readable outcome on stdout, as for add.") var json = false
 
         func run() throws {
-            try reportingErrors {
+            try reportingChange(json: json) { report in
                 let store = globals.store
                 if let problem = RegistrationName.problem(name) {
                     throw CLIError.configuration([ConfigProblem(file: "command line", field: "NAME", value: "\"\(name)\"", message: problem)])
                 }
                 guard store.registrationExists(name) else {
-                    throw CLIError("there is no registration \(name); see: dbbackup registration list", exitCode: RunFailure.Kind.configuration.exitCode)
+                    throw CLIError.commandLine("there is no registration \(name); see: dbbackup registration list", field: "NAME",
+                                               value: "\"\(name)\"", message: "there is no registration of this name", fix: "see: dbbackup registration list")
                 }
                 try store.remove(name)
                 try globals.secrets.remove(for: name)
-                print("removed registration \(name); its backups are kept (see: dbbackup list \(name))")
+                report.done("removed registration \(name); its backups are kept (see: dbbackup list \(name))")
                 Systemd.applyAfterChange(globals)
                 // The timer's last-run stamp goes too: a later registration of this name would
                 // otherwise inherit it, and Persistent=true would start a catch-up run at once.

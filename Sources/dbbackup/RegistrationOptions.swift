@@ -109,25 +109,19 @@ struct RegistrationOptions: ParsableArguments {
 
     /// Reads a secret key given with --secret-key-stdin or --secret-key-file (one line).
     static func readSecret(fromStandardInput: Bool, file: String?) throws -> String? {
-        var raw: String?
-        if fromStandardInput {
-            do {
-                raw = String(decoding: try FileSystem.readAll("/dev/stdin"), as: UTF8.self)
-            } catch {
-                throw CLIError("--secret-key-stdin: \(error)", exitCode: RunFailure.Kind.configuration.exitCode)
-            }
-        } else if let file {
-            do {
-                raw = String(decoding: try FileSystem.readAll(file), as: UTF8.self)
-            } catch {
-                throw CLIError("--secret-key-file: \(error)", exitCode: RunFailure.Kind.configuration.exitCode)
-            }
+        let option = fromStandardInput ? "--secret-key-stdin" : "--secret-key-file"
+        let failure = { (message: String) in CLIError.commandLine("\(option): \(message)", field: option, message: message) }
+        guard let source = fromStandardInput ? "/dev/stdin" : file else { return nil }
+        let raw: String
+        do {
+            raw = String(decoding: try FileSystem.readAll(source), as: UTF8.self)
+        } catch {
+            throw failure("\(error)")
         }
-        guard let raw else { return nil }
         do {
             return try SecretStore.normalize(raw)
         } catch {
-            throw CLIError("\(fromStandardInput ? "--secret-key-stdin" : "--secret-key-file"): \(error.message)", exitCode: RunFailure.Kind.configuration.exitCode)
+            throw failure(error.message)
         }
     }
 }

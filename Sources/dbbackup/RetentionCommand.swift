@@ -42,12 +42,14 @@ struct RetentionCommand: ParsableCommand {
         @Option(parsing: .unconditional, help: ArgumentHelp("Backups kept per s3 registration: a number, or unlimited (0 = no automatic cleanup).", valueName: "N|unlimited"))
         var remote: String?
 
+        @Flag(help: "Machine-readable outcome on stdout, as for registration add.") var json = false
+
         func validate() throws {
             if local == nil && remote == nil { throw ValidationError("give --local N and/or --remote N|unlimited") }
         }
 
         func run() throws {
-            try reportingErrors {
+            try reportingChange(json: json) { report in
                 let store = globals.store
                 // The file as written, so a value this command sets may repair an invalid one.
                 guard var table = try store.mainTable() else { _ = try store.loadMain(); return }
@@ -72,8 +74,13 @@ struct RetentionCommand: ParsableCommand {
                 let renamed = CommandLineFields.translate(problems, given: given, storedFile: locations.display(locations.mainFile))
                 guard let config else { throw CLIError.configuration(renamed.filter { $0.severity == .error }) }
                 try store.saveMain(config)
-                for warning in renamed where warning.severity == .warning { Output.stderr(warning.description) }
-                print("retention: local \(config.retention.local), remote \(config.retention.remote)")
+                for warning in renamed where warning.severity == .warning { report.warn(warning) }
+                let remote: ConfigValue = switch config.retention.remote {
+                case .count(let count): .integer(count)
+                case .unlimited: .string("unlimited")
+                }
+                report.done("retention: local \(config.retention.local), remote \(config.retention.remote)",
+                            ["local": .integer(config.retention.local), "remote": remote])
                 Systemd.applyAfterChange(globals)
             }
         }

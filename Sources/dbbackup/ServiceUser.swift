@@ -16,14 +16,15 @@ enum ServiceUser {
 
     /// Creates a missing backup directory owned by the service user, or warns when an existing
     /// one is not writable by it. Does nothing unless run as root on a host with that user.
-    static func prepare(backupDirectory directory: String) {
+    /// `note` says what was created (a line on stdout, or a note of a `--json` outcome).
+    static func prepare(backupDirectory directory: String, note: (String) -> Void) {
         guard getuid() == 0, let (uid, gid) = ids else { return }
         var info = stat()
         if stat(directory, &info) != 0 {
             do {
                 try FileSystem.makeDirectories(directory, mode: 0o750)
                 _ = chown(directory, uid, gid)
-                print("created \(directory) (owner \(name), mode 0750)")
+                note("created \(directory) (owner \(name), mode 0750)")
             } catch {
                 Output.stderr("warning: cannot create \(directory): \(error); create it writable by user \(name)")
             }
