@@ -3,7 +3,7 @@
 # a freshly booted Debian 12 container with Cockpit (apt, at test time), a PAM user with sudo,
 # and Debian's chromium driven by Playwright (scripts/systemd-container/cockpit_browser.py)
 # through https://127.0.0.1:PORT, against a real S3 server (moto on the host's 127.0.0.1, which
-# the container shares). Takes the screenshots in docs/images/.
+# the container shares). Takes the screenshots (see COCKPIT_SCREENSHOTS below).
 #   cockpit-test.sh [DEB]
 # Without DEB, packaging/build-deb.sh builds it; dbbackup-cockpit_VERSION_all.deb is taken from
 # beside DEB. Environment: COCKPIT_TEST_NAME (container, default cockpit1), COCKPIT_TEST_PORT
@@ -109,7 +109,9 @@ s3env=$(python3 "$repo/scripts/s3/moto_up.py" 0 "$tmp/moto" --owner-pid $$ | tai
 # --- the browser
 export COCKPIT_URL="https://127.0.0.1:$port" COCKPIT_USER=admin COCKPIT_PASSWORD="$password"
 export COCKPIT_CONTAINER="$name" COCKPIT_EXEC="$here/exec.sh" COCKPIT_S3_ENV="$s3env"
-export COCKPIT_SCREENSHOTS="$repo/docs/images"
+# Screenshots go under .build (a test run leaves the tree clean); to refresh the README's:
+#   COCKPIT_SCREENSHOTS="$PWD/docs/images" scripts/systemd-container/cockpit-test.sh
+export COCKPIT_SCREENSHOTS="${COCKPIT_SCREENSHOTS:-$repo/.build/cockpit-screenshots}"
 timeout --kill-after=10 600 python3 "$here/cockpit_browser.py" | tee "$tmp/browser.log" || true
 summary=$(sed -n 's/^cockpit-browser: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$tmp/browser.log")
 if [ -n "$summary" ]; then

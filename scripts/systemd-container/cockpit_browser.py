@@ -271,7 +271,7 @@ def create_registrations(ui):
     check("the edit dialog shows the mask as text", ui("#reg-secret").get_attribute("type") == "text")
     check("the name cannot be changed in an edit", ui("#reg-name").is_disabled())
     ui.page.screenshot(path=os.path.join(SCREENSHOTS, "cockpit-dialog.png"))
-    ok("screenshot docs/images/cockpit-dialog.png")
+    ok(f"screenshot {os.path.join(SCREENSHOTS, 'cockpit-dialog.png')}")
     ui("#reg-cancel").click()
 
 
@@ -413,7 +413,7 @@ def back_up_now(ui):
     location = cli_json("list", "offsite", "--json")[0]["location"]
     check("the S3 backup is in the bucket under the prefix", location.startswith(f"s3://{S3['S3_BUCKET']}/cockpit2/db_v7_"), location)
     ui.page.screenshot(path=os.path.join(SCREENSHOTS, "cockpit-registrations.png"))
-    ok("screenshot docs/images/cockpit-registrations.png")
+    ok(f"screenshot {os.path.join(SCREENSHOTS, 'cockpit-registrations.png')}")
 
 
 @scenario("7. restore to a path: verified by the CLI")
