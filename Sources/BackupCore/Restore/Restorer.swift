@@ -154,7 +154,7 @@ public struct Restorer {
                 if let endpoint = object.endpoint { access.target.endpoint = endpoint }
                 if let region = object.region { access.target.region = region }
                 if let pathStyle = object.forcePathStyle { access.target.forcePathStyle = pathStyle }
-                return (try download(object.key, access: access, to: temporary, what: "backup \(record.id)"), expected)
+                return (try download(object.key, access: access, to: temporary, what: "backup \(record.id)").sha256, expected)
             case nil:
                 throw RestoreError(code: .notFound, message: "backup \(record.id) has no location")
             }
@@ -162,7 +162,9 @@ public struct Restorer {
             let recorded = FileSystem.attribute("dbbackup.sha256", of: path).map { (sha256: $0, from: "the file's extended attribute user.dbbackup.sha256") }
             return (try copy(path, to: temporary, what: path), recorded)
         case .object(let key, let access):
-            return (try download(key, access: access, to: temporary, what: "s3://\(access.target.bucket)/\(key)"), nil)
+            let got = try download(key, access: access, to: temporary, what: "s3://\(access.target.bucket)/\(key)")
+            let recorded = BackupAttributes.recorded(in: got.metadata).sha256.map { (sha256: $0, from: "the object's metadata x-amz-meta-dbbackup-sha256") }
+            return (got.sha256, recorded)
         }
     }
 
@@ -177,10 +179,10 @@ public struct Restorer {
         }
     }
 
-    private func download(_ key: String, access: S3Access, to temporary: String, what: String) throws -> String {
+    private func download(_ key: String, access: S3Access, to temporary: String, what: String) throws -> GetResult {
         do {
             let client = try S3Client(S3Store.configuration(access.target, secret: access.secret), policy: S3Store.policy(access.transfer))
-            return try client.getObject(key: key, toFile: temporary).sha256
+            return try client.getObject(key: key, toFile: temporary)
         } catch {
             throw RestoreError(code: .io, message: "downloading \(what) failed: \(error) (restoring from S3 needs s3:GetObject: give a key that has it with --access-key and --secret-key-stdin)")
         }

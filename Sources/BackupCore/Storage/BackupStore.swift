@@ -63,10 +63,29 @@ public struct BackupAttributes: Sendable, Equatable {
     public var createdAt: Timestamp
     public var sha256: String
 
+    public init(registration: String, trigger: BackupTrigger, version: String, createdAt: Timestamp, sha256: String) {
+        self.registration = registration
+        self.trigger = trigger
+        self.version = version
+        self.createdAt = createdAt
+        self.sha256 = sha256
+    }
+
     /// As key-value pairs: extended attributes `user.dbbackup.KEY`, object metadata
     /// `x-amz-meta-dbbackup-KEY`.
     public var pairs: [(key: String, value: String)] {
         [("registration", registration), ("trigger", trigger.rawValue), ("version", version),
          ("created-at", createdAt.rfc3339), ("sha256", sha256)]
+    }
+
+    /// S3 object metadata (`x-amz-meta-dbbackup-KEY`).
+    public var objectMetadata: [String: String] {
+        Dictionary(uniqueKeysWithValues: pairs.map { ("dbbackup-\($0.key)", $0.value) })
+    }
+
+    /// What a store recorded beside an object or file, read back (`registry rebuild`,
+    /// `restore` without a registry); nil fields were not recorded.
+    public static func recorded(in metadata: [String: String]) -> (registration: String?, trigger: BackupTrigger?, sha256: String?) {
+        (metadata["dbbackup-registration"], metadata["dbbackup-trigger"].flatMap(BackupTrigger.init(rawValue:)), metadata["dbbackup-sha256"])
     }
 }

@@ -75,7 +75,9 @@ struct S3Store: BackupStore {
         guard case .object(let object) = location else { return false }
         let key = object.key
         do {
-            _ = try client.putObject(key: key, fromFile: staging, knownDigests: digests, progress: progress)
+            // The metadata lets `registry rebuild` and `restore s3://…` know the object without the registry.
+            _ = try client.putObject(key: key, fromFile: staging, knownDigests: digests, metadata: attributes.objectMetadata,
+                                     progress: progress)
         } catch {
             // The store may hold the object even though the last answer was an error (stored,
             // then 500): remove it, so a failed run leaves nothing behind. Best effort, and
