@@ -11,6 +11,8 @@ struct MultipartUpload {
     let file: LocalFile
     let size: Int64
     let progress: ((Int64, Int64) -> Void)?
+    /// What the object is stored with (Content-Type, metadata…): sent on CreateMultipartUpload.
+    var objectHeaders: [(name: String, value: String)] = []
     /// The whole file's digests when the caller has them (PutResult reports them).
     var knownDigests: FileDigests? = nil
 
@@ -61,8 +63,9 @@ struct MultipartUpload {
     }
 
     private func create(on easy: CurlEasy) throws(S3Error) -> String {
-        let call = S3Call(operation: "multipart upload (create)", method: "POST", key: key,
+        var call = S3Call(operation: "multipart upload (create)", method: "POST", key: key,
                           permission: "s3:PutObject", query: [QueryItem("uploads")])
+        call.headers = objectHeaders
         let response = try client.send(call, on: easy)
         guard let uploadID = S3XML.firstText(of: "UploadId", in: response.bodyText), !uploadID.isEmpty else {
             throw S3Error(kind: .invalidResponse, operation: call.operation, bucket: client.configuration.bucket,

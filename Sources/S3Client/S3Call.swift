@@ -23,8 +23,10 @@ struct S3Call {
 
 extension HTTPResponse {
     /// The ETag header without its quotes.
-    var etag: String? {
-        headers["etag"].map { value in
+    var etag: String? { Self.unquotedETag(headers["etag"]) }
+
+    static func unquotedETag(_ value: String?) -> String? {
+        value.map { value in
             var text = Substring(value)
             if text.hasPrefix("W/") { text = text.dropFirst(2) }
             return String(text.trimmingPrefix("\"").reversed().trimmingPrefix("\"").reversed())
@@ -98,9 +100,23 @@ extension S3Client {
         if message.isEmpty && code == nil {
             message = response.status == 404 ? "Not Found" : (text.count < 200 ? text.trimmingASCIIWhitespace : "")
         }
+        var errorCode = code.map(S3Error.Code.init(rawValue:))
+        if call.method == "HEAD" && code == nil {
+            // A HEAD answer has no body, so no S3 error code: the status is all there is.
+            switch response.status {
+            case 404:
+                errorCode = .noSuchKey
+                message = "Not Found (no such key, or no such bucket)"
+            case 403:
+                errorCode = .accessDenied
+                message = "Forbidden (a HEAD answer carries no details: most likely the key lacks the permission; "
+                    + "a wrong secret key is answered 403 too)"
+            default:
+                break
+            }
+        }
         var error = S3Error(kind: .server, operation: call.operation, bucket: configuration.bucket, key: call.key,
-                            httpStatus: response.status, code: code.map(S3Error.Code.init(rawValue:)),
-                            message: String(message.prefix(400)))
+                            httpStatus: response.status, code: errorCode, message: String(message.prefix(400)))
         error.requestID = response.headers["x-amz-request-id"] ?? S3XML.firstText(of: "RequestId", in: text)
         return error
     }

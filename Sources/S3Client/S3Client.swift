@@ -7,9 +7,10 @@ import Hashing
 /// and deletes, SigV4-signed, with retries. Each call blocks the calling thread; calls on one
 /// client may run on several threads at once (each uses its own libcurl handle).
 ///
-/// Permissions needed: `s3:PutObject` (single and multipart uploads), `s3:DeleteObject`, and
-/// `s3:GetObject` for `getObject` only. A failed multipart upload is aborted when the key also has
-/// `s3:AbortMultipartUpload`; otherwise it is left for a bucket lifecycle rule to expire.
+/// Permissions needed: `s3:PutObject` (single and multipart uploads), `s3:DeleteObject`,
+/// `s3:GetObject` for `getObject` and `headObject` only, `s3:ListBucket` for `listObjects` only.
+/// A failed multipart upload is aborted when the key also has `s3:AbortMultipartUpload`;
+/// otherwise it is left for a bucket lifecycle rule to expire.
 public final class S3Client: Sendable {
     public let configuration: S3Configuration
     public let policy: TransferPolicy
@@ -39,7 +40,9 @@ public final class S3Client: Sendable {
     }
 
     /// Downloads `key` into the file at `path` (created or truncated, mode 0600, fsynced),
-    /// streaming, hashing on the way. On failure the partial file is removed.
+    /// streaming, hashing on the way. On failure the partial file is removed. The result also
+    /// carries what the response headers say about the object (metadata, storage class…).
+    /// Needs `s3:GetObject`.
     @discardableResult
     public func getObject(key: String, toFile path: String,
                           progress: ((_ received: Int64, _ total: Int64) -> Void)? = nil) throws(S3Error) -> GetResult {
@@ -51,8 +54,10 @@ public final class S3Client: Sendable {
             call.beforeAttempt = { () throws(LocalFileError) in try file.truncate() }
             let response = try send(call, on: CurlEasy(), progress: progress)
             do { try file.sync() } catch { throw localError(error, operation: "GET", key: key) }
+            let info = ObjectInfo(key: key, headers: response.headers, size: response.fileBytes)
             return GetResult(key: key, size: response.fileBytes, sha256: (response.fileSHA256 ?? []).hexString,
-                             etag: response.etag)
+                             etag: response.etag, lastModified: info.lastModified, storageClass: info.storageClass,
+                             contentType: info.contentType, metadata: info.metadata)
         } catch {
             unlink(path)
             throw error
@@ -67,9 +72,17 @@ public final class S3Client: Sendable {
     /// `knownDigests`: the file's SHA-256 and MD5 when the caller has them already (the snapshot
     /// computed them while SQLite verified it), which saves a read of the whole file. They
     /// must be of this very file: the store rejects the upload otherwise.
+    ///
+    /// `contentType` is sent as the object's Content-Type (the store's default, usually
+    /// `binary/octet-stream`, when nil). `metadata` becomes signed `x-amz-meta-NAME` headers,
+    /// stored with the object and returned by `headObject` and `getObject`; entries that a
+    /// store would not keep exactly (see `ObjectMetadata`) are refused with `.invalidArgument`
+    /// before anything is sent. Needs `s3:PutObject`.
     @discardableResult
     public func putObject(key: String, fromFile path: String, knownDigests: FileDigests? = nil,
+                          contentType: String? = nil, metadata: [String: String] = [:],
                           progress: ((_ sent: Int64, _ total: Int64) -> Void)? = nil) throws(S3Error) -> PutResult {
+        let objectHeaders = try self.objectHeaders(contentType: contentType, metadata: metadata, operation: "PUT", key: key)
         let file: LocalFile
         let size: Int64
         do {
@@ -80,33 +93,88 @@ public final class S3Client: Sendable {
         }
         if policy.usesMultipart(forFileSize: size) {
             return try MultipartUpload(client: self, key: key, file: file, size: size, progress: progress,
-                                       knownDigests: knownDigests).run()
+                                       objectHeaders: objectHeaders, knownDigests: knownDigests).run()
         }
         let digests: RangeDigests
         do { digests = try RangeDigests(wholeFile: file, size: size, known: knownDigests) } catch {
             throw localError(error, operation: "PUT", key: key)
         }
         return try putSingle(key: key, body: .file(descriptor: file.descriptor, offset: 0, length: size),
-                             digests: digests, progress: progress)
+                             digests: digests, objectHeaders: objectHeaders, progress: progress)
     }
 
     /// Uploads a small in-memory object with a single PUT (e.g. a connectivity probe).
+    /// `contentType` and `metadata` as for the file form. Needs `s3:PutObject`.
     @discardableResult
-    public func putObject(key: String, bytes: [UInt8]) throws(S3Error) -> PutResult {
-        try putSingle(key: key, body: .bytes(bytes), digests: RangeDigests(bytes: bytes), progress: nil)
+    public func putObject(key: String, bytes: [UInt8], contentType: String? = nil,
+                          metadata: [String: String] = [:]) throws(S3Error) -> PutResult {
+        let objectHeaders = try self.objectHeaders(contentType: contentType, metadata: metadata, operation: "PUT", key: key)
+        return try putSingle(key: key, body: .bytes(bytes), digests: RangeDigests(bytes: bytes), objectHeaders: objectHeaders,
+                             progress: nil)
     }
 
-    private func putSingle(key: String, body: RequestBody, digests: RangeDigests,
+    /// What the object is stored with, sent on a single PUT and on CreateMultipartUpload.
+    func objectHeaders(contentType: String?, metadata: [String: String], operation: String,
+                       key: String) throws(S3Error) -> [(name: String, value: String)] {
+        var headers = try ObjectMetadata.headers(metadata, operation: operation, bucket: configuration.bucket, key: key)
+        if let contentType {
+            guard !contentType.isEmpty, contentType.utf8.allSatisfy({ $0 >= 0x20 && $0 <= 0x7e }) else {
+                throw S3Error(kind: .invalidArgument, operation: operation, bucket: configuration.bucket, key: key,
+                              message: "the Content-Type '\(contentType)' is empty or not printable ASCII")
+            }
+            headers.append((name: "Content-Type", value: contentType))
+        }
+        return headers
+    }
+
+    private func putSingle(key: String, body: RequestBody, digests: RangeDigests, objectHeaders: [(name: String, value: String)],
                            progress: ((Int64, Int64) -> Void)?) throws(S3Error) -> PutResult {
         var call = S3Call(operation: "PUT", method: "PUT", key: key, permission: "s3:PutObject")
         call.body = body
         call.payloadSHA256 = digests.sha256.hexString
-        call.headers = [("Content-MD5", digests.md5.base64String)]
+        call.headers = [("Content-MD5", digests.md5.base64String)] + objectHeaders
         let total = body.length
         let response = try send(call, on: CurlEasy(), progress: progress.map { report in { sent, _ in report(sent, total) } })
         let etag = response.etag
         return PutResult(key: key, size: total, sha256: digests.sha256.hexString, md5: digests.md5.hexString,
                          etag: etag, partCount: 0, etagMatchesMD5: etag == digests.md5.hexString)
+    }
+
+    /// The object's size, ETag, Last-Modified, storage class, Content-Type, encryption and user
+    /// metadata, without its bytes (HEAD). Needs `s3:GetObject`. HEAD answers carry no error
+    /// details: a missing key (or bucket) is `.noSuchKey` (404), a refusal `.accessDenied` (403).
+    public func headObject(key: String) throws(S3Error) -> ObjectInfo {
+        let call = S3Call(operation: "HEAD", method: "HEAD", key: key, permission: "s3:GetObject")
+        let response = try send(call, on: CurlEasy())
+        return ObjectInfo(key: key, headers: response.headers)
+    }
+
+    /// Every object whose key starts with `prefix` (all of the bucket for ""), in the store's
+    /// order (UTF-8 byte order of the keys on S3), following ListObjectsV2's continuation tokens
+    /// `pageSize` keys at a time (at most 1000, S3's page limit). Keys come back exactly as
+    /// stored (requested URL-encoded, so keys with characters XML cannot carry survive).
+    /// Needs `s3:ListBucket` on the bucket (`arn:aws:s3:::BUCKET`, not `BUCKET/*`).
+    public func listObjects(prefix: String = "", pageSize: Int = 1000) throws(S3Error) -> [ObjectSummary] {
+        var objects: [ObjectSummary] = []
+        var token: String?
+        let easy = CurlEasy()
+        repeat {
+            var query = [QueryItem("list-type", "2"), QueryItem("encoding-type", "url"),
+                         QueryItem("max-keys", String(min(max(pageSize, 1), 1000)))]
+            if !prefix.isEmpty { query.append(QueryItem("prefix", prefix)) }
+            if let token { query.append(QueryItem("continuation-token", token)) }
+            let call = S3Call(operation: "LIST \(prefix.isEmpty ? "(all keys)" : "prefix '\(prefix)'")", method: "GET", key: "",
+                              permission: "s3:ListBucket", query: query)
+            let response = try send(call, on: easy)
+            let page = ListPage(response.bodyText)
+            objects += page.objects
+            token = page.nextToken
+            if page.isTruncated && token == nil {
+                throw S3Error(kind: .invalidResponse, operation: call.operation, bucket: configuration.bucket, key: "",
+                              message: "the store says the listing is truncated but gives no NextContinuationToken")
+            }
+        } while token != nil
+        return objects
     }
 
     func localError(_ error: LocalFileError, operation: String, key: String) -> S3Error {
@@ -133,11 +201,18 @@ public struct PutResult: Sendable, Equatable {
     public var etagMatchesMD5: Bool
 }
 
-/// What a successful download wrote.
+/// What a successful download wrote, and what the response headers said about the object.
 public struct GetResult: Sendable, Equatable {
     public var key: String
     public var size: Int64
     /// Lowercase hex SHA-256 of the bytes written.
     public var sha256: String
     public var etag: String?
+    /// Last-Modified in seconds since 1970 (UTC), if the store sent a readable one.
+    public var lastModified: Int64?
+    /// `STANDARD` when the store does not say (S3 leaves the header out for it).
+    public var storageClass: String = "STANDARD"
+    public var contentType: String?
+    /// User metadata (`x-amz-meta-NAME`), by NAME without the prefix.
+    public var metadata: [String: String] = [:]
 }

@@ -18,6 +18,8 @@ public struct S3Error: Error, Sendable, Equatable {
         public static let invalidConfiguration = Kind(rawValue: "invalid configuration")
         /// The server answered 2xx with something the client cannot use.
         public static let invalidResponse = Kind(rawValue: "invalid response")
+        /// The caller's request was refused before anything was sent (e.g. unusable metadata).
+        public static let invalidArgument = Kind(rawValue: "invalid argument")
         public var description: String { rawValue }
     }
 
@@ -142,7 +144,9 @@ extension S3Error: CustomStringConvertible {
                 + "dbbackup does not create buckets — create it first"
         case .accessDenied?:
             let permission = requiredPermission.map { "needs \($0)" } ?? "is not permitted"
-            return "this access key \(permission) on arn:aws:s3:::\(bucket)/* — grant it in the user or bucket policy"
+            // ListBucket is granted on the bucket itself, object permissions on its keys.
+            let resource = requiredPermission == "s3:ListBucket" ? "arn:aws:s3:::\(bucket)" : "arn:aws:s3:::\(bucket)/*"
+            return "this access key \(permission) on \(resource) — grant it in the user or bucket policy"
         case .requestTimeTooSkewed?:
             return "this machine's clock differs too much from the server's; check NTP"
         case .badDigest?, .invalidDigest?, .contentSHA256Mismatch?:

@@ -24,6 +24,21 @@ import Testing
 
     @Test func agentGetIsDenied() throws { try Self.scenarios().agentCannotRead() }
 
+    @Test("metadata and Content-Type of a single PUT come back from HEAD, GET and LIST")
+    func metadataSinglePut() throws { try Self.scenarios().metadataRoundTrip(size: 1_000_003, expectParts: 0) }
+
+    @Test("metadata and Content-Type of a multipart upload come back from HEAD, GET and LIST")
+    func metadataMultipart() throws { try Self.scenarios().metadataRoundTrip(size: 11 * 1024 * 1024, expectParts: 3) }
+
+    @Test("a listing follows continuation tokens and returns every key exactly as stored")
+    func listing() throws { try Self.scenarios().listingFollowsContinuationTokens() }
+
+    @Test("the agent may not HEAD or LIST: the errors name s3:GetObject and s3:ListBucket")
+    func agentHeadAndListAreDenied() throws { try Self.scenarios().agentCannotHeadOrList() }
+
+    @Test("metadata a store would change is refused before anything is sent")
+    func unusableMetadata() throws { try Self.scenarios().unusableMetadataIsRefused() }
+
     @Test func wrongSecretKey() throws { try Self.scenarios().wrongSecret() }
 
     @Test func missingBucket() throws { try Self.scenarios().missingBucket() }
