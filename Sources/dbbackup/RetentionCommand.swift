@@ -72,6 +72,12 @@ struct RetentionCommand: ParsableCommand {
                 guard let config else { throw CLIError.configuration(renamed.filter { $0.severity == .error }) }
                 try store.saveMain(config)
                 for warning in renamed where warning.severity == .warning { Output.stderr(warning.description) }
+                for registration in store.load().registrations {
+                    if let warning = S3Settings.retentionWarning(registration, retention: config.retention,
+                                                                 file: locations.display(locations.registrationFile(registration.name))) {
+                        Output.stderr(warning.description)
+                    }
+                }
                 print("retention: local \(config.retention.local), remote \(config.retention.remote)")
                 Systemd.applyAfterChange(globals)
             }

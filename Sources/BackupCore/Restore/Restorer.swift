@@ -115,7 +115,10 @@ public struct Restorer {
                 let client = try S3Client(S3Store.configuration(target, secret: s3.secret), policy: S3Store.policy(s3.transfer))
                 return try client.getObject(key: key, toFile: temporary).sha256
             } catch {
-                throw RestoreError(code: .io, message: "downloading backup \(record.id) failed: \(error) (restoring from S3 needs s3:GetObject: give a key that has it with --access-key and --secret-key-stdin)")
+                // An archived object needs an unarchive, not another key: its hint says how.
+                let needsKey = error.code != .invalidObjectState
+                throw RestoreError(code: .io, message: "downloading backup \(record.id) failed: \(error)"
+                                   + (needsKey ? " (restoring from S3 needs s3:GetObject: give a key that has it with --access-key and --secret-key-stdin)" : ""))
             }
         case nil:
             throw RestoreError(code: .notFound, message: "backup \(record.id) has no location")
