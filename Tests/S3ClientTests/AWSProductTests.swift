@@ -137,6 +137,10 @@ struct AWSProductTests {
         // The probe goes up as backups do, and names the KMS permission.
         let probe = try product.dbbackup("registration", "test", "cloud")
         #expect(probe.stdout.contains("ok   PUT") && probe.stdout.contains("kms:GenerateDataKey"), "\(probe.stdout)")
+        #expect(probe.stdout.contains("note: restore also needs kms:Decrypt on the KMS key alias/dbbackup"))
+        // With the threshold at 5 MiB, a 12 MB database will go multipart (a 2 MB one not yet):
+        // then the probe recommends the lifecycle rule that removes abandoned parts.
+        #expect(probe.stdout.contains("\"AbortIncompleteMultipartUpload\":{\"DaysAfterInitiation\":1}") == (megabytes == 12), "\(probe.stdout)")
         // Dropping encryption drops the key id with it.
         try product.expectOK(product.dbbackup("registration", "edit", "cloud", "--server-side-encryption", "AES256"))
         let file = try String(contentsOfFile: product.configDirectory + "/registrations.d/cloud.toml", encoding: .utf8)

@@ -67,18 +67,17 @@ extension S3TestServer {
     }
 }
 
-@Suite("instance role credentials (IMDSv2) against moto with IAM on")
-struct InstanceCredentialsTests {
-    var server: S3TestServer { get throws { try TestServers.moto.get() } }
+/// What instance credentials must do against any server with STS: moto (IAM on) and radosgw.
+struct InstanceScenarios {
+    let server: S3TestServer
 
-    func role(_ server: S3TestServer, noPut: Bool = false) throws -> String {
-        try #require(server.values[noPut ? "S3_ROLE_NOPUT_ARN" : "S3_ROLE_ARN"], "moto_up.py wrote no role (an old moto.env?)")
+    func role(noPut: Bool = false) throws -> String {
+        try #require(server.values[noPut ? "S3_ROLE_NOPUT_ARN" : "S3_ROLE_ARN"], "the start script wrote no role (an old env file?)")
     }
 
-    @Test("uploads signed with the role's temporary credentials and their session token are accepted; the admin reads them")
+    /// Uploads signed with the role's temporary credentials and their session token are accepted.
     func uploadsWithTheRole() throws {
-        let server = try server
-        let imds = try IMDSDouble(mode: "role", server: server, roleArn: try role(server))
+        let imds = try IMDSDouble(mode: "role", server: server, roleArn: try role())
         let client = try server.instanceClient(imds)
         let dir = try TestSupport.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -94,14 +93,13 @@ struct InstanceCredentialsTests {
         // One token, one role lookup, one set of credentials for all of it (IMDSv2 only: a PUT first).
         #expect(imds.requests.first?.hasPrefix("PUT /latest/api/token 200") == true, "\(imds.requests)")
         #expect(imds.servedKeys.count == 1, "\(imds.requests)")
-        #expect(imds.servedKeys.first?.hasPrefix("ASIA") == true)
         #expect(client.principal == "the instance role dbbackup-instance")
     }
 
-    @Test("moto checks the session token: the same temporary keys with a wrong token are refused")
-    func theSessionTokenIsChecked() throws {
-        let server = try server
-        let imds = try IMDSDouble(mode: "role", server: server, roleArn: try role(server))
+    /// The server checks the session token: the same temporary keys with a wrong token, or
+    /// none, are refused. `codes`: what this server answers a wrong token with.
+    func theSessionTokenIsChecked(codes: Set<S3Error.Code>) throws {
+        let imds = try IMDSDouble(mode: "role", server: server, roleArn: try role())
         let credentials = try server.instanceClient(imds).currentCredentials()
         var configuration = server.configuration(.agent)
         configuration.accessKey = credentials.accessKey
@@ -110,20 +108,18 @@ struct InstanceCredentialsTests {
         let error = #expect(throws: S3Error.self) {
             try S3Client(configuration, policy: .forTests).putObject(key: "instance/\(UUID().uuidString)", bytes: [1])
         }
-        #expect(error?.code == .invalidToken, "\(String(describing: error))")
+        #expect(error.flatMap(\.code).map(codes.contains) == true, "\(String(describing: error))")
         #expect(error.map { !"\($0)".contains(credentials.secretKey) && !"\($0)".contains(configuration.sessionToken!) } == true)
-        // And without a token at all, the temporary key means nothing.
         configuration.sessionToken = nil
         #expect(throws: S3Error.self) {
             try S3Client(configuration, policy: .forTests).putObject(key: "instance/\(UUID().uuidString)", bytes: [1])
         }
     }
 
-    @Test("credentials are cached, and fetched again shortly before they expire")
+    /// Credentials are cached, and fetched again shortly before they expire.
     func credentialsRotate() throws {
-        let server = try server
         // Credentials said to last 4 s: renewed when less than half their lifetime (2 s) is left.
-        let imds = try IMDSDouble(mode: "role", server: server, roleArn: try role(server), lifetimeSeconds: 4)
+        let imds = try IMDSDouble(mode: "role", server: server, roleArn: try role(), lifetimeSeconds: 4)
         let client = try server.instanceClient(imds)
         let key = "instance/\(UUID().uuidString)"
         try client.putObject(key: key, bytes: [1])
@@ -133,10 +129,40 @@ struct InstanceCredentialsTests {
         try client.putObject(key: key, bytes: [3])
         let served = imds.servedKeys
         #expect(served.count == 2, "renewed: \(imds.requests)")
-        #expect(Set(served).count == served.count, "each renewal is a new AssumeRole, and moto took both")
+        #expect(Set(served).count == served.count, "each renewal is a new AssumeRole, and the server took both")
         try client.deleteObject(key: key)
         #expect(imds.requests.filter { $0.hasPrefix("PUT /latest/api/token") }.count == 1, "the session token is reused")
     }
+
+    /// A role without s3:PutObject: AccessDenied naming the role and the permission.
+    func roleWithoutPutObject() throws {
+        let imds = try IMDSDouble(mode: "role", server: server, roleArn: try role(noPut: true))
+        let error = #expect(throws: S3Error.self) {
+            try server.instanceClient(imds).putObject(key: "instance/\(UUID().uuidString)", bytes: [1])
+        }
+        #expect(error?.code == .accessDenied)
+        #expect(error?.description.contains("the instance role dbbackup-instance-noput needs s3:PutObject on arn:aws:s3:::\(server.bucket)/*") == true,
+                "\(String(describing: error))")
+        #expect(error?.description.contains("the role's policy") == true)
+    }
+}
+
+@Suite("instance role credentials (IMDSv2) against moto with IAM on")
+struct InstanceCredentialsTests {
+    var server: S3TestServer { get throws { try TestServers.moto.get() } }
+    var scenarios: InstanceScenarios { get throws { InstanceScenarios(server: try server) } }
+
+    @Test("uploads signed with the role's temporary credentials and their session token are accepted; the admin reads them")
+    func uploadsWithTheRole() throws { try scenarios.uploadsWithTheRole() }
+
+    @Test("moto checks the session token: the same temporary keys with a wrong token are refused")
+    func theSessionTokenIsChecked() throws { try scenarios.theSessionTokenIsChecked(codes: [.invalidToken]) }
+
+    @Test("credentials are cached, and fetched again shortly before they expire")
+    func credentialsRotate() throws { try scenarios.credentialsRotate() }
+
+    @Test("a role without s3:PutObject: AccessDenied naming the role and the permission")
+    func roleWithoutPutObject() throws { try scenarios.roleWithoutPutObject() }
 
     @Test("no metadata service: a credentials error that says so, without retrying S3")
     func noMetadataService() throws {
@@ -172,19 +198,24 @@ struct InstanceCredentialsTests {
         #expect(error?.description.contains(expected) == true, "\(String(describing: error))")
         #expect(imds.requests.allSatisfy { $0.hasPrefix("PUT /latest/api/token") }, "no GET without a token: \(imds.requests)")
     }
+}
 
-    @Test("a role without s3:PutObject: AccessDenied naming the role and the permission")
-    func roleWithoutPutObject() throws {
-        let server = try server
-        let imds = try IMDSDouble(mode: "role", server: server, roleArn: try role(server, noPut: true))
-        let error = #expect(throws: S3Error.self) {
-            try server.instanceClient(imds).putObject(key: "instance/\(UUID().uuidString)", bytes: [1])
-        }
-        #expect(error?.code == .accessDenied)
-        #expect(error?.description.contains("the instance role dbbackup-instance-noput needs s3:PutObject on arn:aws:s3:::\(server.bucket)/*") == true,
-                "\(String(describing: error))")
-        #expect(error?.description.contains("the role's policy") == true)
-    }
+/// radosgw's own STS (radosgw_up.sh turns it on and creates the roles): an independent check
+/// of the session token. Not of a role without s3:PutObject: radosgw 16 let such a role's
+/// session PUT all the same (the session keeps the permissions the assuming user has in the
+/// bucket policy), so that case is tested against moto only.
+@Suite("instance role credentials (IMDSv2) against radosgw", .enabled(if: TestServers.radosgwExpected, "radosgw is not installed (CI unset)"))
+struct RadosgwInstanceCredentialsTests {
+    var scenarios: InstanceScenarios { get throws { InstanceScenarios(server: try TestServers.radosgw.get()) } }
+
+    @Test("uploads signed with the role's temporary credentials are accepted; the admin reads them")
+    func uploadsWithTheRole() throws { try scenarios.uploadsWithTheRole() }
+
+    @Test("radosgw checks the session token: a wrong one is refused")
+    func theSessionTokenIsChecked() throws { try scenarios.theSessionTokenIsChecked(codes: [.accessDenied, S3Error.Code(rawValue: "InvalidArgument")]) }
+
+    @Test("credentials are cached, and fetched again shortly before they expire")
+    func credentialsRotate() throws { try scenarios.credentialsRotate() }
 }
 
 @Suite struct InstanceMetadataParsing {

@@ -5,7 +5,8 @@
 # usage: scripts/s3/radosgw_up.sh PORT STATE_DIR [--owner-pid PID]
 #
 # Storage classes STANDARD and STANDARD_IA; SSE-KMS with Ceph's "testing" key backend (key ids
-# testkey-1 and testkey-2); relaxed (legacy) bucket names.
+# testkey-1 and testkey-2); relaxed (legacy) bucket names; STS with roles `dbbackup-instance`
+# (PutObject, DeleteObject) and `dbbackup-instance-noput` (S3_ROLE_ARN, S3_ROLE_NOPUT_ARN).
 # Creates users `admin` and `agent`, bucket `dbbackup-test` (owned by admin) with a bucket
 # policy that lets the agent only s3:PutObject and s3:DeleteObject (and explicitly denies it
 # GetObject, ListMultipartUploadParts and the ACL calls). Writes STATE_DIR/radosgw.env (same keys
@@ -77,6 +78,10 @@ rgw crypt s3 kms encryption keys = testkey-1=$(head -c 32 /dev/urandom | base64)
 rgw crypt require ssl = false
 # Legacy bucket names (uppercase, '_'), as old AWS accounts have them.
 rgw relaxed s3 bucket names = true
+# STS AssumeRole, so instance-role tests get temporary credentials radosgw checks (the key
+# signs its session tokens; 16 characters).
+rgw sts key = $(uuidgen | tr -d - | head -c 16)
+rgw s3 auth use sts = true
 CONF
 
 ceph_() { ceph -c "$CONF" --connect-timeout 20 "$@"; }
@@ -158,6 +163,17 @@ s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", 
 ]}))
 PY
 
+# Roles an instance profile would carry (their credentials come from STS AssumeRole, called by
+# imds_double.py with the admin's key): the agent's permissions, and DeleteObject only.
+TRUST='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":["arn:aws:iam:::user/admin"]},"Action":["sts:AssumeRole"]}]}'
+for role in dbbackup-instance dbbackup-instance-noput; do
+    actions='"s3:PutObject","s3:DeleteObject"'
+    [ "$role" = dbbackup-instance-noput ] && actions='"s3:DeleteObject"'
+    radosgw-admin -c "$CONF" role create --role-name="$role" --path=/ --assume-role-policy-doc="$TRUST" >/dev/null
+    radosgw-admin -c "$CONF" role-policy put --role-name="$role" --policy-name="$role-policy" \
+        --policy-doc="{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":[$actions],\"Resource\":[\"arn:aws:s3:::$BUCKET/*\"]}]}" >/dev/null
+done
+
 cat > "$ENV_FILE.tmp" <<ENV
 S3_ENDPOINT=http://127.0.0.1:$PORT
 S3_REGION=us-east-1
@@ -166,6 +182,8 @@ S3_ADMIN_ACCESS_KEY=$ADMIN_AK
 S3_ADMIN_SECRET_KEY=$ADMIN_SK
 S3_AGENT_ACCESS_KEY=$AGENT_AK
 S3_AGENT_SECRET_KEY=$AGENT_SK
+S3_ROLE_ARN=arn:aws:iam:::role/dbbackup-instance
+S3_ROLE_NOPUT_ARN=arn:aws:iam:::role/dbbackup-instance-noput
 S3_SERVER_PID=$(cat "$DIR/run/client.rgw.pid")
 ENV
 chmod 600 "$ENV_FILE.tmp"
