@@ -212,7 +212,7 @@ struct RadosgwInstanceCredentialsTests {
     func uploadsWithTheRole() throws { try scenarios.uploadsWithTheRole() }
 
     @Test("radosgw checks the session token: a wrong one is refused")
-    func theSessionTokenIsChecked() throws { try scenarios.theSessionTokenIsChecked(codes: [.accessDenied, S3Error.Code(rawValue: "InvalidArgument")]) }
+    func theSessionTokenIsChecked() throws { try scenarios.theSessionTokenIsChecked(codes: [.invalidAccessKeyId, .accessDenied, S3Error.Code(rawValue: "InvalidArgument")]) }
 
     @Test("credentials are cached, and fetched again shortly before they expire")
     func credentialsRotate() throws { try scenarios.credentialsRotate() }

@@ -8,11 +8,12 @@ IMDSv2 as AWS documents it:
   GET /latest/meta-data/iam/security-credentials/        (with X-aws-ec2-metadata-token) -> role name
   GET /latest/meta-data/iam/security-credentials/ROLE   -> {"Code": "Success", "AccessKeyId", ...}
 A GET without a valid token gets 401, as on an instance that requires IMDSv2. The credentials
-are real to the S3 server: each credentials GET calls STS AssumeRole on moto (with the admin's
-key), so moto checks their session token and applies the role's policy. Their "Expiration" is
+are real to the S3 server: each credentials GET calls STS AssumeRole on moto or radosgw (with the
+admin's key), so the server checks their session token and applies the role's policy. Their "Expiration" is
 LIFETIME seconds from now, so tests see the client fetch fresh ones as they expire.
 
 usage: imds_double.py MODE LOG_FILE [--moto-env FILE --role-arn ARN] [--lifetime SECONDS] [--owner-pid PID]
+(--moto-env names any env file of moto_up.py or radosgw_up.sh: the server whose STS issues the credentials)
 MODE:
   role       serve the role of --role-arn (needs --moto-env with S3_ENDPOINT and the admin's key)
   no-role    no instance profile: the role listing answers 404
@@ -25,6 +26,7 @@ import datetime
 import json
 import os
 import secrets
+import signal
 import sys
 import threading
 import time
@@ -99,7 +101,10 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(200, role.encode())
         if self.path != CREDENTIALS + role:
             return self.answer(404)
-        issued = self.server.assume_role()
+        try:
+            issued = self.server.assume_role()
+        except Exception as error:  # the S3 server's STS failed: say so, as a broken IMDS would
+            return self.answer(500, f"AssumeRole failed: {error}".encode())
         expiration = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=self.server.lifetime)
         document = {
             "Code": "Success",
@@ -115,6 +120,8 @@ class Handler(BaseHTTPRequestHandler):
 
 def main():
     reset_signals()
+    # A client that gave up (its timeout) must cost one BrokenPipeError, not the whole double.
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     args = sys.argv[1:]
     owner = take_owner_pid(args)
     moto_env = take_option(args, "--moto-env")
@@ -131,13 +138,19 @@ def main():
     server.lifetime = lifetime
     server.role_name = role_arn.rsplit("/", 1)[-1]
 
-    def assume_role():
-        import boto3  # only the role mode needs moto
+    sts = None
+    if args[0] == "role":
+        import boto3  # only the role mode needs an STS
         env = dict(line.rstrip("\n").split("=", 1) for line in open(moto_env) if "=" in line)
+        # Made once, up front: a real metadata service answers in milliseconds, and the client
+        # gives it 3 s.
         sts = boto3.client("sts", endpoint_url=env["S3_ENDPOINT"], region_name=env.get("S3_REGION", "us-east-1"),
                            aws_access_key_id=env["S3_ADMIN_ACCESS_KEY"], aws_secret_access_key=env["S3_ADMIN_SECRET_KEY"])
-        return sts.assume_role(RoleArn=role_arn, RoleSessionName=f"i-{secrets.token_hex(8)}",
-                               DurationSeconds=900)["Credentials"]
+
+    def assume_role():
+        with server.lock:  # boto3 clients are not thread-safe
+            return sts.assume_role(RoleArn=role_arn, RoleSessionName=f"i-{secrets.token_hex(8)}",
+                                   DurationSeconds=900)["Credentials"]
 
     server.assume_role = assume_role
     open(server.log_path, "w").close()

@@ -82,6 +82,9 @@ rgw relaxed s3 bucket names = true
 # signs its session tokens; 16 characters).
 rgw sts key = $(uuidgen | tr -d - | head -c 16)
 rgw s3 auth use sts = true
+# Local users first: with STS first (the default order), a wrong secret key is answered
+# AccessDenied by the STS engine instead of SignatureDoesNotMatch.
+rgw s3 auth order = local, sts
 CONF
 
 ceph_() { ceph -c "$CONF" --connect-timeout 20 "$@"; }
