@@ -53,7 +53,7 @@ extension RegistrationCommand {
             // Never both a stored secret and the instance's role.
             try secrets.remove(for: name)
         }
-        S3RegistrationOptions.warnAboutRetention(registration, globals: globals)
+        S3RegistrationOptions.warnAboutRetention(registration, globals: globals, given: options.givenFields, editing: editing)
         return registration
     }
 

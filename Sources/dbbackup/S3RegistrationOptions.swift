@@ -63,10 +63,13 @@ struct S3RegistrationOptions: ParsableArguments {
     }
 
     /// Warns (on stderr) when retention would delete this registration's backups before its
-    /// storage class's minimum storage duration.
-    static func warnAboutRetention(_ registration: Registration, globals: GlobalOptions) {
+    /// storage class's minimum storage duration: about the option when it was given, else
+    /// (`registration edit` of something else) about the stored file.
+    static func warnAboutRetention(_ registration: Registration, globals: GlobalOptions, given: Set<String>, editing: Bool) {
         guard let main = try? globals.store.loadMain(),
               let warning = S3Settings.retentionWarning(registration, retention: main.retention, file: "command line") else { return }
-        Output.stderr(CommandLineFields.translate(warning).description)
+        let storedFile = globals.locations.display(globals.locations.registrationFile(registration.name))
+        let shown = editing ? CommandLineFields.translate([warning], given: given, storedFile: storedFile) : [CommandLineFields.translate(warning)]
+        for problem in shown { Output.stderr(problem.description) }
     }
 }

@@ -166,6 +166,9 @@ struct AWSProductTests {
         #expect(enough.status == 0 && !enough.stderr.contains("storage_class"), "\(enough.output)")
         let tooFew = try product.dbbackup("retention", "set", "--remote", "59")
         #expect(tooFew.stderr.contains("ia.toml: storage_class"), "\(tooFew.output)")
+        // An edit of something else warns about the stored setting, in its file.
+        let retimed = try product.dbbackup("registration", "edit", "ia", "--time", "03:00", "--time", "15:00")
+        #expect(retimed.stderr.contains("warning: registrations.d/ia.toml: storage_class = \"STANDARD_IA\""), "\(retimed.stderr)")
         // GLACIER warns that restores need an unarchive.
         let glacier = try product.dbbackup("registration", "edit", "ia", "--storage-class", "GLACIER")
         #expect(glacier.stderr.contains("archives backups: restoring one first needs an unarchive"), "\(glacier.stderr)")
