@@ -35,6 +35,10 @@ struct HTTPRequest {
     var headers: [(name: String, value: String)]
     var body: RequestBody = .none
     var sink: ResponseSink = .memory
+    /// A bound on the whole request (S3 transfers have none: the low-speed limit catches stalls).
+    var totalTimeout: Duration? = nil
+    /// Never through a proxy, whatever `http_proxy`/`https_proxy` say (the link-local metadata service).
+    var bypassProxy = false
 }
 
 struct HTTPResponse {

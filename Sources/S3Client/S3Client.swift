@@ -15,17 +15,36 @@ public final class S3Client: Sendable {
     public let configuration: S3Configuration
     public let policy: TransferPolicy
     public let endpoint: S3Endpoint
-    let signer: SigV4Signer
+    let credentialProvider: CredentialProvider
 
-    /// Throws `S3Error` of kind `.invalidConfiguration` for an unusable endpoint or empty bucket.
+    /// Throws `S3Error` of kind `.invalidConfiguration` for an unusable endpoint, a bucket name
+    /// that is invalid everywhere, or a storage class or KMS key id that cannot be a header.
+    /// Nothing is sent: instance credentials are fetched with the first request.
     public init(_ configuration: S3Configuration, policy: TransferPolicy = TransferPolicy()) throws(S3Error) {
         self.configuration = configuration
         self.policy = policy
         self.endpoint = try S3Endpoint(configuration)
-        self.signer = SigV4Signer(accessKey: configuration.accessKey, secretKey: configuration.secretKey,
-                                  region: configuration.effectiveRegion)
+        for (what, value) in [("storage class", configuration.storageClass), ("KMS key id", configuration.kmsKeyID)] {
+            guard let value else { continue }
+            guard !value.isEmpty, value.utf8.allSatisfy({ $0 > 0x20 && $0 <= 0x7e }) else {
+                throw S3Error(kind: .invalidConfiguration, operation: "configure", bucket: configuration.bucket, key: "",
+                              message: "the \(what) '\(value)' is empty or has spaces or characters other than printable ASCII")
+            }
+        }
+        self.credentialProvider = CredentialProvider(configuration, policy: policy)
         CurlGlobal.ensureInitialized()
     }
+
+    /// The credentials the next request will be signed with: the configured keys, or the
+    /// instance role's current temporary credentials (fetched now if none are cached).
+    /// For a check before a long operation, e.g. `registration test`.
+    public func currentCredentials() throws(S3Error) -> S3Credentials {
+        try credentialProvider.credentials()
+    }
+
+    /// Who the store sees these requests from, for messages: "the instance role NAME" with
+    /// instance credentials (once fetched), nil for configured keys.
+    public var principal: String? { credentialProvider.principal }
 
     /// Deletes `key`. Succeeds also when the key does not exist (S3 answers 204 either way;
     /// a store that answers 404 NoSuchKey counts as success too). `retry` replaces the
@@ -113,10 +132,21 @@ public final class S3Client: Sendable {
                              progress: nil)
     }
 
-    /// What the object is stored with, sent on a single PUT and on CreateMultipartUpload.
+    /// What the object is stored with, sent on a single PUT and on CreateMultipartUpload (never
+    /// on UploadPart, which S3 refuses with SSE headers): metadata, Content-Type, and the
+    /// configuration's server-side encryption and storage class.
     func objectHeaders(contentType: String?, metadata: [String: String], operation: String,
                        key: String) throws(S3Error) -> [(name: String, value: String)] {
         var headers = try ObjectMetadata.headers(metadata, operation: operation, bucket: configuration.bucket, key: key)
+        if let encryption = configuration.serverSideEncryption {
+            headers.append((name: "x-amz-server-side-encryption", value: encryption.headerValue))
+            if case .kms(let keyID?) = encryption {
+                headers.append((name: "x-amz-server-side-encryption-aws-kms-key-id", value: keyID))
+            }
+        }
+        if let storageClass = configuration.storageClass {
+            headers.append((name: "x-amz-storage-class", value: storageClass))
+        }
         if let contentType {
             guard !contentType.isEmpty, contentType.utf8.allSatisfy({ $0 >= 0x20 && $0 <= 0x7e }) else {
                 throw S3Error(kind: .invalidArgument, operation: operation, bucket: configuration.bucket, key: key,

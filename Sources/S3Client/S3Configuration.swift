@@ -13,8 +13,17 @@ public struct S3Configuration: Sendable, Equatable {
     /// `true`: `http://host/BUCKET/key`; `false`: virtual-hosted `http://BUCKET.host/key`
     /// (falls back to path style where the bucket name is not a DNS name or the host is an IP address).
     public var forcePathStyle: Bool
+    /// The key pair requests are signed with when `credentialSource` is `.keys`.
     public var accessKey: String
     public var secretKey: String
+    /// The session token of temporary credentials given as keys (sent as `x-amz-security-token`).
+    public var sessionToken: String?
+    /// Where the signing credentials come from: the keys above, or an instance's role.
+    public var credentialSource: CredentialSource
+    /// Encryption at rest the store applies to every object uploaded (single PUT and multipart).
+    public var serverSideEncryption: ServerSideEncryption?
+    /// `x-amz-storage-class` of every object uploaded, e.g. `STANDARD_IA`; nil: the store's default.
+    public var storageClass: String?
 
     public init(
         endpoint: String = "",
@@ -22,7 +31,11 @@ public struct S3Configuration: Sendable, Equatable {
         region: String = "",
         forcePathStyle: Bool = false,
         accessKey: String,
-        secretKey: String
+        secretKey: String,
+        sessionToken: String? = nil,
+        credentialSource: CredentialSource = .keys,
+        serverSideEncryption: ServerSideEncryption? = nil,
+        storageClass: String? = nil
     ) {
         self.endpoint = endpoint
         self.bucket = bucket
@@ -30,6 +43,42 @@ public struct S3Configuration: Sendable, Equatable {
         self.forcePathStyle = forcePathStyle
         self.accessKey = accessKey
         self.secretKey = secretKey
+        self.sessionToken = sessionToken
+        self.credentialSource = credentialSource
+        self.serverSideEncryption = serverSideEncryption
+        self.storageClass = storageClass
+    }
+
+    /// Where a client's credentials come from.
+    public enum CredentialSource: Sendable, Equatable {
+        /// `accessKey`, `secretKey` (and `sessionToken`, if any) of the configuration.
+        case keys
+        /// The role of the cloud instance this runs on, from its metadata service with IMDSv2
+        /// (a session token PUT, then GETs), cached until shortly before the credentials expire.
+        /// `endpoint` is the service's base URL, `InstanceMetadata.defaultEndpoint` on EC2.
+        case instanceMetadata(endpoint: String)
+    }
+
+    /// Server-side encryption: `x-amz-server-side-encryption` and, for KMS, the key to use
+    /// (`x-amz-server-side-encryption-aws-kms-key-id`; nil: the account's default `aws/s3` key).
+    public enum ServerSideEncryption: Sendable, Equatable {
+        /// SSE-S3: `AES256`, keys managed by the store.
+        case s3
+        /// SSE-KMS: `aws:kms`, with a KMS key id, ARN or alias, or the default key.
+        case kms(keyID: String?)
+
+        /// The header value: `AES256` or `aws:kms`.
+        public var headerValue: String {
+            switch self {
+            case .s3: "AES256"
+            case .kms: "aws:kms"
+            }
+        }
+    }
+
+    /// The KMS key of `.kms(keyID:)` encryption, if one is named.
+    public var kmsKeyID: String? {
+        if case .kms(let keyID)? = serverSideEncryption { keyID } else { nil }
     }
 
     /// The region used for signing and for the AWS endpoint.
@@ -50,7 +99,15 @@ extension S3Configuration: CustomStringConvertible, CustomDebugStringConvertible
     public var description: String {
         let shownEndpoint = endpoint.isEmpty ? "AWS" : endpoint
         return "S3Configuration(endpoint: \(shownEndpoint), bucket: \(bucket), region: \(effectiveRegion), "
-            + "forcePathStyle: \(forcePathStyle), accessKey: \(accessKey), secretKey: \(Self.maskedSecret(secretKey)))"
+            + "forcePathStyle: \(forcePathStyle), accessKey: \(accessKey), secretKey: \(Self.maskedSecret(secretKey))"
+            + (sessionToken == nil ? "" : ", sessionToken: ****") + ", credentials: \(credentialSourceDescription))"
+    }
+
+    private var credentialSourceDescription: String {
+        switch credentialSource {
+        case .keys: "keys"
+        case .instanceMetadata(let endpoint): "instance role via \(endpoint)"
+        }
     }
 
     public var debugDescription: String { description }
@@ -63,6 +120,10 @@ extension S3Configuration: CustomStringConvertible, CustomDebugStringConvertible
             "forcePathStyle": forcePathStyle,
             "accessKey": accessKey,
             "secretKey": Self.maskedSecret(secretKey),
+            "sessionToken": sessionToken == nil ? "nil" : "****",
+            "credentialSource": credentialSourceDescription,
+            "serverSideEncryption": serverSideEncryption.map(\.headerValue) ?? "nil",
+            "storageClass": storageClass ?? "nil",
         ], displayStyle: .struct)
     }
 }

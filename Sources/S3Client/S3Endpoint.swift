@@ -21,6 +21,10 @@ public struct S3Endpoint: Sendable, Equatable {
             throw S3Error(kind: .invalidConfiguration, operation: "configure", bucket: "", key: "",
                           message: "the bucket name is empty")
         }
+        if let problem = S3BucketName.problem(configuration.bucket) {
+            throw S3Error(kind: .invalidConfiguration, operation: "configure", bucket: configuration.bucket, key: "",
+                          message: "bucket name '\(configuration.bucket)' \(problem)")
+        }
         var text = configuration.endpoint.trimmingASCIIWhitespace
         if text.isEmpty { text = "https://s3.\(configuration.effectiveRegion).amazonaws.com" }
         var scheme = "https"
@@ -88,7 +92,8 @@ public struct S3Endpoint: Sendable, Equatable {
     func displayName(forKey key: String) -> String { "s3://\(bucket)/\(key)" }
 
     /// Bucket names that can be a DNS label sequence; with https also no dots (the wildcard
-    /// certificate covers one label only).
+    /// certificate covers one label only). Legacy names (uppercase, `_`) never are, so they
+    /// always go path-style.
     static func isVirtualHostable(bucket: String, scheme: String) -> Bool {
         guard (3...63).contains(bucket.utf8.count), !(scheme == "https" && bucket.contains(".")) else { return false }
         let labels = bucket.split(separator: ".", omittingEmptySubsequences: false)
@@ -103,5 +108,44 @@ public struct S3Endpoint: Sendable, Equatable {
         if host.hasPrefix("[") { return true }
         let parts = host.split(separator: ".", omittingEmptySubsequences: false)
         return parts.count == 4 && parts.allSatisfy { UInt8($0) != nil }
+    }
+}
+
+/// The rules for bucket names. Today's S3 names are 3-63 lowercase letters, digits, `.` and
+/// `-`, starting and ending with a letter or digit. Buckets created in us-east-1 before
+/// March 2018 may have legacy names: up to 255 characters, also uppercase letters and `_`.
+/// Such a name cannot be a host name, so it works only path-style (`https://s3.amazonaws.com/My_Bucket/key`);
+/// self-hosted stores (Ceph with relaxed names, MinIO) accept the same set.
+public enum S3BucketName {
+    /// Why no store anywhere accepts `name`, or nil.
+    public static func problem(_ name: String) -> String? {
+        guard (3...255).contains(name.utf8.count) else { return "must be 3 to 255 characters long (3 to 63 for buckets created since 2018)" }
+        guard name.utf8.allSatisfy({ isLowercaseOrDigit($0) || ($0 >= 0x41 && $0 <= 0x5a) || $0 == 0x2e || $0 == 0x2d || $0 == 0x5f }) else {
+            return "may contain only letters, digits, '.', '-' and '_' (today's names: lowercase letters, digits, '.' and '-')"
+        }
+        return nil
+    }
+
+    /// Whether `name` (valid somewhere) is a legacy name: it breaks today's rules, so it can
+    /// only be addressed path-style and only exists in old us-east-1 buckets.
+    public static func isLegacy(_ name: String) -> Bool {
+        problem(name) == nil && modernProblem(name) != nil
+    }
+
+    /// Why `name` breaks today's rules, or nil.
+    public static func modernProblem(_ name: String) -> String? {
+        let bytes = Array(name.utf8)
+        if bytes.count > 63 { return "is longer than 63 characters" }
+        if bytes.contains(where: { $0 >= 0x41 && $0 <= 0x5a }) { return "has uppercase letters" }
+        if bytes.contains(0x5f) { return "has '_'" }
+        if let first = bytes.first, let last = bytes.last, !isLowercaseOrDigit(first) || !isLowercaseOrDigit(last) {
+            return "does not start and end with a letter or digit"
+        }
+        if name.contains("..") { return "has two dots in a row" }
+        return nil
+    }
+
+    private static func isLowercaseOrDigit(_ byte: UInt8) -> Bool {
+        (byte >= 0x61 && byte <= 0x7a) || (byte >= 0x30 && byte <= 0x39)
     }
 }

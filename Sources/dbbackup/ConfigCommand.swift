@@ -92,7 +92,16 @@ struct ConfigCommand: ParsableCommand {
                 var resolved: [String: String] = [:]
                 var problems: [ConfigProblem] = []
                 for (registration, secret) in imported.registrations {
-                    guard case .s3 = registration.provider else { continue }
+                    guard case .s3(let target) = registration.provider else { continue }
+                    if target.settings.usesInstanceCredentials {
+                        // The instance's role, never a secret besides (a masked placeholder is fine).
+                        if let secret, !SecretStore.isMasked(secret) {
+                            problems.append(ConfigProblem(file: file, field: "registration \(registration.name): secret_key",
+                                                          message: "is given, but the registration uses credentials = \"instance\"",
+                                                          fix: "remove secret_key, or remove credentials to use an access key and this secret"))
+                        }
+                        continue
+                    }
                     if let secret {
                         do {
                             resolved[registration.name] = try secrets.resolve(supplied: try SecretStore.normalize(secret), for: registration.name)
@@ -111,6 +120,9 @@ struct ConfigCommand: ParsableCommand {
                     if let secret = resolved[registration.name] { try secrets.store(secret, for: registration.name) }
                     try store.save(registration)
                     if case .filesystem = registration.provider { try secrets.remove(for: registration.name) }
+                    if case .s3(let target) = registration.provider, target.settings.usesInstanceCredentials {
+                        try secrets.remove(for: registration.name)
+                    }
                 }
                 let names = Set(imported.registrations.map(\.registration.name))
                 print("imported \(file): database \(imported.main.database.resolvedPath), \(names.count) registration(s)")
@@ -158,9 +170,18 @@ enum ConfigCheck {
                 } else {
                     problems.append(ConfigProblem(.warning, file: file, field: "path", value: "\"\(target.path)\"", message: "\(target.resolvedPath) does not exist yet; the first run creates it"))
                 }
-            case .s3:
+            case .s3(let target):
+                if let main = loaded.main, let warning = S3Settings.retentionWarning(registration, retention: main.retention, file: file) {
+                    problems.append(warning)
+                }
                 let secretFile = secrets.path(for: registration.name)
-                if secrets.secret(for: registration.name) == nil {
+                if target.settings.usesInstanceCredentials {
+                    if secrets.secret(for: registration.name) != nil {
+                        problems.append(ConfigProblem(.warning, file: locations.display(secretFile), field: nil,
+                                                      message: "is not used: \(registration.name) signs with the instance's role (credentials = \"instance\")",
+                                                      fix: "remove it: rm \(secretFile)"))
+                    }
+                } else if secrets.secret(for: registration.name) == nil {
                     problems.append(ConfigProblem(file: file, field: "secret_key", message: "no secret key is stored for this registration", fix: "store it with: dbbackup registration edit \(registration.name) --secret-key-stdin"))
                 } else if let mode = FileSystem.permissions(of: secretFile), mode & 0o066 != 0 {
                     problems.append(ConfigProblem(.warning, file: locations.display(secretFile), field: nil,

@@ -26,7 +26,10 @@ extension RegistrationCommand {
 
         let secrets = globals.secrets
         let supplied = try options.suppliedSecret()
-        if case .s3 = registration.provider {
+        try S3RegistrationOptions.checkSecret(registration, supplied: supplied, options: options)
+        if case .s3(let target) = registration.provider, target.settings.usesInstanceCredentials {
+            // The instance's role instead of a key: no secret is needed, and none is kept (below).
+        } else if case .s3 = registration.provider {
             if let supplied {
                 do {
                     try secrets.store(try secrets.resolve(supplied: supplied, for: name), for: name)
@@ -46,6 +49,11 @@ extension RegistrationCommand {
             try secrets.remove(for: name)
             ServiceUser.prepare(backupDirectory: target.resolvedPath, note: report.note)
         }
+        if case .s3(let target) = registration.provider, target.settings.usesInstanceCredentials {
+            // Never both a stored secret and the instance's role.
+            try secrets.remove(for: name)
+        }
+        S3RegistrationOptions.warnAboutRetention(registration, globals: globals, given: options.givenFields, editing: editing)
         return registration
     }
 
@@ -107,7 +115,8 @@ extension RegistrationCommand {
                 report.done("changed registration \(name): \(registration.schedule.summary), to \(describe(registration.provider))",
                             ["registration": .table(ConfigDocument.render(registration, secrets: globals.secrets, resolvedPath: true))])
                 if case .s3(let before) = existing.provider, case .s3(let after) = registration.provider,
-                   before.accessKey != after.accessKey, !options.secretKeyStdin, options.secretKeyFile == nil {
+                   before.accessKey != after.accessKey, !after.settings.usesInstanceCredentials,
+                   !options.secretKeyStdin, options.secretKeyFile == nil {
                     Output.stderr("warning: the stored secret key is kept for the new access key \(after.accessKey); if it belonged to \(before.accessKey), give the new one with --secret-key-stdin or --secret-key-file")
                 }
                 Systemd.applyAfterChange(globals)
@@ -201,8 +210,15 @@ extension RegistrationCommand {
                     print("region: \(target.region.isEmpty ? "(default)" : target.region)")
                     print("force_path_style: \(target.forcePathStyle)")
                     print("prefix: \(target.prefix)")
-                    print("access_key: \(target.accessKey)")
-                    print("secret_key: \(globals.secrets.secret(for: name).map(SecretStore.mask) ?? "(none stored)")")
+                    if target.settings.usesInstanceCredentials {
+                        print("credentials: instance (the instance's IAM role, via IMDSv2)")
+                    } else {
+                        print("access_key: \(target.accessKey)")
+                        print("secret_key: \(globals.secrets.secret(for: name).map(SecretStore.mask) ?? "(none stored)")")
+                    }
+                    print("server_side_encryption: \(target.settings.serverSideEncryption ?? "(the bucket's default)")"
+                          + (target.settings.kmsKeyID.map { ", kms_key_id: \($0)" } ?? ""))
+                    print("storage_class: \(target.settings.storageClass ?? "(the store's default, STANDARD)")")
                 }
                 print("schedule: \(registration.schedule.summary)")
                 print("file: \(globals.locations.registrationFile(name))")

@@ -37,6 +37,8 @@ struct RegistrationOptions: ParsableArguments {
     @Option(name: .customLong("secret-key-file"), help: ArgumentHelp("s3: read the secret key from a file.", valueName: "FILE"))
     var secretKeyFile: String?
 
+    @OptionGroup var s3: S3RegistrationOptions
+
     @Option(help: "migration, daily, weekly or monthly.")
     var schedule: String?
 
@@ -66,7 +68,7 @@ struct RegistrationOptions: ParsableArguments {
             ("schedule.type", schedule != nil), ("schedule.times", !times.isEmpty), ("schedule.weekdays", !weekdays.isEmpty),
             ("schedule.days", !days.isEmpty), ("schedule.timezone", timezone != nil),
         ]
-        return Set(given.filter(\.1).map(\.0))
+        return Set(given.filter(\.1).map(\.0)).union(s3.givenFields)
     }
 
     var changesSchedule: Bool { schedule != nil || !times.isEmpty || !weekdays.isEmpty || !days.isEmpty || timezone != nil }
@@ -76,13 +78,14 @@ struct RegistrationOptions: ParsableArguments {
         var table = base
         if let provider, provider != (base["provider"].flatMap { if case .string(let s) = $0 { s } else { nil } }) {
             // Switching provider: the old provider's fields no longer apply.
-            for key in ["path", "bucket", "endpoint", "region", "force_path_style", "prefix", "access_key"] { table.removeValue(forKey: key) }
+            for key in ["path", "bucket", "endpoint", "region", "force_path_style", "prefix", "access_key"] + S3Settings.fields { table.removeValue(forKey: key) }
             table["provider"] = .string(provider)
         }
         let strings: [(String, String?)] = [("path", path.map(CommandLineFields.absolutePath)), ("bucket", bucket), ("endpoint", endpoint), ("region", region),
                                             ("prefix", prefix), ("access_key", accessKey)]
         for (key, value) in strings { if let value { table[key] = .string(value) } }
         if let forcePathStyle { table["force_path_style"] = .bool(forcePathStyle) }
+        s3.apply(to: &table, accessKeyGiven: accessKey != nil)
 
         if changesSchedule {
             var scheduleTable: [String: ConfigValue] = if case .table(let existing)? = base["schedule"] { existing } else { [:] }
@@ -135,7 +138,7 @@ enum CommandLineFields {
         ("schedule.days", "--day"), ("schedule.timezone", "--timezone"), ("schedule", "--schedule"),
         ("force_path_style", "--force-path-style"), ("access_key", "--access-key"), ("provider", "--provider"),
         ("path", "--path"), ("bucket", "--bucket"), ("endpoint", "--endpoint"), ("region", "--region"), ("prefix", "--prefix"),
-    ]
+    ] + S3RegistrationOptions.fieldNames
 
     /// For a change to stored settings (`registration edit`, `retention set`): errors name the
     /// options, since this command must change to fix them; a warning about a setting not

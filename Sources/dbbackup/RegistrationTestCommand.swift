@@ -24,6 +24,8 @@ extension RegistrationCommand {
                 for step in steps {
                     print("\(step.ok ? "ok  " : "FAIL") \(step.action)\(step.detail.map { ": \($0)" } ?? "")")
                 }
+                let databaseSize = (try? globals.store.loadMain()).flatMap { try? FileSystem.size($0.database.resolvedPath) }
+                for note in probe.notes(registration, databaseSize: databaseSize) { print("note: \(note)") }
                 if steps.contains(where: { !$0.ok }) {
                     throw CLIError("registration \(name): the store is not usable as configured", exitCode: RunFailure.Kind.store.exitCode)
                 }

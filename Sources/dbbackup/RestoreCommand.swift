@@ -118,7 +118,10 @@ struct Restore: ParsableCommand {
         }
         if let accessKey {
             target.accessKey = accessKey
+            target.settings.credentials = .secret
             secret = try RegistrationOptions.readSecret(fromStandardInput: secretKeyStdin, file: secretKeyFile)
+        } else if target.settings.usesInstanceCredentials {
+            secret = ""  // the instance role's credentials (it needs s3:GetObject)
         }
         guard let secret else {
             throw CLIError("no secret key for \(record.registration); give --access-key with --secret-key-stdin")

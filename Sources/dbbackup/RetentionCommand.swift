@@ -75,6 +75,12 @@ struct RetentionCommand: ParsableCommand {
                 guard let config else { throw CLIError.configuration(renamed.filter { $0.severity == .error }) }
                 try store.saveMain(config)
                 for warning in renamed where warning.severity == .warning { report.warn(warning) }
+                for registration in store.load().registrations {
+                    if let warning = S3Settings.retentionWarning(registration, retention: config.retention,
+                                                                 file: locations.display(locations.registrationFile(registration.name))) {
+                        report.warn(warning)
+                    }
+                }
                 let remote: ConfigValue = switch config.retention.remote {
                 case .count(let count): .integer(count)
                 case .unlimited: .string("unlimited")

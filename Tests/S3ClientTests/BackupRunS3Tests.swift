@@ -21,9 +21,16 @@ struct Product {
     static let binary = ProcessInfo.processInfo.environment["DBBACKUP_BIN"] ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         .deletingLastPathComponent().appendingPathComponent("dbbackup").path
 
-    /// A database of about `megabytes`, the main configuration, and an s3 registration `cloud`.
-    init(server: S3TestServer, megabytes: Int = 2, endpoint: String? = nil, s3Settings: String = "") throws {
+    /// Set for every command (e.g. DBBACKUP_TEST_IMDS_ENDPOINT, http_proxy).
+    var environment: [String: String] = [:]
+
+    /// A database of about `megabytes`, the main configuration, and an s3 registration `cloud`
+    /// with the agent's key, or `credentials` (e.g. `--credentials instance`) instead, and
+    /// `options` besides.
+    init(server: S3TestServer, megabytes: Int = 2, endpoint: String? = nil, s3Settings: String = "",
+         credentials: [String]? = nil, options: [String] = [], bucket: String? = nil, environment: [String: String] = [:]) throws {
         self.server = server
+        self.environment = environment
         root = try TestSupport.makeTemporaryDirectory()
         // Written without the trailing '/': the prefix is a folder all the same.
         prefix = "runs/\(UUID().uuidString.prefix(8))"
@@ -35,18 +42,23 @@ struct Product {
         let quick = "[s3]\nmax_attempts = 4\nretry_seconds = 30\nconnect_timeout = 3\nstall_seconds = 5\n\(s3Settings)\n"
         try (try String(contentsOfFile: main, encoding: .utf8) + "\n" + quick).write(toFile: main, atomically: true, encoding: .utf8)
         try expectOK(dbbackup("retention", "set", "--remote", "2"))
-        try expectOK(dbbackup("registration", "add", "cloud", "--provider", "s3", "--bucket", server.bucket,
-                              "--endpoint", endpoint ?? server.endpoint, "--region", server.region, "--force-path-style",
-                              "--prefix", prefix, "--access-key", server.values["S3_AGENT_ACCESS_KEY"] ?? "",
-                              "--secret-key-stdin", "--schedule", "daily", "--time", "02:00",
-                              input: (server.values["S3_AGENT_SECRET_KEY"] ?? "") + "\n"))
+        let keys = ["--access-key", server.values["S3_AGENT_ACCESS_KEY"] ?? "", "--secret-key-stdin"]
+        try expectOK(dbbackup(["registration", "add", "cloud", "--provider", "s3", "--bucket", bucket ?? server.bucket,
+                               "--endpoint", endpoint ?? server.endpoint, "--region", server.region, "--force-path-style",
+                               "--prefix", prefix] + (credentials ?? keys) + options + ["--schedule", "daily", "--time", "02:00"],
+                              input: credentials == nil ? (server.values["S3_AGENT_SECRET_KEY"] ?? "") + "\n" : ""))
     }
 
     @discardableResult
     func dbbackup(_ arguments: String..., input: String = "") throws -> Spawn.Result {
+        try dbbackup(arguments, input: input)
+    }
+
+    func dbbackup(_ arguments: [String], input: String = "") throws -> Spawn.Result {
         var environment = ProcessInfo.processInfo.environment
         environment["DBBACKUP_CONFIG_DIR"] = configDirectory
         environment["DBBACKUP_STATE_DIR"] = stateDirectory
+        environment.merge(self.environment) { $1 }
         return try Spawn.run(Self.binary, arguments, environment: environment, input: input)
     }
 

@@ -21,6 +21,8 @@ import Testing
         var time: Int
         var access_key: String
         var secret_key: String
+        /// Temporary credentials' session token (x-amz-security-token), or nil.
+        var session_token: String?
     }
 
     struct Signed: Codable, Equatable {
@@ -59,12 +61,13 @@ import Testing
     static func sign(_ request: WireRequest) throws -> Signed {
         let client = try S3Client(S3Configuration(
             endpoint: request.endpoint, bucket: request.bucket, region: request.region,
-            forcePathStyle: request.force_path_style, accessKey: request.access_key, secretKey: request.secret_key))
+            forcePathStyle: request.force_path_style, accessKey: request.access_key, secretKey: request.secret_key,
+            sessionToken: request.session_token))
         var call = S3Call(operation: request.method, method: request.method, key: request.key, permission: "")
         call.query = request.query.map { QueryItem($0[0], $0[1]) }
         call.headers = request.headers.map { (name: $0[0], value: $0[1]) }
         call.payloadSHA256 = request.payload_sha256
-        let signed = client.request(for: call, at: request.time)
+        let signed = client.request(for: call, at: request.time, credentials: try client.currentCredentials())
         return Signed(url: signed.url, authorization: signed.headers.first { $0.name == "Authorization" }?.value ?? "")
     }
 
@@ -99,7 +102,18 @@ import Testing
         if chance(60) { headers.append([pick(["Content-MD5", "content-md5"]), "1B2M2Y8AsgTpgAmY7PhCfg=="]) }
         if chance(40) { headers.append(["Content-Type", pick(["application/octet-stream", "application/xml", "text/plain; charset=utf-8"])]) }
         if chance(30) { headers.append(["x-amz-meta-Note", pick(["  two  spaces  ", "a\tb", "plain", "x   y"])]) }
-        if chance(20) { headers.append(["X-Amz-Storage-Class", "STANDARD_IA"]) }
+        if chance(20) { headers.append([pick(["X-Amz-Storage-Class", "x-amz-storage-class"]), pick(["STANDARD_IA", "GLACIER_IR", "DEEP_ARCHIVE"])]) }
+        // Server-side encryption as uploads send it: SSE-S3, or SSE-KMS with a key id, ARN or alias.
+        if chance(30) {
+            let kms = chance(50)
+            headers.append(["x-amz-server-side-encryption", kms ? "aws:kms" : "AES256"])
+            if kms && chance(70) {
+                headers.append(["x-amz-server-side-encryption-aws-kms-key-id", pick([
+                    "1234abcd-12ab-34cd-56ef-1234567890ab", "alias/dbbackup-key",
+                    "arn:aws:kms:eu-central-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+                ])])
+            }
+        }
         if chance(20) { headers.append(["Range", "bytes=0-\(Int.random(in: 1...1000, using: &generator))"]) }
         let hexDigits = Array("0123456789abcdef")
         let payload = chance(30) ? SignableRequest.emptyPayloadSHA256
@@ -115,8 +129,10 @@ import Testing
             headers: headers,
             payload_sha256: payload,
             time: Int.random(in: 946_684_800...4_102_444_800, using: &generator),
-            access_key: pick(["AKIAIOSFODNN7EXAMPLE", "agent", "minioadmin"]),
-            secret_key: text(["a", "B", "3", "/", "+", "="], 8...40)
+            access_key: pick(["AKIAIOSFODNN7EXAMPLE", "agent", "minioadmin", "ASIAIOSFODNN7EXAMPLE"]),
+            secret_key: text(["a", "B", "3", "/", "+", "="], 8...40),
+            // STS session tokens are long base64 text.
+            session_token: chance(40) ? text(["A", "z", "0", "9", "/", "+", "="], 16...900) : nil
         )
     }
 }

@@ -13,14 +13,18 @@ import Testing
         let port: Int
         let log: URL
 
-        init(upstream: S3TestServer, plan: String) throws {
+        let scheme: String
+
+        /// `tls`: PEM certificate and key files; the proxy then listens with TLS.
+        init(upstream: S3TestServer, plan: String, tls: (certificate: String, key: String)? = nil) throws {
+            scheme = tls == nil ? "http" : "https"
             guard let upstreamPort = upstream.endpoint.split(separator: ":").last.flatMap({ Int($0) }) else {
                 throw ServerUnavailable(description: "no port in \(upstream.endpoint)")
             }
             log = FileManager.default.temporaryDirectory.appendingPathComponent("fault-proxy-\(UUID().uuidString).log")
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             process.arguments = ["python3", TestSupport.script("fault_proxy.py"), String(upstreamPort), plan, log.path,
-                                 "--owner-pid", String(getpid())]
+                                 "--owner-pid", String(getpid())] + (tls.map { ["--tls", $0.certificate, $0.key] } ?? [])
             let stdout = Pipe()
             process.standardOutput = stdout
             try process.run()
@@ -36,7 +40,7 @@ import Testing
             self.port = port
         }
 
-        var endpoint: String { "http://127.0.0.1:\(port)" }
+        var endpoint: String { "\(scheme)://127.0.0.1:\(port)" }
 
         /// "N METHOD PATH ACTION" per request seen.
         var requests: [String] {

@@ -43,6 +43,35 @@ import Testing
 
     @Test func missingBucket() throws { try Self.scenarios().missingBucket() }
 
+    @Test("SSE-S3 and STANDARD_IA, single PUT and multipart", arguments: [(0, 1_000_000), (3, 11 * 1024 * 1024)])
+    func sseS3(parts: Int, size: Int) throws {
+        try Self.scenarios().encryptedWithStorageClass(.s3, storageClass: "STANDARD_IA", size: size, expectParts: parts)
+    }
+
+    @Test("SSE-KMS with a key alias and GLACIER_IR, single PUT and multipart", arguments: [(0, 1_000_000), (3, 11 * 1024 * 1024)])
+    func sseKMS(parts: Int, size: Int) throws {
+        try Self.scenarios().encryptedWithStorageClass(.kms(keyID: "alias/dbbackup"), storageClass: "GLACIER_IR", size: size, expectParts: parts)
+    }
+
+    @Test("reading an object in GLACIER fails with InvalidObjectState and says to restore it first")
+    func archivedObjectNeedsARestore() throws {
+        let server = try TestServers.moto.get()
+        var configuration = server.configuration(.agent)
+        configuration.storageClass = "GLACIER"
+        let key = "archived/\(UUID().uuidString).db"
+        try S3Client(configuration, policy: .forTests).putObject(key: key, bytes: Array("archived".utf8))
+        let dir = try TestSupport.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let error = #expect(throws: S3Error.self) {
+            try server.client(.admin).getObject(key: key, toFile: dir.appendingPathComponent("x").path)
+        }
+        #expect(error?.code == .invalidObjectState)
+        #expect(error?.attempts == 1)
+        #expect(error?.description.contains("aws s3api restore-object --bucket \(server.bucket) --key '\(key)'") == true, "\(String(describing: error))")
+        #expect(try server.client(.admin).headObject(key: key).storageClass == "GLACIER")
+        try server.client(.admin).deleteObject(key: key)
+    }
+
     @Test func unreachableEndpoint() throws {
         let server = try TestServers.moto.get()
         var policy = TransferPolicy.forTests

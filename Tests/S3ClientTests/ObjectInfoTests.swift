@@ -77,3 +77,75 @@ import Testing
         }
     }
 }
+
+/// Answers of AWS S3 to a request for a bucket in another region, in the shapes AWS sends
+/// them (no S3 server here has regions that disagree, so these are parsed from text).
+@Suite struct WrongRegionAnswers {
+    let client = try! S3Client(S3Configuration(bucket: "app-backups", region: "us-east-1", accessKey: "AKIAEXAMPLE", secretKey: "secret"))
+    let call = S3Call(operation: "PUT", method: "PUT", key: "db.db", permission: "s3:PutObject")
+
+    func error(status: Int, headers: [String: String] = [:], body: String) -> S3Error {
+        var error = client.serverError(call, HTTPResponse(status: status, headers: headers, body: Array(body.utf8), fileBytes: 0, fileSHA256: nil))
+        error.endpoint = client.configuration.endpoint
+        return error
+    }
+
+    @Test("301 PermanentRedirect names the region in a header and the endpoint in the body")
+    func permanentRedirect() {
+        let error = error(status: 301, headers: ["x-amz-bucket-region": "eu-west-1"], body: """
+        <?xml version="1.0" encoding="UTF-8"?>
+        <Error><Code>PermanentRedirect</Code><Message>The bucket you are attempting to access must be addressed using the specified endpoint. Please send all future requests to this endpoint.</Message><Endpoint>app-backups.s3.eu-west-1.amazonaws.com</Endpoint><Bucket>app-backups</Bucket><RequestId>4Y1X9Z</RequestId><HostId>abc=</HostId></Error>
+        """)
+        #expect(error.bucketRegion == "eu-west-1")
+        #expect(error.description.contains("give --region eu-west-1"), "\(error)")
+        #expect(!error.isTransient)
+        // Without the header, the body's endpoint tells.
+        let bodyOnly = self.error(status: 301, body: "<Error><Code>PermanentRedirect</Code><Endpoint>app-backups.s3.dualstack.ap-southeast-2.amazonaws.com</Endpoint></Error>")
+        #expect(bodyOnly.bucketRegion == "ap-southeast-2")
+        // A HEAD's 301 has no body at all.
+        #expect(self.error(status: 301, headers: ["x-amz-bucket-region": "sa-east-1"], body: "").bucketRegion == "sa-east-1")
+    }
+
+    @Test("400 AuthorizationHeaderMalformed: the expected region from <Region> or from the message")
+    func authorizationHeaderMalformed() {
+        let error = error(status: 400, body: """
+        <Error><Code>AuthorizationHeaderMalformed</Code><Message>The authorization header is malformed; the region 'us-east-1' is wrong; expecting 'eu-central-1'</Message><Region>eu-central-1</Region><RequestId>R</RequestId></Error>
+        """)
+        #expect(error.bucketRegion == "eu-central-1")
+        #expect(error.description.contains("bucket 'app-backups' is in region eu-central-1: give --region eu-central-1"), "\(error)")
+        let messageOnly = self.error(status: 400, body: "<Error><Code>AuthorizationHeaderMalformed</Code><Message>the region 'us-east-1' is wrong; expecting 'us-west-2'</Message></Error>")
+        #expect(messageOnly.bucketRegion == "us-west-2")
+    }
+
+    @Test("other errors and the configured region itself give no region hint")
+    func noHint() {
+        #expect(error(status: 403, body: "<Error><Code>AccessDenied</Code><Message>Access Denied</Message><Region>eu-west-1</Region></Error>").bucketRegion == nil)
+        #expect(error(status: 301, headers: ["x-amz-bucket-region": "us-east-1"], body: "").bucketRegion == nil)
+        #expect(BucketRegion.region(ofAWSHost: "bucket.s3.amazonaws.com") == "us-east-1")
+        #expect(BucketRegion.region(ofAWSHost: "s3-eu-west-1.amazonaws.com") == "eu-west-1")
+        #expect(BucketRegion.region(ofAWSHost: "minio.example.com") == nil)
+    }
+}
+
+@Suite struct BucketNames {
+    @Test("legacy names (uppercase, '_', longer than 63) are accepted and go path-style; names invalid everywhere are refused")
+    func legacyNames() throws {
+        for legacy in ["My_Backups", "UPPERCASE", "a-" + String(repeating: "b", count: 70), "ends-with-dash-", "two..dots"] {
+            #expect(S3BucketName.problem(legacy) == nil, "\(legacy)")
+            #expect(S3BucketName.isLegacy(legacy), "\(legacy)")
+            let endpoint = try S3Endpoint(S3Configuration(bucket: legacy, region: "us-east-1", accessKey: "a", secretKey: "s"))
+            #expect(endpoint.usesPathStyle, "\(legacy)")
+            #expect(endpoint.hostHeader == "s3.us-east-1.amazonaws.com")
+        }
+        for modern in ["app-backups", "db.backups.example", "a1b"] {
+            #expect(!S3BucketName.isLegacy(modern) && S3BucketName.problem(modern) == nil)
+        }
+        for invalid in ["ab", "has space", "slash/inside", "ünï", String(repeating: "x", count: 256), "colon:x"] {
+            #expect(S3BucketName.problem(invalid) != nil, "\(invalid)")
+            let error = #expect(throws: S3Error.self) {
+                try S3Client(S3Configuration(bucket: invalid, accessKey: "a", secretKey: "s"))
+            }
+            #expect(error?.kind == .invalidConfiguration)
+        }
+    }
+}

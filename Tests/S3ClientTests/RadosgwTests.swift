@@ -27,6 +27,31 @@ struct RadosgwTests {
         try Self.scenarios().uploadReadBackDelete(size: 1000, expectParts: 0, key: key)
     }
 
+    /// SSE-KMS through Ceph's "testing" key backend (radosgw_up.sh), and the STANDARD_IA class
+    /// radosgw_up.sh adds to the placement.
+    @Test("SSE-KMS and STANDARD_IA, single PUT and multipart", arguments: [(0, 1_000_000), (3, 11 * 1024 * 1024)])
+    func sseKMS(parts: Int, size: Int) throws {
+        try Self.scenarios().encryptedWithStorageClass(.kms(keyID: "testkey-1"), storageClass: "STANDARD_IA", size: size, expectParts: parts)
+    }
+
+    /// Ceph 16 has no SSE-S3: it accepts `AES256` and neither applies nor reports it.
+    @Test("AES256 is accepted (Ceph 16 neither applies nor reports it) with the default class")
+    func sseS3IsAcceptedButNotApplied() throws {
+        try Self.scenarios().encryptedWithStorageClass(.s3, storageClass: "STANDARD", size: 1000, expectParts: 0, reportsEncryption: false)
+    }
+
+    @Test("a storage class the placement lacks is refused, and the error names it")
+    func unknownStorageClass() throws {
+        let server = try TestServers.radosgw.get()
+        var configuration = server.configuration(.agent)
+        configuration.storageClass = "GLACIER"
+        let error = #expect(throws: S3Error.self) {
+            try S3Client(configuration, policy: .forTests).putObject(key: "class/\(UUID().uuidString)", bytes: [1])
+        }
+        #expect(error?.httpStatus == 400)
+        #expect(error?.description.contains("storage class GLACIER") == true, "\(String(describing: error))")
+    }
+
     @Test func virtualHostedStyle() throws {
         let server = try TestServers.radosgw.get()
         let endpoint = server.endpoint.replacing("127.0.0.1", with: "localhost")  // bucket.localhost → 127.0.0.1 in libcurl

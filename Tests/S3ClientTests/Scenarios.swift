@@ -160,6 +160,36 @@ struct Scenarios {
         }
     }
 
+    /// The agent uploads with server-side encryption and a storage class (single PUT and
+    /// multipart: the headers go on PUT and CreateMultipartUpload); the admin's HEAD shows what
+    /// the store applied and GET returns the same bytes. `reportsEncryption`: radosgw 16 takes
+    /// AES256 without applying or reporting it.
+    func encryptedWithStorageClass(_ encryption: S3Configuration.ServerSideEncryption, storageClass: String,
+                                   size: Int, expectParts: Int, reportsEncryption: Bool = true) throws {
+        let dir = try TestSupport.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let source = dir.appendingPathComponent("db.db")
+        try TestSupport.makeFile(at: source, size: size, seed: UInt64(size) &+ 11)
+        var configuration = server.configuration(.agent)
+        configuration.serverSideEncryption = encryption
+        configuration.storageClass = storageClass
+        let agent = try S3Client(configuration, policy: .forTests)
+        let key = uniqueKey("sse")
+        let put = try agent.putObject(key: key, fromFile: source.path, contentType: "application/vnd.sqlite3")
+        #expect(put.partCount == expectParts)
+        let admin = try server.client(.admin)
+        let info = try admin.headObject(key: key)
+        #expect(info.storageClass == storageClass, "\(server)")
+        #expect(info.contentType == "application/vnd.sqlite3")
+        if reportsEncryption {
+            #expect(info.serverSideEncryption == encryption.headerValue, "\(server)")
+        }
+        let got = try admin.getObject(key: key, toFile: dir.appendingPathComponent("copy.db").path)
+        #expect(got.sha256 == put.sha256)
+        #expect(got.storageClass == storageClass)
+        try agent.deleteObject(key: key)
+    }
+
     func agentCannotRead() throws {
         let dir = try TestSupport.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -4,7 +4,8 @@
 stdin: a JSON list of requests, each
   {"method", "endpoint" ("" = AWS), "bucket", "key", "force_path_style", "region" ("" = us-east-1),
    "query": [[name, value], ...] (unencoded, unique names), "headers": [[name, value], ...],
-   "payload_sha256", "time" (seconds since 1970), "access_key", "secret_key"}
+   "payload_sha256", "time" (seconds since 1970), "access_key", "secret_key",
+   "session_token" (optional: temporary credentials, signed as X-Amz-Security-Token)}
 stdout: a JSON list of {"url", "authorization"} in the same order.
 
 The URL is built here independently of the Swift code, the way botocore's serializer builds
@@ -69,7 +70,7 @@ def sign(req):
     request = AWSRequest(method=req["method"], url=url, headers=dict(req["headers"]),
                          params=dict(req["query"]))
     request.context["payload_sha256"] = req["payload_sha256"]
-    auth = FixedPayloadS3SigV4Auth(Credentials(req["access_key"], req["secret_key"]), "s3", region)
+    auth = FixedPayloadS3SigV4Auth(Credentials(req["access_key"], req["secret_key"], req.get("session_token")), "s3", region)
     fixed = datetime.datetime.fromtimestamp(req["time"], datetime.timezone.utc).replace(tzinfo=None)
     original = botocore.auth.get_current_datetime
     botocore.auth.get_current_datetime = lambda: fixed

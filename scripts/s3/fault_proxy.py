@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A fault-injecting reverse proxy on 127.0.0.1 for dbbackup's S3 retry tests.
 
-usage: fault_proxy.py UPSTREAM_PORT PLAN LOG_FILE [--owner-pid PID]
+usage: fault_proxy.py UPSTREAM_PORT PLAN LOG_FILE [--tls CERT KEY] [--owner-pid PID]
 
 Forwards every request to 127.0.0.1:UPSTREAM_PORT unchanged — the Host header included, so
 SigV4 signatures still verify — except that the first requests meet the faults of PLAN, a
@@ -12,6 +12,13 @@ comma-separated list applied to successive requests (`*` after the last one repe
   reset-body      read half of the body, then reset the connection
   stall           read the request and never answer
   store-then-500  forward it (the object is stored), then answer 500 InternalError
+  region-301:R    answer as AWS does a request sent to the wrong region's endpoint for a bucket
+                  in region R: 301 PermanentRedirect, x-amz-bucket-region: R (test double of AWS)
+  region-400:R    answer as AWS does a signature scoped to the wrong region: 400
+                  AuthorizationHeaderMalformed "... expecting 'R'" (test double of AWS)
+It also works as a forward proxy (http_proxy=http://127.0.0.1:PORT): a request in absolute form
+(`PUT http://host:port/path`) is forwarded the same way, and logged with its absolute URL.
+--tls CERT KEY: listen with TLS (PEM files), forwarding plain HTTP upstream.
 Prints the listening port on stdout's first line; logs one line per request to LOG_FILE
 ("N METHOD PATH ACTION"). Stops when --owner-pid's process ends, or on SIGTERM.
 """
@@ -80,6 +87,21 @@ class Handler(BaseHTTPRequestHandler):
             return
         if action.isdigit():
             return self.answer(int(action), error_body(int(action)), {"Content-Type": "application/xml"})
+        if action.startswith("region-301:"):
+            region = action.split(":", 1)[1]
+            return self.answer(301, (
+                '<?xml version="1.0" encoding="UTF-8"?><Error><Code>PermanentRedirect</Code><Message>The bucket you are '
+                'attempting to access must be addressed using the specified endpoint. Please send all future requests to '
+                f'this endpoint.</Message><Endpoint>bucket.s3.{region}.amazonaws.com</Endpoint><Bucket>bucket</Bucket>'
+                '<RequestId>FAULTPROXY</RequestId></Error>').encode(),
+                {"Content-Type": "application/xml", "x-amz-bucket-region": region})
+        if action.startswith("region-400:"):
+            region = action.split(":", 1)[1]
+            return self.answer(400, (
+                '<?xml version="1.0" encoding="UTF-8"?><Error><Code>AuthorizationHeaderMalformed</Code><Message>The '
+                f"authorization header is malformed; the region 'us-east-1' is wrong; expecting '{region}'</Message>"
+                f'<Region>{region}</Region><RequestId>FAULTPROXY</RequestId></Error>').encode(),
+                {"Content-Type": "application/xml"})
         status, headers, payload = self.forward(body)
         if action == "store-then-500":
             return self.answer(500, error_body(500), {"Content-Type": "application/xml"})
@@ -89,7 +111,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def forward(self, body):
         connection = http.client.HTTPConnection("127.0.0.1", self.server.upstream_port, timeout=300)
-        connection.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+        path = self.path
+        if "://" in path:  # absolute form: used as a forward proxy
+            authority_and_path = path.split("://", 1)[1]
+            path = "/" + authority_and_path.split("/", 1)[1] if "/" in authority_and_path else "/"
+        connection.putrequest(self.command, path, skip_host=True, skip_accept_encoding=True)
         for name, value in self.headers.items():
             if name.lower() not in HOP_BY_HOP:
                 connection.putheader(name, value)
@@ -120,9 +146,19 @@ def main():
     reset_signals()
     args = sys.argv[1:]
     owner = take_owner_pid(args)
+    tls = None
+    if "--tls" in args:
+        i = args.index("--tls")
+        tls = (args[i + 1], args[i + 2])
+        del args[i:i + 3]
     if len(args) != 3:
         raise SystemExit(__doc__)
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        import ssl
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*tls)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     server.daemon_threads = True
     server.upstream_port = int(args[0])
     server.plan = Plan(args[1])

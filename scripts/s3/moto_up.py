@@ -4,10 +4,13 @@
 usage: moto_up.py PORT STATE_DIR [--owner-pid PID]
 
 Creates bucket `dbbackup-test`, an admin user (s3:*) and an agent user whose inline policy
-allows only s3:PutObject and s3:DeleteObject on arn:aws:s3:::dbbackup-test/*, then switches
-auth on (POST /moto-api/reset-auth). Writes STATE_DIR/moto.env (KEY=value lines):
+allows only s3:PutObject and s3:DeleteObject on arn:aws:s3:::dbbackup-test/*, two IAM roles
+for instance-credential tests (`dbbackup-instance` with the agent's permissions, and
+`dbbackup-instance-noput` with s3:DeleteObject only; their temporary credentials come from
+moto's STS AssumeRole, see imds_double.py), then switches auth on (POST /moto-api/reset-auth).
+Writes STATE_DIR/moto.env (KEY=value lines):
   S3_ENDPOINT S3_REGION S3_BUCKET S3_ADMIN_ACCESS_KEY S3_ADMIN_SECRET_KEY
-  S3_AGENT_ACCESS_KEY S3_AGENT_SECRET_KEY S3_SERVER_PID
+  S3_AGENT_ACCESS_KEY S3_AGENT_SECRET_KEY S3_ROLE_ARN S3_ROLE_NOPUT_ARN S3_SERVER_PID
 PORT 0 picks a free port. With --owner-pid the server is stopped when that process ends
 (so a test process that started it leaves nothing behind). Idempotent: if STATE_DIR/moto.env
 names a server that still answers, it is reused.
@@ -128,6 +131,23 @@ def main():
         created = iam.create_access_key(UserName=user)["AccessKey"]
         keys[user] = (created["AccessKeyId"], created["SecretAccessKey"])
 
+    # Roles an instance profile would carry. moto checks the session token of their STS
+    # credentials and applies the role's policy, as AWS does.
+    # On AWS the trust policy names ec2.amazonaws.com; here the metadata double assumes the
+    # role with the admin's key (moto checks trust policies, and cannot evaluate a Service principal).
+    admin_arn = iam.get_user(UserName="admin")["User"]["Arn"]
+    trust = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": admin_arn}, "Action": "sts:AssumeRole"}]}
+    role_policies = {
+        "dbbackup-instance": policies["agent"],
+        "dbbackup-instance-noput": {"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": ["s3:DeleteObject"], "Resource": f"arn:aws:s3:::{BUCKET}/*"}]},
+    }
+    roles = {}
+    for role, policy in role_policies.items():
+        roles[role] = iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        iam.put_role_policy(RoleName=role, PolicyName=f"{role}-policy", PolicyDocument=json.dumps(policy))
+
     request = urllib.request.Request(f"{endpoint}/moto-api/reset-auth", data=b"0", method="POST",
                                      headers={"Content-Type": "text/plain"})
     urllib.request.urlopen(request, timeout=10).read()
@@ -137,6 +157,7 @@ def main():
         f.write(f"S3_ENDPOINT={endpoint}\nS3_REGION={REGION}\nS3_BUCKET={BUCKET}\n")
         f.write(f"S3_ADMIN_ACCESS_KEY={keys['admin'][0]}\nS3_ADMIN_SECRET_KEY={keys['admin'][1]}\n")
         f.write(f"S3_AGENT_ACCESS_KEY={keys['agent'][0]}\nS3_AGENT_SECRET_KEY={keys['agent'][1]}\n")
+        f.write(f"S3_ROLE_ARN={roles['dbbackup-instance']}\nS3_ROLE_NOPUT_ARN={roles['dbbackup-instance-noput']}\n")
         f.write(f"S3_SERVER_PID={process.pid}\n")
     os.chmod(tmp, 0o600)
     os.rename(tmp, env_path)

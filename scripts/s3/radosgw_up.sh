@@ -4,6 +4,9 @@
 #
 # usage: scripts/s3/radosgw_up.sh PORT STATE_DIR [--owner-pid PID]
 #
+# Storage classes STANDARD and STANDARD_IA; SSE-KMS with Ceph's "testing" key backend (key ids
+# testkey-1 and testkey-2); relaxed (legacy) bucket names; STS with roles `dbbackup-instance`
+# (PutObject, DeleteObject) and `dbbackup-instance-noput` (S3_ROLE_ARN, S3_ROLE_NOPUT_ARN).
 # Creates users `admin` and `agent`, bucket `dbbackup-test` (owned by admin) with a bucket
 # policy that lets the agent only s3:PutObject and s3:DeleteObject (and explicitly denies it
 # GetObject, ListMultipartUploadParts and the ACL calls). Writes STATE_DIR/radosgw.env (same keys
@@ -68,6 +71,20 @@ osd data = $DIR/osd/\$cluster-\$id
 [client.rgw]
 rgw frontends = beast endpoint=127.0.0.1:$PORT
 rgw dns name = localhost
+# SSE-KMS with Ceph's built-in "testing" key backend (fixed keys named in this file, for tests
+# only), allowed over plain http on 127.0.0.1.
+rgw crypt s3 kms backend = testing
+rgw crypt s3 kms encryption keys = testkey-1=$(head -c 32 /dev/urandom | base64) testkey-2=$(head -c 32 /dev/urandom | base64)
+rgw crypt require ssl = false
+# Legacy bucket names (uppercase, '_'), as old AWS accounts have them.
+rgw relaxed s3 bucket names = true
+# STS AssumeRole, so instance-role tests get temporary credentials radosgw checks (the key
+# signs its session tokens; 16 characters).
+rgw sts key = $(uuidgen | tr -d - | head -c 16)
+rgw s3 auth use sts = true
+# Local users first: with STS first (the default order), a wrong secret key is answered
+# AccessDenied by the STS engine instead of SignatureDoesNotMatch.
+rgw s3 auth order = local, sts
 CONF
 
 ceph_() { ceph -c "$CONF" --connect-timeout 20 "$@"; }
@@ -95,11 +112,26 @@ if [ -n "$OWNER" ]; then
     disown
 fi
 
-# Wait until radosgw answers S3 (it creates its pools on first start).
-for _ in $(seq 1 120); do
-    if curl -s -o /dev/null "http://127.0.0.1:$PORT/"; then break; fi
-    sleep 0.5
-done
+wait_for_s3() {
+    for _ in $(seq 1 120); do
+        if curl -s -o /dev/null "http://127.0.0.1:$PORT/"; then return 0; fi
+        sleep 0.5
+    done
+}
+# Wait until radosgw answers S3 (it creates its zone, zonegroup and pools on first start).
+wait_for_s3
+
+# A second storage class besides STANDARD, as an operator would configure one (radosgw refuses
+# classes its placement does not list, with InvalidArgument); radosgw reads it when it starts.
+radosgw-admin -c "$CONF" zonegroup placement add --rgw-zonegroup default --placement-id default-placement \
+    --storage-class STANDARD_IA >>"$DIR/log/mkfs.log" 2>&1
+radosgw-admin -c "$CONF" zone placement add --rgw-zone default --placement-id default-placement \
+    --storage-class STANDARD_IA --data-pool default.rgw.standard-ia.data >>"$DIR/log/mkfs.log" 2>&1
+RGW_PID=$(cat "$DIR/run/client.rgw.pid")
+kill "$RGW_PID"
+while kill -0 "$RGW_PID" 2>/dev/null; do sleep 0.2; done
+radosgw -c "$CONF" -n client.rgw >>"$DIR/log/daemons.out" 2>&1
+wait_for_s3
 
 key() { python3 -c 'import secrets,string,sys; a=string.ascii_letters+string.digits; print("".join(secrets.choice(a) for _ in range(int(sys.argv[1]))))' "$1"; }
 ADMIN_AK=ADM$(key 17 | tr a-z A-Z); ADMIN_SK=$(key 40)
@@ -134,6 +166,17 @@ s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", 
 ]}))
 PY
 
+# Roles an instance profile would carry (their credentials come from STS AssumeRole, called by
+# imds_double.py with the admin's key): the agent's permissions, and DeleteObject only.
+TRUST='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":["arn:aws:iam:::user/admin"]},"Action":["sts:AssumeRole"]}]}'
+for role in dbbackup-instance dbbackup-instance-noput; do
+    actions='"s3:PutObject","s3:DeleteObject"'
+    [ "$role" = dbbackup-instance-noput ] && actions='"s3:DeleteObject"'
+    radosgw-admin -c "$CONF" role create --role-name="$role" --path=/ --assume-role-policy-doc="$TRUST" >/dev/null
+    radosgw-admin -c "$CONF" role-policy put --role-name="$role" --policy-name="$role-policy" \
+        --policy-doc="{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":[$actions],\"Resource\":[\"arn:aws:s3:::$BUCKET/*\"]}]}" >/dev/null
+done
+
 cat > "$ENV_FILE.tmp" <<ENV
 S3_ENDPOINT=http://127.0.0.1:$PORT
 S3_REGION=us-east-1
@@ -142,6 +185,8 @@ S3_ADMIN_ACCESS_KEY=$ADMIN_AK
 S3_ADMIN_SECRET_KEY=$ADMIN_SK
 S3_AGENT_ACCESS_KEY=$AGENT_AK
 S3_AGENT_SECRET_KEY=$AGENT_SK
+S3_ROLE_ARN=arn:aws:iam:::role/dbbackup-instance
+S3_ROLE_NOPUT_ARN=arn:aws:iam:::role/dbbackup-instance-noput
 S3_SERVER_PID=$(cat "$DIR/run/client.rgw.pid")
 ENV
 chmod 600 "$ENV_FILE.tmp"

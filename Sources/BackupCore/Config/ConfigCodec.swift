@@ -176,8 +176,10 @@ public enum ConfigCodec {
         let forcePathStyle = root.bool("force_path_style")
         let prefix = root.string("prefix", example: "\"app/\"")
         let accessKey = root.string("access_key", example: "\"AKIA…\"")
+        let (s3Settings, s3SettingsGiven) = S3Settings.read(&root, sink: sink)
         let s3Fields = [("bucket", bucket != nil), ("endpoint", endpoint != nil), ("region", region != nil),
                         ("force_path_style", forcePathStyle != nil), ("prefix", prefix != nil), ("access_key", accessKey != nil)]
+            + s3SettingsGiven.map { ($0, true) }
         switch kind {
         case nil:
             return nil
@@ -206,7 +208,7 @@ public enum ConfigCodec {
             if path != nil { sink.error("path", nil, "belongs to the filesystem provider, not s3", fix: "remove it; use prefix for a folder inside the bucket") }
             // Every field is checked before a missing one ends the reading, so all problems show at once.
             if let bucket, !bucket.isEmpty {
-                if let problem = S3Names.bucketProblem(bucket) { sink.error("bucket", "\"\(bucket)\"", problem, fix: "use the bucket's exact name: 3-63 lowercase letters, digits, '.' and '-'") }
+                S3Names.checkBucket(bucket, sink: sink)
             } else {
                 sink.error("bucket", bucket.map { "\"\($0)\"" }, bucket == nil ? "is missing" : "is empty", fix: "name an existing bucket, e.g. bucket = \"my-backups\"")
             }
@@ -216,8 +218,10 @@ public enum ConfigCodec {
             if let endpoint, endpoint.hasPrefix("http://"), !S3Names.isLoopback(endpoint) {
                 sink.warning("endpoint", "\"\(endpoint)\"", "is plain http: keys and backups cross the network unencrypted", fix: "use https:// unless the store is on this host")
             }
-            if accessKey?.isEmpty ?? true {
-                sink.error("access_key", nil, accessKey == nil ? "is missing" : "is empty", fix: "set the access key id of the S3 user")
+            S3Settings.check(s3Settings, accessKey: accessKey, sink: sink)
+            if !s3Settings.usesInstanceCredentials && accessKey?.isEmpty ?? true {
+                sink.error("access_key", nil, accessKey == nil ? "is missing" : "is empty",
+                           fix: "set the access key id of the S3 user, or credentials = \"instance\" for the instance's IAM role")
             }
             for (field, value) in [("endpoint", endpoint), ("region", region), ("prefix", prefix), ("access_key", accessKey)] {
                 if let value, hasControlCharacters(value) || (field != "prefix" && value.contains(" ")) {
@@ -228,9 +232,9 @@ public enum ConfigCodec {
                 sink.error("prefix", nil, "is longer than 512 bytes; S3 keys end at 1,024", fix: "use a shorter prefix")
             }
             if let prefix, prefix.hasPrefix("/") { sink.error("prefix", "\"\(prefix)\"", "must not start with '/'", fix: "write it as e.g. \"app/backups/\"") }
-            guard let bucket, !bucket.isEmpty, let accessKey, !accessKey.isEmpty else { return nil }
+            guard let bucket, !bucket.isEmpty, s3Settings.usesInstanceCredentials || !(accessKey ?? "").isEmpty else { return nil }
             return .s3(S3Target(bucket: bucket, endpoint: endpoint ?? "", region: region ?? "", forcePathStyle: forcePathStyle ?? false,
-                                prefix: prefix ?? "", accessKey: accessKey))
+                                prefix: prefix ?? "", accessKey: accessKey ?? "", settings: s3Settings))
         case let other?:
             sink.error("provider", "\"\(other)\"", "is not a known provider", fix: "use \"filesystem\" or \"s3\"")
             return nil
@@ -298,6 +302,7 @@ public enum ConfigCodec {
             table["force_path_style"] = .bool(target.forcePathStyle)
             table["prefix"] = .string(target.prefix)
             table["access_key"] = .string(target.accessKey)
+            target.settings.render(into: &table)
         }
         table["schedule"] = .table(renderSchedule(registration.schedule))
         return table
@@ -315,14 +320,6 @@ public enum ConfigCodec {
 
 /// S3 naming rules worth checking before a first upload fails.
 enum S3Names {
-    static func bucketProblem(_ bucket: String) -> String? {
-        guard (3...63).contains(bucket.count) else { return "must be 3 to 63 characters long" }
-        guard bucket.unicodeScalars.allSatisfy({ ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "." || $0 == "-" }) else {
-            return "may contain only lowercase letters, digits, '.' and '-'"
-        }
-        return nil
-    }
-
     static func isLoopback(_ endpoint: String) -> Bool {
         let host = endpoint.drop(while: { $0 != "/" }).dropFirst(2).prefix(while: { $0 != ":" && $0 != "/" })
         return host == "localhost" || host.hasPrefix("127.") || host == "[::1]"

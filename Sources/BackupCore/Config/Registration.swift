@@ -43,15 +43,20 @@ public struct S3Target: Sendable, Equatable {
     public var region: String
     public var forcePathStyle: Bool
     public var prefix: String
+    /// Empty with instance credentials (`settings.credentials == .instance`).
     public var accessKey: String
+    /// Credentials source, encryption at rest, storage class (see `S3Settings`).
+    public var settings: S3Settings
 
-    public init(bucket: String, endpoint: String = "", region: String = "", forcePathStyle: Bool = false, prefix: String = "", accessKey: String) {
+    public init(bucket: String, endpoint: String = "", region: String = "", forcePathStyle: Bool = false, prefix: String = "", accessKey: String,
+                settings: S3Settings = S3Settings()) {
         self.bucket = bucket
         self.endpoint = endpoint
         self.region = region
         self.forcePathStyle = forcePathStyle
         self.prefix = prefix
         self.accessKey = accessKey
+        self.settings = settings
     }
 
     /// What object keys start with: the prefix as a folder, so `myapp` and `myapp/` both give

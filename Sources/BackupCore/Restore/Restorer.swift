@@ -184,7 +184,10 @@ public struct Restorer {
             let client = try S3Client(S3Store.configuration(access.target, secret: access.secret), policy: S3Store.policy(access.transfer))
             return try client.getObject(key: key, toFile: temporary)
         } catch {
-            throw RestoreError(code: .io, message: "downloading \(what) failed: \(error) (restoring from S3 needs s3:GetObject: give a key that has it with --access-key and --secret-key-stdin)")
+            // An archived object needs an unarchive, not another key: its hint says how.
+            let needsKey = error.code != .invalidObjectState
+            throw RestoreError(code: .io, message: "downloading \(what) failed: \(error)"
+                               + (needsKey ? " (restoring from S3 needs s3:GetObject: give a key that has it with --access-key and --secret-key-stdin)" : ""))
         }
     }
 

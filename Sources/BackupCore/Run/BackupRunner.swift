@@ -59,12 +59,7 @@ public struct BackupRunner {
         case .filesystem(let target):
             return DirectoryStore(registration: registration.name, directory: target.resolvedPath)
         case .s3(let target):
-            guard let secret = SecretStore(locations: locations).secretForRun(registration.name) else {
-                throw RunFailure(.configuration, registration: registration.name,
-                                 "no S3 secret key is stored (\(SecretStore(locations: locations).path(for: registration.name))); store it with: dbbackup registration edit \(registration.name) --secret-key-stdin")
-            }
-            return try S3Store(registration: registration.name, target: target, secret: secret, transfer: config.s3,
-                               stagingDirectory: locations.stagingDirectory)
+            return try S3Store.make(registration: registration.name, target: target, locations: locations, transfer: config.s3)
         }
     }
 

@@ -21,6 +21,9 @@ struct S3Store: BackupStore {
     var needsMD5: Bool { true }
     var keepsStagingFile: Bool { false }
 
+    /// Every backup object's Content-Type: an SQLite database file (IANA's registered type).
+    static let contentType = "application/vnd.sqlite3"
+
     init(registration: String, target: S3Target, secret: String, transfer: S3Transfer, stagingDirectory: String) throws(RunFailure) {
         self.registration = registration
         self.target = target
@@ -34,9 +37,40 @@ struct S3Store: BackupStore {
         }
     }
 
+    /// The store of an s3 registration for a run: with the stored secret (from the service's
+    /// credentials under systemd), or with the instance role's credentials.
+    static func make(registration name: String, target: S3Target, locations: Locations, transfer: S3Transfer) throws(RunFailure) -> S3Store {
+        var secret = ""
+        if !target.settings.usesInstanceCredentials {
+            let secrets = SecretStore(locations: locations)
+            guard let stored = secrets.secretForRun(name) else {
+                throw RunFailure(.configuration, registration: name,
+                                 "no S3 secret key is stored (\(secrets.path(for: name))); store it with: dbbackup registration edit \(name) --secret-key-stdin")
+            }
+            secret = stored
+        }
+        return try S3Store(registration: name, target: target, secret: secret, transfer: transfer, stagingDirectory: locations.stagingDirectory)
+    }
+
+    /// The client configuration of a registration's target. `secret` is ignored with instance
+    /// credentials. A legacy bucket name always goes path-style.
     static func configuration(_ target: S3Target, secret: String) -> S3Configuration {
-        S3Configuration(endpoint: target.endpoint, bucket: target.bucket, region: target.region,
-                        forcePathStyle: target.forcePathStyle, accessKey: target.accessKey, secretKey: secret)
+        let settings = target.settings
+        return S3Configuration(
+            endpoint: target.endpoint, bucket: target.bucket, region: target.region,
+            forcePathStyle: target.forcePathStyle || S3BucketName.isLegacy(target.bucket),
+            accessKey: target.accessKey, secretKey: settings.usesInstanceCredentials ? "" : secret,
+            credentialSource: settings.usesInstanceCredentials ? .instanceMetadata(endpoint: instanceMetadataEndpoint) : .keys,
+            serverSideEncryption: settings.clientEncryption, storageClass: settings.storageClass)
+    }
+
+    /// The metadata service instance credentials come from: EC2's, always, in production.
+    /// TEST HOOK: `DBBACKUP_TEST_IMDS_ENDPOINT` points it at a stand-in, because no real
+    /// instance metadata service can run on a test machine (scripts/s3/imds_double.py). It is
+    /// not a setting: nothing but the tests should ever need another address.
+    static var instanceMetadataEndpoint: String {
+        ProcessInfo.processInfo.environment["DBBACKUP_TEST_IMDS_ENDPOINT"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? InstanceMetadata.defaultEndpoint
     }
 
     static func policy(_ transfer: S3Transfer) -> TransferPolicy {
@@ -76,8 +110,8 @@ struct S3Store: BackupStore {
         let key = object.key
         do {
             // The metadata lets `registry rebuild` and `restore s3://…` know the object without the registry.
-            _ = try client.putObject(key: key, fromFile: staging, knownDigests: digests, metadata: attributes.objectMetadata,
-                                     progress: progress)
+            _ = try client.putObject(key: key, fromFile: staging, knownDigests: digests, contentType: Self.contentType,
+                                     metadata: attributes.objectMetadata, progress: progress)
         } catch {
             // The store may hold the object even though the last answer was an error (stored,
             // then 500): remove it, so a failed run leaves nothing behind. Best effort, and
