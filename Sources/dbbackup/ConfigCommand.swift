@@ -20,6 +20,7 @@ struct ConfigCommand: ParsableCommand {
                 let problems = loaded.problems + ConfigCheck.environment(loaded, locations: globals.locations, secrets: globals.secrets)
                     + loaded.registrations.flatMap { DaylightSaving.warnings($0.schedule, file: globals.locations.display(globals.locations.registrationFile($0.name))) }
                 for problem in problems { print(problem.description) }
+                GeneratorReport.summary(runtimeDirectory: globals.locations.runtimeDirectory)?.forEach { print($0) }
                 let errors = problems.filter { $0.severity == .error }.count
                 let warnings = problems.count - errors
                 if errors > 0 {

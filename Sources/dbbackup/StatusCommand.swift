@@ -52,6 +52,8 @@ struct Status: ParsableCommand {
                 Output.json(.array(rows))
                 return
             }
+            // What systemd's generator reported where it had no kernel log to report to.
+            defer { GeneratorReport.summary(runtimeDirectory: globals.locations.runtimeDirectory)?.forEach { print($0) } }
             if rows.isEmpty {
                 print("no registrations")
                 return

@@ -37,3 +37,28 @@ struct ScheduleWarningTests {
         #expect(!utc.stderr.contains("does not exist"), "\(utc.stderr)")
     }
 }
+
+@Suite("Generator report", .serialized)
+struct GeneratorReportTests {
+    @Test("what the generator reported without /dev/kmsg is shown by status and config check, until a clean run removes it")
+    func shownByStatusAndConfigCheck() throws {
+        let cli = try CLI.initialized()
+        #expect(try cli("registration", "add", "nightly", "--provider", "filesystem", "--path", "b", "--schedule", "daily", "--time", "03:00").status == 0)
+        // Written as systemd's generator writes it in a container (see scripts/systemd-container/service-test.sh).
+        let problem = "skipped: error: registrations.d/broken.toml: schedule.times[0] = \"25:00\": hour 25 is out of range 00-23"
+        GeneratorReport.save([problem], runtimeDirectory: cli.runtimeDirectory)
+        let status = try cli("status")
+        #expect(status.status == 0)
+        #expect(status.stdout.contains("the systemd generator reported at its last run ("), "\(status.stdout)")
+        #expect(status.stdout.contains("  \(problem)"), "\(status.stdout)")
+        let check = try cli("config", "check")
+        #expect(check.stdout.contains("  \(problem)"), "\(check.stdout)")
+        #expect(check.stdout.contains("run: dbbackup apply"), "\(check.stdout)")
+        // JSON stays a list of registrations.
+        #expect((try cli.json("status", "--json") as? [Any])?.count == 1)
+
+        GeneratorReport.save([], runtimeDirectory: cli.runtimeDirectory)
+        #expect(!FileManager.default.fileExists(atPath: GeneratorReport.path(runtimeDirectory: cli.runtimeDirectory)))
+        #expect(!(try cli("status").stdout.contains("generator reported")))
+    }
+}
