@@ -51,6 +51,7 @@ final class CurlEasy {
         set(CURLOPT_SSL_VERIFYPEER, policy.verifyTLS ? 1 : 0)
         set(CURLOPT_SSL_VERIFYHOST, policy.verifyTLS ? 2 : 0)
         if let caBundle = policy.caBundlePath { set(CURLOPT_CAINFO, caBundle) }
+        if let timeout = request.timeout { set(CURLOPT_TIMEOUT_MS, max(1, timeout.wholeMilliseconds)) }
         check(dbb_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, headerList))
 
         switch (request.method, request.body) {

@@ -35,6 +35,8 @@ struct HTTPRequest {
     var headers: [(name: String, value: String)]
     var body: RequestBody = .none
     var sink: ResponseSink = .memory
+    /// A bound on the whole request (connect, send, answer); nil: only the policy's stall limit.
+    var timeout: Duration? = nil
 }
 
 struct HTTPResponse {

@@ -9,8 +9,11 @@ struct Status: ParsableCommand {
 
     @OptionGroup var globals: GlobalOptions
     @Flag(help: "Machine-readable output.") var json = false
+    @Flag(help: "One verdict for monitoring: exit status 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN, a summary line with perfdata (with --json: status, summary, problems, registrations).")
+    var check = false
 
     func run() throws {
+        if check { return try StatusCheck.run(globals, json: json) }
         try reportingErrors {
             let loaded = globals.store.load()
             for problem in loaded.errors { Output.stderr(problem.description) }
