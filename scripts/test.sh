@@ -7,6 +7,8 @@
 #      and builds the container's root file system itself).
 #   3. scripts/systemd-container/deb-test.sh: the .deb installed, upgraded, removed and
 #      purged in a fresh container.
+#   4. scripts/systemd-container/service-test.sh: the .deb as monitoring sees it (status
+#      --check, heartbeat, the Prometheus node exporter, the generator's report).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -14,3 +16,4 @@ swift build --build-tests 2>&1 | tail -n 3
 swift test --skip-build
 scripts/systemd-container/e2e.sh
 scripts/systemd-container/deb-test.sh
+scripts/systemd-container/service-test.sh
