@@ -50,7 +50,7 @@ final class PingServer {
         guard let port else {
             child.kill()
             _ = child.wait()
-            throw Spawn.Failure(description: "the ping server did not start")
+            throw PingServerError()
         }
         self.port = port
     }
@@ -70,6 +70,10 @@ final class PingServer {
             return Request(path: object["path"] ?? "", body: object["body"] ?? "")
         }
     }
+}
+
+struct PingServerError: Error, CustomStringConvertible {
+    var description: String { "the ping server did not start" }
 }
 
 @Suite("Heartbeat pings", .serialized)
