@@ -134,7 +134,7 @@ before_ids=$(json_ids "$(x dbbackup list --json)")
 check "the registry holds 3 backups ($before_ids)" test "$(wc -w <<<"$before_ids")" -eq 3
 backups_before=$(x sh -c 'ls /srv/backups/nightly /srv/backups/pre | grep -c "^db_v"')
 main_before=$(x cat /etc/dbbackup/dbbackup.toml)
-retention_before=$(x dbbackup retention show --json)
+retention_before=$(x dbbackup retention show --json | tr -d " \n")
 
 # --- upgrade to a higher version whose default configuration differs, non-interactively
 # (exec.sh gives no stdin: a conffile prompt would fail with "end of file on stdin"):
@@ -145,7 +145,7 @@ check "...without a conffile prompt" bash -c '! grep -q "Configuration file" "$1
 check "dpkg: dbbackup $version2 installed" test "$(x dpkg-query -W -f='${Status} ${Version}' dbbackup)" = "install ok installed $version2"
 check "the new default is shipped in /usr/share/dbbackup" x grep -q '^# deb-test: this default differs' /usr/share/dbbackup/dbbackup.toml
 check "dbbackup.toml kept (same content)" test "$(x cat /etc/dbbackup/dbbackup.toml)" = "$main_before"
-check "retention as configured ($retention_before)" test "$(x dbbackup retention show --json)" = "$retention_before"
+check "retention as configured ($retention_before)" test "$(x dbbackup retention show --json | tr -d " \n")" = "$retention_before"
 check "postinst has no next steps to tell once configured" bash -c '! grep -q "nothing is backed up yet" "$1"' _ "$tmp/apt.log"
 check "registrations kept" xq test -f /etc/dbbackup/registrations.d/nightly.toml -a -f /etc/dbbackup/registrations.d/pre-deploy.toml
 check "registry kept: list shows the earlier backups" test "$(json_ids "$(x dbbackup list --json)")" = "$before_ids"
