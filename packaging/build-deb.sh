@@ -3,7 +3,9 @@
 #   packaging/build-deb.sh [VERSION]      VERSION defaults to dbbackup's own (DBBackupVersion in
 #                                         Sources/dbbackup/DBBackup.swift, what --version prints)
 # Writes dist/dbbackup_VERSION_ARCH.deb (override the directory with DBBACKUP_DEB_OUTDIR) and
-# prints its path; the Cockpit page goes beside it as dbbackup-cockpit_VERSION_all.deb. Staging happens in .build/deb/; the detached debug symbols of the binary are
+# prints its path; the Cockpit page goes beside it as dbbackup-cockpit_VERSION_all.deb.
+# DBBACKUP_DEB_DEFAULT_CONFIG=FILE ships FILE as the default configuration instead of
+# packaging/dbbackup.toml (deb-test.sh upgrades to a build whose default differs). Staging happens in .build/deb/; the detached debug symbols of the binary are
 # kept there as dbbackup.debug (not packaged).
 #
 # Steps: swift build (release, --static-swift-stdlib) -> strip -> stage the files at their
@@ -46,7 +48,7 @@ binary="$("${build[@]}" --show-bin-path)/dbbackup"
 rm -rf "$work"
 mkdir -p "$pkg/DEBIAN" "$outdir"
 install -d "$pkg/usr/bin" "$pkg/usr/lib/systemd/system" "$pkg/usr/lib/systemd/system-generators" \
-           "$pkg/usr/lib/sysusers.d" "$pkg/usr/lib/tmpfiles.d" "$pkg/etc/dbbackup" \
+           "$pkg/usr/lib/sysusers.d" "$pkg/usr/lib/tmpfiles.d" "$pkg/usr/share/dbbackup" \
            "$pkg/usr/share/man/man8" "$pkg/usr/share/bash-completion/completions" \
            "$pkg/usr/share/doc/dbbackup" "$pkg/usr/share/lintian/overrides"
 
@@ -66,7 +68,9 @@ for unit in dbbackup@.service dbbackup-migration.path dbbackup-migration.service
 done
 install -m 0644 "$repo/systemd/sysusers.d/dbbackup.conf" "$pkg/usr/lib/sysusers.d/dbbackup.conf"
 install -m 0644 "$repo/systemd/tmpfiles.d/dbbackup.conf" "$pkg/usr/lib/tmpfiles.d/dbbackup.conf"
-install -m 0644 "$here/dbbackup.toml" "$pkg/etc/dbbackup/dbbackup.toml"
+# The commented default configuration. Not a conffile: postinst copies it to
+# /etc/dbbackup/dbbackup.toml when that is missing, and the CLI rewrites that file.
+install -m 0644 "${DBBACKUP_DEB_DEFAULT_CONFIG:-$here/dbbackup.toml}" "$pkg/usr/share/dbbackup/dbbackup.toml"
 
 # --- 3. documentation: changelog (with an entry for VERSION if it is not the newest),
 # copyright, man page, bash completion, lintian overrides
@@ -106,9 +110,9 @@ mkdir -p "$work/man"
 "$pkg/usr/bin/dbbackup" --generate-completion-script bash | sed '1{/^#!/d}' \
     > "$pkg/usr/share/bash-completion/completions/dbbackup"
 
-# --- 4. control: maintainer scripts, conffiles, Depends from what the binary links
-install -m 0755 "$here/maintainer/postinst" "$here/maintainer/prerm" "$here/maintainer/postrm" "$pkg/DEBIAN/"
-install -m 0644 "$here/conffiles" "$pkg/DEBIAN/conffiles"
+# --- 4. control: maintainer scripts, triggers (no conffiles), Depends from what the binary links
+install -m 0755 "$here/maintainer/preinst" "$here/maintainer/postinst" "$here/maintainer/prerm" "$here/maintainer/postrm" "$pkg/DEBIAN/"
+install -m 0644 "$here/triggers" "$pkg/DEBIAN/triggers"
 grep -v '^#' "$here/control" > "$src/debian/control"
 (
     cd "$src"
@@ -119,7 +123,7 @@ grep -v '^#' "$here/control" > "$src/debian/control"
 )
 (cd "$pkg" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | LC_ALL=C sort -z \
     | xargs -0 md5sum > DEBIAN/md5sums)
-chmod 0644 "$pkg/DEBIAN/md5sums" "$pkg/DEBIAN/control"
+chmod 0644 "$pkg/DEBIAN/md5sums" "$pkg/DEBIAN/control" "$pkg/DEBIAN/triggers"
 
 deb=$outdir/dbbackup_${version}_${arch}.deb
 dpkg-deb --root-owner-group -Zxz --build "$pkg" "$deb" >/dev/null

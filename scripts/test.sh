@@ -7,7 +7,9 @@
 #      and builds the container's root file system itself).
 #   3. scripts/systemd-container/deb-test.sh: the .deb installed, upgraded, removed and
 #      purged in a fresh container.
-#   4. scripts/systemd-container/cockpit-test.sh: the Cockpit page in a real browser against
+#   4. scripts/systemd-container/service-test.sh: the .deb as monitoring sees it (status
+#      --check, heartbeat, the Prometheus node exporter, the generator's report).
+#   5. scripts/systemd-container/cockpit-test.sh: the Cockpit page in a real browser against
 #      Cockpit and the packages in a fresh container (installs chromium and Playwright).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,4 +18,5 @@ swift build --build-tests 2>&1 | tail -n 3
 swift test --skip-build
 scripts/systemd-container/e2e.sh
 scripts/systemd-container/deb-test.sh
+scripts/systemd-container/service-test.sh
 scripts/systemd-container/cockpit-test.sh

@@ -20,6 +20,7 @@ struct ConfigCommand: ParsableCommand {
             try reportingErrors {
                 let loaded = globals.store.load()
                 let problems = loaded.problems + ConfigCheck.environment(loaded, locations: globals.locations, secrets: globals.secrets)
+                    + loaded.registrations.flatMap { DaylightSaving.warnings($0.schedule, file: globals.locations.display(globals.locations.registrationFile($0.name))) }
                 let errors = problems.filter { $0.severity == .error }.count
                 let warnings = problems.count - errors
                 if json {
@@ -29,6 +30,7 @@ struct ConfigCommand: ParsableCommand {
                     return
                 }
                 for problem in problems { print(problem.description) }
+                GeneratorReport.summary(runtimeDirectory: globals.locations.runtimeDirectory)?.forEach { print($0) }
                 if errors > 0 {
                     throw CLIError("configuration has \(errors) error(s) and \(warnings) warning(s)", exitCode: RunFailure.Kind.configuration.exitCode)
                 }

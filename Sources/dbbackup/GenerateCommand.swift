@@ -50,6 +50,7 @@ struct Generate: ParsableCommand {
             return
         }
         guard let directory = directories.first else { return }
+        defer { log.finish(runtimeDirectory: locations.runtimeDirectory) }
         do {
             try generator.write(to: directory)
         } catch {
@@ -60,13 +61,19 @@ struct Generate: ParsableCommand {
 }
 
 /// Where the generator reports: /dev/kmsg when systemd runs it (its stderr goes nowhere
-/// useful that early), stderr otherwise.
-struct GeneratorLog {
+/// useful that early), stderr otherwise. Without /dev/kmsg (containers), systemd's generator
+/// also keeps its report in the runtime directory (`GeneratorReport`), where `status` and
+/// `config check` show it.
+final class GeneratorLog {
     private let kmsg: Int32
+    /// Run by systemd as a generator, with no /dev/kmsg: the report goes to a file too.
+    private let keepsReport: Bool
+    private var report: [String] = []
 
     init() {
-        let asGenerator = (CommandLine.arguments.first.map { FileSystem.name(of: $0) } == "dbbackup-generator")
-        kmsg = asGenerator && isatty(STDERR_FILENO) == 0 ? open("/dev/kmsg", O_WRONLY | O_CLOEXEC) : -1
+        let asGenerator = (CommandLine.arguments.first.map { FileSystem.name(of: $0) } == "dbbackup-generator") && isatty(STDERR_FILENO) == 0
+        kmsg = asGenerator ? open("/dev/kmsg", O_WRONLY | O_CLOEXEC) : -1
+        keepsReport = asGenerator && kmsg < 0
     }
 
     func write(_ priority: Int, _ message: String) {
@@ -76,5 +83,11 @@ struct GeneratorLog {
         } else {
             Output.stderr("dbbackup-generator: \(line)")
         }
+        if keepsReport { report.append(line) }
+    }
+
+    /// Writes the report file, or removes the last one when this run had nothing to report.
+    func finish(runtimeDirectory: String) {
+        if keepsReport { GeneratorReport.save(report, runtimeDirectory: runtimeDirectory) }
     }
 }

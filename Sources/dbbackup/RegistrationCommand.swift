@@ -17,7 +17,8 @@ extension RegistrationCommand {
     static func save(_ table: [String: ConfigValue], name: String, options: RegistrationOptions,
                      globals: GlobalOptions, editing: Bool, report: ChangeReport) throws -> Registration {
         let locations = globals.locations
-        let (parsed, problems) = ConfigCodec.readRegistration(table, name: name, file: "command line", configDirectory: locations.configDirectory)
+        let (parsed, read) = ConfigCodec.readRegistration(table, name: name, file: "command line", configDirectory: locations.configDirectory)
+        let problems = read + (parsed.map { DaylightSaving.warnings($0.schedule, file: "command line") } ?? [])
         let translated = editing
             ? CommandLineFields.translate(problems, given: options.givenFields, storedFile: locations.display(locations.registrationFile(name)))
             : problems.map(CommandLineFields.translate)

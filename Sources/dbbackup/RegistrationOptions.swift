@@ -54,6 +54,9 @@ struct RegistrationOptions: ParsableArguments {
     @Option(help: ArgumentHelp("IANA time zone, e.g. Europe/Prague; default: the host's local time.", valueName: "TZ"))
     var timezone: String?
 
+    @Option(name: .customLong("heartbeat-url"), help: ArgumentHelp("Ping this URL on start (URL/start), success (URL) and failure (URL/fail), healthchecks-style; '' for none, even with a global [monitoring] heartbeat_url.", valueName: "URL"))
+    var heartbeatURL: String?
+
     func validate() throws {
         if secretKeyStdin && secretKeyFile != nil {
             throw ValidationError("give the secret key either with --secret-key-stdin or with --secret-key-file, not both")
@@ -66,7 +69,7 @@ struct RegistrationOptions: ParsableArguments {
             ("provider", provider != nil), ("path", path != nil), ("bucket", bucket != nil), ("endpoint", endpoint != nil),
             ("region", region != nil), ("prefix", prefix != nil), ("access_key", accessKey != nil), ("force_path_style", forcePathStyle != nil),
             ("schedule.type", schedule != nil), ("schedule.times", !times.isEmpty), ("schedule.weekdays", !weekdays.isEmpty),
-            ("schedule.days", !days.isEmpty), ("schedule.timezone", timezone != nil),
+            ("schedule.days", !days.isEmpty), ("schedule.timezone", timezone != nil), ("heartbeat_url", heartbeatURL != nil),
         ]
         return Set(given.filter(\.1).map(\.0)).union(s3.givenFields)
     }
@@ -82,7 +85,7 @@ struct RegistrationOptions: ParsableArguments {
             table["provider"] = .string(provider)
         }
         let strings: [(String, String?)] = [("path", path.map(CommandLineFields.absolutePath)), ("bucket", bucket), ("endpoint", endpoint), ("region", region),
-                                            ("prefix", prefix), ("access_key", accessKey)]
+                                            ("prefix", prefix), ("access_key", accessKey), ("heartbeat_url", heartbeatURL)]
         for (key, value) in strings { if let value { table[key] = .string(value) } }
         if let forcePathStyle { table["force_path_style"] = .bool(forcePathStyle) }
         s3.apply(to: &table, accessKeyGiven: accessKey != nil)
@@ -138,6 +141,7 @@ enum CommandLineFields {
         ("schedule.days", "--day"), ("schedule.timezone", "--timezone"), ("schedule", "--schedule"),
         ("force_path_style", "--force-path-style"), ("access_key", "--access-key"), ("provider", "--provider"),
         ("path", "--path"), ("bucket", "--bucket"), ("endpoint", "--endpoint"), ("region", "--region"), ("prefix", "--prefix"),
+        ("heartbeat_url", "--heartbeat-url"),
     ] + S3RegistrationOptions.fieldNames
 
     /// For a change to stored settings (`registration edit`, `retention set`): errors name the

@@ -49,6 +49,8 @@ struct RegistryCommand: ParsableCommand {
                 let rebuild = RegistryRebuild(registry: registry)
                 var total = 0
                 var unreached: [String] = []
+                // Read once: one reader key serves every s3 registration given.
+                let suppliedSecret = try RegistrationOptions.readSecret(fromStandardInput: secretKeyStdin, file: secretKeyFile)
                 for registration in registrations {
                     switch registration.provider {
                     case .filesystem(let target):
@@ -59,13 +61,33 @@ struct RegistryCommand: ParsableCommand {
                         let outcome = try rebuild.rebuild(registration, directory: target.resolvedPath, sharedWith: others)
                         report(outcome, in: target.resolvedPath)
                         total += outcome.recorded.count
-                    case .s3(let target):
-                        unreached.append("\(registration.name) (s3://\(target.bucket)/\(target.keyPrefix))")
+                    case .s3(var target):
+                        let others = loaded.registrations.filter { other in
+                            guard other.name != registration.name, case .s3(let theirs) = other.provider else { return false }
+                            return theirs.bucket == target.bucket && theirs.endpoint == target.endpoint && theirs.keyPrefix == target.keyPrefix
+                        }.map(\.name)
+                        var secret = globals.secrets.secret(for: registration.name) ?? ""
+                        if let accessKey {
+                            target.accessKey = accessKey
+                            target.settings.credentials = .secret  // the key given, not the instance role
+                            secret = suppliedSecret ?? ""
+                        }
+                        let staging = globals.locations.stagingDirectory
+                        try FileSystem.makeDirectories(staging, mode: 0o700)
+                        do {
+                            let outcome = try rebuild.rebuild(registration, target: target, secret: secret, transfer: (try? globals.store.loadMain().s3) ?? S3Transfer(),
+                                                              scratch: staging, sharedWith: others)
+                            report(outcome, in: "s3://\(target.bucket)/\(target.keyPrefix)")
+                            total += outcome.recorded.count
+                        } catch {
+                            unreached.append("\(registration.name): \(error)")
+                        }
                     }
                 }
                 print("registry rebuild: \(total) backup(s) recorded")
                 if !unreached.isEmpty {
-                    throw CLIError("not rebuilt from S3 by this version: \(unreached.joined(separator: ", ")); restore from a bucket without the registry with: dbbackup restore s3://BUCKET/KEY --to PATH")
+                    throw CLIError("not rebuilt: " + unreached.joined(separator: "; ")
+                                   + " (a bucket is read with a key that may list and read it: --access-key KEY --secret-key-stdin)")
                 }
             }
         }

@@ -85,7 +85,7 @@ struct Run: ParsableCommand {
             }
             for registration in registrations {
                 do throws(RunFailure) {
-                    let report = try runner.run(registration, trigger: trigger)
+                    let report = try Monitoring.around(registration, config) { () throws(RunFailure) in try runner.run(registration, trigger: trigger) }
                     ProgressLine.clear()
                     let backup = report.backup
                     for warning in report.warnings { CLILogging.logger.warning("\(registration.name): \(warning)") }
@@ -121,6 +121,7 @@ struct Run: ParsableCommand {
                                                       exitCode: failure.kind.exitCode))
                 fail(failure)
             }
+            Monitoring.afterRun(locations, store)
             // The last progress text would otherwise stay in `systemctl status` after the run.
             let outcome = results.map { "\($0.registration) \($0.ok ? "stored" : "failed")\($0.exitCode == 0 ? "" : " (exit status \($0.exitCode))")" }
             _ = try? SystemdNotifier.notify(.status("done: " + outcome.joined(separator: ", ")))

@@ -9,8 +9,11 @@ struct Status: ParsableCommand {
 
     @OptionGroup var globals: GlobalOptions
     @Flag(help: "Machine-readable output.") var json = false
+    @Flag(help: "One verdict for monitoring: exit status 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN, a summary line with perfdata (with --json: status, summary, problems, registrations).")
+    var check = false
 
     func run() throws {
+        if check { return try StatusCheck.run(globals, json: json) }
         try reportingErrors {
             let loaded = globals.store.load()
             for problem in loaded.errors { Output.stderr(problem.description) }
@@ -67,6 +70,8 @@ struct Status: ParsableCommand {
                 Output.json(.array(rows))
                 return
             }
+            // What systemd's generator reported where it had no kernel log to report to.
+            defer { GeneratorReport.summary(runtimeDirectory: globals.locations.runtimeDirectory)?.forEach { print($0) } }
             if rows.isEmpty {
                 print("no registrations")
                 return

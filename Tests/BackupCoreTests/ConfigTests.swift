@@ -144,7 +144,21 @@ struct ConfigTests {
         #expect(try warnings("[32, 0]") == [])
         #expect(try warnings("[30, 40]") == ["schedule.days"])
         #expect(try warnings("[29, 31]") == ["schedule.days"])
-        #expect(try warnings("[1, 31]") == [])
+        #expect(try warnings("[1, 28]") == [])
+    }
+
+    @Test("a day that some months lack is named with those months, also beside earlier days", arguments: [
+        ("[1, 31]", "day 31 in February, April, June, September and November"),
+        ("[15, 30]", "day 30 in February"),
+        ("[29]", "day 29 in February of common years"),
+        ("[1, 29, 30, 31]", "day 29 in February of common years; day 30 in February; day 31 in February, April, June, September and November"),
+    ])
+    func shortMonths(days: String, named: String) throws {
+        let problems = try read("provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"monthly\"\ntimes = [\"02:00\"]\ndays = \(days)\n").1
+        let warnings = problems.filter { $0.severity == .warning && $0.field == "schedule.days" }
+        #expect(warnings.count == 1, "\(problems)")
+        #expect(warnings.first?.message.contains(named) == true, "\(warnings)")
+        #expect(warnings.first?.message.hasPrefix("days 29-31 do not occur in every month") == true, "\(warnings)")
     }
 
     @Test("did you mean: fewest edits, then most letters in order, then the name", arguments: [

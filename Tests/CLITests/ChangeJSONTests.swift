@@ -1,3 +1,4 @@
+import BackupCore
 import Foundation
 import Testing
 
@@ -33,11 +34,11 @@ import Testing
         let text = try cli.run(arguments)
         let json = try cli.run(arguments + ["--json"])
         #expect(json.status == text.status)
-        #expect(json.status == 2)
+        #expect(json.status == ExitStatus.configuration.code)
         #expect(json.stderr.isEmpty, "\(json.stderr)")
         let object = try outcome(json)
         #expect(object["ok"] as? Bool == false)
-        #expect(object["exit_status"] as? Int == 2)
+        #expect(object["exit_status"] as? Int == Int(ExitStatus.configuration.code))
         let byField = Dictionary(problems(object).map { ($0["field"] as? String ?? "", $0) }) { first, _ in first }
         #expect(Set(byField.keys) == ["--time[1]", "--weekday[0]", "--timezone"], "\(object)")
         let time = try #require(byField["--time[1]"])
@@ -56,7 +57,7 @@ import Testing
         try cli("registration", "add", "taken", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
         let taken = try outcome(try cli("registration", "add", "taken", "--provider", "filesystem", "--path", "c", "--schedule", "migration", "--json"))
         #expect(problems(taken).map { $0["field"] as? String } == ["NAME"], "\(taken)")
-        let bucket = try outcome(try cli("registration", "add", "cloud", "--provider", "s3", "--bucket", "Bad_Bucket", "--access-key", "A",
+        let bucket = try outcome(try cli("registration", "add", "cloud", "--provider", "s3", "--bucket", "b!", "--access-key", "A",
                                          "--secret-key-stdin", "--schedule", "migration", "--json", input: "secret-value-1\n"))
         #expect(problems(bucket).map { $0["field"] as? String } == ["--bucket"], "\(bucket)")
         let unknown = try outcome(try cli("registration", "remove", "nothing-here", "--json"))
@@ -90,10 +91,10 @@ import Testing
         #expect(masked["ok"] as? Bool == true, "\(masked)")
         #expect(cli.file(secretFile) == secret)
         let wrongMask = try cli("registration", "edit", "cloud", "--secret-key-stdin", "--json", input: "zzzz****\n")
-        #expect(wrongMask.status == 2)
+        #expect(wrongMask.status == ExitStatus.configuration.code)
         #expect(problems(try outcome(wrongMask)).map { $0["field"] as? String } == ["--secret-key-stdin"])
         let empty = try cli("registration", "edit", "cloud", "--secret-key-stdin", "--json", input: "\n")
-        #expect(empty.status == 2)
+        #expect(empty.status == ExitStatus.configuration.code)
         let emptyProblem = try #require(problems(try outcome(empty)).first)
         #expect(emptyProblem["field"] as? String == "--secret-key-stdin")
         #expect(emptyProblem["message"] as? String == "the secret key is empty")
@@ -112,7 +113,7 @@ import Testing
     func retention() throws {
         let cli = try CLI.initialized()
         let bad = try cli("retention", "set", "--local", "16", "--remote", "-1", "--json")
-        #expect(bad.status == 2)
+        #expect(bad.status == ExitStatus.configuration.code)
         #expect(problems(try outcome(bad)).map { $0["field"] as? String } == ["--local", "--remote"])
         #expect(try cli.json("retention", "show", "--json") as? [String: Int] == ["local": 7, "remote": 14])
 
@@ -138,7 +139,7 @@ import Testing
         try "provider = \"filesystem\"\npath = \"x\"\n[schedule]\ntype = \"daily\"\ntimes = [\"24:61\"]\n"
             .write(toFile: "\(cli.configDirectory)/registrations.d/broken.toml", atomically: true, encoding: .utf8)
         let broken = try cli("config", "check", "--json")
-        #expect(broken.status == 2)
+        #expect(broken.status == ExitStatus.configuration.code)
         let errors = problems(try outcome(broken)).filter { $0["severity"] as? String == "error" }
         #expect(errors.map { "\($0["file"] as? String ?? ""): \($0["field"] as? String ?? "")" } == ["registrations.d/broken.toml: schedule.times[0]"], "\(errors)")
     }

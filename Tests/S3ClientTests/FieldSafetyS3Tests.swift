@@ -114,6 +114,33 @@ struct FieldSafetyS3Tests {
         #expect(Date().timeIntervalSince(started) < 4)
     }
 
+    @Test("registry rebuild recovers an S3 registration's backups from the bucket, with the SHA-256 and trigger each object carries")
+    func rebuildFromBucket() throws {
+        let server = try server
+        let product = try Product(server: server)
+        defer { product.cleanUp() }
+        // A bucket of its own, and no prefix: moto 5.2.1 refuses a signed ListObjectsV2 whose
+        // prefix holds a '/', which every non-empty dbbackup prefix ends with (real S3 does not).
+        let bucket = "rebuild-\(UUID().uuidString.prefix(8).lowercased())"
+        try Self.createBucket(bucket, on: server)
+        try Self.useAdminKey(product)
+        try product.expectOK(product.dbbackup("registration", "edit", "cloud", "--bucket", bucket, "--prefix", ""))
+        try product.expectOK(product.dbbackup("retention", "set", "--remote", "5"))
+        for trigger in ["timer", "migration"] { try product.expectOK(product.dbbackup("run", "cloud", "--trigger", trigger)) }
+        let before = try product.storedBackups()
+        try FileManager.default.removeItem(atPath: product.stateDirectory)
+
+        // The agent's own key may not list: the error says what is needed.
+        let admin = (server.values["S3_ADMIN_ACCESS_KEY"] ?? "", (server.values["S3_ADMIN_SECRET_KEY"] ?? "") + "\n")
+        let rebuild = try product.dbbackup("registry", "rebuild", "--access-key", admin.0, "--secret-key-stdin", input: admin.1)
+        #expect(rebuild.status == 0, "\(rebuild.output)")
+        #expect(rebuild.stdout.contains("cloud: 2 backup(s) found in s3://\(bucket)/"), "\(rebuild.stdout)")
+        let after = try product.storedBackups()
+        #expect(after.map(\.sha256) == before.map(\.sha256))
+        #expect(after.map(\.location) == before.map(\.location))
+        #expect(after.map(\.trigger) == [.timer, .migration], "the trigger each object carries")
+    }
+
     @Test("the restore drill: the state directory is gone, and the backup comes back from the bucket alone")
     func restoreDrill() throws {
         let server = try server
@@ -130,6 +157,7 @@ struct FieldSafetyS3Tests {
                                            "--force-path-style", "--access-key", server.values["S3_ADMIN_ACCESS_KEY"] ?? "",
                                            "--secret-key-stdin", "--to", target, input: (server.values["S3_ADMIN_SECRET_KEY"] ?? "") + "\n")
         #expect(restore.status == 0, "\(restore.output)")
+        #expect(restore.stdout.contains("verified against the object's metadata"), "\(restore.stdout)")
         #expect(try FileSystem.sha256(of: target).sha256 == backup.sha256)
         #expect(try SQLiteConnection(path: target, mode: .readOnly).scalar("SELECT count(*) FROM t") == "2000")
     }

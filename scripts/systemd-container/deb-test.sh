@@ -3,7 +3,10 @@
 # booted Debian 12 container, as a sysadmin would.
 #   deb-test.sh [DEB [UPGRADE_DEB]]
 # Without DEB, packaging/build-deb.sh builds it (version from dbbackup's own, in Sources/dbbackup/DBBackup.swift). Without
-# UPGRADE_DEB, build-deb.sh builds the same tree again as version "<DEB's version>+debtest1".
+# UPGRADE_DEB, build-deb.sh builds the same tree again as version "<DEB's version>+debtest1",
+# with a default configuration that differs. Upgrades also start from the package as 0.1.0
+# shipped it (dbbackup.toml a conffile; rebuilt from DEB with that commit's packaging files).
+# DBBACKUP_DEB_TEST_NAME names the container (default debtest).
 # Prints "deb-test: N passed, N failed"; exit status non-zero on failure. No stdin needed;
 # every container command is bounded by exec.sh's timeout.
 #
@@ -15,7 +18,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 need_root
 repo=$(cd "$here/../.." && pwd)
-name=debtest
+name=${DBBACKUP_DEB_TEST_NAME:-debtest}
 xq() { x "$@" >/dev/null 2>&1; }
 absent() { ! xq test -e "$1" -o -L "$1"; }
 apt_install() {   # apt-get as a sysadmin runs it, non-interactive; output kept for failures
@@ -38,8 +41,11 @@ fi
 version=$(dpkg-deb -f "$deb" Version)
 deb2=${2:-}
 if [ -z "$deb2" ]; then
-    deb2=$(DBBACKUP_DEB_OUTDIR="$tmp" "$repo/packaging/build-deb.sh" "$version+debtest1") \
-        || die "building the upgrade package failed"
+    # A new default configuration, as a later release would ship: the upgrade must not ask.
+    sed 's/^local = 7 /local = 5 /' "$repo/packaging/dbbackup.toml" > "$tmp/changed-default.toml"
+    echo "# deb-test: this default differs from the installed one" >> "$tmp/changed-default.toml"
+    deb2=$(DBBACKUP_DEB_OUTDIR="$tmp" DBBACKUP_DEB_DEFAULT_CONFIG="$tmp/changed-default.toml" \
+           "$repo/packaging/build-deb.sh" "$version+debtest1") || die "building the upgrade package failed"
 fi
 version2=$(dpkg-deb -f "$deb2" Version)
 dpkg --compare-versions "$version2" gt "$version" || die "upgrade package $version2 is not newer than $version"
@@ -57,7 +63,14 @@ check "system user dbbackup exists (sysusers)" xq getent passwd dbbackup
 check "/var/lib/dbbackup owned by dbbackup (tmpfiles)" test "$(x stat -c %U /var/lib/dbbackup)" = dbbackup
 check "/run/dbbackup exists (tmpfiles)" xq test -d /run/dbbackup
 check "/etc/dbbackup/secrets is root-only" test "$(x stat -c '%a %U' /etc/dbbackup/secrets)" = "700 root"
-check "dbbackup.toml is a conffile" bash -c 'grep -q "/etc/dbbackup/dbbackup.toml" <<<"$1"' _ "$(x dpkg-query -W -f='${Conffiles}' dbbackup)"
+check "the package has no conffile (the CLI rewrites dbbackup.toml)" test -z "$(x dpkg-query -W -f='${Conffiles}' dbbackup)"
+check "postinst created dbbackup.toml from the shipped default" \
+    test "$(x cat /etc/dbbackup/dbbackup.toml)" = "$(x cat /usr/share/dbbackup/dbbackup.toml)"
+check "postinst said what to do next" grep -q 'dbbackup: nothing is backed up yet. Next steps:' "$tmp/apt.log"
+check "...starting with dbbackup init" grep -q '  dbbackup init --database' "$tmp/apt.log"
+check "group dbbackup-monitor exists (sysusers)" xq getent group dbbackup-monitor
+check "/var/lib/dbbackup-monitor is setgid dbbackup-monitor (tmpfiles)" \
+    test "$(x stat -c '%a %U %G' /var/lib/dbbackup-monitor)" = "2751 dbbackup dbbackup-monitor"
 check "generator link -> /usr/bin/dbbackup" test "$(x readlink -f /usr/lib/systemd/system-generators/dbbackup-generator)" = /usr/bin/dbbackup
 check "man page and bash completion installed" xq test -s /usr/share/man/man8/dbbackup.8.gz -a -s /usr/share/bash-completion/completions/dbbackup
 check "dbbackup.target enabled" test "$(x systemctl is-enabled dbbackup.target)" = enabled
@@ -121,12 +134,19 @@ before_ids=$(json_ids "$(x dbbackup list --json)")
 check "the registry holds 3 backups ($before_ids)" test "$(wc -w <<<"$before_ids")" -eq 3
 backups_before=$(x sh -c 'ls /srv/backups/nightly /srv/backups/pre | grep -c "^db_v"')
 main_before=$(x cat /etc/dbbackup/dbbackup.toml)
+retention_before=$(x dbbackup retention show --json | tr -d " \n")
 
-# --- upgrade to a higher version: configuration, registry and timers survive
+# --- upgrade to a higher version whose default configuration differs, non-interactively
+# (exec.sh gives no stdin: a conffile prompt would fail with "end of file on stdin"):
+# no prompt, configuration, registry and timers survive
 put "$deb2" "/root/$(basename "$deb2")"
-check "apt-get install ./$(basename "$deb2") (upgrade $version -> $version2)" apt_install install "/root/$(basename "$deb2")"
+check "apt-get install ./$(basename "$deb2") (upgrade $version -> $version2, another default configuration)" apt_install install "/root/$(basename "$deb2")"
+check "...without a conffile prompt" bash -c '! grep -q "Configuration file" "$1"' _ "$tmp/apt.log"
 check "dpkg: dbbackup $version2 installed" test "$(x dpkg-query -W -f='${Status} ${Version}' dbbackup)" = "install ok installed $version2"
-check "dbbackup.toml kept (no conffile prompt, same content)" test "$(x cat /etc/dbbackup/dbbackup.toml)" = "$main_before"
+check "the new default is shipped in /usr/share/dbbackup" x grep -q '^# deb-test: this default differs' /usr/share/dbbackup/dbbackup.toml
+check "dbbackup.toml kept (same content)" test "$(x cat /etc/dbbackup/dbbackup.toml)" = "$main_before"
+check "retention as configured ($retention_before)" test "$(x dbbackup retention show --json | tr -d " \n")" = "$retention_before"
+check "postinst has no next steps to tell once configured" bash -c '! grep -q "nothing is backed up yet" "$1"' _ "$tmp/apt.log"
 check "registrations kept" xq test -f /etc/dbbackup/registrations.d/nightly.toml -a -f /etc/dbbackup/registrations.d/pre-deploy.toml
 check "registry kept: list shows the earlier backups" test "$(json_ids "$(x dbbackup list --json)")" = "$before_ids"
 check "timer still listed after the upgrade" grep -q 'dbbackup@nightly.timer' <<<"$(timers)"
@@ -168,6 +188,51 @@ check "backup files still exist after purge ($backups_before)" \
 check "system user dbbackup kept (it owns the backups)" xq getent passwd dbbackup
 loaded=$(x systemctl list-units --all --plain --no-legend 'dbbackup*' | tr -s ' \n' ' ')
 check "no dbbackup unit loaded after purge${loaded:+: $loaded}" test -z "$loaded"
+
+# --- upgrades from the package as 0.1.0 shipped it, where dbbackup.toml was a conffile:
+# the file stays as the CLI wrote it and dpkg forgets it; an untouched one gets the new default
+conffiles() { x dpkg-query -W -f='${Conffiles}' dbbackup; }
+# That package, rebuilt from DEB: the packaging files of the commit before the conffile went.
+conffile_era_deb() {
+    local out=$1 ref work=$tmp/conffile-era script
+    ref=$(git -C "$repo" log -1 --format=%H --diff-filter=D -- packaging/conffiles) && [ -n "$ref" ] || return 1
+    rm -rf "$work"
+    dpkg-deb -R "$deb" "$work"
+    rm -rf "$work/DEBIAN/preinst" "$work/DEBIAN/triggers" "$work/usr/share/dbbackup"
+    for script in postinst prerm postrm; do
+        git -C "$repo" show "$ref^:packaging/maintainer/$script" > "$work/DEBIAN/$script" && chmod 0755 "$work/DEBIAN/$script"
+    done
+    git -C "$repo" show "$ref^:packaging/conffiles" > "$work/DEBIAN/conffiles"
+    install -d "$work/etc/dbbackup"
+    git -C "$repo" show "$ref^:packaging/dbbackup.toml" > "$work/etc/dbbackup/dbbackup.toml"
+    sed -i "s/^Version: .*/Version: $version~conffile/" "$work/DEBIAN/control"
+    (cd "$work" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0 md5sum > DEBIAN/md5sums)
+    dpkg-deb --root-owner-group -Zxz --build "$work" "$out" >/dev/null
+}
+old_deb="$tmp/dbbackup_${version}~conffile_amd64.deb"
+check "the conffile-era package ($version~conffile) is rebuilt from git" conffile_era_deb "$old_deb"
+put "$old_deb" /root/old.deb
+check "apt-get install the conffile-era package" apt_install install /root/old.deb
+check "...which lists dbbackup.toml as a conffile" bash -c 'grep -q "^ /etc/dbbackup/dbbackup.toml [0-9a-f]*$" <<<"$1"' _ "$(conffiles)"
+check "configured through the CLI (init, a daily registration)" x sh -c 'dbbackup init --database /srv/app/app.db &&
+    dbbackup registration add daily --provider filesystem --path /srv/backups/daily --schedule daily --time 03:30' >/dev/null 2>&1
+main_before=$(x cat /etc/dbbackup/dbbackup.toml)
+check "apt-get install ./$(basename "$deb") (upgrade from the conffile era)" apt_install install "/root/$(basename "$deb")"
+check "...without a conffile prompt" bash -c '! grep -q "Configuration file" "$1"' _ "$tmp/apt.log"
+check "dpkg: dbbackup $version installed" test "$(x dpkg-query -W -f='${Status} ${Version}' dbbackup)" = "install ok installed $version"
+check "dbbackup.toml kept as the CLI wrote it" test "$(x cat /etc/dbbackup/dbbackup.toml)" = "$main_before"
+check "dpkg forgot the conffile (not even obsolete: '$(conffiles)')" test -z "$(conffiles)"
+check "nothing left beside it (.dpkg-*)" test -z "$(x sh -c 'ls -a /etc/dbbackup | grep dpkg' || true)"
+check "the timer is scheduled after the upgrade" test "$(x systemctl is-active dbbackup@daily.timer)" = active
+check "config check passes after the upgrade" xq dbbackup config check
+check "apt-get purge dbbackup" apt_install purge dbbackup
+check "apt-get install the conffile-era package again, left as shipped" apt_install install /root/old.deb
+check "apt-get install ./$(basename "$deb") (upgrade of an untouched default)" apt_install install "/root/$(basename "$deb")"
+check "the untouched old default became the new one" \
+    test "$(x cat /etc/dbbackup/dbbackup.toml)" = "$(x cat /usr/share/dbbackup/dbbackup.toml)"
+check "dpkg forgot that conffile too" test -z "$(conffiles)"
+check "apt-get purge dbbackup (again)" apt_install purge dbbackup
+check "/etc/dbbackup gone again" absent /etc/dbbackup
 
 echo "deb-test: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -101,6 +101,7 @@ public enum ConfigCodec {
             s3.caBundle = section.string("ca_bundle", example: "\"/etc/ssl/certs/my-store.pem\"")
             section.rejectUnknownKeys()
         }
+        let monitoring = MonitorSettings.read(&root, sink: sink)
         root.rejectUnknownKeys()
         if retention.local == 0 {
             sink.warning("retention.local", "0", "local backups are never cleaned up automatically", fix: "set a limit of 1-15 unless you prune them yourself")
@@ -109,7 +110,9 @@ public enum ConfigCodec {
             sink.warning("retention.remote", retention.remote.description, "remote backups are never cleaned up automatically", fix: "set a limit unless the bucket has its own lifecycle rule")
         }
         guard !sink.hasErrors, let database else { return (nil, sink.problems) }
-        return (MainConfig(database: database, retention: retention, onFailure: onFailure, s3: s3), sink.problems)
+        var main = MainConfig(database: database, retention: retention, onFailure: onFailure, s3: s3)
+        main.monitoring = monitoring
+        return (main, sink.problems)
     }
 
     public static func renderMain(_ config: MainConfig) -> [String: ConfigValue] {
@@ -140,6 +143,7 @@ public enum ConfigCodec {
         }
         if let bundle = config.s3.caBundle { s3["ca_bundle"] = .string(bundle) }
         if !s3.isEmpty { table["s3"] = .table(s3) }
+        MonitorSettings.render(config.monitoring, into: &table)
         return table
     }
 
@@ -161,9 +165,12 @@ public enum ConfigCodec {
         }
         let provider = readProvider(&root, sink: sink, configDirectory: configDirectory)
         let schedule = readSchedule(&root, sink: sink)
+        let heartbeat = MonitorSettings.readHeartbeat(&root, sink: sink)
         root.rejectUnknownKeys()
         guard !sink.hasErrors, let provider, let schedule else { return (nil, sink.problems) }
-        return (Registration(name: name, provider: provider, schedule: schedule), sink.problems)
+        var registration = Registration(name: name, provider: provider, schedule: schedule)
+        registration.heartbeatURL = heartbeat
+        return (registration, sink.problems)
     }
 
     private static func readProvider(_ root: inout TableReader, sink: ProblemSink, configDirectory: String) -> Registration.Provider? {
@@ -305,6 +312,7 @@ public enum ConfigCodec {
             target.settings.render(into: &table)
         }
         table["schedule"] = .table(renderSchedule(registration.schedule))
+        if let url = registration.heartbeatURL { table["heartbeat_url"] = .string(url) }
         return table
     }
 

@@ -6,6 +6,8 @@ public struct MainConfig: Sendable, Equatable {
     public var onFailure: [String]
     /// How uploads to S3 behave: `[s3]`.
     public var s3: S3Transfer
+    /// `status --check` and heartbeats: `[monitoring]` (see `MonitorSettings`).
+    public var monitoring = MonitorSettings()
 
     public init(database: DatabaseSettings, retention: Retention = Retention(), onFailure: [String] = [], s3: S3Transfer = S3Transfer()) {
         self.database = database

@@ -3,6 +3,9 @@ public struct Registration: Sendable, Equatable {
     public var name: String
     public var provider: Provider
     public var schedule: Schedule
+    /// Pinged on start, success and failure (`heartbeat_url`); nil: the global one of
+    /// `[monitoring]`, if any; empty: none.
+    public var heartbeatURL: String?
 
     public init(name: String, provider: Provider, schedule: Schedule) {
         self.name = name

@@ -126,10 +126,11 @@ public struct Schedule: Hashable, Sendable {
             sink.error(field("days"), nil, "only a monthly schedule takes days of the month", fix: "remove it, or use type = \"monthly\"")
         }
         // Days outside 1-31 were reported where they were read, and are not among `days`.
-        if kind == .monthly {
-            if days.contains(where: { $0 > 28 }) && days.allSatisfy({ $0 > 28 }) {
-                sink.warning(field("days"), nil, "days 29-31 do not occur in every month: those months get no backup", fix: "add an earlier day, or accept the gap")
-            }
+        // systemd skips a day a month lacks (it does not move it to the month's end), so a
+        // month loses that backup whether or not earlier days are chosen too.
+        if kind == .monthly, let missing = Self.shortMonths(days) {
+            sink.warning(field("days"), nil, "days 29-31 do not occur in every month: \(missing); those months get no backup on that day (systemd does not move it to the month's last day)",
+                         fix: "choose days 1-28 (e.g. 28 for the end of the month), or accept the gap")
         }
         if let timezone {
             if kind == .migration {
@@ -139,6 +140,20 @@ public struct Schedule: Hashable, Sendable {
             }
         }
         if Set(times).count != times.count { sink.warning(field("times"), nil, "lists a time twice", fix: "remove the duplicate") }
+    }
+
+    /// Which chosen days of 29-31 some months lack, and in which months: `day 31 in February,
+    /// April, June, September and November`. Nil when every month has every chosen day.
+    static func shortMonths(_ days: [Int]) -> String? {
+        let months = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"]
+        let lengths = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        let named = Set(days).filter { $0 > 28 }.sorted().map { day -> String in
+            if day == 29 { return "day 29 in February of common years" }
+            let lacking = months.indices.filter { lengths[$0] < day }.map { months[$0] }
+            let list = lacking.count > 1 ? lacking.dropLast().joined(separator: ", ") + " and " + lacking.last! : lacking[0]
+            return "day \(day) in \(list)"
+        }
+        return named.isEmpty ? nil : named.joined(separator: "; ")
     }
 
     /// A time zone must exist whatever the type of schedule (also when the type is wrong).

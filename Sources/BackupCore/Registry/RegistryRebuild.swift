@@ -1,4 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import FoundationEssentials
+import S3Client
 
 /// `dbbackup registry rebuild`: recovers the registry's records from the stores themselves,
 /// after the registry was lost or set aside as damaged. A backup it finds is recorded as
@@ -51,6 +55,56 @@ public struct RegistryRebuild {
             let finished = FileSystem.modificationTime(of: path).map { Timestamp(millisecondsSinceEpoch: $0 / 1_000_000) } ?? parsed.createdAt
             found.append((NewBackup(registration: registration.name, provider: "filesystem", location: .file(path: path),
                                     version: parsed.version, size: size, sha256: sha256, startedAt: parsed.createdAt, trigger: trigger),
+                          finished, parsed.attempt))
+        }
+        found.sort { ($0.backup.startedAt, $0.attempt) < ($1.backup.startedAt, $1.attempt) }
+        let ids = try registry.insertFound(found.map { ($0.backup, $0.finishedAt) })
+        outcome.recorded = try ids.compactMap { try registry.backup(id: $0) }
+        return outcome
+    }
+}
+
+extension RegistryRebuild {
+    /// Rebuilds one S3 registration from its bucket: every object under its prefix named as
+    /// dbbackup names backups, not yet in the registry, with the SHA-256, registration and
+    /// trigger dbbackup stored as its metadata (HEAD). An object without that metadata (stored
+    /// by hand, or by an older dbbackup) is downloaded to `scratch` to compute its SHA-256.
+    /// The key (`target.accessKey` and `secret`) needs s3:ListBucket and s3:GetObject; the
+    /// registration's own key rightly has neither. Objects that another registration's metadata claims are left to that one; a
+    /// prefix shared with `others` is only rebuilt from objects whose metadata says whose they are.
+    public func rebuild(_ registration: Registration, target: S3Target, secret: String, transfer: S3Transfer, scratch: String,
+                        sharedWith others: [String]) throws -> Outcome {
+        let reader = try S3Client(S3Store.configuration(target, secret: secret), policy: S3Store.policy(transfer))
+        var outcome = Outcome(registration: registration.name)
+        var found: [(backup: NewBackup, finishedAt: Timestamp, attempt: Int)] = []
+        for object in try reader.listObjects(prefix: target.keyPrefix) {
+            let name = String(object.key.dropFirst(target.keyPrefix.count))
+            guard !name.contains("/"), let parsed = BackupNaming.parse(name) else { continue }
+            let location = BackupLocation.object(S3ObjectAddress(endpoint: target.endpoint, region: target.region,
+                                                                 forcePathStyle: target.forcePathStyle, bucket: target.bucket, key: object.key))
+            if try registry.isClaimed(location) { continue }
+            let info = try reader.headObject(key: object.key)
+            let recorded = BackupAttributes.recorded(in: info.metadata)
+            if let owner = recorded.registration, owner != registration.name { continue }
+            if recorded.registration == nil && !others.isEmpty {
+                outcome.skipped.append((name, "the prefix is shared with \(others.joined(separator: ", ")) and the object's metadata does not say whose it is; restore it directly with: dbbackup restore s3://\(target.bucket)/\(object.key) --to PATH"))
+                continue
+            }
+            var sha256 = recorded.sha256
+            if sha256 == nil {
+                let copy = "\(scratch)/.dbbackup-rebuild-\(getpid())"
+                defer { try? FileSystem.unlinkIfPresent(copy) }
+                do {
+                    sha256 = try reader.getObject(key: object.key, toFile: copy).sha256
+                } catch {
+                    outcome.skipped.append((name, "cannot be read to compute its SHA-256: \(error)"))
+                    continue
+                }
+            }
+            let created = parsed.createdAt
+            let finished = object.lastModified.map { Timestamp(millisecondsSinceEpoch: $0 * 1000) } ?? created
+            found.append((NewBackup(registration: registration.name, provider: "s3", location: location, version: parsed.version,
+                                    size: object.size, sha256: sha256 ?? "", startedAt: created, trigger: recorded.trigger ?? .manual),
                           finished, parsed.attempt))
         }
         found.sort { ($0.backup.startedAt, $0.attempt) < ($1.backup.startedAt, $1.attempt) }
