@@ -44,7 +44,7 @@ extension RegistrationCommand {
         if case .filesystem(let target) = registration.provider {
             // Registrations of the filesystem provider keep no secret.
             try secrets.remove(for: name)
-            ServiceUser.prepare(backupDirectory: target.resolvedPath)
+            BackupDirectorySetup.prepareForService(target.resolvedPath, globals: globals)
         }
         return registration
     }

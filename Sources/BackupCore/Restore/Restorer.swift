@@ -97,8 +97,14 @@ public struct Restorer {
     private func fetch(_ record: BackupRecord, to temporary: String, s3: S3Access?) throws -> String {
         switch record.location {
         case .file(let source)?:
-            guard FileSystem.exists(source) else {
+            switch PathAccess.lookup(source) {
+            case .missing:
                 throw RestoreError(code: .notFound, message: "backup \(record.id) should be at \(source), but that file is gone")
+            case .unreachable(let error):
+                // Permission denied is not "gone": backups belong to the services' identity.
+                throw RestoreError(code: .io, message: "backup \(record.id) at \(source) cannot be reached by \(ProcessIdentity.describe(uid: geteuid())) (\(String(cString: strerror(error)))); restore as root")
+            case .found:
+                break
             }
             do {
                 return try FileSystem.copyHashing(source, to: temporary).sha256

@@ -127,7 +127,7 @@ public struct BackupRunner {
                 if total > 0 { observer.progress(name, "snapshot", Double(copied) / Double(total)) }
             }
         } catch {
-            throw RunFailure(error.code == .noSpace ? .store : .snapshot, registration: name, error.message)
+            throw RunFailure(error.code == .noSpace ? .store : error.code == .permission ? .permission : .snapshot, registration: name, error.message)
         }
         CrashPoint.afterSnapshot.reached()
         let (sha256, size) = (snapshot.sha256, snapshot.size)

@@ -121,13 +121,28 @@ public enum FileSystem {
         }
     }
 
-    /// Whether this process may create files in `directory`.
     /// Why this process cannot create files in the existing directory `directory`, with the
-    /// fix, or nil when it can.
+    /// fix, or nil when it can; phrased to follow the directory's name ("is ..."). A read-only
+    /// file system, the services' sandbox and permissions each get their own fix.
     public static func unwritableReason(_ directory: String) -> String? {
         if access(directory, W_OK | X_OK) == 0 { return nil }
-        if errno == EROFS { return "is on a read-only file system; remount it read-write, or choose another directory" }
-        return "is not writable by this user (uid \(getuid())); fix its owner or mode"
+        let error = errno
+        if error == EROFS {
+            switch PathAccess.readOnly(directory) {
+            case .thisMount(let point)? where PathAccess.inService:
+                return "is read-only in the service's sandbox (ProtectSystem=strict: \(point) is not among the generated ReadWritePaths=); run: dbbackup apply"
+            case .thisMount(let point)?:
+                return "is on a read-only mount (\(point)); remount it read-write, or choose another directory"
+            case .fileSystem(let point)?:
+                return "is on a read-only file system (mounted at \(point)); remount it read-write (mount -o remount,rw \(point)), or choose another directory"
+            case nil:
+                return "is on a read-only file system; remount it read-write, or choose another directory"
+            }
+        }
+        if let hidden = PathAccess.hiddenBySandbox(directory) { return "cannot be reached: \(hidden)" }
+        let who = ProcessIdentity.describe(uid: geteuid())
+        guard error == EACCES || error == EPERM else { return "cannot be written by \(who): \(String(cString: strerror(error)))" }
+        return "is not writable by \(who): \(PathAccess.describe(directory)); fix its owner or mode"
     }
 
     /// Writes `data` to `path` atomically: a temporary name beside it, fsync, rename, fsync of

@@ -19,18 +19,22 @@ public struct UnitGenerator {
 
     public let locations: Locations
     public let config: LoadedConfig
-    /// The database file's group, read once: the services get it as a supplementary group.
-    let databaseGroup: gid_t?
+    /// Who the services run as: the database file's owner and group, read once. nil when there
+    /// is no database configured; a failure when it cannot be looked at (not mounted yet at
+    /// boot, or missing): the static units' `User=dbbackup` stays, and the run says what is wrong.
+    public let identity: Result<ServiceIdentity, SystemError>?
 
     public init(locations: Locations, config: LoadedConfig) {
         self.locations = locations
         self.config = config
-        var info = stat()
-        if let database = config.main?.database.resolvedPath, stat(database, &info) == 0, info.st_gid != 0 {
-            databaseGroup = info.st_gid
-        } else {
-            databaseGroup = nil
-        }
+        identity = config.main.map { ServiceIdentity.of(database: $0.database.resolvedPath) }
+    }
+
+    /// What the generator logs when it cannot give the services the database owner's identity.
+    public var identityProblem: String? {
+        guard case .failure(let error)? = identity else { return nil }
+        return "cannot read the owner of the database (\(error)), ignoring: the services run as user \(ServiceIdentity.fallbackUser) "
+            + "until the next daemon-reload (dbbackup apply) finds it"
     }
 
     static let generatorName = "dbbackup-generator"
@@ -99,32 +103,53 @@ public struct UnitGenerator {
         return files
     }
 
-    /// What the hardened service needs to reach for these registrations: write access to the
-    /// database's directory (SQLite's -wal/-shm) and to backup directories, the database's
-    /// group, the configuration directory if it is not the default, and for the migration
-    /// service each s3 registration's secret as its own credential.
+    /// What the hardened service needs for these registrations: the database owner's identity
+    /// (so that SQLite's -wal/-shm files are the application's), write access to the database's
+    /// directory and to the backup directories (bound into the sandbox where `ProtectHome=` would
+    /// hide them), mounts to wait for, the configuration directory if it is not the default, and
+    /// for the migration service each s3 registration's secret as its own credential.
     private func serviceAccess(_ registrations: [Registration], migration: Bool) -> String {
-        var lines = ["[Service]"]
         var writable: [String] = []
-        if let database = config.main?.database.resolvedPath {
-            writable.append(FileSystem.parent(of: database))
-            if let databaseGroup { lines.append("SupplementaryGroups=\(databaseGroup)") }
-        }
+        if let database = config.main?.database.resolvedPath { writable.append(FileSystem.parent(of: database)) }
         for registration in registrations {
             if case .filesystem(let target) = registration.provider { writable.append(target.resolvedPath) }
         }
         var seen: Set<String> = []
         let unique = writable.filter { seen.insert($0).inserted }
+
+        var lines: [String] = []
         if !unique.isEmpty {
-            // "-": a directory that does not exist yet must not stop the service from starting.
-            lines.append("ReadWritePaths=" + unique.map { "-" + Self.quote($0) }.joined(separator: " "))
+            // A timer must never write into the empty mount point of an unmounted file system;
+            // a path on the root file system costs nothing.
+            lines += ["[Unit]", "RequiresMountsFor=" + unique.map(Self.quote).joined(separator: " "), ""]
+        }
+        lines.append("[Service]")
+        if case .success(let identity)? = identity {
+            lines.append("# The database file's owner and group: files SQLite creates beside it are the application's.")
+            lines.append("User=\(identity.uid)")
+            lines.append("Group=\(identity.gid)")
+            if let group = identity.directoryGroup { lines.append("SupplementaryGroups=\(group)") }
+            // For ExecStartPre=+: missing backup directories are created owned by this identity.
+            lines.append("Environment=\(ServiceIdentity.environmentName)=\(identity.environmentValue)")
+        }
+        var paths = unique
+        if locations.stateDirectory != Locations.defaultStateDirectory { paths.append(locations.stateDirectory) }
+        // ProtectHome=yes hides /home, /root and /run/user whole; ProtectHome=tmpfs shows an empty
+        // tmpfs there instead, into which BindPaths= mounts exactly the directories needed.
+        let hidden = paths.filter { PathAccess.protectedHome(of: $0) != nil }
+        let open = paths.filter { PathAccess.protectedHome(of: $0) == nil }
+        // "-": a directory that does not exist yet must not stop the service from starting
+        // (ExecStartPre=+ creates missing backup directories before the sandbox is set up).
+        if !open.isEmpty { lines.append("ReadWritePaths=" + open.map { "-" + Self.quote($0) }.joined(separator: " ")) }
+        if !hidden.isEmpty {
+            lines.append("ProtectHome=tmpfs")
+            lines.append("BindPaths=" + hidden.map { "-" + Self.quote($0) }.joined(separator: " "))
         }
         if locations.configDirectory != Locations.defaultConfigDirectory {
             lines.append("Environment=" + Self.quote("DBBACKUP_CONFIG_DIR=\(locations.configDirectory)"))
         }
         if locations.stateDirectory != Locations.defaultStateDirectory {
             lines.append("Environment=" + Self.quote("DBBACKUP_STATE_DIR=\(locations.stateDirectory)"))
-            lines.append("ReadWritePaths=-" + Self.quote(locations.stateDirectory))
         }
         if migration {
             for registration in registrations {
