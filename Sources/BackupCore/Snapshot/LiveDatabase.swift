@@ -88,7 +88,7 @@ public enum LiveDatabase {
         let names = inspection.created.map { FileSystem.name(of: database) + $0 }.joined(separator: " and ")
         let opening = "reading \(database) (a WAL database that nobody has open right now) creates \(names) beside it"
         let owner = ProcessIdentity.describe(uid: inspection.owner)
-        let fix = "run the backup as the database's owner: `dbbackup apply` makes the services run as \(owner); by hand, run it as that user or as root"
+        let fix = "run the backup as the database's owner: `dbbackup apply` makes the services run as it; by hand, run it as that user or as root"
         let sqliteChowns = identity.uid == 0 && identity.canChown  // SQLite gives them to the database's owner itself.
         if !sqliteChowns && identity.uid != inspection.owner {
             return "\(opening), and they would belong to \(ProcessIdentity.describe(uid: identity.uid)), not to the database's owner \(owner), "

@@ -115,7 +115,12 @@ public enum FileSystem {
     public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws(SystemError) {
         if isDirectory(path) { return }
         let parent = FileSystem.parent(of: path)
-        if !parent.isEmpty, parent != path { try makeDirectories(parent, mode: 0o755) }
+        if !parent.isEmpty, parent != path, !isDirectory(parent) {
+            try makeDirectories(parent, mode: 0o755)
+            // 0755 whatever the umask (the services' is 0077): a parent only root could enter
+            // would lock the directory's owner out of it.
+            _ = chmod(parent, 0o755)
+        }
         if Glibc.mkdir(path, mode) != 0, Glibc.errno != EEXIST {
             throw SystemError(operation: "mkdir", path: path, errno: Glibc.errno)
         }

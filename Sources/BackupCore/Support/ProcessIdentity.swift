@@ -40,10 +40,21 @@ public struct ProcessIdentity: Sendable, Equatable {
 
     public func isMember(of group: gid_t) -> Bool { gid == group || groups.contains(group) }
 
-    /// `app (uid 1500)`, or `uid 1700` for a uid without a user entry: for messages.
+    /// `app (uid 1500)`, or `uid 1700` for a uid without a user entry: for messages. In the
+    /// services' user namespace (PrivateUsers=yes maps root and the service's own user only),
+    /// every other owner reads as the overflow uid 65534, which is said as such.
     public static func describe(uid: uid_t) -> String {
+        if uid == 65534 && inUserNamespace { return "a user that the service's sandbox does not show (PrivateUsers=yes)" }
         guard let entry = getpwuid(uid), let name = entry.pointee.pw_name else { return "uid \(uid)" }
         return "\(String(cString: name)) (uid \(uid))"
+    }
+
+    /// Whether this process runs in a user namespace of its own (the services' PrivateUsers=yes):
+    /// its uid map is not the whole identity map of the host.
+    public static var inUserNamespace: Bool {
+        guard let map = try? FileSystem.readAll("/proc/self/uid_map") else { return false }
+        let fields = String(decoding: map, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" })
+        return fields != ["0", "0", "4294967295"]
     }
 
     /// The user name of a uid, if it has one.

@@ -91,7 +91,11 @@ public struct MigrationRequests: Sendable {
         try makeDirectory(resultsDirectory, mode: Layout.results)
         let id = Self.newID()
         let request = "\(requestsDirectory)/\(id)"
-        try FileSystem.writeAtomically(Array("\(Timestamp.now().rfc3339) pid \(getpid())\n".utf8), to: request, mode: 0o640)
+        // Created in place, not renamed into place: a member may not read (so not fsync) the
+        // directory, and in /run (tmpfs) there is nothing to sync. A run only ever unlinks it.
+        let fd = try FileSystem.open(request, O_WRONLY | O_CREAT | O_EXCL, mode: 0o640)
+        defer { FileSystem.close(fd) }
+        try FileSystem.writeAll(fd, Array("\(Timestamp.now().rfc3339) pid \(getpid())\n".utf8), path: request)
         share(request, mode: 0o640)
         var createdMarker: Int64?
         if !FileSystem.exists(marker) {
@@ -105,12 +109,14 @@ public struct MigrationRequests: Sendable {
 
     /// Takes back a request nobody has claimed yet (its caller gave up waiting), so no run
     /// starts for it later. The marker goes too if this request created it, it was not
-    /// touched since, and no other request waits. Returns false if a run had claimed it.
+    /// touched since, and no other request waits (a member of group dbbackup may not list the
+    /// requests: then the marker stays, as a spurious run costs less than a lost request).
+    /// Returns false if a run had claimed it.
     @discardableResult
     public func withdraw(_ request: Request) -> Bool {
         guard unlink("\(requestsDirectory)/\(request.id)") == 0 else { return false }
-        let waiting = ((try? FileManager.default.contentsOfDirectory(atPath: requestsDirectory)) ?? []).filter(Self.isValidID)
-        if waiting.isEmpty, let created = request.createdMarker, FileSystem.modificationTime(of: marker) == created {
+        let waiting = (try? FileManager.default.contentsOfDirectory(atPath: requestsDirectory))?.filter(Self.isValidID)
+        if waiting?.isEmpty == true, let created = request.createdMarker, FileSystem.modificationTime(of: marker) == created {
             try? FileSystem.unlinkIfPresent(marker)
         }
         return true
