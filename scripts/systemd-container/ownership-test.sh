@@ -177,6 +177,29 @@ check "/home: registration test passes" x dbbackup registration test homed
 check "/home: the run works" backup homed
 check "/home: the backup is there, the application's home otherwise hidden from the service" x sh -c 'ls /home/app/backups/db_v5_*Z.db'
 x dbbackup registration remove homed >/dev/null 2>&1
+# ...and a database under /home
+x install -d -o app -g app -m 0750 /home/app/data
+as app sqlite3 /home/app/data/app.db "pragma journal_mode=wal; create table t(x); insert into t values (1); pragma user_version=6;" >/dev/null
+x chmod 0640 /home/app/data/app.db
+x dbbackup init --database /home/app/data/app.db >/dev/null 2>&1
+x dbbackup registration add homedb --provider filesystem --path /srv/backups/homedb --schedule daily --time 03:00 >/dev/null 2>&1
+check "/home database: config check passes" x dbbackup config check
+check "/home database: the run works" backup homedb
+check "/home database: its -wal/-shm are the application's: $(side_files /home/app/data/app.db)" test "$(side_files /home/app/data/app.db)" = "app:app 640 app:app 640"
+check "/home database: app can still write it" as app sqlite3 /home/app/data/app.db "insert into t values (2)"
+x dbbackup registration remove homedb >/dev/null 2>&1
+x dbbackup init --database /srv/l0640/app.db >/dev/null 2>&1
+
+# --- a backup directory of the former service user (before the services ran as the
+# database's owner): handed over, with the backups in it, at the next start
+x install -d -o dbbackup -g dbbackup -m 0750 /srv/backups/former
+x sh -c 'echo old > /srv/backups/former/db_v1_20250101T000000Z.db; chown dbbackup:dbbackup /srv/backups/former/db_v1_20250101T000000Z.db; chmod 600 /srv/backups/former/db_v1_20250101T000000Z.db'
+x sh -c 'printf "provider = \"filesystem\"\npath = \"/srv/backups/former\"\n[schedule]\ntype = \"daily\"\ntimes = [\"03:00\"]\n" > /etc/dbbackup/registrations.d/former.toml'
+x systemctl daemon-reload
+check "former service user's directory: the run works" backup former
+check "...the directory and its old backup now belong to app" \
+    test "$(x stat -c %U /srv/backups/former /srv/backups/former/db_v1_20250101T000000Z.db | tr '\n' ' ')" = "app app "
+x dbbackup registration remove former >/dev/null 2>&1
 
 # --- init to another database: the drop-in follows at once
 echo "--- init to another database"
