@@ -94,12 +94,13 @@ public enum LiveDatabase {
             return "\(opening), and they would belong to \(ProcessIdentity.describe(uid: identity.uid)), not to the database's owner \(owner), "
                 + "so the application could no longer write its database; nothing was created. Fix: \(fix)"
         }
+        if case .fileSystem(let point)? = PathAccess.readOnly(directory) {
+            return "\(opening), but the file system at \(point) is mounted read-only (SQLite cannot read a WAL database there without them). "
+                + "Remount it read-write (mount -o remount,rw \(point)); if it must stay read-only, take the database out of WAL mode before "
+                + "mounting it so (sqlite3 \(database) 'PRAGMA journal_mode=DELETE'), or keep its -wal and -shm files beside it"
+        }
         if let reason = FileSystem.unwritableReason(directory) {
-            var message = "\(opening), but \(directory) \(reason)"
-            if case .fileSystem? = PathAccess.readOnly(directory) {
-                message += ". If it must stay read-only, take the database out of WAL mode before mounting it so: sqlite3 \(database) 'PRAGMA journal_mode=DELETE'"
-            }
-            return message
+            return "\(opening), but \(directory) \(reason)"
         }
         if sqliteChowns { return nil }
         // The owner is right; the group must be too, where the mode gives the group more than others.
