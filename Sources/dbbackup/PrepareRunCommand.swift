@@ -29,6 +29,9 @@ struct PrepareRun: ParsableCommand {
             identity = ServiceIdentity(uid: entry.pointee.pw_uid, gid: entry.pointee.pw_gid)
         }
         let loaded = globals.store.load()
+        // The database is mounted now (RequiresMountsFor=): keep its owner on record for the
+        // generator, which at the next boot runs before it is.
+        Systemd.recordIdentity(loaded, globals: globals)
         let migration = trigger == BackupTrigger.migration.rawValue
         let registrations = loaded.registrations.filter { migration ? $0.schedule.kind == .migration : $0.name == name }
         for registration in registrations {

@@ -76,13 +76,27 @@ enum Systemd {
         }
     }
 
-    /// As root, before the units are reloaded: every missing filesystem backup directory,
-    /// created for the identity the services will run as (see `BackupDirectories`).
+    /// As root, before the units are reloaded: the database's owner recorded for the generator
+    /// (which at boot runs before the database's file system is mounted), and every missing
+    /// filesystem backup directory, created for the identity the services will run as.
     static func prepareDirectories(_ loaded: LoadedConfig, globals: GlobalOptions) {
-        guard geteuid() == 0, let identity = BackupDirectories.serviceIdentity(database: loaded.main?.database.resolvedPath) else { return }
+        guard geteuid() == 0 else { return }
+        recordIdentity(loaded, globals: globals)
+        guard let identity = BackupDirectories.serviceIdentity(database: loaded.main?.database.resolvedPath) else { return }
         for registration in loaded.registrations {
             guard case .filesystem(let target) = registration.provider else { continue }
             BackupDirectorySetup.prepare(target.resolvedPath, for: identity) { print($0) }
+        }
+    }
+
+    /// Records the database's owner for the generator (`ServiceIdentity.record`), as root.
+    static func recordIdentity(_ loaded: LoadedConfig, globals: GlobalOptions) {
+        guard geteuid() == 0, let database = loaded.main?.database.resolvedPath,
+              case .success(let identity) = ServiceIdentity.of(database: database) else { return }
+        do {
+            try identity.record(in: globals.locations.configDirectory, database: database)
+        } catch {
+            Output.stderr("warning: cannot record the database's owner for the generator: \(error)")
         }
     }
 

@@ -172,11 +172,22 @@ struct GeneratorTests {
         // and the generator says why, ", ignoring".
         try FileManager.default.removeItem(atPath: sandbox.database)
         let missing = UnitGenerator(locations: sandbox.locations, config: loaded)
-        #expect(missing.identityProblem?.contains("cannot read the owner of the database (stat \(sandbox.database): No such file or directory), ignoring") == true,
-                "\(missing.identityProblem ?? "nil")")
+        #expect(missing.identityProblem?.message.contains("cannot read the owner of the database (stat \(sandbox.database): No such file or directory), ignoring") == true,
+                "\(missing.identityProblem?.message ?? "nil")")
+        #expect(missing.identityProblem?.priority == 4)
         let fallback = try #require(missing.files().first { $0.path == "dbbackup@.service.d/50-dbbackup.conf" })
         #expect(!fallback.contents.contains("User=") && !fallback.contents.contains("DBBACKUP_SERVICE_IDENTITY"))
         #expect(fallback.contents.contains("ReadWritePaths="))
+
+        // At boot the generator runs before local file systems are mounted: the owner recorded
+        // when root last applied the configuration stands in, for that database only.
+        try ServiceIdentity(uid: 4321, gid: 4322).record(in: sandbox.locations.configDirectory, database: sandbox.database)
+        let recorded = UnitGenerator(locations: sandbox.locations, config: loaded)
+        #expect(recorded.identityProblem?.priority == 5)
+        #expect(recorded.identityProblem?.message.contains("using the owner recorded when the configuration was last applied, 4321:4322") == true)
+        #expect(recorded.files().first { $0.path == "dbbackup@.service.d/50-dbbackup.conf" }?.contents.contains("\nUser=4321\nGroup=4322\n") == true)
+        try ServiceIdentity(uid: 4321, gid: 4322).record(in: sandbox.locations.configDirectory, database: "/elsewhere/app.db")
+        #expect(UnitGenerator(locations: sandbox.locations, config: loaded).identityProblem?.priority == 4, "a record of another database does not count")
     }
 
     /// The [Service] lines of a static unit that make its sandbox and identity.

@@ -216,6 +216,17 @@ check "...and backed up the new database (schema version 9)" x sh -c 'ls /srv/ba
 check "...as the application, whose files they are: $(side_files /srv/other/other.db)" test "$(side_files /srv/other/other.db)" = "app:app 640 app:app 640"
 check "app can still write the new database" as app sqlite3 /srv/other/other.db "insert into t values (2)"
 
+# At boot the generator runs before local file systems are mounted: emulated by moving the
+# database's directory away during a daemon-reload. The owner recorded when the configuration
+# was last applied stands in, so the services still run as the application.
+check "the database's owner is on record for the generator" x grep -q '^1500:1500 /srv/other/other.db$' /etc/dbbackup/service-identity
+x sh -c 'mv /srv/other /srv/other.away && systemctl daemon-reload; mv /srv/other.away /srv/other'
+check "generator without the database: the drop-in still runs the services as app (recorded)" \
+    x grep -qx 'User=1500' /run/systemd/generator/dbbackup@.service.d/50-dbbackup.conf
+x rm -f /srv/other/other.db-wal /srv/other/other.db-shm
+check "...and the run works" backup nightly
+check "...the files beside the database the application's: $(side_files /srv/other/other.db)" test "$(side_files /srv/other/other.db)" = "app:app 640 app:app 640"
+
 # --- the checks fail where the run would
 echo "--- checks that must fail"
 x install -d -m 0755 /srv/rootonly

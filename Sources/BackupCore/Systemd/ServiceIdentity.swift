@@ -43,6 +43,34 @@ public struct ServiceIdentity: Sendable, Equatable {
         return .success(ServiceIdentity(uid: info.st_uid, gid: info.st_gid, directoryGroup: directoryGroup))
     }
 
+    /// The identity recorded for the generator (see `record`), in the configuration directory.
+    public static func recordFile(in configDirectory: String) -> String { "\(configDirectory)/service-identity" }
+
+    /// Records this identity for `database`, so that a generator that runs before the
+    /// database's file system is mounted (at boot, generators run before local mounts) still
+    /// gives the services the database's owner. Written by root whenever it applies the
+    /// configuration (init, apply, the services' ExecStartPre=+).
+    public func record(in configDirectory: String, database: String) throws(SystemError) {
+        let path = Self.recordFile(in: configDirectory)
+        let text = "# Written by dbbackup as root: the owner and group of the database the services run as,\n"
+            + "# for the generator when that database's file system is not mounted yet. Do not edit.\n"
+            + "\(environmentValue)\(directoryGroup.map { ":\($0)" } ?? "") \(database)\n"
+        if let current = try? FileSystem.readAll(path), current == Array(text.utf8) { return }
+        try FileSystem.writeAtomically(Array(text.utf8), to: path, mode: 0o644)
+    }
+
+    /// The identity recorded for `database`, if the record is about that database.
+    public static func recorded(in configDirectory: String, database: String) -> ServiceIdentity? {
+        guard let data = try? FileSystem.readAll(recordFile(in: configDirectory)) else { return nil }
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") where !line.hasPrefix("#") {
+            guard let space = line.firstIndex(of: " "), line[line.index(after: space)...] == database else { continue }
+            let numbers = line[..<space].split(separator: ":").map { UInt32($0) }
+            guard numbers.count == 2 || numbers.count == 3, let uid = numbers[0], let gid = numbers[1] else { return nil }
+            return ServiceIdentity(uid: uid, gid: gid, directoryGroup: numbers.count == 3 ? numbers[2] : nil)
+        }
+        return nil
+    }
+
     /// Parses `UID:GID` or `USER:GROUP` (names looked up; for the CLI and ExecStartPre, never
     /// the generator). nil when a name is unknown or the text is malformed.
     public static func parse(_ text: String) -> ServiceIdentity? {

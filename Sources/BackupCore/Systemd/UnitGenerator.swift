@@ -20,21 +20,38 @@ public struct UnitGenerator {
     public let locations: Locations
     public let config: LoadedConfig
     /// Who the services run as: the database file's owner and group, read once. nil when there
-    /// is no database configured; a failure when it cannot be looked at (not mounted yet at
-    /// boot, or missing): the static units' `User=dbbackup` stays, and the run says what is wrong.
+    /// is no database configured. When the database cannot be looked at (at boot, generators
+    /// run before local file systems are mounted), the owner recorded when root last applied the
+    /// configuration (`ServiceIdentity.record`); with no record, a failure: the static units'
+    /// `User=dbbackup` stays, and a run that would create files beside the database refuses to.
     public let identity: Result<ServiceIdentity, SystemError>?
+    /// The database could not be looked at; `identity` is the recorded owner.
+    public let identityFromRecord: SystemError?
 
     public init(locations: Locations, config: LoadedConfig) {
         self.locations = locations
         self.config = config
-        identity = config.main.map { ServiceIdentity.of(database: $0.database.resolvedPath) }
+        guard let database = config.main?.database.resolvedPath else {
+            (identity, identityFromRecord) = (nil, nil)
+            return
+        }
+        let live = ServiceIdentity.of(database: database)
+        if case .failure(let error) = live, let recorded = ServiceIdentity.recorded(in: locations.configDirectory, database: database) {
+            (identity, identityFromRecord) = (.success(recorded), error)
+        } else {
+            (identity, identityFromRecord) = (live, nil)
+        }
     }
 
-    /// What the generator logs when it cannot give the services the database owner's identity.
-    public var identityProblem: String? {
+    /// What the generator logs about the services' identity, with its syslog priority: nil
+    /// when it read the database's owner.
+    public var identityProblem: (priority: Int, message: String)? {
+        if let error = identityFromRecord, case .success(let recorded)? = identity {
+            return (5, "cannot read the owner of the database yet (\(error)); using the owner recorded when the configuration was last applied, \(recorded.environmentValue)")
+        }
         guard case .failure(let error)? = identity else { return nil }
-        return "cannot read the owner of the database (\(error)), ignoring: the services run as user \(ServiceIdentity.fallbackUser) "
-            + "until the next daemon-reload (dbbackup apply) finds it"
+        return (4, "cannot read the owner of the database (\(error)), ignoring: the services run as user \(ServiceIdentity.fallbackUser) "
+            + "until the next daemon-reload (dbbackup apply) finds it")
     }
 
     static let generatorName = "dbbackup-generator"
