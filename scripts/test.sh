@@ -5,11 +5,14 @@
 #   2. scripts/systemd-container/e2e.sh: the product in a real systemd, booted in a
 #      systemd-nspawn container (the harness installs systemd-container and debootstrap
 #      and builds the container's root file system itself).
-#   3. scripts/systemd-container/deb-test.sh: the .deb installed, upgraded, removed and
+#   3. scripts/systemd-container/ownership-test.sh: the services' identity in a real systemd:
+#      every database layout, idle and written, missing and /home directories, the checks,
+#      and what group dbbackup grants.
+#   4. scripts/systemd-container/deb-test.sh: the .deb installed, upgraded, removed and
 #      purged in a fresh container.
-#   4. scripts/systemd-container/service-test.sh: the .deb as monitoring sees it (status
+#   5. scripts/systemd-container/service-test.sh: the .deb as monitoring sees it (status
 #      --check, heartbeat, the Prometheus node exporter, the generator's report).
-#   5. scripts/systemd-container/cockpit-test.sh: the Cockpit page in a real browser against
+#   6. scripts/systemd-container/cockpit-test.sh: the Cockpit page in a real browser against
 #      Cockpit and the packages in a fresh container (installs chromium and Playwright).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +20,7 @@ scripts/install-deps.sh
 swift build --build-tests 2>&1 | tail -n 3
 swift test --skip-build
 scripts/systemd-container/e2e.sh
+scripts/systemd-container/ownership-test.sh "$(swift build -c release --show-bin-path)/dbbackup"
 scripts/systemd-container/deb-test.sh
 scripts/systemd-container/service-test.sh
 scripts/systemd-container/cockpit-test.sh

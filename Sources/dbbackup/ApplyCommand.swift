@@ -18,6 +18,7 @@ struct Apply: ParsableCommand {
                 throw CLIError("systemd is not running here; on the host that runs the backups: \(Systemd.applyCommands)")
             }
             let scheduled = Systemd.scheduledTimers(loaded)
+            Systemd.prepareDirectories(loaded, globals: globals)
             try Systemd.apply(keeping: scheduled)
             let timers = scheduled.sorted()
             print("applied: \(loaded.registrations.count) registration(s), \(timers.count) timer(s)")

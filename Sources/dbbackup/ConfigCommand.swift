@@ -19,7 +19,8 @@ struct ConfigCommand: ParsableCommand {
         func run() throws {
             try reportingErrors {
                 let loaded = globals.store.load()
-                let problems = loaded.problems + ConfigCheck.environment(loaded, locations: globals.locations, secrets: globals.secrets)
+                let (environment, notes) = ConfigCheck.environment(loaded, globals: globals)
+                let problems = loaded.problems + environment
                     + loaded.registrations.flatMap { DaylightSaving.warnings($0.schedule, file: globals.locations.display(globals.locations.registrationFile($0.name))) }
                 let errors = problems.filter { $0.severity == .error }.count
                 let warnings = problems.count - errors
@@ -30,6 +31,7 @@ struct ConfigCommand: ParsableCommand {
                     return
                 }
                 for problem in problems { print(problem.description) }
+                for note in notes { print(note) }
                 GeneratorReport.summary(runtimeDirectory: globals.locations.runtimeDirectory)?.forEach { print($0) }
                 if errors > 0 {
                     throw CLIError("configuration has \(errors) error(s) and \(warnings) warning(s)", exitCode: RunFailure.Kind.configuration.exitCode)
@@ -134,43 +136,66 @@ struct ConfigCommand: ParsableCommand {
                 for other in store.registrationNames() where !names.contains(other) {
                     print("kept registration \(other), which \(file) does not mention (remove it with: dbbackup registration remove \(other))")
                 }
+                for (registration, _) in imported.registrations {
+                    if case .filesystem(let target) = registration.provider { BackupDirectorySetup.prepareForService(target.resolvedPath, globals: globals) }
+                }
+                Systemd.applyAfterChange(globals)
             }
         }
     }
 }
 
-/// Checks of the configuration against this host: does the database exist, can the backup
-/// directories be written, is every S3 secret stored.
+/// Checks of the configuration against this host: can the services' identity, in their
+/// sandbox, read the database and write the backup directories (see `AccessProbe`); will a
+/// missing directory be created; is every S3 secret stored; has systemd read this configuration.
 enum ConfigCheck {
-    static func environment(_ loaded: LoadedConfig, locations: Locations, secrets: SecretStore) -> [ConfigProblem] {
+    static func environment(_ loaded: LoadedConfig, globals: GlobalOptions) -> (problems: [ConfigProblem], notes: [String]) {
+        let locations = globals.locations
+        let secrets = globals.secrets
         var problems: [ConfigProblem] = []
         let mainFile = locations.display(locations.mainFile)
+        var checkDatabase = false
         if let main = loaded.main {
             let path = main.database.resolvedPath
-            if !FileSystem.exists(path) {
-                problems.append(ConfigProblem(file: mainFile, field: "database.path", value: "\"\(main.database.path)\"", message: "\(path) does not exist", fix: "point it at the application's SQLite database"))
-            } else if access(path, R_OK) != 0 {
-                problems.append(ConfigProblem(file: mainFile, field: "database.path", value: "\"\(main.database.path)\"", message: "\(path) is not readable by this user", fix: "run as the service user or root"))
-            } else if let query = main.database.versionQuery, let problem = VersionQuery.problem(query, onDatabaseAt: path) {
-                // Compiled against the live database (never run): a broken query otherwise shows only at backup time.
-                problems.append(ConfigProblem(file: mainFile, field: "database.version_query", value: "\"\(query.prefix(80))\"", message: problem, fix: VersionQuery.fix))
+            let value = "\"\(main.database.path)\""
+            switch PathAccess.lookup(path) {
+            case .missing:
+                problems.append(ConfigProblem(file: mainFile, field: "database.path", value: value, message: "\(path) does not exist", fix: "point it at the application's SQLite database"))
+            case .unreachable(let error):
+                // Not "does not exist": this user may simply not look there.
+                problems.append(ConfigProblem(file: mainFile, field: "database.path", value: value,
+                                              message: "\(path) cannot be looked at by \(ProcessIdentity.describe(uid: geteuid())) (\(String(cString: strerror(error))))"
+                                                  + (PathAccess.blockingAncestor(of: path).map { ": \($0) does not let it through" } ?? ""),
+                                              fix: "run config check as root, which checks as the services' identity"))
+            case .found:
+                checkDatabase = true
             }
         }
+        var checked: [Registration] = []
         for registration in loaded.registrations {
             let file = locations.display(locations.registrationFile(registration.name))
             switch registration.provider {
             case .filesystem(let target):
-                if FileSystem.isDirectory(target.resolvedPath) {
-                    if let reason = FileSystem.unwritableReason(target.resolvedPath) {
-                        problems.append(ConfigProblem(file: file, field: "path", value: "\"\(target.path)\"", message: "\(target.resolvedPath) \(reason)"))
+                let path = target.resolvedPath
+                let value = "\"\(target.path)\""
+                switch PathAccess.lookup(path) {
+                case .found(let info) where (info.st_mode & S_IFMT) == S_IFDIR:
+                    checked.append(registration)
+                case .found:
+                    problems.append(ConfigProblem(file: file, field: "path", value: value, message: "\(path) is not a directory", fix: "point it at a directory"))
+                case .unreachable(let error):
+                    problems.append(ConfigProblem(file: file, field: "path", value: value,
+                                                  message: "\(path) cannot be looked at by \(ProcessIdentity.describe(uid: geteuid())) (\(String(cString: strerror(error))))",
+                                                  fix: "run config check as root, which checks as the services' identity"))
+                case .missing:
+                    if let problem = missingDirectory(path) {
+                        problems.append(ConfigProblem(file: file, field: "path", value: value, message: problem.message, fix: problem.fix))
+                    } else {
+                        let owner = BackupDirectories.serviceIdentity(database: loaded.main?.database.resolvedPath)
+                            .map { " owned by \(ProcessIdentity.describe(uid: $0.uid))" } ?? ""
+                        problems.append(ConfigProblem(.warning, file: file, field: "path", value: value,
+                                                      message: "\(path) does not exist yet; the service creates it\(owner) before its first run"))
                     }
-                } else if FileSystem.exists(target.resolvedPath) {
-                    problems.append(ConfigProblem(file: file, field: "path", value: "\"\(target.path)\"", message: "\(target.resolvedPath) is not a directory", fix: "point it at a directory"))
-                } else if let ancestor = nonDirectoryAncestor(of: target.resolvedPath) {
-                    problems.append(ConfigProblem(file: file, field: "path", value: "\"\(target.path)\"",
-                                                  message: "\(ancestor) is not a directory, so \(target.resolvedPath) can never be created", fix: "point it at a directory"))
-                } else {
-                    problems.append(ConfigProblem(.warning, file: file, field: "path", value: "\"\(target.path)\"", message: "\(target.resolvedPath) does not exist yet; the first run creates it"))
                 }
             case .s3(let target):
                 if let main = loaded.main, let warning = S3Settings.retentionWarning(registration, retention: main.retention, file: file) {
@@ -192,21 +217,34 @@ enum ConfigCheck {
                 }
             }
         }
+        let report = AccessProbe.run(database: checkDatabase, registrations: checked, globals: globals, loaded: loaded)
+        problems += report.problems
+        for finding in report.findings where !finding.ok {
+            if let name = finding.registration, let registration = loaded.registrations.first(where: { $0.name == name }),
+               case .filesystem(let target) = registration.provider {
+                problems.append(ConfigProblem(file: locations.display(locations.registrationFile(name)), field: finding.field, value: "\"\(target.path)\"", message: finding.message))
+            } else {
+                let value = finding.field == "database.path" ? loaded.main.map { "\"\($0.database.path)\"" } : nil
+                problems.append(ConfigProblem(file: mainFile, field: finding.field, value: value, message: finding.message))
+            }
+        }
         if loaded.main != nil && !loaded.registrations.contains(where: { $0.schedule.kind == .migration }) {
             problems.append(ConfigProblem(.warning, file: locations.display(locations.registrationsDirectory), field: nil,
                                           message: "no registration has schedule migration: deploys get no backup before a schema migration",
                                           fix: "add one, e.g. dbbackup registration add premigrate --provider filesystem --path DIR --schedule migration"))
         }
-        return problems
+        return (problems, report.how)
     }
 
-    /// The nearest existing ancestor of a missing `path` when that is not a directory (a
-    /// regular file, say): then no run can create `path`.
-    private static func nonDirectoryAncestor(of path: String) -> String? {
-        var ancestor = path
-        while ancestor != "/" {
-            ancestor = FileSystem.parent(of: ancestor)
-            if FileSystem.exists(ancestor) { return FileSystem.isDirectory(ancestor) ? nil : ancestor }
+    /// Why a missing backup directory can never be created (an ancestor that is a file, a
+    /// read-only file system), with the fix; nil when root can create it before a run.
+    static func missingDirectory(_ path: String) -> (message: String, fix: String)? {
+        let ancestor = PathAccess.existingAncestor(of: path)
+        if !FileSystem.isDirectory(ancestor) {
+            return ("\(ancestor) is not a directory, so \(path) can never be created", "point it at a directory")
+        }
+        if case .fileSystem(let point)? = PathAccess.readOnly(ancestor) {
+            return ("\(path) does not exist, and cannot be created: the file system at \(point) is mounted read-only", "remount it read-write, or choose another directory")
         }
         return nil
     }

@@ -17,7 +17,7 @@ struct DBBackup: ParsableCommand {
         subcommands: [
             Init.self, RegistrationCommand.self, RetentionCommand.self, ConfigCommand.self,
             Run.self, List.self, Restore.self, Confirm.self, RegistryCommand.self, Status.self, Apply.self, PreMigrate.self, Generate.self,
-            NotifyFailure.self,
+            NotifyFailure.self, PrepareRun.self, AccessCheck.self,
         ]
     )
 

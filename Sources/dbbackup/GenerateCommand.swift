@@ -37,6 +37,7 @@ struct Generate: ParsableCommand {
                       problem.severity == .error && problem.file.hasPrefix("registrations.d/") ? "skipped: \(problem.description)" : problem.description)
         }
         let generator = UnitGenerator(locations: locations, config: loaded)
+        if let problem = generator.identityProblem, !quiet { log.write(problem.priority, problem.message) }
         if check {
             // A dry run, also when given the directories: it must never replace live output.
             for file in generator.files() {

@@ -48,12 +48,23 @@ struct Init: ParsableCommand {
             if versionQuery == nil, let previousQuery {
                 print("note: the schema version is read with PRAGMA user_version again (was: \(previousQuery.prefix(80)))")
             }
-            if !FileSystem.exists(config.database.resolvedPath) {
+            switch PathAccess.lookup(config.database.resolvedPath) {
+            case .missing:
                 Output.stderr("warning: \(config.database.resolvedPath) does not exist yet; backups fail until it does")
+            case .unreachable(let error):
+                Output.stderr("warning: \(config.database.resolvedPath) cannot be looked at by \(ProcessIdentity.describe(uid: geteuid())) (\(String(cString: strerror(error)))); check it with: dbbackup config check (as root)")
+            case .found(let info):
+                // The services run as the database's owner (the generator's drop-in): say so.
+                print("the backup services run as the database's owner, \(ProcessIdentity.describe(uid: info.st_uid)), group \(ProcessIdentity.describe(gid: info.st_gid))")
+                if ProcessIdentity.userName(info.st_uid) == nil {
+                    Output.stderr("warning: uid \(info.st_uid), the database's owner, has no user entry, and systemd cannot run a service as it; give it one (useradd), or chown the database to the application's user")
+                }
             }
             if existing == nil {
                 print("next: dbbackup registration add NAME --provider filesystem --path DIR --schedule migration")
             }
+            // The drop-ins follow the database (its owner, its directory): the next run needs them.
+            Systemd.applyAfterChange(globals)
         }
     }
 }

@@ -32,7 +32,10 @@ struct CLIError: Error, CustomStringConvertible {
 }
 
 enum Output {
+    /// Writes a line to stderr after what was printed to stdout so far: stdout is buffered when
+    /// it is not a terminal, and a note must not jump ahead of the lines it follows.
     static func stderr(_ text: String) {
+        fflush(nil)  // every output stream: stdout is the one that matters
         try? FileSystem.writeAll(STDERR_FILENO, Array((text + "\n").utf8), path: "standard error")
     }
 

@@ -48,7 +48,7 @@ extension RegistrationCommand {
         if case .filesystem(let target) = registration.provider {
             // Registrations of the filesystem provider keep no secret.
             try secrets.remove(for: name)
-            ServiceUser.prepare(backupDirectory: target.resolvedPath, note: report.note)
+            BackupDirectorySetup.prepareForService(target.resolvedPath, globals: globals, note: report.note)
         }
         if case .s3(let target) = registration.provider, target.settings.usesInstanceCredentials {
             // Never both a stored secret and the instance's role.

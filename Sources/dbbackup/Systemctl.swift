@@ -50,16 +50,53 @@ enum Systemd {
         }
     }
 
-    /// After a configuration change: apply when systemd runs here, otherwise say what to do.
+    /// After a configuration change, as the last thing a command does: apply it when systemd
+    /// runs here and this user may, otherwise say in the last line exactly what to run.
     static func applyAfterChange(_ globals: GlobalOptions) {
+        let locations = globals.locations
         guard isRunning else {
             Output.stderr("note: systemd is not running here; where it runs, make the change take effect with: dbbackup apply")
             return
         }
+        guard locations.configDirectory == Locations.defaultConfigDirectory else {
+            Output.stderr("note: systemd's generator reads \(Locations.defaultConfigDirectory), not \(locations.configDirectory), so no timer follows this configuration; run its backups with: dbbackup --config-dir \(locations.configDirectory) run NAME")
+            return
+        }
+        guard geteuid() == 0 else {
+            Output.stderr("note: saved, but systemd does not follow it yet; as root, run: dbbackup apply")
+            return
+        }
         do {
-            try apply(keeping: scheduledTimers(globals.store.load()))
+            let loaded = globals.store.load()
+            prepareDirectories(loaded, globals: globals)
+            try apply(keeping: scheduledTimers(loaded))
+            print("applied: systemd reloaded the units and restarted dbbackup.target")
         } catch {
             Output.stderr("warning: the configuration was saved, but applying it failed: \(error); run: dbbackup apply")
+        }
+    }
+
+    /// As root, before the units are reloaded: the database's owner recorded for the generator
+    /// (which at boot runs before the database's file system is mounted), and every missing
+    /// filesystem backup directory, created for the identity the services will run as.
+    static func prepareDirectories(_ loaded: LoadedConfig, globals: GlobalOptions) {
+        guard geteuid() == 0 else { return }
+        recordIdentity(loaded, globals: globals)
+        guard let identity = BackupDirectories.serviceIdentity(database: loaded.main?.database.resolvedPath) else { return }
+        for registration in loaded.registrations {
+            guard case .filesystem(let target) = registration.provider else { continue }
+            BackupDirectorySetup.prepare(target.resolvedPath, for: identity) { print($0) }
+        }
+    }
+
+    /// Records the database's owner for the generator (`ServiceIdentity.record`), as root.
+    static func recordIdentity(_ loaded: LoadedConfig, globals: GlobalOptions) {
+        guard geteuid() == 0, let database = loaded.main?.database.resolvedPath,
+              case .success(let identity) = ServiceIdentity.of(database: database) else { return }
+        do {
+            try identity.record(in: globals.locations.configDirectory, database: database)
+        } catch {
+            Output.stderr("warning: cannot record the database's owner for the generator: \(error)")
         }
     }
 

@@ -57,6 +57,8 @@ struct GeneratorTests {
                          schedule: Schedule(kind: .monthly, times: [time("23:59")], days: [1, 15, 28])),
             Registration(name: "pre", provider: .filesystem(FilesystemTarget(path: "relative/pre", configDirectory: directory)), schedule: .migration),
             Registration(name: "pre-s3", provider: .s3(S3Target(bucket: "app-backups", accessKey: "AK")), schedule: .migration),
+            Registration(name: "in-home", provider: .filesystem(FilesystemTarget(path: "/root/dbbackup-test-backups", configDirectory: directory)),
+                         schedule: Schedule(kind: .daily, times: [time("04:00")])),
         ]
         for registration in registrations { try store.save(registration) }
         try sandbox.secrets.store("TOPSECRET-never-in-a-unit-1234", for: "month-end")
@@ -134,5 +136,103 @@ struct GeneratorTests {
         // Only a directory that cannot be written at all fails the generator.
         let blocked = try runProcess(binary, ["generate", "--config-dir", sandbox.locations.configDirectory, "\(sandbox.database)/x"])
         #expect(blocked.status != 0)
+    }
+
+    @Test("the drop-ins run the services as the database file's owner and group, wait for the mounts, and bind paths ProtectHome= hides")
+    func identityAndPaths() throws {
+        let sandbox = try Sandbox()
+        let loaded = try awkwardConfiguration(sandbox)
+        #expect(chown(sandbox.database, 4321, 4322) == 0)
+        let generator = UnitGenerator(locations: sandbox.locations, config: loaded)
+        #expect(generator.identityProblem == nil)
+        let files = Dictionary(uniqueKeysWithValues: generator.files().map { ($0.path, $0.contents) })
+        for path in ["dbbackup@.service.d/50-dbbackup.conf", "dbbackup-migration.service.d/50-dbbackup.conf"] {
+            let dropIn = try #require(files[path])
+            #expect(dropIn.contains("\nUser=4321\nGroup=4322\n"), "\(path): \(dropIn)")
+            #expect(dropIn.contains("\nEnvironment=DBBACKUP_SERVICE_IDENTITY=4321:4322\n"), "\(path)")
+            #expect(!dropIn.contains("SupplementaryGroups="), "the database's group is Group= itself")
+            let unit = try #require(dropIn.split(separator: "\n").first { $0.hasPrefix("RequiresMountsFor=") })
+            #expect(unit.contains(" \(sandbox.root)") || unit.hasPrefix("RequiresMountsFor=\(sandbox.root) "), "the database directory: \(unit)")
+            #expect(dropIn.range(of: "[Unit]")!.lowerBound < dropIn.range(of: "[Service]")!.lowerBound)
+        }
+        let instance = try #require(files["dbbackup@.service.d/50-dbbackup.conf"])
+        #expect(instance.contains("\nProtectHome=tmpfs\nBindPaths=-/root/dbbackup-test-backups\n"), "\(instance)")
+        #expect(!(instance.split(separator: "\n").first { $0.hasPrefix("ReadWritePaths=") } ?? "").contains("/root/"), "bound, not in ReadWritePaths=")
+        #expect(instance.contains("RequiresMountsFor=") && instance.contains(" /root/dbbackup-test-backups"))
+        let migration = try #require(files["dbbackup-migration.service.d/50-dbbackup.conf"])
+        #expect(!migration.contains("ProtectHome="), "no migration registration lives under /home or /root")
+
+        // A directory reachable through its group only (not the database's): a supplementary group.
+        #expect(chown(sandbox.root, 0, 4400) == 0 && chmod(sandbox.root, 0o770) == 0)
+        let grouped = UnitGenerator(locations: sandbox.locations, config: loaded).files().first { $0.path == "dbbackup@.service.d/50-dbbackup.conf" }
+        #expect(grouped?.contents.contains("\nSupplementaryGroups=4400\n") == true)
+        #expect(chmod(sandbox.root, 0o755) == 0)
+
+        // The database cannot be looked at (not mounted yet, or missing): User=dbbackup stays,
+        // and the generator says why, ", ignoring".
+        try FileManager.default.removeItem(atPath: sandbox.database)
+        let missing = UnitGenerator(locations: sandbox.locations, config: loaded)
+        #expect(missing.identityProblem?.message.contains("cannot read the owner of the database (stat \(sandbox.database): No such file or directory), ignoring") == true,
+                "\(missing.identityProblem?.message ?? "nil")")
+        #expect(missing.identityProblem?.priority == 4)
+        let fallback = try #require(missing.files().first { $0.path == "dbbackup@.service.d/50-dbbackup.conf" })
+        #expect(!fallback.contents.contains("User=") && !fallback.contents.contains("DBBACKUP_SERVICE_IDENTITY"))
+        #expect(fallback.contents.contains("ReadWritePaths="))
+
+        // At boot the generator runs before local file systems are mounted: the owner recorded
+        // when root last applied the configuration stands in, for that database only.
+        try ServiceIdentity(uid: 4321, gid: 4322).record(in: sandbox.locations.configDirectory, database: sandbox.database)
+        let recorded = UnitGenerator(locations: sandbox.locations, config: loaded)
+        #expect(recorded.identityProblem?.priority == 5)
+        #expect(recorded.identityProblem?.message.contains("using the owner recorded when the configuration was last applied, 4321:4322") == true)
+        #expect(recorded.files().first { $0.path == "dbbackup@.service.d/50-dbbackup.conf" }?.contents.contains("\nUser=4321\nGroup=4322\n") == true)
+        try ServiceIdentity(uid: 4321, gid: 4322).record(in: sandbox.locations.configDirectory, database: "/elsewhere/app.db")
+        #expect(UnitGenerator(locations: sandbox.locations, config: loaded).identityProblem?.priority == 4, "a record of another database does not count")
+    }
+
+    /// The [Service] lines of a static unit that make its sandbox and identity.
+    static func sandboxLines(_ unit: String) throws -> [String] {
+        let text = try String(contentsOfFile: "\(repository)/systemd/\(unit)", encoding: .utf8)
+        return TransientCheck.assignments(text).filter { $0.section == "Service" && !TransientCheck.notCopied.contains($0.key) }.map { "\($0.key)=\($0.value)" }
+    }
+
+    @Test("the two executor services have the same identity and sandbox lines; the migration service also writes /run/dbbackup")
+    func identicalSandboxes() throws {
+        let instance = try Self.sandboxLines("dbbackup@.service")
+        let migration = try Self.sandboxLines("dbbackup-migration.service")
+        #expect(instance.count > 30, "\(instance)")
+        #expect(migration.filter { $0 != "ReadWritePaths=-/run/dbbackup" } == instance)
+        #expect(instance.contains("User=dbbackup") && instance.contains("StateDirectoryMode=0700") && instance.contains("CapabilityBoundingSet="))
+        #expect(!instance.contains { $0.hasPrefix("RuntimeDirectory") }, "systemd would hand /run/dbbackup to User= whole")
+        for unit in ["dbbackup@.service", "dbbackup-migration.service"] {
+            let text = try String(contentsOfFile: "\(Self.repository)/systemd/\(unit)", encoding: .utf8)
+            #expect(text.contains("\nExecStartPre=+/usr/bin/dbbackup prepare-run "), "\(unit)")
+        }
+    }
+
+    @Test("the checks' transient unit gets every identity and sandbox line of the service, its drop-ins after it, and none of its commands")
+    func transientProperties() throws {
+        let sandbox = try Sandbox()
+        let loaded = try awkwardConfiguration(sandbox)
+        #expect(chown(sandbox.database, 4321, 4322) == 0)
+        let dropIn = try #require(UnitGenerator(locations: sandbox.locations, config: loaded).files().first { $0.path == "dbbackup@.service.d/50-dbbackup.conf" })
+        let unit = try String(contentsOfFile: "\(Self.repository)/systemd/dbbackup@.service", encoding: .utf8)
+        let properties = TransientCheck.properties(TransientCheck.assignments(unit) + TransientCheck.assignments(dropIn.contents),
+                                                   instance: "weekly\\x2doff_site", unescapedInstance: "weekly-off_site")
+        for line in try Self.sandboxLines("dbbackup@.service") {
+            #expect(properties.contains(line), "\(line)")
+        }
+        // Later assignments win in systemd: the drop-in's identity comes after the static one.
+        #expect(properties.lastIndex(of: "User=4321")! > properties.firstIndex(of: "User=dbbackup")!)
+        #expect(properties.contains { $0.hasPrefix("RequiresMountsFor=") })
+        #expect(properties.contains("ProtectHome=tmpfs") && properties.contains("BindPaths=-/root/dbbackup-test-backups"))
+        #expect(!properties.contains { $0.hasPrefix("Exec") || $0.hasPrefix("LoadCredential") || $0.hasPrefix("Type=") || $0.hasPrefix("Description=") })
+        // Specifiers are resolved: properties over D-Bus are taken literally.
+        #expect(properties.contains { $0.contains("100% \\\"full\\\"") }, "%% becomes %: \(properties.filter { $0.contains("full") })")
+        #expect(TransientCheck.properties([.init(section: "Service", key: "ReadWritePaths", value: "/srv/%I/%i/%%")], instance: "a\\x2db", unescapedInstance: "a-b")
+                == ["ReadWritePaths=/srv/a-b/a\\x2db/%"])
+        // Continued lines and comments, as unit files have them.
+        #expect(TransientCheck.assignments("[Service]\n# c\n; c\nSystemCallFilter=@system-service \\\n  @io-event\n")
+                == [.init(section: "Service", key: "SystemCallFilter", value: "@system-service @io-event")])
     }
 }

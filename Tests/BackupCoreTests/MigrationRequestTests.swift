@@ -63,4 +63,24 @@ struct MigrationRequestTests {
         #expect(requests.claim() == [claimed.id])
         #expect(!requests.withdraw(claimed))
     }
+
+    @Test("prepare hands the directories to the migration service's identity with the modes that let group dbbackup only file and read")
+    func layout() throws {
+        let sandbox = try Sandbox()
+        let requests = MigrationRequests(directory: "\(sandbox.root)/run")
+        try requests.prepare(owner: 4321)
+        func stat(_ path: String) throws -> (uid: Int, mode: Int) {
+            let attributes = try FileManager.default.attributesOfItem(atPath: path)
+            return (attributes[.ownerAccountID] as? Int ?? -1, attributes[.posixPermissions] as? Int ?? -1)
+        }
+        #expect(try stat(requests.directory) == (4321, 0o3775))
+        #expect(try stat(requests.requestsDirectory) == (4321, 0o1730))
+        #expect(try stat(requests.resultsDirectory) == (4321, 0o2710))
+        // Root files a request (a deploy script as root): it goes to the directories' owner.
+        let request = try requests.submit()
+        #expect(try stat("\(requests.requestsDirectory)/\(request.id)") == (4321, 0o640))
+        requests.writeResult(MigrationResult(backups: [.init(registration: "pre", ok: true)]), for: requests.claim())
+        #expect(try stat("\(requests.resultsDirectory)/\(request.id).json").mode == 0o640)
+        #expect(try stat(requests.latestResult).mode == 0o640)
+    }
 }

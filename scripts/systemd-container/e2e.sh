@@ -54,13 +54,13 @@ out=$(x dbbackup init --database /srv/app/app.db 2>&1); check "init" test $? -eq
 out=$(x dbbackup registration add nightly --provider filesystem --path /srv/backups/nightly \
         --schedule daily --time 03:00 --timezone Europe/Prague 2>&1)
 check "registration add nightly (applied at once)" test $? -eq 0
-check "add created the backup directory for the service user" test "$(x stat -c %U /srv/backups/nightly)" = dbbackup
+check "add created the backup directory for the services' identity (the database's owner)" test "$(x stat -c %U /srv/backups/nightly)" = app
 check "registration test: the directory works" x dbbackup registration test nightly
 # root can write a root-only directory; the service cannot, and the probe must say so
 x sh -c 'install -d -m 0755 /srv/rootonly; dbbackup registration add rootonly --provider filesystem --path /srv/rootonly --schedule migration' >/dev/null 2>&1
 probe=$(x dbbackup registration test rootonly 2>&1); rc=$?
 check "registration test: a directory only root can write fails (rc $rc)" test "$rc" = 73
-check "...naming the service user" grep -q 'FAIL write as the service user: .*cannot write /srv/rootonly' <<<"$probe"
+check "...naming the services' identity" grep -q 'FAIL write and remove a file: /srv/rootonly is not writable by app (uid 1500)' <<<"$probe"
 x dbbackup registration remove rootonly >/dev/null 2>&1
 x dbbackup registration add pre-deploy --provider filesystem --path /srv/backups/pre --schedule migration >/dev/null 2>&1
 x sh -c "printf '%s\n' '$secret' | dbbackup registration add offsite --provider s3 --bucket app-backups \
@@ -99,7 +99,7 @@ assert e["MESSAGE_ID"] == "5b7f2c1e9a8d4f03b6e1d2c3a4f5e6b7", e["MESSAGE_ID"]
 ' "$entry"
 check "the idle database was copied as a file, under the unit's system call filter" \
     x sh -c 'journalctl -o json --no-pager -u dbbackup@nightly.service "DBBACKUP_SNAPSHOT=file copy" | grep -q DBBACKUP_REGISTRATION'
-check "the backup runs as user dbbackup" test "$(x stat -c %U "$(x sh -c 'ls /srv/backups/nightly/db_v12_*Z.db | head -1')")" = dbbackup
+check "the backup runs as the database's owner, app" test "$(x stat -c %U "$(x sh -c 'ls /srv/backups/nightly/db_v12_*Z.db | head -1')")" = app
 
 # --- deploy scripts: pre-migrate waits for the migration service
 out=$(x dbbackup pre-migrate --timeout 60s 2>&1); rc=$?

@@ -69,6 +69,17 @@ public enum MonitorFiles {
         }
     }
 
+    /// Root, before a service starts (`prepare-run`): the services run as the database's owner,
+    /// so the monitoring directory becomes that identity's, keeping its group and setgid bit.
+    public static func prepareDirectory(locations: Locations, owner uid: uid_t) -> String? {
+        let directory = locations.monitorDirectory
+        guard case .found(let info) = PathAccess.lookup(directory), info.st_uid != uid else { return nil }
+        if chown(directory, uid, gid_t.max) != 0 {  // gid (gid_t)-1: unchanged
+            return "cannot give \(directory) to uid \(uid): \(String(cString: strerror(errno)))"
+        }
+        return "gave \(directory) to uid \(uid), the services' identity"
+    }
+
     static func write(_ snapshot: MonitorSnapshot, config: LoadedConfig, locations: Locations) throws {
         let directory = locations.monitorDirectory
         if !FileSystem.isDirectory(directory) { try FileSystem.makeDirectories(directory, mode: 0o750) }

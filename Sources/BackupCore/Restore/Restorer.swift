@@ -169,8 +169,14 @@ public struct Restorer {
     }
 
     private func copy(_ source: String, to temporary: String, what: String) throws -> String {
-        guard FileSystem.exists(source) else {
+        switch PathAccess.lookup(source) {
+        case .missing:
             throw RestoreError(code: .notFound, message: "\(what) should be at \(source), but that file is gone")
+        case .unreachable(let error):
+            // Permission denied is not "gone": backups belong to the services' identity.
+            throw RestoreError(code: .io, message: "\(what) at \(source) cannot be reached by \(ProcessIdentity.describe(uid: geteuid())) (\(String(cString: strerror(error)))); restore as root")
+        case .found:
+            break
         }
         do {
             return try FileSystem.copyHashing(source, to: temporary).sha256

@@ -166,7 +166,7 @@ public struct BackupRunner {
                 if total > 0 { observer.progress(name, "snapshot", Double(copied) / Double(total)) }
             }
         } catch {
-            throw RunFailure(error.code == .noSpace ? .store : .snapshot, registration: name, error.message)
+            throw RunFailure(error.code == .noSpace ? .store : error.code == .permission ? .permission : .snapshot, registration: name, error.message)
         }
         databaseLock.release()
         CrashPoint.afterSnapshot.reached()

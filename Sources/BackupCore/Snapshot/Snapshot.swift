@@ -7,7 +7,7 @@ import Threads
 
 /// Why a snapshot could not be taken. Each case says what the sysadmin can do about it.
 public struct SnapshotError: Error, CustomStringConvertible, Sendable {
-    public enum Code: Sendable { case missingDatabase, notADatabase, busy, versionQuery, verification, noSpace, replaced, io }
+    public enum Code: Sendable { case missingDatabase, notADatabase, busy, versionQuery, verification, noSpace, replaced, io, permission }
     public let code: Code
     public let message: String
     public var description: String { message }
@@ -70,6 +70,13 @@ public enum Snapshot {
         pagesPerStep: Int32 = pagesPerStep,
         progress: (_ copiedPages: Int, _ totalPages: Int) -> Void = { _, _ in }
     ) throws(SnapshotError) -> Result {
+        // Before SQLite opens it: never create a file beside the application's database that the
+        // application could not use, and tell "permission denied" from "does not exist".
+        do {
+            _ = try LiveDatabase.inspect(database)
+        } catch {
+            throw SnapshotError(code: error.kind == .missing ? .missingDatabase : .permission, message: error.message)
+        }
         guard let identity = FileSystem.identity(of: database) else {
             throw SnapshotError(code: .missingDatabase, message: "database \(database) does not exist; check database.path in the main configuration")
         }
@@ -287,7 +294,41 @@ public enum Snapshot {
         if error.isDiskFull {
             return .noSpace(at: staging)
         }
+        if let explained = explain(error, database: database) { return explained }
         return SnapshotError(code: .io, message: "snapshot of \(database) failed: \(error)")
+    }
+
+    /// SQLite's codes for a database it may read but not recover or extend, with their cause and
+    /// fix: a hot journal (a writer crashed mid-transaction) that a reader must roll back, and a
+    /// WAL database whose -wal/-shm cannot be created or initialised, on a read-only mount above all.
+    public static func explain(_ error: SQLiteError, database: String) -> SnapshotError? {
+        let directory = FileSystem.parent(of: database)
+        let readOnly = PathAccess.readOnly(directory)
+        let mount: String
+        switch readOnly {
+        case .fileSystem(let point)?: mount = "the file system at \(point) is mounted read-only"
+        case .thisMount(let point)? where PathAccess.inService: mount = "\(directory) is read-only in the service's sandbox (\(point) is not among the generated ReadWritePaths=; run: dbbackup apply)"
+        case .thisMount(let point)?: mount = "\(point) is a read-only mount"
+        case nil: mount = ""
+        }
+        switch error.code {
+        case SQLITE_READONLY | (3 << 8):  // SQLITE_READONLY_ROLLBACK
+            let cause = "\(database)-journal is a hot journal: a writer stopped in the middle of a transaction, and the database cannot be read until that transaction is rolled back, which a read-only reader such as a backup may not do"
+            let fix = readOnly == nil
+                ? "let the application open the database once (SQLite rolls the journal back), or open it read-write once as its owner: sqlite3 \(database) 'PRAGMA user_version'"
+                : "\(mount), so nobody can roll it back there: remount it read-write and open the database once (sqlite3 \(database) 'PRAGMA user_version'); copying the file alone would give a damaged backup"
+            return SnapshotError(code: .io, message: "snapshot of \(database) failed: \(cause); \(fix) (SQLite code \(error.code))")
+        case SQLITE_CANTOPEN, SQLITE_READONLY | (6 << 8), SQLITE_READONLY | (5 << 8), SQLITE_READONLY | (1 << 8):
+            // CANTOPEN, READONLY_DIRECTORY, READONLY_CANTINIT, READONLY_RECOVERY
+            guard LiveDatabase.isWAL(database) else { return nil }
+            let cause = "\(database) is a WAL database, and a reader needs \(FileSystem.name(of: database))-wal and -shm beside it, which SQLite could not create or set up"
+            let fix = readOnly == nil
+                ? "\(FileSystem.unwritableReason(directory).map { "\(directory) \($0)" } ?? "check the owner and mode of the files beside it")"
+                : "\(mount); make it writable, or take the database out of WAL mode before it goes read-only: sqlite3 \(database) 'PRAGMA journal_mode=DELETE'"
+            return SnapshotError(code: .permission, message: "snapshot of \(database) failed: \(cause); \(fix) (SQLite code \(error.code): \(error.message))")
+        default:
+            return nil
+        }
     }
 }
 

@@ -31,9 +31,10 @@ public enum VersionQuery {
 
     /// `query` checked against the live database at `path`, as `init` and `config check` do:
     /// compiled, then (as it only reads) run once for its value. nil too when that database
-    /// cannot be asked (missing, unreadable, locked): the run reports that itself.
+    /// cannot be asked (missing, unreadable, locked, or opening it would create -wal/-shm files
+    /// the application could not use, see `LiveDatabase`): the run reports that itself.
     public static func problem(_ query: String, onDatabaseAt path: String) -> String? {
-        guard FileSystem.exists(path),
+        guard (try? LiveDatabase.inspect(path)) != nil,
               let connection = try? SQLiteConnection(path: path, mode: .readOnly, busyTimeoutMilliseconds: 1000) else { return nil }
         do {
             if let problem = try problem(query, on: connection) { return problem }

@@ -141,19 +141,39 @@ public enum FileSystem {
     public static func makeDirectories(_ path: String, mode: mode_t = 0o755) throws(SystemError) {
         if isDirectory(path) { return }
         let parent = FileSystem.parent(of: path)
-        if !parent.isEmpty, parent != path { try makeDirectories(parent, mode: 0o755) }
+        if !parent.isEmpty, parent != path, !isDirectory(parent) {
+            try makeDirectories(parent, mode: 0o755)
+            // 0755 whatever the umask (the services' is 0077): a parent only root could enter
+            // would lock the directory's owner out of it.
+            _ = chmod(parent, 0o755)
+        }
         if Glibc.mkdir(path, mode) != 0, Glibc.errno != EEXIST {
             throw SystemError(operation: "mkdir", path: path, errno: Glibc.errno)
         }
     }
 
-    /// Whether this process may create files in `directory`.
     /// Why this process cannot create files in the existing directory `directory`, with the
-    /// fix, or nil when it can.
+    /// fix, or nil when it can; phrased to follow the directory's name ("is ..."). A read-only
+    /// file system, the services' sandbox and permissions each get their own fix.
     public static func unwritableReason(_ directory: String) -> String? {
         if access(directory, W_OK | X_OK) == 0 { return nil }
-        if errno == EROFS { return "is on a read-only file system; remount it read-write, or choose another directory" }
-        return "is not writable by this user (uid \(getuid())); fix its owner or mode"
+        let error = errno
+        if error == EROFS {
+            switch PathAccess.readOnly(directory) {
+            case .thisMount(let point)? where PathAccess.inService:
+                return "is read-only in the service's sandbox (ProtectSystem=strict: \(point) is not among the generated ReadWritePaths=); run: dbbackup apply"
+            case .thisMount(let point)?:
+                return "is on a read-only mount (\(point)); remount it read-write, or choose another directory"
+            case .fileSystem(let point)?:
+                return "is on a read-only file system (mounted at \(point)); remount it read-write (mount -o remount,rw \(point)), or choose another directory"
+            case nil:
+                return "is on a read-only file system; remount it read-write, or choose another directory"
+            }
+        }
+        if let hidden = PathAccess.hiddenBySandbox(directory) { return "cannot be reached: \(hidden)" }
+        let who = ProcessIdentity.describe(uid: geteuid())
+        guard error == EACCES || error == EPERM else { return "cannot be written by \(who): \(String(cString: strerror(error)))" }
+        return "is not writable by \(who): \(PathAccess.describe(directory)); fix its owner or mode"
     }
 
     /// Writes `data` to `path` atomically: a temporary name beside it, fsync, rename, fsync of

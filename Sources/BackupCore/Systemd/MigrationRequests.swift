@@ -14,29 +14,68 @@ import FoundationEssentials
 ///
 /// The run removes the marker first and claims the requests after, so a request arriving
 /// during a run re-creates the marker and triggers the next run: none is lost.
+///
+/// Who may do what is set by owners and modes alone (see `Layout`): members of group
+/// `dbbackup` may file a request and read its result, and nothing else; the migration
+/// service's identity (the database's owner, which its `ExecStartPre=+` makes the owner of
+/// these directories) claims requests and writes results.
 public struct MigrationRequests: Sendable {
     public let directory: String
 
     public init(directory: String) { self.directory = directory }
 
     public var marker: String { "\(directory)/migration-request" }
-    var requestsDirectory: String { "\(directory)/requests" }
-    var resultsDirectory: String { "\(directory)/results" }
+    public var requestsDirectory: String { "\(directory)/requests" }
+    public var resultsDirectory: String { "\(directory)/results" }
     public var latestResult: String { "\(directory)/migration-result.json" }
 
-    /// Files here are shared between root (deploy scripts) and the service user: directories
-    /// made by root are handed to the owner of the runtime directory, group-writable.
-    private func makeShared(_ path: String) throws {
+    /// Owner, group and mode of each directory; tmpfiles.d/dbbackup.conf creates them the same
+    /// way (root as the owner), and `dbbackup prepare-run` hands them to the service's identity.
+    public enum Layout {
+        /// setgid: new files get group dbbackup. Sticky: a member cannot remove or replace
+        /// anyone else's file (the latest result, another's marker); the owner can.
+        public static let directory: mode_t = 0o3775
+        /// Members may create a request (w, x) but not list others' (no r); sticky: nor remove
+        /// them. The owner lists and claims them.
+        public static let requests: mode_t = 0o1730
+        /// Members may read a result whose name (the request's random id) they know (x, no r),
+        /// and write nothing; setgid: the results are group dbbackup, mode 0640.
+        public static let results: mode_t = 0o2710
+        public static let resultFile: mode_t = 0o640
+        public static let groupName = "dbbackup"
+    }
+
+    /// Creates a missing subdirectory with its mode; the boot (tmpfiles) normally has. Only its
+    /// owner to be may do so: a member creating it would own it.
+    private func makeDirectory(_ path: String, mode: mode_t) throws {
         if FileSystem.isDirectory(path) { return }
-        try FileSystem.makeDirectories(path, mode: 0o775)
-        _ = chmod(path, 0o775)
+        var info = stat()
+        guard geteuid() == 0 || (stat(directory, &info) == 0 && info.st_uid == geteuid()) else {
+            throw SystemError(operation: "mkdir (missing; created at boot by systemd-tmpfiles --create dbbackup.conf)", path: path, errno: ENOENT)
+        }
+        try FileSystem.makeDirectories(path, mode: mode)
+        _ = chmod(path, mode)
         FileSystem.adoptOwnership(path, of: directory)
     }
 
-    /// Files the other side must read or remove: mode 0664, owned like the runtime directory.
-    private func share(_ path: String) {
-        _ = chmod(path, 0o664)
-        FileSystem.adoptOwnership(path, of: directory)
+    /// Makes `owner` the owner of the runtime directory and its two subdirectories (creating
+    /// what is missing), with group dbbackup and the modes of `Layout`. For the migration
+    /// service's `ExecStartPre=+` (root): the service then runs as `owner`.
+    public func prepare(owner: uid_t) throws {
+        let group = getgrnam(Layout.groupName).map { $0.pointee.gr_gid }
+        for (path, mode) in [(directory, Layout.directory), (requestsDirectory, Layout.requests), (resultsDirectory, Layout.results)] {
+            try FileSystem.makeDirectories(path, mode: mode)
+            if chown(path, owner, group ?? gid_t.max) != 0 { throw SystemError(operation: "chown", path: path, errno: errno) }
+            // After chown, which clears setgid bits.
+            if chmod(path, mode) != 0 { throw SystemError(operation: "chmod", path: path, errno: errno) }
+        }
+    }
+
+    /// A file the other side must read or remove: its mode, and owned like its directory when
+    /// root wrote it.
+    private func share(_ path: String, mode: mode_t) {
+        _ = chmod(path, mode)
+        FileSystem.adoptOwnership(path, of: FileSystem.parent(of: path))
     }
 
     /// A filed request: its id, and the marker's modification time when this request created
@@ -48,17 +87,21 @@ public struct MigrationRequests: Sendable {
 
     /// Files a request and touches the marker.
     public func submit() throws -> Request {
-        try makeShared(requestsDirectory)
-        try makeShared(resultsDirectory)
+        try makeDirectory(requestsDirectory, mode: Layout.requests)
+        try makeDirectory(resultsDirectory, mode: Layout.results)
         let id = Self.newID()
         let request = "\(requestsDirectory)/\(id)"
-        try FileSystem.writeAtomically(Array("\(Timestamp.now().rfc3339) pid \(getpid())\n".utf8), to: request, mode: 0o664)
-        share(request)
+        // Created in place, not renamed into place: a member may not read (so not fsync) the
+        // directory, and in /run (tmpfs) there is nothing to sync. A run only ever unlinks it.
+        let fd = try FileSystem.open(request, O_WRONLY | O_CREAT | O_EXCL, mode: 0o640)
+        defer { FileSystem.close(fd) }
+        try FileSystem.writeAll(fd, Array("\(Timestamp.now().rfc3339) pid \(getpid())\n".utf8), path: request)
+        share(request, mode: 0o640)
         var createdMarker: Int64?
         if !FileSystem.exists(marker) {
-            let fd = try FileSystem.open(marker, O_WRONLY | O_CREAT, mode: 0o664)
+            let fd = try FileSystem.open(marker, O_WRONLY | O_CREAT, mode: 0o640)
             FileSystem.close(fd)
-            share(marker)
+            share(marker, mode: 0o640)
             createdMarker = FileSystem.modificationTime(of: marker)
         }
         return Request(id: id, createdMarker: createdMarker)
@@ -66,12 +109,14 @@ public struct MigrationRequests: Sendable {
 
     /// Takes back a request nobody has claimed yet (its caller gave up waiting), so no run
     /// starts for it later. The marker goes too if this request created it, it was not
-    /// touched since, and no other request waits. Returns false if a run had claimed it.
+    /// touched since, and no other request waits (a member of group dbbackup may not list the
+    /// requests: then the marker stays, as a spurious run costs less than a lost request).
+    /// Returns false if a run had claimed it.
     @discardableResult
     public func withdraw(_ request: Request) -> Bool {
         guard unlink("\(requestsDirectory)/\(request.id)") == 0 else { return false }
-        let waiting = ((try? FileManager.default.contentsOfDirectory(atPath: requestsDirectory)) ?? []).filter(Self.isValidID)
-        if waiting.isEmpty, let created = request.createdMarker, FileSystem.modificationTime(of: marker) == created {
+        let waiting = (try? FileManager.default.contentsOfDirectory(atPath: requestsDirectory))?.filter(Self.isValidID)
+        if waiting?.isEmpty == true, let created = request.createdMarker, FileSystem.modificationTime(of: marker) == created {
             try? FileSystem.unlinkIfPresent(marker)
         }
         return true
@@ -90,16 +135,16 @@ public struct MigrationRequests: Sendable {
     }
 
     public func writeResult(_ result: MigrationResult, for ids: [String]) {
-        try? makeShared(resultsDirectory)
+        try? makeDirectory(resultsDirectory, mode: Layout.results)
         for id in ids {
             var own = result
             own.requestID = id
             let path = "\(resultsDirectory)/\(id).json"
-            try? FileSystem.writeAtomically(Array(own.json.utf8), to: path, mode: 0o664)
-            share(path)
+            try? FileSystem.writeAtomically(Array(own.json.utf8), to: path, mode: Layout.resultFile)
+            share(path, mode: Layout.resultFile)
         }
-        try? FileSystem.writeAtomically(Array(result.json.utf8), to: latestResult, mode: 0o664)
-        share(latestResult)
+        try? FileSystem.writeAtomically(Array(result.json.utf8), to: latestResult, mode: Layout.resultFile)
+        share(latestResult, mode: Layout.resultFile)
     }
 
     /// The result of a request, once the migration run has written it.
@@ -114,6 +159,8 @@ public struct MigrationRequests: Sendable {
         FileManager.default.contents(atPath: latestResult).flatMap(MigrationResult.init(json:))
     }
 
+    /// Removes a result once read. Only root and the directory's owner may (members cannot
+    /// remove anything there): otherwise it expires with the directory's tmpfiles age (1 day).
     public func removeResult(for id: String) {
         try? FileSystem.unlinkIfPresent("\(resultsDirectory)/\(id).json")
     }

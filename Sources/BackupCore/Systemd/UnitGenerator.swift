@@ -19,18 +19,39 @@ public struct UnitGenerator {
 
     public let locations: Locations
     public let config: LoadedConfig
-    /// The database file's group, read once: the services get it as a supplementary group.
-    let databaseGroup: gid_t?
+    /// Who the services run as: the database file's owner and group, read once. nil when there
+    /// is no database configured. When the database cannot be looked at (at boot, generators
+    /// run before local file systems are mounted), the owner recorded when root last applied the
+    /// configuration (`ServiceIdentity.record`); with no record, a failure: the static units'
+    /// `User=dbbackup` stays, and a run that would create files beside the database refuses to.
+    public let identity: Result<ServiceIdentity, SystemError>?
+    /// The database could not be looked at; `identity` is the recorded owner.
+    public let identityFromRecord: SystemError?
 
     public init(locations: Locations, config: LoadedConfig) {
         self.locations = locations
         self.config = config
-        var info = stat()
-        if let database = config.main?.database.resolvedPath, stat(database, &info) == 0, info.st_gid != 0 {
-            databaseGroup = info.st_gid
-        } else {
-            databaseGroup = nil
+        guard let database = config.main?.database.resolvedPath else {
+            (identity, identityFromRecord) = (nil, nil)
+            return
         }
+        let live = ServiceIdentity.of(database: database)
+        if case .failure(let error) = live, let recorded = ServiceIdentity.recorded(in: locations.configDirectory, database: database) {
+            (identity, identityFromRecord) = (.success(recorded), error)
+        } else {
+            (identity, identityFromRecord) = (live, nil)
+        }
+    }
+
+    /// What the generator logs about the services' identity, with its syslog priority: nil
+    /// when it read the database's owner.
+    public var identityProblem: (priority: Int, message: String)? {
+        if let error = identityFromRecord, case .success(let recorded)? = identity {
+            return (5, "cannot read the owner of the database yet (\(error)); using the owner recorded when the configuration was last applied, \(recorded.environmentValue)")
+        }
+        guard case .failure(let error)? = identity else { return nil }
+        return (4, "cannot read the owner of the database (\(error)), ignoring: the services run as user \(ServiceIdentity.fallbackUser) "
+            + "until the next daemon-reload (dbbackup apply) finds it")
     }
 
     static let generatorName = "dbbackup-generator"
@@ -99,32 +120,53 @@ public struct UnitGenerator {
         return files
     }
 
-    /// What the hardened service needs to reach for these registrations: write access to the
-    /// database's directory (SQLite's -wal/-shm) and to backup directories, the database's
-    /// group, the configuration directory if it is not the default, and for the migration
-    /// service each s3 registration's secret as its own credential.
+    /// What the hardened service needs for these registrations: the database owner's identity
+    /// (so that SQLite's -wal/-shm files are the application's), write access to the database's
+    /// directory and to the backup directories (bound into the sandbox where `ProtectHome=` would
+    /// hide them), mounts to wait for, the configuration directory if it is not the default, and
+    /// for the migration service each s3 registration's secret as its own credential.
     private func serviceAccess(_ registrations: [Registration], migration: Bool) -> String {
-        var lines = ["[Service]"]
         var writable: [String] = []
-        if let database = config.main?.database.resolvedPath {
-            writable.append(FileSystem.parent(of: database))
-            if let databaseGroup { lines.append("SupplementaryGroups=\(databaseGroup)") }
-        }
+        if let database = config.main?.database.resolvedPath { writable.append(FileSystem.parent(of: database)) }
         for registration in registrations {
             if case .filesystem(let target) = registration.provider { writable.append(target.resolvedPath) }
         }
         var seen: Set<String> = []
         let unique = writable.filter { seen.insert($0).inserted }
+
+        var lines: [String] = []
         if !unique.isEmpty {
-            // "-": a directory that does not exist yet must not stop the service from starting.
-            lines.append("ReadWritePaths=" + unique.map { "-" + Self.quote($0) }.joined(separator: " "))
+            // A timer must never write into the empty mount point of an unmounted file system;
+            // a path on the root file system costs nothing.
+            lines += ["[Unit]", "RequiresMountsFor=" + unique.map(Self.quote).joined(separator: " "), ""]
+        }
+        lines.append("[Service]")
+        if case .success(let identity)? = identity {
+            lines.append("# The database file's owner and group: files SQLite creates beside it are the application's.")
+            lines.append("User=\(identity.uid)")
+            lines.append("Group=\(identity.gid)")
+            if let group = identity.directoryGroup { lines.append("SupplementaryGroups=\(group)") }
+            // For ExecStartPre=+: missing backup directories are created owned by this identity.
+            lines.append("Environment=\(ServiceIdentity.environmentName)=\(identity.environmentValue)")
+        }
+        var paths = unique
+        if locations.stateDirectory != Locations.defaultStateDirectory { paths.append(locations.stateDirectory) }
+        // ProtectHome=yes hides /home, /root and /run/user whole; ProtectHome=tmpfs shows an empty
+        // tmpfs there instead, into which BindPaths= mounts exactly the directories needed.
+        let hidden = paths.filter { PathAccess.protectedHome(of: $0) != nil }
+        let open = paths.filter { PathAccess.protectedHome(of: $0) == nil }
+        // "-": a directory that does not exist yet must not stop the service from starting
+        // (ExecStartPre=+ creates missing backup directories before the sandbox is set up).
+        if !open.isEmpty { lines.append("ReadWritePaths=" + open.map { "-" + Self.quote($0) }.joined(separator: " ")) }
+        if !hidden.isEmpty {
+            lines.append("ProtectHome=tmpfs")
+            lines.append("BindPaths=" + hidden.map { "-" + Self.quote($0) }.joined(separator: " "))
         }
         if locations.configDirectory != Locations.defaultConfigDirectory {
             lines.append("Environment=" + Self.quote("DBBACKUP_CONFIG_DIR=\(locations.configDirectory)"))
         }
         if locations.stateDirectory != Locations.defaultStateDirectory {
             lines.append("Environment=" + Self.quote("DBBACKUP_STATE_DIR=\(locations.stateDirectory)"))
-            lines.append("ReadWritePaths=-" + Self.quote(locations.stateDirectory))
         }
         if migration {
             for registration in registrations {
