@@ -121,6 +121,22 @@ struct RetentionSafetyTests {
         #expect(run.status == 0, "\(run.output)")
     }
 
+    @Test("after init points at another database, its first backup is not judged against the old database's")
+    func anotherDatabase() throws {
+        let cli = try CLI()
+        try cli.makeDatabase(rows: 5000)
+        try cli("init", "--database", cli.database)
+        try cli("registration", "add", "nightly", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
+        #expect(try cli("run", "nightly").status == 0)
+        // A smaller database at an older schema version, chosen on purpose.
+        let other = "\(cli.root)/other.db"
+        let db = try SQLiteConnection(path: other, mode: .readWriteCreate)
+        try db.execute("PRAGMA journal_mode=WAL; CREATE TABLE t (x); PRAGMA user_version = 3")
+        try cli("init", "--database", other)
+        let run = try cli("run", "nightly")
+        #expect(run.status == 0, "\(run.output)")
+    }
+
     @Test("backups made in one second get fixed-width suffixes and sort as they were made")
     func namesSortAsMade() throws {
         let cli = try CLI.initialized()

@@ -104,10 +104,12 @@ public struct NewBackup: Sendable {
     public var startedAt: Timestamp
     public var trigger: BackupTrigger
     public var suspect: String?
+    /// The database file the backup was taken of (resolved path).
+    public var database: String?
 
     public init(registration: String, provider: String, location: BackupLocation, version: String, size: Int64,
                 sha256: String, plainSize: Int64? = nil, plainSHA256: String? = nil, startedAt: Timestamp,
-                trigger: BackupTrigger, suspect: String? = nil) {
+                trigger: BackupTrigger, suspect: String? = nil, database: String? = nil) {
         self.registration = registration
         self.provider = provider
         self.location = location
@@ -119,5 +121,6 @@ public struct NewBackup: Sendable {
         self.startedAt = startedAt
         self.trigger = trigger
         self.suspect = suspect
+        self.database = database
     }
 }

@@ -129,7 +129,8 @@ public final class Registry {
                 // schema 1 keep theirs). endpoint/region/path_style: where an object was stored.
                 // suspect/confirmed_at: backups that look wrong. plain_*: the database behind a
                 // compressed or encrypted backup. leftover: a failed upload whose key may still
-                // hold an object (a late PUT), deleted again by later runs.
+                // hold an object (a late PUT), deleted again by later runs. database: the file
+                // the backup was taken of (suspect backups are judged against the same one).
                 try db.execute("""
                     ALTER TABLE backups ADD COLUMN sequence INTEGER;
                     UPDATE backups SET sequence = id;
@@ -141,6 +142,7 @@ public final class Registry {
                     ALTER TABLE backups ADD COLUMN plain_size INTEGER;
                     ALTER TABLE backups ADD COLUMN plain_sha256 TEXT;
                     ALTER TABLE backups ADD COLUMN leftover INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE backups ADD COLUMN database TEXT;
                     DROP INDEX IF EXISTS backups_by_registration;
                     CREATE INDEX backups_by_registration ON backups(registration, state, sequence);
                     CREATE INDEX backups_by_sequence ON backups(sequence);
@@ -222,12 +224,12 @@ public final class Registry {
                 let (attempt, claimed) = try firstUnclaimed(after: 0, location)
                 try db.prepare("""
                     INSERT INTO backups (sequence, registration, provider, path, bucket, object_key, endpoint, region, path_style,
-                                         version, size, sha256, plain_size, plain_sha256, started_at, trigger, state, suspect)
-                    VALUES (\(Self.nextSequence), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)
+                                         version, size, sha256, plain_size, plain_sha256, started_at, trigger, state, suspect, database)
+                    VALUES (\(Self.nextSequence), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)
                     """).run([.text(backup.registration), .text(backup.provider)] + Self.locationValues(claimed) + [
                         .text(backup.version), .integer(backup.size), .text(backup.sha256), .optional(backup.plainSize),
                         .optional(backup.plainSHA256), .integer(backup.startedAt.millisecondsSinceEpoch),
-                        .text(backup.trigger.rawValue), .optional(backup.suspect)])
+                        .text(backup.trigger.rawValue), .optional(backup.suspect), .optional(backup.database)])
                 return (db.lastInsertRowID, attempt, claimed)
             }
         }
@@ -383,12 +385,15 @@ public final class Registry {
     }
 
     /// The newest backup of a registration that counts as good (not an unconfirmed suspect),
-    /// whether still kept or since pruned: the baseline a new backup is judged by.
-    public func lastGood(of registration: String) throws -> BackupRecord? {
+    /// whether still kept or since pruned, taken of `database` (or of a database not recorded):
+    /// the baseline a new backup is judged by. After `init` points the configuration at another
+    /// database, that one's first backup has nothing to be judged by.
+    public func lastGood(of registration: String, database: String) throws -> BackupRecord? {
         try records("""
             WHERE registration = ? AND state IN ('stored', 'pruning', 'pruned') AND (suspect IS NULL OR confirmed_at IS NOT NULL)
+              AND (database IS NULL OR database = ?)
             ORDER BY sequence DESC, id DESC LIMIT 1
-            """, [.text(registration)]).first
+            """, [.text(registration), .text(database)]).first
     }
 
     /// The newest run of a registration that ended in `state` (stored or failed).

@@ -173,7 +173,7 @@ public struct BackupRunner {
 
         let suspect: String?
         do {
-            suspect = SuspectCheck.reason(size: snapshot.size, version: snapshot.version, baseline: try registry.lastGood(of: name))
+            suspect = SuspectCheck.reason(size: snapshot.size, version: snapshot.version, baseline: try registry.lastGood(of: name, database: config.database.resolvedPath))
         } catch {
             throw RunFailure(.store, registration: name, "\(error)")
         }
@@ -184,7 +184,8 @@ public struct BackupRunner {
         do {
             var (claimedID, attempt, location) = try registry.claim(
                 NewBackup(registration: name, provider: store.provider, location: nameFor(1), version: snapshot.version,
-                          size: snapshot.size, sha256: snapshot.sha256, startedAt: started, trigger: trigger, suspect: suspect),
+                          size: snapshot.size, sha256: snapshot.sha256, startedAt: started, trigger: trigger, suspect: suspect,
+                          database: config.database.resolvedPath),
                 location: nameFor)
             id = claimedID
             CrashPoint.afterRecord.reached()
