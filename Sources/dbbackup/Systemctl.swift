@@ -52,40 +52,45 @@ enum Systemd {
 
     /// After a configuration change, as the last thing a command does: apply it when systemd
     /// runs here and this user may, otherwise say in the last line exactly what to run.
-    static func applyAfterChange(_ globals: GlobalOptions) {
+    /// `json`: a `--json` verb's report, which keeps these lines as notes of its one JSON
+    /// object instead of printing them.
+    static func applyAfterChange(_ globals: GlobalOptions, json report: ChangeReport? = nil) {
+        let jsonNote = report.flatMap { $0.json ? $0.note : nil }
+        let say: (String) -> Void = jsonNote ?? { print($0) }
+        let tell: (String) -> Void = jsonNote ?? { Output.stderr($0) }
         let locations = globals.locations
         guard isRunning else {
-            Output.stderr("note: systemd is not running here; where it runs, make the change take effect with: dbbackup apply")
+            tell("note: systemd is not running here; where it runs, make the change take effect with: dbbackup apply")
             return
         }
         guard locations.configDirectory == Locations.defaultConfigDirectory else {
-            Output.stderr("note: systemd's generator reads \(Locations.defaultConfigDirectory), not \(locations.configDirectory), so no timer follows this configuration; run its backups with: dbbackup --config-dir \(locations.configDirectory) run NAME")
+            tell("note: systemd's generator reads \(Locations.defaultConfigDirectory), not \(locations.configDirectory), so no timer follows this configuration; run its backups with: dbbackup --config-dir \(locations.configDirectory) run NAME")
             return
         }
         guard geteuid() == 0 else {
-            Output.stderr("note: saved, but systemd does not follow it yet; as root, run: dbbackup apply")
+            tell("note: saved, but systemd does not follow it yet; as root, run: dbbackup apply")
             return
         }
         do {
             let loaded = globals.store.load()
-            prepareDirectories(loaded, globals: globals)
+            prepareDirectories(loaded, globals: globals, say: say)
             try apply(keeping: scheduledTimers(loaded))
-            print("applied: systemd reloaded the units and restarted dbbackup.target")
+            say("applied: systemd reloaded the units and restarted dbbackup.target")
         } catch {
-            Output.stderr("warning: the configuration was saved, but applying it failed: \(error); run: dbbackup apply")
+            tell("warning: the configuration was saved, but applying it failed: \(error); run: dbbackup apply")
         }
     }
 
     /// As root, before the units are reloaded: the database's owner recorded for the generator
     /// (which at boot runs before the database's file system is mounted), and every missing
     /// filesystem backup directory, created for the identity the services will run as.
-    static func prepareDirectories(_ loaded: LoadedConfig, globals: GlobalOptions) {
+    static func prepareDirectories(_ loaded: LoadedConfig, globals: GlobalOptions, say: (String) -> Void = { print($0) }) {
         guard geteuid() == 0 else { return }
         recordIdentity(loaded, globals: globals)
         guard let identity = BackupDirectories.serviceIdentity(database: loaded.main?.database.resolvedPath) else { return }
         for registration in loaded.registrations {
             guard case .filesystem(let target) = registration.provider else { continue }
-            BackupDirectorySetup.prepare(target.resolvedPath, for: identity) { print($0) }
+            BackupDirectorySetup.prepare(target.resolvedPath, for: identity, report: say)
         }
     }
 

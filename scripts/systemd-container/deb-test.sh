@@ -70,7 +70,7 @@ check "postinst said what to do next" grep -q 'dbbackup: nothing is backed up ye
 check "...starting with dbbackup init" grep -q '  dbbackup init --database' "$tmp/apt.log"
 check "group dbbackup-monitor exists (sysusers)" xq getent group dbbackup-monitor
 check "/var/lib/dbbackup-monitor is setgid dbbackup-monitor (tmpfiles)" \
-    test "$(x stat -c '%a %U %G' /var/lib/dbbackup-monitor)" = "2751 dbbackup dbbackup-monitor"
+    test "$(x stat -c '%a %U %G' /var/lib/dbbackup-monitor)" = "2751 root dbbackup-monitor"
 check "generator link -> /usr/bin/dbbackup" test "$(x readlink -f /usr/lib/systemd/system-generators/dbbackup-generator)" = /usr/bin/dbbackup
 check "man page and bash completion installed" xq test -s /usr/share/man/man8/dbbackup.8.gz -a -s /usr/share/bash-completion/completions/dbbackup
 check "dbbackup.target enabled" test "$(x systemctl is-enabled dbbackup.target)" = enabled

@@ -89,8 +89,8 @@ check "the service's description names pre-deploy, not pre\\x2ddeploy" \
 check "systemctl start dbbackup@nightly.service" xq systemctl start dbbackup@nightly.service
 check "heartbeat: /start then success from the sandboxed service ($(pings))" test "$(pings)" = "/hc/nightly-key/start /hc/nightly-key"
 check "...the success ping says what was stored" grep -q '"body": "nightly: stored [0-9]* bytes, schema version 9' "$tmp/pings"
-check "status.json: written by the service, group dbbackup-monitor, mode 640" \
-    test "$(x stat -c '%U %G %a' /var/lib/dbbackup-monitor/status.json)" = "dbbackup dbbackup-monitor 640"
+check "status.json: written by the service as the database's owner, group dbbackup-monitor, mode 640" \
+    test "$(x stat -c '%U %G %a' /var/lib/dbbackup-monitor/status.json)" = "app dbbackup-monitor 640"
 check "dbbackup.prom: readable by the node exporter (644)" test "$(x stat -c '%a' /var/lib/dbbackup-monitor/dbbackup.prom)" = 644
 
 out=$(x dbbackup status --check); rc=$?
