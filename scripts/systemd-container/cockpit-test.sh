@@ -99,7 +99,8 @@ out=$(x dbbackup registration add --json --provider filesystem --path /srv/backu
 check "registration add --json creating a directory prints only JSON, the creation as a note" python3 -c '
 import json, sys
 outcome = json.loads(sys.argv[1])
-assert outcome["ok"] and outcome["notes"] == ["created /srv/backups/probe (owner app (uid 1500), mode 0750)"], outcome
+assert outcome["ok"] and outcome["notes"][0] == "created /srv/backups/probe (owner app (uid 1500), mode 0750)", outcome
+assert outcome["notes"][-1].startswith("applied: "), outcome
 ' "$out"
 xq dbbackup registration remove probe
 
