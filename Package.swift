@@ -63,6 +63,8 @@ let package = Package(
 
         // Test helpers shared by the test targets (running programs, mainly).
         .target(name: "TestKit", dependencies: ["CLinux"], path: "Tests/TestKit"),
+        // BackupCodec as a process, for the memory-bound test and Benchmarks/codec.py; not shipped.
+        .executableTarget(name: "codec-tool", dependencies: ["Age", "BackupCore", "Hashing"], path: "Tests/CodecTool", swiftSettings: strictImports),
         .testTarget(name: "BackupCoreTests", dependencies: ["BackupCore", "CSQLite", "TestKit"]),
         .testTarget(name: "S3ClientTests", dependencies: ["S3Client", "Hashing", "BackupCore", "TestKit"]),
         .testTarget(name: "SystemdSupportTests", dependencies: ["SystemdSupport", "CSystemd", "TestKit"]),
