@@ -161,9 +161,10 @@ public enum ConfigCodec {
         }
         let provider = readProvider(&root, sink: sink, configDirectory: configDirectory)
         let schedule = readSchedule(&root, sink: sink)
+        let encoding = EncodingSettings.read(&root, sink: sink, configDirectory: configDirectory)
         root.rejectUnknownKeys()
-        guard !sink.hasErrors, let provider, let schedule else { return (nil, sink.problems) }
-        return (Registration(name: name, provider: provider, schedule: schedule), sink.problems)
+        guard !sink.hasErrors, let provider, let schedule, let encoding else { return (nil, sink.problems) }
+        return (Registration(name: name, provider: provider, schedule: schedule, encoding: encoding), sink.problems)
     }
 
     private static func readProvider(_ root: inout TableReader, sink: ProblemSink, configDirectory: String) -> Registration.Provider? {
@@ -300,6 +301,7 @@ public enum ConfigCodec {
             table["access_key"] = .string(target.accessKey)
         }
         table["schedule"] = .table(renderSchedule(registration.schedule))
+        EncodingSettings.render(registration.encoding, into: &table)
         return table
     }
 

@@ -3,11 +3,14 @@ public struct Registration: Sendable, Equatable {
     public var name: String
     public var provider: Provider
     public var schedule: Schedule
+    /// Compression and encryption of its backups (none by default).
+    public var encoding: EncodingSettings
 
-    public init(name: String, provider: Provider, schedule: Schedule) {
+    public init(name: String, provider: Provider, schedule: Schedule, encoding: EncodingSettings = .none) {
         self.name = name
         self.provider = provider
         self.schedule = schedule
+        self.encoding = encoding
     }
 
     public enum Provider: Sendable, Equatable {
