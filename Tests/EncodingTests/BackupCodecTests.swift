@@ -2,6 +2,7 @@ import Age
 import BackupCore
 import Foundation
 import Hashing
+import Synchronization
 import TestKit
 import Testing
 
@@ -33,24 +34,29 @@ import Testing
         let identity = try AgeIdentity.generate()
         let form = StoredForm(compressionLevel: level, recipients: encrypted ? [identity.recipient] : [])
         let stored = scratch.file("db_v42_20261126T020000Z" + form.suffix)
-        var progress: [Int64] = []
-        let encoded = try BackupCodec.encode(plainFile: database, as: form, toNewFile: stored, workers: 2, md5: true) { progress.append($0) }
+        let progressed = Mutex<[Int64]>([])
+        let encoded = try BackupCodec.encode(plainFile: database, as: form, toNewFile: stored, workers: 2, md5: true) { total in
+            progressed.withLock { $0.append(total) }
+        }
+        let progress = progressed.withLock { $0 }
 
         let plainOnDisk = try FileSystem.sha256(of: database)
         let storedOnDisk = try FileSystem.sha256(of: stored)
-        #expect(encoded.plain.sha256.hexString == plainOnDisk.sha256 && encoded.plain.size == plainOnDisk.size)
+        #expect(encoded.plainSHA256?.hexString == plainOnDisk.sha256 && encoded.plainSize == plainOnDisk.size)
         #expect(encoded.stored.sha256.hexString == storedOnDisk.sha256 && encoded.stored.size == storedOnDisk.size)
         #expect(encoded.stored.md5 == Digest.hash(.md5, try scratch.read(FileSystem.name(of: stored))))
         #expect(progress.last == encoded.stored.size && progress == progress.sorted())
         #expect(encoded.workers == (level == nil ? 0 : 2))
-        if level != nil { #expect(encoded.stored.size * 3 < encoded.plain.size, "a text database compresses: \(encoded.stored.size) of \(encoded.plain.size)") }
+        if level != nil { #expect(encoded.stored.size * 3 < encoded.plainSize, "a text database compresses: \(encoded.stored.size) of \(encoded.plainSize)") }
+        let unhashed = try BackupCodec.encode(plainFile: database, as: form, toNewFile: stored + ".unhashed", hashPlain: false)
+        #expect(unhashed.plainSHA256 == nil && unhashed.plainSize == plainOnDisk.size)
         #expect(FileSystem.permissions(of: stored) == 0o600)
 
         let restored = scratch.file("restored.db")
         let decoded = try BackupCodec.decode(storedFile: stored, identities: [identity], toNewFile: restored)
         #expect(decoded.layers == form.layers)
         #expect(decoded.stored.sha256 == encoded.stored.sha256 && decoded.stored.size == encoded.stored.size)
-        #expect(decoded.plain.sha256 == encoded.plain.sha256 && decoded.plain.size == encoded.plain.size)
+        #expect(decoded.plain.sha256 == encoded.plainSHA256 && decoded.plain.size == encoded.plainSize)
         #expect(try FileSystem.sha256(of: restored).sha256 == plainOnDisk.sha256)
         #expect(try SQLiteConnection(path: restored, mode: .readOnly).scalar("PRAGMA integrity_check") == "ok")
     }
@@ -185,6 +191,25 @@ import Testing
         #expect(performing: { try BackupCodec.encode(plainFile: scratch.file("missing.db"), as: .plain, toNewFile: scratch.file("x.db")) },
                 throws: { ($0 as? EncodingError).map { $0.kind == .io && $0.message.contains("missing.db") } ?? false })
         #expect(!FileSystem.exists(scratch.file("x.db")))
+    }
+
+    @Test("a full disk (/dev/full) stops encoding and decoding with ENOSPC, whichever thread writes")
+    func fullDisk() throws {
+        let scratch = try Scratch()
+        let database = try Self.database(in: scratch, rows: 3000)
+        let identity = try AgeIdentity.generate()
+        let full = open("/dev/full", O_WRONLY)
+        defer { close(full) }
+        for form in [StoredForm.plain, StoredForm(compressionLevel: 3, recipients: [identity.recipient])] {
+            #expect(performing: { try BackupCodec.encode(plainFile: database, as: form, to: full, outputName: "/dev/full") }, throws: { error in
+                guard let error = error as? EncodingError else { return false }
+                return error.kind == .io && error.systemError?.isNoSpace == true && error.message.contains("writing /dev/full")
+            })
+        }
+        let stored = scratch.file("b.db.zst.age")
+        _ = try BackupCodec.encode(plainFile: database, as: StoredForm(compressionLevel: 3, recipients: [identity.recipient]), toNewFile: stored)
+        #expect(performing: { try BackupCodec.decode(storedFile: stored, identities: [identity], to: full, outputName: "/dev/full") },
+                throws: { ($0 as? EncodingError)?.systemError?.isNoSpace == true })
     }
 
     @Test("memory stays flat in the input's size: 16 MiB and 256 MiB take the same peak RSS to encode and decode")
