@@ -128,6 +128,11 @@ public final class StoredFormDecoder {
     @discardableResult
     public func finish(to sink: ByteSink) throws -> [StoredLayer] {
         try translating { try feed(UnsafeRawBufferPointer(start: nil, count: 0), end: true, sink) }
+        // Claims the checks on the way cannot see (a name ending .age.zst: dbbackup never
+        // looks for age inside zstd).
+        if let claimed, claimed != layers {
+            throw EncodingError(.mismatchedName, "\(name) is named \(claimed.map(\.suffix).joined()) but holds \(layers.isEmpty ? "neither age nor zstd" : layers.reversed().map(\.rawValue).joined(separator: " around ")): it was renamed or replaced; check where it came from")
+        }
         return layers
     }
 
