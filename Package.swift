@@ -58,7 +58,7 @@ let package = Package(
         .executableTarget(
             name: "dbbackup",
             dependencies: [
-                "BackupCore", "SystemdSupport",
+                "Age", "BackupCore", "SystemdSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
