@@ -3,7 +3,9 @@
 // dbbackup: a systemd-native backup agent for an application's SQLite database.
 //
 //   Sources/C*          thin module maps over Debian's C libraries (CLinux: glibc's GNU-only calls)
-//   Sources/Hashing     SHA-256 / HMAC / MD5 over libcrypto, shared by the domain and the S3 client
+//   Sources/Hashing     SHA-256 / HMAC / MD5, X25519, HKDF, ChaCha20-Poly1305 over libcrypto
+//   Sources/Zstd        streaming zstd (de)compression over libzstd
+//   Sources/Age         the age v1 encryption format (X25519 recipients) on Hashing's primitives
 //   Sources/Threads     a joinable POSIX thread, for work beside the main thread that blocks
 //   Sources/BackupCore  the domain: configuration, schedules, retention, registry, snapshot, runs
 //   Sources/S3Client    an S3 client (SigV4, libcurl)
@@ -36,15 +38,18 @@ let package = Package(
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CLinux"),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
 
         .target(name: "Hashing", dependencies: ["COpenSSL"], swiftSettings: strictImports),
         .target(name: "Threads", swiftSettings: strictImports),
+        .target(name: "Zstd", dependencies: ["CZstd"], swiftSettings: strictImports),
+        .target(name: "Age", dependencies: ["Hashing"], swiftSettings: strictImports),
         .target(name: "S3Client", dependencies: ["CCurl", "Hashing", "Threads"], swiftSettings: strictImports),
         .target(name: "SystemdSupport", dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")], swiftSettings: strictImports),
         .target(
             name: "BackupCore",
             dependencies: [
-                "CLinux", "CSQLite", "Hashing", "S3Client", "SystemdSupport", "Threads",
+                "Age", "CLinux", "CSQLite", "Hashing", "S3Client", "SystemdSupport", "Threads", "Zstd",
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -53,7 +58,7 @@ let package = Package(
         .executableTarget(
             name: "dbbackup",
             dependencies: [
-                "BackupCore", "SystemdSupport",
+                "Age", "BackupCore", "SystemdSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -62,11 +67,14 @@ let package = Package(
 
         // Test helpers shared by the test targets (running programs, mainly).
         .target(name: "TestKit", dependencies: ["CLinux"], path: "Tests/TestKit"),
+        // BackupCodec as a process, for the memory-bound test and Benchmarks/codec.py; not shipped.
+        .executableTarget(name: "codec-tool", dependencies: ["Age", "BackupCore", "Hashing"], path: "Tests/CodecTool", swiftSettings: strictImports),
         .testTarget(name: "BackupCoreTests", dependencies: ["BackupCore", "CSQLite", "TestKit"]),
         .testTarget(name: "S3ClientTests", dependencies: ["S3Client", "Hashing", "BackupCore", "TestKit"]),
         .testTarget(name: "SystemdSupportTests", dependencies: ["SystemdSupport", "CSystemd", "TestKit"]),
         .testTarget(name: "ThreadsTests", dependencies: ["Threads"]),
         .testTarget(name: "CLITests", dependencies: ["BackupCore", "TestKit"]),
+        .testTarget(name: "EncodingTests", dependencies: ["Age", "Zstd", "Hashing", "BackupCore", "TestKit"]),
     ],
     swiftLanguageModes: [.v6]
 )

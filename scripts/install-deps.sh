@@ -6,9 +6,11 @@ set -euo pipefail
 packages=(
   pkg-config
   libsqlite3-dev sqlite3          # the database engine, and the sqlite3 CLI for comparisons
-  libssl-dev                      # libcrypto: SHA-256, MD5, HMAC
+  libssl-dev                      # libcrypto: SHA-256, MD5, HMAC; X25519, HKDF, ChaCha20-Poly1305 (age)
   libcurl4-openssl-dev            # the S3 client's HTTP
   libsystemd-dev                  # sd_notify, sd_journal_sendv
+  libzstd-dev                     # zstd compression of stored backups
+  zstd age                        # the standard tools stored backups must restore with (interoperability tests)
   util-linux                      # setpriv, flock: tests run as other users, hold locks
   faketime                        # libfaketime: runs with the clock stepped back
   dosfstools fusefat              # a vfat image (mkfs.vfat) mounted with FUSE: a file system without hard links

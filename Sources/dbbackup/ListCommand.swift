@@ -61,6 +61,9 @@ enum BackupJSON {
             "state": .string(record.state.rawValue),
             "suspect": .optional(record.suspect),
         ]
+        // A compressed or encrypted backup: size and sha256 are of the stored bytes, these of the database.
+        if let plain = record.plainSHA256 { object["plain_sha256"] = .string(plain) }
+        if let plain = record.plainSize { object["plain_size"] = .integer(Int(plain)) }
         if let finished = record.finishedAt { object["finished_at"] = .string(finished.rfc3339) }
         if let confirmed = record.confirmedAt { object["confirmed_at"] = .string(confirmed.rfc3339) }
         if case .object(let address)? = record.location {

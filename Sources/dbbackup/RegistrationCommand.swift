@@ -222,6 +222,7 @@ extension RegistrationCommand {
                     print("storage_class: \(target.settings.storageClass ?? "(the store's default, STANDARD)")")
                 }
                 print("schedule: \(registration.schedule.summary)")
+                printEncoding(registration.encoding)
                 print("file: \(globals.locations.registrationFile(name))")
             }
         }
@@ -233,4 +234,25 @@ func describe(_ provider: Registration.Provider) -> String {
     case .filesystem(let target): target.resolvedPath
     case .s3(let target): "s3://\(target.bucket)/\(target.prefix)" + (target.endpoint.isEmpty ? "" : " at \(target.endpoint)")
     }
+}
+
+/// `registration show`'s lines about compression and encryption: every public key backups
+/// are encrypted to, those read from the recipients file too (no private key is ever here).
+func printEncoding(_ encoding: EncodingSettings) {
+    if case .zstd(let level) = encoding.compression {
+        print("compression: zstd, level \(level)")
+    } else {
+        print("compression: none")
+    }
+    if let encryption = encoding.encryption {
+        print("encryption: age, to \(encryption.allRecipients.count) recipient(s)")
+        for recipient in encryption.recipients { print("  recipient: \(recipient)") }
+        if let file = encryption.recipientsFile {
+            print("  recipients_file: \(file)\(encryption.resolvedRecipientsFile.map { $0 == file ? "" : " (\($0))" } ?? "")")
+            for recipient in encryption.fileRecipients { print("    recipient: \(recipient)") }
+        }
+    } else {
+        print("encryption: none")
+    }
+    print("file names end: \(encoding.fileSuffix)")
 }

@@ -57,9 +57,27 @@ struct RegistrationOptions: ParsableArguments {
     @Option(name: .customLong("heartbeat-url"), help: ArgumentHelp("Ping this URL on start (URL/start), success (URL) and failure (URL/fail), healthchecks-style; '' for none, even with a global [monitoring] heartbeat_url.", valueName: "URL"))
     var heartbeatURL: String?
 
+    @Option(help: ArgumentHelp("zstd compresses backups (names end .db.zst); none stores them plain (the default).", valueName: "zstd|none"))
+    var compression: String?
+
+    @Option(name: .customLong("compression-level"), help: ArgumentHelp("zstd level, 1-19 (default 3).", valueName: "N"))
+    var compressionLevel: String?
+
+    @Option(name: .customLong("recipient"), help: ArgumentHelp("Encrypt backups with age to this public key (names end .age); repeatable; replaces the stored list.", valueName: "age1…"))
+    var recipients: [String] = []
+
+    @Option(name: .customLong("recipients-file"), help: ArgumentHelp("Encrypt backups to the age public keys in FILE, one a line, read whenever the configuration is loaded; \"\" removes it.", valueName: "FILE"))
+    var recipientsFile: String?
+
+    @Flag(name: .customLong("no-encryption"), help: "Store backups unencrypted from now on (removes the recipients).")
+    var noEncryption = false
+
     func validate() throws {
         if secretKeyStdin && secretKeyFile != nil {
             throw ValidationError("give the secret key either with --secret-key-stdin or with --secret-key-file, not both")
+        }
+        if noEncryption && (!recipients.isEmpty || recipientsFile != nil) {
+            throw ValidationError("give either --no-encryption or --recipient/--recipients-file, not both")
         }
     }
 
@@ -70,6 +88,8 @@ struct RegistrationOptions: ParsableArguments {
             ("region", region != nil), ("prefix", prefix != nil), ("access_key", accessKey != nil), ("force_path_style", forcePathStyle != nil),
             ("schedule.type", schedule != nil), ("schedule.times", !times.isEmpty), ("schedule.weekdays", !weekdays.isEmpty),
             ("schedule.days", !days.isEmpty), ("schedule.timezone", timezone != nil), ("heartbeat_url", heartbeatURL != nil),
+            ("compression", compression != nil), ("compression_level", compressionLevel != nil), ("encryption", noEncryption),
+            ("encryption.recipients", !recipients.isEmpty), ("encryption.recipients_file", recipientsFile != nil),
         ]
         return Set(given.filter(\.1).map(\.0)).union(s3.givenFields)
     }
@@ -105,7 +125,30 @@ struct RegistrationOptions: ParsableArguments {
             if let timezone { scheduleTable["timezone"] = .string(timezone) }
             table["schedule"] = .table(scheduleTable)
         }
+        applyEncoding(to: &table)
         return table
+    }
+
+    /// Compression and encryption: `none` and `--no-encryption` remove their settings; a
+    /// level that is not a number goes in as text, for the validation to report.
+    private func applyEncoding(to table: inout [String: ConfigValue]) {
+        if compression == "none" {
+            table.removeValue(forKey: "compression")
+            table.removeValue(forKey: "compression_level")
+        } else if let compression {
+            table["compression"] = .string(compression)
+        }
+        if let compressionLevel { table["compression_level"] = Int(compressionLevel).map { .integer($0) } ?? .string(compressionLevel) }
+        if noEncryption { table.removeValue(forKey: "encryption") }
+        guard !recipients.isEmpty || recipientsFile != nil else { return }
+        var encryption: [String: ConfigValue] = if case .table(let existing)? = table["encryption"] { existing } else { [:] }
+        if !recipients.isEmpty { encryption["recipients"] = .array(recipients.map { .string($0) }) }
+        if recipientsFile == "" {
+            encryption.removeValue(forKey: "recipients_file")
+        } else if let recipientsFile {
+            encryption["recipients_file"] = .string(CommandLineFields.absolutePath(recipientsFile))
+        }
+        table["encryption"] = .table(encryption)
     }
 
     /// The secret given on stdin or in a file, if any.
@@ -142,6 +185,8 @@ enum CommandLineFields {
         ("force_path_style", "--force-path-style"), ("access_key", "--access-key"), ("provider", "--provider"),
         ("path", "--path"), ("bucket", "--bucket"), ("endpoint", "--endpoint"), ("region", "--region"), ("prefix", "--prefix"),
         ("heartbeat_url", "--heartbeat-url"),
+        ("compression", "--compression"), ("compression_level", "--compression-level"),
+        ("encryption.recipients_file", "--recipients-file"), ("encryption.recipients", "--recipient"), ("encryption", "--recipient"),
     ] + S3RegistrationOptions.fieldNames
 
     /// For a change to stored settings (`registration edit`, `retention set`): errors name the

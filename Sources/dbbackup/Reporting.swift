@@ -58,6 +58,8 @@ enum Reporting {
             fields["DBBACKUP_FILE"] = backup.location?.description ?? ""
             fields["DBBACKUP_SIZE"] = String(backup.size ?? 0)
             fields["DBBACKUP_SHA256"] = backup.sha256 ?? ""
+            if let plain = backup.plainSize { fields["DBBACKUP_PLAIN_SIZE"] = String(plain) }
+            if let plain = backup.plainSHA256 { fields["DBBACKUP_PLAIN_SHA256"] = plain }
             fields["DBBACKUP_VERSION"] = backup.version ?? ""
             fields["DBBACKUP_DURATION_MS"] = String(report.durationMilliseconds)
             fields["DBBACKUP_BACKUP_ID"] = String(backup.id)

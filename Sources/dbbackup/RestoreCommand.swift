@@ -1,3 +1,4 @@
+import Age
 import ArgumentParser
 import BackupCore
 import FoundationEssentials
@@ -32,6 +33,8 @@ struct Restore: ParsableCommand {
     @Flag(name: .customLong("secret-key-stdin"), help: "s3: the secret key of --access-key, from standard input.") var secretKeyStdin = false
     @Option(name: .customLong("secret-key-file"), help: ArgumentHelp("s3: the secret key of --access-key, from a file.", valueName: "FILE"))
     var secretKeyFile: String?
+    @Option(name: .customLong("identity"), help: ArgumentHelp("An encrypted backup: the age identity file (AGE-SECRET-KEY-1…, as age-keygen writes it); repeatable.", valueName: "FILE"))
+    var identityFiles: [String] = []
 
     private enum Choice {
         case recorded(Restorer.Selector)
@@ -66,18 +69,36 @@ struct Restore: ParsableCommand {
         }
     }
 
+    /// The age identities of `--identity` files. Their keys are never printed, even in errors.
+    private func identities() throws -> [AgeIdentity] {
+        try identityFiles.flatMap { file -> [AgeIdentity] in
+            let text: String
+            do {
+                text = try FileSystem.readText(CommandLineFields.absolutePath(file), limit: 1 << 20)
+            } catch {
+                throw CLIError("--identity \(file): \(error)", exitCode: ExitStatus.configuration.code)
+            }
+            do {
+                return try AgeKeyFile.identities(in: text)
+            } catch {
+                throw CLIError("--identity \(file): \((error as? AgeKeyError)?.reason ?? "\(error)")", exitCode: ExitStatus.configuration.code)
+            }
+        }
+    }
+
     func run() throws {
         try reportingErrors {
             let restorer = Restorer(locations: globals.locations)
+            let identities = try identities()
             do {
                 switch choice {
                 case .recorded(let selector):
                     let record = try restorer.find(selector, registration: registration)
-                    let report = try restorer.restore(.record(record, s3: try s3Access(for: record)), to: to, force: force, evenIfOpen: evenIfOpen)
-                    print("restored backup \(record.id) (\(record.registration), \(record.createdAt.rfc3339), schema version \(record.version ?? "?")) to \(report.target); sha256 \(report.sha256) verified, integrity_check ok")
+                    let report = try restorer.restore(.record(record, s3: try s3Access(for: record)), to: to, force: force, evenIfOpen: evenIfOpen, identities: identities)
+                    print("restored backup \(record.id) (\(record.registration), \(record.createdAt.rfc3339), schema version \(record.version ?? "?")) to \(report.target)\(decoded(report)); sha256 \(report.sha256) verified, integrity_check ok")
                 case .file(let path):
                     let source = CommandLineFields.absolutePath(path)
-                    let report = try restorer.restore(.file(source), to: to, force: force, evenIfOpen: evenIfOpen)
+                    let report = try restorer.restore(.file(source), to: to, force: force, evenIfOpen: evenIfOpen, identities: identities)
                     print("restored \(source) to \(report.target); " + checked(report))
                 case .object(let bucket, let key):
                     var target = S3Target(bucket: bucket, endpoint: endpoint ?? "", region: region ?? "", forcePathStyle: forcePathStyle,
@@ -85,7 +106,7 @@ struct Restore: ParsableCommand {
                     target.prefix = ""
                     let secret = try RegistrationOptions.readSecret(fromStandardInput: secretKeyStdin, file: secretKeyFile) ?? ""
                     let access = Restorer.S3Access(target: target, secret: secret, transfer: (try? globals.store.loadMain().s3) ?? S3Transfer())
-                    let report = try restorer.restore(.object(key: key, access: access), to: to, force: force, evenIfOpen: evenIfOpen)
+                    let report = try restorer.restore(.object(key: key, access: access), to: to, force: force, evenIfOpen: evenIfOpen, identities: identities)
                     print("restored s3://\(bucket)/\(key) to \(report.target); " + checked(report))
                 }
             } catch let error as RestoreError {
@@ -94,9 +115,15 @@ struct Restore: ParsableCommand {
         }
     }
 
+    /// ", decrypted and decompressed" for a backup stored in layers.
+    private func decoded(_ report: Restorer.Report) -> String {
+        report.layers.isEmpty ? "" : ", " + report.layers.reversed().map { $0 == .age ? "decrypted" : "decompressed" }.joined(separator: " and ")
+    }
+
     private func checked(_ report: Restorer.Report) -> String {
-        report.checkedAgainst.map { "sha256 \(report.sha256) verified against \($0), integrity_check ok" }
-            ?? "sha256 \(report.sha256) (no recorded SHA-256 to check it against), integrity_check ok"
+        decoded(report).dropFirst(2).description + (report.layers.isEmpty ? "" : "; ")
+            + (report.checkedAgainst.map { "sha256 \(report.sha256) verified against \($0), integrity_check ok" }
+               ?? "sha256 \(report.sha256) (no recorded SHA-256 to check it against), integrity_check ok")
     }
 
     /// For a backup in S3: the store of its registration, with the credentials given here or

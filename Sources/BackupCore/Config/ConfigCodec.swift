@@ -166,9 +166,10 @@ public enum ConfigCodec {
         let provider = readProvider(&root, sink: sink, configDirectory: configDirectory)
         let schedule = readSchedule(&root, sink: sink)
         let heartbeat = MonitorSettings.readHeartbeat(&root, sink: sink)
+        let encoding = EncodingSettings.read(&root, sink: sink, configDirectory: configDirectory)
         root.rejectUnknownKeys()
-        guard !sink.hasErrors, let provider, let schedule else { return (nil, sink.problems) }
-        var registration = Registration(name: name, provider: provider, schedule: schedule)
+        guard !sink.hasErrors, let provider, let schedule, let encoding else { return (nil, sink.problems) }
+        var registration = Registration(name: name, provider: provider, schedule: schedule, encoding: encoding)
         registration.heartbeatURL = heartbeat
         return (registration, sink.problems)
     }
@@ -313,6 +314,7 @@ public enum ConfigCodec {
         }
         table["schedule"] = .table(renderSchedule(registration.schedule))
         if let url = registration.heartbeatURL { table["heartbeat_url"] = .string(url) }
+        EncodingSettings.render(registration.encoding, into: &table)
         return table
     }
 

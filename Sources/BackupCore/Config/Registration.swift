@@ -6,11 +6,14 @@ public struct Registration: Sendable, Equatable {
     /// Pinged on start, success and failure (`heartbeat_url`); nil: the global one of
     /// `[monitoring]`, if any; empty: none.
     public var heartbeatURL: String?
+    /// Compression and encryption of its backups (none by default).
+    public var encoding: EncodingSettings
 
-    public init(name: String, provider: Provider, schedule: Schedule) {
+    public init(name: String, provider: Provider, schedule: Schedule, encoding: EncodingSettings = .none) {
         self.name = name
         self.provider = provider
         self.schedule = schedule
+        self.encoding = encoding
     }
 
     public enum Provider: Sendable, Equatable {

@@ -53,8 +53,10 @@ public struct RegistryRebuild {
             }
             let trigger = FileSystem.attribute("dbbackup.trigger", of: path).flatMap(BackupTrigger.init(rawValue:)) ?? .manual
             let finished = FileSystem.modificationTime(of: path).map { Timestamp(millisecondsSinceEpoch: $0 / 1_000_000) } ?? parsed.createdAt
+            let plainSHA256 = FileSystem.attribute("dbbackup.plain-sha256", of: path)
             found.append((NewBackup(registration: registration.name, provider: "filesystem", location: .file(path: path),
-                                    version: parsed.version, size: size, sha256: sha256, startedAt: parsed.createdAt, trigger: trigger),
+                                    version: parsed.version, size: size, sha256: sha256, plainSHA256: plainSHA256,
+                                    startedAt: parsed.createdAt, trigger: trigger),
                           finished, parsed.attempt))
         }
         found.sort { ($0.backup.startedAt, $0.attempt) < ($1.backup.startedAt, $1.attempt) }
@@ -104,7 +106,8 @@ extension RegistryRebuild {
             let created = parsed.createdAt
             let finished = object.lastModified.map { Timestamp(millisecondsSinceEpoch: $0 * 1000) } ?? created
             found.append((NewBackup(registration: registration.name, provider: "s3", location: location, version: parsed.version,
-                                    size: object.size, sha256: sha256 ?? "", startedAt: created, trigger: recorded.trigger ?? .manual),
+                                    size: object.size, sha256: sha256 ?? "", plainSHA256: recorded.plainSHA256, startedAt: created,
+                                    trigger: recorded.trigger ?? .manual),
                           finished, parsed.attempt))
         }
         found.sort { ($0.backup.startedAt, $0.attempt) < ($1.backup.startedAt, $1.attempt) }

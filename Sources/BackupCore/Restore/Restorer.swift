@@ -1,9 +1,11 @@
+import Age
 import FoundationEssentials
 import Glibc
+import Hashing
 import S3Client
 
 public struct RestoreError: Error, CustomStringConvertible, Sendable {
-    public enum Code: Sendable { case notFound, exists, inUse, unavailable, checksum, integrity, io }
+    public enum Code: Sendable { case notFound, exists, inUse, unavailable, identity, checksum, integrity, io }
     public let code: Code
     public let message: String
     public var description: String { message }
@@ -74,6 +76,21 @@ public struct Restorer {
             case .object(let key, let access): "s3://\(access.target.bucket)/\(key)"
             }
         }
+
+        /// The backup's file name, whose suffix says its stored form (`.db.zst.age`…).
+        var fileName: String {
+            switch self {
+            case .record(let record, _): record.location?.fileName ?? ""
+            case .file(let path): FileSystem.name(of: path)
+            case .object(let key, _): FileSystem.name(of: key)
+            }
+        }
+    }
+
+    /// A SHA-256 a restored file must have, and where it was recorded.
+    struct Expected {
+        let sha256: String
+        let from: String
     }
 
     /// What a restore proved.
@@ -83,13 +100,21 @@ public struct Restorer {
         /// Where the SHA-256 the restored bytes matched came from ("the registry", "the
         /// file's extended attribute", "the object's metadata"), or nil when there was none.
         public let checkedAgainst: String?
+        /// The compressed or encrypted layers the backup was stored in, undone on the way.
+        public let layers: [StoredLayer]
     }
 
     /// Restores `source` to `destination`. `force` replaces an existing file; `evenIfOpen`
     /// does so even while a process has it open (the application: its writes since the
-    /// backup are then lost, and it may go on writing into the replaced file).
+    /// backup are then lost, and it may go on writing into the replaced file). `identities`
+    /// decrypt an age-encrypted backup.
+    ///
+    /// A compressed or encrypted backup is fetched, checked against the SHA-256 of its stored
+    /// bytes, decoded (age's MAC and zstd's checksums verified on the way) and checked against
+    /// the SHA-256 of the plain database, where each was recorded; streaming, in fixed memory.
     @discardableResult
-    public func restore(_ source: Source, to destination: String, force: Bool, evenIfOpen: Bool = false) throws -> Report {
+    public func restore(_ source: Source, to destination: String, force: Bool, evenIfOpen: Bool = false,
+                        identities: [AgeIdentity] = []) throws -> Report {
         let target = FileSystem.absolute(destination, relativeTo: FileManager.default.currentDirectoryPath)
         if FileSystem.exists(target) {
             if !force {
@@ -104,11 +129,25 @@ public struct Restorer {
             throw RestoreError(code: .io, message: "\(directory) is not a directory; create it first, or restore elsewhere with --to")
         }
         RestoreTemporaries.removeAbandoned(in: directory, for: target)
+        // The plain database goes to `temporary`; a stored form that is not plain is fetched
+        // beside it under a name that keeps its suffix, for the decoder to hold it to.
         let temporary = RestoreTemporaries.path(for: target)
-        defer { Self.discard(temporary) }
-        let (fetched, expected) = try fetch(source, to: temporary)
-        if let expected, fetched != expected.sha256 {
-            throw RestoreError(code: .checksum, message: "\(source.description) does not match the SHA-256 recorded in \(expected.from) (recorded \(expected.sha256), found \(fetched)); it was damaged or replaced, choose another backup")
+        let claimed = StoredForm.layers(claimedBy: source.fileName)
+        let fetchedTo = claimed.isEmpty ? temporary : temporary + ".stored" + claimed.map(\.suffix).joined()
+        defer { Self.discard(temporary); Self.discard(fetchedTo) }
+        let (fetched, expected) = try fetch(source, to: fetchedTo)
+        if let stored = expected.stored, fetched != stored.sha256 {
+            throw RestoreError(code: .checksum, message: "\(source.description) does not match the SHA-256 recorded in \(stored.from) (recorded \(stored.sha256), found \(fetched)); it was damaged or replaced, choose another backup")
+        }
+        var layers: [StoredLayer] = []
+        var plainSHA256 = fetched
+        if !claimed.isEmpty || !Self.isPlainDatabase(fetchedTo) {
+            let decoded = try decode(fetchedTo, to: temporary, identities: identities, what: source.description)
+            (layers, plainSHA256) = (decoded.layers, decoded.plain.sha256.hexString)
+            Self.discard(fetchedTo)
+            if let plain = expected.plain, plainSHA256 != plain.sha256 {
+                throw RestoreError(code: .checksum, message: "\(source.description) decodes to a database whose SHA-256 is not the one recorded in \(plain.from) (recorded \(plain.sha256), found \(plainSHA256)); choose another backup")
+            }
         }
         do {
             let check = try SQLiteConnection(path: temporary, mode: .immutable).scalar("PRAGMA integrity_check") ?? "no answer"
@@ -128,7 +167,35 @@ public struct Restorer {
         } catch {
             throw RestoreError(code: .io, message: "placing the restored database at \(target) failed: \(error)")
         }
-        return Report(target: target, sha256: fetched, checkedAgainst: expected?.from)
+        let checked = [expected.stored?.from, layers.isEmpty ? nil : expected.plain?.from].compactMap { $0 }
+        return Report(target: target, sha256: plainSHA256, checkedAgainst: checked.isEmpty ? nil : Array(Set(checked)).sorted().joined(separator: " and "),
+                      layers: layers)
+    }
+
+    /// Whether a file is a plain SQLite database (its header), or empty (SQLite's empty database).
+    static func isPlainDatabase(_ path: String) -> Bool {
+        guard let fd = try? FileSystem.open(path, O_RDONLY) else { return false }
+        defer { FileSystem.close(fd) }
+        var header = [UInt8](repeating: 0, count: 16)
+        let count = read(fd, &header, 16)
+        return count == 0 || (count == 16 && header == Array("SQLite format 3\0".utf8))
+    }
+
+    private func decode(_ stored: String, to plain: String, identities: [AgeIdentity], what: String) throws -> DecodeResult {
+        do {
+            return try BackupCodec.decode(storedFile: stored, identities: identities, toNewFile: plain)
+        } catch {
+            switch error.kind {
+            case .identityNeeded:
+                throw RestoreError(code: .identity, message: "\(what) is encrypted with age: give the identity (the private key, AGE-SECRET-KEY-1…) with --identity FILE")
+            case .wrongIdentity:
+                throw RestoreError(code: .identity, message: "\(what): \(error.message)")
+            case .damaged, .truncated, .mismatchedName, .unsupported:
+                throw RestoreError(code: .integrity, message: "\(what) cannot be decoded: \(error.message); choose another backup")
+            default:
+                throw RestoreError(code: .io, message: "decoding \(what) failed: \(error.message)")
+            }
+        }
     }
 
     /// Restores a recorded backup from a directory (S3 backups need `.record(_, s3:)`).
@@ -137,12 +204,13 @@ public struct Restorer {
         try restore(.record(record, s3: nil), to: destination, force: force)
     }
 
-    /// Copies or downloads the backup to `temporary`; returns the SHA-256 of what arrived and
-    /// the SHA-256 it must have, with where that was recorded.
-    private func fetch(_ source: Source, to temporary: String) throws -> (String, (sha256: String, from: String)?) {
+    /// Copies or downloads the backup to `temporary`; returns the SHA-256 of what arrived, and
+    /// the SHA-256s the stored bytes and the plain database must have, where recorded.
+    private func fetch(_ source: Source, to temporary: String) throws -> (String, (stored: Expected?, plain: Expected?)) {
         switch source {
         case .record(let record, let s3):
-            let expected = record.sha256.map { (sha256: $0, from: "the registry") }
+            let expected = (stored: record.sha256.map { Expected(sha256: $0, from: "the registry") },
+                            plain: record.plainSHA256.map { Expected(sha256: $0, from: "the registry") })
             switch record.location {
             case .file(let path)?:
                 return (try copy(path, to: temporary, what: "backup \(record.id)"), expected)
@@ -159,12 +227,16 @@ public struct Restorer {
                 throw RestoreError(code: .notFound, message: "backup \(record.id) has no location")
             }
         case .file(let path):
-            let recorded = FileSystem.attribute("dbbackup.sha256", of: path).map { (sha256: $0, from: "the file's extended attribute user.dbbackup.sha256") }
+            let from = "the file's extended attributes"
+            let recorded = (stored: FileSystem.attribute("dbbackup.sha256", of: path).map { Expected(sha256: $0, from: from) },
+                            plain: FileSystem.attribute("dbbackup.plain-sha256", of: path).map { Expected(sha256: $0, from: from) })
             return (try copy(path, to: temporary, what: path), recorded)
         case .object(let key, let access):
             let got = try download(key, access: access, to: temporary, what: "s3://\(access.target.bucket)/\(key)")
-            let recorded = BackupAttributes.recorded(in: got.metadata).sha256.map { (sha256: $0, from: "the object's metadata x-amz-meta-dbbackup-sha256") }
-            return (got.sha256, recorded)
+            let metadata = BackupAttributes.recorded(in: got.metadata)
+            let from = "the object's metadata"
+            return (got.sha256, (stored: metadata.sha256.map { Expected(sha256: $0, from: from) },
+                                 plain: metadata.plainSHA256.map { Expected(sha256: $0, from: from) }))
         }
     }
 

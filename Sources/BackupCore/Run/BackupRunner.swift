@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Glibc
+import Hashing
 import Logging
 
 /// What a run reports as it goes: the CLI shows a progress line on a terminal, systemd gets
@@ -155,13 +156,16 @@ public struct BackupRunner {
         let staging = store.stagingPath(registration: name, startedAt: started)
         defer { Self.removeStaging(staging) }
 
+        let form = registration.encoding.storedForm
+        let encoded = !form.layers.isEmpty
         observer.step(name, "snapshot of \(config.database.resolvedPath)")
         let snapshot: Snapshot.Result
         do {
+            // A plain copy that is only compressed or encrypted, then deleted, need not reach the disk.
             snapshot = try Snapshot.take(
                 database: config.database.resolvedPath, to: staging, versionQuery: config.database.versionQuery,
-                busyTimeoutMilliseconds: Int32(config.database.busyTimeoutSeconds * 1000), md5: store.needsMD5,
-                durable: store.keepsStagingFile, pace: config.database.paceBytesPerSecond
+                busyTimeoutMilliseconds: Int32(config.database.busyTimeoutSeconds * 1000), md5: store.needsMD5 && !encoded,
+                durable: store.keepsStagingFile && !encoded, pace: config.database.paceBytesPerSecond
             ) { copied, total in
                 if total > 0 { observer.progress(name, "snapshot", Double(copied) / Double(total)) }
             }
@@ -177,21 +181,27 @@ public struct BackupRunner {
         } catch {
             throw RunFailure(.store, registration: name, "\(error)")
         }
+        // The stored form: the verified snapshot itself, or its compressed and/or encrypted
+        // form beside it (the plain copy is deleted as soon as that exists).
+        let (stored, storedDigests) = try encode(staging, as: form, registration: name, snapshot: snapshot, md5: store.needsMD5)
+        defer { if stored != staging { Self.removeStaging(stored) } }
+        let plain: (size: Int64, sha256: String)? = encoded ? (snapshot.size, snapshot.sha256) : nil
         let baseName = BackupNaming.baseName(version: snapshot.version, at: started)
-        let nameFor = { (attempt: Int) in store.location(forFileName: BackupNaming.fileName(base: baseName, attempt: attempt)) }
-        let attributes = BackupAttributes(registration: name, trigger: trigger, version: snapshot.version, createdAt: started, sha256: snapshot.sha256)
+        let nameFor = { (attempt: Int) in store.location(forFileName: BackupNaming.fileName(base: baseName, attempt: attempt, suffix: form.suffix)) }
+        let attributes = BackupAttributes(registration: name, trigger: trigger, version: snapshot.version, createdAt: started,
+                                          sha256: storedDigests.sha256.hexString, plainSHA256: plain?.sha256)
         var id: Int64?
         do {
             var (claimedID, attempt, location) = try registry.claim(
                 NewBackup(registration: name, provider: store.provider, location: nameFor(1), version: snapshot.version,
-                          size: snapshot.size, sha256: snapshot.sha256, startedAt: started, trigger: trigger, suspect: suspect,
-                          database: config.database.resolvedPath),
+                          size: storedDigests.size, sha256: storedDigests.sha256.hexString, plainSize: plain?.size, plainSHA256: plain?.sha256,
+                          startedAt: started, trigger: trigger, suspect: suspect, database: config.database.resolvedPath),
                 location: nameFor)
             id = claimedID
             CrashPoint.afterRecord.reached()
             while true {
                 observer.step(name, "storing \(location)")
-                let placed = try store.place(staging: staging, digests: snapshot.digests, at: location, attributes: attributes) { sent, total in
+                let placed = try store.place(staging: stored, digests: storedDigests, at: location, attributes: attributes) { sent, total in
                     if total > 0 { observer.progress(name, "storing", Double(sent) / Double(total)) }
                 }
                 if placed { break }
@@ -212,6 +222,33 @@ public struct BackupRunner {
             }
             throw failure
         }
+    }
+
+    /// The stored form of the verified snapshot at `staging`: `staging` itself when the form is
+    /// plain; otherwise the compressed and/or encrypted file written beside it, after which the
+    /// plain copy is deleted. The encoder hashes what it reads, and that must be exactly what
+    /// was verified: the stored form is then of the verified snapshot and nothing else.
+    private func encode(_ staging: String, as form: StoredForm, registration name: String, snapshot: Snapshot.Result,
+                        md5: Bool) throws(RunFailure) -> (path: String, digests: FileDigests) {
+        guard !form.layers.isEmpty else { return (staging, snapshot.digests) }
+        let path = staging + form.layers.map(\.suffix).joined()
+        observer.step(name, form.layers.map { $0 == .zstd ? "compressing" : "encrypting" }.joined(separator: " and "))
+        let (total, observer) = (snapshot.size, observer)
+        let result: EncodeResult
+        do {
+            result = try BackupCodec.encode(plainFile: staging, as: form, toNewFile: path, md5: md5) { written in
+                if total > 0 { observer.progress(name, "encoding", min(1, Double(written) / Double(total))) }
+            }
+        } catch {
+            let noSpace = error.systemError?.isNoSpace ?? false
+            throw RunFailure(.store, registration: name, noSpace ? "no space left for the \(form.suffix) form of the snapshot at \(path)" : "\(error)")
+        }
+        guard result.plainSHA256.map({ $0 == snapshot.digests.sha256 }) ?? false else {
+            Self.removeStaging(path)
+            throw RunFailure(.snapshot, registration: name, "the snapshot \(staging) changed between its verification and its \(form.suffix) form; nothing was stored, run the backup again")
+        }
+        Self.removeStaging(staging)
+        return (path, result.stored)
     }
 
     static func removeStaging(_ staging: String) {
@@ -248,10 +285,11 @@ public struct BackupRunner {
 public enum BackupNaming {
     public static func baseName(version: String, at time: Timestamp) -> String { "db_v\(version)_\(time.compact)" }
 
-    public static func fileName(base: String, attempt: Int) -> String {
-        guard attempt > 1 else { return "\(base).db" }
+    /// `suffix`: `.db`, or the stored form's (`.db.zst`, `.db.age`, `.db.zst.age`).
+    public static func fileName(base: String, attempt: Int, suffix: String = ".db") -> String {
+        guard attempt > 1 else { return "\(base)\(suffix)" }
         let digits = String(attempt)
-        return "\(base)_\(String(repeating: "0", count: max(0, 3 - digits.count)))\(digits).db"
+        return "\(base)_\(String(repeating: "0", count: max(0, 3 - digits.count)))\(digits)\(suffix)"
     }
 
     /// What a backup's file name says: `db_v42_20261126T020000Z_002.db` (and the `.zst`/`.age`

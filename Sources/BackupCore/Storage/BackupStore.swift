@@ -61,21 +61,25 @@ public struct BackupAttributes: Sendable, Equatable {
     public var trigger: BackupTrigger
     public var version: String
     public var createdAt: Timestamp
+    /// Of the stored bytes.
     public var sha256: String
+    /// Of the plain database, when the stored bytes are its compressed or encrypted form.
+    public var plainSHA256: String?
 
-    public init(registration: String, trigger: BackupTrigger, version: String, createdAt: Timestamp, sha256: String) {
+    public init(registration: String, trigger: BackupTrigger, version: String, createdAt: Timestamp, sha256: String, plainSHA256: String? = nil) {
         self.registration = registration
         self.trigger = trigger
         self.version = version
         self.createdAt = createdAt
         self.sha256 = sha256
+        self.plainSHA256 = plainSHA256
     }
 
     /// As key-value pairs: extended attributes `user.dbbackup.KEY`, object metadata
     /// `x-amz-meta-dbbackup-KEY`.
     public var pairs: [(key: String, value: String)] {
         [("registration", registration), ("trigger", trigger.rawValue), ("version", version),
-         ("created-at", createdAt.rfc3339), ("sha256", sha256)]
+         ("created-at", createdAt.rfc3339), ("sha256", sha256)] + (plainSHA256.map { [("plain-sha256", $0)] } ?? [])
     }
 
     /// S3 object metadata (`x-amz-meta-dbbackup-KEY`).
@@ -85,7 +89,8 @@ public struct BackupAttributes: Sendable, Equatable {
 
     /// What a store recorded beside an object or file, read back (`registry rebuild`,
     /// `restore` without a registry); nil fields were not recorded.
-    public static func recorded(in metadata: [String: String]) -> (registration: String?, trigger: BackupTrigger?, sha256: String?) {
-        (metadata["dbbackup-registration"], metadata["dbbackup-trigger"].flatMap(BackupTrigger.init(rawValue:)), metadata["dbbackup-sha256"])
+    public static func recorded(in metadata: [String: String]) -> (registration: String?, trigger: BackupTrigger?, sha256: String?, plainSHA256: String?) {
+        (metadata["dbbackup-registration"], metadata["dbbackup-trigger"].flatMap(BackupTrigger.init(rawValue:)), metadata["dbbackup-sha256"],
+         metadata["dbbackup-plain-sha256"])
     }
 }

@@ -21,8 +21,14 @@ struct S3Store: BackupStore {
     var needsMD5: Bool { true }
     var keepsStagingFile: Bool { false }
 
-    /// Every backup object's Content-Type: an SQLite database file (IANA's registered type).
-    static let contentType = "application/vnd.sqlite3"
+    /// Every backup object's Content-Type, by its form: an SQLite database file (IANA's
+    /// registered type), zstd-compressed data (`application/zstd`, RFC 8878), or an age file,
+    /// which has no registered type.
+    static func contentType(of key: String) -> String {
+        if key.hasSuffix(".age") { return "application/octet-stream" }
+        if key.hasSuffix(".zst") { return "application/zstd" }
+        return "application/vnd.sqlite3"
+    }
 
     init(registration: String, target: S3Target, secret: String, transfer: S3Transfer, stagingDirectory: String) throws(RunFailure) {
         self.registration = registration
@@ -110,7 +116,7 @@ struct S3Store: BackupStore {
         let key = object.key
         do {
             // The metadata lets `registry rebuild` and `restore s3://…` know the object without the registry.
-            _ = try client.putObject(key: key, fromFile: staging, knownDigests: digests, contentType: Self.contentType,
+            _ = try client.putObject(key: key, fromFile: staging, knownDigests: digests, contentType: Self.contentType(of: key),
                                      metadata: attributes.objectMetadata, progress: progress)
         } catch {
             // The store may hold the object even though the last answer was an error (stored,

@@ -75,7 +75,7 @@ public struct StoreProbe {
             // bucket policy that demands encryption headers is tested too.
             let put = "PUT s3://\(target.bucket)/\(key) (s3:PutObject\(target.settings.serverSideEncryption == "aws:kms" ? ", kms:GenerateDataKey" : ""))"
             do {
-                try client.putObject(key: key, bytes: Array("dbbackup probe\n".utf8), contentType: S3Store.contentType)
+                try client.putObject(key: key, bytes: Array("dbbackup probe\n".utf8), contentType: S3Store.contentType(of: key))
             } catch {
                 return steps + [Step(action: put, ok: false, detail: "\(error)")]
             }

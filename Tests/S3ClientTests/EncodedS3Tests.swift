@@ -1,0 +1,37 @@
+import BackupCore
+import Foundation
+import S3Client
+import TestKit
+import Testing
+
+@Suite("dbbackup with S3: compressed and encrypted backups", .serialized)
+struct EncodedS3Tests {
+    @Test("an age-encrypted, compressed backup goes up as .db.zst.age, the store holds only ciphertext, and it comes back with the identity")
+    func encryptedToMoto() throws {
+        let server = try TestServers.moto.get()
+        let product = try Product(server: server)
+        defer { product.cleanUp() }
+        let key = product.root.appendingPathComponent("backup.key").path
+        let made = try Spawn.run("/usr/bin/age-keygen", ["-o", key])
+        try #require(made.status == 0, "\(made.stderr)")
+        let recipient = try #require(made.stderr.split(separator: " ").last).trimmingCharacters(in: .whitespacesAndNewlines)
+        try product.expectOK(product.dbbackup("registration", "edit", "cloud", "--compression", "zstd", "--recipient", recipient))
+        try product.expectOK(product.dbbackup("run", "cloud"))
+        let backup = try #require(try product.storedBackups().first)
+        let objectKey = try #require(product.key(backup))
+        #expect(objectKey.hasSuffix(".db.zst.age"), "\(objectKey)")
+        #expect(backup.plainSHA256 != nil && backup.plainSHA256 != backup.sha256)
+        let info = try server.client(.admin).headObject(key: objectKey)
+        #expect(info.contentType == "application/octet-stream", "\(String(describing: info.contentType))")
+        #expect(info.metadata["dbbackup-plain-sha256"] == backup.plainSHA256)
+        #expect(try product.adminRead(objectKey).get() == backup.sha256, "the store holds exactly the recorded ciphertext")
+
+        let target = product.root.appendingPathComponent("restored.db").path
+        let admin = (server.values["S3_ADMIN_ACCESS_KEY"] ?? "", (server.values["S3_ADMIN_SECRET_KEY"] ?? "") + "\n")
+        let restore = try product.dbbackup("restore", "latest", "--to", target, "--identity", key, "--access-key", admin.0,
+                                           "--secret-key-stdin", input: admin.1)
+        #expect(restore.status == 0, "\(restore.output)")
+        #expect(try FileSystem.sha256(of: target).sha256 == backup.plainSHA256)
+        #expect(try SQLiteConnection(path: target, mode: .readOnly).scalar("SELECT count(*) FROM t") == "2000")
+    }
+}
