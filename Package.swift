@@ -10,7 +10,8 @@
 //   Sources/BackupCore  the domain: configuration, schedules, retention, registry, snapshot, runs
 //   Sources/S3Client    an S3 client (SigV4, libcurl)
 //   Sources/SystemdSupport  sd_notify, the journal (sd_journal_sendv), unit-name escaping
-//   Sources/dbbackup    the command line: one ParsableCommand per verb, nothing else
+//   Sources/DBBackupCLI the command line: one ParsableCommand per verb (a library, for unit tests)
+//   Sources/dbbackup    the executable: starts DBBackupCLI, nothing else
 import PackageDescription
 
 /// Member lookup only through modules a file imports (SE-0444): nothing of Foundation reaches
@@ -55,8 +56,10 @@ let package = Package(
             ],
             swiftSettings: strictImports + testHooks
         ),
-        .executableTarget(
-            name: "dbbackup",
+        // The command line: one ParsableCommand per verb, in a library so unit tests reach its
+        // logic (option placement, durations); the executable only starts it.
+        .target(
+            name: "DBBackupCLI",
             dependencies: [
                 "Age", "BackupCore", "SystemdSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -64,6 +67,7 @@ let package = Package(
             ],
             swiftSettings: strictImports
         ),
+        .executableTarget(name: "dbbackup", dependencies: ["DBBackupCLI"], swiftSettings: strictImports),
 
         // Test helpers shared by the test targets (running programs, mainly).
         .target(name: "TestKit", dependencies: ["CLinux"], path: "Tests/TestKit"),
@@ -74,6 +78,7 @@ let package = Package(
         .testTarget(name: "SystemdSupportTests", dependencies: ["SystemdSupport", "CSystemd", "TestKit"]),
         .testTarget(name: "ThreadsTests", dependencies: ["Threads"]),
         .testTarget(name: "CLITests", dependencies: ["BackupCore", "TestKit"]),
+        .testTarget(name: "DBBackupCLITests", dependencies: ["DBBackupCLI", "BackupCore"]),
         .testTarget(name: "EncodingTests", dependencies: ["Age", "Zstd", "Hashing", "BackupCore", "TestKit"]),
     ],
     swiftLanguageModes: [.v6]

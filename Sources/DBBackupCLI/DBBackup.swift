@@ -3,9 +3,8 @@ import BackupCore
 import FoundationEssentials
 import Glibc
 
-@main
-struct DBBackup: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct DBBackup: ParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "dbbackup",
         abstract: "Backups of an application's SQLite database, to local directories and S3-compatible stores.",
         discussion: """
@@ -23,7 +22,9 @@ struct DBBackup: ParsableCommand {
 
     /// Installed as /usr/lib/systemd/system-generators/dbbackup-generator (a link to the
     /// binary), it runs as the generator.
-    static func main() {
+    public init() {}
+
+    public static func main() {
         if CommandLine.arguments.first.map({ FileSystem.name(of: $0) }) == "dbbackup-generator" {
             Generate.main(Array(CommandLine.arguments.dropFirst()))
         } else {
