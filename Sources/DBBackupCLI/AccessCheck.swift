@@ -118,7 +118,7 @@ struct AccessCheck: ParsableCommand {
     @Option(help: "Check this registration's backup directory (repeatable).") var registration: [String] = []
 
     func run() throws {
-        try reportingErrors {
+        do {
             let loaded = globals.store.load()
             var findings: [AccessFinding] = []
             if database {

@@ -11,7 +11,7 @@ struct Apply: ParsableCommand {
     @OptionGroup var globals: GlobalOptions
 
     func run() throws {
-        try reportingErrors {
+        do {
             let loaded = globals.store.load()
             for problem in loaded.problems { Output.stderr(problem.description) }
             guard Systemd.isRunning else {

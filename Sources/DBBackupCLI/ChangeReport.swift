@@ -67,13 +67,13 @@ final class ChangeReport {
     }
 }
 
-/// Runs a configuration-changing verb: as `reportingErrors` for text, and with `--json` every
-/// failure becomes the `{"ok": false, …}` object on stdout (and nothing on stderr) with the
-/// same exit status.
+/// Runs a configuration-changing verb: for text, its errors go to the entry point as any
+/// verb's; with `--json` every failure becomes the `{"ok": false, …}` object on stdout (and
+/// nothing on stderr) with the same exit status.
 func reportingChange(json: Bool, _ body: (ChangeReport) throws -> Void) throws {
     let report = ChangeReport(json: json)
     guard json else {
-        try reportingErrors { try body(report) }
+        try body(report)
         return
     }
     let problems: [ConfigProblem]

@@ -17,7 +17,7 @@ struct ConfigCommand: ParsableCommand {
         var json = false
 
         func run() throws {
-            try reportingErrors {
+            do {
                 let loaded = globals.store.load()
                 let (environment, notes) = ConfigCheck.environment(loaded, globals: globals)
                 let problems = loaded.problems + environment
@@ -48,7 +48,7 @@ struct ConfigCommand: ParsableCommand {
         @Flag(help: "Machine-readable output.") var json = false
 
         func run() throws {
-            try reportingErrors {
+            do {
                 let loaded = globals.store.load()
                 guard loaded.main != nil else { throw CLIError.configuration(loaded.errors) }
                 for problem in loaded.errors { Output.stderr("skipped: \(problem.description)") }
@@ -76,7 +76,7 @@ struct ConfigCommand: ParsableCommand {
         @Argument(help: "The file to import (- for standard input).") var file: String
 
         func run() throws {
-            try reportingErrors {
+            do {
                 let data: Data
                 if file == "-" {
                     data = Data(try FileSystem.readAll("/dev/stdin"))
@@ -109,7 +109,7 @@ struct ConfigCommand: ParsableCommand {
                     if let secret {
                         do {
                             resolved[registration.name] = try secrets.resolve(supplied: try SecretStore.normalize(secret), for: registration.name)
-                        } catch let error as SecretError {
+                        } catch {  // a SecretError (typed throws)
                             problems.append(ConfigProblem(file: file, field: "registration \(registration.name): secret_key", message: error.message))
                         }
                     } else if secrets.secret(for: registration.name) == nil {

@@ -25,7 +25,7 @@ struct Confirm: ParsableCommand {
     }
 
     func run() throws {
-        try reportingErrors {
+        do {
             let registry = try Registry(path: globals.locations.registryPath)
             let record: BackupRecord
             do {

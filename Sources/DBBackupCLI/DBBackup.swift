@@ -25,10 +25,37 @@ public struct DBBackup: ParsableCommand {
     public init() {}
 
     public static func main() {
+        let arguments = Array(CommandLine.arguments.dropFirst())
         if CommandLine.arguments.first.map({ FileSystem.name(of: $0) }) == "dbbackup-generator" {
-            Generate.main(Array(CommandLine.arguments.dropFirst()))
+            run(Generate.self, arguments)
         } else {
-            main(GlobalOptions.placedAfterVerb(Array(CommandLine.arguments.dropFirst()), root: self))
+            run(self, GlobalOptions.placedAfterVerb(arguments, root: self))
+        }
+    }
+
+    /// The one place errors become messages and exit statuses: a `UserFacingError` prints its
+    /// text to stderr and exits with its status; argument-parser's own (usage, --help,
+    /// `ExitCode`) go its way; anything else is status 1 with its description.
+    static func run(_ root: any ParsableCommand.Type, _ arguments: [String]) -> Never {
+        var command: any ParsableCommand
+        do {
+            command = try root.parseAsRoot(arguments)
+        } catch {
+            root.exit(withError: error)
+        }
+        do {
+            try command.run()
+            root.exit()
+        } catch let error as UserFacingError {
+            Output.stderr(error.rendered)
+            Glibc.exit(error.exitStatus.code)
+        } catch where String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {
+            // ExitCode, ValidationError, CleanExit, and the internal errors of --help (which
+            // parsing turns into a command whose run throws them).
+            root.exit(withError: error)
+        } catch {
+            Output.stderr("dbbackup: \(error)")
+            Glibc.exit(ExitStatus.failure.code)
         }
     }
 }

@@ -17,7 +17,7 @@ struct Init: ParsableCommand {
     var versionQuery: String?
 
     func run() throws {
-        try reportingErrors {
+        do {
             let store = globals.store
             let locations = globals.locations
             // Keep what is there: retention and timeouts. The version query is the one given, or

@@ -16,7 +16,7 @@ struct List: ParsableCommand {
     @Flag(help: "Machine-readable output.") var json = false
 
     func run() throws {
-        try reportingErrors {
+        do {
             let registry = try Registry(path: globals.locations.registryPath)
             if let warning = registry.recovery?.warning { Output.stderr("warning: \(warning)") }
             let backups = try registry.backups(in: [.stored, .pruning], registration: name)

@@ -13,7 +13,7 @@ struct NotifyFailure: ParsableCommand {
     @Argument(help: "The unit that failed, e.g. dbbackup@nightly.service.") var unit: String
 
     func run() throws {
-        try reportingErrors {
+        do {
             var registration = Self.registration(of: unit)
             var error = "see: journalctl -u \(unit)"
             if let registration, let registry = try? Registry(path: globals.locations.registryPath),

@@ -3,8 +3,8 @@ import BackupCore
 import FoundationEssentials
 import Glibc
 
-/// An error the command line reports: its message goes to stderr, its code is the exit status.
-struct CLIError: Error, CustomStringConvertible {
+/// An error of the command line's own: its message goes to stderr, its status ends the command.
+struct CLIError: UserFacingError, CustomStringConvertible {
     let message: String
     let exitCode: Int32
     /// The same error by field, for `--json` (see ChangeReport); empty when it names no field.
@@ -17,6 +17,7 @@ struct CLIError: Error, CustomStringConvertible {
     }
 
     var description: String { message }
+    var exitStatus: ExitStatus { ExitStatus(code: exitCode) ?? .failure }
 
     /// Exit status 78 (CONFIG): the configuration (or a value given for it) is wrong.
     static func configuration(_ problems: [ConfigProblem]) -> CLIError {
@@ -69,28 +70,3 @@ enum Output {
     }
 }
 
-/// Runs a command body, turning domain errors into messages and exit statuses.
-func reportingErrors(_ body: () throws -> Void) throws {
-    do {
-        try body()
-    } catch let error as CLIError {
-        Output.stderr(error.message.split(separator: "\n").map { "dbbackup: \($0)" }.joined(separator: "\n"))
-        throw ExitCode(error.exitCode)
-    } catch let error as ConfigErrors {
-        Output.stderr(error.description)
-        throw ExitCode(RunFailure.Kind.configuration.exitCode)
-    } catch let error as ConfigProblem {
-        Output.stderr(error.description)
-        throw ExitCode(RunFailure.Kind.configuration.exitCode)
-    } catch let error as RunFailure {
-        Output.stderr("dbbackup: \(error.description)")
-        throw ExitCode(error.kind.exitCode)
-    } catch let error as ExitCode {
-        throw error
-    } catch let error as ValidationError {
-        throw error
-    } catch {
-        Output.stderr("dbbackup: \(error)")
-        throw ExitCode(1)
-    }
-}

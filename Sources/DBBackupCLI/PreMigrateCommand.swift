@@ -22,7 +22,7 @@ struct PreMigrate: ParsableCommand {
     }
 
     func run() throws {
-        try reportingErrors {
+        do {
             let store = globals.store
             _ = try store.loadMain()
             let loaded = store.load()

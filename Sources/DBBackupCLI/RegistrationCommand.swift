@@ -164,7 +164,7 @@ extension RegistrationCommand {
         @Flag(help: "Machine-readable output.") var json = false
 
         func run() throws {
-            try reportingErrors {
+            do {
                 let loaded = globals.store.load()
                 let secrets = globals.secrets
                 for problem in loaded.problems where problem.field == nil || problem.severity == .error {
@@ -193,7 +193,7 @@ extension RegistrationCommand {
         @Flag(help: "Machine-readable output.") var json = false
 
         func run() throws {
-            try reportingErrors {
+            do {
                 let registration = try globals.store.registration(named: name)
                 let table = ConfigDocument.render(registration, secrets: globals.secrets, resolvedPath: true)
                 if json {

@@ -17,7 +17,7 @@ extension RegistrationCommand {
         @Argument(help: "Registration name.") var name: String
 
         func run() throws {
-            try reportingErrors {
+            do {
                 let registration = try globals.store.registration(named: name)
                 let loaded = globals.store.load()
                 var steps: [StoreProbe.Step] = []

@@ -37,7 +37,7 @@ struct RegistryCommand: ParsableCommand {
         }
 
         func run() throws {
-            try reportingErrors {
+            do {
                 let loaded = globals.store.load()
                 for problem in loaded.errors { Output.stderr("skipped: \(problem.description)") }
                 var registrations = loaded.registrations
@@ -110,7 +110,7 @@ struct RegistryCommand: ParsableCommand {
         @Argument(help: ArgumentHelp("The backup's id (see `dbbackup list`).", valueName: "ID")) var id: Int64
 
         func run() throws {
-            try reportingErrors {
+            do {
                 let registry = try Registry(path: globals.locations.registryPath)
                 guard let record = try registry.backup(id: id), record.state != .pruned else {
                     throw CLIError("there is no backup with id \(id) in the registry (or it is already gone); see: dbbackup list")

@@ -87,7 +87,7 @@ struct Restore: ParsableCommand {
     }
 
     func run() throws {
-        try reportingErrors {
+        do {
             let restorer = Restorer(locations: globals.locations)
             let identities = try identities()
             do {

@@ -15,7 +15,7 @@ struct RetentionCommand: ParsableCommand {
         @Flag(help: "Machine-readable output.") var json = false
 
         func run() throws {
-            try reportingErrors {
+            do {
                 let retention = try globals.store.loadMain().retention
                 if json {
                     let remote: ConfigValue = switch retention.remote {

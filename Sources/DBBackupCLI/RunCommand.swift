@@ -33,7 +33,7 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
-        try reportingErrors {
+        do {
             let locations = globals.locations
             let store = globals.store
             let trigger = trigger.flatMap(BackupTrigger.init(rawValue:)) ?? .manual

@@ -14,7 +14,7 @@ struct Status: ParsableCommand {
 
     func run() throws {
         if check { return try StatusCheck.run(globals, json: json) }
-        try reportingErrors {
+        do {
             let loaded = globals.store.load()
             for problem in loaded.errors { Output.stderr(problem.description) }
             let registry = try Registry(path: globals.locations.registryPath)
