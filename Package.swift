@@ -77,6 +77,7 @@ let package = Package(
         .testTarget(name: "S3ClientTests", dependencies: ["S3Client", "Hashing", "BackupCore", "TestKit"]),
         .testTarget(name: "SystemdSupportTests", dependencies: ["SystemdSupport", "CSystemd", "TestKit"]),
         .testTarget(name: "ThreadsTests", dependencies: ["Threads"]),
+        .testTarget(name: "HashingTests", dependencies: ["Hashing"]),
         .testTarget(name: "CLITests", dependencies: ["BackupCore", "TestKit"]),
         .testTarget(name: "DBBackupCLITests", dependencies: ["DBBackupCLI", "BackupCore"]),
         .testTarget(name: "EncodingTests", dependencies: ["Age", "Zstd", "Hashing", "BackupCore", "TestKit"]),
