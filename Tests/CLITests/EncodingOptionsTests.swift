@@ -61,7 +61,7 @@ import Testing
         ]
         for (options, expected) in cases {
             let result = try cli.run(add + options)
-            #expect(result.status == 2, "\(options)")
+            #expect(result.status == ExitStatus.configuration.code, "\(options)")
             #expect(result.stderr.contains(expected), "\(options): \(result.stderr)")
         }
         let both = try cli.run(add + ["--no-encryption", "--recipient", Self.alice])
