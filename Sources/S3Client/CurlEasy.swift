@@ -52,7 +52,7 @@ final class CurlEasy {
         set(CURLOPT_SSL_VERIFYHOST, policy.verifyTLS ? 2 : 0)
         if let caBundle = policy.caBundlePath { set(CURLOPT_CAINFO, caBundle) }
         // Proxies: libcurl itself reads http_proxy, https_proxy, all_proxy and no_proxy from the
-        // environment (README "Proxies and CAs"); only the metadata service is exempt.
+        // environment (docs/s3.md, "Proxies and private CAs"); only the metadata service is exempt.
         if request.bypassProxy { set(CURLOPT_NOPROXY, "*") }
         if let timeout = request.totalTimeout { set(CURLOPT_TIMEOUT_MS, max(1, timeout.wholeMilliseconds)) }
         check(dbb_curl_setopt_slist(handle, CURLOPT_HTTPHEADER, headerList))
