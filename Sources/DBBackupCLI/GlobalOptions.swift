@@ -25,7 +25,7 @@ struct GlobalOptions: ParsableArguments {
 extension GlobalOptions {
     private static let names = ["--config-dir", "--state-dir"]
 
-    /// SPEC calls `--config-dir` and `--state-dir` global, so they may also come before the
+    /// docs/contract.md §8 calls `--config-dir` and `--state-dir` global, so they may also come before the
     /// verb or between its words (`dbbackup --config-dir DIR registration list`).
     /// argument-parser knows them as options of each verb, so they are moved to just after the
     /// verb's last word. Short of a verb that runs, they are dropped and the usage shows as usual.

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// The credentials one request is signed with.
 public struct S3Credentials: Sendable, Equatable {

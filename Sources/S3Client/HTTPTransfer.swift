@@ -1,9 +1,7 @@
 import CCurl
 import Hashing
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// What a request sends: nothing, a small buffer, or a byte range of an open file (read with
 /// `pread`, so a retry simply starts again at the range's first byte).

@@ -1,8 +1,6 @@
 import Hashing
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// An open file descriptor, closed when the value goes away.
 final class LocalFile {

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// What a store says about one object: the answer to `headObject`, and what `getObject`
 /// learns from its response headers.

@@ -1,8 +1,6 @@
 import Hashing
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// One S3 request as the retry loop sees it.
 struct S3Call {

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 import Hashing
 
 /// A synchronous S3 client for one bucket: streamed single and multipart uploads, downloads

@@ -1,8 +1,6 @@
 import Hashing
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// A request as AWS Signature Version 4 sees it. `encodedPath` is the canonical URI (already
 /// URI-encoded once, as `S3Endpoint.encodedPath(forKey:)` makes it); `query` is unencoded.

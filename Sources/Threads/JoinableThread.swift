@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 import Synchronization
 
 /// A piece of work on a POSIX thread of its own, joined for its result.

@@ -144,7 +144,7 @@ struct CLITests {
         let cli = try CLI.initialized()
         let zero = try cli("retention", "set", "--local", "0")
         #expect(zero.stderr.contains("warning: command line: --local = 0"), "\(zero.stderr)")
-        // Every run says it too (SPEC: 0 means no automatic cleanup; warn about it).
+        // Every run says it too (docs/contract.md: 0 means no automatic cleanup; warn about it).
         try cli("registration", "add", "z", "--provider", "filesystem", "--path", "z", "--schedule", "migration")
         let run = try cli("run", "z")
         #expect(run.status == 0)

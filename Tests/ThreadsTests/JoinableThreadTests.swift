@@ -2,9 +2,7 @@ import Synchronization
 import Testing
 import Threads
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 @Suite("JoinableThread")
 struct JoinableThreadTests {

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// A time zone's UTC offsets over time, read from the system's zoneinfo file (TZif, RFC 8536):
 /// its table of transitions, and after the last one the POSIX TZ rule in the file's footer

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 import Age
 import FoundationEssentials
 import Zstd
@@ -18,7 +16,7 @@ import Zstd
 ///     recipients_file = "/etc/dbbackup/NAME.recipients"   # optional: more, one a line
 ///
 /// The level is a key of its own beside `compression`, not a `[compression]` table, because
-/// `compression = "zstd"` is the key SPEC names and TOML cannot have both. The recipients
+/// `compression = "zstd"` is the key docs/contract.md §8 names and TOML cannot have both. The recipients
 /// file is read whenever the configuration is loaded (it may be shared and updated by other
 /// tools); the server only ever holds public keys.
 public struct EncodingSettings: Sendable, Equatable {

@@ -66,7 +66,7 @@ public struct S3Target: Sendable, Equatable {
     }
 
     /// What object keys start with: the prefix as a folder, so `myapp` and `myapp/` both give
-    /// `myapp/db_v42_….db` and every backup's file name starts `db_v` as SPEC says.
+    /// `myapp/db_v42_….db` and every backup's file name starts `db_v` as docs/contract.md §3 says.
     public var keyPrefix: String { prefix.isEmpty || prefix.hasSuffix("/") ? prefix : prefix + "/" }
 }
 

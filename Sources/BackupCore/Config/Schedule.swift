@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// A 24-hour time of day, written `HH:MM`.
 public struct TimeOfDay: Hashable, Comparable, Sendable, CustomStringConvertible {

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 import S3Client
 
 /// Pings a registration's heartbeat URL as healthchecks.io (and compatible services) expect:

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 
 extension Locations {
     /// Where runs leave what monitoring reads: the status file (group `dbbackup-monitor`

@@ -36,7 +36,7 @@ public struct RunReport: Sendable {
     public var status: ExitStatus { (suspect ?? cleanupFailure)?.kind.status ?? .ok }
 }
 
-/// Performs one backup run, in the order SPEC "A backup run" gives: snapshot into staging
+/// Performs one backup run, in the order docs/contract.md §2 "A run, in order" gives: snapshot into staging
 /// and verify, record, place, prune. Never prunes after a failure.
 ///
 /// Locks: the registration's lock for the whole run (two runs of one registration never

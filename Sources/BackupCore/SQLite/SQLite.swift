@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 import CSQLite
 
 /// An SQLite failure: the result code, SQLite's own message, and what we were doing.

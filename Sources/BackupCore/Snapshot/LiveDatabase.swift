@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 import FoundationEssentials
 
 /// What opening the application's live database would do, looked at before SQLite opens it.

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 import Hashing
 
 /// A local directory: the snapshot is staged inside it (same file system), then given its

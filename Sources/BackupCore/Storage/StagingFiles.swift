@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 import FoundationEssentials
 
 /// The files SQLite keeps beside a database while it is open.

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// Named points of a run where the reliability tests kill the process (SIGKILL, as a power
 /// cut or the OOM killer would), to prove that a crash anywhere leaves the registry

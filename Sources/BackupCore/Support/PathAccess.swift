@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 import FoundationEssentials
 
 /// Why a path cannot be used, told apart as a sysadmin needs it: a path that does not exist,

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 import FoundationEssentials
 
 /// Who this process is to the kernel's permission checks: its effective user and group, its

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 import CLinux
 
 /// Copies byte ranges of one open file to the same offsets of another: inside the kernel

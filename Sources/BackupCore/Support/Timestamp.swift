@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// A UTC instant with millisecond precision, formatted the two ways dbbackup writes time:
 /// RFC 3339 for people and JSON, and the compact form that goes into backup file names.

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 import FoundationEssentials
 
 /// Backup directories belong to the identity the services run as (`ServiceIdentity`), and are

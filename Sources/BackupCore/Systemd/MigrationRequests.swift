@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 import FoundationEssentials
 
 /// The meeting point of deploy scripts and the migration service, under the runtime
