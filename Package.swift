@@ -3,6 +3,7 @@
 // dbbackup: a systemd-native backup agent for an application's SQLite database.
 //
 //   Sources/C*          thin module maps over Debian's C libraries (CLinux: glibc's GNU-only calls)
+//   Sources/SystemCalls every raw system call, wrapped once (Syscalls.swift), EINTR retried in one place
 //   Sources/Hashing     SHA-256 / HMAC / MD5, X25519, HKDF, ChaCha20-Poly1305 over libcrypto
 //   Sources/Zstd        streaming zstd (de)compression over libzstd
 //   Sources/Age         the age v1 encryption format (X25519 recipients) on Hashing's primitives
@@ -41,16 +42,17 @@ let package = Package(
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
 
+        .target(name: "SystemCalls", dependencies: ["CLinux"], swiftSettings: strictImports),
         .target(name: "Hashing", dependencies: ["COpenSSL"], swiftSettings: strictImports),
         .target(name: "Threads", swiftSettings: strictImports),
         .target(name: "Zstd", dependencies: ["CZstd"], swiftSettings: strictImports),
         .target(name: "Age", dependencies: ["Hashing"], swiftSettings: strictImports),
-        .target(name: "S3Client", dependencies: ["CCurl", "Hashing", "Threads"], swiftSettings: strictImports),
-        .target(name: "SystemdSupport", dependencies: ["CSystemd", .product(name: "Logging", package: "swift-log")], swiftSettings: strictImports),
+        .target(name: "S3Client", dependencies: ["CCurl", "Hashing", "SystemCalls", "Threads"], swiftSettings: strictImports),
+        .target(name: "SystemdSupport", dependencies: ["CSystemd", "SystemCalls", .product(name: "Logging", package: "swift-log")], swiftSettings: strictImports),
         .target(
             name: "BackupCore",
             dependencies: [
-                "Age", "CLinux", "CSQLite", "Hashing", "S3Client", "SystemdSupport", "Threads", "Zstd",
+                "Age", "CLinux", "CSQLite", "Hashing", "S3Client", "SystemCalls", "SystemdSupport", "Threads", "Zstd",
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -61,7 +63,7 @@ let package = Package(
         .target(
             name: "DBBackupCLI",
             dependencies: [
-                "Age", "BackupCore", "SystemdSupport",
+                "Age", "BackupCore", "SystemCalls", "SystemdSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -72,15 +74,15 @@ let package = Package(
         // Test helpers shared by the test targets (running programs, mainly).
         .target(name: "TestKit", dependencies: ["CLinux"], path: "Tests/TestKit"),
         // BackupCodec as a process, for the memory-bound test and Benchmarks/codec.py; not shipped.
-        .executableTarget(name: "codec-tool", dependencies: ["Age", "BackupCore", "Hashing"], path: "Tests/CodecTool", swiftSettings: strictImports),
-        .testTarget(name: "BackupCoreTests", dependencies: ["BackupCore", "CSQLite", "TestKit"]),
-        .testTarget(name: "S3ClientTests", dependencies: ["S3Client", "Hashing", "BackupCore", "TestKit"]),
+        .executableTarget(name: "codec-tool", dependencies: ["Age", "BackupCore", "Hashing", "SystemCalls"], path: "Tests/CodecTool", swiftSettings: strictImports),
+        .testTarget(name: "BackupCoreTests", dependencies: ["BackupCore", "CSQLite", "SystemCalls", "TestKit"]),
+        .testTarget(name: "S3ClientTests", dependencies: ["S3Client", "Hashing", "BackupCore", "SystemCalls", "TestKit"]),
         .testTarget(name: "SystemdSupportTests", dependencies: ["SystemdSupport", "CSystemd", "TestKit"]),
         .testTarget(name: "ThreadsTests", dependencies: ["Threads"]),
         .testTarget(name: "HashingTests", dependencies: ["Hashing"]),
-        .testTarget(name: "CLITests", dependencies: ["BackupCore", "TestKit"]),
+        .testTarget(name: "CLITests", dependencies: ["BackupCore", "SystemCalls", "TestKit"]),
         .testTarget(name: "DBBackupCLITests", dependencies: ["DBBackupCLI", "BackupCore"]),
-        .testTarget(name: "EncodingTests", dependencies: ["Age", "Zstd", "Hashing", "BackupCore", "TestKit"]),
+        .testTarget(name: "EncodingTests", dependencies: ["Age", "Zstd", "Hashing", "BackupCore", "SystemCalls", "TestKit"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -2,6 +2,7 @@ import ArgumentParser
 import BackupCore
 import FoundationEssentials
 import Glibc
+import SystemCalls
 
 /// One result of checking access as the services would have it.
 struct AccessFinding: Equatable {
@@ -93,7 +94,7 @@ enum AccessChecks {
             try FileSystem.fsync(fd, path: probe)
         } catch {
             try? FileSystem.unlinkIfPresent(probe)
-            return failed("\(directory) \(FileSystem.unwritableReason(directory) ?? "cannot take a file: \(error)")")
+            return failed("\(directory) \(PathAccess.unwritableReason(directory) ?? "cannot take a file: \(error)")")
         }
         do {
             try FileSystem.unlinkIfPresent(probe)

@@ -2,6 +2,7 @@ import BackupCore
 import FoundationEssentials
 import Glibc
 import SystemdSupport
+import SystemCalls
 
 /// Runs the access checks (`dbbackup access-check`) as the services would: where systemd runs
 /// and the caller is root, in a transient unit with the service's own settings (its unit file,

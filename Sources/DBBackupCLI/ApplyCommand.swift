@@ -2,6 +2,7 @@ import ArgumentParser
 import BackupCore
 import FoundationEssentials
 import Glibc
+import SystemCalls
 
 struct Apply: ParsableCommand {
     static let configuration = CommandConfiguration(

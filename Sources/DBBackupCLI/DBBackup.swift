@@ -2,6 +2,7 @@ import ArgumentParser
 import BackupCore
 import FoundationEssentials
 import Glibc
+import SystemCalls
 
 public struct DBBackup: ParsableCommand {
     public static let configuration = CommandConfiguration(

@@ -2,6 +2,7 @@ import Glibc
 import ArgumentParser
 import BackupCore
 import FoundationEssentials
+import SystemCalls
 
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -71,7 +72,7 @@ final class GeneratorLog {
 
     init() {
         let asGenerator = (CommandLine.arguments.first.map { FileSystem.name(of: $0) } == "dbbackup-generator") && isatty(STDERR_FILENO) == 0
-        kmsg = asGenerator ? open("/dev/kmsg", O_WRONLY | O_CLOEXEC) : -1
+        kmsg = asGenerator ? (try? FileSystem.open("/dev/kmsg", O_WRONLY)) ?? -1 : -1
         keepsReport = asGenerator && kmsg < 0
     }
 

@@ -3,6 +3,7 @@ import BackupCore
 import FoundationEssentials
 import Glibc
 import SystemdSupport
+import SystemCalls
 
 struct NotifyFailure: ParsableCommand {
     static let configuration = CommandConfiguration(

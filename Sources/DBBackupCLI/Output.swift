@@ -2,6 +2,7 @@ import ArgumentParser
 import BackupCore
 import FoundationEssentials
 import Glibc
+import SystemCalls
 
 /// An error of the command line's own: its message goes to stderr, its status ends the command.
 struct CLIError: UserFacingError, CustomStringConvertible {

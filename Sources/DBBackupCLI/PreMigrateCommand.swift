@@ -2,6 +2,7 @@ import ArgumentParser
 import BackupCore
 import FoundationEssentials
 import Glibc
+import SystemCalls
 
 struct PreMigrate: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -66,7 +67,7 @@ struct PreMigrate: ParsableCommand {
                     requests.withdraw(request)
                     throw CLIError("dbbackup-migration.path is not active, so nobody serves the request; start it with: systemctl start dbbackup.target")
                 }
-                usleep(100_000)
+                Syscalls.sleep(for: .milliseconds(100))
             }
         }
     }

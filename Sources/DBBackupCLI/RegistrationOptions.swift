@@ -2,6 +2,7 @@ import ArgumentParser
 import BackupCore
 import FoundationEssentials
 import Glibc
+import SystemCalls
 
 /// The options of `registration add` and `registration edit`. Given values are laid over a
 /// registration's table and validated by the same reader as the files, so the command line

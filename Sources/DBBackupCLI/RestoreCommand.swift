@@ -3,6 +3,7 @@ import ArgumentParser
 import BackupCore
 import FoundationEssentials
 import Glibc
+import SystemCalls
 
 struct Restore: ParsableCommand {
     static let configuration = CommandConfiguration(

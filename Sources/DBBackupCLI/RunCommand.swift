@@ -4,6 +4,7 @@ import FoundationEssentials
 import Glibc
 import Logging
 import SystemdSupport
+import SystemCalls
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(

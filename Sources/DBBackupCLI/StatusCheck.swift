@@ -2,6 +2,7 @@ import Glibc
 import ArgumentParser
 import BackupCore
 import FoundationEssentials
+import SystemCalls
 
 /// `dbbackup status --check [--json]`: one verdict for monitoring (Nagios, Icinga, Zabbix,
 /// Cockpit), with the plugin convention's exit status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
@@ -47,11 +48,10 @@ enum StatusCheck {
     /// The registry when this user may open it (root), else the status file the last run wrote.
     static func gatherFacts(_ locations: Locations, names: [String]) -> Result<([String: RegistrationFacts], String), Unreadable> {
         let registryPath = locations.registryPath
-        var info = stat()
-        if stat(registryPath, &info) != 0 && errno == ENOENT {
+        if case .missing = PathAccess.lookup(registryPath) {
             return .success(([:], "registry (no run yet)"))
         }
-        if access(registryPath, R_OK | W_OK) == 0 && access(locations.stateDirectory, W_OK | X_OK) == 0 {
+        if case .success = Syscalls.access(registryPath, R_OK | W_OK), case .success = Syscalls.access(locations.stateDirectory, W_OK | X_OK) {
             do {
                 let snapshot = try MonitorSnapshot.collect(try Registry(path: registryPath), names: names)
                 return .success((snapshot.registrations, "registry"))

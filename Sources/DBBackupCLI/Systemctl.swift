@@ -1,6 +1,7 @@
 import BackupCore
 import FoundationEssentials
 import Glibc
+import SystemCalls
 
 /// The few things the command line asks of a running systemd, through systemctl.
 enum Systemd {

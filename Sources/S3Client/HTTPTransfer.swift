@@ -2,6 +2,7 @@ import CCurl
 import Hashing
 
 import Glibc
+import SystemCalls
 
 /// What a request sends: nothing, a small buffer, or a byte range of an open file (read with
 /// `pread`, so a retry simply starts again at the range's first byte).
@@ -97,17 +98,18 @@ final class TransferState {
             bodyOffset += Int64(count)
             return count
         case .file(let descriptor, let offset, _):
-            while true {
-                let got = pread(descriptor, buffer, count, off_t(offset + bodyOffset))
+            let target = UnsafeMutableRawBufferPointer(start: buffer, count: count)
+            do {
+                let got = try Syscalls.read(descriptor, into: target, at: offset + bodyOffset, path: "the upload's file")
                 if got > 0 {
                     bodyOffset += Int64(got)
                     return got
                 }
-                if got < 0 && errno == EINTR { continue }
-                localError = got == 0 ? "the file became shorter while it was being uploaded"
-                    : "reading the file failed: \(String(cString: strerror(errno)))"
-                return CurlEasy.readAbort
+                localError = "the file became shorter while it was being uploaded"
+            } catch {
+                localError = "reading the file failed: \(SystemError.text(error.errno))"
             }
+            return CurlEasy.readAbort
         }
     }
 
@@ -121,13 +123,13 @@ final class TransferState {
         let bytes = UnsafeRawBufferPointer(start: buffer, count: count)
         var written = 0
         while written < count {
-            let result = pwrite(descriptor, bytes.baseAddress! + written, count - written, off_t(fileBytes + Int64(written)))
-            if result < 0 {
-                if errno == EINTR { continue }
-                localError = "writing the file failed: \(String(cString: strerror(errno)))"
+            let rest = UnsafeRawBufferPointer(rebasing: bytes[written...])
+            do {
+                written += try Syscalls.write(descriptor, rest, at: fileBytes + Int64(written), path: "the download's file")
+            } catch {
+                localError = "writing the file failed: \(SystemError.text(error.errno))"
                 return 0
             }
-            written += result
         }
         fileDigest?.update(bytes)
         fileBytes += Int64(count)

@@ -1,4 +1,5 @@
 import Synchronization
+import SystemCalls
 
 /// Temporary credentials of the instance's IAM role, from the instance metadata service with
 /// IMDSv2 only: `PUT /latest/api/token` for a session token, then, with that token,
@@ -168,7 +169,7 @@ public final class InstanceMetadata: Sendable {
             attempt += 1
             switch easy.perform(request, policy: policy, progress: nil) {
             case .response(let response) where response.status >= 500 && attempt < 3:
-                sleepThread(for: .milliseconds(200 * attempt))
+                Syscalls.sleep(for: .milliseconds(200 * attempt))
             case .response(let response):
                 return response
             case .transportFailure(let code, let message) where attempt >= 3 || !CurlErrorClass.isTransient(code):
@@ -178,7 +179,7 @@ public final class InstanceMetadata: Sendable {
                                   + "(aws ec2 modify-instance-metadata-options --http-put-response-hop-limit 2); elsewhere store an access key and secret",
                               curlCode: code)
             case .transportFailure:
-                sleepThread(for: .milliseconds(200 * attempt))
+                Syscalls.sleep(for: .milliseconds(200 * attempt))
             case .localFailure(let message):
                 throw failure(message, fix: nil)
             }

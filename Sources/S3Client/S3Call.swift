@@ -1,6 +1,7 @@
 import Hashing
 
 import Glibc
+import SystemCalls
 
 /// One S3 request as the retry loop sees it.
 struct S3Call {
@@ -88,7 +89,7 @@ extension S3Client {
             guard error.isTransient, attempt < retry.maxAttempts else { throw error }
             let delay = retry.jitteredDelay(afterAttempt: attempt, using: &generator)
             guard start.duration(to: clock.now) + delay < retry.totalTimeout else { throw error }
-            sleepThread(for: delay)
+            Syscalls.sleep(for: delay)
         }
     }
 

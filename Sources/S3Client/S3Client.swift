@@ -1,5 +1,6 @@
 import Glibc
 import Hashing
+import SystemCalls
 
 /// A synchronous S3 client for one bucket: streamed single and multipart uploads, downloads
 /// and deletes, SigV4-signed, with retries. Each call blocks the calling thread; calls on one
@@ -76,7 +77,7 @@ public final class S3Client: Sendable {
                              etag: response.etag, lastModified: info.lastModified, storageClass: info.storageClass,
                              contentType: info.contentType, metadata: info.metadata)
         } catch {
-            unlink(path)
+            try? FileSystem.unlinkIfPresent(path)
             throw error
         }
     }

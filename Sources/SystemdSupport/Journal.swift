@@ -1,5 +1,6 @@
 import CSystemd
 import Glibc
+import SystemCalls
 
 /// Writes structured entries to the journal with sd_journal_sendv(3): one
 /// "FIELD=value" iovec per field, so values may hold newlines or any bytes.
@@ -15,7 +16,7 @@ public enum JournalWriter {
         }
         let entries = fields.sorted { $0.key < $1.key }.map { Array("\($0.key)=\($0.value)".utf8) }
         let result = withIOVecs(entries) { iov, count in
-            callRetryingEINTR { sd_journal_sendv(iov, count) }
+            Syscalls.retryingNegativeEINTR { sd_journal_sendv(iov, count) }
         }
         if result < 0 {
             throw SystemdError(.journalSendFailed, errno: -result, "sd_journal_sendv failed")

@@ -1,5 +1,6 @@
 import CSystemd
 import Glibc
+import SystemCalls
 
 /// Whether a file descriptor (stderr by default) is the stream systemd connected to
 /// the journal: `JOURNAL_STREAM=DEV:INODE` names it (systemd.exec(5)), and the fd's
@@ -9,8 +10,7 @@ public enum JournalStream {
         fd: Int32 = STDERR_FILENO, journalStream: String? = environment("JOURNAL_STREAM")
     ) -> Bool {
         guard let journalStream, let (device, inode) = parse(journalStream) else { return false }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else { return false }
+        guard let info = try? Syscalls.status(of: fd, path: "standard error") else { return false }
         return UInt64(info.st_dev) == device && UInt64(info.st_ino) == inode
     }
 

@@ -1,4 +1,5 @@
 import CSystemd
+import SystemCalls
 
 /// One line of an sd_notify(3) message.
 public enum NotifyMessage: Sendable, Equatable {
@@ -40,7 +41,7 @@ public enum SystemdNotifier {
     public static func notify(_ messages: [NotifyMessage]) throws(SystemdError) -> Bool {
         for message in messages { try message.validate() }
         let text = messages.map(\.line).joined(separator: "\n")
-        let result = callRetryingEINTR { sd_notify(0, text) }
+        let result = Syscalls.retryingNegativeEINTR { sd_notify(0, text) }
         if result < 0 {
             throw SystemdError(.notifyFailed, errno: -result, "sd_notify failed")
         }

@@ -1,3 +1,5 @@
+import SystemCalls
+
 /// An error from the systemd integration: what failed (`code`), the errno when a C
 /// call reported one, and a message for people.
 public struct SystemdError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -28,6 +30,6 @@ public struct SystemdError: Error, Equatable, Sendable, CustomStringConvertible 
     }
 
     public var description: String {
-        errno == 0 ? "\(message) [\(code.rawValue)]" : "\(message): \(errnoDescription(errno)) [\(code.rawValue)]"
+        errno == 0 ? "\(message) [\(code.rawValue)]" : "\(message): \(SystemError.text(errno)) [\(code.rawValue)]"
     }
 }

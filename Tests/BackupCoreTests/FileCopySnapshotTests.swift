@@ -2,6 +2,7 @@
 import Foundation
 import Hashing
 import Testing
+import SystemCalls
 
 @Suite("Snapshots copied as files, and when SQLite must copy instead")
 struct FileCopySnapshotTests {

@@ -1,6 +1,7 @@
 import BackupCore
 import Foundation
 import Testing
+import SystemCalls
 
 @Suite("Migration requests")
 struct MigrationRequestTests {

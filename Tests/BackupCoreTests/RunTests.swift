@@ -1,6 +1,7 @@
 import BackupCore
 import Foundation
 import Testing
+import SystemCalls
 
 @Suite("Backup runs, retention and restore")
 struct RunTests {

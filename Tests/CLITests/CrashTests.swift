@@ -2,6 +2,7 @@ import BackupCore
 import Foundation
 import TestKit
 import Testing
+import SystemCalls
 
 /// Kills the real executor (SIGKILL) at every named point of a run and at random moments,
 /// and checks after each crash that nothing partial carries a final name and every stored

@@ -2,6 +2,7 @@ import BackupCore
 import Foundation
 import TestKit
 import Testing
+import SystemCalls
 
 /// Compressed and encrypted backups, end to end through the real binary, and restorable with
 /// Debian's own `age` and `zstd` alone (issue 15).

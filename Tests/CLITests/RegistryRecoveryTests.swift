@@ -2,6 +2,7 @@ import BackupCore
 import Foundation
 import TestKit
 import Testing
+import SystemCalls
 
 /// The registry can be lost or damaged without losing the backups: they stay restorable
 /// without it, and `registry rebuild` brings them back under retention.

@@ -11,6 +11,7 @@ import BackupCore
 import FoundationEssentials
 import Glibc
 import Hashing
+import SystemCalls
 
 func fail(_ message: String) -> Never {
     try? FileSystem.writeAll(STDERR_FILENO, Array("codec-tool: \(message)\n".utf8), path: "standard error")

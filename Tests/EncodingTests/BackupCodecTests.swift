@@ -5,6 +5,7 @@ import Hashing
 import Synchronization
 import TestKit
 import Testing
+import SystemCalls
 
 /// The stored form of real SQLite databases, file to file, as the run and restore use it.
 @Suite struct BackupCodecTests {

@@ -3,6 +3,7 @@ import Foundation
 import S3Client
 import TestKit
 import Testing
+import SystemCalls
 
 /// dbbackup as an AWS shop runs it (issue 14), against moto with IAM on: instance-role
 /// credentials, encryption at rest, storage classes and their costs, region hints, legacy

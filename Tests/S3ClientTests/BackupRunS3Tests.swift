@@ -4,6 +4,7 @@ import Hashing
 import S3Client
 import TestKit
 import Testing
+import SystemCalls
 
 /// The product against real S3 servers: `dbbackup` runs with the agent's least-privilege key
 /// (s3:PutObject and s3:DeleteObject only), remote retention deletes through the registry,

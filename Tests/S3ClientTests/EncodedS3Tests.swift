@@ -3,6 +3,7 @@ import Foundation
 import S3Client
 import TestKit
 import Testing
+import SystemCalls
 
 @Suite("dbbackup with S3: compressed and encrypted backups", .serialized)
 struct EncodedS3Tests {

@@ -3,6 +3,7 @@ import Foundation
 import S3Client
 import TestKit
 import Testing
+import SystemCalls
 
 /// Accidents with an S3 registration that must cost nothing: the registration moved to another
 /// bucket, a PUT that arrives after its run gave up, a store that stalls while another

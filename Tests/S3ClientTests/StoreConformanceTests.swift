@@ -3,6 +3,7 @@ import Foundation
 import Hashing
 import S3Client
 import Testing
+import SystemCalls
 
 /// One suite, every storage type: what `BackupStore` promises (see its documentation) holds
 /// for a directory, for S3 on moto and for S3 on Ceph radosgw. A new storage type joins

@@ -1,4 +1,5 @@
 import Glibc
+import SystemCalls
 
 /// A time zone's UTC offsets over time, read from the system's zoneinfo file (TZif, RFC 8536):
 /// its table of transitions, and after the last one the POSIX TZ rule in the file's footer
@@ -32,10 +33,7 @@ public struct ZoneRules: Sendable {
 
     /// The name /etc/localtime links to, e.g. `Europe/Prague`.
     static var hostZoneName: String? {
-        var buffer = [CChar](repeating: 0, count: 4096)
-        let count = readlink("/etc/localtime", &buffer, buffer.count - 1)
-        guard count > 0 else { return nil }
-        let target = String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        guard let target = try? Syscalls.readLink("/etc/localtime"), !target.isEmpty else { return nil }
         guard let range = target.firstRange(of: "zoneinfo/") else { return target }
         return String(target[range.upperBound...])
     }

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Glibc
+import SystemCalls
 
 /// Where dbbackup keeps things. Both directories can be moved (`--config-dir`,
 /// `--state-dir` or their environment variables) for tests and unusual hosts.

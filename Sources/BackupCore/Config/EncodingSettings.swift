@@ -2,6 +2,7 @@ import Glibc
 import Age
 import FoundationEssentials
 import Zstd
+import SystemCalls
 
 /// A registration's compression and encryption: how its backups are stored. Both are off by
 /// default (plain `db_v….db` files).

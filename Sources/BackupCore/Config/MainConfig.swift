@@ -1,3 +1,5 @@
+import SystemCalls
+
 /// The main file: which database to protect, how its version is read, and retention.
 public struct MainConfig: Sendable, Equatable {
     public var database: DatabaseSettings

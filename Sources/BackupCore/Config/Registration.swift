@@ -1,3 +1,5 @@
+import SystemCalls
+
 /// One backup job: a unique name, where backups go, and when they are taken.
 public struct Registration: Sendable, Equatable {
     public var name: String

@@ -1,4 +1,5 @@
 import Glibc
+import SystemCalls
 
 /// A 24-hour time of day, written `HH:MM`.
 public struct TimeOfDay: Hashable, Comparable, Sendable, CustomStringConvertible {
@@ -168,10 +169,11 @@ enum TimeZoneName {
         // Each component a name: systemd refuses `Europe//Prague` or `./UTC`, which open() would accept.
         guard !name.isEmpty, name.count < 64, name.split(separator: "/", omittingEmptySubsequences: false).allSatisfy({ !["", ".", ".."].contains($0) }),
               name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "/_+-".contains($0)) }) else { return false }
-        let fd = open("/usr/share/zoneinfo/\(name)", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
+        let path = "/usr/share/zoneinfo/\(name)"
+        guard let fd = try? FileSystem.open(path, O_RDONLY) else { return false }
+        defer { FileSystem.close(fd) }
         var magic = [UInt8](repeating: 0, count: 4)
-        return read(fd, &magic, 4) == 4 && magic == Array("TZif".utf8)
+        let count = magic.withUnsafeMutableBytes { (try? Syscalls.read(fd, into: $0, path: path)) ?? 0 }
+        return count == 4 && magic == Array("TZif".utf8)
     }
 }

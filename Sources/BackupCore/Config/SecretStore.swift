@@ -1,6 +1,7 @@
 import FoundationEssentials
 import Glibc
 import S3Client
+import SystemCalls
 
 /// The S3 secret keys: one root-only file per registration under `secrets/`, never in a
 /// registration file. A secret is only ever shown masked.

@@ -1,6 +1,7 @@
 import Glibc
 import Age
 import Hashing
+import SystemCalls
 
 /// What `BackupCodec.encode` read and wrote.
 public struct EncodeResult: Sendable, Equatable {
@@ -110,10 +111,10 @@ public enum BackupCodec {
         do {
             let fd = try FileSystem.open(input, O_RDONLY)
             defer { FileSystem.close(fd) }
-            _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
+            Syscalls.adviseSequential(fd)
             while true {
                 let buffer = try reading.take()
-                let count = try FileSystem.retryingEINTR("read", input) { Glibc.read(fd, buffer.bytes.baseAddress, buffer.bytes.count) }
+                let count = try Syscalls.read(fd, into: buffer.bytes, path: input)
                 // Hashed over there while transformed here: both only read the buffer, and this
                 // thread takes no other until the transform is done with it.
                 try reading.post(buffer, count: count)

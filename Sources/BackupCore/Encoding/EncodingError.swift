@@ -1,5 +1,6 @@
 import Age
 import Zstd
+import SystemCalls
 
 /// Why a backup could not be written in its stored form, or read back from it. `message` is
 /// a whole sentence naming the file; `kind` lets restore choose its exit status and advice.

@@ -1,5 +1,6 @@
 import Glibc
 import S3Client
+import SystemCalls
 
 /// Pings a registration's heartbeat URL as healthchecks.io (and compatible services) expect:
 /// `URL/start` when a run starts, `URL` when it stored its backup, `URL/fail` with the error
@@ -48,7 +49,7 @@ public struct Heartbeat: Sendable {
             case .failed(let message):
                 last = message
             }
-            if attempt < Self.attempts { usleep(UInt32(500_000 * attempt)) }
+            if attempt < Self.attempts { Syscalls.sleep(for: .milliseconds(500 * attempt)) }
         }
         warn("heartbeat: the \(what) ping to \(Self.redacted(url)) failed \(Self.attempts) times (last: \(last)). The backup itself is not affected")
     }

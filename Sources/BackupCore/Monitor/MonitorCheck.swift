@@ -1,3 +1,5 @@
+import SystemCalls
+
 /// `dbbackup status --check`: the monitoring-plugin verdict on every registration, from the
 /// registry's facts, the schedules and systemd's timers. Pure: the command gathers the input.
 ///

@@ -1,4 +1,5 @@
 import Glibc
+import SystemCalls
 
 extension Locations {
     /// Where runs leave what monitoring reads: the status file (group `dbbackup-monitor`
@@ -97,14 +98,13 @@ public enum MonitorFiles {
 
     public static func readStatus(locations: Locations) -> Result<MonitorSnapshot, ReadError> {
         let path = locations.statusFile
-        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            let code = errno
-            if code == ENOENT { return .failure(.missing) }
-            let reason = "\(path): \(String(cString: strerror(code)))"
-            return .failure(code == EACCES || code == EPERM ? .denied(reason) : .unreadable(reason))
+        do {
+            FileSystem.close(try FileSystem.open(path, O_RDONLY))
+        } catch {
+            if error.errno == ENOENT { return .failure(.missing) }
+            let reason = "\(path): \(SystemError.text(error.errno))"
+            return .failure(error.isPermissionDenied ? .denied(reason) : .unreadable(reason))
         }
-        FileSystem.close(fd)
         guard let bytes = try? FileSystem.readAll(path), let snapshot = MonitorSnapshot(json: String(decoding: bytes, as: UTF8.self)) else {
             return .failure(.unreadable("\(path) is not a status file dbbackup wrote"))
         }

@@ -1,3 +1,5 @@
+import SystemCalls
+
 /// Where an S3 backup was stored: the store's address as the registration had it then, the
 /// bucket and the key. Retention deletes exactly here, even after `registration edit` moved the
 /// registration to another bucket or endpoint.

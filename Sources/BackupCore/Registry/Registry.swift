@@ -1,6 +1,7 @@
 import CSQLite
 import FoundationEssentials
 import Glibc
+import SystemCalls
 
 public struct RegistryError: Error, CustomStringConvertible, Sendable {
     public let message: String

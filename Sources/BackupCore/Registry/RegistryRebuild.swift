@@ -1,6 +1,7 @@
 import Glibc
 import FoundationEssentials
 import S3Client
+import SystemCalls
 
 /// `dbbackup registry rebuild`: recovers the registry's records from the stores themselves,
 /// after the registry was lost or set aside as damaged. A backup it finds is recorded as

@@ -3,6 +3,7 @@ import FoundationEssentials
 import Glibc
 import Hashing
 import S3Client
+import SystemCalls
 
 public struct RestoreError: Error, CustomStringConvertible, Sendable {
     public enum Code: Sendable { case notFound, exists, inUse, unavailable, identity, checksum, integrity, io }
@@ -177,7 +178,7 @@ public struct Restorer {
         guard let fd = try? FileSystem.open(path, O_RDONLY) else { return false }
         defer { FileSystem.close(fd) }
         var header = [UInt8](repeating: 0, count: 16)
-        let count = read(fd, &header, 16)
+        let count = header.withUnsafeMutableBytes { (try? Syscalls.read(fd, into: $0, path: path)) ?? -1 }
         return count == 0 || (count == 16 && header == Array("SQLite format 3\0".utf8))
     }
 

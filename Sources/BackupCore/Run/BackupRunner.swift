@@ -2,6 +2,7 @@ import FoundationEssentials
 import Glibc
 import Hashing
 import Logging
+import SystemCalls
 
 /// What a run reports as it goes: the CLI shows a progress line on a terminal, systemd gets
 /// `STATUS=` lines. Both are optional.

@@ -1,4 +1,5 @@
 import Logging
+import SystemCalls
 
 /// Keeps the registry consistent with what is stored, across crashes: settles backups a
 /// crashed run left `pending`, removes what failed uploads may have left in a store, and

@@ -1,6 +1,7 @@
 import Glibc
 import FoundationEssentials
 import Hashing
+import SystemCalls
 
 /// An exclusive flock(2) on a file in the state directory's `locks/`, held while a run needs
 /// it. A second run waits (bounded) and then fails clearly. The kernel drops the lock if the
@@ -44,29 +45,34 @@ public final class RunLock {
         fd = try (try? FileSystem.open(path, O_RDWR | O_CREAT, mode: 0o644)) ?? FileSystem.open(path, O_RDONLY)
         if isNew { FileSystem.adoptOwnership(path, of: locksDirectory) }
         let deadline = Date().addingTimeInterval(TimeInterval(timeoutSeconds))
-        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            let error = errno
-            guard error == EWOULDBLOCK || error == EINTR else {
-                FileSystem.close(fd)
-                throw SystemError(operation: "flock", path: path, errno: error)
-            }
+        while try !Self.lockOrClose(fd, path) {
             if Date() >= deadline {
                 let current = (try? FileSystem.readAll(path)).map { String(decoding: $0, as: UTF8.self) } ?? ""
                 FileSystem.close(fd)
                 throw Timeout(what: what, holder: current.isEmpty ? "unknown" : current, seconds: timeoutSeconds)
             }
-            usleep(50_000)
+            Syscalls.sleep(for: .milliseconds(50))
         }
         // Say who holds it, for the message a waiting run prints.
-        _ = ftruncate(fd, 0)
+        try? Syscalls.truncate(fd, path: path)
         try? FileSystem.writeAll(fd, Array("pid \(getpid()), \(holder)".utf8), path: path)
+    }
+
+    /// Takes the lock if it is free; closes `fd` when flock fails for another reason.
+    private static func lockOrClose(_ fd: Int32, _ path: String) throws(SystemError) -> Bool {
+        do {
+            return try Syscalls.tryLockExclusive(fd, path: path)
+        } catch {
+            FileSystem.close(fd)
+            throw error
+        }
     }
 
     /// Lets the lock go now (also done when the lock is released from memory).
     public func release() {
         guard fd >= 0 else { return }
-        _ = ftruncate(fd, 0)
-        flock(fd, LOCK_UN)
+        try? Syscalls.truncate(fd, path: "lock file")
+        Syscalls.unlock(fd)
         FileSystem.close(fd)
         fd = -1
     }

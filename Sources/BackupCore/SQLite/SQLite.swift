@@ -1,5 +1,6 @@
 import Glibc
 import CSQLite
+import SystemCalls
 
 /// An SQLite failure: the result code, SQLite's own message, and what we were doing.
 public struct SQLiteError: Error, CustomStringConvertible, Sendable {
@@ -102,7 +103,7 @@ public final class SQLiteConnection {
             do {
                 return try execute(sql)
             } catch where error.isBusy && ContinuousClock.now < deadline {
-                usleep(5_000)
+                Syscalls.sleep(for: .milliseconds(5))
             }
         }
     }

@@ -1,5 +1,6 @@
 import Glibc
 import FoundationEssentials
+import SystemCalls
 
 /// What opening the application's live database would do, looked at before SQLite opens it.
 ///
@@ -48,14 +49,15 @@ public enum LiveDatabase {
             throw Refusal(kind: .permission, message: "database \(database) cannot be reached by \(who) (\(String(cString: strerror(error))))\(blocking); "
                           + "the services run as the database's owner once `dbbackup apply` has run; otherwise give \(who) access to the directories above it")
         }
-        let fd = open(database, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            let error = errno
-            throw Refusal(kind: .permission, message: "database \(PathAccess.describe(database)) cannot be read by \(who) (\(String(cString: strerror(error)))); "
+        let fd: Int32
+        do {
+            fd = try FileSystem.open(database, O_RDONLY)
+        } catch {
+            throw Refusal(kind: .permission, message: "database \(PathAccess.describe(database)) cannot be read by \(who) (\(SystemError.text(error.errno))); "
                           + "the services run as the database's owner once `dbbackup apply` has run, or run this as \(ProcessIdentity.describe(uid: info.st_uid))")
         }
         let wal = isWAL(fd)
-        close(fd)
+        FileSystem.close(fd)
         let created = wal ? ["-wal", "-shm"].filter { !FileSystem.exists(database + $0) } : []
         let inspection = Inspection(owner: info.st_uid, group: info.st_gid, mode: info.st_mode & 0o7777, wal: wal, created: created)
         if !created.isEmpty, let problem = sideFileProblem(database, inspection, identity) {
@@ -67,15 +69,15 @@ public enum LiveDatabase {
     /// Whether the database file's header says WAL mode (bytes 18 and 19, the write and read
     /// versions, are 2). False when it cannot be read or is not an SQLite database.
     public static func isWAL(_ database: String) -> Bool {
-        let fd = open(database, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
+        guard let fd = try? FileSystem.open(database, O_RDONLY) else { return false }
+        defer { FileSystem.close(fd) }
         return isWAL(fd)
     }
 
     static func isWAL(_ fd: Int32) -> Bool {
         var header = [UInt8](repeating: 0, count: 100)
-        guard pread(fd, &header, header.count, 0) == 100, header.starts(with: Array("SQLite format 3".utf8) + [0]) else { return false }
+        let count = header.withUnsafeMutableBytes { (try? Syscalls.read(fd, into: $0, at: 0, path: "database")) ?? 0 }
+        guard count == 100, header.starts(with: Array("SQLite format 3".utf8) + [0]) else { return false }
         return header[18] == 2 && header[19] == 2
     }
 
@@ -97,14 +99,14 @@ public enum LiveDatabase {
                 + "Remount it read-write (mount -o remount,rw \(point)); if it must stay read-only, take the database out of WAL mode before "
                 + "mounting it so (sqlite3 \(database) 'PRAGMA journal_mode=DELETE'), or keep its -wal and -shm files beside it"
         }
-        if let reason = FileSystem.unwritableReason(directory) {
+        if let reason = PathAccess.unwritableReason(directory) {
             return "\(opening), but \(directory) \(reason)"
         }
         if sqliteChowns { return nil }
         // The owner is right; the group must be too, where the mode gives the group more than others.
         let groupMatters = (inspection.mode >> 3) & 0o7 != inspection.mode & 0o7
-        var directoryInfo = stat()
-        let inherited = stat(directory, &directoryInfo) == 0 && directoryInfo.st_mode & S_ISGID != 0 ? directoryInfo.st_gid : identity.gid
+        let directoryInfo = try? Syscalls.status(directory)
+        let inherited = directoryInfo.map { $0.st_mode & S_ISGID != 0 } == true ? directoryInfo!.st_gid : identity.gid
         guard !groupMatters || inherited == inspection.group else {
             return "\(opening), and they would get group \(ProcessIdentity.describe(gid: inherited)) instead of the database's \(ProcessIdentity.describe(gid: inspection.group)) "
                 + "(mode 0\(String(inspection.mode, radix: 8)) gives that group access), so the application's group could no longer write them; nothing was created. "

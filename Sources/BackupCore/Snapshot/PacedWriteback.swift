@@ -2,6 +2,7 @@ import Glibc
 import Dispatch
 import Synchronization
 import Threads
+import SystemCalls
 
 /// Puts a snapshot that is kept (a directory backup) onto the disk while it is copied, and
 /// paces it while the application is writing too.

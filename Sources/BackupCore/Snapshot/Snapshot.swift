@@ -2,6 +2,7 @@ import Glibc
 import CSQLite
 import Hashing
 import Threads
+import SystemCalls
 
 /// Why a snapshot could not be taken. Each case says what the sysadmin can do about it.
 public struct SnapshotError: Error, CustomStringConvertible, Sendable {
@@ -321,7 +322,7 @@ public enum Snapshot {
             guard LiveDatabase.isWAL(database) else { return nil }
             let cause = "\(database) is a WAL database, and a reader needs \(FileSystem.name(of: database))-wal and -shm beside it, which SQLite could not create or set up"
             let fix = readOnly == nil
-                ? "\(FileSystem.unwritableReason(directory).map { "\(directory) \($0)" } ?? "check the owner and mode of the files beside it")"
+                ? "\(PathAccess.unwritableReason(directory).map { "\(directory) \($0)" } ?? "check the owner and mode of the files beside it")"
                 : "\(mount); make it writable, or take the database out of WAL mode before it goes read-only: sqlite3 \(database) 'PRAGMA journal_mode=DELETE'"
             return SnapshotError(code: .permission, message: "snapshot of \(database) failed: \(cause); \(fix) (SQLite code \(error.code): \(error.message))")
         default:

@@ -3,6 +3,7 @@ import Dispatch
 import Hashing
 import Synchronization
 import Threads
+import SystemCalls
 
 /// The digests of a staging file, each computed on a thread of its own (SHA-256 and MD5 run
 /// side by side, and beside the copy and its verification).
@@ -100,10 +101,10 @@ final class StagingDigests {
             }
             if fd < 0 {
                 fd = try FileSystem.open(path, O_RDONLY)
-                _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
+                Syscalls.adviseSequential(fd)
             }
             let want = end.map { Int(min(Int64(capacity), $0 - offset)) } ?? capacity
-            let got = try FileSystem.retryingEINTR("read", path) { pread(fd, buffer.baseAddress, want, off_t(offset)) }
+            let got = try Syscalls.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want]), at: offset, path: path)
             if got == 0 {
                 guard end == nil else { throw SystemError(operation: "read (the file ended early)", path: path, errno: EIO) }
                 return (digest.finalize(), offset)

@@ -1,5 +1,6 @@
 import Glibc
 import Hashing
+import SystemCalls
 
 /// A local directory: the snapshot is staged inside it (same file system), then given its
 /// final name atomically, so no partial file ever carries a final name.
@@ -17,7 +18,7 @@ struct DirectoryStore: BackupStore {
         } catch {
             throw RunFailure(.store, registration: registration, "backup directory \(directory) cannot be created: \(error); create it and make it writable by the service")
         }
-        if let reason = FileSystem.unwritableReason(directory) {
+        if let reason = PathAccess.unwritableReason(directory) {
             throw RunFailure(.store, registration: registration, "backup directory \(directory) \(reason)")
         }
     }

@@ -2,6 +2,7 @@ import Glibc
 import FoundationEssentials
 import Hashing
 import S3Client
+import SystemCalls
 
 /// A bucket in an S3-compatible store. The snapshot is staged in the state directory, then
 /// uploaded under `prefix + file name`; the upload is confirmed by the PUT response alone

@@ -1,5 +1,6 @@
 import Glibc
 import FoundationEssentials
+import SystemCalls
 
 /// The files SQLite keeps beside a database while it is open.
 enum SQLiteSideFiles {

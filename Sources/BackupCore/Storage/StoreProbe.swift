@@ -1,6 +1,7 @@
 import Glibc
 import FoundationEssentials
 import S3Client
+import SystemCalls
 
 /// `registration test`: proves a store accepts exactly what backups need, with a real
 /// write and removal of a small probe, and says which step failed and why.

@@ -1,5 +1,6 @@
 import FoundationEssentials
 import Glibc
+import SystemCalls
 
 /// Which processes have a database open: before a restore replaces it, a running application
 /// must be noticed (its writes since the backup would vanish without an error).
@@ -39,13 +40,7 @@ enum OpenFiles {
     private static func lockHolder(_ path: String) -> Int32? {
         guard let fd = try? FileSystem.open(path, O_RDONLY) else { return nil }
         defer { FileSystem.close(fd) }
-        var lock = flock()
-        lock.l_type = Int16(F_WRLCK)
-        lock.l_whence = Int16(SEEK_SET)
-        lock.l_start = 0
-        lock.l_len = 0  // to the end, and beyond (SQLite locks bytes past the end of the file)
-        guard fcntl(fd, F_GETLK, &lock) == 0, lock.l_type != Int16(F_UNLCK) else { return nil }
-        return lock.l_pid
+        return try? Syscalls.conflictingWriteLockHolder(fd, path: path)
     }
 
     private static func commandName(_ pid: Int32) -> String? {

@@ -1,5 +1,6 @@
 import Glibc
 import FoundationEssentials
+import SystemCalls
 
 /// Why a path cannot be used, told apart as a sysadmin needs it: a path that does not exist,
 /// one this user may not reach ("Permission denied" is never reported as "does not exist"),
@@ -15,10 +16,11 @@ public enum PathAccess {
     }
 
     public static func lookup(_ path: String) -> Lookup {
-        var info = stat()
-        if stat(path, &info) == 0 { return .found(info) }
-        let error = errno
-        return error == ENOENT || error == ENOTDIR ? .missing : .unreachable(errno: error)
+        do {
+            return .found(try Syscalls.status(path))
+        } catch {
+            return error.isMissing ? .missing : .unreachable(errno: error.errno)
+        }
     }
 
     /// The directories whose contents the systemd services cannot see with `ProtectHome=yes`
@@ -40,8 +42,7 @@ public enum PathAccess {
     /// with `ProtectHome=tmpfs` it is an empty tmpfs holding only what `BindPaths=` put there.
     public static func hiddenBySandbox(_ path: String) -> String? {
         guard inService, let home = protectedHome(of: path) else { return nil }
-        var info = stat()
-        let hidden = (stat(home, &info) == 0 && info.st_mode & 0o777 == 0)
+        let hidden = (try? Syscalls.status(home)).map { $0.st_mode & 0o777 == 0 } ?? false
             || (mount(containing: home).map { $0.point == home && $0.type == "tmpfs" } ?? false)
         guard hidden else { return nil }
         return "\(path) is under \(home), which the service's sandbox (ProtectHome=) hides unless the generated drop-in opens it; run: dbbackup apply"
@@ -53,15 +54,14 @@ public enum PathAccess {
         var prefix = ""
         for component in path.split(separator: "/").dropLast() {
             prefix += "/" + component
-            if access(prefix, X_OK) != 0 && errno == EACCES { return describe(prefix) }
+            if case .failure(let error) = Syscalls.access(prefix, X_OK), error.errno == EACCES { return describe(prefix) }
         }
         return nil
     }
 
     /// `PATH (owner app, group app, mode 0750)`, or just PATH if it cannot be looked at.
     public static func describe(_ path: String) -> String {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return path }
+        guard let info = try? Syscalls.status(path) else { return path }
         return "\(path) (owner \(ProcessIdentity.userName(info.st_uid) ?? String(info.st_uid)), group \(groupName(info.st_gid)), mode 0\(String(info.st_mode & 0o7777, radix: 8)))"
     }
 
@@ -125,10 +125,33 @@ public enum PathAccess {
     public static func existingAncestor(of path: String) -> String {
         var current = path
         while current != "/" && !current.isEmpty {
-            var info = stat()
-            if stat(current, &info) == 0 { return current }
+            if (try? Syscalls.status(current)) != nil { return current }
             current = FileSystem.parent(of: current)
         }
         return "/"
+    }
+
+    /// Why this process cannot create files in the existing directory `directory`, with the
+    /// fix, or nil when it can; phrased to follow the directory's name ("is ..."). A read-only
+    /// file system, the services' sandbox and permissions each get their own fix.
+    public static func unwritableReason(_ directory: String) -> String? {
+        guard case .failure(let failure) = Syscalls.access(directory, W_OK | X_OK) else { return nil }
+        let error = failure.errno
+        if error == EROFS {
+            switch readOnly(directory) {
+            case .thisMount(let point)? where inService:
+                return "is read-only in the service's sandbox (ProtectSystem=strict: \(point) is not among the generated ReadWritePaths=); run: dbbackup apply"
+            case .thisMount(let point)?:
+                return "is on a read-only mount (\(point)); remount it read-write, or choose another directory"
+            case .fileSystem(let point)?:
+                return "is on a read-only file system (mounted at \(point)); remount it read-write (mount -o remount,rw \(point)), or choose another directory"
+            case nil:
+                return "is on a read-only file system; remount it read-write, or choose another directory"
+            }
+        }
+        if let hidden = hiddenBySandbox(directory) { return "cannot be reached: \(hidden)" }
+        let who = ProcessIdentity.describe(uid: geteuid())
+        guard error == EACCES || error == EPERM else { return "cannot be written by \(who): \(String(cString: strerror(error)))" }
+        return "is not writable by \(who): \(describe(directory)); fix its owner or mode"
     }
 }

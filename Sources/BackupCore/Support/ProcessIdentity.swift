@@ -1,5 +1,6 @@
 import Glibc
 import FoundationEssentials
+import SystemCalls
 
 /// Who this process is to the kernel's permission checks: its effective user and group, its
 /// supplementary groups, and whether it may give a file to another user (CAP_CHOWN). Root in

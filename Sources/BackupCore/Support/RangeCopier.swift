@@ -1,5 +1,6 @@
 import Glibc
 import CLinux
+import SystemCalls
 
 /// Copies byte ranges of one open file to the same offsets of another: inside the kernel
 /// (copy_file_range, no pass through user space) where the two filesystems allow it, and
@@ -31,17 +32,25 @@ final class RangeCopier {
 
     /// Bytes copied, or 0 once it has switched to the buffer for good.
     private func copyInKernel(at offset: Int64, length: Int64) throws(SystemError) -> Int64 {
-        let copied = dbb_copy_range(input, output, offset, UInt(min(length, 1 << 30)))
-        if copied > 0 { return Int64(copied) }
+        let copied: Int
+        do {
+            copied = try Syscalls.copyRange(input, output, at: offset, length: Int(min(length, 1 << 30)), path: outputPath)
+        } catch {
+            return try fallBack(error)
+        }
         if copied == 0 { throw endOfInput() }
-        switch errno {
-        case EINTR: return 0
+        return Int64(copied)
+    }
+
+    /// 0 (the buffer copies from now on) where the kernel cannot copy this pair of files.
+    private func fallBack(_ error: SystemError) throws(SystemError) -> Int64 {
+        switch error.errno {
         // Another filesystem, one that cannot, or a seccomp filter that does not allow the
         // call (EPERM): the buffer copies what the kernel would not.
         case EXDEV, ENOSYS, EOPNOTSUPP, EINVAL, EBADF, EPERM:
             inKernel = false
             return 0
-        default: throw SystemError(operation: "copy_file_range to", path: outputPath, errno: errno)
+        default: throw error
         }
     }
 
@@ -49,13 +58,12 @@ final class RangeCopier {
         let buffer = self.buffer ?? UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 4096)
         self.buffer = buffer
         let want = Int(min(length, Int64(buffer.count)))
-        let got = try FileSystem.retryingEINTR("read", inputPath) { pread(input, buffer.baseAddress, want, off_t(offset)) }
+        let got = try Syscalls.read(input, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want]), at: offset, path: inputPath)
         if got == 0 { throw endOfInput() }
         var written = 0
         while written < got {
-            written += try FileSystem.retryingEINTR("write", outputPath) {
-                pwrite(output, buffer.baseAddress! + written, got - written, off_t(offset) + written)
-            }
+            let rest = UnsafeRawBufferPointer(rebasing: buffer[written..<got])
+            written += try Syscalls.write(output, rest, at: offset + Int64(written), path: outputPath)
         }
         return Int64(got)
     }

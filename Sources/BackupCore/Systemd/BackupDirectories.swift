@@ -1,5 +1,6 @@
 import Glibc
 import FoundationEssentials
+import SystemCalls
 
 /// Backup directories belong to the identity the services run as (`ServiceIdentity`), and are
 /// made so before the sandbox starts: `ReadWritePaths=-DIR` silently skips a directory that
@@ -24,8 +25,8 @@ public enum BackupDirectories {
         switch PathAccess.lookup(directory) {
         case .missing:
             try FileSystem.makeDirectories(directory, mode: mode)
-            if chown(directory, identity.uid, identity.gid) != 0 { throw SystemError(operation: "chown", path: directory, errno: errno) }
-            _ = chmod(directory, mode)
+            try Syscalls.changeOwner(directory, user: identity.uid, group: identity.gid)
+            try? Syscalls.changeMode(directory, mode)
             return .created
         case .unreachable(let error):
             throw SystemError(operation: "stat", path: directory, errno: error)
@@ -34,15 +35,14 @@ public enum BackupDirectories {
                   info.st_uid == former, identity.uid != former, (info.st_mode & S_IFMT) == S_IFDIR else { return .existed }
             var handed = 0
             for entry in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
-                var file = stat()
                 let path = "\(directory)/\(entry)"
-                if lstat(path, &file) == 0, (file.st_mode & S_IFMT) == S_IFREG, file.st_uid == former,
-                   lchown(path, identity.uid, identity.gid) == 0 {
+                if let file = try? Syscalls.linkStatus(path), (file.st_mode & S_IFMT) == S_IFREG, file.st_uid == former,
+                   (try? Syscalls.changeLinkOwner(path, user: identity.uid, group: identity.gid)) != nil {
                     handed += 1
                 }
             }
-            if chown(directory, identity.uid, identity.gid) != 0 { throw SystemError(operation: "chown", path: directory, errno: errno) }
-            _ = chmod(directory, info.st_mode & 0o7777)  // chown cleared setgid
+            try Syscalls.changeOwner(directory, user: identity.uid, group: identity.gid)
+            try? Syscalls.changeMode(directory, info.st_mode & 0o7777)  // chown cleared setgid
             return .adopted(files: handed)
         }
     }

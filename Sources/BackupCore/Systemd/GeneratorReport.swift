@@ -1,4 +1,5 @@
 import Glibc
+import SystemCalls
 
 /// What the generator reported at its last run, kept in the runtime directory when it has no
 /// /dev/kmsg to log to (containers have none): otherwise its messages are lost, and a

@@ -1,5 +1,6 @@
 import Glibc
 import FoundationEssentials
+import SystemCalls
 
 /// The meeting point of deploy scripts and the migration service, under the runtime
 /// directory (/run/dbbackup):
@@ -47,12 +48,11 @@ public struct MigrationRequests: Sendable {
     /// owner to be may do so: a member creating it would own it.
     private func makeDirectory(_ path: String, mode: mode_t) throws {
         if FileSystem.isDirectory(path) { return }
-        var info = stat()
-        guard geteuid() == 0 || (stat(directory, &info) == 0 && info.st_uid == geteuid()) else {
+        guard geteuid() == 0 || (try? Syscalls.status(directory))?.st_uid == geteuid() else {
             throw SystemError(operation: "mkdir (missing; created at boot by systemd-tmpfiles --create dbbackup.conf)", path: path, errno: ENOENT)
         }
         try FileSystem.makeDirectories(path, mode: mode)
-        _ = chmod(path, mode)
+        try? Syscalls.changeMode(path, mode)
         FileSystem.adoptOwnership(path, of: directory)
     }
 
@@ -63,16 +63,15 @@ public struct MigrationRequests: Sendable {
         let group = getgrnam(Layout.groupName).map { $0.pointee.gr_gid }
         for (path, mode) in [(directory, Layout.directory), (requestsDirectory, Layout.requests), (resultsDirectory, Layout.results)] {
             try FileSystem.makeDirectories(path, mode: mode)
-            if chown(path, owner, group ?? gid_t.max) != 0 { throw SystemError(operation: "chown", path: path, errno: errno) }
-            // After chown, which clears setgid bits.
-            if chmod(path, mode) != 0 { throw SystemError(operation: "chmod", path: path, errno: errno) }
+            try Syscalls.changeOwner(path, user: owner, group: group)
+            try Syscalls.changeMode(path, mode)  // after chown, which clears setgid bits
         }
     }
 
     /// A file the other side must read or remove: its mode, and owned like its directory when
     /// root wrote it.
     private func share(_ path: String, mode: mode_t) {
-        _ = chmod(path, mode)
+        try? Syscalls.changeMode(path, mode)
         FileSystem.adoptOwnership(path, of: FileSystem.parent(of: path))
     }
 
@@ -112,7 +111,7 @@ public struct MigrationRequests: Sendable {
     /// Returns false if a run had claimed it.
     @discardableResult
     public func withdraw(_ request: Request) -> Bool {
-        guard unlink("\(requestsDirectory)/\(request.id)") == 0 else { return false }
+        guard (try? Syscalls.unlink("\(requestsDirectory)/\(request.id)")) != nil else { return false }
         let waiting = (try? FileManager.default.contentsOfDirectory(atPath: requestsDirectory))?.filter(Self.isValidID)
         if waiting?.isEmpty == true, let created = request.createdMarker, FileSystem.modificationTime(of: marker) == created {
             try? FileSystem.unlinkIfPresent(marker)
@@ -127,7 +126,7 @@ public struct MigrationRequests: Sendable {
         var ids: [String] = []
         for id in entries.sorted() where Self.isValidID(id) {
             // Another run may claim the same request; only the one whose unlink succeeds has it.
-            if unlink("\(requestsDirectory)/\(id)") == 0 { ids.append(id) }
+            if (try? Syscalls.unlink("\(requestsDirectory)/\(id)")) != nil { ids.append(id) }
         }
         return ids
     }

@@ -1,5 +1,6 @@
 import Glibc
 import FoundationEssentials
+import SystemCalls
 
 /// The identity the backup services run as: the owner and group of the database file.
 ///
@@ -30,11 +31,10 @@ public struct ServiceIdentity: Sendable, Equatable {
     public var environmentValue: String { "\(uid):\(gid)" }
 
     public static func of(database: String) -> Result<ServiceIdentity, SystemError> {
-        var info = stat()
-        guard stat(database, &info) == 0 else { return .failure(SystemError(operation: "stat", path: database, errno: errno)) }
-        var directory = stat()
+        let info: stat
+        do { info = try Syscalls.status(database) } catch { return .failure(error) }
         var directoryGroup: gid_t?
-        if stat(FileSystem.parent(of: database), &directory) == 0, directory.st_gid != info.st_gid,
+        if let directory = try? Syscalls.status(FileSystem.parent(of: database)), directory.st_gid != info.st_gid,
            (directory.st_mode >> 3) & 0o7 > directory.st_mode & 0o7 {
             directoryGroup = directory.st_gid
         }

@@ -1,6 +1,7 @@
 import Glibc
 import FoundationEssentials
 import SystemdSupport
+import SystemCalls
 
 /// Turns the configuration into systemd units, as the generator (systemd.generator(7))
 /// writes them: a `dbbackup@NAME.timer` per scheduled registration, wanted by
@@ -209,7 +210,7 @@ public struct UnitGenerator {
             if made.insert(parent).inserted { try FileSystem.makeDirectories(parent) }
             if let target = file.linkTarget {
                 try? FileSystem.unlinkIfPresent(path)
-                if symlink(target, path) != 0 { throw SystemError(operation: "symlink", path: path, errno: errno) }
+                try Syscalls.symlink(target, at: path)
             } else {
                 let fd = try FileSystem.open(path, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o644)
                 defer { FileSystem.close(fd) }

@@ -1,24 +1,22 @@
-import BackupCore
-import FoundationEssentials
 import Glibc
 
 /// Runs a program and collects its output: posix_spawn, two pipes read with poll(2) so a
 /// chatty child never blocks on a full pipe, and waitpid (EINTR retried).
-enum Subprocess {
-    struct Result {
-        let status: Int32
-        let stdout: String
-        let stderr: String
+public enum Subprocess {
+    public struct Result {
+        public let status: Int32
+        public let stdout: String
+        public let stderr: String
     }
 
-    struct Failure: Error, CustomStringConvertible {
-        let program: String
-        let errno: Int32
-        var description: String { "cannot run \(program): \(String(cString: strerror(errno)))" }
+    public struct Failure: Error, CustomStringConvertible {
+        public let program: String
+        public let errno: Int32
+        public var description: String { "cannot run \(program): \(String(cString: strerror(errno)))" }
     }
 
     /// `environment` nil keeps this process's environment. Standard input is /dev/null.
-    static func run(_ program: String, _ arguments: [String], environment: [String: String]? = nil) throws -> Result {
+    public static func run(_ program: String, _ arguments: [String], environment: [String: String]? = nil) throws -> Result {
         var out: [Int32] = [-1, -1], err: [Int32] = [-1, -1]
         guard pipe(&out) == 0, pipe(&err) == 0 else { throw Failure(program: program, errno: errno) }
         // Only the dup2'ed copies may reach the child.
@@ -46,21 +44,18 @@ enum Subprocess {
         var fds = [pollfd(fd: out[0], events: Int16(POLLIN), revents: 0), pollfd(fd: err[0], events: Int16(POLLIN), revents: 0)]
         var buffer = [UInt8](repeating: 0, count: 65536)
         while fds.contains(where: { $0.fd >= 0 }) {
-            if poll(&fds, nfds_t(fds.count), -1) < 0 {
-                if errno == EINTR { continue }
-                break
-            }
+            guard (try? Syscalls.retryingEINTR("poll", program, { poll(&fds, nfds_t(fds.count), -1) })) != nil else { break }
             for index in fds.indices where fds[index].fd >= 0 && fds[index].revents != 0 {
-                let count = read(fds[index].fd, &buffer, buffer.count)
+                let count = buffer.withUnsafeMutableBytes { (try? Syscalls.read(fds[index].fd, into: $0, path: program)) ?? 0 }
                 if count > 0 {
                     collected[index] += buffer[0..<count]
-                } else if count == 0 || errno != EINTR {
+                } else {
                     fds[index].fd = -1
                 }
             }
         }
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        _ = try? Syscalls.retryingEINTR("waitpid", program) { waitpid(pid, &status, 0) }
         let exit = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         return Result(status: exit, stdout: String(decoding: collected[0], as: UTF8.self), stderr: String(decoding: collected[1], as: UTF8.self))
     }

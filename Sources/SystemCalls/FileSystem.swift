@@ -1,31 +1,12 @@
 import Glibc
 import CLinux
-import FoundationEssentials
-import Hashing
 
-/// A failed system call: which call, on which path, and errno's text.
-public struct SystemError: Error, CustomStringConvertible, Sendable {
-    public let operation: String
-    public let path: String
-    public let errno: Int32
-
-    public var description: String { "\(operation) \(path): \(String(cString: strerror(errno)))" }
-
-    /// The disk, or the user's quota, is full.
-    public var isNoSpace: Bool { errno == ENOSPC || errno == EDQUOT }
-}
-
-/// POSIX file operations dbbackup needs for crash-safe placement. Each C call is wrapped
-/// once, here, and EINTR is retried here and nowhere else.
+/// The file operations dbbackup needs for crash-safe placement, built on `Syscalls`: each C
+/// call is wrapped once, in this target, and EINTR is retried in `Syscalls.retryingEINTR`.
 public enum FileSystem {
     @discardableResult
-    static func retryingEINTR<T: BinaryInteger>(_ operation: String, _ path: String, _ call: () -> T) throws(SystemError) -> T {
-        while true {
-            let result = call()
-            if result >= 0 { return result }
-            if Glibc.errno == EINTR { continue }
-            throw SystemError(operation: operation, path: path, errno: Glibc.errno)
-        }
+    private static func retryingEINTR<T: BinaryInteger>(_ operation: String, _ path: String, _ call: () -> T) throws(SystemError) -> T {
+        try Syscalls.retryingEINTR(operation, path, call)
     }
 
     public static func open(_ path: String, _ flags: Int32, mode: mode_t = 0o600) throws(SystemError) -> Int32 {
@@ -148,30 +129,6 @@ public enum FileSystem {
         }
     }
 
-    /// Why this process cannot create files in the existing directory `directory`, with the
-    /// fix, or nil when it can; phrased to follow the directory's name ("is ..."). A read-only
-    /// file system, the services' sandbox and permissions each get their own fix.
-    public static func unwritableReason(_ directory: String) -> String? {
-        if access(directory, W_OK | X_OK) == 0 { return nil }
-        let error = errno
-        if error == EROFS {
-            switch PathAccess.readOnly(directory) {
-            case .thisMount(let point)? where PathAccess.inService:
-                return "is read-only in the service's sandbox (ProtectSystem=strict: \(point) is not among the generated ReadWritePaths=); run: dbbackup apply"
-            case .thisMount(let point)?:
-                return "is on a read-only mount (\(point)); remount it read-write, or choose another directory"
-            case .fileSystem(let point)?:
-                return "is on a read-only file system (mounted at \(point)); remount it read-write (mount -o remount,rw \(point)), or choose another directory"
-            case nil:
-                return "is on a read-only file system; remount it read-write, or choose another directory"
-            }
-        }
-        if let hidden = PathAccess.hiddenBySandbox(directory) { return "cannot be reached: \(hidden)" }
-        let who = ProcessIdentity.describe(uid: geteuid())
-        guard error == EACCES || error == EPERM else { return "cannot be written by \(who): \(String(cString: strerror(error)))" }
-        return "is not writable by \(who): \(PathAccess.describe(directory)); fix its owner or mode"
-    }
-
     /// Writes `data` to `path` atomically: a temporary name beside it, fsync, rename, fsync of
     /// the directory. A reader sees the old content or the new, never a part.
     public static func writeAtomically(_ data: [UInt8], to path: String, mode: mode_t = 0o644) throws(SystemError) {
@@ -257,32 +214,31 @@ public enum FileSystem {
     public static func forEachChunk(of path: String, _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
         let fd = try open(path, O_RDONLY)
         defer { close(fd) }
-        _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
+        Syscalls.adviseSequential(fd)
+        try forEachChunk(of: fd, path: path, from: 0, length: nil, body)
+    }
+
+    /// Streams `length` bytes of an open file from `offset` (to its end when `length` is nil)
+    /// through `body`, in chunks of at most 1 MiB read into one buffer. Throws ENODATA when
+    /// the file ends before `length` bytes: it became shorter while it was being read.
+    public static func forEachChunk(
+        of fd: Int32, path: String, from offset: Int64, length: Int64?,
+        _ body: (UnsafeRawBufferPointer) throws -> Void
+    ) throws {
         let capacity = 1 << 20
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 4096)
         defer { buffer.deallocate() }
-        while true {
-            let count = try retryingEINTR("read", path) { Glibc.read(fd, buffer.baseAddress, capacity) }
-            if count == 0 { return }
+        var done: Int64 = 0
+        while length.map({ done < $0 }) ?? true {
+            let want = length.map { Int(min(Int64(capacity), $0 - done)) } ?? capacity
+            let count = try Syscalls.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want]), at: offset + done, path: path)
+            if count == 0 {
+                if length == nil { return }
+                throw SystemError(operation: "read", path: path, errno: ENODATA)
+            }
             try body(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+            done += Int64(count)
         }
-    }
-
-    /// SHA-256 (lowercase hex) and size of a file, read once.
-    public static func sha256(of path: String) throws -> (sha256: String, size: Int64) {
-        let (sha256, size) = try digest(.sha256, of: path)
-        return (sha256.hexString, size)
-    }
-
-    /// One digest of a whole file, and its size.
-    public static func digest(_ algorithm: Digest.Algorithm, of path: String) throws -> (digest: [UInt8], size: Int64) {
-        var digest = Digest(algorithm)
-        var size: Int64 = 0
-        try forEachChunk(of: path) { chunk in
-            digest.update(chunk)
-            size += Int64(chunk.count)
-        }
-        return (digest.finalize(), size)
     }
 
     /// Asks the kernel to start writing the dirty pages of `range` of a file to disk now,
@@ -322,22 +278,6 @@ public enum FileSystem {
     }
 
     private static func nanoseconds(_ time: timespec) -> Int64 { Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec) }
-
-    /// Copies `source` to a new file `destination` (which must not exist), hashing what it
-    /// writes, and fsyncs it. Returns the SHA-256 of the bytes written.
-    public static func copyHashing(_ source: String, to destination: String) throws -> (sha256: String, size: Int64) {
-        let out = try open(destination, O_WRONLY | O_CREAT | O_EXCL, mode: 0o600)
-        defer { close(out) }
-        var digest = Digest(.sha256)
-        var size: Int64 = 0
-        try forEachChunk(of: source) { chunk in
-            digest.update(chunk)
-            try writeAll(out, chunk, path: destination)
-            size += Int64(chunk.count)
-        }
-        try fsync(out, path: destination)
-        return (digest.finalize().hexString, size)
-    }
 
     /// When root creates a file in a directory that belongs to the service user (the state
     /// directory), the file must belong to that user too, or the service cannot use it later.
@@ -382,13 +322,13 @@ extension FileSystem {
     @discardableResult
     public static func setAttribute(_ name: String, _ value: String, of path: String) -> Bool {
         let bytes = Array(value.utf8)
-        return bytes.withUnsafeBytes { CLinux.setxattr(path, "user.\(name)", $0.baseAddress, $0.count, 0) } == 0
+        return bytes.withUnsafeBytes { CLinux.setxattr(path, "user.\(name)", $0.baseAddress, UInt($0.count), 0) } == 0
     }
 
     /// The user extended attribute `user.NAME` of a file, or nil.
     public static func attribute(_ name: String, of path: String) -> String? {
         var buffer = [UInt8](repeating: 0, count: 256)
-        let count = buffer.withUnsafeMutableBytes { CLinux.getxattr(path, "user.\(name)", $0.baseAddress, $0.count) }
+        let count = buffer.withUnsafeMutableBytes { CLinux.getxattr(path, "user.\(name)", $0.baseAddress, UInt($0.count)) }
         guard count >= 0 else { return nil }
         return String(decoding: buffer[0..<count], as: UTF8.self)
     }
