@@ -30,7 +30,7 @@ enum AccessProbe {
             return report
         }
         let locations = globals.locations
-        if Systemd.isRunning && locations.configDirectory == Locations.defaultConfigDirectory {
+        if Systemctl.isBooted && locations.configDirectory == Locations.defaultConfigDirectory {
             report.problems += staleUnits(loaded, locations: locations)
             // Each registration is checked in the service that runs it; the database in the first.
             var groups: [(unit: String, dropIn: String, instance: String, names: [String])] = []
@@ -71,7 +71,7 @@ enum AccessProbe {
             return report
         }
         report.how.append("access checked as \(ProcessIdentity.describe(uid: identity.uid)), group \(ProcessIdentity.describe(gid: identity.gid)), without capabilities "
-                          + "(the services' identity; systemd's sandbox is not checked\(Systemd.isRunning ? " for a configuration outside \(Locations.defaultConfigDirectory)" : ": systemd is not running here"))")
+                          + "(the services' identity; systemd's sandbox is not checked\(Systemctl.isBooted ? " for a configuration outside \(Locations.defaultConfigDirectory)" : ": systemd is not running here"))")
         let result = asIdentity(identity, database: database, names: directories.map(\.name), globals: globals)
         switch result {
         case .success(let found): report.findings = found
@@ -119,7 +119,7 @@ enum AccessProbe {
     /// In a transient unit with the settings of `unit`: its unit file and drop-ins as systemd
     /// has loaded them, except that the generator's drop-in is the one made now.
     static func inUnit(_ unit: String, freshDropIn: String?, instance: String, database: Bool, names: [String], globals: GlobalOptions) -> Result<[AccessFinding], Failure> {
-        guard let shown = try? Systemd.systemctl("show", "-p", "FragmentPath", "-p", "DropInPaths", unit), shown.status == 0 else { return .failure(.notInstalled) }
+        guard let shown = try? Systemctl.run("show", "-p", "FragmentPath", "-p", "DropInPaths", unit), shown.status == 0 else { return .failure(.notInstalled) }
         var values: [String: String] = [:]
         for line in shown.stdout.split(separator: "\n") {
             guard let equals = line.firstIndex(of: "=") else { continue }

@@ -3,6 +3,7 @@ import BackupCore
 import FoundationEssentials
 import Glibc
 import SystemCalls
+import SystemdSupport
 
 struct Apply: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -15,16 +16,16 @@ struct Apply: ParsableCommand {
         do {
             let loaded = globals.store.load()
             for problem in loaded.problems { Output.stderr(problem.description) }
-            guard Systemd.isRunning else {
-                throw CLIError("systemd is not running here; on the host that runs the backups: \(Systemd.applyCommands)")
+            guard Systemctl.isBooted else {
+                throw CLIError("systemd is not running here; on the host that runs the backups: \(Activation.applyCommands)")
             }
-            let scheduled = Systemd.scheduledTimers(loaded)
-            Systemd.prepareDirectories(loaded, globals: globals)
-            try Systemd.apply(keeping: scheduled)
+            let scheduled = Activation.scheduledTimers(loaded)
+            Activation.prepareDirectories(loaded, globals: globals)
+            try Activation.apply(keeping: scheduled)
             let timers = scheduled.sorted()
             print("applied: \(loaded.registrations.count) registration(s), \(timers.count) timer(s)")
             if !timers.isEmpty {
-                print(try Systemd.systemctl(["list-timers", "--all"] + timers).stdout, terminator: "")
+                print(try Systemctl.run(["list-timers", "--all"] + timers).stdout, terminator: "")
             }
             if !loaded.errors.isEmpty {
                 throw CLIError("\(Set(loaded.errors.map(\.file)).count) file(s) have errors and were skipped (see above)",

@@ -100,7 +100,7 @@ struct ConfigCommand: ParsableCommand {
                     guard case .s3(let target) = registration.provider else { continue }
                     if target.settings.usesInstanceCredentials {
                         // The instance's role, never a secret besides (a masked placeholder is fine).
-                        if let secret, !SecretStore.isMasked(secret) {
+                        if let secret, !SecretFiles.isMasked(secret) {
                             problems.append(ConfigProblem(file: file, field: "registration \(registration.name): secret_key",
                                                           message: "is given, but the registration uses credentials = \"instance\"",
                                                           fix: "remove secret_key, or remove credentials to use an access key and this secret"))
@@ -109,7 +109,7 @@ struct ConfigCommand: ParsableCommand {
                     }
                     if let secret {
                         do {
-                            resolved[registration.name] = try secrets.resolve(supplied: try SecretStore.normalize(secret), for: registration.name)
+                            resolved[registration.name] = try secrets.resolve(supplied: try SecretFiles.normalize(secret), for: registration.name)
                         } catch {  // a SecretError (typed throws)
                             problems.append(ConfigProblem(file: file, field: "registration \(registration.name): secret_key", message: error.message))
                         }
@@ -140,7 +140,7 @@ struct ConfigCommand: ParsableCommand {
                 for (registration, _) in imported.registrations {
                     if case .filesystem(let target) = registration.provider { BackupDirectorySetup.prepareForService(target.resolvedPath, globals: globals) }
                 }
-                Systemd.applyAfterChange(globals)
+                Activation.applyAfterChange(globals)
             }
         }
     }

@@ -26,7 +26,7 @@ struct Confirm: ParsableCommand {
 
     func run() throws {
         do {
-            let registry = try Registry(path: globals.locations.registryPath)
+            let registry = try BackupRegistry(path: globals.locations.registryPath)
             let record: BackupRecord
             do {
                 record = try Restorer(locations: globals.locations).find(Int64(backup).map { .id($0) } ?? .latest, registration: registration)

@@ -18,8 +18,8 @@ struct GlobalOptions: ParsableArguments {
             stateDirectory: stateDirectory ?? environment["DBBACKUP_STATE_DIR"].flatMap { $0.isEmpty ? nil : $0 } ?? Locations.defaultStateDirectory)
     }
 
-    var store: ConfigStore { ConfigStore(locations: locations) }
-    var secrets: SecretStore { SecretStore(locations: locations) }
+    var store: ConfigFiles { ConfigFiles(locations: locations) }
+    var secrets: SecretFiles { SecretFiles(locations: locations) }
 }
 
 extension GlobalOptions {

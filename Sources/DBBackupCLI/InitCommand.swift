@@ -65,7 +65,7 @@ struct Init: ParsableCommand {
                 print("next: dbbackup registration add NAME --provider filesystem --path DIR --schedule migration")
             }
             // The drop-ins follow the database (its owner, its directory): the next run needs them.
-            Systemd.applyAfterChange(globals)
+            Activation.applyAfterChange(globals)
         }
     }
 }

@@ -17,7 +17,7 @@ struct List: ParsableCommand {
 
     func run() throws {
         do {
-            let registry = try Registry(path: globals.locations.registryPath)
+            let registry = try BackupRegistry(path: globals.locations.registryPath)
             if let warning = registry.recovery?.warning { Output.stderr("warning: \(warning)") }
             let backups = try registry.backups(in: [.stored, .pruning], registration: name)
             if json {

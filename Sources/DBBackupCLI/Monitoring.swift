@@ -30,7 +30,7 @@ enum Monitoring {
     }
 
     /// After the runs of one `dbbackup run`: the status file and the Prometheus metrics.
-    static func afterRun(_ locations: Locations, _ store: ConfigStore) {
+    static func afterRun(_ locations: Locations, _ store: ConfigFiles) {
         if let problem = MonitorFiles.update(locations: locations, config: store.load()) {
             Output.stderr("warning: \(problem)")
         }

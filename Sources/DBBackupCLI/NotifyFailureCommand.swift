@@ -17,7 +17,7 @@ struct NotifyFailure: ParsableCommand {
         do {
             var registration = Self.registration(of: unit)
             var error = "see: journalctl -u \(unit)"
-            if let registration, let registry = try? Registry(path: globals.locations.registryPath),
+            if let registration, let registry = try? BackupRegistry(path: globals.locations.registryPath),
                let failure = try? registry.lastRun(of: registration, state: .failed), let message = failure.error {
                 error = message
             } else if unit == "dbbackup-migration.service", let (names, errors) = Self.migrationFailures(in: globals.locations) {

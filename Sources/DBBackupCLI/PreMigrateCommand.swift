@@ -3,6 +3,7 @@ import BackupCore
 import FoundationEssentials
 import Glibc
 import SystemCalls
+import SystemdSupport
 
 struct PreMigrate: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -33,7 +34,7 @@ struct PreMigrate: ParsableCommand {
                 throw CLIError("no registration has schedule migration, so no backup would be taken; add one with: dbbackup registration add NAME --provider filesystem --path DIR --schedule migration",
                                exitCode: RunFailure.Kind.configuration.exitCode)
             }
-            guard Systemd.isRunning else {
+            guard Systemctl.isBooted else {
                 Output.stderr("note: systemd is not running here; running the migration backups directly")
                 var run = try Run.parse(["--trigger", "migration"])
                 run.globals = globals
@@ -62,7 +63,7 @@ struct PreMigrate: ParsableCommand {
                 }
                 checks += 1
                 // Now and then, make sure someone is listening.
-                if checks % 20 == 1, let state = try? Systemd.systemctl("is-active", "dbbackup-migration.path"),
+                if checks % 20 == 1, let state = try? Systemctl.run("is-active", "dbbackup-migration.path"),
                    state.stdout.trimmed != "active" {
                     requests.withdraw(request)
                     throw CLIError("dbbackup-migration.path is not active, so nobody serves the request; start it with: systemctl start dbbackup.target")

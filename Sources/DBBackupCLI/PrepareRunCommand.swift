@@ -31,7 +31,7 @@ struct PrepareRun: ParsableCommand {
         let loaded = globals.store.load()
         // The database is mounted now (RequiresMountsFor=): keep its owner on record for the
         // generator, which at the next boot runs before it is.
-        Systemd.recordIdentity(loaded, globals: globals)
+        Activation.recordIdentity(loaded, globals: globals)
         let migration = trigger == BackupTrigger.migration.rawValue
         let registrations = loaded.registrations.filter { migration ? $0.schedule.kind == .migration : $0.name == name }
         for registration in registrations {

@@ -94,7 +94,7 @@ extension RegistrationCommand {
                                                                  globals: globals, editing: false, report: report)
                 report.done("added registration \(name): \(registration.schedule.summary), to \(describe(registration.provider))",
                             ["registration": .table(ConfigDocument.render(registration, secrets: globals.secrets, resolvedPath: true))])
-                Systemd.applyAfterChange(globals, json: report)
+                Activation.applyAfterChange(globals, json: report)
             }
         }
     }
@@ -121,7 +121,7 @@ extension RegistrationCommand {
                    !options.secretKeyStdin, options.secretKeyFile == nil {
                     Output.stderr("warning: the stored secret key is kept for the new access key \(after.accessKey); if it belonged to \(before.accessKey), give the new one with --secret-key-stdin or --secret-key-file")
                 }
-                Systemd.applyAfterChange(globals, json: report)
+                Activation.applyAfterChange(globals, json: report)
             }
         }
     }
@@ -147,7 +147,7 @@ extension RegistrationCommand {
                 try store.remove(name)
                 try globals.secrets.remove(for: name)
                 report.done("removed registration \(name); its backups are kept (see: dbbackup list \(name))")
-                Systemd.applyAfterChange(globals, json: report)
+                Activation.applyAfterChange(globals, json: report)
                 // The timer's last-run stamp goes too: a later registration of this name would
                 // otherwise inherit it, and Persistent=true would start a catch-up run at once.
                 // Only for the configuration systemd's generator reads.
@@ -216,7 +216,7 @@ extension RegistrationCommand {
                         print("credentials: instance (the instance's IAM role, via IMDSv2)")
                     } else {
                         print("access_key: \(target.accessKey)")
-                        print("secret_key: \(globals.secrets.secret(for: name).map(SecretStore.mask) ?? "(none stored)")")
+                        print("secret_key: \(globals.secrets.secret(for: name).map(SecretFiles.mask) ?? "(none stored)")")
                     }
                     print("server_side_encryption: \(target.settings.serverSideEncryption ?? "(the bucket's default)")"
                           + (target.settings.kmsKeyID.map { ", kms_key_id: \($0)" } ?? ""))

@@ -169,7 +169,7 @@ struct RegistrationOptions: ParsableArguments {
             throw failure("\(error)")
         }
         do {
-            return try SecretStore.normalize(raw)
+            return try SecretFiles.normalize(raw)
         } catch {
             throw failure(error.message)
         }

@@ -21,19 +21,19 @@ extension RegistrationCommand {
             do {
                 let registration = try globals.store.registration(named: name)
                 let loaded = globals.store.load()
-                var steps: [StoreProbe.Step] = []
+                var steps: [BackupStoreProbe.Step] = []
                 var storeFailed = false
                 if case .filesystem(let target) = registration.provider, !FileSystem.exists(target.resolvedPath) {
                     if geteuid() == 0, let identity = BackupDirectories.serviceIdentity(database: loaded.main?.database.resolvedPath) {
                         var done: [String] = []
                         BackupDirectorySetup.prepare(target.resolvedPath, for: identity) { done.append($0) }
-                        for line in done { steps.append(StoreProbe.Step(action: line, ok: !line.hasPrefix("cannot"), detail: nil)) }
+                        for line in done { steps.append(BackupStoreProbe.Step(action: line, ok: !line.hasPrefix("cannot"), detail: nil)) }
                         if done.contains(where: { $0.hasPrefix("cannot") }) { storeFailed = true }
                     } else if let problem = ConfigCheck.missingDirectory(target.resolvedPath) {
-                        steps.append(StoreProbe.Step(action: "create \(target.resolvedPath)", ok: false, detail: "\(problem.message); \(problem.fix)"))
+                        steps.append(BackupStoreProbe.Step(action: "create \(target.resolvedPath)", ok: false, detail: "\(problem.message); \(problem.fix)"))
                         storeFailed = true
                     } else {
-                        steps.append(StoreProbe.Step(action: "find \(target.resolvedPath)", ok: false,
+                        steps.append(BackupStoreProbe.Step(action: "find \(target.resolvedPath)", ok: false,
                                                      detail: "it does not exist yet; the service creates it for its identity when it starts (so does this test, run as root)"))
                         storeFailed = true
                     }
@@ -41,17 +41,17 @@ extension RegistrationCommand {
                 // A directory still missing has been reported above.
                 let missing = if case .filesystem(let target) = registration.provider { !FileSystem.exists(target.resolvedPath) } else { false }
                 let report = AccessProbe.run(database: loaded.main != nil, registrations: missing ? [] : [registration], globals: globals, loaded: loaded)
-                for problem in report.problems { steps.append(StoreProbe.Step(action: "check that systemd runs this configuration", ok: false, detail: problem.message + (problem.fix.map { "; \($0)" } ?? ""))) }
+                for problem in report.problems { steps.append(BackupStoreProbe.Step(action: "check that systemd runs this configuration", ok: false, detail: problem.message + (problem.fix.map { "; \($0)" } ?? ""))) }
                 var databaseFailed = false
                 for finding in report.findings {
                     let action = finding.registration == nil ? (finding.field == "database.path" ? "read the database" : "check \(finding.field)") : "write and remove a file"
-                    steps.append(StoreProbe.Step(action: action, ok: finding.ok, detail: finding.message))
+                    steps.append(BackupStoreProbe.Step(action: action, ok: finding.ok, detail: finding.message))
                     if !finding.ok { if finding.registration == nil { databaseFailed = true } else { storeFailed = true } }
                 }
                 var notes: [String] = []
                 if case .s3 = registration.provider {
                     let transfer = (try? globals.store.loadMain().s3) ?? S3Transfer()
-                    let prober = StoreProbe(locations: globals.locations, transfer: transfer)
+                    let prober = BackupStoreProbe(locations: globals.locations, transfer: transfer)
                     let probe = prober.run(registration)
                     steps += probe
                     if probe.contains(where: { !$0.ok }) { storeFailed = true }

@@ -45,7 +45,7 @@ struct RegistryCommand: ParsableCommand {
                 if let registration {
                     registrations = [try globals.store.registration(named: registration)]
                 }
-                let registry = try Registry(path: globals.locations.registryPath)
+                let registry = try BackupRegistry(path: globals.locations.registryPath)
                 if let warning = registry.recovery?.warning { Output.stderr("note: \(warning)") }
                 let rebuild = RegistryRebuild(registry: registry)
                 var total = 0
@@ -112,7 +112,7 @@ struct RegistryCommand: ParsableCommand {
 
         func run() throws {
             do {
-                let registry = try Registry(path: globals.locations.registryPath)
+                let registry = try BackupRegistry(path: globals.locations.registryPath)
                 guard let record = try registry.backup(id: id), record.state != .pruned else {
                     throw CLIError("there is no backup with id \(id) in the registry (or it is already gone); see: dbbackup list")
                 }

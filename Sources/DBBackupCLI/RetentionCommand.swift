@@ -87,7 +87,7 @@ struct RetentionCommand: ParsableCommand {
                 }
                 report.done("retention: local \(config.retention.local), remote \(config.retention.remote)",
                             ["local": .integer(config.retention.local), "remote": remote])
-                Systemd.applyAfterChange(globals, json: report)
+                Activation.applyAfterChange(globals, json: report)
             }
         }
     }

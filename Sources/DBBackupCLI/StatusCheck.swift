@@ -3,6 +3,7 @@ import ArgumentParser
 import BackupCore
 import FoundationEssentials
 import SystemCalls
+import SystemdSupport
 
 /// `dbbackup status --check [--json]`: one verdict for monitoring (Nagios, Icinga, Zabbix,
 /// Cockpit), with the plugin convention's exit status: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
@@ -53,7 +54,7 @@ enum StatusCheck {
         }
         if case .success = Syscalls.access(registryPath, R_OK | W_OK), case .success = Syscalls.access(locations.stateDirectory, W_OK | X_OK) {
             do {
-                let snapshot = try MonitorSnapshot.collect(try Registry(path: registryPath), names: names)
+                let snapshot = try MonitorSnapshot.collect(try BackupRegistry(path: registryPath), names: names)
                 return .success((snapshot.registrations, "registry"))
             } catch {
                 return .failure(Unreadable(message: "cannot read the registry: \(error)"))
@@ -75,7 +76,7 @@ enum StatusCheck {
     /// Which dbbackup timers systemd has scheduled and which backups run now; nil where
     /// systemd does not run. A problem when systemd runs but cannot be asked.
     static func systemdView() -> (MonitorCheck.SystemdView?, String?) {
-        guard Systemd.isRunning else { return (nil, nil) }
+        guard Systemctl.isBooted else { return (nil, nil) }
         struct Unit: Decodable {
             let unit: String
             let active: String?
@@ -83,7 +84,7 @@ enum StatusCheck {
         }
         func units(_ arguments: String...) -> Result<[Unit], Unreadable> {
             do {
-                let result = try Systemd.systemctl(arguments)
+                let result = try Systemctl.run(arguments)
                 guard result.status == 0 else { return .failure(Unreadable(message: result.stderr.trimmed)) }
                 return .success(try JSONDecoder().decode([Unit].self, from: Data(result.stdout.utf8)))
             } catch {

@@ -2,6 +2,7 @@ import ArgumentParser
 import BackupCore
 import FoundationEssentials
 import Glibc
+import SystemdSupport
 
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,9 +18,9 @@ struct Status: ParsableCommand {
         do {
             let loaded = globals.store.load()
             for problem in loaded.errors { Output.stderr(problem.description) }
-            let registry = try Registry(path: globals.locations.registryPath)
+            let registry = try BackupRegistry(path: globals.locations.registryPath)
             if let warning = registry.recovery?.warning { Output.stderr("warning: \(warning)") }
-            let next = Systemd.nextElapses()
+            let next = Activation.nextElapses()
             var rows: [ConfigValue] = []
             var lines: [[String]] = []
             var attention: [String] = []  // lines a person should act on
@@ -52,7 +53,7 @@ struct Status: ParsableCommand {
                                                                      "reason": .string($0.suspect ?? "")]) }),
                     "untracked_backups": .integer(untracked.count),
                 ]))
-                let nextText = nextRun?.rfc3339 ?? (timer == nil ? "on migration" : (Systemd.isRunning ? "not scheduled (dbbackup apply)" : "-"))
+                let nextText = nextRun?.rfc3339 ?? (timer == nil ? "on migration" : (Systemctl.isBooted ? "not scheduled (dbbackup apply)" : "-"))
                 lines.append([registration.name, registration.schedule.summary, nextText, success?.createdAt.rfc3339 ?? "never",
                               failure?.startedAt.rfc3339 ?? "-", "\(kept.count) (\(Output.size(bytes)))",
                               UnitGenerator.serviceUnit(registration.name)])

@@ -15,7 +15,7 @@ struct RegistryTests {
         for round in 0..<20 {
             let path = "\(sandbox.root)/registry-\(round).db"
             let openers = (0..<6).map { _ in
-                JoinableThread { () throws -> Int in try Registry(path: path).storedBackups().count }
+                JoinableThread { () throws -> Int in try BackupRegistry(path: path).storedBackups().count }
             }
             for opener in openers {
                 #expect(throws: Never.self, "round \(round)") { try opener.value() }

@@ -8,8 +8,8 @@ import Testing
 final class Sandbox {
     let root: String
     let locations: Locations
-    var store: ConfigStore { ConfigStore(locations: locations) }
-    var secrets: SecretStore { SecretStore(locations: locations) }
+    var store: ConfigFiles { ConfigFiles(locations: locations) }
+    var secrets: SecretFiles { SecretFiles(locations: locations) }
     var database: String { "\(root)/app.db" }
 
     init() throws {
@@ -56,7 +56,7 @@ final class Sandbox {
         BackupRunner(locations: locations, config: config, logger: Logger(label: "test"))
     }
 
-    func registry() throws -> Registry { try Registry(path: locations.registryPath) }
+    func registry() throws -> BackupRegistry { try BackupRegistry(path: locations.registryPath) }
 
     func write(_ text: String, to relativePath: String) throws {
         let path = "\(root)/\(relativePath)"

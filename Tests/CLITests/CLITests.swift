@@ -356,7 +356,7 @@ struct CLITests {
         #expect(backups.count == 3)
         #expect(Set(backups.compactMap { $0["location"] as? String }).count == 3)
         // Serialized: each run starts after the previous one finished.
-        let registry = try Registry(path: "\(cli.stateDirectory)/registry.db")
+        let registry = try BackupRegistry(path: "\(cli.stateDirectory)/registry.db")
         let records = try registry.storedBackups()
         for (earlier, later) in zip(records, records.dropFirst()) {
             #expect(earlier.finishedAt! <= later.startedAt || later.finishedAt! <= earlier.startedAt || earlier.startedAt == later.startedAt)

@@ -31,7 +31,7 @@ struct CrashTests {
 
     /// What must hold at any moment, even right after a crash.
     func checkAfterCrash(_ context: String) throws {
-        let registry = try Registry(path: "\(cli.stateDirectory)/registry.db")
+        let registry = try BackupRegistry(path: "\(cli.stateDirectory)/registry.db")
         for record in try registry.storedBackups() {
             guard case .file(let path)? = record.location else { continue }
             #expect(FileManager.default.fileExists(atPath: path), "\(context): stored backup \(record.id) has no file")
@@ -46,7 +46,7 @@ struct CrashTests {
     /// What must hold once a run has succeeded after the crash.
     func checkSettled(_ context: String) throws {
         try checkAfterCrash(context)
-        let registry = try Registry(path: "\(cli.stateDirectory)/registry.db")
+        let registry = try BackupRegistry(path: "\(cli.stateDirectory)/registry.db")
         #expect(try registry.backups(in: .pending).isEmpty, "\(context): a pending record was not settled")
         #expect(try registry.backups(in: .pruning).isEmpty, "\(context): an interrupted deletion was not finished")
         let stored = try registry.storedBackups().compactMap { record -> String? in

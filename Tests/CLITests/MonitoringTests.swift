@@ -21,7 +21,7 @@ struct MonitoringTests {
         #expect(ok.stdout.contains(" | pre_age=") && ok.stdout.contains("pre_kept=2;;;0;"), "\(ok.stdout)")
 
         // A delete that failed leaves its row in state pruning (what retention does when the store refuses).
-        let registry = try Registry(path: "\(cli.stateDirectory)/registry.db")
+        let registry = try BackupRegistry(path: "\(cli.stateDirectory)/registry.db")
         try registry.markPruning(try #require(try registry.storedBackups(registration: "pre").first).id)
         let warning = try check(cli)
         #expect(warning.status == 1, "\(warning.output)")

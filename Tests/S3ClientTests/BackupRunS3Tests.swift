@@ -68,7 +68,7 @@ struct Product {
     }
 
     func storedBackups() throws -> [BackupRecord] {
-        try Registry(path: stateDirectory + "/registry.db").storedBackups()
+        try BackupRegistry(path: stateDirectory + "/registry.db").storedBackups()
     }
 
     func key(_ record: BackupRecord) -> String? {
@@ -255,7 +255,7 @@ struct BackupRunMotoTests {
         let stored = try #require(try product.storedBackups().last)
         #expect(run.stdout.contains("cloud: stored \(stored.location?.description ?? "?")"), "\(run.stdout)")
         #expect(run.stderr.components(separatedBy: "could not delete").count == 2, "\(run.stderr)")
-        let registry = try Registry(path: product.stateDirectory + "/registry.db")
+        let registry = try BackupRegistry(path: product.stateDirectory + "/registry.db")
         #expect(try registry.backup(id: oldest.id)?.state == .pruning, "the row stays until the object is gone")
         #expect(try product.adminRead(try #require(product.key(oldest))).get() == oldest.sha256)
         let listed = try product.dbbackup("list", "--json")
@@ -287,7 +287,7 @@ struct SoakTests {
         let product = try Product(server: server, megabytes: 1, endpoint: proxy.endpoint)
         defer { product.cleanUp() }
         try product.expectOK(product.dbbackup("retention", "set", "--remote", "3"))
-        let registry = try Registry(path: product.stateDirectory + "/registry.db")
+        let registry = try BackupRegistry(path: product.stateDirectory + "/registry.db")
         var stored = 0, failed = 0
         for round in 1...200 {
             let before = try registry.storedBackups().map(\.id)
@@ -348,7 +348,7 @@ struct S3CrashTests {
         var kills: [String] = CrashPoint.allCases.flatMap { [$0.rawValue, $0.rawValue] }
         kills += (0..<20).map { _ in "random" }
         for _ in 0..<3 { try product.expectOK(product.dbbackup("run", "cloud")) }
-        let registry = try Registry(path: product.stateDirectory + "/registry.db")
+        let registry = try BackupRegistry(path: product.stateDirectory + "/registry.db")
         for (round, kill) in kills.enumerated() {
             var env = environment
             if kill != "random" { env["DBBACKUP_TEST_CRASH_AT"] = kill }

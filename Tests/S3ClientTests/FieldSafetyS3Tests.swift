@@ -64,7 +64,7 @@ struct FieldSafetyS3Tests {
         let product = try Product(server: server, endpoint: proxy.endpoint)
         defer { product.cleanUp() }
         #expect(try product.dbbackup("run", "cloud").status == ExitStatus.store.code)
-        let registry = try Registry(path: product.stateDirectory + "/registry.db")
+        let registry = try BackupRegistry(path: product.stateDirectory + "/registry.db")
         let failed = try #require(try registry.backups(in: .failed).last)
         #expect(try registry.backups(in: .failed).count == 1, "one failed run, one row")
         let key = try #require(product.key(failed))
@@ -102,7 +102,7 @@ struct FieldSafetyS3Tests {
         let upload = try Spawn.start(Product.binary, ["run", "cloud"], environment: environment)
         defer { upload.kill() ; _ = upload.wait() }
         // Wait until the upload has begun: its backup is recorded (pending) once the snapshot is done.
-        let registry = try Registry(path: product.stateDirectory + "/registry.db")
+        let registry = try BackupRegistry(path: product.stateDirectory + "/registry.db")
         var uploading = false
         for _ in 0..<200 where !uploading {
             uploading = !(try registry.backups(in: .pending, registration: "cloud")).isEmpty

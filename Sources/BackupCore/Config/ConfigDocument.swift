@@ -6,19 +6,19 @@ import Glibc
 /// Secrets appear only masked.
 public enum ConfigDocument {
     /// A registration as users see it (JSON keys are part of the command-line contract).
-    public static func render(_ registration: Registration, secrets: SecretStore, resolvedPath: Bool = false) -> [String: ConfigValue] {
+    public static func render(_ registration: Registration, secrets: SecretFiles, resolvedPath: Bool = false) -> [String: ConfigValue] {
         var table = ConfigCodec.renderRegistration(registration)
         table["name"] = .string(registration.name)
         switch registration.provider {
         case .filesystem(let target):
             if resolvedPath { table["resolved_path"] = .string(target.resolvedPath) }
         case .s3:
-            table["secret_key"] = secrets.secret(for: registration.name).map { .string(SecretStore.mask($0)) } ?? .null
+            table["secret_key"] = secrets.secret(for: registration.name).map { .string(SecretFiles.mask($0)) } ?? .null
         }
         return table
     }
 
-    public static func render(_ config: LoadedConfig, secrets: SecretStore) -> [String: ConfigValue] {
+    public static func render(_ config: LoadedConfig, secrets: SecretFiles) -> [String: ConfigValue] {
         var document = config.main.map(ConfigCodec.renderMain) ?? [:]
         document["registrations"] = .array(config.registrations.map { .table(render($0, secrets: secrets)) })
         return document

@@ -44,7 +44,7 @@ public struct FilesystemTarget: Sendable, Equatable {
 }
 
 /// A bucket in any S3-compatible store. The secret key is not here: it lives in its own
-/// root-only file (see `SecretStore`) and is never part of a registration's data.
+/// root-only file (see `SecretFiles`) and is never part of a registration's data.
 public struct S3Target: Sendable, Equatable {
     public var bucket: String
     public var endpoint: String

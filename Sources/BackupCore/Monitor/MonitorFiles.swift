@@ -25,7 +25,7 @@ public struct MonitorSnapshot: Sendable, Equatable {
     }
 
     /// The facts of `names`, from the registry.
-    public static func collect(_ registry: Registry, names: [String], at time: Timestamp = .now()) throws -> MonitorSnapshot {
+    public static func collect(_ registry: BackupRegistry, names: [String], at time: Timestamp = .now()) throws -> MonitorSnapshot {
         var facts: [String: RegistrationFacts] = [:]
         for name in names { facts[name] = try RegistrationFacts.collect(registry, registration: name) }
         return MonitorSnapshot(writtenAt: time, registrations: facts)
@@ -59,7 +59,7 @@ public enum MonitorFiles {
     /// registrations. Returns what went wrong, for a warning.
     public static func update(locations: Locations, config: LoadedConfig, now: Timestamp = .now()) -> String? {
         do {
-            let registry = try Registry(path: locations.registryPath)
+            let registry = try BackupRegistry(path: locations.registryPath)
             let snapshot = try MonitorSnapshot.collect(registry, names: config.registrations.map(\.name), at: now)
             try write(snapshot, config: config, locations: locations)
             return nil

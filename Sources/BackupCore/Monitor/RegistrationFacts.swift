@@ -50,7 +50,7 @@ public struct RegistrationFacts: Sendable, Equatable {
     public init() {}
 
     /// The facts of one registration, read from the registry.
-    public static func collect(_ registry: Registry, registration name: String) throws -> RegistrationFacts {
+    public static func collect(_ registry: BackupRegistry, registration name: String) throws -> RegistrationFacts {
         var facts = RegistrationFacts()
         let success = try registry.lastSuccess(of: name)
         let failure = try registry.lastRun(of: name, state: .failed)

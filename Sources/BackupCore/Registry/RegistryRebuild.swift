@@ -5,11 +5,11 @@ import SystemCalls
 
 /// `dbbackup registry rebuild`: recovers the registry's records from the stores themselves,
 /// after the registry was lost or set aside as damaged. A backup it finds is recorded as
-/// stored, before every backup the registry already holds (see `Registry.insertFound`).
+/// stored, before every backup the registry already holds (see `BackupRegistry.insertFound`).
 public struct RegistryRebuild {
-    public let registry: Registry
+    public let registry: BackupRegistry
 
-    public init(registry: Registry) { self.registry = registry }
+    public init(registry: BackupRegistry) { self.registry = registry }
 
     /// What was found in one registration's store.
     public struct Outcome: Sendable {

@@ -29,7 +29,7 @@ public struct Restorer {
 
     /// The stored backup a selector means; `latest` is the one recorded last.
     public func find(_ selector: Selector, registration: String?) throws -> BackupRecord {
-        let registry = try Registry(path: locations.registryPath)
+        let registry = try BackupRegistry(path: locations.registryPath)
         switch selector {
         case .id(let id):
             guard let record = try registry.backup(id: id), record.state == .stored || record.state == .pruning else {

@@ -65,7 +65,7 @@ public struct BackupRunner {
         }
     }
 
-    private func lock(_ kind: String, registration name: String, registry: Registry, requested: Timestamp, trigger: BackupTrigger,
+    private func lock(_ kind: String, registration name: String, registry: BackupRegistry, requested: Timestamp, trigger: BackupTrigger,
                       provider: String, _ take: () throws -> RunLock) throws(RunFailure) -> RunLock {
         observer.step(name, "waiting for the \(kind) lock")
         do {
@@ -81,9 +81,9 @@ public struct BackupRunner {
     public func run(_ registration: Registration, trigger: BackupTrigger) throws(RunFailure) -> RunReport {
         let name = registration.name
         let requested = Timestamp.now()
-        let registry: Registry
+        let registry: BackupRegistry
         do {
-            registry = try Registry(path: locations.registryPath)
+            registry = try BackupRegistry(path: locations.registryPath)
         } catch {
             throw RunFailure(.store, registration: name, "\(error)")
         }
@@ -138,7 +138,7 @@ public struct BackupRunner {
                          snapshotMethod: stored.method, cleanupFailure: cleanupFailure, suspect: suspect, warnings: warnings)
     }
 
-    private func recordFailure(_ registry: Registry, _ name: String, _ provider: String, _ started: Timestamp, _ trigger: BackupTrigger, _ message: String) {
+    private func recordFailure(_ registry: BackupRegistry, _ name: String, _ provider: String, _ started: Timestamp, _ trigger: BackupTrigger, _ message: String) {
         do {
             try registry.recordFailure(registration: name, provider: provider, startedAt: started, trigger: trigger, error: message)
         } catch {
@@ -148,7 +148,7 @@ public struct BackupRunner {
 
     /// Snapshot (under `databaseLock`, released as soon as the copy is verified), suspect
     /// check, record, place, mark stored.
-    private func takeAndStore(_ registration: Registration, store: any BackupStore, registry: Registry,
+    private func takeAndStore(_ registration: Registration, store: any BackupStore, registry: BackupRegistry,
                               started: Timestamp, trigger: BackupTrigger, databaseLock: RunLock,
                               failureRecorded: inout Bool) throws(RunFailure) -> (BackupRecord, Snapshot.Method) {
         let name = registration.name
@@ -261,7 +261,7 @@ public struct BackupRunner {
     /// counted apart: they never push a good backup out. Returns what it deleted, and why it
     /// could not delete the rest: a failed delete keeps its registry row and makes the run's
     /// outcome loud (exit status 74).
-    private func prune(_ registration: Registration, store: any BackupStore, registry: Registry,
+    private func prune(_ registration: Registration, store: any BackupStore, registry: BackupRegistry,
                        maintenance: Maintenance) -> (deleted: [BackupRecord], failures: [String]) {
         let name = registration.name
         do {
@@ -313,7 +313,7 @@ public enum BackupNaming {
 /// Backup files in a directory that the registry does not know: after a registry was lost,
 /// the backups it recorded are still there, and `registry rebuild` can bring them back.
 public enum UntrackedBackups {
-    public static func files(in directory: String, registry: Registry) -> [String] {
+    public static func files(in directory: String, registry: BackupRegistry) -> [String] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         return entries.sorted().filter { entry in
             BackupNaming.parse(entry) != nil && !((try? registry.isClaimed(.file(path: "\(directory)/\(entry)"))) ?? true)

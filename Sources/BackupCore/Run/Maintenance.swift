@@ -8,7 +8,7 @@ import SystemCalls
 /// Every function returns what it could not do: the run reports it loudly (exit status 74)
 /// and the next run tries again.
 struct Maintenance {
-    let registry: Registry
+    let registry: BackupRegistry
     let logger: Logger
 
     /// How long after a failed upload its key is still deleted again by later runs: a PUT that

@@ -47,7 +47,7 @@ struct S3Store: BackupStore {
     static func make(registration name: String, target: S3Target, locations: Locations, transfer: S3Transfer) throws(RunFailure) -> S3Store {
         var secret = ""
         if !target.settings.usesInstanceCredentials {
-            let secrets = SecretStore(locations: locations)
+            let secrets = SecretFiles(locations: locations)
             guard let stored = secrets.secretForRun(name) else {
                 throw RunFailure(.configuration, registration: name,
                                  "no S3 secret key is stored (\(secrets.path(for: name))); store it with: dbbackup registration edit \(name) --secret-key-stdin")

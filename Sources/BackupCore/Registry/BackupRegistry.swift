@@ -47,7 +47,7 @@ public enum RegistryRecovery: Sendable, Equatable {
 /// Order: every row gets the next value of `sequence` when it is written, so "newest" means
 /// "recorded last" whatever the clock said (a clock stepped back never makes a new backup look
 /// old). Backups found by `registry rebuild` are placed before every row already there.
-public final class Registry {
+public final class BackupRegistry {
     static let schemaVersion = 2
     let db: SQLiteConnection
     public let path: String

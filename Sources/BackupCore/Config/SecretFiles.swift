@@ -5,7 +5,7 @@ import SystemCalls
 
 /// The S3 secret keys: one root-only file per registration under `secrets/`, never in a
 /// registration file. A secret is only ever shown masked.
-public struct SecretStore: Sendable {
+public struct SecretFiles: Sendable {
     public let locations: Locations
 
     public init(locations: Locations) { self.locations = locations }

@@ -5,7 +5,7 @@ import SystemCalls
 
 /// `registration test`: proves a store accepts exactly what backups need, with a real
 /// write and removal of a small probe, and says which step failed and why.
-public struct StoreProbe {
+public struct BackupStoreProbe {
     public struct Step: Sendable {
         public let action: String
         public let ok: Bool
@@ -48,7 +48,7 @@ public struct StoreProbe {
             var steps: [Step] = []
             var secret = ""
             if !target.settings.usesInstanceCredentials {
-                guard let stored = SecretStore(locations: locations).secretForRun(registration.name) else {
+                guard let stored = SecretFiles(locations: locations).secretForRun(registration.name) else {
                     return [Step(action: "read the secret key", ok: false, detail: "none is stored; store it with: dbbackup registration edit \(registration.name) --secret-key-stdin")]
                 }
                 secret = stored

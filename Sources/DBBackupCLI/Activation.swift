@@ -2,23 +2,11 @@ import BackupCore
 import FoundationEssentials
 import Glibc
 import SystemCalls
+import SystemdSupport
 
-/// The few things the command line asks of a running systemd, through systemctl.
-enum Systemd {
-    /// sd_booted(3): the system was booted with systemd as PID 1.
-    static var isRunning: Bool { FileManager.default.fileExists(atPath: "/run/systemd/system") }
-
-    static let systemctlPath = ["/usr/bin/systemctl", "/bin/systemctl"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "/usr/bin/systemctl"
-
-    @discardableResult
-    static func systemctl(_ arguments: String...) throws -> Subprocess.Result {
-        try systemctl(arguments)
-    }
-
-    static func systemctl(_ arguments: [String]) throws -> Subprocess.Result {
-        try Subprocess.run(systemctlPath, ["--no-pager"] + arguments)
-    }
-
+/// Making a changed configuration take effect: the directories and identity the services
+/// need, then systemd's units reloaded and the timers restarted (through `Systemctl`).
+enum Activation {
     static let applyCommands = "systemctl daemon-reload && systemctl restart dbbackup.target"
 
     /// The timer units the configuration asks for.
@@ -32,20 +20,20 @@ enum Systemd {
     /// and start restart the current ones with their new schedules.
     static func apply(keeping timers: Set<String>) throws {
         try run(["daemon-reload"])
-        let loaded = try systemctl("list-units", "--all", "--plain", "--no-legend", "--type=timer", "dbbackup@*")
+        let loaded = try Systemctl.run("list-units", "--all", "--plain", "--no-legend", "--type=timer", "dbbackup@*")
         let stale = loaded.stdout.split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) }
             .filter { !timers.contains($0) }
         if !stale.isEmpty {
             try run(["stop"] + stale)
             // A timer whose unit file vanished ends "failed"; forget it, as it no longer exists.
-            _ = try? systemctl(["reset-failed"] + stale)
+            _ = try? Systemctl.run(["reset-failed"] + stale)
         }
         try run(["stop", "dbbackup.target"])
         try run(["start", "dbbackup.target"])
     }
 
     private static func run(_ arguments: [String]) throws {
-        let result = try systemctl(arguments)
+        let result = try Systemctl.run(arguments)
         guard result.status == 0 else {
             throw CLIError("systemctl \(arguments.joined(separator: " ")) failed: \(result.stderr.trimmed)")
         }
@@ -60,7 +48,7 @@ enum Systemd {
         let say: (String) -> Void = jsonNote ?? { print($0) }
         let tell: (String) -> Void = jsonNote ?? { Output.stderr($0) }
         let locations = globals.locations
-        guard isRunning else {
+        guard Systemctl.isBooted else {
             tell("note: systemd is not running here; where it runs, make the change take effect with: dbbackup apply")
             return
         }
@@ -106,49 +94,8 @@ enum Systemd {
         }
     }
 
-    /// Next elapse of every timer, by unit name, from `systemctl list-timers --output=json`.
+    /// Next elapse of every dbbackup timer, by unit name.
     static func nextElapses() -> [String: Timestamp] {
-        struct Timer: Decodable {
-            let unit: String
-            let next: Int64?
-        }
-        guard isRunning, let result = try? systemctl("list-timers", "--all", "--output=json", "dbbackup@*"), result.status == 0,
-              let timers = try? JSONDecoder().decode([Timer].self, from: Data(result.stdout.utf8)) else { return [:] }
-        var next: [String: Timestamp] = [:]
-        for timer in timers {
-            guard let usec = timer.next, usec > 0 else { continue }
-            next[timer.unit] = Timestamp(millisecondsSinceEpoch: usec / 1000)
-        }
-        return next
-    }
-}
-
-/// Durations as deploy scripts write them: `90`, `90s`, `5m`, `1h30m`, `500ms`.
-enum DurationParser {
-    static func seconds(_ text: String) -> Double? {
-        if let plain = Double(text), plain >= 0 { return plain }
-        var total = 0.0
-        var number = ""
-        var rest = Substring(text)
-        guard !rest.isEmpty else { return nil }
-        while let character = rest.first {
-            if character.isNumber || character == "." {
-                number.append(character)
-                rest = rest.dropFirst()
-                continue
-            }
-            let unit = String(rest.prefix { $0.isLetter })
-            rest = rest.dropFirst(unit.count)
-            guard let value = Double(number) else { return nil }
-            switch unit {
-            case "ms": total += value / 1000
-            case "s", "sec": total += value
-            case "m", "min": total += value * 60
-            case "h": total += value * 3600
-            default: return nil
-            }
-            number = ""
-        }
-        return number.isEmpty ? total : nil
+        Systemctl.nextElapses(of: "dbbackup@*").mapValues { Timestamp(millisecondsSinceEpoch: $0 / 1000) }
     }
 }

@@ -171,8 +171,8 @@ public struct UnitGenerator {
             for registration in registrations {
                 guard case .s3 = registration.provider else { continue }
                 let id = "s3-secret.\(registration.name)"
-                lines.append("LoadCredential=\(id):\(Self.escapeSpecifiers(SecretStore(locations: locations).path(for: registration.name)))")
-                lines.append("SetCredential=\(id):\(SecretStore.noSecretPlaceholder)")
+                lines.append("LoadCredential=\(id):\(Self.escapeSpecifiers(SecretFiles(locations: locations).path(for: registration.name)))")
+                lines.append("SetCredential=\(id):\(SecretFiles.noSecretPlaceholder)")
             }
         }
         return lines.joined(separator: "\n") + "\n"
