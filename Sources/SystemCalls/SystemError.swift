@@ -8,9 +8,7 @@ public struct SystemError: Error, CustomStringConvertible, Sendable {
     public let errno: Int32
 
     public init(operation: String, path: String, errno: Int32) {
-        self.operation = operation
-        self.path = path
-        self.errno = errno
+        (self.operation, self.path, self.errno) = (operation, path, errno)
     }
 
     public var description: String { "\(operation) \(path): \(Self.text(errno))" }
