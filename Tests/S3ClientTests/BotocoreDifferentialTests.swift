@@ -8,6 +8,8 @@ import Testing
 /// produces for the same request and time (scripts/s3/botocore_sign.py, run with python3).
 /// The seed is random unless DBBACKUP_TEST_SEED is set; it is printed with any failure.
 @Suite struct BotocoreDifferentialTests {
+    // The fields are the JSON the botocore side reads, named as botocore names them.
+    // swift-format-ignore: AlwaysUseLowerCamelCase
     struct WireRequest: Codable {
         var method: String
         var endpoint: String
