@@ -5,6 +5,7 @@ import Glibc
 
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "status",
         abstract: "Per registration: schedule, next run (from systemd), last success and last failure (from the registry), backups kept, service unit.")
 
     @OptionGroup var globals: GlobalOptions
