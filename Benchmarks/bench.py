@@ -29,6 +29,11 @@ def machine():
     return (f"machine: {os.cpu_count()} cores ({cpu}), {mem} MiB RAM, kernel {platform.release()}, "
             f"work dir {WORK} on {disk[1]} ({disk[0]}, {disk[4]} free)")
 
+def load():
+    """The machine's load, printed beside every figure: it is shared, and timings follow it."""
+    with open("/proc/loadavg") as f: one, five, fifteen = f.read().split()[:3]
+    return f"(load average {one} {five} {fifteen} at {time.strftime('%H:%M:%S')})"
+
 def alternate(contenders, runs, before_each=None):
     """contenders: [(label, argv, env)]. Returns {label: ([seconds], [rss])}.
 
@@ -50,11 +55,14 @@ def report(title, results, reference, targets):
     print(f"\n## {title}")
     ref = statistics.median(results[reference][0])
     width = max(38, *(len(label) for label in results))
-    print(f"{'contender':{width}} {'median s':>9} {'ratio':>7} {'peak RSS MiB':>13}  runs")
+    print(f"{'contender':{width}} {'median s':>9} {'range s':>13} {'ratio':>6} {'peak RSS MiB':>13}  runs")
     for label, (times, rss) in results.items():
         med = statistics.median(times)
-        print(f"{label:{width}} {med:9.3f} {med / ref:7.2f} {max(rss):13.1f}  {len(times)}: " + " ".join(f"{t:.3f}" for t in times))
+        spread = f"{min(times):.3f}-{max(times):.3f}"
+        print(f"{label:{width}} {med:9.3f} {spread:>13} {med / ref:6.2f} {max(rss):13.1f}  {len(times)}"
+              + (": " + " ".join(f"{t:.3f}" for t in times) if len(times) <= 10 else ""))
     for line in targets: print(f"target: {line}")
+    print(load())
 
 def make_database(path, mib):
     """A WAL database of about `mib` MiB with a few indexes, as an application's would look."""
@@ -199,25 +207,40 @@ def bench_under_load(binary, mib, seconds, rounds):
         shutil.rmtree(root, ignore_errors=True)
 
 def bench_generator(binary, count, runs):
+    """The generator against `cp -r` of the same registration files, both into a tmpfs (systemd
+    gives generators directories in /run), in the same run, rotated. Also as systemd runs it:
+    through the name dbbackup-generator, with three output directories."""
     root = tempfile.mkdtemp(prefix="bench-generator-", dir=WORK)
+    tmpfs = tempfile.mkdtemp(prefix="bench-generator-out-", dir="/dev/shm")
     try:
         etc = os.path.join(root, "etc"); os.makedirs(os.path.join(etc, "registrations.d"))
-        with open(os.path.join(etc, "dbbackup.toml"), "w") as f: f.write('[database]\npath = "/var/lib/app/app.db"\n')
+        # A real database file, so the generator reads its owner as it would on a configured host.
+        database = os.path.join(root, "app.db"); open(database, "w").close()
+        with open(os.path.join(etc, "dbbackup.toml"), "w") as f: f.write(f'[database]\npath = "{database}"\n')
         kinds = ['type = "daily"\ntimes = ["02:00", "14:00"]\ntimezone = "Europe/Prague"',
                  'type = "weekly"\ntimes = ["03:30"]\nweekdays = ["mon", "thu"]',
                  'type = "monthly"\ntimes = ["04:00"]\ndays = [1, 15]', 'type = "migration"']
         for i in range(count):
             with open(os.path.join(etc, "registrations.d", f"reg-{i:04d}.toml"), "w") as f:
                 f.write(f'provider = "filesystem"\npath = "/srv/backups/reg-{i:04d}"\n\n[schedule]\n{kinds[i % 4]}\n')
-        # systemd gives generators directories in /run, a tmpfs; so does this benchmark.
-        tmpfs = tempfile.mkdtemp(prefix="bench-generator-out-", dir="/dev/shm")
-        out = os.path.join(tmpfs, "normal")
-        def clean(_): shutil.rmtree(out, ignore_errors=True); os.mkdir(out)
-        results = alternate([(f"dbbackup generate ({count} registrations)", [binary, "generate", "--config-dir", etc, out], None)], runs, clean)
-        report(f"Generator with {count} registrations", results, f"dbbackup generate ({count} registrations)", ["≤ 50 ms"])
-        print(f"wrote {len(os.listdir(out))} entries in the output directory (a tmpfs, as /run/systemd/generator is)")
-        shutil.rmtree(tmpfs, ignore_errors=True)
+        generator = os.path.join(root, "dbbackup-generator"); os.symlink(os.path.abspath(binary), generator)
+        out = {name: os.path.join(tmpfs, name) for name in ("cp", "generate", "normal", "early", "late")}
+        def clean(_):
+            for path in out.values():
+                shutil.rmtree(path, ignore_errors=True)
+            for name in ("generate", "normal", "early", "late"): os.mkdir(out[name])
+        cp = f"cp -r registrations.d + dbbackup.toml ({count + 1} files)"
+        results = alternate([
+            (cp, ["cp", "-r", etc, out["cp"]], None),
+            (f"dbbackup generate ({count} registrations)", [binary, "generate", "--config-dir", etc, out["generate"]], None),
+            ("dbbackup-generator, as systemd runs it", [generator, out["normal"], out["early"], out["late"]],
+             dict(os.environ, DBBACKUP_CONFIG_DIR=etc)),
+        ], runs, clean)
+        report(f"Generator with {count} registrations, against cp -r of the same files (both into a tmpfs)", results, cp,
+               ["dbbackup generate ≤ 1.5× cp -r"])
+        print(f"wrote {len(os.listdir(out['generate']))} entries in the output directory")
     finally:
+        shutil.rmtree(tmpfs, ignore_errors=True)
         shutil.rmtree(root, ignore_errors=True)
 
 def bench_small_run(binary, runs):
@@ -286,5 +309,5 @@ if __name__ == "__main__":
     if "snapshot-recent" in args.only: bench_snapshot(args.binary, 64 if args.quick else 1024, runs, recent_commits=True)
     if "load" in args.only: bench_under_load(args.binary, 64 if args.quick else 256, 5 if args.quick else 10, 1 if args.quick else 5)
     if "upload" in args.only: bench_upload(args.binary, [64] if args.quick else [100, 1024], runs)
-    if "generator" in args.only: bench_generator(args.binary, 1000, 10)
+    if "generator" in args.only: bench_generator(args.binary, 1000, 30)
     if "small" in args.only: bench_small_run(args.binary, 20)
