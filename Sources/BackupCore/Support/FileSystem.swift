@@ -301,6 +301,12 @@ public enum FileSystem {
         _ = dbb_start_writeback(fd, range.lowerBound, Int64(range.count))
     }
 
+    /// Waits until what was handed to the disk of `range` (startWriteback) has been written.
+    public static func waitForWriteback(_ fd: Int32, _ range: Range<Int64>) {
+        guard !range.isEmpty else { return }
+        _ = dbb_wait_for_writeback(fd, range.lowerBound, Int64(range.count))
+    }
+
     /// Size of an open file, or nil if fstat fails.
     public static func size(of fd: Int32) -> Int64? {
         var info = stat()
