@@ -213,6 +213,15 @@ struct WritebackControllerTests {
         #expect(looks == [false, false], "no commit, no change of the files")
     }
 
+    @Test("an application that committed just before the backup and is quiet since: with a counter, nothing held after the first look")
+    func committedJustBefore() {
+        var drive = Drive()
+        // Its files changed within the last second, but the counter stands still.
+        drive.run(3, commits: { _ in 0 }, filesChanged: true)
+        #expect(!drive.controller.paces)
+        #expect(drive.handed.dropFirst().allSatisfy { $0.bytes == 1 << 30 }, "\(drive.handed.map(\.bytes))")
+    }
+
     @Test("a clock that stands still (libfaketime freezes it in the tests): each look counts a tick, and the backup goes on")
     func frozenClock() {
         var controller = WritebackController(ceiling: Self.ceiling)

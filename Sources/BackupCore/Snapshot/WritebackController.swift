@@ -192,8 +192,11 @@ struct WritebackController {
         let previous = last?.look
         last = (now, look)
         if let previous, let before = previous.commits, let after = look.commits, after != before { lastCommit = now }
-        // A change of the files just before the first look counts as a commit then.
-        if previous == nil && look.filesChanged { lastCommit = now }
+        // Without a counter, a change of the files just before the first look counts as a
+        // commit then. With one, only a commit seen counts: an application that committed just
+        // before and stays connected (its WAL's time is recent) is not writing, and the
+        // backup is not held back for a second.
+        if previous == nil && look.filesChanged && look.commits == nil { lastCommit = now }
         let writing = look.commits != nil && previous != nil
             ? lastCommit.map { now - $0 < Self.calmAfter } ?? false
             : look.filesChanged
