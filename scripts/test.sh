@@ -8,11 +8,13 @@
 #   3. scripts/systemd-container/ownership-test.sh: the services' identity in a real systemd:
 #      every database layout, idle and written, missing and /home directories, the checks,
 #      and what group dbbackup grants.
-#   4. scripts/systemd-container/deb-test.sh: the .deb installed, upgraded, removed and
+#   4. scripts/systemd-container/pacing-test.sh: the services' I/O settings as systemd takes
+#      them here, and the backup's pacing signals from inside the services' sandbox.
+#   5. scripts/systemd-container/deb-test.sh: the .deb installed, upgraded, removed and
 #      purged in a fresh container.
-#   5. scripts/systemd-container/service-test.sh: the .deb as monitoring sees it (status
+#   6. scripts/systemd-container/service-test.sh: the .deb as monitoring sees it (status
 #      --check, heartbeat, the Prometheus node exporter, the generator's report).
-#   6. scripts/systemd-container/cockpit-test.sh: the Cockpit page in a real browser against
+#   7. scripts/systemd-container/cockpit-test.sh: the Cockpit page in a real browser against
 #      Cockpit and the packages in a fresh container (installs chromium and Playwright).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +23,7 @@ swift build --build-tests 2>&1 | tail -n 3
 swift test --skip-build
 scripts/systemd-container/e2e.sh
 scripts/systemd-container/ownership-test.sh "$(swift build -c release --show-bin-path)/dbbackup"
+scripts/systemd-container/pacing-test.sh "$(swift build -c release --show-bin-path)/dbbackup"
 scripts/systemd-container/deb-test.sh
 scripts/systemd-container/service-test.sh
 scripts/systemd-container/cockpit-test.sh

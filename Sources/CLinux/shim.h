@@ -12,6 +12,12 @@ static inline int dbb_start_writeback(int fd, int64_t offset, int64_t nbytes) {
     return sync_file_range(fd, offset, nbytes, 2 /* SYNC_FILE_RANGE_WRITE */);
 }
 
+/// Waits until the pages of [offset, offset + nbytes) already being written out are on the
+/// disk (SYNC_FILE_RANGE_WAIT_BEFORE); it starts nothing.
+static inline int dbb_wait_for_writeback(int fd, int64_t offset, int64_t nbytes) {
+    return sync_file_range(fd, offset, nbytes, 1 /* SYNC_FILE_RANGE_WAIT_BEFORE */);
+}
+
 extern long copy_file_range(int fd_in, int64_t *off_in, int fd_out, int64_t *off_out, unsigned long len, unsigned int flags);
 
 /// Copies `length` bytes at `offset` of one file to the same offset of another inside the

@@ -12,6 +12,7 @@ struct ConfigCommand: ParsableCommand {
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "check",
             abstract: "Report every problem in the configuration at once, warnings too. Exit status 78 (CONFIG) if there are errors.")
         @OptionGroup var globals: GlobalOptions
         @Flag(help: "Machine-readable output: {ok, registrations, problems: [{severity, file, field, value, message, fix}]}; same exit status.")
@@ -44,6 +45,7 @@ struct ConfigCommand: ParsableCommand {
 
     struct Export: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "export",
             abstract: "Print the whole configuration (TOML, or JSON with --json); secret keys only masked.")
         @OptionGroup var globals: GlobalOptions
         @Flag(help: "Machine-readable output.") var json = false
@@ -67,6 +69,7 @@ struct ConfigCommand: ParsableCommand {
 
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "import",
             abstract: "Apply a configuration exported with `config export` (TOML or JSON).",
             discussion: """
             Everything is validated before anything is written. Tables of the main configuration in \

@@ -5,6 +5,7 @@ import Glibc
 
 struct Confirm: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "confirm",
         abstract: "Confirm a suspect backup as right: it then counts as a good backup in retention, and later backups are judged against it.",
         discussion: """
         A backup is suspect when its database is empty, less than half the size of the last good \

@@ -6,6 +6,7 @@ import SystemCalls
 
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "generate",
         abstract: "The systemd generator: write timers and drop-ins for the registrations (also run as dbbackup-generator).",
         discussion: """
         systemd runs /usr/lib/systemd/system-generators/dbbackup-generator with three output \

@@ -6,6 +6,7 @@ import SystemCalls
 
 struct Init: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "init",
         abstract: "Write the main configuration: which database to back up and how its schema version is read.",
         discussion: "Retention settings and registrations already configured are kept.")
 

@@ -5,6 +5,7 @@ import Glibc
 
 struct List: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "list",
         abstract: "List the backups the registry holds, oldest first (in the order they were made).",
         discussion: """
         STATE is stored, suspect (stored, but it looks wrong: see `dbbackup confirm`) or pruning \

@@ -61,6 +61,7 @@ extension RegistrationCommand {
 
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "add",
             abstract: "Add a registration: a named backup job with a provider and a schedule.",
             discussion: """
             Examples:
@@ -100,7 +101,7 @@ extension RegistrationCommand {
     }
 
     struct Edit: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Change a registration; options not given keep their values.")
+        static let configuration = CommandConfiguration(commandName: "edit", abstract: "Change a registration; options not given keep their values.")
 
         @OptionGroup var globals: GlobalOptions
         @Argument(help: "Registration name.") var name: String
@@ -128,6 +129,7 @@ extension RegistrationCommand {
 
     struct Remove: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "remove",
             abstract: "Remove a registration. Its backups and their registry records are kept.")
 
         @OptionGroup var globals: GlobalOptions
@@ -187,7 +189,7 @@ extension RegistrationCommand {
     }
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show one registration (the secret key only masked).")
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one registration (the secret key only masked).")
 
         @OptionGroup var globals: GlobalOptions
         @Argument(help: "Registration name.") var name: String

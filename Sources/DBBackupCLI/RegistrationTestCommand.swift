@@ -7,6 +7,7 @@ import SystemCalls
 extension RegistrationCommand {
     struct Test: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "test",
             abstract: "Probe a registration for real, as its service would run it: read the database; s3, PUT then DELETE of a small object (the two permissions backups need); a directory, write then remove a file.",
             discussion: """
             As root where systemd runs, the database and the directory are checked in a transient unit with \

@@ -12,6 +12,7 @@ struct RegistryCommand: ParsableCommand {
 
     struct Rebuild: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "rebuild",
             abstract: "Record the backups found in the registrations' stores that the registry does not know (after it was lost or damaged).",
             discussion: """
             Filesystem registrations: every file of their directory named as dbbackup names backups \
@@ -104,6 +105,7 @@ struct RegistryCommand: ParsableCommand {
 
     struct Forget: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "forget",
             abstract: "Take a backup out of the registry without touching its file or object (e.g. one you deleted by hand, or keep elsewhere on purpose).",
             discussion: "Retention then no longer counts it or tries to delete it, and list and restore no longer show it.")
 

@@ -7,6 +7,7 @@ import SystemCalls
 
 struct Restore: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "restore",
         abstract: "Copy a backup out to PATH, verified by its SHA-256 and PRAGMA integrity_check, written atomically.",
         discussion: """
         BACKUP is a backup id (see `dbbackup list`), latest, a backup file, or s3://BUCKET/KEY. \

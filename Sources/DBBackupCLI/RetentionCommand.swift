@@ -10,7 +10,7 @@ struct RetentionCommand: ParsableCommand {
         subcommands: [Show.self, Set.self])
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show the retention limits.")
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "Show the retention limits.")
         @OptionGroup var globals: GlobalOptions
         @Flag(help: "Machine-readable output.") var json = false
 
@@ -32,7 +32,7 @@ struct RetentionCommand: ParsableCommand {
     }
 
     struct Set: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Change the retention limits.")
+        static let configuration = CommandConfiguration(commandName: "set", abstract: "Change the retention limits.")
         @OptionGroup var globals: GlobalOptions
 
         // .unconditional: a negative number is a value to refuse with its range, not an option.

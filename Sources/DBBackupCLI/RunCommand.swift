@@ -8,6 +8,7 @@ import SystemCalls
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "run",
         abstract: "Take a backup now: snapshot, store, record, prune (the executor systemd runs).",
         discussion: """
         `dbbackup run NAME` runs one registration; `dbbackup run --trigger migration` runs every \

@@ -6,6 +6,7 @@ import SystemdSupport
 
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "status",
         abstract: "Per registration: schedule, next run (from systemd), last success and last failure (from the registry), backups kept, service unit.")
 
     @OptionGroup var globals: GlobalOptions

@@ -184,7 +184,9 @@ public enum FileSystem {
     public static func readText(_ path: String, limit: Int) throws(SystemError) -> String {
         let fd = try open(path, O_RDONLY)
         defer { close(fd) }
-        if let size = size(of: fd), size > Int64(limit) { throw SystemError(operation: "read", path: path, errno: EFBIG) }
+        var info = stat()
+        let regular = fstat(fd, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
+        if regular && info.st_size > limit { throw SystemError(operation: "read", path: path, errno: EFBIG) }
         var result: [UInt8] = []
         let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
         defer { chunk.deallocate() }
@@ -192,6 +194,9 @@ public enum FileSystem {
             let count = try retryingEINTR("read", path) { Glibc.read(fd, chunk.baseAddress, chunk.count) }
             if count == 0 { return String(decoding: result, as: UTF8.self) }
             result.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[0..<count]))
+            // A regular file read to the size it had when opened is read: no read for the end
+            // (a thousand of them at boot, for the generator). One that grew is read on.
+            if regular && result.count == info.st_size && count < chunk.count { return String(decoding: result, as: UTF8.self) }
         }
         throw SystemError(operation: "read", path: path, errno: EFBIG)
     }
@@ -248,6 +253,12 @@ public enum FileSystem {
         _ = dbb_start_writeback(fd, range.lowerBound, Int64(range.count))
     }
 
+    /// Waits until what was handed to the disk of `range` (startWriteback) has been written.
+    public static func waitForWriteback(_ fd: Int32, _ range: Range<Int64>) {
+        guard !range.isEmpty else { return }
+        _ = dbb_wait_for_writeback(fd, range.lowerBound, Int64(range.count))
+    }
+
     /// Size of an open file, or nil if fstat fails.
     public static func size(of fd: Int32) -> Int64? {
         var info = stat()
@@ -291,6 +302,7 @@ public enum FileSystem {
     /// Absolute form of `path`, resolved against `base` when relative, with `.`, `..` and
     /// repeated slashes removed lexically. Symlinks are left as they are, as a sysadmin wrote them.
     public static func absolute(_ path: String, relativeTo base: String) -> String {
+        if isNormalAbsolute(path) { return path }
         let joined = path.hasPrefix("/") ? path : base + "/" + path
         var parts: [Substring] = []
         for part in joined.split(separator: "/", omittingEmptySubsequences: true) {
@@ -303,16 +315,38 @@ public enum FileSystem {
         return "/" + parts.joined(separator: "/")
     }
 
+    /// Whether `absolute` would return `path` as it is: it starts with `/`, and has no empty,
+    /// `.` or `..` component and no trailing `/` (unless it is `/`). Byte by byte, as the
+    /// kernel reads paths (the generator normalises a thousand of them at boot).
+    static func isNormalAbsolute(_ path: String) -> Bool {
+        let slash = UInt8(ascii: "/"), dot = UInt8(ascii: ".")
+        var bytes = path.utf8.makeIterator()
+        guard bytes.next() == slash else { return false }
+        // Length of the current component so far, and whether it holds only dots.
+        var length = 0, onlyDots = true
+        while let byte = bytes.next() {
+            if byte == slash {
+                if length == 0 || (onlyDots && length <= 2) { return false }
+                (length, onlyDots) = (0, true)
+            } else {
+                length += 1
+                onlyDots = onlyDots && byte == dot
+            }
+        }
+        return path.utf8.count == 1 || !(length == 0 || (onlyDots && length <= 2))
+    }
+
     /// The directory part of a path (`/a/b/c` → `/a/b`, `/a` → `/`, `c` → `.`).
     public static func parent(of path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "." }
+        // The last `/` byte: a path's separator whatever characters surround it.
+        guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return "." }
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
     /// The last component of a path.
     public static func name(of path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return path }
-        return String(path[path.index(after: slash)...])
+        guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return path }
+        return String(path[path.utf8.index(after: slash)...])
     }
 }
 

@@ -340,7 +340,11 @@ enum S3Names {
 /// rejects them in unit files.
 func pathLengthProblem(_ path: String) -> String? {
     if path.utf8.count > 4095 { return "is longer than the 4,095 bytes a path may have" }
-    if path.split(separator: "/").contains(where: { $0.utf8.count > 255 }) { return "has a name longer than the 255 bytes a file system allows" }
+    var name = 0  // bytes of the current component
+    for byte in path.utf8 {
+        name = byte == UInt8(ascii: "/") ? 0 : name + 1
+        if name > 255 { return "has a name longer than the 255 bytes a file system allows" }
+    }
     return nil
 }
 

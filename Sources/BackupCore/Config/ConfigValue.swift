@@ -47,6 +47,14 @@ public indirect enum ConfigValue: Sendable, Equatable {
 extension ConfigValue {
     /// Parses TOML text. A syntax error becomes a problem naming the line and column.
     public static func parseTOML(_ text: String, file: String) throws(ConfigProblem) -> [String: ConfigValue] {
+        guard text.utf8.count <= TOMLGuard.maxBytes else { throw TOMLGuard.tooLarge(file: file) }
+        // The plain TOML of registration files without toml++ (fast); anything else with it.
+        if let table = PlainTOML.parse(text) { return table }
+        return try parseTOMLFully(text, file: file)
+    }
+
+    /// Any TOML, through `TOMLGuard` and toml++ (TOMLKit).
+    static func parseTOMLFully(_ text: String, file: String) throws(ConfigProblem) -> [String: ConfigValue] {
         try TOMLGuard.check(text, file: file)
         do {
             let table = try TOMLTable(string: text)

@@ -1,4 +1,5 @@
 import Glibc
+import Synchronization
 import SystemCalls
 
 /// A 24-hour time of day, written `HH:MM`.
@@ -14,12 +15,14 @@ public struct TimeOfDay: Hashable, Comparable, Sendable, CustomStringConvertible
 
     /// Parses `HH:MM` (also `H:MM`). Returns why not, for the error message.
     public static func parse(_ text: String) -> Result<TimeOfDay, TimeParseError> {
-        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 2, (1...2).contains(parts[0].count), parts[1].count == 2,
-              parts.allSatisfy({ $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }),
-              let hour = Int(parts[0]), let minute = Int(parts[1]) else {
+        // H:MM or HH:MM, ASCII digits: looked at as bytes.
+        let parts = text.utf8.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false)
+        let digits = { (part: Substring.UTF8View) in part.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") } }
+        let number = { (part: Substring.UTF8View) in part.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) } }
+        guard parts.count == 2, (1...2).contains(parts[0].count), parts[1].count == 2, parts.allSatisfy(digits) else {
             return .failure(TimeParseError(reason: "is not a time of day in 24-hour HH:MM form"))
         }
+        let (hour, minute) = (number(parts[0]), number(parts[1]))
         guard (0...23).contains(hour) else { return .failure(TimeParseError(reason: "hour \(hour) is out of range 00-23")) }
         guard (0...59).contains(minute) else { return .failure(TimeParseError(reason: "minute \(minute) is out of range 00-59")) }
         return .success(TimeOfDay(hour: hour, minute: minute)!)
@@ -165,7 +168,18 @@ public struct Schedule: Hashable, Sendable {
 
 /// IANA zone names are validated against the system's zoneinfo database, as systemd does.
 enum TimeZoneName {
+    /// Answers already looked up by this process: the generator checks the zone of every
+    /// registration, and most share one.
+    private static let known = Mutex<[String: Bool]>([:])
+
     static func isValid(_ name: String) -> Bool {
+        if let answer = known.withLock({ $0[name] }) { return answer }
+        let answer = lookUp(name)
+        known.withLock { $0[name] = answer }
+        return answer
+    }
+
+    private static func lookUp(_ name: String) -> Bool {
         // Each component a name: systemd refuses `Europe//Prague` or `./UTC`, which open() would accept.
         guard !name.isEmpty, name.count < 64, name.split(separator: "/", omittingEmptySubsequences: false).allSatisfy({ !["", ".", ".."].contains($0) }),
               name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "/_+-".contains($0)) }) else { return false }

@@ -15,7 +15,10 @@ struct TOMLGuard {
     /// Configuration files are a few dozen lines; these bounds are far above any real one.
     static let maxBytes = 1 << 20
     static let maxDepth = 32
-    private let text: [Unicode.Scalar]
+    /// The text's UTF-8 bytes: everything this check looks for is ASCII, and no byte of a
+    /// multi-byte character is (the generator reads a thousand files at boot: a byte costs
+    /// a comparison here, where a `Character` cost a Unicode property lookup).
+    private let text: [UInt8]
     private var index = 0
     private var line = 1
     private var depth = 0
@@ -23,7 +26,7 @@ struct TOMLGuard {
 
     static func check(_ text: String, file: String) throws(ConfigProblem) {
         guard text.utf8.count <= maxBytes else { throw tooLarge(file: file) }
-        var guardian = TOMLGuard(text: Array(text.unicodeScalars), file: file)
+        var guardian = TOMLGuard(text: Array(text.utf8), file: file)
         try guardian.document()
     }
 
@@ -32,16 +35,22 @@ struct TOMLGuard {
                       fix: "check that this is the file you meant; a registration is a few lines")
     }
 
-    private init(text: [Unicode.Scalar], file: String) {
+    private init(text: [UInt8], file: String) {
         self.text = text
         self.file = file
     }
 
-    private var current: Unicode.Scalar? { index < text.count ? text[index] : nil }
-    private func peek(_ offset: Int) -> Unicode.Scalar? { index + offset < text.count ? text[index + offset] : nil }
+    private var current: UInt8? { index < text.count ? text[index] : nil }
+    private func peek(_ offset: Int) -> UInt8? { index + offset < text.count ? text[index + offset] : nil }
+
+    /// The character at the current position, for a message.
+    private var currentCharacter: String {
+        let end = text[index...].dropFirst().firstIndex { $0 & 0xC0 != 0x80 } ?? text.count
+        return String(decoding: text[index..<end], as: UTF8.self)
+    }
 
     private mutating func advance() {
-        if current == "\n" { line += 1 }
+        if current == .newline { line += 1 }
         index += 1
     }
 
@@ -50,22 +59,24 @@ struct TOMLGuard {
                       fix: "write settings as key = value, e.g. times = [\"02:00\"], under headers like [schedule]")
     }
 
-    private mutating func skipSpaces() { while current == " " || current == "\t" { advance() } }
+    private mutating func skipSpaces() { while current == .space || current == .tab { advance() } }
 
     /// Spaces, line breaks and comments (inside arrays).
     private mutating func skipBlank() {
         while let c = current {
-            if c == " " || c == "\t" || c == "\n" || c == "\r" { advance() }
-            else if c == "#" { while let d = current, d != "\n" { advance() } }
+            if c == .space || c == .tab || c == .newline || c == .carriageReturn { advance() }
+            else if c == .hash { skipComment() }
             else { return }
         }
     }
 
+    private mutating func skipComment() { while let c = current, c != .newline { advance() } }
+
     private mutating func endOfLine() throws(ConfigProblem) {
         skipSpaces()
-        if current == "#" { while let c = current, c != "\n" { advance() } }
-        if current == "\r" { advance() }
-        guard current == nil || current == "\n" else { throw fail("unexpected \"\(current!)\" after a value") }
+        if current == .hash { skipComment() }
+        if current == .carriageReturn { advance() }
+        guard current == nil || current == .newline else { throw fail("unexpected \"\(currentCharacter)\" after a value") }
     }
 
     private mutating func document() throws(ConfigProblem) {
@@ -73,32 +84,32 @@ struct TOMLGuard {
             skipSpaces()
             switch current {
             case nil: return
-            case "\n"?, "\r"?: advance()
-            case "#"?: while let c = current, c != "\n" { advance() }
-            case "["?:
+            case .newline?, .carriageReturn?: advance()
+            case .hash?: skipComment()
+            case .openBracket?:
                 advance()
-                let array = current == "["
+                let array = current == .openBracket
                 if array { advance() }
                 skipSpaces()
                 try key()
                 skipSpaces()
-                guard current == "]" else { throw fail("a table header needs a name and a closing ]") }
+                guard current == .closeBracket else { throw fail("a table header needs a name and a closing ]") }
                 advance()
                 if array {
-                    guard current == "]" else { throw fail("an array-of-tables header ends with ]]") }
+                    guard current == .closeBracket else { throw fail("an array-of-tables header ends with ]]") }
                     advance()
                 }
                 try endOfLine()
             default:
                 try key()
                 skipSpaces()
-                guard current == "=" else { throw fail("a key needs = and a value") }
+                guard current == .equals else { throw fail("a key needs = and a value") }
                 advance()
                 skipSpaces()
                 try value()
                 try endOfLine()
             }
-            if current == "\n" { advance() }
+            if current == .newline { advance() }
         }
     }
 
@@ -106,15 +117,15 @@ struct TOMLGuard {
     private mutating func key() throws(ConfigProblem) {
         while true {
             skipSpaces()
-            if current == "\"" || current == "'" {
+            if current == .quote || current == .apostrophe {
                 try singleLineString()
             } else {
                 let start = index
-                while let c = current, c.properties.isASCIIHexDigit || (c.isASCII && (Character(c).isLetter || Character(c).isNumber)) || c == "_" || c == "-" { advance() }
+                while let c = current, c.isASCIILetterOrDigit || c == .underscore || c == .minus { advance() }
                 guard index > start else { throw fail("a key is missing") }
             }
             skipSpaces()
-            guard current == "." else { return }
+            guard current == .dot else { return }
             advance()
         }
     }
@@ -122,28 +133,28 @@ struct TOMLGuard {
     private mutating func value() throws(ConfigProblem) {
         guard let c = current else { throw fail("a value is missing") }
         switch c {
-        case "\"", "'":
+        case .quote, .apostrophe:
             if peek(1) == c && peek(2) == c { try multiLineString(c) } else { try singleLineString() }
-        case "[":
-            try elements(until: "]", keyed: false, else: "array elements are separated by commas and the array ends with ]")
-        case "{":
-            try elements(until: "}", keyed: true, else: "an inline table's entries are separated by commas and it ends with }")
+        case .openBracket:
+            try elements(until: .closeBracket, keyed: false, else: "array elements are separated by commas and the array ends with ]")
+        case .openBrace:
+            try elements(until: .closeBrace, keyed: true, else: "an inline table's entries are separated by commas and it ends with }")
         default:
             // Numbers, booleans, dates, inf and nan: one token of their characters.
             let start = index
-            while let d = current, d.isASCII, Character(d).isLetter || Character(d).isNumber || "+-._:".unicodeScalars.contains(d) { advance() }
+            while let d = current, d.isASCIILetterOrDigit || d == .plus || d == .minus || d == .dot || d == .underscore || d == .colon { advance() }
             // Dates may have one space between day and time: 2026-11-26 02:00:00.
-            if current == " ", let next = peek(1), next.isASCII, Character(next).isNumber, index - start == 10 {
+            if current == .space, let next = peek(1), next.isASCIIDigit, index - start == 10 {
                 advance()
-                while let d = current, d.isASCII, Character(d).isNumber || ":.+-Z".unicodeScalars.contains(d) { advance() }
+                while let d = current, d.isASCIIDigit || d == .colon || d == .dot || d == .plus || d == .minus || d == UInt8(ascii: "Z") { advance() }
             }
-            guard index > start else { throw fail("\"\(c)\" cannot start a value; strings need quotes") }
+            guard index > start else { throw fail("\"\(currentCharacter)\" cannot start a value; strings need quotes") }
         }
     }
 
     /// The elements of an array (values; line breaks and comments allowed between them) or of
     /// an inline table (key = value, on one line), after the opening bracket.
-    private mutating func elements(until closing: Unicode.Scalar, keyed: Bool, else problem: String) throws(ConfigProblem) {
+    private mutating func elements(until closing: UInt8, keyed: Bool, else problem: String) throws(ConfigProblem) {
         depth += 1
         defer { depth -= 1 }
         guard depth <= Self.maxDepth else {
@@ -155,13 +166,13 @@ struct TOMLGuard {
             if keyed {
                 try key()
                 skipSpaces()
-                guard current == "=" else { throw fail("an inline table needs key = value") }
+                guard current == .equals else { throw fail("an inline table needs key = value") }
                 advance()
                 skipSpaces()
             }
             try value()
             skipBetweenElements(keyed)
-            if current == "," {
+            if current == .comma {
                 advance()
                 skipBetweenElements(keyed)
             } else if current != closing {
@@ -179,15 +190,15 @@ struct TOMLGuard {
         guard let quote = current else { return }
         advance()
         while let c = current {
-            if c == "\n" { break }
+            if c == .newline { break }
             if c == quote { advance(); return }
-            if quote == "\"" && c == "\\" { advance() }
+            if quote == .quote && c == .backslash { advance() }
             advance()
         }
         throw fail("a string is not closed on its line")
     }
 
-    private mutating func multiLineString(_ quote: Unicode.Scalar) throws(ConfigProblem) {
+    private mutating func multiLineString(_ quote: UInt8) throws(ConfigProblem) {
         for _ in 0..<3 { advance() }
         while let c = current {
             if c == quote && peek(1) == quote && peek(2) == quote {
@@ -195,9 +206,20 @@ struct TOMLGuard {
                 while current == quote { advance() }  // up to two quotes may end the content
                 return
             }
-            if quote == "\"" && c == "\\" { advance() }
+            if quote == .quote && c == .backslash { advance() }
             advance()
         }
         throw fail("a multi-line string is not closed")
     }
+}
+
+private extension UInt8 {
+    static let newline = UInt8(ascii: "\n"), carriageReturn = UInt8(ascii: "\r"), space = UInt8(ascii: " "), tab = UInt8(ascii: "\t")
+    static let hash = UInt8(ascii: "#"), openBracket = UInt8(ascii: "["), closeBracket = UInt8(ascii: "]")
+    static let openBrace = UInt8(ascii: "{"), closeBrace = UInt8(ascii: "}"), equals = UInt8(ascii: "="), comma = UInt8(ascii: ",")
+    static let quote = UInt8(ascii: "\""), apostrophe = UInt8(ascii: "'"), backslash = UInt8(ascii: "\\")
+    static let dot = UInt8(ascii: "."), underscore = UInt8(ascii: "_"), minus = UInt8(ascii: "-"), plus = UInt8(ascii: "+"), colon = UInt8(ascii: ":")
+
+    var isASCIIDigit: Bool { self >= 0x30 && self <= 0x39 }
+    var isASCIILetterOrDigit: Bool { isASCIIDigit || (self | 0x20 >= 0x61 && self | 0x20 <= 0x7A) }
 }

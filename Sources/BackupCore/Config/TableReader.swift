@@ -4,7 +4,9 @@ struct TableReader {
     let table: [String: ConfigValue]
     let prefix: String
     let sink: ProblemSink
-    private var known: Set<String> = []
+    /// The keys asked for. A list, not a set: a table has a handful of keys, and comparing
+    /// them costs less than hashing each (the generator reads a thousand tables at boot).
+    private var known: [String] = []
 
     init(_ table: [String: ConfigValue], prefix: String = "", sink: ProblemSink) {
         self.table = table
@@ -15,7 +17,7 @@ struct TableReader {
     func name(_ key: String) -> String { prefix.isEmpty ? key : "\(prefix).\(key)" }
 
     private mutating func value(_ key: String, required: Bool, example: String) -> ConfigValue? {
-        known.insert(key)
+        known.append(key)
         guard let value = table[key] else {
             if required { sink.error(name(key), nil, "is missing", fix: "add it, e.g. \(key) = \(example)") }
             return nil
@@ -100,10 +102,12 @@ struct TableReader {
     }
 
     /// Marks keys that are read elsewhere or deliberately ignored.
-    mutating func accept(_ keys: String...) { known.formUnion(keys) }
+    mutating func accept(_ keys: String...) { known += keys }
 
     /// Reports every key nobody asked for: a typo must not be silently ignored.
     func rejectUnknownKeys() {
+        guard table.keys.contains(where: { !self.known.contains($0) }) else { return }
+        let known = Set(self.known)
         for key in table.keys.sorted() where !known.contains(key) {
             let suggestion = closestField(to: key, among: known)
             let fix: String

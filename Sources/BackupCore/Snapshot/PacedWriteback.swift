@@ -1,27 +1,64 @@
 import Glibc
 import Dispatch
+import Logging
 import Synchronization
 import Threads
 import SystemCalls
 
-/// Puts a snapshot that is kept (a directory backup) onto the disk while it is copied, and
-/// paces it while the application is writing too.
+/// Puts a snapshot that is kept (a directory backup) onto the disk, at the pace the
+/// application can bear while it writes too.
 ///
-/// Measured on a virtual disk, an application committing with fsync kept 87 % of its throughput
-/// while another process wrote 200 MiB/s, 74 % at 400 MiB/s, and 26 % against an unpaced
-/// copy: each of its commits flushes the disk, and waits for everything written before it.
-/// So the copy goes to the kernel's writeback from a thread of its own (one fsync at the end
-/// would queue the whole copy at once), and while the database or its WAL has changed within
-/// the last second it goes at most `pace` bytes a second. With the application quiet it goes
-/// as fast as the disk allows.
+/// An application committing with fsync waits, at each commit, for what was written to the
+/// disk before it: against an unpaced copy it kept 26 % of its commits on a virtual disk. Worse,
+/// while the snapshot's read transaction is open the application's WAL cannot start over, so it
+/// grows, and on ext4 each of its commits then also commits the file system's journal, which
+/// waits for every block the backup has given the disk meanwhile (data=ordered). So:
+///
+/// - While the copy is made (the read transaction is open), nothing of it is written, unless it
+///   runs more than `maxBacklog` ahead (a large database): the copy goes to the page cache,
+///   which takes about a second for 256 MiB, and the read transaction ends.
+/// - Then a thread of its own hands the copy to the kernel's writeback a tick's worth at a time
+///   (one fsync at the end would queue the whole copy at once), at the rate
+///   `WritebackController` finds from the application's commits and the kernel's I/O pressure,
+///   with at most two ticks' worth on its way to the disk at any moment.
+/// - The file never stays dirty longer than `dirtyFor` (25 s): the kernel writes out a file
+///   dirty for 30 s itself, at full speed. So the rate is at least what that deadline needs, and
+///   a copy that runs ahead waits until all of it is on disk (the file is clean again) before
+///   it goes on.
+///
+/// With the application quiet it all goes as fast as the disk allows.
 final class PacedWriteback: Sendable {
     /// How often the thread looks at the file and at the application.
     static let tick = Duration.milliseconds(50)
-    /// How long after the application's last write the copy is still paced.
-    static let calmAfter = Duration.seconds(1)
+    static let logger = Logger(label: "dbbackup.pacing")
+    /// Bytes a copy may run ahead of the disk.
+    static let maxBacklog: Int64 = 256 << 20
+    /// How long the copy may stay dirty in the page cache (the kernel's dirty_expire is 30 s).
+    static let dirtyFor = Duration.seconds(25)
 
     private enum Phase { case copying, draining, cancelled }
-    private struct Progress { var phase = Phase.copying; var flushed: Int64 = 0; var written: Int64 = 0 }
+    private struct Progress {
+        var phase = Phase.copying
+        var flushed: Int64 = 0
+        var written: Int64 = 0
+        /// The copy ran `maxBacklog` ahead and waits until all of it is on disk.
+        var behind = false
+        var report = Report()
+    }
+
+    /// What pacing did, for tests and the journal.
+    struct Report: Sendable, Equatable {
+        /// Ticks during which the backup was held to a rate, and those it paused in.
+        var pacedTicks = 0
+        var pausedTicks = 0
+        /// The most bytes handed to the disk in one paced tick.
+        var mostInOneTick: Int64 = 0
+        /// The lowest and highest rate while paced (bytes per second).
+        var slowest: Int64?
+        var fastest: Int64?
+        /// The highest rate the file's deadline asked for (bytes per second).
+        var deadline: Int64 = 0
+    }
 
     /// What the copying thread and the writeback thread share.
     private final class Shared: Sendable {
@@ -34,38 +71,118 @@ final class PacedWriteback: Sendable {
 
     /// - Parameters:
     ///   - file: the snapshot being written.
-    ///   - database: the live database; a change of its (or its WAL's) modification time
-    ///     means the application is writing.
-    ///   - pace: bytes per second while the application writes; nil never paces.
+    ///   - database: the live database (its WAL index, its files' modification times).
+    ///   - pace: bytes per second at most while the application writes; nil never paces.
     ///   - tick: how often it looks (tests make it long, to show nothing waits for it).
+    /// Nil when the file cannot be opened or no thread started: the fsync that follows the
+    /// copy then writes it all.
     init?(file: String, database: String, pace: Int64?, tick: Duration = tick) {
         guard let fd = try? FileSystem.open(file, O_RDONLY) else { return nil }
-        let (shared, calmAfter) = (shared, Self.calmAfter)
-        thread = JoinableThread {
+        let shared = shared
+        // Never on the caller's thread: the loop ends only when the caller says so.
+        guard let thread = JoinableThread(ownThread: {
             defer { FileSystem.close(fd) }
-            let clock = ContinuousClock()
-            var activity = WriteActivity(database: database, calmAfter: calmAfter)
-            var pacer = Pacer(bytesPerSecond: pace)
+            var signals = pace.map { _ in ApplicationSignals(database: database) }
+            defer { signals?.close() }
+            var controller = pace.map { WritebackController(ceiling: $0, tick: tick) }
             var flushed: Int64 = 0
+            // The end of what was handed to the disk at each of the last ticks.
+            var handed: [Int64] = []
+            // Since when the file holds data not yet on disk.
+            var dirtySince: ContinuousClock.Instant?
+            var report = Report()
             while true {
-                let phase = shared.progress.withLock { $0.phase }
+                var (phase, behind) = shared.progress.withLock { ($0.phase, $0.behind) }
                 if phase == .cancelled { return }
-                let now = clock.now
+                let now = ContinuousClock.now
                 let size = FileSystem.size(of: fd) ?? flushed
-                let target = pacer.target(flushed: flushed, size: size, at: now, paced: activity.isWriting(at: now))
+                if size > flushed && dirtySince == nil { dirtySince = now }
+                let age = dirtySince.map { now - $0 } ?? .zero
+                if size - flushed > PacedWriteback.maxBacklog { behind = true }
+                // While the copy is made, nothing goes to disk: it ends the read transaction
+                // sooner, and the application's commits meanwhile wait for nothing of ours.
+                var holding = phase == .copying && !behind && age < PacedWriteback.dirtyFor / 2
+                var target = size
+                if holding, var current = controller, let look = signals?.look(at: now) {
+                    // Only while the application writes: with it quiet, the copy goes to disk
+                    // as it is made, the fastest way.
+                    holding = current.isWriting(at: now, look: look)
+                    if holding { target = flushed }
+                    controller = current
+                } else if holding {
+                    holding = false
+                } else if var current = controller, let look = signals?.look(at: now) {
+                    let decisions = current.decisions
+                    let deadline = PacedWriteback.deadlineRate(pending: size - flushed, age: age, tick: tick)
+                    target = current.target(flushed: flushed, size: size, at: now, look: look, minimumRate: deadline)
+                    if current.decisions != decisions {
+                        // Once a second at most, at debug level (DBBACKUP_LOG_LEVEL=debug).
+                        let kept = current.lastKept.map { "the application kept \(Int($0 * 100))% of its commits" } ?? "no measure"
+                        Self.logger.debug("pacing: \(kept) (\(current.signal)); now \(max(current.rate, deadline) >> 20) MiB/s")
+                    }
+                    if current.paces {
+                        report.pacedTicks += 1
+                        if current.pausing { report.pausedTicks += 1 }
+                        report.mostInOneTick = max(report.mostInOneTick, target - flushed)
+                        report.slowest = min(report.slowest ?? current.rate, current.rate)
+                        report.fastest = max(report.fastest ?? current.rate, current.rate)
+                        report.deadline = max(report.deadline, deadline)
+                    }
+                    controller = current
+                }
                 if target > flushed {
                     FileSystem.startWriteback(fd, flushed..<target)
                     flushed = target
                 }
-                shared.progress.withLock { $0.flushed = flushed; $0.written = size }
+                if let current = controller, current.paces, !holding {
+                    // At most two ticks' worth on its way to the disk; all of it written
+                    // before a pause, so that the pause shows the application alone.
+                    handed.append(flushed)
+                    let settled = current.pausing ? flushed : handed.count > 2 ? handed[handed.count - 3] : 0
+                    FileSystem.waitForWriteback(fd, 0..<settled)
+                    if handed.count > 3 { handed.removeFirst(handed.count - 3) }
+                } else {
+                    handed.removeAll()
+                }
+                if flushed >= size && dirtySince != nil {
+                    // All handed over. Paced: once written, the file is clean, and a copy that
+                    // ran ahead may go on. Unpaced, nothing waits: the disk is kept busy.
+                    if behind || controller?.paces == true { FileSystem.waitForWriteback(fd, 0..<flushed) }
+                    (dirtySince, behind) = (nil, false)
+                }
+                shared.progress.withLock {
+                    $0.flushed = flushed
+                    $0.written = size
+                    $0.behind = behind
+                    $0.report = report
+                }
                 if phase == .draining && flushed >= size { return }
-                _ = shared.wake.wait(timeout: .now() + .nanoseconds(Int(tick.nanoseconds)))
+                _ = shared.wake.wait(timeout: .now() + .nanoseconds(Int(WritebackController.seconds(tick) * 1e9)))
             }
+        }) else {
+            FileSystem.close(fd)
+            return nil
         }
+        self.thread = thread
+    }
+
+    /// Bytes per second that hand `pending` bytes to the disk before the file has been dirty
+    /// for `dirtyFor`, when it has been for `age`.
+    static func deadlineRate(pending: Int64, age: Duration, tick: Duration) -> Int64 {
+        guard pending > 0 else { return 0 }
+        let left = max(WritebackController.seconds(dirtyFor - age), WritebackController.seconds(tick))
+        return Int64(Double(pending) / left)
     }
 
     /// Bytes copied but not yet handed to the disk.
     var backlog: Int64 { shared.progress.withLock { $0.written - $0.flushed } }
+
+    /// Whether the copy should wait for the disk: it ran `maxBacklog` ahead, and waits until
+    /// all of it has been written.
+    var isBehind: Bool { shared.progress.withLock { $0.behind || $0.written - $0.flushed > PacedWriteback.maxBacklog } }
+
+    /// What pacing did so far.
+    var report: Report { shared.progress.withLock { $0.report } }
 
     /// The copy is complete: hands the rest to the disk at the same pace and returns when all
     /// of it has been (an fsync follows, and then has little left to wait for).
@@ -80,70 +197,5 @@ final class PacedWriteback: Sendable {
         shared.progress.withLock { $0.phase = .cancelled }
         shared.wake.signal()
         _ = thread.join()
-    }
-}
-
-/// How far a paced copy may be handed to the disk: `bytesPerSecond` while paced, with at
-/// most a quarter second saved up (pacing means no bursts); everything while not paced.
-/// It starts with one tick's worth (50 ms), so a small backup goes at its first look.
-struct Pacer {
-    let bytesPerSecond: Int64?
-    private var budget: Int64
-    private var last: ContinuousClock.Instant?
-
-    init(bytesPerSecond: Int64?) {
-        self.bytesPerSecond = bytesPerSecond
-        budget = (bytesPerSecond ?? 0) / 20
-    }
-
-    /// The file offset up to which the copy may be written now.
-    mutating func target(flushed: Int64, size: Int64, at now: ContinuousClock.Instant, paced: Bool) -> Int64 {
-        defer { last = now }
-        guard paced, let rate = bytesPerSecond else { return size }
-        let elapsed = last.map { min((now - $0).nanoseconds, 1_000_000_000) } ?? 0
-        budget = min(budget + rate * elapsed / 1_000_000_000, rate / 4)
-        let target = max(flushed, min(size, flushed + budget))
-        budget -= target - flushed
-        return target
-    }
-}
-
-/// Whether the application is writing, judged by the modification times of the database and
-/// its WAL (a commit changes one of them; a reader changes neither): it is while either
-/// changed within the last `calmAfter`.
-struct WriteActivity {
-    let paths: [String]
-    let calmAfter: Duration
-    private var seen: [Int64?]
-    private var lastChange: ContinuousClock.Instant?
-
-    /// - Parameters:
-    ///   - now, wallClock: the same moment on both clocks (nanoseconds since the epoch for the
-    ///     wall clock, which modification times use). A file modified within `calmAfter` before
-    ///     it counts as a write then, so a copy that starts while the application writes is
-    ///     paced from its first byte.
-    init(database: String, calmAfter: Duration, now: ContinuousClock.Instant = .now,
-         wallClock: Int64 = FileSystem.wallClockNanoseconds()) {
-        paths = [database, database + "-wal"]
-        self.calmAfter = calmAfter
-        seen = paths.map(FileSystem.modificationTime(ofNonEmpty:))
-        if let newest = seen.compactMap({ $0 }).max() {
-            let age = Duration.nanoseconds(max(0, wallClock - newest))
-            if age < calmAfter { lastChange = now - age }
-        }
-    }
-
-    mutating func isWriting(at now: ContinuousClock.Instant) -> Bool {
-        let current = paths.map(FileSystem.modificationTime(ofNonEmpty:))
-        if current != seen { seen = current; lastChange = now }
-        guard let lastChange else { return false }
-        return now - lastChange < calmAfter
-    }
-}
-
-private extension Duration {
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }

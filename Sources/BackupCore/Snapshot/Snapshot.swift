@@ -43,6 +43,8 @@ public enum Snapshot {
         public let digests: FileDigests
         public var sha256: String { digests.sha256.hexString }
         public var size: Int64 { digests.size }
+        /// What pacing did (a directory backup's writeback), nil for a copy not kept.
+        var pacing: PacedWriteback.Report? = nil
     }
 
     /// Pages copied per step; the progress callback runs between steps.
@@ -126,17 +128,13 @@ public enum Snapshot {
         let version = try verified.get()
         switch hashed {
         case .success(let digests):
-            return Result(version: version, method: method, digests: digests)
+            return Result(version: version, method: method, digests: digests, pacing: writeback?.report)
         case .failure(let error as SystemError) where error.isNoSpace:
             throw SnapshotError.noSpace(at: staging)
         case .failure(let error):
             throw SnapshotError(code: .io, message: "reading or syncing the snapshot \(staging) failed: \(error)")
         }
     }
-
-    /// Bytes a paced copy may run ahead of the disk before the copy waits: beyond this, the
-    /// kernel's own writeback would start flushing it unpaced.
-    static let maxBacklog: Int64 = 256 << 20
 
     /// Copies inside one read transaction. `startWriteback` is called once the staging file
     /// exists; the writeback it returns is cancelled if the copy fails, and left running (for
@@ -162,7 +160,7 @@ public enum Snapshot {
         // paced disk. In rollback-journal mode its writers wait for the copy: it never waits.
         let applicationWritesDuringCopy = try source.scalar("PRAGMA journal_mode") == "wal"
         let waitForDisk = {
-            while applicationWritesDuringCopy, let writeback, writeback.backlog > maxBacklog { usleep(10_000) }
+            while applicationWritesDuringCopy, let writeback, writeback.isBehind { Syscalls.sleep(for: .milliseconds(10)) }
         }
 
         if let image = try FileImage(of: database, identity: identity, source: source, wal: applicationWritesDuringCopy) {
@@ -197,7 +195,7 @@ public enum Snapshot {
             progress(total - Int(sqlite3_backup_remaining(backup)), total)
             if rc == SQLITE_OK { continue }
             if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) && busyWaitedMilliseconds < busyTimeoutMilliseconds {
-                usleep(10_000)
+                Syscalls.sleep(for: .milliseconds(10))
                 busyWaitedMilliseconds += 10
                 continue
             }

@@ -47,7 +47,7 @@ public enum TransientCheck {
         "NotifyAccess", "TimeoutStartSec", "TimeoutStopSec", "TimeoutSec", "TimeoutAbortSec", "RuntimeMaxSec", "WatchdogSec",
         "Restart", "RestartSec", "RemainAfterExit", "SuccessExitStatus", "PIDFile", "BusName", "Sockets", "OOMPolicy",
         "LoadCredential", "LoadCredentialEncrypted", "SetCredential", "SetCredentialEncrypted",
-        "StandardInput", "StandardOutput", "StandardError", "Nice", "IOSchedulingClass", "IOSchedulingPriority",
+        "StandardInput", "StandardOutput", "StandardError", "Nice", "IOSchedulingClass", "IOSchedulingPriority", "IOWeight",
     ]
 
     /// [Unit] settings that a check takes over: waiting for the mounts the service waits for.
