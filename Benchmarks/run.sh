@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds dbbackup as shipped (release, static Swift stdlib) and runs the benchmarks.
 #   Benchmarks/run.sh [--quick] [--only snapshot snapshot-recent load upload generator small]
+# (upload: moto and, where installed, radosgw; awscli from PyPI, rclone if installed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
