@@ -4,6 +4,7 @@
 #                     [--devices disk tmpfs-loop throttled-loop] [--rounds N] [--throttle-mib N]
 # The load comparison's loop devices need root (losetup, mount, blkio throttle). The full run
 # takes about 12 minutes on 2 cores; --quick is a smoke run of a few minutes.
+# (upload: moto and, where installed, radosgw; awscli from PyPI, rclone if installed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Build the dbbackup Debian package.
 #   packaging/build-deb.sh [VERSION]      VERSION defaults to dbbackup's own (DBBackupVersion in
-#                                         Sources/dbbackup/DBBackup.swift, what --version prints)
+#                                         Sources/DBBackupCLI/DBBackup.swift, what --version prints)
 # Writes dist/dbbackup_VERSION_ARCH.deb (override the directory with DBBACKUP_DEB_OUTDIR) and
 # prints its path; the Cockpit page goes beside it as dbbackup-cockpit_VERSION_all.deb.
 # DBBACKUP_DEB_DEFAULT_CONFIG=FILE ships FILE as the default configuration instead of
@@ -21,7 +21,7 @@ repo=$(cd "$here/.." && pwd)
 die() { echo "build-deb: $*" >&2; exit 1; }
 log() { echo "build-deb: $*" >&2; }
 
-version=${1:-$(sed -n 's/.*static let current = "\(.*\)".*/\1/p' "$repo/Sources/dbbackup/DBBackup.swift")}
+version=${1:-$(sed -n 's/.*static let current = "\(.*\)".*/\1/p' "$repo/Sources/DBBackupCLI/DBBackup.swift")}
 # Debian version syntax (upstream part starts with a digit; no epoch here).
 [[ $version =~ ^[0-9][A-Za-z0-9.+~]*(-[A-Za-z0-9.+~]+)?$ ]] || die "bad version '$version' (e.g. 0.1.0 or 0.1.0-1)"
 for tool in swift dpkg-deb dpkg-shlibdeps dpkg-gencontrol dpkg-parsechangelog strip objcopy gzip md5sum; do

@@ -16,7 +16,7 @@ struct MultipartUpload {
     /// The whole file's digests when the caller has them (PutResult reports them).
     var knownDigests: FileDigests? = nil
 
-    private struct Part {
+    struct Part {
         let number: Int
         let etag: String
         let md5: [UInt8]
@@ -62,7 +62,7 @@ struct MultipartUpload {
         }
     }
 
-    private func create(on easy: CurlEasy) throws(S3Error) -> String {
+    func create(on easy: CurlEasy) throws(S3Error) -> String {
         var call = S3Call(operation: "multipart upload (create)", method: "POST", key: key,
                           permission: "s3:PutObject", query: [QueryItem("uploads")])
         call.headers = objectHeaders
@@ -152,7 +152,7 @@ struct MultipartUpload {
         return Part(number: number, etag: etag, md5: digests.md5)
     }
 
-    private func complete(_ parts: [Part], uploadID: String, on easy: CurlEasy) throws(S3Error) -> String? {
+    func complete(_ parts: [Part], uploadID: String, on easy: CurlEasy) throws(S3Error) -> String? {
         let body = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
             + parts.map { "<Part><PartNumber>\($0.number)</PartNumber><ETag>\"\(S3XML.escape($0.etag))\"</ETag></Part>" }.joined()
             + "</CompleteMultipartUpload>"
@@ -169,7 +169,7 @@ struct MultipartUpload {
     }
 
     /// Best effort: returns a note for the error message.
-    private func abort(uploadID: String, on easy: CurlEasy) -> String {
+    func abort(uploadID: String, on easy: CurlEasy) -> String {
         let call = S3Call(operation: "multipart upload (abort)", method: "DELETE", key: key,
                           permission: "s3:AbortMultipartUpload", query: [QueryItem("uploadId", uploadID)])
         do {

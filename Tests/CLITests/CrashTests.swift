@@ -71,7 +71,8 @@ struct CrashTests {
     func crashes() throws {
         for _ in 0..<3 { try runToSuccess("warm-up") }  // retention is pruning from now on
         var crashes = 0
-        for point in CrashPoint.allCases {
+        // A directory run never reaches the points of an S3 upload that goes on during the copy.
+        for point in CrashPoint.allCases where !CrashPoint.overlappedUpload.contains(point) {
             for round in 1...3 {
                 let result = try start(crashAt: point.rawValue).wait()
                 #expect(result.signal == SIGKILL, "\(point.rawValue): the run was not killed there (status \(result.status))")
@@ -94,7 +95,7 @@ struct CrashTests {
             try runToSuccess("random #\(round) (seed \(seed))")
             try checkSettled("random #\(round) after \(delay) µs (seed \(seed))")
         }
-        #expect(crashes == CrashPoint.allCases.count * 3 + 40)
+        #expect(crashes == (CrashPoint.allCases.count - CrashPoint.overlappedUpload.count) * 3 + 40)
         print("crash safety: \(crashes) kills, seed \(seed) (replay with DBBACKUP_CRASH_SEED=\(seed))")
     }
 }

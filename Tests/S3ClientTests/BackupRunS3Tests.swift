@@ -336,8 +336,28 @@ struct SoakTests {
 struct S3CrashTests {
     @Test("SIGKILL during S3 runs: no registry row for an object not completely stored; the next run settles and cleans up")
     func crashes() throws {
+        // 4 MB: one PUT of the finished, verified file; the points of an upload that goes on
+        // during the copy are never reached.
+        try Self.crashes(megabytes: 4, s3Settings: "", randomKillMicroseconds: 150_000,
+                         points: CrashPoint.allCases.filter { !CrashPoint.overlappedUpload.contains($0) })
+    }
+
+    @Test("SIGKILL during S3 runs whose parts go up while the snapshot is copied: nothing unverified is ever recorded as stored")
+    func crashesDuringOverlappedUpload() throws {
+        // 16 MB in 5 MiB parts: above the threshold, so each run claims its name and sends
+        // its parts while the copy and quick_check go on, and commits after them.
+        try Self.crashes(megabytes: 16, s3Settings: "multipart_threshold_mib = 5\npart_size_mib = 5", randomKillMicroseconds: 600_000,
+                         points: CrashPoint.allCases.filter { $0 != .afterRecord }, overlapped: true)
+    }
+
+    /// Kills runs at each of `points` (twice, and each must really die there) and at random
+    /// moments; after each kill, every stored row's object is in the store byte for byte, and
+    /// the next run settles what the killed one left: nothing pending, and nothing the registry
+    /// no longer counts is still in the store.
+    static func crashes(megabytes: Int, s3Settings: String, randomKillMicroseconds: Int, points: [CrashPoint],
+                        overlapped: Bool = false) throws {
         let server = try TestServers.moto.get()
-        let product = try Product(server: server, megabytes: 4)
+        let product = try Product(server: server, megabytes: megabytes, s3Settings: s3Settings)
         defer { product.cleanUp() }
         try product.expectOK(product.dbbackup("retention", "set", "--remote", "2"))
         var environment = ProcessInfo.processInfo.environment
@@ -345,23 +365,35 @@ struct S3CrashTests {
         environment["DBBACKUP_STATE_DIR"] = product.stateDirectory
         let seed = UInt64(ProcessInfo.processInfo.environment["DBBACKUP_CRASH_SEED"] ?? "") ?? UInt64.random(in: 1...UInt64.max)
         var rng = SplitMix64(seed: seed)
-        var kills: [String] = CrashPoint.allCases.flatMap { [$0.rawValue, $0.rawValue] }
+        var kills: [String] = points.flatMap { [$0.rawValue, $0.rawValue] }
         kills += (0..<20).map { _ in "random" }
         for _ in 0..<3 { try product.expectOK(product.dbbackup("run", "cloud")) }
         let registry = try BackupRegistry(path: product.stateDirectory + "/registry.db")
         for (round, kill) in kills.enumerated() {
             var env = environment
             if kill != "random" { env["DBBACKUP_TEST_CRASH_AT"] = kill }
+            let storedBefore = try registry.storedBackups().map(\.id)
             let child = try Spawn.start(Product.binary, ["run", "cloud"], environment: env)
             if kill == "random" {
-                usleep(useconds_t(Int.random(in: 0...150_000, using: &rng)))
+                usleep(useconds_t(Int.random(in: 0...randomKillMicroseconds, using: &rng)))
                 child.kill()
             }
-            _ = child.wait()
+            let result = child.wait()
             let context = "seed \(seed) #\(round) \(kill)"
+            if kill != "random" { #expect(result.signal == SIGKILL, "\(context): the run was not killed there (status \(result.status)): \(result.stderr)") }
             // Right after the kill: every stored row's object is in the store, byte for byte.
             for record in try registry.storedBackups() {
+                #expect(!(record.sha256 ?? "").isEmpty, "\(context): a stored row without its SHA-256")
                 #expect(try product.adminRead(try #require(product.key(record))).get() == record.sha256, "\(context)")
+            }
+            if overlapped, let point = CrashPoint(rawValue: kill), CrashPoint.overlappedUpload.contains(point) || point == .afterSnapshot {
+                // Killed before the upload was committed: the run recorded nothing as stored.
+                #expect(try registry.storedBackups().map(\.id) == storedBefore, "\(context): a backup was recorded as stored")
+                let pending = try registry.backups(in: .pending)
+                #expect(pending.count == 1, "\(context): the killed run's claim is not pending")
+                if point == .afterEarlyRecord || point == .afterFirstPart {
+                    #expect(pending.first?.sha256 == nil, "\(context): a SHA-256 recorded before the copy was verified")
+                }
             }
             let run = try product.dbbackup("run", "cloud")
             #expect(run.status == 0, "\(context): the next run failed: \(run.stderr)")
@@ -375,6 +407,45 @@ struct S3CrashTests {
                 if case .success = product.adminRead(key) { Issue.record("\(context): \(key) (\(record.state)) is still in the store") }
             }
         }
-        print("S3 crash safety: \(kills.count) kills, seed \(seed)")
+        print("S3 crash safety (\(megabytes) MB\(overlapped ? ", parts sent during the copy" : "")): \(kills.count) kills, seed \(seed)")
+    }
+
+    @Test("a snapshot that fails its verification after its parts went up: nothing is stored, nothing is left in the store")
+    func unverifiedSnapshotLeavesNothing() throws {
+        let server = try TestServers.moto.get()
+        let product = try Product(server: server, megabytes: 16, s3Settings: "multipart_threshold_mib = 5\npart_size_mib = 5")
+        defer { product.cleanUp() }
+        try product.expectOK(product.dbbackup("run", "cloud"))
+        // A version query that depends on the file, not the data: the live database and its
+        // copy (in the staging directory) of the same moment give different versions, which
+        // fails the snapshot's verification after the copy, when its parts have gone up.
+        let main = product.configDirectory + "/dbbackup.toml"
+        let query = "SELECT CASE WHEN file LIKE '%/staging/%' THEN 'copy' ELSE 'live' END FROM pragma_database_list WHERE name = 'main'"
+        let text = try String(contentsOfFile: main, encoding: .utf8)
+        #expect(text.contains("[database]\n"))
+        try text.replacingOccurrences(of: "[database]\n", with: "[database]\nversion_query = \"\(query)\"\n")
+            .write(toFile: main, atomically: true, encoding: .utf8)
+        let stored = try product.storedBackups()
+        let run = try product.dbbackup("run", "cloud")
+        #expect(run.status == ExitStatus.snapshot.code, "\(run.output)")
+        #expect(run.stderr.contains("differs from the one read from its copy"), "\(run.stderr)")
+        #expect(try product.storedBackups().map(\.id) == stored.map(\.id), "the unverified snapshot was recorded as stored")
+        let registry = try BackupRegistry(path: product.stateDirectory + "/registry.db")
+        #expect(try registry.backups(in: .pending).isEmpty)
+        // Its name was claimed before the copy (the upload started with it), then failed.
+        let failed = try registry.backups(in: .failed)
+        #expect(failed.count == 1)
+        let key = try #require(failed.first.flatMap(product.key))
+        #expect(key.contains("_vlive_"), "\(key)")
+        if case .failure(let error) = product.adminRead(key) {
+            #expect(error.code == .noSuchKey, "\(error)")
+        } else {
+            Issue.record("\(key) is in the store")
+        }
+        // The agent may not abort: the upload was completed and its object deleted, so no
+        // incomplete upload (billed parts) is left either.
+        let uploads = try LandingScenarios(server: server).incompleteUploads()
+        #expect(!uploads.contains(key), "an incomplete upload of \(key) is left")
+        #expect(product.stagingLeftovers.isEmpty)
     }
 }

@@ -12,6 +12,8 @@
 # GetObject, ListMultipartUploadParts and the ACL calls). Writes STATE_DIR/radosgw.env (same keys
 # as moto_up.py) and prints its path. PORT 0 picks a free port. With --owner-pid every daemon is
 # stopped when that process ends. Idempotent: a running instance under STATE_DIR is reused.
+# The OSD keeps objects in memory: 2 GiB, or DBBACKUP_RADOSGW_MEMSTORE_BYTES (the upload
+# benchmark keeps two 1.3 GiB objects at once).
 # Needs: apt-get install radosgw ceph-mon ceph-osd uuid-runtime; python3 with boto3.
 set -euo pipefail
 
@@ -60,7 +62,7 @@ osd crush chooseleaf type = 0
 ms mon client mode = crc
 ms client mode = crc
 osd objectstore = memstore
-memstore device bytes = 2147483648
+memstore device bytes = ${DBBACKUP_RADOSGW_MEMSTORE_BYTES:-2147483648}
 run dir = $DIR/run
 admin socket = $DIR/run/\$cluster-\$name.asok
 pid file = $DIR/run/\$name.pid

@@ -2,7 +2,7 @@
 # The .deb in a real systemd: install, configure, upgrade, remove and purge it in a freshly
 # booted Debian 12 container, as a sysadmin would.
 #   deb-test.sh [DEB [UPGRADE_DEB]]
-# Without DEB, packaging/build-deb.sh builds it (version from dbbackup's own, in Sources/dbbackup/DBBackup.swift). Without
+# Without DEB, packaging/build-deb.sh builds it (version from dbbackup's own, in Sources/DBBackupCLI/DBBackup.swift). Without
 # UPGRADE_DEB, build-deb.sh builds the same tree again as version "<DEB's version>+debtest1",
 # with a default configuration that differs. Upgrades also start from the package as 0.1.0
 # shipped it (dbbackup.toml a conffile; rebuilt from DEB with that commit's packaging files).

@@ -21,8 +21,12 @@ public struct MainConfig: Sendable, Equatable {
 
 /// Upload behaviour for every s3 registration. The defaults suit most stores.
 public struct S3Transfer: Sendable, Equatable {
-    /// Files larger than this go as a multipart upload (default: S3's 5 GiB single-PUT limit).
-    public var multipartThresholdMiB = 5120
+    /// Files larger than this go as a multipart upload; a plain backup above it goes up while
+    /// its snapshot is copied and verified. Default 128 MiB, twice the default part size: a
+    /// smaller file is at most one part, which cannot go up before its copy has finished, so a
+    /// single PUT of the finished file (one request, nothing to clean up) costs no more.
+    public static let defaultMultipartThresholdMiB = 128
+    public var multipartThresholdMiB = S3Transfer.defaultMultipartThresholdMiB
     public var partSizeMiB = 64
     /// Parts of a multipart upload sent at once.
     public var concurrentParts = 4

@@ -228,7 +228,7 @@ public final class BackupRegistry {
                                          version, size, sha256, plain_size, plain_sha256, started_at, trigger, state, suspect, database)
                     VALUES (\(Self.nextSequence), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)
                     """).run([.text(backup.registration), .text(backup.provider)] + Self.locationValues(claimed) + [
-                        .text(backup.version), .integer(backup.size), .text(backup.sha256), .optional(backup.plainSize),
+                        .text(backup.version), .integer(backup.size), backup.sha256.isEmpty ? .null : .text(backup.sha256), .optional(backup.plainSize),
                         .optional(backup.plainSHA256), .integer(backup.startedAt.millisecondsSinceEpoch),
                         .text(backup.trigger.rawValue), .optional(backup.suspect), .optional(backup.database)])
                 return (db.lastInsertRowID, attempt, claimed)
@@ -255,6 +255,15 @@ public final class BackupRegistry {
             if try !isClaimed(candidate) { return (attempt, candidate) }
         }
         throw RegistryError(message: "no free backup name after \(start + 1000) attempts (\(location(start + 1)))")
+    }
+
+    /// What a backup claimed before its snapshot was copied (an upload that starts with the
+    /// copy: `claim` with an empty SHA-256) turned out to be, once the copy is verified.
+    public func recordVerified(_ id: Int64, size: Int64, sha256: String, suspect: String?) throws {
+        try write("recording a verified backup") {
+            try db.prepare("UPDATE backups SET size = ?, sha256 = ?, suspect = ? WHERE id = ? AND state = 'pending'")
+                .run([.integer(size), .text(sha256), .optional(suspect), .integer(id)])
+        }
     }
 
     public func markStored(_ id: Int64, at time: Timestamp = .now()) throws {

@@ -2,6 +2,7 @@ import FoundationEssentials
 import Glibc
 import Hashing
 import Logging
+import Synchronization
 import SystemCalls
 
 /// What a run reports as it goes: the CLI shows a progress line on a terminal, systemd gets
@@ -148,6 +149,12 @@ public struct BackupRunner {
 
     /// Snapshot (under `databaseLock`, released as soon as the copy is verified), suspect
     /// check, record, place, mark stored.
+    ///
+    /// A plain backup that the store places while it is copied (S3, above the multipart
+    /// threshold) is recorded as pending before the first byte is copied, under the name of the
+    /// schema version read inside the snapshot's transaction, and its parts go up as they are
+    /// hashed; it is committed only once the copy is verified, and discarded (nothing left in
+    /// the store) when it is not.
     private func takeAndStore(_ registration: Registration, store: any BackupStore, registry: BackupRegistry,
                               started: Timestamp, trigger: BackupTrigger, databaseLock: RunLock,
                               failureRecorded: inout Bool) throws(RunFailure) -> (BackupRecord, Snapshot.Method) {
@@ -159,6 +166,41 @@ public struct BackupRunner {
 
         let form = registration.encoding.storedForm
         let encoded = !form.layers.isEmpty
+        let baseline: BackupRecord?
+        do {
+            baseline = try registry.lastGood(of: name, database: config.database.resolvedPath)
+        } catch {
+            throw RunFailure(.store, registration: name, "\(error)")
+        }
+        let nameFor = { (version: String, attempt: Int) in
+            store.location(forFileName: BackupNaming.fileName(base: BackupNaming.baseName(version: version, at: started), attempt: attempt, suffix: form.suffix))
+        }
+        // Set once a placement while copying has started (see the function's comment).
+        var early: EarlyPlacement?
+        let uploading = Flag()
+        let observer = observer
+        let beforeCopy = { (plan: Snapshot.Plan) throws -> Snapshot.PartDigests? in
+            guard !encoded, store.placesWhileCopying(size: plan.size) else { return nil }
+            let suspect = SuspectCheck.reason(size: plan.size, version: plan.version, baseline: baseline)
+            let (id, attempt, location) = try registry.claim(
+                NewBackup(registration: name, provider: store.provider, location: nameFor(plan.version, 1), version: plan.version,
+                          size: plan.size, sha256: "", startedAt: started, trigger: trigger, suspect: suspect,
+                          database: config.database.resolvedPath),
+                location: { nameFor(plan.version, $0) })
+            early = EarlyPlacement(id: id, attempt: attempt, location: location, plan: plan)
+            let attributes = BackupAttributes(registration: name, trigger: trigger, version: plan.version, createdAt: started, sha256: "")
+            let first = Flag()
+            let placement = try store.startPlacing(at: location, size: plan.size, staging: staging, attributes: attributes, partStored: {
+                if first.set() { CrashPoint.afterFirstPart.reached() }
+            }, progress: { sent, total in
+                // The snapshot's own progress is shown until it is done.
+                if uploading.isSet, total > 0 { observer.progress(name, "storing", Double(sent) / Double(total)) }
+            })
+            early?.placement = placement
+            CrashPoint.afterEarlyRecord.reached()
+            return Snapshot.PartDigests(partSize: placement.partSize) { placement.partReady($0) }
+        }
+
         observer.step(name, "snapshot of \(config.database.resolvedPath)")
         let snapshot: Snapshot.Result
         do {
@@ -166,47 +208,68 @@ public struct BackupRunner {
             snapshot = try Snapshot.take(
                 database: config.database.resolvedPath, to: staging, versionQuery: config.database.versionQuery,
                 busyTimeoutMilliseconds: Int32(config.database.busyTimeoutSeconds * 1000), md5: store.needsMD5 && !encoded,
-                durable: store.keepsStagingFile && !encoded, pace: config.database.paceBytesPerSecond
-            ) { copied, total in
-                if total > 0 { observer.progress(name, "snapshot", Double(copied) / Double(total)) }
-            }
+                durable: store.keepsStagingFile && !encoded, pace: config.database.paceBytesPerSecond,
+                progress: { copied, total in
+                    if total > 0 { observer.progress(name, "snapshot", Double(copied) / Double(total)) }
+                },
+                beforeCopy: encoded || !store.placesWhileCopying(size: Int64.max) ? nil : beforeCopy)
         } catch {
-            throw RunFailure(error.code == .noSpace ? .store : error.code == .permission ? .permission : .snapshot, registration: name, error.message)
+            let failure: RunFailure
+            if error.code == .declined {
+                failure = (error.cause as? RunFailure) ?? RunFailure(.store, registration: name, "recording the backup failed: \(error.cause.map { "\($0)" } ?? error.message)")
+            } else {
+                failure = RunFailure(error.code == .noSpace ? .store : error.code == .permission ? .permission : .snapshot, registration: name, error.message)
+            }
+            if let early { failureRecorded = abandon(early, registry: registry, failure: failure) }
+            throw failure
         }
         databaseLock.release()
+        uploading.set()
         CrashPoint.afterSnapshot.reached()
 
-        let suspect: String?
-        do {
-            suspect = SuspectCheck.reason(size: snapshot.size, version: snapshot.version, baseline: try registry.lastGood(of: name, database: config.database.resolvedPath))
-        } catch {
-            throw RunFailure(.store, registration: name, "\(error)")
-        }
+        let suspect = SuspectCheck.reason(size: snapshot.size, version: snapshot.version, baseline: baseline)
         // The stored form: the verified snapshot itself, or its compressed and/or encrypted
         // form beside it (the plain copy is deleted as soon as that exists).
         let (stored, storedDigests) = try encode(staging, as: form, registration: name, snapshot: snapshot, md5: store.needsMD5)
         defer { if stored != staging { Self.removeStaging(stored) } }
         let plain: (size: Int64, sha256: String)? = encoded ? (snapshot.size, snapshot.sha256) : nil
-        let baseName = BackupNaming.baseName(version: snapshot.version, at: started)
-        let nameFor = { (attempt: Int) in store.location(forFileName: BackupNaming.fileName(base: baseName, attempt: attempt, suffix: form.suffix)) }
         let attributes = BackupAttributes(registration: name, trigger: trigger, version: snapshot.version, createdAt: started,
                                           sha256: storedDigests.sha256.hexString, plainSHA256: plain?.sha256)
-        var id: Int64?
+        var id = early?.id
+        // The placement that started with the copy, while it has neither finished nor been discarded.
+        var placing = early?.placement
         do {
-            var (claimedID, attempt, location) = try registry.claim(
-                NewBackup(registration: name, provider: store.provider, location: nameFor(1), version: snapshot.version,
-                          size: storedDigests.size, sha256: storedDigests.sha256.hexString, plainSize: plain?.size, plainSHA256: plain?.sha256,
-                          startedAt: started, trigger: trigger, suspect: suspect, database: config.database.resolvedPath),
-                location: nameFor)
-            id = claimedID
-            CrashPoint.afterRecord.reached()
-            while true {
-                observer.step(name, "storing \(location)")
-                let placed = try store.place(staging: stored, digests: storedDigests, at: location, attributes: attributes) { sent, total in
-                    if total > 0 { observer.progress(name, "storing", Double(sent) / Double(total)) }
+            var (claimedID, attempt, location): (Int64, Int, BackupLocation)
+            if let early {
+                (claimedID, attempt, location) = (early.id, early.attempt, early.location)
+                try registry.recordVerified(claimedID, size: storedDigests.size, sha256: storedDigests.sha256.hexString, suspect: suspect)
+                if snapshot.size != early.plan.size, let placement = placing {
+                    // Not the size its parts were cut for (never seen): send the finished file instead.
+                    placing = nil
+                    if let left = placement.discard() { logger.warning("\(left)", metadata: ["registration": "\(name)"]) }
                 }
-                if placed { break }
-                (attempt, location) = try registry.reclaim(claimedID, after: attempt, location: nameFor)
+            } else {
+                (claimedID, attempt, location) = try registry.claim(
+                    NewBackup(registration: name, provider: store.provider, location: nameFor(snapshot.version, 1), version: snapshot.version,
+                              size: storedDigests.size, sha256: storedDigests.sha256.hexString, plainSize: plain?.size, plainSHA256: plain?.sha256,
+                              startedAt: started, trigger: trigger, suspect: suspect, database: config.database.resolvedPath),
+                    location: { nameFor(snapshot.version, $0) })
+                id = claimedID
+                CrashPoint.afterRecord.reached()
+            }
+            if let placement = placing {
+                observer.step(name, "storing \(location)")
+                placing = nil  // finish leaves nothing it can remove when it fails
+                try placement.finish(digests: storedDigests) { CrashPoint.beforeComplete.reached() }
+            } else {
+                while true {
+                    observer.step(name, "storing \(location)")
+                    let placed = try store.place(staging: stored, digests: storedDigests, at: location, attributes: attributes) { sent, total in
+                        if total > 0 { observer.progress(name, "storing", Double(sent) / Double(total)) }
+                    }
+                    if placed { break }
+                    (attempt, location) = try registry.reclaim(claimedID, after: attempt, location: { nameFor(snapshot.version, $0) })
+                }
             }
             CrashPoint.afterPlace.reached()
             try registry.markStored(claimedID)
@@ -217,6 +280,9 @@ public struct BackupRunner {
             return (record, snapshot.method)
         } catch {
             let failure = (error as? RunFailure) ?? RunFailure(.store, registration: name, "recording the backup failed: \(error)")
+            if let placement = placing, let left = placement.discard() {
+                logger.warning("\(left)", metadata: ["registration": "\(name)"])
+            }
             // An upload that failed may still have stored the object (or will: a late PUT).
             if let id {
                 failureRecorded = (try? registry.markFailed(id, error: failure.message, leftover: store.provider == "s3")) != nil
@@ -224,6 +290,25 @@ public struct BackupRunner {
             throw failure
         }
     }
+
+    /// A backup claimed before its snapshot was copied, and the placement that started with it.
+    private struct EarlyPlacement {
+        let id: Int64
+        let attempt: Int
+        let location: BackupLocation
+        let plan: Snapshot.Plan
+        var placement: (any PlacementInProgress)?
+    }
+
+    /// The snapshot of a backup that was being placed while it was copied failed: discards the
+    /// placement (nothing is left in the store) and records the failure on the claimed row, whose
+    /// key later runs delete again (a late PUT). Returns whether the failure was recorded.
+    private func abandon(_ early: EarlyPlacement, registry: BackupRegistry, failure: RunFailure) -> Bool {
+        if let left = early.placement?.discard() { logger.warning("\(left)", metadata: ["registration": "\(registration(of: failure))"]) }
+        return (try? registry.markFailed(early.id, error: failure.message, leftover: true)) != nil
+    }
+
+    private func registration(of failure: RunFailure) -> String { failure.registration ?? "" }
 
     /// The stored form of the verified snapshot at `staging`: `staging` itself when the form is
     /// plain; otherwise the compressed and/or encrypted file written beside it, after which the
@@ -278,6 +363,17 @@ public struct BackupRunner {
             return ([], ["retention failed: \(error)"])
         }
     }
+}
+
+/// A flag set once, read from any thread.
+final class Flag: Sendable {
+    private let value = Mutex(false)
+
+    var isSet: Bool { value.withLock { $0 } }
+
+    /// Sets it; true when it was not set before.
+    @discardableResult
+    func set() -> Bool { value.withLock { was in defer { was = true }; return !was } }
 }
 
 /// Naming: `db_v{version}_{UTC yyyyMMdd'T'HHmmss'Z'}.db`, with `_002`, `_003`… when a name is

@@ -6,10 +6,19 @@ import SystemCalls
 
 /// Why a snapshot could not be taken. Each case says what the sysadmin can do about it.
 public struct SnapshotError: Error, CustomStringConvertible, Sendable {
-    public enum Code: Sendable { case missingDatabase, notADatabase, busy, versionQuery, verification, noSpace, replaced, io, permission }
+    /// `declined`: the caller's `beforeCopy` ended the snapshot (see `cause`).
+    public enum Code: Sendable { case missingDatabase, notADatabase, busy, versionQuery, verification, noSpace, replaced, io, permission, declined }
     public let code: Code
     public let message: String
+    /// For `.declined`: the error `beforeCopy` threw.
+    public var cause: (any Error)?
     public var description: String { message }
+
+    public init(code: Code, message: String, cause: (any Error)? = nil) {
+        self.code = code
+        self.message = message
+        self.cause = cause
+    }
 
     static func noSpace(at staging: String) -> SnapshotError {
         SnapshotError(code: .noSpace, message: "no space left for the snapshot at \(staging)")
@@ -47,6 +56,41 @@ public enum Snapshot {
         var pacing: PacedWriteback.Report? = nil
     }
 
+    /// What is known once the read transaction is open, before the first byte is copied: the
+    /// copy will be exactly this (`Snapshot.take` checks that the copy's version is this one).
+    public struct Plan: Sendable, Equatable {
+        /// The schema version, read inside the read transaction from the live database: the
+        /// same point in time as the copy.
+        public let version: String
+        /// The copy's size: the snapshot's pages times the page size.
+        public let size: Int64
+        public let method: Method
+    }
+
+    /// The digests of one part of the copy (see `PartDigests`).
+    public struct Part: Sendable {
+        /// 0-based, counted from the start of the file in parts of `PartDigests.partSize`.
+        public let index: Int
+        public let length: Int64
+        public let sha256: [UInt8]
+        public let md5: [UInt8]
+    }
+
+    /// Where the digests of each part of the copy go, as soon as that part is final and hashed
+    /// (for an upload that sends parts while the copy goes on). A file copy's parts are final
+    /// as they land; an online backup's only once SQLite has finished it (it rewrites the first
+    /// page at the end, and its pager writes other pages whenever its cache spills). `digested`
+    /// runs on the hashing threads, never after `take` returns.
+    public struct PartDigests: Sendable {
+        public let partSize: Int64
+        public let digested: @Sendable (Part) -> Void
+
+        public init(partSize: Int64, digested: @escaping @Sendable (Part) -> Void) {
+            self.partSize = partSize
+            self.digested = digested
+        }
+    }
+
     /// Pages copied per step; the progress callback runs between steps.
     public static let pagesPerStep: Int32 = 4096
 
@@ -60,6 +104,10 @@ public enum Snapshot {
     ///   - pace: for a durable copy, the most bytes per second written to disk while the
     ///     application is writing too (see `PacedWriteback`); nil never paces.
     ///   - pagesPerStep: pages copied between two calls of `progress`.
+    ///   - beforeCopy: called inside the read transaction, before the first byte is copied, with
+    ///     what the copy will be; it may ask for each part's digests as the copy lands (the
+    ///     whole file's MD5 is then not computed). An error it throws ends the snapshot: it comes
+    ///     back as a `SnapshotError` of code `.declined` whose `cause` is that error.
     public static func take(
         database: String,
         to staging: String,
@@ -69,7 +117,8 @@ public enum Snapshot {
         durable: Bool = false,
         pace: Int64? = nil,
         pagesPerStep: Int32 = pagesPerStep,
-        progress: (_ copiedPages: Int, _ totalPages: Int) -> Void = { _, _ in }
+        progress: (_ copiedPages: Int, _ totalPages: Int) -> Void = { _, _ in },
+        beforeCopy: ((Plan) throws -> PartDigests?)? = nil
     ) throws(SnapshotError) -> Result {
         // Before SQLite opens it: never create a file beside the application's database that the
         // application could not use, and tell "permission denied" from "does not exist".
@@ -82,13 +131,28 @@ public enum Snapshot {
             throw SnapshotError(code: .missingDatabase, message: "database \(database) does not exist; check database.path in the main configuration")
         }
         var writeback: PacedWriteback?
-        let digests = StagingDigests(of: staging, algorithms: md5 ? [.sha256, .md5] : [.sha256])
+        // Made once the copy's plan is known: with parts, the whole file's MD5 is not needed.
+        var following: StagingDigests?
+        var planned: Plan?
         // Every thread is joined before this returns or throws: none outlives the staging file.
-        defer { digests.cancel() }
+        defer { following?.cancel() }
         let method: Method
         do {
             method = try copy(database, identity: identity, to: staging, busyTimeoutMilliseconds: busyTimeoutMilliseconds,
-                              pagesPerStep: pagesPerStep, progress: progress, landed: digests.landed) { path in
+                              pagesPerStep: pagesPerStep, versionQuery: beforeCopy == nil ? nil : .some(versionQuery),
+                              progress: progress, landed: { following?.landed($0) },
+                              begin: { plan in
+                var parts: PartDigests?
+                if let plan, let beforeCopy {
+                    planned = plan
+                    do {
+                        parts = try beforeCopy(plan)
+                    } catch {
+                        throw SnapshotError(code: .declined, message: "\(error)", cause: error)
+                    }
+                }
+                following = StagingDigests(of: staging, algorithms: md5 && parts == nil ? [.sha256, .md5] : [.sha256], parts: parts)
+            }) { path in
                 writeback = durable ? PacedWriteback(file: path, database: database, pace: pace) : nil
                 return writeback
             }
@@ -110,12 +174,23 @@ public enum Snapshot {
         }
         // Verification (SQLite reading the copy), each digest (reading it as bytes) and the
         // fsync (waiting for the disk) are independent: they run side by side.
+        guard let digests = following else {
+            throw SnapshotError(code: .io, message: "snapshot of \(database) failed: the copy never started")
+        }
         digests.complete()
         let sync = durable ? JoinableThread { [writeback] in
             writeback?.finish()
             try FileSystem.fsyncFile(staging)
         } : nil
-        let verified = Swift.Result { () throws(SnapshotError) -> String in try verify(staging, versionQuery: versionQuery) }
+        let verified = Swift.Result { () throws(SnapshotError) -> String in
+            let version = try verify(staging, versionQuery: versionQuery)
+            if let planned, planned.version != version {
+                throw SnapshotError(code: .versionQuery, message: "the schema version read from the database inside the snapshot's transaction (\(planned.version)) "
+                                    + "differs from the one read from its copy (\(version)), which is the same point in time; "
+                                    + "database.version_query must depend on the data alone (not on the time, a random value or the connection)")
+            }
+            return version
+        }
         // A copy that failed its check is not worth writing out at the application's pace.
         if case .failure = verified { writeback?.cancel(); digests.cancel() }
         // Every thread is joined before anything is thrown: none outlives the staging file.
@@ -123,7 +198,8 @@ public enum Snapshot {
         let hashed = Swift.Result {
             let (sha256, size) = try digestResults[0].get()
             try syncResult?.get()
-            return FileDigests(sha256: sha256, md5: md5 ? try digestResults[1].get().digest : nil, size: size)
+            // No whole-file MD5 when the parts were hashed instead (their MD5s are what is sent).
+            return FileDigests(sha256: sha256, md5: digestResults.count > 1 ? try digestResults[1].get().digest : nil, size: size)
         }
         let version = try verified.get()
         switch hashed {
@@ -140,9 +216,13 @@ public enum Snapshot {
     /// exists; the writeback it returns is cancelled if the copy fails, and left running (for
     /// the caller to finish) if it succeeds. `landed(n)`: bytes `0..<n` of a file copy are
     /// final (SQLite's backup says nothing: it rewrites the first page at the end).
+    ///
+    /// `versionQuery`: nil to skip the plan; otherwise the version is read from the source
+    /// (`.some(nil)`: PRAGMA user_version) and `begin` gets the plan. `begin` runs once the
+    /// transaction is open, before the first byte is copied.
     private static func copy(_ database: String, identity: [UInt64], to staging: String, busyTimeoutMilliseconds: Int32,
-                             pagesPerStep: Int32, progress: (Int, Int) -> Void, landed: (Int64) -> Void,
-                             startWriteback: (String) -> PacedWriteback?) throws -> Method {
+                             pagesPerStep: Int32, versionQuery: String??, progress: (Int, Int) -> Void, landed: (Int64) -> Void,
+                             begin: (Plan?) throws -> Void, startWriteback: (String) -> PacedWriteback?) throws -> Method {
         let source = try SQLiteConnection(path: database, mode: .readOnly, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
         // Created here, not by SQLite, so that it is never readable by others (backups hold
         // the application's data).
@@ -163,8 +243,23 @@ public enum Snapshot {
             while applicationWritesDuringCopy, let writeback, writeback.isBehind { Syscalls.sleep(for: .milliseconds(10)) }
         }
 
-        if let image = try FileImage(of: database, identity: identity, source: source, wal: applicationWritesDuringCopy) {
-            defer { FileSystem.close(image.descriptor) }
+        let image = try FileImage(of: database, identity: identity, source: source, wal: applicationWritesDuringCopy)
+        defer { if let image { FileSystem.close(image.descriptor) } }
+        var plan: Plan?
+        if let versionQuery {
+            let size: Int64
+            if let image {
+                size = image.length
+            } else {
+                let pageSize = try source.scalar("PRAGMA page_size").flatMap(Int64.init) ?? 0
+                size = pageSize * (try source.scalar("PRAGMA page_count").flatMap(Int64.init) ?? 0)
+            }
+            plan = Plan(version: try version(of: source, versionQuery: versionQuery, what: "the database"), size: size,
+                        method: image == nil ? .onlineBackup : .fileCopy)
+        }
+        try begin(plan)
+
+        if let image {
             let copier = RangeCopier(from: image.descriptor, database, to: output, staging)
             let step = Int64(pagesPerStep) * image.pageSize
             var offset: Int64 = 0
@@ -255,30 +350,31 @@ public enum Snapshot {
             guard check == "ok" else {
                 throw SnapshotError(code: .verification, message: "the snapshot failed PRAGMA quick_check: \(check)")
             }
-            let version: String
-            if let versionQuery {
-                if let problem = try VersionQuery.problem(versionQuery, on: copy) {
-                    throw SnapshotError(code: .versionQuery, message: "database.version_query \(problem); \(VersionQuery.fix)")
-                }
-                let value: String?
-                do {
-                    value = try copy.scalar(versionQuery)
-                } catch {
-                    throw SnapshotError(code: .versionQuery, message: "database.version_query failed on the snapshot: \(error.message); fix the query in the main configuration")
-                }
-                if let problem = VersionQuery.valueProblem(value) {
-                    throw SnapshotError(code: .versionQuery, message: "database.version_query \(problem)")
-                }
-                version = value ?? ""  // valid, so never nil
-            } else {
-                version = try copy.scalar("PRAGMA user_version") ?? "0"
-            }
-            return version
+            return try version(of: copy, versionQuery: versionQuery, what: "the snapshot")
         } catch let error as SnapshotError {
             throw error
         } catch {
             throw SnapshotError(code: .verification, message: "the snapshot could not be verified: \(error)")
         }
+    }
+
+    /// The schema version of `connection`'s database: `versionQuery`'s value, or PRAGMA
+    /// user_version. `what` names the database in messages ("the snapshot").
+    private static func version(of connection: SQLiteConnection, versionQuery: String?, what: String) throws -> String {
+        guard let versionQuery else { return try connection.scalar("PRAGMA user_version") ?? "0" }
+        if let problem = try VersionQuery.problem(versionQuery, on: connection) {
+            throw SnapshotError(code: .versionQuery, message: "database.version_query \(problem); \(VersionQuery.fix)")
+        }
+        let value: String?
+        do {
+            value = try connection.scalar(versionQuery)
+        } catch {
+            throw SnapshotError(code: .versionQuery, message: "database.version_query failed on \(what): \(error.message); fix the query in the main configuration")
+        }
+        if let problem = VersionQuery.valueProblem(value) {
+            throw SnapshotError(code: .versionQuery, message: "database.version_query \(problem)")
+        }
+        return value ?? ""  // valid, so never nil
     }
 
     private static func classify(_ error: SQLiteError, database: String, staging: String) -> SnapshotError {

@@ -52,6 +52,50 @@ protocol BackupStore {
 
     /// Removes staging files that crashed runs left behind (never a live run's).
     func removeStagingLeftovers()
+
+    /// Whether a plain backup of `size` bytes starts going to the store while its snapshot is
+    /// still being copied and verified (`startPlacing`), rather than once it is finished
+    /// (`place`). Stores that only place finished files need not implement it (false).
+    func placesWhileCopying(size: Int64) -> Bool
+
+    /// Starts placing a plain backup of `size` bytes at `location` while the snapshot is still
+    /// being copied into `staging`: its parts go to the store as they are hashed, and nothing
+    /// is stored under the name before `PlacementInProgress.finish`. Called only when
+    /// `placesWhileCopying(size:)` said so, before the first byte is copied; it must not wait
+    /// for the store (the application may be waiting for the copy). `attributes.sha256` is
+    /// not known yet (empty). `partStored` runs after each part the store accepted.
+    func startPlacing(at location: BackupLocation, size: Int64, staging: String, attributes: BackupAttributes,
+                      partStored: @escaping @Sendable () -> Void,
+                      progress: @escaping @Sendable (Int64, Int64) -> Void) throws(RunFailure) -> any PlacementInProgress
+}
+
+extension BackupStore {
+    func placesWhileCopying(size: Int64) -> Bool { false }
+
+    func startPlacing(at location: BackupLocation, size: Int64, staging: String, attributes: BackupAttributes,
+                      partStored: @escaping @Sendable () -> Void,
+                      progress: @escaping @Sendable (Int64, Int64) -> Void) throws(RunFailure) -> any PlacementInProgress {
+        throw RunFailure(.store, registration: attributes.registration, "\(provider) stores place finished backups only")
+    }
+}
+
+/// A backup being placed while its snapshot is copied (see `BackupStore.startPlacing`). It ends
+/// with exactly one of `finish` (the snapshot was verified) or `discard`.
+protocol PlacementInProgress: Sendable {
+    /// The snapshot is hashed in parts of this size (`partReady`).
+    var partSize: Int64 { get }
+
+    /// A part of the snapshot is final and hashed: it may go to the store.
+    func partReady(_ part: Snapshot.Part)
+
+    /// The snapshot is verified and `digests` are its own: stores it under its name, having
+    /// run `beforeCommit` just before the step that makes it visible there. "Stored" as for
+    /// `place`. Throws when it could not store; it then leaves nothing it can remove.
+    func finish(digests: FileDigests, beforeCommit: () -> Void) throws(RunFailure)
+
+    /// Stops and leaves nothing in the store (the snapshot failed, or was not verified).
+    /// Returns what may be left, and why, or nil.
+    func discard() -> String?
 }
 
 /// What is recorded beside a backup in the store itself, so that `registry rebuild` can
