@@ -1,14 +1,19 @@
 #!/usr/bin/env python3
 """dbbackup benchmarks: prints figures side by side with the tools a sysadmin would use by hand.
 
-    Benchmarks/run.sh [--quick] [--only NAME ...]
+    Benchmarks/run.sh [--quick] [--only NAME ...] [--devices disk tmpfs-loop throttled-loop]
 
-Each comparison alternates its contenders (A B C, B C A, ...) at least 5 times and prints the
-median wall time, the ratio to the reference, and peak RSS (from wait4's ru_maxrss). The page
-cache is warm for every contender alike. The machine is printed first. No assertion here:
-targets are printed next to the figures, for people to read.
+Each timed comparison alternates its contenders (A B C, B C A, ...) at least 5 times and
+prints the median wall time, the range, the ratio to the reference, and peak RSS (from
+wait4's ru_maxrss). The page cache is warm for every contender alike. The load comparison
+(an application committing while backups run back to back) rotates its contenders the same
+way, 3 rounds by default on each device, and prints the median and range of the share of
+its commits the application kept, and how many backups completed. The machine and its load
+average are printed first, and the load average beside every figure: the machine may be
+shared. No assertion here: targets are printed next to the figures, for people to read.
+See Benchmarks/README.md.
 """
-import argparse, json, os, platform, resource, shutil, statistics, subprocess, sys, tempfile, threading, time
+import argparse, json, os, platform, resource, shutil, signal, statistics, subprocess, sys, tempfile, threading, time
 
 def run_measured(argv, env=None, stdin=subprocess.DEVNULL):
     """Runs argv, returns (seconds, peak RSS in MiB); raises on failure."""
@@ -27,7 +32,8 @@ def machine():
     mem = next((int(l.split()[1]) // 1024 for l in open("/proc/meminfo") if l.startswith("MemTotal")), 0)
     disk = subprocess.run(["df", "-hT", WORK], capture_output=True, text=True).stdout.splitlines()[-1].split()
     return (f"machine: {os.cpu_count()} cores ({cpu}), {mem} MiB RAM, kernel {platform.release()}, "
-            f"work dir {WORK} on {disk[1]} ({disk[0]}, {disk[4]} free)")
+            f"work dir {WORK} on {disk[1]} ({disk[0]}, scheduler {scheduler(disk[0])}, {disk[4]} free)\n"
+            f"started {load()}; other processes share this machine, and timings follow its load")
 
 def load():
     """The machine's load, printed beside every figure: it is shared, and timings follow it."""
@@ -81,7 +87,7 @@ def dbbackup_env(config_dir, state_dir):
     return env
 
 def configure(binary, env, database, backups, retention=15):
-    subprocess.run([binary, "init", "--database", database], env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([binary, "init", "--database", database], env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     subprocess.run([binary, "retention", "set", "--local", str(retention)], env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     subprocess.run([binary, "registration", "add", "bench", "--provider", "filesystem", "--path", backups, "--schedule", "migration"],
                    env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -143,68 +149,188 @@ def bench_snapshot(binary, mib, runs, recent_commits=False):
             holder.stdin.close(); holder.wait()
         shutil.rmtree(root, ignore_errors=True)
 
+# The application: one INSERT per transaction, fsync at each commit (synchronous=FULL in WAL
+# mode, as an application that must not lose a commit would run), as fast as it can, until
+# its stdin closes; prints its commits and the seconds it ran.
 WRITER = r"""
-import sqlite3, sys, time
+import sqlite3, sys, threading, time
 db = sqlite3.connect(sys.argv[1], timeout=60, isolation_level=None)
-deadline = time.time() + float(sys.argv[2]); n = 0
-while time.time() < deadline:
+db.execute("PRAGMA synchronous=FULL")
+stop = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+print("ready", flush=True)
+n = 0; start = time.perf_counter()
+while not stop.is_set():
     db.execute("BEGIN IMMEDIATE"); db.execute("INSERT INTO orders (customer, amount, payload) VALUES ('load', 1, randomblob(200))"); db.execute("COMMIT"); n += 1
-print(n)
+print(n, time.perf_counter() - start)
 """
 
 # The shipped unit (systemd/dbbackup@.service) runs every backup with Nice=10 and best-effort
-# I/O priority 7; the load comparison runs it the same way, and also plain for reference.
+# I/O priority 7; the load comparison runs it the same way.
 AS_THE_UNIT = ["nice", "-n", "10", "ionice", "-c", "2", "-n", "7"]
 
-def bench_under_load(binary, mib, seconds, rounds):
-    """A writer commits as fast as it can; backups run back to back. Each round measures the
-    writer alone, then with backups, for `seconds` each; the median ratio is the figure (the
-    disk here varies a lot from one minute to the next, so one round proves little)."""
-    root = tempfile.mkdtemp(prefix="bench-load-", dir=WORK)
-    try:
-        db = os.path.join(root, "app.db"); make_database(db, mib)
-        env = dbbackup_env(os.path.join(root, "etc"), os.path.join(root, "state"))
-        backups = os.path.join(root, "backups")
+class Device:
+    """Where the writer's database and the backups live: the work directory's disk, or an ext4
+    file system on a loop device backed by a file in a tmpfs, optionally throttled to a write
+    rate (cgroup v1 blkio.throttle.write_bps_device on the root group, which throttles the
+    kernel's writeback too)."""
+    def __init__(self, name, directory, describe, cleanup=lambda: None):
+        self.name, self.directory, self.describe, self.cleanup = name, directory, describe, cleanup
+
+def scheduler(device):
+    """The I/O scheduler of a block device (/dev/vda1 → vda), or '?'."""
+    name = os.path.basename(os.path.realpath(device))
+    for candidate in (name, name.rstrip("0123456789"), name.rstrip("0123456789").rstrip("p")):
+        try:
+            text = open(f"/sys/block/{candidate}/queue/scheduler").read()
+            return next((w.strip("[]") for w in text.split() if w.startswith("[")), text.strip())
+        except OSError:
+            continue
+    return "?"
+
+def work_disk():
+    directory = tempfile.mkdtemp(prefix="bench-load-", dir=WORK)
+    disk = subprocess.run(["df", "--output=source,fstype", directory], capture_output=True, text=True).stdout.split()[-2:]
+    return Device("this machine's disk", directory, f"{directory} on {disk[1]} ({disk[0]}, scheduler {scheduler(disk[0])})",
+                  lambda: shutil.rmtree(directory, ignore_errors=True))
+
+THROTTLE = "/sys/fs/cgroup/blkio/blkio.throttle.write_bps_device"
+
+def throttle_evidence():
+    """Why this host cannot throttle a device, in its own words."""
+    lines = []
+    if not os.path.exists(THROTTLE): lines.append(f"no {THROTTLE}")
+    unified = next((p for p in ("/sys/fs/cgroup/cgroup.controllers", "/sys/fs/cgroup/unified/cgroup.controllers") if os.path.exists(p)), None)
+    if unified: lines.append(f"{unified}: '{open(unified).read().strip()}' (io.max needs the io controller)")
+    dm = subprocess.run(["dmsetup", "targets"], capture_output=True, text=True) if shutil.which("dmsetup") else None
+    lines.append("dmsetup targets: " + ((dm.stdout + dm.stderr).strip().splitlines()[0] if dm else "no dmsetup"))
+    return "; ".join(lines)
+
+def loop_device(throttle_mib=None, size_mib=1024):
+    """An ext4 loop device on a tmpfs file; None when this host cannot make one (not root,
+    no loop devices, or no throttle when one is asked for)."""
+    if os.geteuid() != 0 or not os.path.exists("/dev/loop-control"): return None
+    if throttle_mib and not os.path.exists(THROTTLE): return None
+    image = tempfile.mktemp(prefix="bench-loop-", suffix=".img", dir="/dev/shm")
+    mount = tempfile.mkdtemp(prefix="bench-loop-mnt-", dir=WORK)
+    subprocess.run(["truncate", "-s", f"{size_mib}M", image], check=True)
+    loop = subprocess.run(["losetup", "-f", "--show", image], check=True, capture_output=True, text=True).stdout.strip()
+    subprocess.run(["mkfs.ext4", "-q", loop], check=True)
+    subprocess.run(["mount", loop, mount], check=True)
+    number = open(f"/sys/block/{os.path.basename(loop)}/dev").read().strip()
+    if throttle_mib:
+        with open(THROTTLE, "w") as f: f.write(f"{number} {throttle_mib << 20}")
+    def cleanup():
+        if throttle_mib:
+            with open(THROTTLE, "w") as f: f.write(f"{number} 0")
+        for _ in range(50):  # a process just killed may still hold it for a moment
+            if subprocess.run(["umount", mount], stderr=subprocess.DEVNULL).returncode == 0: break
+            time.sleep(0.2)
+        subprocess.run(["losetup", "-d", loop])
+        os.rmdir(mount); os.unlink(image)
+    what = (f"ext4 on {loop} (scheduler {scheduler(loop)}), a loop device on a file in /dev/shm"
+            + (f", writes throttled to {throttle_mib} MiB/s (cgroup v1 blkio.throttle.write_bps_device {number})" if throttle_mib else ""))
+    return Device(f"throttled loop device ({throttle_mib} MiB/s)" if throttle_mib else "tmpfs-backed loop device", mount, what, cleanup)
+
+def bench_under_load(contenders_binaries, devices, rounds, quick=False):
+    """A writer commits as fast as it can (one INSERT per transaction, fsync at each commit);
+    backups run back to back, as a timer or a deploy would start them, for at least `seconds`
+    and until the last one has completed (none is cut short). Every round measures the writer
+    alone and with each contender, in an order rotated from round to round. The figure is the
+    share of its commits per second the writer kept against the same round's writer alone."""
+    for name, make in devices:
+        device = make()
+        if device is None:
+            print(f"\n## Writer under load on {name}: skipped, this host cannot provide it ({throttle_evidence()})")
+            continue
+        try:
+            bench_device_under_load(contenders_binaries, device, rounds, quick)
+        finally:
+            device.cleanup()
+
+def bench_device_under_load(binaries, device, rounds, quick):
+    throttled = "throttled" in device.name
+    mib = 16 if quick else 64
+    seconds = 4 if quick else 8
+    # A backup started within `seconds` may run until `cap`: backups are never cut short
+    # before then (dbbackup's copy is never dirty for more than 25 s, so at the slowest it
+    # completes within that), and one that has not completed by then has failed.
+    cap = 3 * seconds if quick else 30
+    root = device.directory
+    db = os.path.join(root, "app.db"); make_database(db, mib)
+    backups = os.path.join(root, "backups")
+    copy = os.path.join(root, "copy.db")
+    baseline = "no backup (the writer alone)"
+    contenders = [(baseline, None, None)]
+    for label, binary in binaries:
+        env = dbbackup_env(os.path.join(root, f"etc-{len(contenders)}"), os.path.join(root, f"state-{len(contenders)}"))
         configure(binary, env, db, backups)
-        copy = os.path.join(root, "copy.db")
-        def writer():
-            return subprocess.Popen([sys.executable, "-c", WRITER, db, str(seconds)], stdout=subprocess.PIPE)
-        def loaded(argv, env):
-            load = writer(); started = 0; done = 0; cut = 0; longest = 0.0; start = time.time()
-            while time.time() - start < seconds - 0.5:
-                started += 1
-                proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                t0 = time.time()
-                # A backup still running when the writer stops is not counted as completed.
-                try:
-                    code = proc.wait(timeout=max(0.1, seconds - (t0 - start)))
-                except subprocess.TimeoutExpired:
-                    proc.kill(); proc.wait(); cut = 1; break
-                if code == 0: done += 1; longest = max(longest, time.time() - t0)
-                empty(backups)
-                if os.path.exists(copy): os.unlink(copy)
-            return int(load.communicate()[0]), started - cut, done, longest
-        contenders = [
-            ("dbbackup run, as the unit runs it (Nice=10, I/O best-effort 7)", AS_THE_UNIT + [binary, "run", "bench"], env, rounds),
-            ("dbbackup run, plain (same priority as the writer)", [binary, "run", "bench"], env, rounds),
-            ("cp + sync", ["sh", "-c", f"cp '{db}' '{copy}' && sync '{copy}'"], None, 1),
-            ("sqlite3 .backup + sync", ["sh", "-c", f"sqlite3 '{db}' \".backup '{copy}'\" && sync '{copy}'"], None, 1),
-        ]
-        print(f"\n## Writer throughput while backups of a {mib} MiB WAL database run back to back ({seconds} s per measurement)")
-        print("(a backup still running when the writer stops is not counted)")
-        for label, argv, cenv, n in contenders:
-            ratios = []; detail = []
-            for _ in range(n):
-                base = int(writer().communicate()[0])
-                during, started, done, longest = loaded(argv, cenv)
-                ratios.append(during / base)
-                finished = (f"{done} of {started} backups completed, longest {longest:.2f} s" if started
-                            else f"no backup completed in {seconds} s")
-                detail.append(f"{during / base:.0%} ({base / seconds:.0f} → {during / seconds:.0f} tx/s, {finished})")
-            print(f"{label}: median {statistics.median(ratios):.0%}; " + "; ".join(detail))
-        print("target: dbbackup keeps ≥ 80% of the writer's throughput, and every backup completes")
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+        contenders.append((f"{label}, as the unit runs it", AS_THE_UNIT + [binary, "run", "bench"], env))
+    contenders.append(("cp + sync", ["sh", "-c", f"cp '{db}' '{copy}' && sync '{copy}'"], None))
+    contenders.append(("sqlite3 .backup + sync", ["sh", "-c", f"sqlite3 '{db}' \".backup '{copy}'\" && sync '{copy}'"], None))
+    def reset():
+        # The writer's rows go, so that every measurement backs up the same amount; the WAL
+        # is checkpointed, so none starts with the last one's; what the last one left dirty
+        # is written out before this one starts (untimed).
+        subprocess.run(["sqlite3", db, "DELETE FROM orders WHERE customer = 'load'; PRAGMA wal_checkpoint(TRUNCATE);"],
+                       check=True, stdout=subprocess.DEVNULL)
+        os.sync()
+    def clean(env):
+        if os.path.isdir(backups): empty(backups)
+        if os.path.exists(copy): os.unlink(copy)
+        if env:
+            subprocess.run(["sqlite3", os.path.join(env["DBBACKUP_STATE_DIR"], "registry.db"), "DELETE FROM backups"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    def measure(argv, env):
+        """(commits per second, backups started, completed, their durations)."""
+        load = subprocess.Popen([sys.executable, "-c", WRITER, db], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        load.stdout.readline()
+        started = done = 0; durations = []; start = time.perf_counter()
+        while argv and time.perf_counter() - start < seconds:
+            started += 1
+            t0 = time.perf_counter()
+            proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            try:
+                # sqlite3 .backup starts over whenever the database changes: under a writer it
+                # may never complete. Whatever still runs at the cap is stopped, not completed.
+                code = proc.wait(timeout=max(1, start + cap - t0))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL); proc.wait(); code = None  # sh and its sqlite3
+            if code == 0: done += 1; durations.append(time.perf_counter() - t0)
+            clean(env)
+        if not argv: time.sleep(seconds)
+        load.stdin.close()
+        commits, ran = load.stdout.read().split()
+        load.wait()
+        return int(commits) / float(ran), started, done, durations
+    print(f"\n## Writer under load on {device.name}: backups of a {mib} MiB WAL database back to back, "
+          f"backups started for {seconds} s and each given until {cap} s to complete, {rounds} round(s)")
+    print(f"({device.describe})")
+    print(load())
+    results = {label: [] for label, _, _ in contenders}
+    for round in range(rounds):
+        shift = round % len(contenders)
+        for label, argv, env in contenders[shift:] + contenders[:shift]:
+            reset()
+            results[label].append(measure(argv, env))
+            rate, started, done, _ = results[label][-1]
+            print(f"  (round {round + 1}: {label}: {rate:.0f} commits/s, {done} of {started} backups completed)", file=sys.stderr, flush=True)
+    width = max(len(label) for label in results)
+    print(f"{'contender':{width}}  {'kept':>5}  {'range':>9}  {'commits/s':>9}  backups completed, duration median (range)")
+    alone = [row[0] for row in results[baseline]]
+    for label, rows in results.items():
+        kept = [row[0] / base for row, base in zip(rows, alone)]
+        rate = statistics.median(row[0] for row in rows)
+        if label == baseline:
+            print(f"{label:{width}}  {'100%':>5}  {'':>9}  {rate:9.0f}  range {min(alone):.0f}-{max(alone):.0f} commits/s")
+            continue
+        completed = sum(row[2] for row in rows); started = sum(row[1] for row in rows)
+        durations = [d for row in rows for d in row[3]]
+        took = f", {statistics.median(durations):.1f} s ({min(durations):.1f}-{max(durations):.1f})" if durations else ""
+        print(f"{label:{width}}  {statistics.median(kept):5.0%}  {min(kept):4.0%}-{max(kept):4.0%}  {rate:9.0f}  "
+              f"{completed} of {started}{took}; rounds: " + " ".join(f"{k:.0%}" for k in kept))
+    print("target: dbbackup keeps ≥ 80% of the writer's commits, and every backup completes")
+    print(load())
 
 def bench_generator(binary, count, runs):
     """The generator against `cp -r` of the same registration files, both into a tmpfs (systemd
@@ -295,19 +421,33 @@ def bench_upload(binary, sizes_mib, runs):
         shutil.rmtree(root, ignore_errors=True)
 
 if __name__ == "__main__":
+    # Stopped from outside, it still unmounts, detaches and unthrottles what it set up.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", required=True)
     parser.add_argument("--work", default="/var/tmp")
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--only", nargs="*", default=["snapshot", "snapshot-recent", "load", "upload", "generator", "small"])
+    parser.add_argument("--devices", nargs="*", default=["disk", "tmpfs-loop", "throttled-loop"],
+                        help="where the load comparison runs: disk (the work directory's), tmpfs-loop, throttled-loop")
+    parser.add_argument("--throttle-mib", type=int, default=32, help="write rate of the throttled loop device, MiB/s")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the load comparison")
+    parser.add_argument("--compare-binary", action="append", default=[], metavar="LABEL=PATH",
+                        help="another dbbackup build to compare under load (e.g. the previous release)")
     args = parser.parse_args()
     WORK = args.work
+    began = time.perf_counter()
     print(machine())
     print(f"binary: {args.binary} ({os.path.getsize(args.binary) / 2**20:.1f} MiB)")
     runs = 5
-    if "snapshot" in args.only: bench_snapshot(args.binary, 64 if args.quick else 1024, runs)
-    if "snapshot-recent" in args.only: bench_snapshot(args.binary, 64 if args.quick else 1024, runs, recent_commits=True)
-    if "load" in args.only: bench_under_load(args.binary, 64 if args.quick else 256, 5 if args.quick else 10, 1 if args.quick else 5)
-    if "upload" in args.only: bench_upload(args.binary, [64] if args.quick else [100, 1024], runs)
+    if "snapshot" in args.only: bench_snapshot(args.binary, 64 if args.quick else 512, runs)
+    if "snapshot-recent" in args.only: bench_snapshot(args.binary, 64 if args.quick else 512, runs, recent_commits=True)
+    if "load" in args.only:
+        makers = {"disk": ("this machine's disk", work_disk), "tmpfs-loop": ("a tmpfs-backed loop device", lambda: loop_device()),
+                  "throttled-loop": (f"a loop device throttled to {args.throttle_mib} MiB/s", lambda: loop_device(throttle_mib=args.throttle_mib))}
+        binaries = [("dbbackup (this build)", args.binary)] + [tuple(item.split("=", 1)) for item in args.compare_binary]
+        bench_under_load(binaries, [makers[name] for name in args.devices], 1 if args.quick else args.rounds, args.quick)
+    if "upload" in args.only: bench_upload(args.binary, [64] if args.quick else [100, 512], runs)
     if "generator" in args.only: bench_generator(args.binary, 1000, 30)
     if "small" in args.only: bench_small_run(args.binary, 20)
+    print(f"\nall comparisons took {time.perf_counter() - began:.0f} s {load()}")

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Builds dbbackup as shipped (release, static Swift stdlib) and runs the benchmarks.
 #   Benchmarks/run.sh [--quick] [--only snapshot snapshot-recent load upload generator small]
+#                     [--devices disk tmpfs-loop throttled-loop] [--rounds N] [--throttle-mib N]
+# The load comparison's loop devices need root (losetup, mount, blkio throttle). The full run
+# takes about 12 minutes on 2 cores; --quick is a smoke run of a few minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
