@@ -475,8 +475,8 @@ if __name__ == "__main__":
     print(machine())
     print(f"binary: {args.binary} ({os.path.getsize(args.binary) / 2**20:.1f} MiB)")
     runs = 5
-    if "snapshot" in args.only: bench_snapshot(args.binary, 64 if args.quick else 1024, runs)
-    if "snapshot-recent" in args.only: bench_snapshot(args.binary, 64 if args.quick else 1024, runs, recent_commits=True)
+    if "snapshot" in args.only: bench_snapshot(args.binary, 64 if args.quick else 512, runs)
+    if "snapshot-recent" in args.only: bench_snapshot(args.binary, 64 if args.quick else 512, runs, recent_commits=True)
     if "load" in args.only:
         makers = {"disk": ("this machine's disk", work_disk), "tmpfs-loop": ("a tmpfs-backed loop device", lambda: loop_device()),
                   "throttled-loop": (f"a loop device throttled to {args.throttle_mib} MiB/s", lambda: loop_device(throttle_mib=args.throttle_mib))}
