@@ -882,7 +882,24 @@
 
     // --- wiring -----------------------------------------------------------------------------
 
+    /**
+     * Lays out each form field index.html declares with data-label: the label (for the field's
+     * first input or select that is not a checkbox, or for data-for; a plain span when there is
+     * none), then the field's contents in a .control, ending with the .field-message the command
+     * line's problems go to (its id from data-message).
+     */
+    function layOutFields() {
+        for (const field of document.querySelectorAll(".field[data-label]")) {
+            const control = el("div", { class: "control" }, ...field.childNodes,
+                               el("p", { class: "field-message", id: field.dataset.message }));
+            const target = field.dataset.for || control.querySelector("input:not([type=checkbox]), select")?.id;
+            const label = target ? el("label", { for: target }, field.dataset.label) : el("span", { class: "label" }, field.dataset.label);
+            field.replaceChildren(label, control);
+        }
+    }
+
     function init() {
+        layOutFields();
         $("create-registration").addEventListener("click", () => openRegistrationDialog(null));
         $("registration-form").addEventListener("submit", saveRegistration);
         $("reg-cancel").addEventListener("click", () => $("registration-dialog").close());

@@ -37,16 +37,18 @@ enum S3XML {
         return false
     }
 
+    /// XML's five predefined entities: the character and its name, for both directions.
+    static let entities: [(character: Character, name: String)] = [
+        ("&", "amp"), ("<", "lt"), (">", "gt"), ("\"", "quot"), ("'", "apos"),
+    ]
+
     static func escape(_ text: String) -> String {
         var out = ""
         for character in text {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&apos;"
-            default: out.append(character)
+            if let entity = entities.first(where: { $0.character == character }) {
+                out += "&\(entity.name);"
+            } else {
+                out.append(character)
             }
         }
         return out
@@ -63,13 +65,9 @@ enum S3XML {
                 return out
             }
             let entity = rest[rest.index(after: amp)..<semi]
-            switch entity {
-            case "amp": out += "&"
-            case "lt": out += "<"
-            case "gt": out += ">"
-            case "quot": out += "\""
-            case "apos": out += "'"
-            default:
+            if let named = entities.first(where: { $0.name == entity }) {
+                out.append(named.character)
+            } else {
                 let number = entity.hasPrefix("#x") ? UInt32(entity.dropFirst(2), radix: 16)
                     : entity.hasPrefix("#") ? UInt32(entity.dropFirst()) : nil
                 if let number, let scalar = Unicode.Scalar(number) { out.unicodeScalars.append(scalar) } else { out += "&\(entity);" }

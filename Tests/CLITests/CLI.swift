@@ -32,13 +32,21 @@ final class CLI {
 
     deinit { try? FileManager.default.removeItem(atPath: root) }
 
-    /// A sandbox with a database and `dbbackup init` done, where most tests start.
-    static func initialized() throws -> CLI {
+    /// A sandbox with a database (of `rows` rows of `payloadSize` bytes) and `dbbackup init`
+    /// done, where most tests start.
+    static func initialized(rows: Int = 200, payloadSize: Int = 100) throws -> CLI {
         let cli = try CLI()
-        try cli.makeDatabase()
+        try cli.makeDatabase(rows: rows, payloadSize: payloadSize)
         let result = try cli("init", "--database", cli.database)
         #expect(result.status == 0, "init: \(result.stderr)")
         return cli
+    }
+
+    /// Registers "nightly" (the filesystem, directory b, run on migrations) and backs up with it
+    /// once.
+    func backUpNightly(sourceLocation: SourceLocation = #_sourceLocation) throws {
+        try self("registration", "add", "nightly", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
+        #expect(try self("run", "nightly").status == 0, sourceLocation: sourceLocation)
     }
 
     struct Result {
@@ -77,6 +85,14 @@ final class CLI {
         // Run from the sandbox, as a sysadmin in that directory would: relative paths land there.
         let result = try Spawn.run(executable, arguments, environment: environment, input: input ?? "", workingDirectory: root)
         return Result(status: result.status, stdout: result.stdout, stderr: result.stderr)
+    }
+
+    /// Another database (of `rows` rows) where the database was, as when an old copy is put back.
+    func replaceDatabase(rows: Int) throws {
+        try FileManager.default.removeItem(atPath: database)
+        try? FileManager.default.removeItem(atPath: database + "-wal")
+        try? FileManager.default.removeItem(atPath: database + "-shm")
+        try makeDatabase(rows: rows)
     }
 
     func makeDatabase(rows: Int = 200, payloadSize: Int = 100, wal: Bool = true) throws {

@@ -342,9 +342,7 @@ struct CLITests {
 
     @Test("concurrent runs of one database serialize and all succeed")
     func concurrentRuns() throws {
-        let cli = try CLI()
-        try cli.makeDatabase(rows: 20_000, payloadSize: 1000)  // ~20 MB, so the runs overlap
-        try cli("init", "--database", cli.database)
+        let cli = try CLI.initialized(rows: 20_000, payloadSize: 1000)  // ~20 MB, so the runs overlap
         try cli("retention", "set", "--local", "15")
         try cli("registration", "add", "pre", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
         let children = try (0..<3).map { _ in

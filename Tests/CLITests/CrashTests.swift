@@ -113,9 +113,7 @@ struct DiskFullTests {
 
     @Test("a full backup directory: clear failure, no partial file, staging removed, registry unchanged")
     func fullBackupDirectory() throws {
-        let cli = try CLI()
-        try cli.makeDatabase(rows: 20_000, payloadSize: 1000)  // ~20 MB, the tmpfs holds 8
-        try cli("init", "--database", cli.database)
+        let cli = try CLI.initialized(rows: 20_000, payloadSize: 1000)  // ~20 MB, the tmpfs holds 8
         let small = "\(cli.root)/small"
         try Self.mountTmpfs(at: small, options: "size=8m")
         defer { _ = try? Spawn.run("umount", [small]) }
@@ -166,9 +164,7 @@ struct DiskFullTests {
 
     @Test("a full staging area (S3 snapshots are staged in the state directory): clear failure, nothing left")
     func fullStagingArea() throws {
-        let cli = try CLI()
-        try cli.makeDatabase(rows: 20_000, payloadSize: 1000)
-        try cli("init", "--database", cli.database)
+        let cli = try CLI.initialized(rows: 20_000, payloadSize: 1000)
         let staging = "\(cli.stateDirectory)/staging"
         try Self.mountTmpfs(at: staging, options: "size=8m")
         defer { _ = try? Spawn.run("umount", [staging]) }

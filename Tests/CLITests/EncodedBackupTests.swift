@@ -26,9 +26,7 @@ struct EncodedBackupTests {
 
     @Test("zstd: the backup is a .db.zst that zstd -d turns into exactly the verified snapshot, and restore gives it back")
     func compressed() throws {
-        let cli = try CLI()
-        try cli.makeDatabase(rows: 3000)
-        try cli("init", "--database", cli.database)
+        let cli = try CLI.initialized(rows: 3000)
         try cli("registration", "add", "small", "--provider", "filesystem", "--path", "b", "--schedule", "migration", "--compression", "zstd")
         let run = try cli("run", "small")
         #expect(run.status == 0, "\(run.output)")
@@ -50,9 +48,7 @@ struct EncodedBackupTests {
 
     @Test("age: the backup is a .db.zst.age that age -d | zstd -d restore; dbbackup needs the identity, and the right one")
     func encrypted() throws {
-        let cli = try CLI()
-        try cli.makeDatabase(rows: 2000)
-        try cli("init", "--database", cli.database)
+        let cli = try CLI.initialized(rows: 2000)
         let (identity, recipient) = try Self.keyPair(in: cli, "backup")
         let (otherIdentity, _) = try Self.keyPair(in: cli, "other")
         let add = try cli("registration", "add", "offsite", "--provider", "filesystem", "--path", "b", "--schedule", "migration",
@@ -85,9 +81,7 @@ struct EncodedBackupTests {
 
     @Test("a tampered or truncated encrypted backup is refused, from the registry and as a bare file")
     func tampered() throws {
-        let cli = try CLI()
-        try cli.makeDatabase(rows: 2000)
-        try cli("init", "--database", cli.database)
+        let cli = try CLI.initialized(rows: 2000)
         let (identity, recipient) = try Self.keyPair(in: cli, "backup")
         try cli("registration", "add", "offsite", "--provider", "filesystem", "--path", "b", "--schedule", "migration", "--recipient", recipient)
         #expect(try cli("run", "offsite").status == 0)

@@ -53,8 +53,7 @@ struct RegistryRecoveryTests {
     @Test("a damaged registry is set aside, never deleted; runs go on and name registry rebuild")
     func damagedRegistry() throws {
         let cli = try CLI.initialized()
-        try cli("registration", "add", "nightly", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
-        #expect(try cli("run", "nightly").status == 0)
+        try cli.backUpNightly()
         let registry = "\(cli.stateDirectory)/registry.db"
         // Checkpoint the WAL into the file, then damage the file's pages.
         _ = try SQLiteConnection(path: registry, mode: .readWrite).scalar("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -77,8 +76,7 @@ struct RegistryRecoveryTests {
     @Test("restore without a registry: a backup file is verified by the SHA-256 recorded beside it and by integrity_check")
     func restoreFileWithoutRegistry() throws {
         let cli = try CLI.initialized()
-        try cli("registration", "add", "nightly", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
-        #expect(try cli("run", "nightly").status == 0)
+        try cli.backUpNightly()
         let backup = try #require(try Self.locations(cli).first)
         // The drill: the whole state directory is gone.
         try FileManager.default.removeItem(atPath: cli.stateDirectory)
@@ -100,8 +98,7 @@ struct RegistryRecoveryTests {
     @Test("restore --force refuses while a process has the database open, unless --even-if-open")
     func restoreOverLiveDatabase() throws {
         let cli = try CLI.initialized()
-        try cli("registration", "add", "nightly", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
-        #expect(try cli("run", "nightly").status == 0)
+        try cli.backUpNightly()
         // The application keeps its database open (idle between requests).
         let stop = "\(cli.root)/stop"
         let app = try Spawn.start("python3", ["-c", """
@@ -127,8 +124,7 @@ struct RegistryRecoveryTests {
     @Test("the temporary file of an interrupted restore is removed by the next restore")
     func interruptedRestore() throws {
         let cli = try CLI.initialized()
-        try cli("registration", "add", "nightly", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
-        #expect(try cli("run", "nightly").status == 0)
+        try cli.backUpNightly()
         let directory = "\(cli.root)/out"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         // What a restore killed halfway leaves: a full-size hidden file of a process that is gone.

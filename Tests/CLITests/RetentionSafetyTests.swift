@@ -22,8 +22,7 @@ struct RetentionSafetyTests {
     func clockSteppedBack() throws {
         let cli = try CLI.initialized()
         try cli("retention", "set", "--local", "1")
-        try cli("registration", "add", "nightly", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
-        #expect(try cli("run", "nightly").status == 0)
+        try cli.backUpNightly()
         // A VM restored from a snapshot, or NTP stepping the clock: a day behind.
         let behind = try cli.run(["run", "nightly"], clock: Self.daysAgo(1))
         #expect(behind.status == 0, "\(behind.output)")
@@ -51,8 +50,7 @@ struct RetentionSafetyTests {
     func emptiedDatabase() throws {
         let cli = try CLI.initialized()
         try cli("retention", "set", "--local", "1")
-        try cli("registration", "add", "nightly", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
-        #expect(try cli("run", "nightly").status == 0)
+        try cli.backUpNightly()
         let good = try #require(try Self.backups(cli).first)
 
         // The application's database is emptied (a bad deploy, a truncating script).
@@ -84,26 +82,17 @@ struct RetentionSafetyTests {
 
     @Test("a database replaced by a much smaller one, or by an older schema version, is suspect")
     func replacedDatabase() throws {
-        let cli = try CLI()
-        try cli.makeDatabase(rows: 5000)
-        try cli("init", "--database", cli.database)
-        try cli("registration", "add", "nightly", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
-        #expect(try cli("run", "nightly").status == 0)
+        let cli = try CLI.initialized(rows: 5000)
+        try cli.backUpNightly()
 
         // An old copy of the database put back by mistake: fewer rows, vacuumed.
-        try FileManager.default.removeItem(atPath: cli.database)
-        try? FileManager.default.removeItem(atPath: cli.database + "-wal")
-        try? FileManager.default.removeItem(atPath: cli.database + "-shm")
-        try cli.makeDatabase(rows: 100)
+        try cli.replaceDatabase(rows: 100)
         let smaller = try cli("run", "nightly")
         #expect(smaller.status == ExitStatus.suspect.code, "\(smaller.output)")
         #expect(smaller.stderr.contains("less than half"), "\(smaller.stderr)")
 
         // The right size, but an older schema version than the last good backup's 7.
-        try FileManager.default.removeItem(atPath: cli.database)
-        try? FileManager.default.removeItem(atPath: cli.database + "-wal")
-        try? FileManager.default.removeItem(atPath: cli.database + "-shm")
-        try cli.makeDatabase(rows: 5000)
+        try cli.replaceDatabase(rows: 5000)
         let db = try SQLiteConnection(path: cli.database, mode: .readWrite)
         try db.execute("PRAGMA user_version = 6")
         let older = try cli("run", "nightly")
@@ -123,11 +112,8 @@ struct RetentionSafetyTests {
 
     @Test("after init points at another database, its first backup is not judged against the old database's")
     func anotherDatabase() throws {
-        let cli = try CLI()
-        try cli.makeDatabase(rows: 5000)
-        try cli("init", "--database", cli.database)
-        try cli("registration", "add", "nightly", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
-        #expect(try cli("run", "nightly").status == 0)
+        let cli = try CLI.initialized(rows: 5000)
+        try cli.backUpNightly()
         // A smaller database at an older schema version, chosen on purpose.
         let other = "\(cli.root)/other.db"
         let db = try SQLiteConnection(path: other, mode: .readWriteCreate)

@@ -120,10 +120,7 @@ import Testing
 
     @Test("tampering: a changed MAC is the header's, a changed payload byte stops at its chunk after the good ones")
     func tampered() throws {
-        let identity = try AgeIdentity.generate()
-        let plain = TestData.random(3 * 65_536 + 100)
-        let file = try Self.encrypt(plain, to: [identity.recipient])
-        let headerEnd = Self.headerLength(file)
+        let (identity, plain, file, headerEnd) = try Self.sealed(TestData.random(3 * 65_536 + 100))
 
         var mac = file
         let macStart = headerEnd - 16 - 44  // "--- " + 43 characters + "\n", then the 16-byte nonce
@@ -146,10 +143,7 @@ import Testing
 
     @Test("cut short: at a chunk boundary, inside a chunk, inside the header or nonce; or with bytes appended")
     func truncated() throws {
-        let identity = try AgeIdentity.generate()
-        let plain = TestData.random(2 * 65_536 + 10)
-        let file = try Self.encrypt(plain, to: [identity.recipient])
-        let headerEnd = Self.headerLength(file)
+        let (identity, plain, file, headerEnd) = try Self.sealed(TestData.random(2 * 65_536 + 10))
 
         let boundary = Self.decrypt(Array(file.prefix(headerEnd + 65_552)), with: [identity])
         #expect(boundary.error?.kind == .truncated)
@@ -192,6 +186,13 @@ import Testing
         let error = Self.decrypt(Array(scrypt.utf8), with: [identity]).error
         #expect(error?.kind == .passphrase)
         #expect(error?.description.contains("passphrase") == true)
+    }
+
+    /// `plain` encrypted to a new identity, and the length of the file's header and nonce.
+    static func sealed(_ plain: [UInt8]) throws -> (identity: AgeIdentity, plain: [UInt8], file: [UInt8], headerEnd: Int) {
+        let identity = try AgeIdentity.generate()
+        let file = try encrypt(plain, to: [identity.recipient])
+        return (identity, plain, file, headerLength(file))
     }
 
     /// Length of the header and nonce: up to the MAC line's end, plus 16.

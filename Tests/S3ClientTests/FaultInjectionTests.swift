@@ -7,50 +7,16 @@ import Testing
 /// 127.0.0.1 in front of the real moto server that keeps the Host header (so signatures
 /// verify) and injects 5xx answers, connection resets, stalls and store-then-500.
 @Suite struct FaultInjectionTests {
-    /// One proxy process for one test.
-    final class FaultProxy {
-        let process = Process()
-        let port: Int
-        let log: URL
-
-        let scheme: String
-
+    /// One proxy process for one test; its `requests` are "N METHOD PATH ACTION" per request seen.
+    final class FaultProxy: ScriptServer {
         /// `tls`: PEM certificate and key files; the proxy then listens with TLS.
         init(upstream: S3TestServer, plan: String, tls: (certificate: String, key: String)? = nil) throws {
-            scheme = tls == nil ? "http" : "https"
             guard let upstreamPort = upstream.endpoint.split(separator: ":").last.flatMap({ Int($0) }) else {
                 throw ServerUnavailable(description: "no port in \(upstream.endpoint)")
             }
-            log = FileManager.default.temporaryDirectory.appendingPathComponent("fault-proxy-\(UUID().uuidString).log")
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["python3", TestSupport.script("fault_proxy.py"), String(upstreamPort), plan, log.path,
-                                 "--owner-pid", String(getpid())] + (tls.map { ["--tls", $0.certificate, $0.key] } ?? [])
-            let stdout = Pipe()
-            process.standardOutput = stdout
-            try process.run()
-            var line = Data()
-            while !line.contains(UInt8(ascii: "\n")) {
-                let chunk = stdout.fileHandleForReading.availableData
-                guard !chunk.isEmpty else { throw ServerUnavailable(description: "fault_proxy.py exited early") }
-                line.append(chunk)
-            }
-            guard let port = Int(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
-                throw ServerUnavailable(description: "fault_proxy.py printed no port")
-            }
-            self.port = port
-        }
-
-        var endpoint: String { "\(scheme)://127.0.0.1:\(port)" }
-
-        /// "N METHOD PATH ACTION" per request seen.
-        var requests: [String] {
-            ((try? String(contentsOf: log, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
-        }
-
-        deinit {
-            process.terminate()
-            process.waitUntilExit()
-            try? FileManager.default.removeItem(at: log)
+            try super.init(script: "fault_proxy.py", arguments: [String(upstreamPort), plan],
+                           options: tls.map { ["--tls", $0.certificate, $0.key] } ?? [], logPrefix: "fault-proxy",
+                           scheme: tls == nil ? "http" : "https")
         }
     }
 
@@ -78,6 +44,21 @@ import Testing
             let got = try server.client(.admin).getObject(key: key, toFile: copy.path)
             #expect(got.sha256 == Digest.hash(.sha256, try Data(contentsOf: source)).hexString)
             try server.client(.admin).deleteObject(key: key)
+        }
+
+        /// Puts the source through a proxy that answers by `plan`, with `maxAttempts` attempts
+        /// (and `lowSpeedTime`, when given): the put must fail. Returns its error, and the proxy
+        /// for its log.
+        func putFailing(plan: String, maxAttempts: Int, lowSpeedTime: Duration? = nil,
+                        sourceLocation: SourceLocation = #_sourceLocation) throws -> (S3Error?, FaultProxy) {
+            let proxy = try FaultProxy(upstream: server, plan: plan)
+            var policy = TransferPolicy.forTests
+            policy.retry.maxAttempts = maxAttempts
+            if let lowSpeedTime { policy.lowSpeedTime = lowSpeedTime }
+            let error = #expect(throws: S3Error.self, sourceLocation: sourceLocation) {
+                try client(through: proxy, policy: policy).putObject(key: key, fromFile: source.path)
+            }
+            return (error, proxy)
         }
 
         func cleanUp() { try? FileManager.default.removeItem(at: directory) }
@@ -117,12 +98,7 @@ import Testing
     @Test func persistentFailureGivesUpAfterBoundedAttempts() throws {
         let fixture = try Fixture(size: 1000)
         defer { fixture.cleanUp() }
-        let proxy = try FaultProxy(upstream: fixture.server, plan: "503*")
-        var policy = TransferPolicy.forTests
-        policy.retry.maxAttempts = 3
-        let error = #expect(throws: S3Error.self) {
-            try fixture.client(through: proxy, policy: policy).putObject(key: fixture.key, fromFile: fixture.source.path)
-        }
+        let (error, proxy) = try fixture.putFailing(plan: "503*", maxAttempts: 3)
         #expect(error?.code == .slowDown)
         #expect(error?.attempts == 3)
         #expect(error?.description.contains("503 SlowDown") == true)
@@ -133,16 +109,10 @@ import Testing
     @Test func aStalledServerFailsWithinTheLowSpeedTimeout() throws {
         let fixture = try Fixture(size: 1000)
         defer { fixture.cleanUp() }
-        let proxy = try FaultProxy(upstream: fixture.server, plan: "stall*")
-        var policy = TransferPolicy.forTests
-        policy.retry.maxAttempts = 2
-        policy.lowSpeedTime = .seconds(2)
         let clock = ContinuousClock()
         let start = clock.now
-        let error = #expect(throws: S3Error.self) {
-            try fixture.client(through: proxy, policy: policy).putObject(key: fixture.key, fromFile: fixture.source.path)
-        }
-        // Two attempts of ~2 s each plus a short backoff; far below any hang.
+        let (error, _) = try fixture.putFailing(plan: "stall*", maxAttempts: 2, lowSpeedTime: .seconds(2))
+        // The proxy's start, then two attempts of ~2 s each plus a short backoff; far below any hang.
         #expect(start.duration(to: clock.now) < .seconds(30))
         #expect(error?.kind == .transport)
         #expect(error?.curlCode == 28, "CURLE_OPERATION_TIMEDOUT")

@@ -5,54 +5,21 @@ import Testing
 /// One scripts/s3/imds_double.py process: a TEST DOUBLE of the instance metadata service
 /// (IMDSv2), because no real one can run on a test machine. In mode `role` the credentials it
 /// serves come from moto's STS AssumeRole, so moto (IAM on) checks their session token and
-/// applies the role's policy.
-final class IMDSDouble {
-    let process = Process()
-    let port: Int
-    let log: URL
-
+/// applies the role's policy. Its `requests` are "METHOD PATH STATUS [ACCESS_KEY_ID]" per request.
+final class IMDSDouble: ScriptServer {
     init(mode: String, server: S3TestServer? = nil, roleArn: String? = nil, lifetimeSeconds: Int = 3600) throws {
-        log = FileManager.default.temporaryDirectory.appendingPathComponent("imds-\(UUID().uuidString).log")
-        var arguments = ["python3", TestSupport.script("imds_double.py"), mode, log.path, "--lifetime", String(lifetimeSeconds),
-                         "--owner-pid", String(getpid())]
+        var options = ["--lifetime", String(lifetimeSeconds)]
         if let server, let roleArn {
             let env = FileManager.default.temporaryDirectory.appendingPathComponent("imds-moto-\(UUID().uuidString).env")
             try server.values.map { "\($0.key)=\($0.value)" }.joined(separator: "\n").write(to: env, atomically: true, encoding: .utf8)
-            arguments += ["--moto-env", env.path, "--role-arn", roleArn]
+            options += ["--moto-env", env.path, "--role-arn", roleArn]
         }
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let stdout = Pipe()
-        process.standardOutput = stdout
-        try process.run()
-        var line = Data()
-        while !line.contains(UInt8(ascii: "\n")) {
-            let chunk = stdout.fileHandleForReading.availableData
-            guard !chunk.isEmpty else { throw ServerUnavailable(description: "imds_double.py exited early") }
-            line.append(chunk)
-        }
-        guard let port = Int(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
-            throw ServerUnavailable(description: "imds_double.py printed no port")
-        }
-        self.port = port
-    }
-
-    var endpoint: String { "http://127.0.0.1:\(port)" }
-
-    /// "METHOD PATH STATUS [ACCESS_KEY_ID]" per request.
-    var requests: [String] {
-        ((try? String(contentsOf: log, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+        try super.init(script: "imds_double.py", arguments: [mode], options: options, logPrefix: "imds")
     }
 
     /// The access key ids of the credentials served, in order.
     var servedKeys: [String] {
         requests.filter { $0.hasPrefix("GET /latest/meta-data/iam/security-credentials/dbbackup") }.compactMap { $0.split(separator: " ").last.map(String.init) }
-    }
-
-    deinit {
-        process.terminate()
-        process.waitUntilExit()
-        try? FileManager.default.removeItem(at: log)
     }
 }
 

@@ -10,38 +10,9 @@ import Testing
         Scenarios(server: try TestServers.moto.get())
     }
 
-    @Test func singlePutReadBackAndDelete() throws {
-        try Self.scenarios().uploadReadBackDelete(size: 3 * 1024 * 1024 + 17, expectParts: 0)
-    }
-
     @Test func emptyFile() throws {
         try Self.scenarios().uploadReadBackDelete(size: 0, expectParts: 0)
     }
-
-    @Test func multipartReadBackAndDelete() throws {
-        try Self.scenarios().uploadReadBackDelete(size: 12 * 1024 * 1024, expectParts: 3)
-    }
-
-    @Test func agentGetIsDenied() throws { try Self.scenarios().agentCannotRead() }
-
-    @Test("metadata and Content-Type of a single PUT come back from HEAD, GET and LIST")
-    func metadataSinglePut() throws { try Self.scenarios().metadataRoundTrip(size: 1_000_003, expectParts: 0) }
-
-    @Test("metadata and Content-Type of a multipart upload come back from HEAD, GET and LIST")
-    func metadataMultipart() throws { try Self.scenarios().metadataRoundTrip(size: 11 * 1024 * 1024, expectParts: 3) }
-
-    @Test("a listing follows continuation tokens and returns every key exactly as stored")
-    func listing() throws { try Self.scenarios().listingFollowsContinuationTokens() }
-
-    @Test("the agent may not HEAD or LIST: the errors name s3:GetObject and s3:ListBucket")
-    func agentHeadAndListAreDenied() throws { try Self.scenarios().agentCannotHeadOrList() }
-
-    @Test("metadata a store would change is refused before anything is sent")
-    func unusableMetadata() throws { try Self.scenarios().unusableMetadataIsRefused() }
-
-    @Test func wrongSecretKey() throws { try Self.scenarios().wrongSecret() }
-
-    @Test func missingBucket() throws { try Self.scenarios().missingBucket() }
 
     @Test("SSE-S3 and STANDARD_IA, single PUT and multipart", arguments: [(0, 1_000_000), (3, 11 * 1024 * 1024)])
     func sseS3(parts: Int, size: Int) throws {

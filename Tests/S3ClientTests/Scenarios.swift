@@ -3,7 +3,8 @@ import Hashing
 import S3Client
 import Testing
 
-/// The end-to-end scenarios, run against each real server (moto, radosgw).
+/// The end-to-end scenarios, run against each real server (moto, radosgw): ServerScenarioTests
+/// runs those both must pass alike, MotoTests and RadosgwTests the rest.
 struct Scenarios {
     let server: S3TestServer
 

@@ -23,7 +23,6 @@ Prints the listening port on stdout's first line; logs one line per request to L
 ("N METHOD PATH ACTION"). Stops when --owner-pid's process ends, or on SIGTERM.
 """
 import http.client
-import os
 import signal
 import socket
 import struct
@@ -32,7 +31,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from process_util import alive, reset_signals, take_owner_pid
+from process_util import reset_signals, serve, take_owner_pid
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection"}
 
@@ -165,15 +164,7 @@ def main():
     server.log_path = args[2]
     server.log_lock = threading.Lock()
     open(server.log_path, "w").close()
-    print(server.server_address[1], flush=True)
-    if owner is not None:
-        def watch():
-            while True:
-                if not alive(owner):
-                    os._exit(0)
-                time.sleep(0.5)
-        threading.Thread(target=watch, daemon=True).start()
-    server.serve_forever()
+    serve(server, owner)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ Prints the listening port on stdout's first line; logs one line per request to L
 """
 import datetime
 import json
-import os
 import secrets
 import signal
 import sys
@@ -32,7 +31,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from process_util import alive, reset_signals, take_owner_pid
+from process_util import reset_signals, serve, take_owner_pid
 
 CREDENTIALS = "/latest/meta-data/iam/security-credentials/"
 
@@ -154,15 +153,7 @@ def main():
 
     server.assume_role = assume_role
     open(server.log_path, "w").close()
-    print(server.server_address[1], flush=True)
-    if owner is not None:
-        def watch():
-            while True:
-                if not alive(owner):
-                    os._exit(0)
-                time.sleep(0.5)
-        threading.Thread(target=watch, daemon=True).start()
-    server.serve_forever()
+    serve(server, owner)
 
 
 if __name__ == "__main__":

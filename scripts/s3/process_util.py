@@ -1,6 +1,8 @@
-"""Process helpers shared by the S3 test servers' scripts (moto_up.py, fault_proxy.py)."""
+"""Process helpers shared by the S3 test servers' scripts (moto_up.py, fault_proxy.py, imds_double.py)."""
 import os
 import signal
+import threading
+import time
 
 
 def alive(pid):
@@ -29,3 +31,17 @@ def take_owner_pid(args):
     owner = int(args[i + 1])
     del args[i:i + 2]
     return owner
+
+
+def serve(server, owner):
+    """Prints the port `server` listens on as stdout's first line (the tests read it there), then
+    serves until SIGTERM or, with `owner` not None, until that process ends."""
+    print(server.server_address[1], flush=True)
+    if owner is not None:
+        def watch():
+            while True:
+                if not alive(owner):
+                    os._exit(0)
+                time.sleep(0.5)
+        threading.Thread(target=watch, daemon=True).start()
+    server.serve_forever()

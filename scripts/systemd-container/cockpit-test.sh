@@ -15,12 +15,10 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 need_root
-repo=$(cd "$here/../.." && pwd)
 name=${COCKPIT_TEST_NAME:-cockpit1}
 check_name "$name"
 port=${COCKPIT_TEST_PORT:-9190}
 started=$(date +%s)
-xq() { x "$@" >/dev/null 2>&1; }
 
 tmp=$(mktemp -d /tmp/cockpit-test.XXXXXX)
 cleanup() {
@@ -42,11 +40,7 @@ if ! python3 -c 'import playwright.sync_api' 2>/dev/null; then
 fi
 
 # --- the packages
-deb=${1:-}
-if [ -z "$deb" ]; then
-    deb=$(DBBACKUP_DEB_OUTDIR="$tmp" "$repo/packaging/build-deb.sh") || die "building the packages failed"
-fi
-[ -f "$deb" ] || die "no package at $deb"
+deb=$(test_deb "${1:-}" "$tmp") || exit 1
 version=$(dpkg-deb -f "$deb" Version)
 cdeb=$(dirname "$deb")/dbbackup-cockpit_${version}_all.deb
 [ -f "$cdeb" ] || die "no $cdeb beside $deb (packaging/build-deb.sh writes both)"

@@ -139,6 +139,19 @@ class Page:
             self("#create-registration").click()
         expect(self("#registration-dialog")).to_be_visible()
 
+    def new_daily_filesystem(self, name, times):
+        """Opens the dialog for a new registration and fills it in, unsaved: `name`, stored in
+        the filesystem at /srv/backups/NAME, daily at `times` (a time field each)."""
+        self.open_dialog()
+        self("#reg-name").fill(name)
+        self("#reg-provider").select_option("filesystem")
+        self("#reg-path").fill(f"/srv/backups/{name}")
+        self("#reg-schedule").select_option("daily")
+        for index, hhmm in enumerate(times):
+            if index > 0:
+                self("#reg-add-time").click()
+            self(f"#reg-time-{index}").fill(hhmm)
+
     def save_dialog(self, expect_closed=True):
         self("#reg-save").click()
         if expect_closed:
@@ -189,14 +202,7 @@ def limited_access(ui):
 
 @scenario("1. create a filesystem and an S3 registration")
 def create_registrations(ui):
-    ui.open_dialog()
-    ui("#reg-name").fill("nightly")
-    ui("#reg-provider").select_option("filesystem")
-    ui("#reg-path").fill("/srv/backups/nightly")
-    ui("#reg-schedule").select_option("daily")
-    ui("#reg-time-0").fill("03:00")
-    ui("#reg-add-time").click()
-    ui("#reg-time-1").fill("15:30")
+    ui.new_daily_filesystem("nightly", ["03:00", "15:30"])
     ui.save_dialog()
     row = ui.row("nightly")
     expect(row).to_be_visible()
@@ -314,14 +320,7 @@ def replace_secret(ui):
 
 @scenario("4. an invalid time and an invalid bucket: the CLI's message beside the field")
 def invalid_input(ui):
-    ui.open_dialog()
-    ui("#reg-name").fill("broken")
-    ui("#reg-provider").select_option("filesystem")
-    ui("#reg-path").fill("/srv/backups/broken")
-    ui("#reg-schedule").select_option("daily")
-    ui("#reg-time-0").fill("02:00")
-    ui("#reg-add-time").click()
-    ui("#reg-time-1").fill("25:00")
+    ui.new_daily_filesystem("broken", ["02:00", "25:00"])
     ui.save_dialog(expect_closed=False)
     expect(ui("#registration-dialog")).to_be_visible()
     _, _, err = container("dbbackup", "registration", "add", "broken", "--provider", "filesystem", "--path", "/srv/backups/broken",

@@ -17,9 +17,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 need_root
-repo=$(cd "$here/../.." && pwd)
 name=${DBBACKUP_DEB_TEST_NAME:-debtest}
-xq() { x "$@" >/dev/null 2>&1; }
 absent() { ! xq test -e "$1" -o -L "$1"; }
 apt_install() {   # apt-get as a sysadmin runs it, non-interactive; output kept for failures
     x --timeout 300 env DEBIAN_FRONTEND=noninteractive apt-get "$@" -y -q -o DPkg::Lock::Timeout=60 \
@@ -33,11 +31,7 @@ cleanup() { "$here/stop.sh" "$name" >/dev/null 2>&1 || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 
 # --- the packages: DEB (or a fresh build) and a higher version of it for the upgrade
-deb=${1:-}
-if [ -z "$deb" ]; then
-    deb=$(DBBACKUP_DEB_OUTDIR="$tmp" "$repo/packaging/build-deb.sh") || die "building the package failed"
-fi
-[ -f "$deb" ] || die "no package at $deb"
+deb=$(test_deb "${1:-}" "$tmp") || exit 1
 version=$(dpkg-deb -f "$deb" Version)
 deb2=${2:-}
 if [ -z "$deb2" ]; then

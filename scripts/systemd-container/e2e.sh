@@ -10,19 +10,11 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 need_root
-repo=$(cd "$here/../.." && pwd)
-units="$repo/systemd"
 name=e2e
 wait_for() { local i; for i in $(seq 150); do x "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done; return 1; }
 secret='E2E-s3cr3t-Zq8vN2pL7xK4wR9m'
 
-bin=${1:-}
-if [ -z "$bin" ]; then
-    (cd "$repo" && timeout 1200 swift build -c release --static-swift-stdlib --product dbbackup 2>&1 | tail -n 1) >&2 \
-        || die "building the static binary failed"
-    bin="$(cd "$repo" && swift build -c release --show-bin-path)/dbbackup"
-fi
-[ -x "$bin" ] || die "no binary at $bin"
+bin=$(test_binary "${1:-}") || exit 1
 # The crash points of the reliability tests exist only in debug builds.
 if grep -q DBBACKUP_TEST_CRASH_AT "$bin"; then bad "the release binary contains the test crash points"; else ok "the release binary has no test crash points"; fi
 
@@ -30,16 +22,7 @@ trap '"$here/stop.sh" "$name" >/dev/null 2>&1 || true' EXIT
 "$here/boot.sh" "$name" || exit 1
 
 # --- install as the package does
-put "$bin" /usr/bin/dbbackup 0755
-x mkdir -p /usr/lib/systemd/system-generators
-x ln -sf /usr/bin/dbbackup /usr/lib/systemd/system-generators/dbbackup-generator
-for f in "$units"/*.service "$units"/*.path "$units"/*.target; do put "$f" "/usr/lib/systemd/system/${f##*/}"; done
-put "$units/sysusers.d/dbbackup.conf" /usr/lib/sysusers.d/dbbackup.conf
-put "$units/tmpfiles.d/dbbackup.conf" /usr/lib/tmpfiles.d/dbbackup.conf
-x systemd-sysusers >/dev/null
-x systemd-tmpfiles --create /usr/lib/tmpfiles.d/dbbackup.conf
-x systemctl daemon-reload
-x systemctl enable --quiet --now dbbackup.target
+install_as_package "$bin"
 
 # --- the application: a WAL database owned by app:app, group-readable/writable
 x sh -ec '

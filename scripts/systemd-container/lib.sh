@@ -62,3 +62,47 @@ bad() { failed=$((failed + 1)); echo "FAIL $*"; }
 check() { local what=$1; shift; if "$@"; then ok "$what"; else bad "$what"; fi; }
 x() { "$here/exec.sh" "$name" "$@"; }
 put() { "$here/put.sh" "$name" "$@"; }
+xq() { x "$@" >/dev/null 2>&1; }   # x for its exit status alone
+
+# The repository these scripts are in (the sourcing script sets $here to its own directory).
+repo=$(cd "$here/../.." && pwd)
+
+# The dbbackup binary to test, on stdout: $1 when given, else the static release binary,
+# built now.
+test_binary() {
+    local bin=${1:-}
+    if [ -z "$bin" ]; then
+        (cd "$repo" && timeout 1200 swift build -c release --static-swift-stdlib --product dbbackup 2>&1 | tail -n 1) >&2 \
+            || die "building the static binary failed"
+        bin="$(cd "$repo" && swift build -c release --show-bin-path)/dbbackup"
+    fi
+    [ -x "$bin" ] || die "no binary at $bin"
+    echo "$bin"
+}
+
+# The dbbackup .deb to test, on stdout: $1 when given, else built now by packaging/build-deb.sh
+# into the directory $2 (with dbbackup-cockpit's beside it).
+test_deb() {
+    local deb=${1:-}
+    if [ -z "$deb" ]; then
+        deb=$(DBBACKUP_DEB_OUTDIR="$2" "$repo/packaging/build-deb.sh") || die "building the packages failed"
+    fi
+    [ -f "$deb" ] || die "no package at $deb"
+    echo "$deb"
+}
+
+# Installs the binary $1 into the container as the package does: the units, the generator
+# link, sysusers and tmpfiles; then starts dbbackup.target.
+install_as_package() {
+    local units="$repo/systemd" f
+    put "$1" /usr/bin/dbbackup 0755
+    x mkdir -p /usr/lib/systemd/system-generators
+    x ln -sf /usr/bin/dbbackup /usr/lib/systemd/system-generators/dbbackup-generator
+    for f in "$units"/*.service "$units"/*.path "$units"/*.target; do put "$f" "/usr/lib/systemd/system/${f##*/}"; done
+    put "$units/sysusers.d/dbbackup.conf" /usr/lib/sysusers.d/dbbackup.conf
+    put "$units/tmpfiles.d/dbbackup.conf" /usr/lib/tmpfiles.d/dbbackup.conf
+    x systemd-sysusers >/dev/null 2>&1
+    x systemd-tmpfiles --create /usr/lib/tmpfiles.d/dbbackup.conf
+    x systemctl daemon-reload
+    x systemctl enable --quiet --now dbbackup.target
+}

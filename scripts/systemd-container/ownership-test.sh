@@ -2,7 +2,7 @@
 # The services' identity in a real systemd: a backup never takes the application's database
 # away from it, and `config check` / `registration test` say OK only when the run works.
 #
-# The real binary, units, generator, sysusers and tmpfiles are installed as e2e.sh does. An
+# The real binary, units, generator, sysusers and tmpfiles are installed as the package does. An
 # application user writes to its database in each layout a sysadmin may have:
 #   0640 in 0750 owned by the application user; 0660 with a shared group (setgid directory);
 #   0600 owned by root; 0644 in 0755
@@ -21,33 +21,16 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 need_root
-repo=$(cd "$here/../.." && pwd)
-units="$repo/systemd"
 name=${DBBACKUP_OWNERSHIP_CONTAINER:-ownership}
 check_name "$name"
 
-bin=${1:-}
-if [ -z "$bin" ]; then
-    (cd "$repo" && timeout 1200 swift build -c release --static-swift-stdlib --product dbbackup 2>&1 | tail -n 1) >&2 \
-        || die "building the static binary failed"
-    bin="$(cd "$repo" && swift build -c release --show-bin-path)/dbbackup"
-fi
-[ -x "$bin" ] || die "no binary at $bin"
+bin=$(test_binary "${1:-}") || exit 1
 
 trap '"$here/stop.sh" "$name" >/dev/null 2>&1 || true' EXIT
 "$here/boot.sh" "$name" || exit 1
 
-# --- install as the package does (as e2e.sh)
-put "$bin" /usr/bin/dbbackup 0755
-x mkdir -p /usr/lib/systemd/system-generators
-x ln -sf /usr/bin/dbbackup /usr/lib/systemd/system-generators/dbbackup-generator
-for f in "$units"/*.service "$units"/*.path "$units"/*.target; do put "$f" "/usr/lib/systemd/system/${f##*/}"; done
-put "$units/sysusers.d/dbbackup.conf" /usr/lib/sysusers.d/dbbackup.conf
-put "$units/tmpfiles.d/dbbackup.conf" /usr/lib/tmpfiles.d/dbbackup.conf
-x systemd-sysusers >/dev/null 2>&1
-x systemd-tmpfiles --create /usr/lib/tmpfiles.d/dbbackup.conf
-x systemctl daemon-reload
-x systemctl enable --quiet --now dbbackup.target
+# --- install as the package does
+install_as_package "$bin"
 
 # --- the people: the application (app), a second member of its shared group (web), a deploy
 # script's user (deploy, group dbbackup), and someone else (other)

@@ -17,9 +17,7 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 need_root
-repo=$(cd "$here/../.." && pwd)
 name=${DBBACKUP_SERVICE_TEST_NAME:-servicetest}
-xq() { x "$@" >/dev/null 2>&1; }
 # As the monitoring user: its own groups (setpriv --init-groups), a clean login.
 as_monitor() { x setpriv --reuid=monitor --regid=monitor --init-groups "$@"; }
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -33,11 +31,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-deb=${1:-}
-if [ -z "$deb" ]; then
-    deb=$(DBBACKUP_DEB_OUTDIR="$tmp" "$repo/packaging/build-deb.sh") || die "building the package failed"
-fi
-[ -f "$deb" ] || die "no package at $deb"
+deb=$(test_deb "${1:-}" "$tmp") || exit 1
 
 # A heartbeat receiver on the host's 127.0.0.1, which the container shares: it records each
 # request's path and body, one JSON line each.
