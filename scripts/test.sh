@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # All tests, from a fresh machine: installs what they need, then runs them.
+#   0. swift format lint: the tree is formatted as .swift-format says.
 #   1. swift test: unit and integration tests (real SQLite files, the real binary,
 #      systemd-analyze on generated units).
 #   2. scripts/systemd-container/e2e.sh: the product in a real systemd, booted in a
@@ -19,6 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+swift format lint --strict --recursive Package.swift Sources Tests
 swift build --build-tests 2>&1 | tail -n 3
 swift test --skip-build
 scripts/systemd-container/e2e.sh
