@@ -27,7 +27,7 @@ let testHooks: [SwiftSetting] = [.define("DBBACKUP_CRASH_POINTS", .when(configur
 let package = Package(
     name: "dbbackup",
     products: [
-        .executable(name: "dbbackup", targets: ["dbbackup"]),
+        .executable(name: "dbbackup", targets: ["dbbackup"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -47,8 +47,13 @@ let package = Package(
         .target(name: "Threads", swiftSettings: strictImports),
         .target(name: "Zstd", dependencies: ["CZstd"], swiftSettings: strictImports),
         .target(name: "Age", dependencies: ["Hashing"], swiftSettings: strictImports),
-        .target(name: "S3Client", dependencies: ["CCurl", "Hashing", "SystemCalls", "Threads"], swiftSettings: strictImports),
-        .target(name: "SystemdSupport", dependencies: ["CSystemd", "SystemCalls", .product(name: "Logging", package: "swift-log")], swiftSettings: strictImports),
+        .target(
+            name: "S3Client", dependencies: ["CCurl", "Hashing", "SystemCalls", "Threads"], swiftSettings: strictImports
+        ),
+        .target(
+            name: "SystemdSupport",
+            dependencies: ["CSystemd", "SystemCalls", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strictImports),
         .target(
             name: "BackupCore",
             dependencies: [
@@ -74,15 +79,19 @@ let package = Package(
         // Test helpers shared by the test targets (running programs, mainly).
         .target(name: "TestKit", dependencies: ["CLinux"], path: "Tests/TestKit"),
         // BackupCodec as a process, for the memory-bound test and Benchmarks/codec.py; not shipped.
-        .executableTarget(name: "codec-tool", dependencies: ["Age", "BackupCore", "Hashing", "SystemCalls"], path: "Tests/CodecTool", swiftSettings: strictImports),
+        .executableTarget(
+            name: "codec-tool", dependencies: ["Age", "BackupCore", "Hashing", "SystemCalls"], path: "Tests/CodecTool",
+            swiftSettings: strictImports),
         .testTarget(name: "BackupCoreTests", dependencies: ["BackupCore", "CSQLite", "SystemCalls", "TestKit"]),
-        .testTarget(name: "S3ClientTests", dependencies: ["S3Client", "Hashing", "BackupCore", "SystemCalls", "TestKit"]),
+        .testTarget(
+            name: "S3ClientTests", dependencies: ["S3Client", "Hashing", "BackupCore", "SystemCalls", "TestKit"]),
         .testTarget(name: "SystemdSupportTests", dependencies: ["SystemdSupport", "CSystemd", "TestKit"]),
         .testTarget(name: "ThreadsTests", dependencies: ["Threads"]),
         .testTarget(name: "HashingTests", dependencies: ["Hashing"]),
         .testTarget(name: "CLITests", dependencies: ["BackupCore", "SystemCalls", "TestKit"]),
         .testTarget(name: "DBBackupCLITests", dependencies: ["DBBackupCLI", "BackupCore"]),
-        .testTarget(name: "EncodingTests", dependencies: ["Age", "Zstd", "Hashing", "BackupCore", "SystemCalls", "TestKit"]),
+        .testTarget(
+            name: "EncodingTests", dependencies: ["Age", "Zstd", "Hashing", "BackupCore", "SystemCalls", "TestKit"]),
     ],
     swiftLanguageModes: [.v6]
 )

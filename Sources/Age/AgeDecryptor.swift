@@ -56,9 +56,11 @@ public final class AgeDecryptor {
                 nonce += rest[0..<count]
                 offset += count
                 if nonce.count == AgeFormat.payloadNonceSize {
-                    phase = .payload(try Self.crypto { () throws(CryptoError) in
-                        try ChaCha20Poly1305(key: try hkdfSHA256(key: fileKey, salt: nonce, info: Array("payload".utf8)))
-                    })
+                    phase = .payload(
+                        try Self.crypto { () throws(CryptoError) in
+                            try ChaCha20Poly1305(
+                                key: try hkdfSHA256(key: fileKey, salt: nonce, info: Array("payload".utf8)))
+                        })
                 } else {
                     phase = .nonce(nonce, fileKey: fileKey)
                 }
@@ -84,9 +86,12 @@ public final class AgeDecryptor {
             throw AgeError(.malformedHeader, "ends before the payload's nonce: the file was cut short")
         case .payload(let cipher):
             if filled == 0 {
-                throw AgeError(.truncated, counter == 0
-                    ? "ends right after its age header, without any payload: the file was cut short"
-                    : "ends after \(released) bytes of plaintext without the final chunk: the file was cut short (truncated)")
+                throw AgeError(
+                    .truncated,
+                    counter == 0
+                        ? "ends right after its age header, without any payload: the file was cut short"
+                        : "ends after \(released) bytes of plaintext without the final chunk: the file was cut short (truncated)"
+                )
             }
             try open(cipher, followed: false, sink)
         case .done:
@@ -96,25 +101,36 @@ public final class AgeDecryptor {
 
     /// Opens the buffered chunk. `followed`: more input comes after it, so it should not be
     /// the final one (if it is, what follows is trailing data).
-    private func open(_ cipher: ChaCha20Poly1305, followed: Bool, _ sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+    private func open(
+        _ cipher: ChaCha20Poly1305, followed: Bool, _ sink: (UnsafeRawBufferPointer) throws -> Void
+    ) throws {
         let sealed = UnsafeRawBufferPointer(rebasing: chunk[0..<filled])
         let full = filled == Self.sealedChunkSize
         var final = !followed
         var opened = false
         if filled >= AgeFormat.tagSize {
-            opened = try Self.crypto { () throws(CryptoError) in try cipher.open(sealed, nonce: chunkNonce(counter, final: final), into: plain) }
+            opened = try Self.crypto { () throws(CryptoError) in
+                try cipher.open(sealed, nonce: chunkNonce(counter, final: final), into: plain)
+            }
             if !opened && full {
                 // A full chunk may be the final one (as a final chunk followed by nothing may
                 // also be a middle one whose successors were cut off: said as such below).
                 final.toggle()
-                opened = try Self.crypto { () throws(CryptoError) in try cipher.open(sealed, nonce: chunkNonce(counter, final: final), into: plain) }
+                opened = try Self.crypto { () throws(CryptoError) in
+                    try cipher.open(sealed, nonce: chunkNonce(counter, final: final), into: plain)
+                }
             }
         }
         guard opened else {
-            throw AgeError(.damagedPayload, "fails authentication in payload chunk \(counter + 1) (after \(released) bytes of plaintext): the file was changed or damaged\(followed ? "" : ", or cut short")")
+            throw AgeError(
+                .damagedPayload,
+                "fails authentication in payload chunk \(counter + 1) (after \(released) bytes of plaintext): the file was changed or damaged\(followed ? "" : ", or cut short")"
+            )
         }
         if final && filled == AgeFormat.tagSize && counter > 0 {
-            throw AgeError(.damagedPayload, "has an empty final chunk after \(released) bytes, which age v1 forbids: the file is damaged")
+            throw AgeError(
+                .damagedPayload,
+                "has an empty final chunk after \(released) bytes, which age v1 forbids: the file is damaged")
         }
         // Authenticated: released even when what follows turns out wrong.
         let count = filled - AgeFormat.tagSize
@@ -123,7 +139,9 @@ public final class AgeDecryptor {
         counter += 1
         filled = 0
         if !final && !followed {
-            throw AgeError(.truncated, "ends after \(released) bytes of plaintext without the final chunk: the file was cut short (truncated)")
+            throw AgeError(
+                .truncated,
+                "ends after \(released) bytes of plaintext without the final chunk: the file was cut short (truncated)")
         }
         if final {
             phase = .done
@@ -132,18 +150,26 @@ public final class AgeDecryptor {
     }
 
     private func trailing() -> AgeError {
-        AgeError(.trailingData, "has data after the end of its age payload (after \(released) bytes of plaintext): something was appended, or the file is damaged")
+        AgeError(
+            .trailingData,
+            "has data after the end of its age payload (after \(released) bytes of plaintext): something was appended, or the file is damaged"
+        )
     }
 
     /// The file key from the first stanza an identity opens, with the header's MAC checked.
     private func unwrap(_ header: HeaderReader) throws(AgeError) -> [UInt8] {
         let stanzas = header.stanzas
         if stanzas.contains(where: { $0.type == "scrypt" }) {
-            throw AgeError(.passphrase, "was encrypted with a passphrase (age -p); dbbackup decrypts with X25519 identities only: decrypt it with `age -d` first")
+            throw AgeError(
+                .passphrase,
+                "was encrypted with a passphrase (age -p); dbbackup decrypts with X25519 identities only: decrypt it with `age -d` first"
+            )
         }
         var fileKey: [UInt8]?
         search: for stanza in stanzas where stanza.type == "X25519" {
-            guard stanza.arguments.count == 2, let share = RawBase64.decode(Array(stanza.arguments[1].utf8)), share.count == 32 else {
+            guard stanza.arguments.count == 2, let share = RawBase64.decode(Array(stanza.arguments[1].utf8)),
+                share.count == 32
+            else {
                 throw AgeError(.malformedHeader, "is not a valid age file: an X25519 stanza's arguments are malformed")
             }
             guard stanza.body.count == AgeFormat.fileKeySize + AgeFormat.tagSize else {
@@ -154,10 +180,12 @@ public final class AgeDecryptor {
                 do {
                     secret = try X25519.sharedSecret(privateKey: identity.secretKey, peerPublicKey: share)
                 } catch {
-                    throw AgeError(.malformedHeader, "is not a valid age file: an X25519 stanza's share is a low-order point")
+                    throw AgeError(
+                        .malformedHeader, "is not a valid age file: an X25519 stanza's share is a low-order point")
                 }
                 let opened = try Self.crypto { () throws(CryptoError) in
-                    let wrapKey = try hkdfSHA256(key: secret, salt: share + identity.recipient.publicKey, info: AgeFormat.x25519Label)
+                    let wrapKey = try hkdfSHA256(
+                        key: secret, salt: share + identity.recipient.publicKey, info: AgeFormat.x25519Label)
                     return try ChaCha20Poly1305(key: wrapKey).open(stanza.body, nonce: [UInt8](repeating: 0, count: 12))
                 }
                 if let opened {
@@ -168,12 +196,17 @@ public final class AgeDecryptor {
         }
         guard let fileKey else {
             let count = identities.count
-            throw AgeError(.noMatchingIdentity, count == 0
-                ? "is encrypted (age); give the identity file that decrypts it (--identity FILE)"
-                : "cannot be decrypted with the given identit\(count == 1 ? "y" : "ies") (\(identities.map(\.recipient.description).joined(separator: ", "))): it was encrypted to other recipients; give the right identity file")
+            throw AgeError(
+                .noMatchingIdentity,
+                count == 0
+                    ? "is encrypted (age); give the identity file that decrypts it (--identity FILE)"
+                    : "cannot be decrypted with the given identit\(count == 1 ? "y" : "ies") (\(identities.map(\.recipient.description).joined(separator: ", "))): it was encrypted to other recipients; give the right identity file"
+            )
         }
         let expected = try Self.crypto { () throws(CryptoError) in
-            hmacSHA256(key: try hkdfSHA256(key: fileKey, salt: [], info: Array("header".utf8)), message: Array(header.bytes[0..<header.macInputCount]))
+            hmacSHA256(
+                key: try hkdfSHA256(key: fileKey, salt: [], info: Array("header".utf8)),
+                message: Array(header.bytes[0..<header.macInputCount]))
         }
         guard constantTimeEqual(expected, header.mac) else {
             throw AgeError(.headerMAC, "has an age header whose MAC does not match: the header was changed or damaged")

@@ -25,7 +25,8 @@ public final class AgeEncryptor {
                 header += try Self.stanza(wrapping: fileKey, to: recipient).encoded
             }
             header += Array("---".utf8)
-            let mac = hmacSHA256(key: try hkdfSHA256(key: fileKey, salt: [], info: Array("header".utf8)), message: header)
+            let mac = hmacSHA256(
+                key: try hkdfSHA256(key: fileKey, salt: [], info: Array("header".utf8)), message: header)
             header += Array((" " + RawBase64.encode(mac) + "\n").utf8)
             let nonce = try secureRandomBytes(AgeFormat.payloadNonceSize)
             header += nonce
@@ -83,7 +84,8 @@ public final class AgeEncryptor {
     }
 
     private func seal(final: Bool, _ sink: (UnsafeRawBufferPointer) throws -> Void) throws {
-        try cipher.seal(UnsafeRawBufferPointer(rebasing: plain[0..<filled]), nonce: chunkNonce(counter, final: final), into: sealed)
+        try cipher.seal(
+            UnsafeRawBufferPointer(rebasing: plain[0..<filled]), nonce: chunkNonce(counter, final: final), into: sealed)
         try sink(UnsafeRawBufferPointer(rebasing: sealed[0..<(filled + AgeFormat.tagSize)]))
         counter += 1
         filled = 0

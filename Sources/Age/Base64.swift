@@ -37,7 +37,8 @@ enum RawBase64 {
         guard text.count % 4 != 1 else { return nil }
         var out: [UInt8] = []
         out.reserveCapacity(text.count * 3 / 4)
-        var accumulator = 0, bits = 0
+        var accumulator = 0
+        var bits = 0
         for byte in text {
             let value = values[Int(byte)]
             guard value >= 0 else { return nil }

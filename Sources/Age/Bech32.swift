@@ -5,7 +5,8 @@ enum Bech32 {
     private static let generator: [UInt32] = [0x3b6a_57b2, 0x2650_8e6d, 0x1ea1_19fa, 0x3d42_33dd, 0x2a14_62b3]
 
     enum Problem: Error, Equatable {
-        case mixedCase, noSeparator, emptyPrefix, invalidCharacter(Character, position: Int), tooShort, badChecksum, badPadding
+        case mixedCase, noSeparator, emptyPrefix, invalidCharacter(Character, position: Int), tooShort, badChecksum,
+            badPadding
     }
 
     private static func polymod(_ values: [UInt8]) -> UInt32 {
@@ -28,7 +29,8 @@ enum Bech32 {
         let groups = regroup(data, from: 8, to: 5, pad: true)!
         let check = polymod(expand(lowerPrefix) + groups + [0, 0, 0, 0, 0, 0]) ^ 1
         let checksum = (0..<6).map { UInt8((check >> (5 * (5 - UInt32($0)))) & 31) }
-        let text = String(decoding: lowerPrefix + [UInt8(ascii: "1")] + (groups + checksum).map { alphabet[Int($0)] }, as: UTF8.self)
+        let text = String(
+            decoding: lowerPrefix + [UInt8(ascii: "1")] + (groups + checksum).map { alphabet[Int($0)] }, as: UTF8.self)
         return uppercase ? text.uppercased() : text
     }
 
@@ -55,14 +57,17 @@ enum Bech32 {
         }
         guard values.count >= 6 else { return .failure(.tooShort) }
         guard polymod(expand(prefix) + values) == 1 else { return .failure(.badChecksum) }
-        guard let data = regroup(Array(values.dropLast(6)), from: 5, to: 8, pad: false) else { return .failure(.badPadding) }
+        guard let data = regroup(Array(values.dropLast(6)), from: 5, to: 8, pad: false) else {
+            return .failure(.badPadding)
+        }
         return .success((String(decoding: prefix, as: UTF8.self), data))
     }
 
     /// Regroups bits (8 to 5 when encoding, 5 to 8 when decoding). Decoding refuses leftover
     /// bits that are not zero or make a whole group: a string has one encoding only.
     private static func regroup(_ values: [UInt8], from: Int, to: Int, pad: Bool) -> [UInt8]? {
-        var accumulator = 0, bits = 0
+        var accumulator = 0
+        var bits = 0
         var out: [UInt8] = []
         let mask = (1 << to) - 1
         for value in values {

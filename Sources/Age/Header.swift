@@ -69,7 +69,10 @@ struct HeaderReader {
             bytes += piece
             taken += piece.count
             guard bytes.count <= AgeFormat.maximumHeaderSize else {
-                throw AgeError(.malformedHeader, "has no end to its age header within the first \(AgeFormat.maximumHeaderSize) bytes: not an age file, or damaged")
+                throw AgeError(
+                    .malformedHeader,
+                    "has no end to its age header within the first \(AgeFormat.maximumHeaderSize) bytes: not an age file, or damaged"
+                )
             }
             if newline == nil {
                 try checkStart()
@@ -95,10 +98,14 @@ struct HeaderReader {
 
     private func refuseStart() throws(AgeError) {
         if bytes.starts(with: AgeFormat.armorLine) {
-            throw AgeError(.armored, "is ASCII-armored age (age -a); dbbackup reads binary age files: convert it with `age -d` and re-encrypt without -a")
+            throw AgeError(
+                .armored,
+                "is ASCII-armored age (age -a); dbbackup reads binary age files: convert it with `age -d` and re-encrypt without -a"
+            )
         }
         if bytes.starts(with: AgeFormat.magic) {
-            let version = String(decoding: bytes[AgeFormat.magic.count...].prefix { $0 != UInt8(ascii: "\n") }.prefix(40), as: UTF8.self)
+            let version = String(
+                decoding: bytes[AgeFormat.magic.count...].prefix { $0 != UInt8(ascii: "\n") }.prefix(40), as: UTF8.self)
             throw AgeError(.unsupportedVersion, "is age format version \"\(version)\"; dbbackup reads age v1 only")
         }
         throw AgeError(.notAge, "is not an age-encrypted file (it does not start with \"age-encryption.org/v1\")")
@@ -109,19 +116,25 @@ struct HeaderReader {
         guard !isComplete else { return }
         if bytes.isEmpty { throw AgeError(.malformedHeader, "is empty: not an age-encrypted file") }
         if case .version = state { try refuseStart() }
-        throw AgeError(.malformedHeader, "ends inside its age header after \(bytes.count) bytes: the file was cut short")
+        throw AgeError(
+            .malformedHeader, "ends inside its age header after \(bytes.count) bytes: the file was cut short")
     }
 
     private mutating func line(_ line: ArraySlice<UInt8>) throws(AgeError) {
         switch state {
         case .version:
-            guard line.elementsEqual(AgeFormat.versionLine) else { try refuseStart(); return }
+            guard line.elementsEqual(AgeFormat.versionLine) else {
+                try refuseStart()
+                return
+            }
             state = .stanzaOrMAC
         case .stanzaOrMAC:
             if line.starts(with: Array("-> ".utf8)) || line.elementsEqual(Array("->".utf8)) {
                 let arguments = line.dropFirst(3).split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
                 guard line.count > 3 else { throw malformed("has a recipient stanza without arguments") }
-                guard arguments.allSatisfy({ !$0.isEmpty }) else { throw malformed("has an empty argument in a recipient stanza") }
+                guard arguments.allSatisfy({ !$0.isEmpty }) else {
+                    throw malformed("has an empty argument in a recipient stanza")
+                }
                 guard arguments.allSatisfy({ $0.allSatisfy { (0x21...0x7e).contains($0) } }) else {
                     throw malformed("has a character that is not printable ASCII in a recipient stanza")
                 }
@@ -129,7 +142,8 @@ struct HeaderReader {
             } else if line.starts(with: Array("---".utf8)) {
                 let encoded = line.dropFirst(4)
                 guard line.count == 4 + 43, line[line.startIndex + 3] == UInt8(ascii: " "),
-                      let mac = RawBase64.decode(encoded), mac.count == 32 else {
+                    let mac = RawBase64.decode(encoded), mac.count == 32
+                else {
                     throw malformed("has a malformed MAC line (expected \"--- \" and 43 base64 characters)")
                 }
                 self.mac = mac
@@ -140,12 +154,16 @@ struct HeaderReader {
             }
         case .body(let arguments, var text):
             guard line.count <= 64 else { throw malformed("has a stanza body line longer than 64 columns") }
-            guard line.allSatisfy(RawBase64.isAlphabet) else { throw malformed("has a stanza body line that is not unpadded base64") }
+            guard line.allSatisfy(RawBase64.isAlphabet) else {
+                throw malformed("has a stanza body line that is not unpadded base64")
+            }
             text += line
             if line.count == 64 {
                 state = .body(arguments: arguments, text: text)
             } else {
-                guard let body = RawBase64.decode(text) else { throw malformed("has a stanza body that is not canonical base64") }
+                guard let body = RawBase64.decode(text) else {
+                    throw malformed("has a stanza body that is not canonical base64")
+                }
                 stanzas.append(Stanza(arguments: arguments, body: body))
                 state = .stanzaOrMAC
             }

@@ -3,7 +3,8 @@ import Hashing
 /// An age X25519 recipient: the public key files are encrypted to, written `age1…`
 /// (Bech32, 62 characters). Holding one lets you encrypt, never decrypt.
 public struct AgeRecipient: Sendable, Hashable, CustomStringConvertible {
-    public static let expectedForm = "age1 followed by 58 Bech32 characters (62 in all), as age-keygen prints it after \"Public key:\""
+    public static let expectedForm =
+        "age1 followed by 58 Bech32 characters (62 in all), as age-keygen prints it after \"Public key:\""
 
     public let publicKey: [UInt8]
 
@@ -16,7 +17,9 @@ public struct AgeRecipient: Sendable, Hashable, CustomStringConvertible {
     /// a secret key pasted in the wrong place.
     public init(_ text: String) throws(AgeKeyError) {
         if text.uppercased().hasPrefix("AGE-SECRET-KEY-") {
-            throw AgeKeyError("is an age secret key, not a public key: a private key must never be kept on the server; give its public key (age-keygen -y KEYFILE prints it)")
+            throw AgeKeyError(
+                "is an age secret key, not a public key: a private key must never be kept on the server; give its public key (age-keygen -y KEYFILE prints it)"
+            )
         }
         if text.hasPrefix("ssh-") || text.hasPrefix("ecdsa-") {
             throw AgeKeyError("is an SSH public key; dbbackup encrypts to age X25519 keys only: \(Self.expectedForm)")
@@ -32,10 +35,14 @@ public struct AgeRecipient: Sendable, Hashable, CustomStringConvertible {
             throw AgeKeyError(Self.describe(problem, length: text.count))
         case .success(let (prefix, data)):
             if prefix == "age1pq" {
-                throw AgeKeyError("is a post-quantum (ML-KEM hybrid) age key, which dbbackup does not support; use an X25519 key: \(Self.expectedForm)")
+                throw AgeKeyError(
+                    "is a post-quantum (ML-KEM hybrid) age key, which dbbackup does not support; use an X25519 key: \(Self.expectedForm)"
+                )
             }
             if prefix.hasPrefix("age1") {
-                throw AgeKeyError("is an age plugin recipient (\(prefix)…), which dbbackup does not support; use an X25519 key: \(Self.expectedForm)")
+                throw AgeKeyError(
+                    "is an age plugin recipient (\(prefix)…), which dbbackup does not support; use an X25519 key: \(Self.expectedForm)"
+                )
             }
             guard prefix == "age" else { throw AgeKeyError("is not an age public key; expected \(Self.expectedForm)") }
             guard data.count == X25519.keySize else {
@@ -53,8 +60,10 @@ public struct AgeRecipient: Sendable, Hashable, CustomStringConvertible {
         case .mixedCase: "mixes upper and lower case; write it as age-keygen printed it: \(expectedForm)"
         case .invalidCharacter(let character, let position):
             "has \"\(character)\" at position \(position + 1), which Bech32 does not use (no 1, b, i or o after \"age1\"): a typo? Expected \(expectedForm)"
-        case .badChecksum: "has a wrong checksum: a character was mistyped, swapped or lost (\(length) characters; expected \(expectedForm))"
-        case .noSeparator, .emptyPrefix, .tooShort, .badPadding: "is \(length) characters long; expected \(expectedForm)"
+        case .badChecksum:
+            "has a wrong checksum: a character was mistyped, swapped or lost (\(length) characters; expected \(expectedForm))"
+        case .noSeparator, .emptyPrefix, .tooShort, .badPadding:
+            "is \(length) characters long; expected \(expectedForm)"
         }
     }
 }
@@ -79,13 +88,27 @@ public struct AgeIdentity: Sendable, CustomStringConvertible {
     /// Parses `AGE-SECRET-KEY-1…`; errors never repeat the text.
     public init(_ text: String) throws(AgeKeyError) {
         let upper = text.uppercased()
-        if upper.hasPrefix("AGE-PLUGIN-") { throw AgeKeyError("is an age plugin identity, which dbbackup does not support; use an X25519 identity (AGE-SECRET-KEY-1…)") }
-        if upper.hasPrefix("AGE-SECRET-KEY-PQ-") { throw AgeKeyError("is a post-quantum (ML-KEM hybrid) age identity, which dbbackup does not support; use an X25519 identity (AGE-SECRET-KEY-1…)") }
-        guard upper.hasPrefix("AGE-SECRET-KEY-1") else {
-            throw AgeKeyError("is not an age identity; expected AGE-SECRET-KEY-1 followed by 58 Bech32 characters, as age-keygen writes it")
+        if upper.hasPrefix("AGE-PLUGIN-") {
+            throw AgeKeyError(
+                "is an age plugin identity, which dbbackup does not support; use an X25519 identity (AGE-SECRET-KEY-1…)"
+            )
         }
-        guard case .success(let (prefix, data)) = Bech32.decode(text), prefix == "age-secret-key-", data.count == X25519.keySize else {
-            throw AgeKeyError("is not a valid age identity (wrong length, character or checksum); expected AGE-SECRET-KEY-1 followed by 58 Bech32 characters")
+        if upper.hasPrefix("AGE-SECRET-KEY-PQ-") {
+            throw AgeKeyError(
+                "is a post-quantum (ML-KEM hybrid) age identity, which dbbackup does not support; use an X25519 identity (AGE-SECRET-KEY-1…)"
+            )
+        }
+        guard upper.hasPrefix("AGE-SECRET-KEY-1") else {
+            throw AgeKeyError(
+                "is not an age identity; expected AGE-SECRET-KEY-1 followed by 58 Bech32 characters, as age-keygen writes it"
+            )
+        }
+        guard case .success(let (prefix, data)) = Bech32.decode(text), prefix == "age-secret-key-",
+            data.count == X25519.keySize
+        else {
+            throw AgeKeyError(
+                "is not a valid age identity (wrong length, character or checksum); expected AGE-SECRET-KEY-1 followed by 58 Bech32 characters"
+            )
         }
         try self.init(secretKey: data)
     }
@@ -116,10 +139,13 @@ public enum AgeKeyFile {
     public static func identities(in text: String) throws(AgeKeyError) -> [AgeIdentity] {
         let trimmed = text.trimmingWhitespace()
         if trimmed.hasPrefix("age-encryption.org/") || trimmed.hasPrefix("-----BEGIN AGE ENCRYPTED FILE-----") {
-            throw AgeKeyError("is a passphrase-protected identity file; decrypt it first (age -d -o key.txt FILE) and give that")
+            throw AgeKeyError(
+                "is a passphrase-protected identity file; decrypt it first (age -d -o key.txt FILE) and give that")
         }
         if trimmed.hasPrefix("-----BEGIN OPENSSH PRIVATE KEY-----") || trimmed.hasPrefix("-----BEGIN") {
-            throw AgeKeyError("is an SSH or PEM private key; dbbackup decrypts with age X25519 identities only (AGE-SECRET-KEY-1…, as age-keygen writes them)")
+            throw AgeKeyError(
+                "is an SSH or PEM private key; dbbackup decrypts with age X25519 identities only (AGE-SECRET-KEY-1…, as age-keygen writes them)"
+            )
         }
         var identities: [AgeIdentity] = []
         for (index, line) in lines(text) {
@@ -129,13 +155,17 @@ public enum AgeKeyFile {
                 throw AgeKeyError("line \(index): \(error.reason)")
             }
         }
-        guard !identities.isEmpty else { throw AgeKeyError("holds no identity (AGE-SECRET-KEY-1… lines); give the file age-keygen wrote") }
+        guard !identities.isEmpty else {
+            throw AgeKeyError("holds no identity (AGE-SECRET-KEY-1… lines); give the file age-keygen wrote")
+        }
         return identities
     }
 
     /// The recipients of a recipients file (`age -R`'s format), with a problem for each line
     /// that is not one.
-    public static func recipients(in text: String) -> (recipients: [AgeRecipient], problems: [(line: Int, reason: String)]) {
+    public static func recipients(
+        in text: String
+    ) -> (recipients: [AgeRecipient], problems: [(line: Int, reason: String)]) {
         var recipients: [AgeRecipient] = []
         var problems: [(Int, String)] = []
         for (index, line) in lines(text) {

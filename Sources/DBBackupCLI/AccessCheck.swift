@@ -14,7 +14,10 @@ struct AccessFinding: Equatable {
     var message: String
 
     var json: ConfigValue {
-        .table(["registration": .optional(registration), "field": .string(field), "ok": .bool(ok), "message": .string(message)])
+        .table([
+            "registration": .optional(registration), "field": .string(field), "ok": .bool(ok),
+            "message": .string(message),
+        ])
     }
 
     init(registration: String? = nil, field: String, ok: Bool, message: String) {
@@ -25,7 +28,9 @@ struct AccessFinding: Equatable {
     }
 
     init?(_ value: ConfigValue) {
-        guard let field = value["field"]?.stringValue, let ok = value["ok"]?.boolValue, let message = value["message"]?.stringValue else { return nil }
+        guard let field = value["field"]?.stringValue, let ok = value["ok"]?.boolValue,
+            let message = value["message"]?.stringValue
+        else { return nil }
         self.init(registration: value["registration"]?.stringValue, field: field, ok: ok, message: message)
     }
 }
@@ -46,10 +51,15 @@ enum AccessChecks {
         }
         if !inspection.created.isEmpty {
             let names = inspection.created.map { FileSystem.name(of: path) + $0 }.joined(separator: " and ")
-            return [AccessFinding(field: "database.path", ok: true,
-                                  message: "\(path) is a WAL database nobody has open right now: a backup by \(who) creates \(names) owned by "
-                                      + "\(ProcessIdentity.describe(uid: inspection.owner)), group \(ProcessIdentity.describe(gid: inspection.group)), "
-                                      + "mode 0\(String(inspection.mode & 0o777, radix: 8)), as the application itself would (not opened now, so as not to create them)")]
+            return [
+                AccessFinding(
+                    field: "database.path", ok: true,
+                    message:
+                        "\(path) is a WAL database nobody has open right now: a backup by \(who) creates \(names) owned by "
+                        + "\(ProcessIdentity.describe(uid: inspection.owner)), group \(ProcessIdentity.describe(gid: inspection.group)), "
+                        + "mode 0\(String(inspection.mode & 0o777, radix: 8)), as the application itself would (not opened now, so as not to create them)"
+                )
+            ]
         }
         var findings: [AccessFinding] = []
         do {
@@ -58,15 +68,25 @@ enum AccessChecks {
             _ = try connection.scalar("SELECT count(*) FROM sqlite_schema")
             try? connection.execute("COMMIT")
             findings.append(AccessFinding(field: "database.path", ok: true, message: "\(path) can be read by \(who)"))
-        } catch where error.isBusy {
-            findings.append(AccessFinding(field: "database.path", ok: true, message: "\(path) can be opened by \(who) (a writer holds it locked right now; a backup waits up to busy_timeout)"))
+        } catch  where error.isBusy {
+            findings.append(
+                AccessFinding(
+                    field: "database.path", ok: true,
+                    message:
+                        "\(path) can be opened by \(who) (a writer holds it locked right now; a backup waits up to busy_timeout)"
+                ))
         } catch {
             let explained = Snapshot.explain(error, database: path)?.message
-            let message = explained ?? (error.isNotADatabase ? "\(path) is not an SQLite database or is damaged: \(error.message)" : "\(path) cannot be read by \(who): \(error)")
+            let message =
+                explained
+                ?? (error.isNotADatabase
+                    ? "\(path) is not an SQLite database or is damaged: \(error.message)"
+                    : "\(path) cannot be read by \(who): \(error)")
             return [AccessFinding(field: "database.path", ok: false, message: message)]
         }
         if let query = main.database.versionQuery, let problem = VersionQuery.problem(query, onDatabaseAt: path) {
-            findings.append(AccessFinding(field: "database.version_query", ok: false, message: "\(problem); \(VersionQuery.fix)"))
+            findings.append(
+                AccessFinding(field: "database.version_query", ok: false, message: "\(problem); \(VersionQuery.fix)"))
         }
         return findings
     }
@@ -74,13 +94,17 @@ enum AccessChecks {
     /// Creates and removes a file in the backup directory, as a backup would.
     static func directory(_ name: String, _ directory: String) -> AccessFinding {
         let who = ProcessIdentity.describe(uid: geteuid())
-        func failed(_ message: String) -> AccessFinding { AccessFinding(registration: name, field: "path", ok: false, message: message) }
+        func failed(_ message: String) -> AccessFinding {
+            AccessFinding(registration: name, field: "path", ok: false, message: message)
+        }
         switch PathAccess.lookup(directory) {
         case .missing:
             return failed(PathAccess.hiddenBySandbox(directory) ?? "\(directory) does not exist")
         case .unreachable(let error):
-            return failed(PathAccess.hiddenBySandbox(directory)
-                          ?? "\(directory) cannot be reached by \(who) (\(String(cString: strerror(error))))\(PathAccess.blockingAncestor(of: directory).map { ": \($0) does not let it through" } ?? "")")
+            return failed(
+                PathAccess.hiddenBySandbox(directory)
+                    ?? "\(directory) cannot be reached by \(who) (\(String(cString: strerror(error))))\(PathAccess.blockingAncestor(of: directory).map { ": \($0) does not let it through" } ?? "")"
+            )
         case .found(let info) where (info.st_mode & S_IFMT) != S_IFDIR:
             return failed("\(directory) is not a directory")
         case .found:
@@ -102,7 +126,9 @@ enum AccessChecks {
         } catch {
             return failed("removing the probe \(probe) failed: \(error)")
         }
-        return AccessFinding(registration: name, field: "path", ok: true, message: "\(directory): \(who) created and removed a file in it")
+        return AccessFinding(
+            registration: name, field: "path", ok: true,
+            message: "\(directory): \(who) created and removed a file in it")
     }
 }
 
@@ -111,7 +137,8 @@ enum AccessChecks {
 struct AccessCheck: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "access-check",
-        abstract: "Check, as this process is, access to the database and to registrations' backup directories; JSON on stdout.",
+        abstract:
+            "Check, as this process is, access to the database and to registrations' backup directories; JSON on stdout.",
         shouldDisplay: false)
 
     @OptionGroup var globals: GlobalOptions
@@ -127,13 +154,17 @@ struct AccessCheck: ParsableCommand {
                     findings += AccessChecks.database(main)
                 } else {
                     // The service reads the configuration too.
-                    findings.append(AccessFinding(field: "database.path", ok: false,
-                                                  message: "\(ProcessIdentity.describe(uid: geteuid())) cannot read the configuration: "
-                                                      + loaded.errors.map(\.description).joined(separator: "; ")))
+                    findings.append(
+                        AccessFinding(
+                            field: "database.path", ok: false,
+                            message: "\(ProcessIdentity.describe(uid: geteuid())) cannot read the configuration: "
+                                + loaded.errors.map(\.description).joined(separator: "; ")))
                 }
             }
             for name in registration {
-                guard let found = loaded.registrations.first(where: { $0.name == name }), case .filesystem(let target) = found.provider else { continue }
+                guard let found = loaded.registrations.first(where: { $0.name == name }),
+                    case .filesystem(let target) = found.provider
+                else { continue }
                 findings.append(AccessChecks.directory(name, target.resolvedPath))
             }
             Output.json(.array(findings.map(\.json)))

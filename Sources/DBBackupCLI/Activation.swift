@@ -53,7 +53,9 @@ enum Activation {
             return
         }
         guard locations.configDirectory == Locations.defaultConfigDirectory else {
-            tell("note: systemd's generator reads \(Locations.defaultConfigDirectory), not \(locations.configDirectory), so no timer follows this configuration; run its backups with: dbbackup --config-dir \(locations.configDirectory) run NAME")
+            tell(
+                "note: systemd's generator reads \(Locations.defaultConfigDirectory), not \(locations.configDirectory), so no timer follows this configuration; run its backups with: dbbackup --config-dir \(locations.configDirectory) run NAME"
+            )
             return
         }
         guard geteuid() == 0 else {
@@ -73,10 +75,14 @@ enum Activation {
     /// As root, before the units are reloaded: the database's owner recorded for the generator
     /// (which at boot runs before the database's file system is mounted), and every missing
     /// filesystem backup directory, created for the identity the services will run as.
-    static func prepareDirectories(_ loaded: LoadedConfig, globals: GlobalOptions, say: (String) -> Void = { print($0) }) {
+    static func prepareDirectories(
+        _ loaded: LoadedConfig, globals: GlobalOptions, say: (String) -> Void = { print($0) }
+    ) {
         guard geteuid() == 0 else { return }
         recordIdentity(loaded, globals: globals)
-        guard let identity = BackupDirectories.serviceIdentity(database: loaded.main?.database.resolvedPath) else { return }
+        guard let identity = BackupDirectories.serviceIdentity(database: loaded.main?.database.resolvedPath) else {
+            return
+        }
         for registration in loaded.registrations {
             guard case .filesystem(let target) = registration.provider else { continue }
             BackupDirectorySetup.prepare(target.resolvedPath, for: identity, report: say)
@@ -86,7 +92,8 @@ enum Activation {
     /// Records the database's owner for the generator (`ServiceIdentity.record`), as root.
     static func recordIdentity(_ loaded: LoadedConfig, globals: GlobalOptions) {
         guard geteuid() == 0, let database = loaded.main?.database.resolvedPath,
-              case .success(let identity) = ServiceIdentity.of(database: database) else { return }
+            case .success(let identity) = ServiceIdentity.of(database: database)
+        else { return }
         do {
             try identity.record(in: globals.locations.configDirectory, database: database)
         } catch {

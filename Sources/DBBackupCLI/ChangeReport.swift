@@ -59,11 +59,12 @@ final class ChangeReport {
 
     /// The failure as one JSON object; the exit status is the one the text form would have.
     fileprivate static func printFailure(_ problems: [ConfigProblem], exitStatus: Int32) {
-        Output.json(.table([
-            "ok": .bool(false),
-            "exit_status": .integer(Int(exitStatus)),
-            "problems": .array(problems.map(\.jsonValue)),
-        ]))
+        Output.json(
+            .table([
+                "ok": .bool(false),
+                "exit_status": .integer(Int(exitStatus)),
+                "problems": .array(problems.map(\.jsonValue)),
+            ]))
     }
 }
 
@@ -83,7 +84,9 @@ func reportingChange(json: Bool, _ body: (ChangeReport) throws -> Void) throws {
         report.printSuccess()
         return
     } catch let error as CLIError {
-        problems = error.problems.isEmpty ? [ConfigProblem(file: "command line", field: nil, message: error.message)] : error.problems
+        problems =
+            error.problems.isEmpty
+            ? [ConfigProblem(file: "command line", field: nil, message: error.message)] : error.problems
         status = error.exitCode
     } catch let error as ConfigErrors {
         problems = error.problems

@@ -13,22 +13,34 @@ struct ConfigCommand: ParsableCommand {
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "check",
-            abstract: "Report every problem in the configuration at once, warnings too. Exit status 78 (CONFIG) if there are errors.")
+            abstract:
+                "Report every problem in the configuration at once, warnings too. Exit status 78 (CONFIG) if there are errors."
+        )
         @OptionGroup var globals: GlobalOptions
-        @Flag(help: "Machine-readable output: {ok, registrations, problems: [{severity, file, field, value, message, fix}]}; same exit status.")
+        @Flag(
+            help:
+                "Machine-readable output: {ok, registrations, problems: [{severity, file, field, value, message, fix}]}; same exit status."
+        )
         var json = false
 
         func run() throws {
             do {
                 let loaded = globals.store.load()
                 let (environment, notes) = ConfigCheck.environment(loaded, globals: globals)
-                let problems = loaded.problems + environment
-                    + loaded.registrations.flatMap { DaylightSaving.warnings($0.schedule, file: globals.locations.display(globals.locations.registrationFile($0.name))) }
+                let problems =
+                    loaded.problems + environment
+                    + loaded.registrations.flatMap {
+                        DaylightSaving.warnings(
+                            $0.schedule, file: globals.locations.display(globals.locations.registrationFile($0.name)))
+                    }
                 let errors = problems.filter { $0.severity == .error }.count
                 let warnings = problems.count - errors
                 if json {
-                    Output.json(.table(["ok": .bool(errors == 0), "registrations": .integer(loaded.registrations.count),
-                                        "problems": .array(problems.map(\.jsonValue))]))
+                    Output.json(
+                        .table([
+                            "ok": .bool(errors == 0), "registrations": .integer(loaded.registrations.count),
+                            "problems": .array(problems.map(\.jsonValue)),
+                        ]))
                     if errors > 0 { throw ExitCode(RunFailure.Kind.configuration.exitCode) }
                     return
                 }
@@ -36,7 +48,9 @@ struct ConfigCommand: ParsableCommand {
                 for note in notes { print(note) }
                 GeneratorReport.summary(runtimeDirectory: globals.locations.runtimeDirectory)?.forEach { print($0) }
                 if errors > 0 {
-                    throw CLIError("configuration has \(errors) error(s) and \(warnings) warning(s)", exitCode: RunFailure.Kind.configuration.exitCode)
+                    throw CLIError(
+                        "configuration has \(errors) error(s) and \(warnings) warning(s)",
+                        exitCode: RunFailure.Kind.configuration.exitCode)
                 }
                 print("configuration OK: \(loaded.registrations.count) registration(s), \(warnings) warning(s)")
             }
@@ -72,10 +86,10 @@ struct ConfigCommand: ParsableCommand {
             commandName: "import",
             abstract: "Apply a configuration exported with `config export` (TOML or JSON).",
             discussion: """
-            Everything is validated before anything is written. Tables of the main configuration in \
-            FILE replace the configured ones; those it lacks are kept. Registrations in FILE are \
-            created or replaced; others are left as they are. A masked secret key keeps the stored secret.
-            """)
+                Everything is validated before anything is written. Tables of the main configuration in \
+                FILE replace the configured ones; those it lacks are kept. Registrations in FILE are \
+                created or replaced; others are left as they are. A masked secret key keeps the stored secret.
+                """)
         @OptionGroup var globals: GlobalOptions
         @Argument(help: "The file to import (- for standard input).") var file: String
 
@@ -92,8 +106,9 @@ struct ConfigCommand: ParsableCommand {
                 }
                 let locations = globals.locations
                 let store = globals.store
-                let imported = try ConfigDocument.parse(String(decoding: data, as: UTF8.self), file: file, configDirectory: locations.configDirectory,
-                                                        current: try? store.loadMain())
+                let imported = try ConfigDocument.parse(
+                    String(decoding: data, as: UTF8.self), file: file, configDirectory: locations.configDirectory,
+                    current: try? store.loadMain())
 
                 // Resolve every secret before writing anything, so a bad one changes nothing.
                 let secrets = globals.secrets
@@ -104,21 +119,33 @@ struct ConfigCommand: ParsableCommand {
                     if target.settings.usesInstanceCredentials {
                         // The instance's role, never a secret besides (a masked placeholder is fine).
                         if let secret, !SecretFiles.isMasked(secret) {
-                            problems.append(ConfigProblem(file: file, field: "registration \(registration.name): secret_key",
-                                                          message: "is given, but the registration uses credentials = \"instance\"",
-                                                          fix: "remove secret_key, or remove credentials to use an access key and this secret"))
+                            problems.append(
+                                ConfigProblem(
+                                    file: file, field: "registration \(registration.name): secret_key",
+                                    message: "is given, but the registration uses credentials = \"instance\"",
+                                    fix: "remove secret_key, or remove credentials to use an access key and this secret"
+                                ))
                         }
                         continue
                     }
                     if let secret {
                         do {
-                            resolved[registration.name] = try secrets.resolve(supplied: try SecretFiles.normalize(secret), for: registration.name)
+                            resolved[registration.name] = try secrets.resolve(
+                                supplied: try SecretFiles.normalize(secret), for: registration.name)
                         } catch {  // a SecretError (typed throws)
-                            problems.append(ConfigProblem(file: file, field: "registration \(registration.name): secret_key", message: error.message))
+                            problems.append(
+                                ConfigProblem(
+                                    file: file, field: "registration \(registration.name): secret_key",
+                                    message: error.message))
                         }
                     } else if secrets.secret(for: registration.name) == nil {
-                        problems.append(ConfigProblem(file: file, field: "registration \(registration.name): secret_key", message: "is missing and no secret is stored for it",
-                                                      fix: "add the secret key, or store it with: dbbackup registration edit \(registration.name) --secret-key-stdin"))
+                        problems.append(
+                            ConfigProblem(
+                                file: file, field: "registration \(registration.name): secret_key",
+                                message: "is missing and no secret is stored for it",
+                                fix:
+                                    "add the secret key, or store it with: dbbackup registration edit \(registration.name) --secret-key-stdin"
+                            ))
                     }
                 }
                 if !problems.isEmpty { throw CLIError.configuration(problems) }
@@ -133,15 +160,20 @@ struct ConfigCommand: ParsableCommand {
                     }
                 }
                 let names = Set(imported.registrations.map(\.registration.name))
-                print("imported \(file): database \(imported.main.database.resolvedPath), \(names.count) registration(s)")
+                print(
+                    "imported \(file): database \(imported.main.database.resolvedPath), \(names.count) registration(s)")
                 for table in imported.keptTables {
                     print("kept [\(table)] as configured, which \(file) does not have")
                 }
                 for other in store.registrationNames() where !names.contains(other) {
-                    print("kept registration \(other), which \(file) does not mention (remove it with: dbbackup registration remove \(other))")
+                    print(
+                        "kept registration \(other), which \(file) does not mention (remove it with: dbbackup registration remove \(other))"
+                    )
                 }
                 for (registration, _) in imported.registrations {
-                    if case .filesystem(let target) = registration.provider { BackupDirectorySetup.prepareForService(target.resolvedPath, globals: globals) }
+                    if case .filesystem(let target) = registration.provider {
+                        BackupDirectorySetup.prepareForService(target.resolvedPath, globals: globals)
+                    }
                 }
                 Activation.applyAfterChange(globals)
             }
@@ -153,7 +185,9 @@ struct ConfigCommand: ParsableCommand {
 /// sandbox, read the database and write the backup directories (see `AccessProbe`); will a
 /// missing directory be created; is every S3 secret stored; has systemd read this configuration.
 enum ConfigCheck {
-    static func environment(_ loaded: LoadedConfig, globals: GlobalOptions) -> (problems: [ConfigProblem], notes: [String]) {
+    static func environment(
+        _ loaded: LoadedConfig, globals: GlobalOptions
+    ) -> (problems: [ConfigProblem], notes: [String]) {
         let locations = globals.locations
         let secrets = globals.secrets
         var problems: [ConfigProblem] = []
@@ -164,13 +198,19 @@ enum ConfigCheck {
             let value = "\"\(main.database.path)\""
             switch PathAccess.lookup(path) {
             case .missing:
-                problems.append(ConfigProblem(file: mainFile, field: "database.path", value: value, message: "\(path) does not exist", fix: "point it at the application's SQLite database"))
+                problems.append(
+                    ConfigProblem(
+                        file: mainFile, field: "database.path", value: value, message: "\(path) does not exist",
+                        fix: "point it at the application's SQLite database"))
             case .unreachable(let error):
                 // Not "does not exist": this user may simply not look there.
-                problems.append(ConfigProblem(file: mainFile, field: "database.path", value: value,
-                                              message: "\(path) cannot be looked at by \(ProcessIdentity.describe(uid: geteuid())) (\(String(cString: strerror(error))))"
-                                                  + (PathAccess.blockingAncestor(of: path).map { ": \($0) does not let it through" } ?? ""),
-                                              fix: "run config check as root, which checks as the services' identity"))
+                problems.append(
+                    ConfigProblem(
+                        file: mainFile, field: "database.path", value: value,
+                        message:
+                            "\(path) cannot be looked at by \(ProcessIdentity.describe(uid: geteuid())) (\(String(cString: strerror(error))))"
+                            + (PathAccess.blockingAncestor(of: path).map { ": \($0) does not let it through" } ?? ""),
+                        fix: "run config check as root, which checks as the services' identity"))
             case .found:
                 checkDatabase = true
             }
@@ -186,56 +226,88 @@ enum ConfigCheck {
                 case .found(let info) where (info.st_mode & S_IFMT) == S_IFDIR:
                     checked.append(registration)
                 case .found:
-                    problems.append(ConfigProblem(file: file, field: "path", value: value, message: "\(path) is not a directory", fix: "point it at a directory"))
+                    problems.append(
+                        ConfigProblem(
+                            file: file, field: "path", value: value, message: "\(path) is not a directory",
+                            fix: "point it at a directory"))
                 case .unreachable(let error):
-                    problems.append(ConfigProblem(file: file, field: "path", value: value,
-                                                  message: "\(path) cannot be looked at by \(ProcessIdentity.describe(uid: geteuid())) (\(String(cString: strerror(error))))",
-                                                  fix: "run config check as root, which checks as the services' identity"))
+                    problems.append(
+                        ConfigProblem(
+                            file: file, field: "path", value: value,
+                            message:
+                                "\(path) cannot be looked at by \(ProcessIdentity.describe(uid: geteuid())) (\(String(cString: strerror(error))))",
+                            fix: "run config check as root, which checks as the services' identity"))
                 case .missing:
                     if let problem = missingDirectory(path) {
-                        problems.append(ConfigProblem(file: file, field: "path", value: value, message: problem.message, fix: problem.fix))
+                        problems.append(
+                            ConfigProblem(
+                                file: file, field: "path", value: value, message: problem.message, fix: problem.fix))
                     } else {
-                        let owner = BackupDirectories.serviceIdentity(database: loaded.main?.database.resolvedPath)
+                        let owner =
+                            BackupDirectories.serviceIdentity(database: loaded.main?.database.resolvedPath)
                             .map { " owned by \(ProcessIdentity.describe(uid: $0.uid))" } ?? ""
-                        problems.append(ConfigProblem(.warning, file: file, field: "path", value: value,
-                                                      message: "\(path) does not exist yet; the service creates it\(owner) before its first run"))
+                        problems.append(
+                            ConfigProblem(
+                                .warning, file: file, field: "path", value: value,
+                                message:
+                                    "\(path) does not exist yet; the service creates it\(owner) before its first run"))
                     }
                 }
             case .s3(let target):
-                if let main = loaded.main, let warning = S3Settings.retentionWarning(registration, retention: main.retention, file: file) {
+                if let main = loaded.main,
+                    let warning = S3Settings.retentionWarning(registration, retention: main.retention, file: file)
+                {
                     problems.append(warning)
                 }
                 let secretFile = secrets.path(for: registration.name)
                 if target.settings.usesInstanceCredentials {
                     if secrets.secret(for: registration.name) != nil {
-                        problems.append(ConfigProblem(.warning, file: locations.display(secretFile), field: nil,
-                                                      message: "is not used: \(registration.name) signs with the instance's role (credentials = \"instance\")",
-                                                      fix: "remove it: rm \(secretFile)"))
+                        problems.append(
+                            ConfigProblem(
+                                .warning, file: locations.display(secretFile), field: nil,
+                                message:
+                                    "is not used: \(registration.name) signs with the instance's role (credentials = \"instance\")",
+                                fix: "remove it: rm \(secretFile)"))
                     }
                 } else if secrets.secret(for: registration.name) == nil {
-                    problems.append(ConfigProblem(file: file, field: "secret_key", message: "no secret key is stored for this registration", fix: "store it with: dbbackup registration edit \(registration.name) --secret-key-stdin"))
+                    problems.append(
+                        ConfigProblem(
+                            file: file, field: "secret_key", message: "no secret key is stored for this registration",
+                            fix: "store it with: dbbackup registration edit \(registration.name) --secret-key-stdin"))
                 } else if let mode = FileSystem.permissions(of: secretFile), mode & 0o066 != 0 {
-                    problems.append(ConfigProblem(.warning, file: locations.display(secretFile), field: nil,
-                                                  message: "can be read or changed by group or others (mode 0\(String(mode, radix: 8)))",
-                                                  fix: "chmod 600 \(secretFile)"))
+                    problems.append(
+                        ConfigProblem(
+                            .warning, file: locations.display(secretFile), field: nil,
+                            message: "can be read or changed by group or others (mode 0\(String(mode, radix: 8)))",
+                            fix: "chmod 600 \(secretFile)"))
                 }
             }
         }
         let report = AccessProbe.run(database: checkDatabase, registrations: checked, globals: globals, loaded: loaded)
         problems += report.problems
         for finding in report.findings where !finding.ok {
-            if let name = finding.registration, let registration = loaded.registrations.first(where: { $0.name == name }),
-               case .filesystem(let target) = registration.provider {
-                problems.append(ConfigProblem(file: locations.display(locations.registrationFile(name)), field: finding.field, value: "\"\(target.path)\"", message: finding.message))
+            if let name = finding.registration,
+                let registration = loaded.registrations.first(where: { $0.name == name }),
+                case .filesystem(let target) = registration.provider
+            {
+                problems.append(
+                    ConfigProblem(
+                        file: locations.display(locations.registrationFile(name)), field: finding.field,
+                        value: "\"\(target.path)\"", message: finding.message))
             } else {
                 let value = finding.field == "database.path" ? loaded.main.map { "\"\($0.database.path)\"" } : nil
-                problems.append(ConfigProblem(file: mainFile, field: finding.field, value: value, message: finding.message))
+                problems.append(
+                    ConfigProblem(file: mainFile, field: finding.field, value: value, message: finding.message))
             }
         }
         if loaded.main != nil && !loaded.registrations.contains(where: { $0.schedule.kind == .migration }) {
-            problems.append(ConfigProblem(.warning, file: locations.display(locations.registrationsDirectory), field: nil,
-                                          message: "no registration has schedule migration: deploys get no backup before a schema migration",
-                                          fix: "add one, e.g. dbbackup registration add premigrate --provider filesystem --path DIR --schedule migration"))
+            problems.append(
+                ConfigProblem(
+                    .warning, file: locations.display(locations.registrationsDirectory), field: nil,
+                    message: "no registration has schedule migration: deploys get no backup before a schema migration",
+                    fix:
+                        "add one, e.g. dbbackup registration add premigrate --provider filesystem --path DIR --schedule migration"
+                ))
         }
         return (problems, report.how)
     }
@@ -248,7 +320,10 @@ enum ConfigCheck {
             return ("\(ancestor) is not a directory, so \(path) can never be created", "point it at a directory")
         }
         if case .fileSystem(let point)? = PathAccess.readOnly(ancestor) {
-            return ("\(path) does not exist, and cannot be created: the file system at \(point) is mounted read-only", "remount it read-write, or choose another directory")
+            return (
+                "\(path) does not exist, and cannot be created: the file system at \(point) is mounted read-only",
+                "remount it read-write, or choose another directory"
+            )
         }
         return nil
     }

@@ -9,14 +9,15 @@ public struct DBBackup: ParsableCommand {
         commandName: "dbbackup",
         abstract: "Backups of an application's SQLite database, to local directories and S3-compatible stores.",
         discussion: """
-        Configuration lives in --config-dir (default /etc/dbbackup): dbbackup.toml for the database \
-        and retention, registrations.d/NAME.toml for each backup job. The registry of backups lives \
-        in --state-dir (default /var/lib/dbbackup). Both options may come before or after the verb.
-        """,
+            Configuration lives in --config-dir (default /etc/dbbackup): dbbackup.toml for the database \
+            and retention, registrations.d/NAME.toml for each backup job. The registry of backups lives \
+            in --state-dir (default /var/lib/dbbackup). Both options may come before or after the verb.
+            """,
         version: DBBackupVersion.current,
         subcommands: [
             Init.self, RegistrationCommand.self, RetentionCommand.self, ConfigCommand.self,
-            Run.self, List.self, Restore.self, Confirm.self, RegistryCommand.self, Status.self, Apply.self, PreMigrate.self, Generate.self,
+            Run.self, List.self, Restore.self, Confirm.self, RegistryCommand.self, Status.self, Apply.self,
+            PreMigrate.self, Generate.self,
             NotifyFailure.self, PrepareRun.self, AccessCheck.self,
         ]
     )
@@ -50,7 +51,7 @@ public struct DBBackup: ParsableCommand {
         } catch let error as UserFacingError {
             Output.stderr(error.rendered)
             Glibc.exit(error.exitStatus.code)
-        } catch where String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {
+        } catch  where String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {
             // ExitCode, ValidationError, CleanExit, and the internal errors of --help (which
             // parsing turns into a command whose run throws them).
             root.exit(withError: error)

@@ -1,20 +1,21 @@
-import Glibc
 import ArgumentParser
 import BackupCore
 import FoundationEssentials
+import Glibc
 import SystemCalls
 
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
-        abstract: "The systemd generator: write timers and drop-ins for the registrations (also run as dbbackup-generator).",
+        abstract:
+            "The systemd generator: write timers and drop-ins for the registrations (also run as dbbackup-generator).",
         discussion: """
-        systemd runs /usr/lib/systemd/system-generators/dbbackup-generator with three output \
-        directories; units go into the first. A broken registration is reported and skipped, the \
-        others are generated; the exit status is non-zero only when nothing can be written. \
-        With --check nothing is written: it prints what would be, and every problem, and exits \
-        with status 78 (CONFIG) if a registration would be skipped.
-        """)
+            systemd runs /usr/lib/systemd/system-generators/dbbackup-generator with three output \
+            directories; units go into the first. A broken registration is reported and skipped, the \
+            others are generated; the exit status is non-zero only when nothing can be written. \
+            With --check nothing is written: it prints what would be, and every problem, and exits \
+            with status 78 (CONFIG) if a registration would be skipped.
+            """)
 
     @OptionGroup var globals: GlobalOptions
     @Flag(help: "Print what would be written (and every problem), for people; write nothing.") var check = false
@@ -22,7 +23,9 @@ struct Generate: ParsableCommand {
 
     func validate() throws {
         if directories.count > 3 { throw ValidationError("give at most three directories: normal [early [late]]") }
-        if directories.isEmpty && !check { throw ValidationError("give the output directory, or --check to print what would be written") }
+        if directories.isEmpty && !check {
+            throw ValidationError("give the output directory, or --check to print what would be written")
+        }
     }
 
     func run() throws {
@@ -33,8 +36,10 @@ struct Generate: ParsableCommand {
         // about at every boot; `dbbackup config check` says what is missing.
         let quiet = loaded.registrations.isEmpty && globals.store.registrationNames().isEmpty
         for problem in loaded.problems where !quiet {
-            log.write(problem.severity == .error ? 3 : 4,
-                      problem.severity == .error && problem.file.hasPrefix("registrations.d/") ? "skipped: \(problem.description)" : problem.description)
+            log.write(
+                problem.severity == .error ? 3 : 4,
+                problem.severity == .error && problem.file.hasPrefix("registrations.d/")
+                    ? "skipped: \(problem.description)" : problem.description)
         }
         let generator = UnitGenerator(locations: locations, config: loaded)
         if let problem = generator.identityProblem, !quiet { log.write(problem.priority, problem.message) }
@@ -47,7 +52,9 @@ struct Generate: ParsableCommand {
                     print("==> \(file.path)\n\(file.contents)")
                 }
             }
-            if loaded.problems.contains(where: { $0.severity == .error }) { throw ExitCode(RunFailure.Kind.configuration.exitCode) }
+            if loaded.problems.contains(where: { $0.severity == .error }) {
+                throw ExitCode(RunFailure.Kind.configuration.exitCode)
+            }
             return
         }
         guard let directory = directories.first else { return }
@@ -72,7 +79,9 @@ final class GeneratorLog {
     private var report: [String] = []
 
     init() {
-        let asGenerator = (CommandLine.arguments.first.map { FileSystem.name(of: $0) } == "dbbackup-generator") && isatty(STDERR_FILENO) == 0
+        let asGenerator =
+            (CommandLine.arguments.first.map { FileSystem.name(of: $0) } == "dbbackup-generator")
+            && isatty(STDERR_FILENO) == 0
         kmsg = asGenerator ? (try? FileSystem.open("/dev/kmsg", O_WRONLY)) ?? -1 : -1
         keepsReport = asGenerator && kmsg < 0
     }
@@ -80,7 +89,8 @@ final class GeneratorLog {
     func write(_ priority: Int, _ message: String) {
         let line = message.replacing("\n", with: " ")
         if kmsg >= 0 {
-            _ = try? FileSystem.writeAll(kmsg, Array("<\(priority)>dbbackup-generator: \(line)\n".utf8), path: "/dev/kmsg")
+            _ = try? FileSystem.writeAll(
+                kmsg, Array("<\(priority)>dbbackup-generator: \(line)\n".utf8), path: "/dev/kmsg")
         } else {
             Output.stderr("dbbackup-generator: \(line)")
         }

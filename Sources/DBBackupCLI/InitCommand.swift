@@ -12,10 +12,16 @@ struct Init: ParsableCommand {
 
     @OptionGroup var globals: GlobalOptions
 
-    @Option(help: ArgumentHelp("The SQLite database to protect (a relative path starts at the current directory).", valueName: "PATH"))
+    @Option(
+        help: ArgumentHelp(
+            "The SQLite database to protect (a relative path starts at the current directory).", valueName: "PATH"))
     var database: String
 
-    @Option(name: .customLong("version-query"), help: ArgumentHelp("One SELECT returning the schema version (default, and when left out: PRAGMA user_version).", valueName: "SQL"))
+    @Option(
+        name: .customLong("version-query"),
+        help: ArgumentHelp(
+            "One SELECT returning the schema version (default, and when left out: PRAGMA user_version).",
+            valueName: "SQL"))
     var versionQuery: String?
 
     func run() throws {
@@ -28,38 +34,56 @@ struct Init: ParsableCommand {
             // silently reset to its default, which could lower retention and prune backups.
             let existing = try? store.loadMain()
             var table = try store.mainTable() ?? [:]
-            var databaseTable: [String: ConfigValue] = if case .table(let current)? = table["database"] { current } else { [:] }
+            var databaseTable: [String: ConfigValue] =
+                if case .table(let current)? = table["database"] { current } else { [:] }
             databaseTable["path"] = .string(CommandLineFields.absolutePath(database))
             let previousQuery = existing?.database.versionQuery
             databaseTable["version_query"] = versionQuery.map { .string($0) }
             table["database"] = .table(databaseTable)
-            let (config, problems) = ConfigCodec.readMain(table, file: locations.display(locations.mainFile), configDirectory: locations.configDirectory)
+            let (config, problems) = ConfigCodec.readMain(
+                table, file: locations.display(locations.mainFile), configDirectory: locations.configDirectory)
             guard let config else {
                 // What --database and --version-query set is named as those options; anything
                 // else wrong is a stored setting, named as it is in the file.
                 let given: Set<String> = ["database.path", "database.version_query"]
-                throw CLIError.configuration(problems.filter { $0.severity == .error }.map { given.contains($0.field ?? "") ? CommandLineFields.translate($0) : $0 })
+                throw CLIError.configuration(
+                    problems.filter { $0.severity == .error }.map {
+                        given.contains($0.field ?? "") ? CommandLineFields.translate($0) : $0
+                    })
             }
-            if let versionQuery, let problem = VersionQuery.problem(versionQuery, onDatabaseAt: config.database.resolvedPath) {
-                throw CLIError.configuration([ConfigProblem(file: "command line", field: "--version-query", value: "\"\(versionQuery.prefix(80))\"",
-                                                            message: problem, fix: VersionQuery.fix)])
+            if let versionQuery,
+                let problem = VersionQuery.problem(versionQuery, onDatabaseAt: config.database.resolvedPath)
+            {
+                throw CLIError.configuration([
+                    ConfigProblem(
+                        file: "command line", field: "--version-query", value: "\"\(versionQuery.prefix(80))\"",
+                        message: problem, fix: VersionQuery.fix)
+                ])
             }
             try store.saveMain(config)
             try FileSystem.makeDirectories(locations.registrationsDirectory)
             print("wrote \(locations.mainFile): database \(config.database.resolvedPath)")
             if versionQuery == nil, let previousQuery {
-                print("note: the schema version is read with PRAGMA user_version again (was: \(previousQuery.prefix(80)))")
+                print(
+                    "note: the schema version is read with PRAGMA user_version again (was: \(previousQuery.prefix(80)))"
+                )
             }
             switch PathAccess.lookup(config.database.resolvedPath) {
             case .missing:
                 Output.stderr("warning: \(config.database.resolvedPath) does not exist yet; backups fail until it does")
             case .unreachable(let error):
-                Output.stderr("warning: \(config.database.resolvedPath) cannot be looked at by \(ProcessIdentity.describe(uid: geteuid())) (\(String(cString: strerror(error)))); check it with: dbbackup config check (as root)")
+                Output.stderr(
+                    "warning: \(config.database.resolvedPath) cannot be looked at by \(ProcessIdentity.describe(uid: geteuid())) (\(String(cString: strerror(error)))); check it with: dbbackup config check (as root)"
+                )
             case .found(let info):
                 // The services run as the database's owner (the generator's drop-in): say so.
-                print("the backup services run as the database's owner, \(ProcessIdentity.describe(uid: info.st_uid)), group \(ProcessIdentity.describe(gid: info.st_gid))")
+                print(
+                    "the backup services run as the database's owner, \(ProcessIdentity.describe(uid: info.st_uid)), group \(ProcessIdentity.describe(gid: info.st_gid))"
+                )
                 if ProcessIdentity.userName(info.st_uid) == nil {
-                    Output.stderr("warning: uid \(info.st_uid), the database's owner, has no user entry, and systemd cannot run a service as it; give it one (useradd), or chown the database to the application's user")
+                    Output.stderr(
+                        "warning: uid \(info.st_uid), the database's owner, has no user entry, and systemd cannot run a service as it; give it one (useradd), or chown the database to the application's user"
+                    )
                 }
             }
             if existing == nil {

@@ -8,9 +8,9 @@ struct List: ParsableCommand {
         commandName: "list",
         abstract: "List the backups the registry holds, oldest first (in the order they were made).",
         discussion: """
-        STATE is stored, suspect (stored, but it looks wrong: see `dbbackup confirm`) or pruning \
-        (retention chose it; it still exists until its delete succeeds).
-        """)
+            STATE is stored, suspect (stored, but it looks wrong: see `dbbackup confirm`) or pruning \
+            (retention chose it; it still exists until its delete succeeds).
+            """)
 
     @OptionGroup var globals: GlobalOptions
     @Argument(help: "Only this registration's backups.") var name: String?
@@ -28,18 +28,26 @@ struct List: ParsableCommand {
             if backups.isEmpty {
                 if let name, !globals.store.registrationExists(name) {
                     // Backups of a removed registration stay listed; a name with neither is likely a typo.
-                    print("no registration \(name) is configured, and the registry holds no backups of it; see: dbbackup registration list")
+                    print(
+                        "no registration \(name) is configured, and the registry holds no backups of it; see: dbbackup registration list"
+                    )
                 } else {
                     print(name.map { "registration \($0) has no stored backups" } ?? "no stored backups")
                 }
                 return
             }
-            Output.table(["ID", "REGISTRATION", "CREATED", "VERSION", "SIZE", "TRIGGER", "STATE", "LOCATION"], backups.map {
-                [String($0.id), $0.registration, $0.createdAt.rfc3339, $0.version ?? "", Output.size($0.size ?? 0),
-                 $0.trigger.rawValue, BackupJSON.shownState($0), $0.location?.description ?? ""]
-            })
+            Output.table(
+                ["ID", "REGISTRATION", "CREATED", "VERSION", "SIZE", "TRIGGER", "STATE", "LOCATION"],
+                backups.map {
+                    [
+                        String($0.id), $0.registration, $0.createdAt.rfc3339, $0.version ?? "",
+                        Output.size($0.size ?? 0),
+                        $0.trigger.rawValue, BackupJSON.shownState($0), $0.location?.description ?? "",
+                    ]
+                })
             for suspect in backups where suspect.isUnconfirmedSuspect {
-                print("suspect \(suspect.id): \(suspect.suspect ?? ""); if that is right: dbbackup confirm \(suspect.id)")
+                print(
+                    "suspect \(suspect.id): \(suspect.suspect ?? ""); if that is right: dbbackup confirm \(suspect.id)")
             }
         }
     }

@@ -7,14 +7,19 @@ import FoundationEssentials
 enum Monitoring {
     /// Runs `body` (one registration's backup) between its heartbeat's start ping and its
     /// success or failure ping.
-    static func around(_ registration: Registration, _ config: MainConfig,
-                       _ body: () throws(RunFailure) -> RunReport) throws(RunFailure) -> RunReport {
-        guard let heartbeat = Heartbeat(registration: registration, settings: config.monitoring) else { return try body() }
+    static func around(
+        _ registration: Registration, _ config: MainConfig,
+        _ body: () throws(RunFailure) -> RunReport
+    ) throws(RunFailure) -> RunReport {
+        guard let heartbeat = Heartbeat(registration: registration, settings: config.monitoring) else {
+            return try body()
+        }
         heartbeat.ping(.start, warn: Output.stderr)
         do {
             let report = try body()
             let backup = report.backup
-            var summary = "\(registration.name): stored \(backup.size ?? 0) bytes, schema version \(backup.version ?? "?"), in \(report.durationMilliseconds) ms"
+            var summary =
+                "\(registration.name): stored \(backup.size ?? 0) bytes, schema version \(backup.version ?? "?"), in \(report.durationMilliseconds) ms"
             if let cleanup = report.cleanupFailure { summary += "; but \(cleanup.message)" }
             // A suspect backup is stored, but it is as loud as a failure: someone must look.
             if let suspect = report.suspect {

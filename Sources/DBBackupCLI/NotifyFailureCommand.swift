@@ -2,13 +2,15 @@ import ArgumentParser
 import BackupCore
 import FoundationEssentials
 import Glibc
-import SystemdSupport
 import SystemCalls
+import SystemdSupport
 
 struct NotifyFailure: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "notify-failure",
-        abstract: "Run by dbbackup-failure@.service: record a unit's failure in the journal and run the configured on_failure command.")
+        abstract:
+            "Run by dbbackup-failure@.service: record a unit's failure in the journal and run the configured on_failure command."
+    )
 
     @OptionGroup var globals: GlobalOptions
     @Argument(help: "The unit that failed, e.g. dbbackup@nightly.service.") var unit: String
@@ -18,16 +20,22 @@ struct NotifyFailure: ParsableCommand {
             var registration = Self.registration(of: unit)
             var error = "see: journalctl -u \(unit)"
             if let registration, let registry = try? BackupRegistry(path: globals.locations.registryPath),
-               let failure = try? registry.lastRun(of: registration, state: .failed), let message = failure.error {
+                let failure = try? registry.lastRun(of: registration, state: .failed), let message = failure.error
+            {
                 error = message
-            } else if unit == "dbbackup-migration.service", let (names, errors) = Self.migrationFailures(in: globals.locations) {
+            } else if unit == "dbbackup-migration.service",
+                let (names, errors) = Self.migrationFailures(in: globals.locations)
+            {
                 // The migration service runs several registrations: name the ones that failed.
                 (registration, error) = (names.isEmpty ? nil : names, errors)
             }
             let message = "\(unit) failed: \(error)"
-            try? JournalWriter.send(message, priority: .error, messageID: Reporting.MessageID.unitFailed, fields: [
-                "DBBACKUP_UNIT": unit, "DBBACKUP_REGISTRATION": registration ?? "", "DBBACKUP_OUTCOME": "unit-failed", "DBBACKUP_ERROR": error,
-            ])
+            try? JournalWriter.send(
+                message, priority: .error, messageID: Reporting.MessageID.unitFailed,
+                fields: [
+                    "DBBACKUP_UNIT": unit, "DBBACKUP_REGISTRATION": registration ?? "",
+                    "DBBACKUP_OUTCOME": "unit-failed", "DBBACKUP_ERROR": error,
+                ])
             if !Reporting.toJournal { print(message) }  // under systemd the record above is the message
             guard let config = try? globals.store.loadMain(), let program = config.onFailure.first else { return }
             var environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DBBACKUP_UNIT": unit, "DBBACKUP_ERROR": error]
@@ -45,16 +53,21 @@ struct NotifyFailure: ParsableCommand {
     /// registrations that failed (comma-separated) and their errors.
     static func migrationFailures(in locations: Locations) -> (String, String)? {
         guard let result = MigrationRequests(directory: locations.runtimeDirectory).latest(),
-              result.finishedAt.millisecondsSinceEpoch >= Timestamp.now().millisecondsSinceEpoch - 600_000 else { return nil }
+            result.finishedAt.millisecondsSinceEpoch >= Timestamp.now().millisecondsSinceEpoch - 600_000
+        else { return nil }
         let failed = result.backups.filter { $0.exitCode != 0 }
         guard !failed.isEmpty else { return result.error.map { ("", $0) } }
-        return (failed.map(\.registration).joined(separator: ","),
-                failed.map { "\($0.registration): \($0.error ?? "failed")" }.joined(separator: "; "))
+        return (
+            failed.map(\.registration).joined(separator: ","),
+            failed.map { "\($0.registration): \($0.error ?? "failed")" }.joined(separator: "; ")
+        )
     }
 
     /// `dbbackup@NAME.service` → NAME (unescaped); the migration service → nil.
     static func registration(of unit: String) -> String? {
-        guard unit.hasPrefix("dbbackup@"), let at = unit.firstIndex(of: "@"), let dot = unit.lastIndex(of: ".") else { return nil }
+        guard unit.hasPrefix("dbbackup@"), let at = unit.firstIndex(of: "@"), let dot = unit.lastIndex(of: ".") else {
+            return nil
+        }
         return try? systemdUnescape(String(unit[unit.index(after: at)..<dot]))
     }
 }

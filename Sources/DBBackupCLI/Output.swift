@@ -22,14 +22,19 @@ struct CLIError: UserFacingError, CustomStringConvertible {
 
     /// Exit status 78 (CONFIG): the configuration (or a value given for it) is wrong.
     static func configuration(_ problems: [ConfigProblem]) -> CLIError {
-        CLIError(problems.map(\.description).joined(separator: "\n"), exitCode: RunFailure.Kind.configuration.exitCode, problems: problems)
+        CLIError(
+            problems.map(\.description).joined(separator: "\n"), exitCode: RunFailure.Kind.configuration.exitCode,
+            problems: problems)
     }
 
     /// Exit status 2 for a value given on the command line: the text form prints `text`, the
     /// JSON form attaches `message` to `field`.
-    static func commandLine(_ text: String, field: String, value: String? = nil, message: String, fix: String? = nil) -> CLIError {
-        CLIError(text, exitCode: RunFailure.Kind.configuration.exitCode,
-                 problems: [ConfigProblem(file: "command line", field: field, value: value, message: message, fix: fix)])
+    static func commandLine(
+        _ text: String, field: String, value: String? = nil, message: String, fix: String? = nil
+    ) -> CLIError {
+        CLIError(
+            text, exitCode: RunFailure.Kind.configuration.exitCode,
+            problems: [ConfigProblem(file: "command line", field: field, value: value, message: message, fix: fix)])
     }
 }
 
@@ -70,4 +75,3 @@ enum Output {
         return unit == 0 ? "\(bytes) B" : "\(tenths / 10).\(tenths % 10) \(units[unit])"
     }
 }
-

@@ -8,7 +8,8 @@ import Glibc
 struct PrepareRun: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "prepare-run",
-        abstract: "For the services' ExecStartPre=+: create missing backup directories for the service's identity (and, for the migration service, give it /run/dbbackup).",
+        abstract:
+            "For the services' ExecStartPre=+: create missing backup directories for the service's identity (and, for the migration service, give it /run/dbbackup).",
         shouldDisplay: false)
 
     @OptionGroup var globals: GlobalOptions
@@ -25,7 +26,9 @@ struct PrepareRun: ParsableCommand {
         }
         // An override of User= that left the identity variable behind: follow User=.
         if let user = environment["USER"], let entry = getpwnam(user), entry.pointee.pw_uid != identity.uid {
-            print("prepare-run: User=\(user) differs from \(ServiceIdentity.environmentName)=\(identity.environmentValue); preparing for \(user)")
+            print(
+                "prepare-run: User=\(user) differs from \(ServiceIdentity.environmentName)=\(identity.environmentValue); preparing for \(user)"
+            )
             identity = ServiceIdentity(uid: entry.pointee.pw_uid, gid: entry.pointee.pw_gid)
         }
         let loaded = globals.store.load()
@@ -39,7 +42,9 @@ struct PrepareRun: ParsableCommand {
             BackupDirectorySetup.prepare(target.resolvedPath, for: identity, report: { print("prepare-run: \($0)") })
         }
         // Every run writes the status file and metrics there, as this identity.
-        if let done = MonitorFiles.prepareDirectory(locations: globals.locations, owner: identity.uid) { print("prepare-run: \(done)") }
+        if let done = MonitorFiles.prepareDirectory(locations: globals.locations, owner: identity.uid) {
+            print("prepare-run: \(done)")
+        }
         if migration {
             let requests = MigrationRequests(directory: globals.locations.runtimeDirectory)
             do {
@@ -58,9 +63,13 @@ enum BackupDirectorySetup {
             switch try BackupDirectories.prepare(directory, for: identity) {
             case .existed: break
             case .created:
-                report("created \(directory) (owner \(ProcessIdentity.describe(uid: identity.uid)), mode 0\(String(BackupDirectories.mode, radix: 8)))")
+                report(
+                    "created \(directory) (owner \(ProcessIdentity.describe(uid: identity.uid)), mode 0\(String(BackupDirectories.mode, radix: 8)))"
+                )
             case .adopted(let files):
-                report("handed \(directory) and \(files) backup file(s) in it from user \(ServiceIdentity.fallbackUser) to \(ProcessIdentity.describe(uid: identity.uid)), the database's owner the services now run as")
+                report(
+                    "handed \(directory) and \(files) backup file(s) in it from user \(ServiceIdentity.fallbackUser) to \(ProcessIdentity.describe(uid: identity.uid)), the database's owner the services now run as"
+                )
             }
         } catch {
             report("cannot prepare \(directory) for \(ProcessIdentity.describe(uid: identity.uid)): \(error)")

@@ -11,7 +11,9 @@ struct RegistrationOptions: ParsableArguments {
     @Option(help: "Where backups go: filesystem or s3.")
     var provider: String?
 
-    @Option(help: ArgumentHelp("filesystem: the backup directory (a relative path starts at the current directory).", valueName: "DIR"))
+    @Option(
+        help: ArgumentHelp(
+            "filesystem: the backup directory (a relative path starts at the current directory).", valueName: "DIR"))
     var path: String?
 
     @Option(help: "s3: the bucket (must already exist).")
@@ -35,7 +37,9 @@ struct RegistrationOptions: ParsableArguments {
     @Flag(name: .customLong("secret-key-stdin"), help: "s3: read the secret key from standard input (one line).")
     var secretKeyStdin = false
 
-    @Option(name: .customLong("secret-key-file"), help: ArgumentHelp("s3: read the secret key from a file.", valueName: "FILE"))
+    @Option(
+        name: .customLong("secret-key-file"),
+        help: ArgumentHelp("s3: read the secret key from a file.", valueName: "FILE"))
     var secretKeyFile: String?
 
     @OptionGroup var s3: S3RegistrationOptions
@@ -43,31 +47,52 @@ struct RegistrationOptions: ParsableArguments {
     @Option(help: "migration, daily, weekly or monthly.")
     var schedule: String?
 
-    @Option(name: .customLong("time"), parsing: .upToNextOption, help: ArgumentHelp("Time of day, 24-hour HH:MM; repeatable.", valueName: "HH:MM"))
+    @Option(
+        name: .customLong("time"), parsing: .upToNextOption,
+        help: ArgumentHelp("Time of day, 24-hour HH:MM; repeatable.", valueName: "HH:MM"))
     var times: [String] = []
 
-    @Option(name: .customLong("weekday"), parsing: .upToNextOption, help: ArgumentHelp("weekly: mon tue wed thu fri sat sun; repeatable.", valueName: "DAY"))
+    @Option(
+        name: .customLong("weekday"), parsing: .upToNextOption,
+        help: ArgumentHelp("weekly: mon tue wed thu fri sat sun; repeatable.", valueName: "DAY"))
     var weekdays: [String] = []
 
-    @Option(name: .customLong("day"), parsing: .upToNextOption, help: ArgumentHelp("monthly: day of the month 1-31; repeatable.", valueName: "N"))
+    @Option(
+        name: .customLong("day"), parsing: .upToNextOption,
+        help: ArgumentHelp("monthly: day of the month 1-31; repeatable.", valueName: "N"))
     var days: [String] = []
 
     @Option(help: ArgumentHelp("IANA time zone, e.g. Europe/Prague; default: the host's local time.", valueName: "TZ"))
     var timezone: String?
 
-    @Option(name: .customLong("heartbeat-url"), help: ArgumentHelp("Ping this URL on start (URL/start), success (URL) and failure (URL/fail), healthchecks-style; '' for none, even with a global [monitoring] heartbeat_url.", valueName: "URL"))
+    @Option(
+        name: .customLong("heartbeat-url"),
+        help: ArgumentHelp(
+            "Ping this URL on start (URL/start), success (URL) and failure (URL/fail), healthchecks-style; '' for none, even with a global [monitoring] heartbeat_url.",
+            valueName: "URL"))
     var heartbeatURL: String?
 
-    @Option(help: ArgumentHelp("zstd compresses backups (names end .db.zst); none stores them plain (the default).", valueName: "zstd|none"))
+    @Option(
+        help: ArgumentHelp(
+            "zstd compresses backups (names end .db.zst); none stores them plain (the default).", valueName: "zstd|none"
+        ))
     var compression: String?
 
     @Option(name: .customLong("compression-level"), help: ArgumentHelp("zstd level, 1-19 (default 3).", valueName: "N"))
     var compressionLevel: String?
 
-    @Option(name: .customLong("recipient"), help: ArgumentHelp("Encrypt backups with age to this public key (names end .age); repeatable; replaces the stored list.", valueName: "age1…"))
+    @Option(
+        name: .customLong("recipient"),
+        help: ArgumentHelp(
+            "Encrypt backups with age to this public key (names end .age); repeatable; replaces the stored list.",
+            valueName: "age1…"))
     var recipients: [String] = []
 
-    @Option(name: .customLong("recipients-file"), help: ArgumentHelp("Encrypt backups to the age public keys in FILE, one a line, read whenever the configuration is loaded; \"\" removes it.", valueName: "FILE"))
+    @Option(
+        name: .customLong("recipients-file"),
+        help: ArgumentHelp(
+            "Encrypt backups to the age public keys in FILE, one a line, read whenever the configuration is loaded; \"\" removes it.",
+            valueName: "FILE"))
     var recipientsFile: String?
 
     @Flag(name: .customLong("no-encryption"), help: "Store backups unencrypted from now on (removes the recipients).")
@@ -75,7 +100,8 @@ struct RegistrationOptions: ParsableArguments {
 
     func validate() throws {
         if secretKeyStdin && secretKeyFile != nil {
-            throw ValidationError("give the secret key either with --secret-key-stdin or with --secret-key-file, not both")
+            throw ValidationError(
+                "give the secret key either with --secret-key-stdin or with --secret-key-file, not both")
         }
         if noEncryption && (!recipients.isEmpty || recipientsFile != nil) {
             throw ValidationError("give either --no-encryption or --recipient/--recipients-file, not both")
@@ -85,44 +111,62 @@ struct RegistrationOptions: ParsableArguments {
     /// The settings these options set, by their names in a registration file.
     var givenFields: Set<String> {
         let given: [(String, Bool)] = [
-            ("provider", provider != nil), ("path", path != nil), ("bucket", bucket != nil), ("endpoint", endpoint != nil),
-            ("region", region != nil), ("prefix", prefix != nil), ("access_key", accessKey != nil), ("force_path_style", forcePathStyle != nil),
-            ("schedule.type", schedule != nil), ("schedule.times", !times.isEmpty), ("schedule.weekdays", !weekdays.isEmpty),
-            ("schedule.days", !days.isEmpty), ("schedule.timezone", timezone != nil), ("heartbeat_url", heartbeatURL != nil),
-            ("compression", compression != nil), ("compression_level", compressionLevel != nil), ("encryption", noEncryption),
+            ("provider", provider != nil), ("path", path != nil), ("bucket", bucket != nil),
+            ("endpoint", endpoint != nil),
+            ("region", region != nil), ("prefix", prefix != nil), ("access_key", accessKey != nil),
+            ("force_path_style", forcePathStyle != nil),
+            ("schedule.type", schedule != nil), ("schedule.times", !times.isEmpty),
+            ("schedule.weekdays", !weekdays.isEmpty),
+            ("schedule.days", !days.isEmpty), ("schedule.timezone", timezone != nil),
+            ("heartbeat_url", heartbeatURL != nil),
+            ("compression", compression != nil), ("compression_level", compressionLevel != nil),
+            ("encryption", noEncryption),
             ("encryption.recipients", !recipients.isEmpty), ("encryption.recipients_file", recipientsFile != nil),
         ]
         return Set(given.filter(\.1).map(\.0)).union(s3.givenFields)
     }
 
-    var changesSchedule: Bool { schedule != nil || !times.isEmpty || !weekdays.isEmpty || !days.isEmpty || timezone != nil }
+    var changesSchedule: Bool {
+        schedule != nil || !times.isEmpty || !weekdays.isEmpty || !days.isEmpty || timezone != nil
+    }
 
     /// Lays the given options over `base` (an existing registration's table, or empty).
     func apply(to base: [String: ConfigValue]) -> [String: ConfigValue] {
         var table = base
         if let provider, provider != (base["provider"].flatMap { if case .string(let s) = $0 { s } else { nil } }) {
             // Switching provider: the old provider's fields no longer apply.
-            for key in ["path", "bucket", "endpoint", "region", "force_path_style", "prefix", "access_key"] + S3Settings.fields { table.removeValue(forKey: key) }
+            for key in ["path", "bucket", "endpoint", "region", "force_path_style", "prefix", "access_key"]
+                + S3Settings.fields
+            { table.removeValue(forKey: key) }
             table["provider"] = .string(provider)
         }
-        let strings: [(String, String?)] = [("path", path.map(CommandLineFields.absolutePath)), ("bucket", bucket), ("endpoint", endpoint), ("region", region),
-                                            ("prefix", prefix), ("access_key", accessKey), ("heartbeat_url", heartbeatURL)]
+        let strings: [(String, String?)] = [
+            ("path", path.map(CommandLineFields.absolutePath)), ("bucket", bucket), ("endpoint", endpoint),
+            ("region", region),
+            ("prefix", prefix), ("access_key", accessKey), ("heartbeat_url", heartbeatURL),
+        ]
         for (key, value) in strings { if let value { table[key] = .string(value) } }
         if let forcePathStyle { table["force_path_style"] = .bool(forcePathStyle) }
         s3.apply(to: &table, accessKeyGiven: accessKey != nil)
 
         if changesSchedule {
-            var scheduleTable: [String: ConfigValue] = if case .table(let existing)? = base["schedule"] { existing } else { [:] }
-            if let schedule, schedule != (scheduleTable["type"].flatMap { if case .string(let s) = $0 { s } else { nil } }) {
+            var scheduleTable: [String: ConfigValue] =
+                if case .table(let existing)? = base["schedule"] { existing } else { [:] }
+            if let schedule,
+                schedule != (scheduleTable["type"].flatMap { if case .string(let s) = $0 { s } else { nil } })
+            {
                 // A new kind of schedule drops what only the old kind uses (weekdays, days); a
                 // timed one keeps the times and the timezone unless new ones are given.
-                let kept = schedule == "migration" ? [:] : scheduleTable.filter { ["times", "timezone"].contains($0.key) }
+                let kept =
+                    schedule == "migration" ? [:] : scheduleTable.filter { ["times", "timezone"].contains($0.key) }
                 scheduleTable = kept.merging(["type": .string(schedule)]) { $1 }
             }
             if !times.isEmpty { scheduleTable["times"] = .array(times.map { .string($0) }) }
             if !weekdays.isEmpty { scheduleTable["weekdays"] = .array(weekdays.map { .string($0) }) }
             // A day that is not a number goes in as text, for the validation to report with the rest.
-            if !days.isEmpty { scheduleTable["days"] = .array(days.map { text in Int(text).map { .integer($0) } ?? .string(text) }) }
+            if !days.isEmpty {
+                scheduleTable["days"] = .array(days.map { text in Int(text).map { .integer($0) } ?? .string(text) })
+            }
             if let timezone { scheduleTable["timezone"] = .string(timezone) }
             table["schedule"] = .table(scheduleTable)
         }
@@ -139,10 +183,13 @@ struct RegistrationOptions: ParsableArguments {
         } else if let compression {
             table["compression"] = .string(compression)
         }
-        if let compressionLevel { table["compression_level"] = Int(compressionLevel).map { .integer($0) } ?? .string(compressionLevel) }
+        if let compressionLevel {
+            table["compression_level"] = Int(compressionLevel).map { .integer($0) } ?? .string(compressionLevel)
+        }
         if noEncryption { table.removeValue(forKey: "encryption") }
         guard !recipients.isEmpty || recipientsFile != nil else { return }
-        var encryption: [String: ConfigValue] = if case .table(let existing)? = table["encryption"] { existing } else { [:] }
+        var encryption: [String: ConfigValue] =
+            if case .table(let existing)? = table["encryption"] { existing } else { [:] }
         if !recipients.isEmpty { encryption["recipients"] = .array(recipients.map { .string($0) }) }
         if recipientsFile == "" {
             encryption.removeValue(forKey: "recipients_file")
@@ -160,7 +207,9 @@ struct RegistrationOptions: ParsableArguments {
     /// Reads a secret key given with --secret-key-stdin or --secret-key-file (one line).
     static func readSecret(fromStandardInput: Bool, file: String?) throws -> String? {
         let option = fromStandardInput ? "--secret-key-stdin" : "--secret-key-file"
-        let failure = { (message: String) in CLIError.commandLine("\(option): \(message)", field: option, message: message) }
+        let failure = { (message: String) in
+            CLIError.commandLine("\(option): \(message)", field: option, message: message)
+        }
         guard let source = fromStandardInput ? "/dev/stdin" : file else { return nil }
         let raw: String
         do {
@@ -178,17 +227,20 @@ struct RegistrationOptions: ParsableArguments {
 
 /// Config field names as the command line spells them, so errors name the option to fix.
 enum CommandLineFields {
-    static let names: [(String, String)] = [
-        ("database.path", "--database"), ("database.version_query", "--version-query"),
-        ("retention.local", "--local"), ("retention.remote", "--remote"),
-        ("schedule.type", "--schedule"), ("schedule.times", "--time"), ("schedule.weekdays", "--weekday"),
-        ("schedule.days", "--day"), ("schedule.timezone", "--timezone"), ("schedule", "--schedule"),
-        ("force_path_style", "--force-path-style"), ("access_key", "--access-key"), ("provider", "--provider"),
-        ("path", "--path"), ("bucket", "--bucket"), ("endpoint", "--endpoint"), ("region", "--region"), ("prefix", "--prefix"),
-        ("heartbeat_url", "--heartbeat-url"),
-        ("compression", "--compression"), ("compression_level", "--compression-level"),
-        ("encryption.recipients_file", "--recipients-file"), ("encryption.recipients", "--recipient"), ("encryption", "--recipient"),
-    ] + S3RegistrationOptions.fieldNames
+    static let names: [(String, String)] =
+        [
+            ("database.path", "--database"), ("database.version_query", "--version-query"),
+            ("retention.local", "--local"), ("retention.remote", "--remote"),
+            ("schedule.type", "--schedule"), ("schedule.times", "--time"), ("schedule.weekdays", "--weekday"),
+            ("schedule.days", "--day"), ("schedule.timezone", "--timezone"), ("schedule", "--schedule"),
+            ("force_path_style", "--force-path-style"), ("access_key", "--access-key"), ("provider", "--provider"),
+            ("path", "--path"), ("bucket", "--bucket"), ("endpoint", "--endpoint"), ("region", "--region"),
+            ("prefix", "--prefix"),
+            ("heartbeat_url", "--heartbeat-url"),
+            ("compression", "--compression"), ("compression_level", "--compression-level"),
+            ("encryption.recipients_file", "--recipients-file"), ("encryption.recipients", "--recipient"),
+            ("encryption", "--recipient"),
+        ] + S3RegistrationOptions.fieldNames
 
     /// For a change to stored settings (`registration edit`, `retention set`): errors name the
     /// options, since this command must change to fix them; a warning about a setting not
@@ -196,10 +248,13 @@ enum CommandLineFields {
     static func translate(_ problems: [ConfigProblem], given: Set<String>, storedFile: String) -> [ConfigProblem] {
         problems.map { problem in
             guard problem.severity == .warning, let field = problem.field,
-                  !given.contains(where: { Self.field(field, isWithin: $0) }) else {
+                !given.contains(where: { Self.field(field, isWithin: $0) })
+            else {
                 return translate(problem)
             }
-            return ConfigProblem(.warning, file: storedFile, field: field, value: problem.value, message: problem.message, fix: problem.fix)
+            return ConfigProblem(
+                .warning, file: storedFile, field: field, value: problem.value, message: problem.message,
+                fix: problem.fix)
         }
     }
 
@@ -223,9 +278,12 @@ enum CommandLineFields {
             break
         }
         let fix = problem.fix.map { fix in
-            fix.hasPrefix("add e.g. ") || fix.hasPrefix("add it, e.g.") ? "give \(renamed)" : options(in: fix, besides: field)
+            fix.hasPrefix("add e.g. ") || fix.hasPrefix("add it, e.g.")
+                ? "give \(renamed)" : options(in: fix, besides: field)
         }
-        return ConfigProblem(problem.severity, file: "command line", field: renamed, value: problem.value, message: problem.message, fix: fix)
+        return ConfigProblem(
+            problem.severity, file: "command line", field: renamed, value: problem.value, message: problem.message,
+            fix: fix)
     }
 
     /// A fix written as a configuration setting (`use type = "weekly"`) reads as the option that
@@ -234,7 +292,9 @@ enum CommandLineFields {
         let table = field.prefix { $0 != "[" }.split(separator: ".").dropLast().joined(separator: ".")
         return fix.replacing(/([a-z_]+) = ("[^"]*"|\[[^\]]*\]|[0-9]+)/) { match in
             let key = String(match.output.1)
-            guard let option = names.first(where: { $0.0 == (table.isEmpty ? key : "\(table).\(key)") })?.1 else { return String(match.output.0) }
+            guard let option = names.first(where: { $0.0 == (table.isEmpty ? key : "\(table).\(key)") })?.1 else {
+                return String(match.output.0)
+            }
             let values = match.output.2.filter { !"[]\"".contains($0) }.split(separator: ",").map(\.trimmed)
             return ([option] + values).joined(separator: " ")
         }

@@ -43,7 +43,8 @@ enum Reporting {
 
     /// One structured journal entry per registration run: stored (with `failure` when the
     /// backup is suspect, or retention could not delete), or failed.
-    static func journal(_ registration: Registration, trigger: BackupTrigger, report: RunReport?, failure: RunFailure?) {
+    static func journal(_ registration: Registration, trigger: BackupTrigger, report: RunReport?, failure: RunFailure?)
+    {
         guard toJournal else { return }
         var fields = [
             "DBBACKUP_REGISTRATION": registration.name,
@@ -65,7 +66,8 @@ enum Reporting {
             fields["DBBACKUP_BACKUP_ID"] = String(backup.id)
             fields["DBBACKUP_PRUNED"] = String(report.pruned.count)
             fields["DBBACKUP_SNAPSHOT"] = report.snapshotMethod.rawValue
-            message = "\(registration.name): stored \(backup.location?.description ?? "?") (\(backup.size ?? 0) bytes, schema version \(backup.version ?? "?")) in \(report.durationMilliseconds) ms"
+            message =
+                "\(registration.name): stored \(backup.location?.description ?? "?") (\(backup.size ?? 0) bytes, schema version \(backup.version ?? "?")) in \(report.durationMilliseconds) ms"
                 + (failure.map { "; but \($0.message)" } ?? "")
             if let failure {
                 // Stored, but suspect or retention could not delete: one entry with both, at warning.

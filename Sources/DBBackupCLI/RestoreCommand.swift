@@ -10,32 +10,47 @@ struct Restore: ParsableCommand {
         commandName: "restore",
         abstract: "Copy a backup out to PATH, verified by its SHA-256 and PRAGMA integrity_check, written atomically.",
         discussion: """
-        BACKUP is a backup id (see `dbbackup list`), latest, a backup file, or s3://BUCKET/KEY. \
-        A file or an S3 object needs no registry: the SHA-256 recorded beside it (the file's \
-        extended attribute, the object's metadata) is checked where there is one, and the \
-        database always passes PRAGMA integrity_check. For s3://BUCKET/KEY give the store \
-        (--endpoint, --region, --force-path-style) and a key that may read it.
+            BACKUP is a backup id (see `dbbackup list`), latest, a backup file, or s3://BUCKET/KEY. \
+            A file or an S3 object needs no registry: the SHA-256 recorded beside it (the file's \
+            extended attribute, the object's metadata) is checked where there is one, and the \
+            database always passes PRAGMA integrity_check. For s3://BUCKET/KEY give the store \
+            (--endpoint, --region, --force-path-style) and a key that may read it.
 
-        Stop the application before restoring over its live database: --force refuses while a \
-        process has it open, unless --even-if-open is given too.
-        """)
+            Stop the application before restoring over its live database: --force refuses while a \
+            process has it open, unless --even-if-open is given too.
+            """)
 
     @OptionGroup var globals: GlobalOptions
-    @Argument(help: ArgumentHelp("A backup id, latest, a backup file, or s3://BUCKET/KEY.", valueName: "BACKUP")) var backup: String
+    @Argument(help: ArgumentHelp("A backup id, latest, a backup file, or s3://BUCKET/KEY.", valueName: "BACKUP"))
+    var backup: String
     @Option(help: "With latest: the newest backup of this registration.") var registration: String?
     @Option(help: ArgumentHelp("Where to write the database.", valueName: "PATH")) var to: String
-    @Flag(help: "Replace PATH if it exists (and remove its -wal/-shm files), unless a process has it open.") var force = false
-    @Flag(name: .customLong("even-if-open"), help: "With --force: replace PATH even while a process (the application) has it open.")
+    @Flag(help: "Replace PATH if it exists (and remove its -wal/-shm files), unless a process has it open.") var force =
+        false
+    @Flag(
+        name: .customLong("even-if-open"),
+        help: "With --force: replace PATH even while a process (the application) has it open.")
     var evenIfOpen = false
-    @Option(help: ArgumentHelp("s3://BUCKET/KEY: the store's endpoint URL; empty for AWS.", valueName: "URL")) var endpoint: String?
+    @Option(help: ArgumentHelp("s3://BUCKET/KEY: the store's endpoint URL; empty for AWS.", valueName: "URL"))
+    var endpoint: String?
     @Option(help: "s3://BUCKET/KEY: the region.") var region: String?
-    @Flag(name: .customLong("force-path-style"), help: "s3://BUCKET/KEY: path-style addressing.") var forcePathStyle = false
-    @Option(name: .customLong("access-key"), help: "s3: read with this access key instead of the registration's (restore needs s3:GetObject).")
+    @Flag(name: .customLong("force-path-style"), help: "s3://BUCKET/KEY: path-style addressing.") var forcePathStyle =
+        false
+    @Option(
+        name: .customLong("access-key"),
+        help: "s3: read with this access key instead of the registration's (restore needs s3:GetObject).")
     var accessKey: String?
-    @Flag(name: .customLong("secret-key-stdin"), help: "s3: the secret key of --access-key, from standard input.") var secretKeyStdin = false
-    @Option(name: .customLong("secret-key-file"), help: ArgumentHelp("s3: the secret key of --access-key, from a file.", valueName: "FILE"))
+    @Flag(name: .customLong("secret-key-stdin"), help: "s3: the secret key of --access-key, from standard input.")
+    var secretKeyStdin = false
+    @Option(
+        name: .customLong("secret-key-file"),
+        help: ArgumentHelp("s3: the secret key of --access-key, from a file.", valueName: "FILE"))
     var secretKeyFile: String?
-    @Option(name: .customLong("identity"), help: ArgumentHelp("An encrypted backup: the age identity file (AGE-SECRET-KEY-1…, as age-keygen writes it); repeatable.", valueName: "FILE"))
+    @Option(
+        name: .customLong("identity"),
+        help: ArgumentHelp(
+            "An encrypted backup: the age identity file (AGE-SECRET-KEY-1…, as age-keygen writes it); repeatable.",
+            valueName: "FILE"))
     var identityFiles: [String] = []
 
     private enum Choice {
@@ -62,8 +77,12 @@ struct Restore: ParsableCommand {
         if evenIfOpen && !force { throw ValidationError("--even-if-open goes with --force") }
         switch choice {
         case .object(let bucket, let key):
-            if bucket.isEmpty || key.isEmpty { throw ValidationError("\(backup): write an S3 backup as s3://BUCKET/KEY") }
-            if accessKey == nil { throw ValidationError("\(backup): give a key that may read it: --access-key KEY --secret-key-stdin") }
+            if bucket.isEmpty || key.isEmpty {
+                throw ValidationError("\(backup): write an S3 backup as s3://BUCKET/KEY")
+            }
+            if accessKey == nil {
+                throw ValidationError("\(backup): give a key that may read it: --access-key KEY --secret-key-stdin")
+            }
         case .recorded, .file:
             if endpoint != nil || region != nil || forcePathStyle {
                 throw ValidationError("--endpoint, --region and --force-path-style go with an s3://BUCKET/KEY backup")
@@ -83,7 +102,9 @@ struct Restore: ParsableCommand {
             do {
                 return try AgeKeyFile.identities(in: text)
             } catch {
-                throw CLIError("--identity \(file): \((error as? AgeKeyError)?.reason ?? "\(error)")", exitCode: ExitStatus.configuration.code)
+                throw CLIError(
+                    "--identity \(file): \((error as? AgeKeyError)?.reason ?? "\(error)")",
+                    exitCode: ExitStatus.configuration.code)
             }
         }
     }
@@ -96,19 +117,29 @@ struct Restore: ParsableCommand {
                 switch choice {
                 case .recorded(let selector):
                     let record = try restorer.find(selector, registration: registration)
-                    let report = try restorer.restore(.record(record, s3: try s3Access(for: record)), to: to, force: force, evenIfOpen: evenIfOpen, identities: identities)
-                    print("restored backup \(record.id) (\(record.registration), \(record.createdAt.rfc3339), schema version \(record.version ?? "?")) to \(report.target)\(decoded(report)); sha256 \(report.sha256) verified, integrity_check ok")
+                    let report = try restorer.restore(
+                        .record(record, s3: try s3Access(for: record)), to: to, force: force, evenIfOpen: evenIfOpen,
+                        identities: identities)
+                    print(
+                        "restored backup \(record.id) (\(record.registration), \(record.createdAt.rfc3339), schema version \(record.version ?? "?")) to \(report.target)\(decoded(report)); sha256 \(report.sha256) verified, integrity_check ok"
+                    )
                 case .file(let path):
                     let source = CommandLineFields.absolutePath(path)
-                    let report = try restorer.restore(.file(source), to: to, force: force, evenIfOpen: evenIfOpen, identities: identities)
+                    let report = try restorer.restore(
+                        .file(source), to: to, force: force, evenIfOpen: evenIfOpen, identities: identities)
                     print("restored \(source) to \(report.target); " + checked(report))
                 case .object(let bucket, let key):
-                    var target = S3Target(bucket: bucket, endpoint: endpoint ?? "", region: region ?? "", forcePathStyle: forcePathStyle,
-                                          accessKey: accessKey ?? "")
+                    var target = S3Target(
+                        bucket: bucket, endpoint: endpoint ?? "", region: region ?? "", forcePathStyle: forcePathStyle,
+                        accessKey: accessKey ?? "")
                     target.prefix = ""
-                    let secret = try RegistrationOptions.readSecret(fromStandardInput: secretKeyStdin, file: secretKeyFile) ?? ""
-                    let access = Restorer.S3Access(target: target, secret: secret, transfer: (try? globals.store.loadMain().s3) ?? S3Transfer())
-                    let report = try restorer.restore(.object(key: key, access: access), to: to, force: force, evenIfOpen: evenIfOpen, identities: identities)
+                    let secret =
+                        try RegistrationOptions.readSecret(fromStandardInput: secretKeyStdin, file: secretKeyFile) ?? ""
+                    let access = Restorer.S3Access(
+                        target: target, secret: secret, transfer: (try? globals.store.loadMain().s3) ?? S3Transfer())
+                    let report = try restorer.restore(
+                        .object(key: key, access: access), to: to, force: force, evenIfOpen: evenIfOpen,
+                        identities: identities)
                     print("restored s3://\(bucket)/\(key) to \(report.target); " + checked(report))
                 }
             } catch let error as RestoreError {
@@ -119,13 +150,16 @@ struct Restore: ParsableCommand {
 
     /// ", decrypted and decompressed" for a backup stored in layers.
     private func decoded(_ report: Restorer.Report) -> String {
-        report.layers.isEmpty ? "" : ", " + report.layers.reversed().map { $0 == .age ? "decrypted" : "decompressed" }.joined(separator: " and ")
+        report.layers.isEmpty
+            ? ""
+            : ", "
+                + report.layers.reversed().map { $0 == .age ? "decrypted" : "decompressed" }.joined(separator: " and ")
     }
 
     private func checked(_ report: Restorer.Report) -> String {
         decoded(report).dropFirst(2).description + (report.layers.isEmpty ? "" : "; ")
             + (report.checkedAgainst.map { "sha256 \(report.sha256) verified against \($0), integrity_check ok" }
-               ?? "sha256 \(report.sha256) (no recorded SHA-256 to check it against), integrity_check ok")
+                ?? "sha256 \(report.sha256) (no recorded SHA-256 to check it against), integrity_check ok")
     }
 
     /// For a backup in S3: the store of its registration, with the credentials given here or
@@ -136,12 +170,16 @@ struct Restore: ParsableCommand {
         let transfer = (try? globals.store.loadMain().s3) ?? S3Transfer()
         var target: S3Target
         var secret: String?
-        if let registration = try? globals.store.registration(named: record.registration), case .s3(let configured) = registration.provider {
+        if let registration = try? globals.store.registration(named: record.registration),
+            case .s3(let configured) = registration.provider
+        {
             target = configured
             secret = globals.secrets.secret(for: record.registration)
         } else if let accessKey {
-            target = S3Target(bucket: object.bucket, endpoint: endpoint ?? object.endpoint ?? "", region: region ?? object.region ?? "",
-                              forcePathStyle: forcePathStyle || (object.forcePathStyle ?? false), accessKey: accessKey)
+            target = S3Target(
+                bucket: object.bucket, endpoint: endpoint ?? object.endpoint ?? "",
+                region: region ?? object.region ?? "",
+                forcePathStyle: forcePathStyle || (object.forcePathStyle ?? false), accessKey: accessKey)
         } else {
             return nil
         }

@@ -18,15 +18,20 @@ struct RetentionCommand: ParsableCommand {
             do {
                 let retention = try globals.store.loadMain().retention
                 if json {
-                    let remote: ConfigValue = switch retention.remote {
-                    case .count(let count): .integer(count)
-                    case .unlimited: .string("unlimited")
-                    }
+                    let remote: ConfigValue =
+                        switch retention.remote {
+                        case .count(let count): .integer(count)
+                        case .unlimited: .string("unlimited")
+                        }
                     Output.json(.table(["local": .integer(retention.local), "remote": remote]))
                     return
                 }
-                print("local: \(retention.local)\(retention.local == 0 ? " (no automatic cleanup)" : " backups per filesystem registration")")
-                print("remote: \(retention.remote)\(retention.remote.keep == nil ? " (no automatic cleanup)" : " backups per s3 registration")")
+                print(
+                    "local: \(retention.local)\(retention.local == 0 ? " (no automatic cleanup)" : " backups per filesystem registration")"
+                )
+                print(
+                    "remote: \(retention.remote)\(retention.remote.keep == nil ? " (no automatic cleanup)" : " backups per s3 registration")"
+                )
             }
         }
     }
@@ -36,10 +41,17 @@ struct RetentionCommand: ParsableCommand {
         @OptionGroup var globals: GlobalOptions
 
         // .unconditional: a negative number is a value to refuse with its range, not an option.
-        @Option(parsing: .unconditional, help: ArgumentHelp("Backups kept per filesystem registration, 0-15 (0 = no automatic cleanup).", valueName: "N"))
+        @Option(
+            parsing: .unconditional,
+            help: ArgumentHelp(
+                "Backups kept per filesystem registration, 0-15 (0 = no automatic cleanup).", valueName: "N"))
         var local: Int?
 
-        @Option(parsing: .unconditional, help: ArgumentHelp("Backups kept per s3 registration: a number, or unlimited (0 = no automatic cleanup).", valueName: "N|unlimited"))
+        @Option(
+            parsing: .unconditional,
+            help: ArgumentHelp(
+                "Backups kept per s3 registration: a number, or unlimited (0 = no automatic cleanup).",
+                valueName: "N|unlimited"))
         var remote: String?
 
         @Flag(help: "Machine-readable outcome on stdout, as for registration add.") var json = false
@@ -52,41 +64,56 @@ struct RetentionCommand: ParsableCommand {
             try reportingChange(json: json) { report in
                 let store = globals.store
                 // The file as written, so a value this command sets may repair an invalid one.
-                guard var table = try store.mainTable() else { _ = try store.loadMain(); return }
-                var retention: [String: ConfigValue] = if case .table(let current)? = table["retention"] { current } else { [:] }
+                guard var table = try store.mainTable() else {
+                    _ = try store.loadMain()
+                    return
+                }
+                var retention: [String: ConfigValue] =
+                    if case .table(let current)? = table["retention"] { current } else { [:] }
                 if let local { retention["local"] = .integer(local) }
                 if let remote, let count = Int(remote), count < 0 {
                     retention["remote"] = .integer(count)  // refused below, with the range
                 } else if let remote {
                     guard let limit = Retention.RemoteLimit.parse(remote) else {
-                        throw CLIError.configuration([ConfigProblem(file: "command line", field: "--remote", value: remote,
-                                                                    message: "is not a number of backups", fix: "give a number (0 or more) or unlimited")])
+                        throw CLIError.configuration([
+                            ConfigProblem(
+                                file: "command line", field: "--remote", value: remote,
+                                message: "is not a number of backups", fix: "give a number (0 or more) or unlimited")
+                        ])
                     }
-                    retention["remote"] = switch limit {
-                    case .count(let count): .integer(count)
-                    case .unlimited: .string("unlimited")
-                    }
+                    retention["remote"] =
+                        switch limit {
+                        case .count(let count): .integer(count)
+                        case .unlimited: .string("unlimited")
+                        }
                 }
                 table["retention"] = .table(retention)
                 let locations = globals.locations
-                let (config, problems) = ConfigCodec.readMain(table, file: locations.display(locations.mainFile), configDirectory: locations.configDirectory)
-                let given = Swift.Set([local.map { _ in "retention.local" }, remote.map { _ in "retention.remote" }].compactMap { $0 })
-                let renamed = CommandLineFields.translate(problems, given: given, storedFile: locations.display(locations.mainFile))
+                let (config, problems) = ConfigCodec.readMain(
+                    table, file: locations.display(locations.mainFile), configDirectory: locations.configDirectory)
+                let given = Swift.Set(
+                    [local.map { _ in "retention.local" }, remote.map { _ in "retention.remote" }].compactMap { $0 })
+                let renamed = CommandLineFields.translate(
+                    problems, given: given, storedFile: locations.display(locations.mainFile))
                 guard let config else { throw CLIError.configuration(renamed.filter { $0.severity == .error }) }
                 try store.saveMain(config)
                 for warning in renamed where warning.severity == .warning { report.warn(warning) }
                 for registration in store.load().registrations {
-                    if let warning = S3Settings.retentionWarning(registration, retention: config.retention,
-                                                                 file: locations.display(locations.registrationFile(registration.name))) {
+                    if let warning = S3Settings.retentionWarning(
+                        registration, retention: config.retention,
+                        file: locations.display(locations.registrationFile(registration.name)))
+                    {
                         report.warn(warning)
                     }
                 }
-                let remote: ConfigValue = switch config.retention.remote {
-                case .count(let count): .integer(count)
-                case .unlimited: .string("unlimited")
-                }
-                report.done("retention: local \(config.retention.local), remote \(config.retention.remote)",
-                            ["local": .integer(config.retention.local), "remote": remote])
+                let remote: ConfigValue =
+                    switch config.retention.remote {
+                    case .count(let count): .integer(count)
+                    case .unlimited: .string("unlimited")
+                    }
+                report.done(
+                    "retention: local \(config.retention.local), remote \(config.retention.remote)",
+                    ["local": .integer(config.retention.local), "remote": remote])
                 Activation.applyAfterChange(globals, json: report)
             }
         }

@@ -1,7 +1,7 @@
-import Glibc
 import ArgumentParser
 import BackupCore
 import FoundationEssentials
+import Glibc
 import SystemCalls
 import SystemdSupport
 
@@ -23,7 +23,8 @@ enum StatusCheck {
         let loaded = globals.store.load()
         guard loaded.main != nil else {
             let reasons = loaded.errors.filter { !$0.file.hasPrefix("registrations.d/") }.map(\.description)
-            return MonitorCheck.unknown("the main configuration cannot be used: " + reasons.joined(separator: "; "), now: now)
+            return MonitorCheck.unknown(
+                "the main configuration cannot be used: " + reasons.joined(separator: "; "), now: now)
         }
         let facts: [String: RegistrationFacts]
         let source: String
@@ -32,11 +33,16 @@ enum StatusCheck {
         case .failure(let reason): return MonitorCheck.unknown(reason.message, now: now)
         }
         var configuredAt: [String: Timestamp] = [:]
-        for registration in loaded.registrations { configuredAt[registration.name] = MonitorFiles.configuredAt(registration, locations: locations) }
+        for registration in loaded.registrations {
+            configuredAt[registration.name] = MonitorFiles.configuredAt(registration, locations: locations)
+        }
         let (systemd, systemdProblem) = systemdView()
-        var result = MonitorCheck.evaluate(.init(
-            registrations: loaded.registrations, unusableFiles: loaded.errors.filter { $0.file.hasPrefix("registrations.d/") },
-            facts: facts, configuredAt: configuredAt, systemd: systemd, graceSeconds: MonitorFiles.graceSeconds(loaded), now: now), source: source)
+        var result = MonitorCheck.evaluate(
+            .init(
+                registrations: loaded.registrations,
+                unusableFiles: loaded.errors.filter { $0.file.hasPrefix("registrations.d/") },
+                facts: facts, configuredAt: configuredAt, systemd: systemd,
+                graceSeconds: MonitorFiles.graceSeconds(loaded), now: now), source: source)
         if let systemdProblem {
             result.problems.append(MonitorCheck.Problem(registration: nil, severity: .unknown, message: systemdProblem))
             result.status = max(result.status, .unknown)
@@ -47,12 +53,16 @@ enum StatusCheck {
     struct Unreadable: Error { let message: String }
 
     /// The registry when this user may open it (root), else the status file the last run wrote.
-    static func gatherFacts(_ locations: Locations, names: [String]) -> Result<([String: RegistrationFacts], String), Unreadable> {
+    static func gatherFacts(
+        _ locations: Locations, names: [String]
+    ) -> Result<([String: RegistrationFacts], String), Unreadable> {
         let registryPath = locations.registryPath
         if case .missing = PathAccess.lookup(registryPath) {
             return .success(([:], "registry (no run yet)"))
         }
-        if case .success = Syscalls.access(registryPath, R_OK | W_OK), case .success = Syscalls.access(locations.stateDirectory, W_OK | X_OK) {
+        if case .success = Syscalls.access(registryPath, R_OK | W_OK),
+            case .success = Syscalls.access(locations.stateDirectory, W_OK | X_OK)
+        {
             do {
                 let snapshot = try MonitorSnapshot.collect(try BackupRegistry(path: registryPath), names: names)
                 return .success((snapshot.registrations, "registry"))
@@ -63,11 +73,20 @@ enum StatusCheck {
         let user = getpwuid(geteuid()).map { String(cString: $0.pointee.pw_name) } ?? "uid \(geteuid())"
         switch MonitorFiles.readStatus(locations: locations) {
         case .success(let snapshot):
-            return .success((snapshot.registrations, "status file \(locations.statusFile) of \(snapshot.writtenAt.rfc3339)"))
+            return .success(
+                (snapshot.registrations, "status file \(locations.statusFile) of \(snapshot.writtenAt.rfc3339)"))
         case .failure(.missing):
-            return .failure(Unreadable(message: "no status file yet (\(locations.statusFile)), and \(user) may not read the registry: every run writes it, so run a backup (e.g. systemctl start dbbackup@NAME.service), or check as root"))
+            return .failure(
+                Unreadable(
+                    message:
+                        "no status file yet (\(locations.statusFile)), and \(user) may not read the registry: every run writes it, so run a backup (e.g. systemctl start dbbackup@NAME.service), or check as root"
+                ))
         case .failure(.denied(let reason)):
-            return .failure(Unreadable(message: "\(user) may read neither the registry nor the status file (\(reason)); let it with: adduser \(user) dbbackup-monitor"))
+            return .failure(
+                Unreadable(
+                    message:
+                        "\(user) may read neither the registry nor the status file (\(reason)); let it with: adduser \(user) dbbackup-monitor"
+                ))
         case .failure(.unreadable(let reason)):
             return .failure(Unreadable(message: "cannot read the status file: \(reason)"))
         }
@@ -91,11 +110,16 @@ enum StatusCheck {
                 return .failure(Unreadable(message: "\(error)"))
             }
         }
-        switch (units("list-timers", "--all", "--output=json", "dbbackup@*"),
-                units("list-units", "--all", "--type=service", "--output=json", "dbbackup@*", "dbbackup-migration.service")) {
+        switch (
+            units("list-timers", "--all", "--output=json", "dbbackup@*"),
+            units("list-units", "--all", "--type=service", "--output=json", "dbbackup@*", "dbbackup-migration.service")
+        ) {
         case (.success(let timers), .success(let services)):
-            return (MonitorCheck.SystemdView(scheduledTimers: Set(timers.filter { ($0.next ?? 0) > 0 }.map(\.unit)),
-                                             runningServices: Set(services.filter { $0.active == "activating" }.map(\.unit))), nil)
+            return (
+                MonitorCheck.SystemdView(
+                    scheduledTimers: Set(timers.filter { ($0.next ?? 0) > 0 }.map(\.unit)),
+                    runningServices: Set(services.filter { $0.active == "activating" }.map(\.unit))), nil
+            )
         case (.failure(let error), _), (_, .failure(let error)):
             return (nil, "cannot ask systemd about the timers: \(error.message)")
         }

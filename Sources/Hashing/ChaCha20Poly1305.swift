@@ -21,19 +21,25 @@ public final class ChaCha20Poly1305 {
     deinit { EVP_CIPHER_CTX_free(context) }
 
     /// Encrypts `plaintext` into `output`, which must hold `plaintext.count + tagSize` bytes.
-    public func seal(_ plaintext: UnsafeRawBufferPointer, nonce: [UInt8], into output: UnsafeMutableRawBufferPointer) throws(CryptoError) {
+    public func seal(
+        _ plaintext: UnsafeRawBufferPointer, nonce: [UInt8], into output: UnsafeMutableRawBufferPointer
+    ) throws(CryptoError) {
         precondition(output.count >= plaintext.count + Self.tagSize, "seal: output too small")
         try start(nonce: nonce, encrypting: true)
         var length: Int32 = 0
         let out = output.baseAddress!.assumingMemoryBound(to: UInt8.self)
         if let input = plaintext.baseAddress, !plaintext.isEmpty {
-            guard EVP_CipherUpdate(context, out, &length, input.assumingMemoryBound(to: UInt8.self), Int32(plaintext.count)) == 1 else {
+            guard
+                EVP_CipherUpdate(
+                    context, out, &length, input.assumingMemoryBound(to: UInt8.self), Int32(plaintext.count)) == 1
+            else {
                 throw CryptoError("ChaCha20-Poly1305 encrypt")
             }
         }
         var tail: Int32 = 0
         guard EVP_CipherFinal_ex(context, out + Int(length), &tail) == 1,
-              EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_GET_TAG, Int32(Self.tagSize), out + plaintext.count) == 1 else {
+            EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_GET_TAG, Int32(Self.tagSize), out + plaintext.count) == 1
+        else {
             throw CryptoError("ChaCha20-Poly1305 tag")
         }
     }
@@ -41,7 +47,9 @@ public final class ChaCha20Poly1305 {
     /// Decrypts `sealed` (ciphertext then tag) into `output` (at least `sealed.count - tagSize`
     /// bytes). Returns false when the tag does not authenticate the message; what `output`
     /// holds then must not be used.
-    public func open(_ sealed: UnsafeRawBufferPointer, nonce: [UInt8], into output: UnsafeMutableRawBufferPointer) throws(CryptoError) -> Bool {
+    public func open(
+        _ sealed: UnsafeRawBufferPointer, nonce: [UInt8], into output: UnsafeMutableRawBufferPointer
+    ) throws(CryptoError) -> Bool {
         guard sealed.count >= Self.tagSize else { return false }
         let count = sealed.count - Self.tagSize
         precondition(output.count >= count, "open: output too small")
@@ -50,7 +58,9 @@ public final class ChaCha20Poly1305 {
         let out = output.baseAddress.map { $0.assumingMemoryBound(to: UInt8.self) }
         var length: Int32 = 0
         if count > 0 {
-            guard EVP_CipherUpdate(context, out, &length, input, Int32(count)) == 1 else { throw CryptoError("ChaCha20-Poly1305 decrypt") }
+            guard EVP_CipherUpdate(context, out, &length, input, Int32(count)) == 1 else {
+                throw CryptoError("ChaCha20-Poly1305 decrypt")
+            }
         }
         var tag = Array(UnsafeRawBufferPointer(rebasing: sealed[count...]))
         guard EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_AEAD_SET_TAG, Int32(Self.tagSize), &tag) == 1 else {

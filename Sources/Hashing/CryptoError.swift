@@ -23,7 +23,8 @@ public struct CryptoError: Error, CustomStringConvertible, Sendable {
 /// (for MACs: an early exit would tell an attacker how much of a forgery was right).
 public func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
     guard a.count == b.count else { return false }
-    return a.withUnsafeBytes { x in b.withUnsafeBytes { y in CRYPTO_memcmp(x.baseAddress, y.baseAddress, a.count) == 0 } }
+    return a.withUnsafeBytes { x in b.withUnsafeBytes { y in CRYPTO_memcmp(x.baseAddress, y.baseAddress, a.count) == 0 }
+    }
 }
 
 /// Bytes from libcrypto's CSPRNG (seeded by the kernel's getrandom).

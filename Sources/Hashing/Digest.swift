@@ -56,8 +56,9 @@ public func hmacSHA256(key: [UInt8], message: [UInt8]) -> [UInt8] {
     var length: UInt32 = 0
     key.withUnsafeBufferPointer { keyBuffer in
         message.withUnsafeBufferPointer { messageBuffer in
-            _ = HMAC(EVP_sha256(), keyBuffer.baseAddress, Int32(keyBuffer.count),
-                     messageBuffer.baseAddress, messageBuffer.count, &out, &length)
+            _ = HMAC(
+                EVP_sha256(), keyBuffer.baseAddress, Int32(keyBuffer.count),
+                messageBuffer.baseAddress, messageBuffer.count, &out, &length)
         }
     }
     return Array(out.prefix(Int(length)))

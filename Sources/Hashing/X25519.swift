@@ -22,7 +22,8 @@ public enum X25519 {
         let key = try privateKeyObject(privateKey)
         defer { EVP_PKEY_free(key) }
         guard peerPublicKey.count == keySize,
-              let peer = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, nil, peerPublicKey, keySize) else {
+            let peer = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, nil, peerPublicKey, keySize)
+        else {
             throw CryptoError("EVP_PKEY_new_raw_public_key(X25519)")
         }
         defer { EVP_PKEY_free(peer) }
@@ -31,7 +32,8 @@ public enum X25519 {
         var out = [UInt8](repeating: 0, count: keySize)
         var length = keySize
         guard EVP_PKEY_derive_init(context) == 1, EVP_PKEY_derive_set_peer(context, peer) == 1,
-              EVP_PKEY_derive(context, &out, &length) == 1, length == keySize else {
+            EVP_PKEY_derive(context, &out, &length) == 1, length == keySize
+        else {
             throw CryptoError("X25519 derive")
         }
         guard !constantTimeEqual(out, [UInt8](repeating: 0, count: keySize)) else {
@@ -42,7 +44,8 @@ public enum X25519 {
 
     private static func privateKeyObject(_ privateKey: [UInt8]) throws(CryptoError) -> OpaquePointer {
         guard privateKey.count == keySize,
-              let key = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nil, privateKey, keySize) else {
+            let key = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nil, privateKey, keySize)
+        else {
             throw CryptoError("EVP_PKEY_new_raw_private_key(X25519)")
         }
         return key

@@ -20,15 +20,20 @@ public struct S3Credentials: Sendable, Equatable {
 extension S3Credentials: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     public var description: String {
         "S3Credentials(accessKey: \(accessKey), secretKey: \(S3Configuration.maskedSecret(secretKey))"
-            + (sessionToken == nil ? "" : ", sessionToken: ****") + (expiration.map { ", expiration: \($0)" } ?? "") + ")"
+            + (sessionToken == nil ? "" : ", sessionToken: ****") + (expiration.map { ", expiration: \($0)" } ?? "")
+            + ")"
     }
 
     public var debugDescription: String { description }
 
     public var customMirror: Mirror {
-        Mirror(self, children: ["accessKey": accessKey, "secretKey": S3Configuration.maskedSecret(secretKey),
-                                "sessionToken": sessionToken == nil ? "nil" : "****", "expiration": expiration as Any],
-               displayStyle: .struct)
+        Mirror(
+            self,
+            children: [
+                "accessKey": accessKey, "secretKey": S3Configuration.maskedSecret(secretKey),
+                "sessionToken": sessionToken == nil ? "nil" : "****", "expiration": expiration as Any,
+            ],
+            displayStyle: .struct)
     }
 }
 
@@ -45,11 +50,15 @@ final class CredentialProvider: Sendable {
     init(_ configuration: S3Configuration, policy: TransferPolicy) {
         switch configuration.credentialSource {
         case .keys:
-            source = .fixed(S3Credentials(accessKey: configuration.accessKey, secretKey: configuration.secretKey,
-                                          sessionToken: configuration.sessionToken.flatMap { $0.isEmpty ? nil : $0 }))
+            source = .fixed(
+                S3Credentials(
+                    accessKey: configuration.accessKey, secretKey: configuration.secretKey,
+                    sessionToken: configuration.sessionToken.flatMap { $0.isEmpty ? nil : $0 }))
         case .instanceMetadata(let endpoint):
-            source = .instance(InstanceMetadata(endpoint: endpoint, caBundlePath: policy.caBundlePath,
-                                                bucket: configuration.bucket))
+            source = .instance(
+                InstanceMetadata(
+                    endpoint: endpoint, caBundlePath: policy.caBundlePath,
+                    bucket: configuration.bucket))
         }
     }
 

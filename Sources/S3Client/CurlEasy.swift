@@ -1,5 +1,5 @@
-import Hashing
 import CCurl
+import Hashing
 
 /// One libcurl easy handle, reused (with `curl_easy_reset`) for the requests of one S3
 /// operation so its connection is kept alive between them. Not thread-safe; owned by one call.
@@ -25,7 +25,8 @@ final class CurlEasy {
     }
 
     /// Runs one request. Blocks until it is done, failed, or stalled past the low-speed limit.
-    func perform(_ request: HTTPRequest, policy: TransferPolicy, progress: ((Int64, Int64) -> Void)?) -> TransferOutcome {
+    func perform(_ request: HTTPRequest, policy: TransferPolicy, progress: ((Int64, Int64) -> Void)?) -> TransferOutcome
+    {
         curl_easy_reset(handle)
         errorBuffer[0] = 0
         let state = TransferState(body: request.body, sink: request.sink, easy: self, progress: progress)
@@ -71,45 +72,61 @@ final class CurlEasy {
             set(CURLOPT_UPLOAD_BUFFERSIZE, CurlEasy.uploadBufferSize)
             check(dbb_curl_setopt_off_t(handle, CURLOPT_INFILESIZE_LARGE, curl_off_t(request.body.length)))
             if request.method != "PUT" { set(CURLOPT_CUSTOMREQUEST, request.method) }
-            check(dbb_curl_setopt_read_callback(handle, CURLOPT_READFUNCTION) { buffer, size, count, context in
-                guard let buffer, let context else { return CurlEasy.readAbort }
-                return Unmanaged<TransferState>.fromOpaque(context).takeUnretainedValue().read(into: buffer, capacity: size * count)
-            })
+            check(
+                dbb_curl_setopt_read_callback(handle, CURLOPT_READFUNCTION) { buffer, size, count, context in
+                    guard let buffer, let context else { return CurlEasy.readAbort }
+                    return Unmanaged<TransferState>.fromOpaque(context).takeUnretainedValue().read(
+                        into: buffer, capacity: size * count)
+                })
             set(CURLOPT_READDATA, context)
-            check(dbb_curl_setopt_seek_callback(handle, CURLOPT_SEEKFUNCTION) { context, offset, origin in
-                guard let context, origin == SEEK_SET,
-                      Unmanaged<TransferState>.fromOpaque(context).takeUnretainedValue().seek(to: Int64(offset))
-                else { return 2 }  // CURL_SEEKFUNC_CANTSEEK
-                return 0  // CURL_SEEKFUNC_OK
-            })
+            check(
+                dbb_curl_setopt_seek_callback(handle, CURLOPT_SEEKFUNCTION) { context, offset, origin in
+                    guard let context, origin == SEEK_SET,
+                        Unmanaged<TransferState>.fromOpaque(context).takeUnretainedValue().seek(to: Int64(offset))
+                    else { return 2 }  // CURL_SEEKFUNC_CANTSEEK
+                    return 0  // CURL_SEEKFUNC_OK
+                })
             set(CURLOPT_SEEKDATA, context)
         }
 
-        check(dbb_curl_setopt_write_callback(handle, CURLOPT_WRITEFUNCTION) { buffer, size, count, context in
-            guard let buffer, let context else { return 0 }
-            return Unmanaged<TransferState>.fromOpaque(context).takeUnretainedValue().write(buffer, count: size * count)
-        })
+        check(
+            dbb_curl_setopt_write_callback(handle, CURLOPT_WRITEFUNCTION) { buffer, size, count, context in
+                guard let buffer, let context else { return 0 }
+                return Unmanaged<TransferState>.fromOpaque(context).takeUnretainedValue().write(
+                    buffer, count: size * count)
+            })
         set(CURLOPT_WRITEDATA, context)
-        check(dbb_curl_setopt_write_callback(handle, CURLOPT_HEADERFUNCTION) { buffer, size, count, context in
-            guard let buffer, let context else { return 0 }
-            let line = String(decoding: UnsafeRawBufferPointer(start: buffer, count: size * count), as: UTF8.self)
-            Unmanaged<TransferState>.fromOpaque(context).takeUnretainedValue().header(line)
-            return size * count
-        })
+        check(
+            dbb_curl_setopt_write_callback(handle, CURLOPT_HEADERFUNCTION) { buffer, size, count, context in
+                guard let buffer, let context else { return 0 }
+                let line = String(decoding: UnsafeRawBufferPointer(start: buffer, count: size * count), as: UTF8.self)
+                Unmanaged<TransferState>.fromOpaque(context).takeUnretainedValue().header(line)
+                return size * count
+            })
         set(CURLOPT_HEADERDATA, context)
         if progress != nil {
             let isUpload = request.body.length > 0
             set(CURLOPT_NOPROGRESS, 0)
             if isUpload {
-                check(dbb_curl_setopt_xferinfo_callback(handle, CURLOPT_XFERINFOFUNCTION) { context, _, _, total, uploaded in
-                    if let context { Unmanaged<TransferState>.fromOpaque(context).takeUnretainedValue().reportProgress(Int64(uploaded), of: Int64(total)) }
-                    return 0
-                })
+                check(
+                    dbb_curl_setopt_xferinfo_callback(handle, CURLOPT_XFERINFOFUNCTION) {
+                        context, _, _, total, uploaded in
+                        if let context {
+                            Unmanaged<TransferState>.fromOpaque(context).takeUnretainedValue().reportProgress(
+                                Int64(uploaded), of: Int64(total))
+                        }
+                        return 0
+                    })
             } else {
-                check(dbb_curl_setopt_xferinfo_callback(handle, CURLOPT_XFERINFOFUNCTION) { context, total, downloaded, _, _ in
-                    if let context { Unmanaged<TransferState>.fromOpaque(context).takeUnretainedValue().reportProgress(Int64(downloaded), of: Int64(total)) }
-                    return 0
-                })
+                check(
+                    dbb_curl_setopt_xferinfo_callback(handle, CURLOPT_XFERINFOFUNCTION) {
+                        context, total, downloaded, _, _ in
+                        if let context {
+                            Unmanaged<TransferState>.fromOpaque(context).takeUnretainedValue().reportProgress(
+                                Int64(downloaded), of: Int64(total))
+                        }
+                        return 0
+                    })
             }
             set(CURLOPT_XFERINFODATA, context)
         }
@@ -118,16 +135,18 @@ final class CurlEasy {
         if let localError = state.localError { return .localFailure(localError) }
         guard code == CURLE_OK else {
             let detail = String(cString: errorBuffer)
-            return .transportFailure(code: Int(code.rawValue),
-                                     message: detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail)
+            return .transportFailure(
+                code: Int(code.rawValue),
+                message: detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail)
         }
-        return .response(HTTPResponse(
-            status: responseCode(),
-            headers: state.headers,
-            body: state.memoryBody,
-            fileBytes: state.fileBytes,
-            fileSHA256: state.fileDigest.take()?.finalize()
-        ))
+        return .response(
+            HTTPResponse(
+                status: responseCode(),
+                headers: state.headers,
+                body: state.memoryBody,
+                fileBytes: state.fileBytes,
+                fileSHA256: state.fileDigest.take()?.finalize()
+            ))
     }
 
     func responseCode() -> Int {

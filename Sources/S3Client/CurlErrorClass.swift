@@ -16,9 +16,11 @@ import CCurl
 /// failures (`CURLE_PEER_FAILED_VERIFICATION`, bad CA file), local read/write errors and aborts.
 enum CurlErrorClass {
     static func isTransient(_ code: Int) -> Bool {
-        [CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_CONNECT, CURLE_OPERATION_TIMEDOUT, CURLE_SEND_ERROR,
-         CURLE_RECV_ERROR, CURLE_GOT_NOTHING, CURLE_PARTIAL_FILE, CURLE_SSL_CONNECT_ERROR, CURLE_HTTP2,
-         CURLE_HTTP2_STREAM].contains { Int($0.rawValue) == code }
+        [
+            CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_CONNECT, CURLE_OPERATION_TIMEDOUT, CURLE_SEND_ERROR,
+            CURLE_RECV_ERROR, CURLE_GOT_NOTHING, CURLE_PARTIAL_FILE, CURLE_SSL_CONNECT_ERROR, CURLE_HTTP2,
+            CURLE_HTTP2_STREAM,
+        ].contains { Int($0.rawValue) == code }
     }
 
     static func isUnreachable(_ code: Int) -> Bool {

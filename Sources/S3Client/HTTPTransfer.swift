@@ -1,7 +1,6 @@
 import CCurl
-import Hashing
-
 import Glibc
+import Hashing
 import SystemCalls
 
 /// What a request sends: nothing, a small buffer, or a byte range of an open file (read with
@@ -93,14 +92,16 @@ final class TransferState {
             return 0
         case .bytes(let bytes):
             bytes.withUnsafeBytes { source in
-                UnsafeMutableRawPointer(buffer).copyMemory(from: source.baseAddress! + Int(bodyOffset), byteCount: count)
+                UnsafeMutableRawPointer(buffer).copyMemory(
+                    from: source.baseAddress! + Int(bodyOffset), byteCount: count)
             }
             bodyOffset += Int64(count)
             return count
         case .file(let descriptor, let offset, _):
             let target = UnsafeMutableRawBufferPointer(start: buffer, count: count)
             do {
-                let got = try Syscalls.read(descriptor, into: target, at: offset + bodyOffset, path: "the upload's file")
+                let got = try Syscalls.read(
+                    descriptor, into: target, at: offset + bodyOffset, path: "the upload's file")
                 if got > 0 {
                     bodyOffset += Int64(got)
                     return got
@@ -125,7 +126,8 @@ final class TransferState {
         while written < count {
             let rest = UnsafeRawBufferPointer(rebasing: bytes[written...])
             do {
-                written += try Syscalls.write(descriptor, rest, at: fileBytes + Int64(written), path: "the download's file")
+                written += try Syscalls.write(
+                    descriptor, rest, at: fileBytes + Int64(written), path: "the download's file")
             } catch {
                 localError = "writing the file failed: \(SystemError.text(error.errno))"
                 return 0

@@ -99,62 +99,88 @@ public final class InstanceMetadata: Sendable {
             roleAnswer = try get("/latest/meta-data/iam/security-credentials/", token: token)
         }
         guard roleAnswer.status != 404 else {
-            throw failure("no IAM role is attached to this instance (the metadata service lists none)",
-                          fix: "attach an instance profile whose role allows s3:PutObject and s3:DeleteObject on "
-                              + "arn:aws:s3:::\(bucket)/* (aws ec2 associate-iam-instance-profile), or store an access key and secret instead")
+            throw failure(
+                "no IAM role is attached to this instance (the metadata service lists none)",
+                fix: "attach an instance profile whose role allows s3:PutObject and s3:DeleteObject on "
+                    + "arn:aws:s3:::\(bucket)/* (aws ec2 associate-iam-instance-profile), or store an access key and secret instead"
+            )
         }
         guard roleAnswer.status == 200 else { throw unexpected(roleAnswer, asking: "the role's name") }
-        guard let role = roleAnswer.bodyText.split(whereSeparator: \.isNewline).first.map({ String($0).trimmingASCIIWhitespace }),
-              !role.isEmpty else {
-            throw failure("no IAM role is attached to this instance (the metadata service lists none)",
-                          fix: "attach an instance profile to the instance, or store an access key and secret instead")
+        guard
+            let role = roleAnswer.bodyText.split(whereSeparator: \.isNewline).first.map({
+                String($0).trimmingASCIIWhitespace
+            }),
+            !role.isEmpty
+        else {
+            throw failure(
+                "no IAM role is attached to this instance (the metadata service lists none)",
+                fix: "attach an instance profile to the instance, or store an access key and secret instead")
         }
-        let answer = try get("/latest/meta-data/iam/security-credentials/\(URIEncoding.encode(role, keepingSlash: false))", token: token)
+        let answer = try get(
+            "/latest/meta-data/iam/security-credentials/\(URIEncoding.encode(role, keepingSlash: false))", token: token)
         guard answer.status == 200 else {
             if answer.status == 404 {
-                throw failure("the metadata service names role \(role) but has no credentials for it (the instance profile may have just changed)",
-                              fix: "try again in a minute; if it persists, re-associate the instance profile")
+                throw failure(
+                    "the metadata service names role \(role) but has no credentials for it (the instance profile may have just changed)",
+                    fix: "try again in a minute; if it persists, re-associate the instance profile")
             }
             throw unexpected(answer, asking: "the credentials of role \(role)")
         }
         guard let fields = FlatJSON.strings(answer.bodyText) else {
-            throw failure("the metadata service's credentials for role \(role) are not a JSON object", fix: nil, kind: .invalidResponse)
+            throw failure(
+                "the metadata service's credentials for role \(role) are not a JSON object", fix: nil,
+                kind: .invalidResponse)
         }
         if let code = fields["Code"], code != "Success" {
-            throw failure("the metadata service has no usable credentials for role \(role): \(code)"
-                          + (fields["Message"].map { " (\($0))" } ?? ""),
-                          fix: "check the role's trust policy allows ec2.amazonaws.com, and the instance profile")
+            throw failure(
+                "the metadata service has no usable credentials for role \(role): \(code)"
+                    + (fields["Message"].map { " (\($0))" } ?? ""),
+                fix: "check the role's trust policy allows ec2.amazonaws.com, and the instance profile")
         }
-        guard let accessKey = fields["AccessKeyId"], !accessKey.isEmpty, let secret = fields["SecretAccessKey"], !secret.isEmpty,
-              let sessionToken = fields["Token"], !sessionToken.isEmpty else {
-            throw failure("the metadata service's answer for role \(role) lacks AccessKeyId, SecretAccessKey or Token",
-                          fix: nil, kind: .invalidResponse)
+        guard let accessKey = fields["AccessKeyId"], !accessKey.isEmpty, let secret = fields["SecretAccessKey"],
+            !secret.isEmpty,
+            let sessionToken = fields["Token"], !sessionToken.isEmpty
+        else {
+            throw failure(
+                "the metadata service's answer for role \(role) lacks AccessKeyId, SecretAccessKey or Token",
+                fix: nil, kind: .invalidResponse)
         }
         let expiration = fields["Expiration"].flatMap(HTTPDate.parseISO8601)
-        return (role, S3Credentials(accessKey: accessKey, secretKey: secret, sessionToken: sessionToken, expiration: expiration))
+        return (
+            role,
+            S3Credentials(accessKey: accessKey, secretKey: secret, sessionToken: sessionToken, expiration: expiration)
+        )
     }
 
     private func requestToken() throws(S3Error) -> String {
-        let answer = try send(HTTPRequest(method: "PUT", url: endpoint + "/latest/api/token",
-                                          headers: [("X-aws-ec2-metadata-token-ttl-seconds", String(Self.tokenLifetimeSeconds))],
-                                          body: .bytes([])), asking: "an IMDSv2 session token")
+        let answer = try send(
+            HTTPRequest(
+                method: "PUT", url: endpoint + "/latest/api/token",
+                headers: [("X-aws-ec2-metadata-token-ttl-seconds", String(Self.tokenLifetimeSeconds))],
+                body: .bytes([])), asking: "an IMDSv2 session token")
         switch answer.status {
         case 200 where !answer.bodyText.trimmingASCIIWhitespace.isEmpty:
             return answer.bodyText.trimmingASCIIWhitespace
         case 403:
-            throw failure("the instance metadata service at \(endpoint) is turned off for this instance (403 to the token request)",
-                          fix: "enable it: aws ec2 modify-instance-metadata-options --instance-id ID --http-endpoint enabled --http-tokens required")
+            throw failure(
+                "the instance metadata service at \(endpoint) is turned off for this instance (403 to the token request)",
+                fix:
+                    "enable it: aws ec2 modify-instance-metadata-options --instance-id ID --http-endpoint enabled --http-tokens required"
+            )
         case 404, 405:
-            throw failure("the metadata service at \(endpoint) does not offer IMDSv2 session tokens (\(answer.status) to PUT /latest/api/token); "
-                          + "dbbackup uses IMDSv2 only", fix: "use a metadata service with IMDSv2, or store an access key and secret instead")
+            throw failure(
+                "the metadata service at \(endpoint) does not offer IMDSv2 session tokens (\(answer.status) to PUT /latest/api/token); "
+                    + "dbbackup uses IMDSv2 only",
+                fix: "use a metadata service with IMDSv2, or store an access key and secret instead")
         default:
             throw unexpected(answer, asking: "an IMDSv2 session token")
         }
     }
 
     private func get(_ path: String, token: String) throws(S3Error) -> HTTPResponse {
-        try send(HTTPRequest(method: "GET", url: endpoint + path, headers: [("X-aws-ec2-metadata-token", token)]),
-                 asking: "the instance's role credentials")
+        try send(
+            HTTPRequest(method: "GET", url: endpoint + path, headers: [("X-aws-ec2-metadata-token", token)]),
+            asking: "the instance's role credentials")
     }
 
     /// One request, tried up to three times on transport errors and 5xx.
@@ -162,7 +188,8 @@ public final class InstanceMetadata: Sendable {
         var request = request
         request.totalTimeout = .seconds(3)
         request.bypassProxy = true
-        let policy = TransferPolicy(connectTimeout: .seconds(1), lowSpeedLimit: 1, lowSpeedTime: .seconds(3), caBundlePath: caBundlePath)
+        let policy = TransferPolicy(
+            connectTimeout: .seconds(1), lowSpeedLimit: 1, lowSpeedTime: .seconds(3), caBundlePath: caBundlePath)
         let easy = CurlEasy()
         var attempt = 0
         while true {
@@ -173,11 +200,13 @@ public final class InstanceMetadata: Sendable {
             case .response(let response):
                 return response
             case .transportFailure(let code, let message) where attempt >= 3 || !CurlErrorClass.isTransient(code):
-                throw failure("no instance metadata service answered \(endpoint) when asked for \(what) (\(message))",
-                              fix: "credentials = \"instance\" works only on a cloud instance with a metadata service (EC2 or compatible); "
-                                  + "in a container on EC2, the instance's metadata hop limit must be 2 "
-                                  + "(aws ec2 modify-instance-metadata-options --http-put-response-hop-limit 2); elsewhere store an access key and secret",
-                              curlCode: code)
+                throw failure(
+                    "no instance metadata service answered \(endpoint) when asked for \(what) (\(message))",
+                    fix:
+                        "credentials = \"instance\" works only on a cloud instance with a metadata service (EC2 or compatible); "
+                        + "in a container on EC2, the instance's metadata hop limit must be 2 "
+                        + "(aws ec2 modify-instance-metadata-options --http-put-response-hop-limit 2); elsewhere store an access key and secret",
+                    curlCode: code)
             case .transportFailure:
                 Syscalls.sleep(for: .milliseconds(200 * attempt))
             case .localFailure(let message):
@@ -188,13 +217,17 @@ public final class InstanceMetadata: Sendable {
 
     private func unexpected(_ response: HTTPResponse, asking what: String) -> S3Error {
         let body = response.bodyText.trimmingASCIIWhitespace
-        return failure("the instance metadata service at \(endpoint) answered \(response.status) when asked for \(what)"
-                       + (body.isEmpty || body.count > 200 ? "" : ": \(body)"), fix: nil)
+        return failure(
+            "the instance metadata service at \(endpoint) answered \(response.status) when asked for \(what)"
+                + (body.isEmpty || body.count > 200 ? "" : ": \(body)"), fix: nil)
     }
 
-    private func failure(_ message: String, fix: String?, kind: S3Error.Kind = .credentials, curlCode: Int? = nil) -> S3Error {
-        var error = S3Error(kind: kind, operation: "get instance credentials (IMDSv2)", bucket: bucket, key: "",
-                            message: message + (fix.map { "; \($0)" } ?? ""), curlCode: curlCode)
+    private func failure(
+        _ message: String, fix: String?, kind: S3Error.Kind = .credentials, curlCode: Int? = nil
+    ) -> S3Error {
+        var error = S3Error(
+            kind: kind, operation: "get instance credentials (IMDSv2)", bucket: bucket, key: "",
+            message: message + (fix.map { "; \($0)" } ?? ""), curlCode: curlCode)
         error.endpoint = endpoint
         return error
     }
@@ -205,7 +238,11 @@ public final class InstanceMetadata: Sendable {
 enum FlatJSON {
     static func strings(_ text: String) -> [String: String]? {
         var scalars = Array(text.unicodeScalars)[...]
-        func skipSpace() { while let first = scalars.first, first == " " || first == "\n" || first == "\r" || first == "\t" { scalars.removeFirst() } }
+        func skipSpace() {
+            while let first = scalars.first, first == " " || first == "\n" || first == "\r" || first == "\t" {
+                scalars.removeFirst()
+            }
+        }
         func string() -> String? {
             guard scalars.first == "\"" else { return nil }
             scalars.removeFirst()

@@ -75,8 +75,10 @@ public final class LandingUpload: Sendable {
         let partStored: (@Sendable (Int) -> Void)?
         let progress: (@Sendable (Int64, Int64) -> Void)?
 
-        init(_ state: State, workers: Int, upload: MultipartUpload, partStored: (@Sendable (Int) -> Void)?,
-             progress: (@Sendable (Int64, Int64) -> Void)?) {
+        init(
+            _ state: State, workers: Int, upload: MultipartUpload, partStored: (@Sendable (Int) -> Void)?,
+            progress: (@Sendable (Int64, Int64) -> Void)?
+        ) {
             self.state = Mutex(state)
             wakes = (0..<workers).map { _ in DispatchSemaphore(value: 0) }
             self.upload = upload
@@ -99,21 +101,28 @@ public final class LandingUpload: Sendable {
         case done
     }
 
-    init(client: S3Client, key: String, file: LocalFile, size: Int64, objectHeaders: [(name: String, value: String)],
-         partStored: (@Sendable (Int) -> Void)?, progress: (@Sendable (Int64, Int64) -> Void)?) {
+    init(
+        client: S3Client, key: String, file: LocalFile, size: Int64, objectHeaders: [(name: String, value: String)],
+        partStored: (@Sendable (Int) -> Void)?, progress: (@Sendable (Int64, Int64) -> Void)?
+    ) {
         self.key = key
         self.size = size
         partSize = client.policy.effectivePartSize(forFileSize: size)
         partCount = Int(max(1, (size + partSize - 1) / partSize))
-        let upload = MultipartUpload(client: client, key: key, file: file, size: size, progress: nil, objectHeaders: objectHeaders)
+        let upload = MultipartUpload(
+            client: client, key: key, file: file, size: size, progress: nil, objectHeaders: objectHeaders)
         let workerCount = max(1, min(client.policy.concurrentParts, partCount))
-        let shared = Shared(State(digests: Array(repeating: nil, count: partCount), stored: Array(repeating: nil, count: partCount),
-                                  sent: Array(repeating: 0, count: partCount)),
-                            workers: workerCount, upload: upload, partStored: partStored, progress: progress)
+        let shared = Shared(
+            State(
+                digests: Array(repeating: nil, count: partCount), stored: Array(repeating: nil, count: partCount),
+                sent: Array(repeating: 0, count: partCount)),
+            workers: workerCount, upload: upload, partStored: partStored, progress: progress)
         self.shared = shared
         let (partSize, partCount) = (partSize, partCount)
         workers = (0..<workerCount).map { worker in
-            JoinableThread { Self.work(shared, wake: shared.wakes[worker], partSize: partSize, partCount: partCount, total: size) }
+            JoinableThread {
+                Self.work(shared, wake: shared.wakes[worker], partSize: partSize, partCount: partCount, total: size)
+            }
         }
     }
 
@@ -121,14 +130,18 @@ public final class LandingUpload: Sendable {
 
     /// Part `digests.index` is final in the file and hashed: it may go up now.
     public func partReady(_ digests: PartDigests) {
-        let expected = digests.index >= 0 && digests.index < partCount
+        let expected =
+            digests.index >= 0 && digests.index < partCount
             ? min(partSize, size - Int64(digests.index) * partSize) : -1
         shared.state.withLock { state in
             guard expected == digests.length, state.digests[digests.index] == nil else {
                 if state.failure == nil {
-                    state.failure = S3Error(kind: .localFile, operation: "multipart upload (part \(digests.index + 1))",
-                                            bucket: shared.upload.client.configuration.bucket, key: key,
-                                            message: "the file was announced as \(size) bytes in \(partCount) parts, but part \(digests.index + 1) has \(digests.length) bytes")
+                    state.failure = S3Error(
+                        kind: .localFile, operation: "multipart upload (part \(digests.index + 1))",
+                        bucket: shared.upload.client.configuration.bucket, key: key,
+                        message:
+                            "the file was announced as \(size) bytes in \(partCount) parts, but part \(digests.index + 1) has \(digests.length) bytes"
+                    )
                 }
                 return
             }
@@ -147,8 +160,10 @@ public final class LandingUpload: Sendable {
         if let missing {
             shared.stop()
             for worker in workers { _ = worker.join() }
-            var error = S3Error(kind: .localFile, operation: "multipart upload (complete)", bucket: shared.upload.client.configuration.bucket,
-                                key: key, message: "part \(missing + 1) of \(partCount) was never hashed, so it cannot go up")
+            var error = S3Error(
+                kind: .localFile, operation: "multipart upload (complete)",
+                bucket: shared.upload.client.configuration.bucket,
+                key: key, message: "part \(missing + 1) of \(partCount) was never hashed, so it cannot go up")
             error.note = cleanUp().note
             throw error
         }
@@ -161,8 +176,10 @@ public final class LandingUpload: Sendable {
         let parts = stored.compactMap { $0 }
         guard let uploadID, parts.count == partCount else {
             // Unreachable: without a failure every worker ends with its parts stored.
-            var error = S3Error(kind: .invalidResponse, operation: "multipart upload (complete)", bucket: shared.upload.client.configuration.bucket,
-                                key: key, message: "\(parts.count) of \(partCount) parts were stored")
+            var error = S3Error(
+                kind: .invalidResponse, operation: "multipart upload (complete)",
+                bucket: shared.upload.client.configuration.bucket,
+                key: key, message: "\(parts.count) of \(partCount) parts were stored")
             error.note = cleanUp().note
             throw error
         }
@@ -180,8 +197,9 @@ public final class LandingUpload: Sendable {
         }
         let expectedETag = Digest.hash(.md5, parts.flatMap(\.md5)).hexString + "-\(parts.count)"
         // The whole file's MD5 is never computed here (the parts' are what the store checks).
-        return PutResult(key: key, size: size, sha256: fileSHA256, md5: "", etag: etag, partCount: parts.count,
-                         etagMatchesMD5: etag == expectedETag)
+        return PutResult(
+            key: key, size: size, sha256: fileSHA256, md5: "", etag: etag, partCount: parts.count,
+            etagMatchesMD5: etag == expectedETag)
     }
 
     /// Stops the upload and leaves nothing of it in the store: no new part is sent, the parts
@@ -201,10 +219,12 @@ public final class LandingUpload: Sendable {
         guard let uploadID else { return Discarded(clean: true, note: "no multipart upload was started") }
         let client = shared.upload.client
         let configured = client.policy.retry
-        let brief = RetryPolicy(maxAttempts: min(2, configured.maxAttempts), totalTimeout: min(.seconds(30), configured.totalTimeout))
+        let brief = RetryPolicy(
+            maxAttempts: min(2, configured.maxAttempts), totalTimeout: min(.seconds(30), configured.totalTimeout))
         let easy = CurlEasy()
-        let abort = S3Call(operation: "multipart upload (abort)", method: "DELETE", key: key,
-                           permission: "s3:AbortMultipartUpload", query: [QueryItem("uploadId", uploadID)])
+        let abort = S3Call(
+            operation: "multipart upload (abort)", method: "DELETE", key: key,
+            permission: "s3:AbortMultipartUpload", query: [QueryItem("uploadId", uploadID)])
         let abortError: S3Error
         do {
             _ = try client.send(abort, on: easy, retry: RetryPolicy.none)
@@ -216,26 +236,35 @@ public final class LandingUpload: Sendable {
         do throws(S3Error) {
             var parts = stored.compactMap { $0 }
             if parts.isEmpty {
-                var call = S3Call(operation: "multipart upload (empty part, to end the upload)", method: "PUT", key: key,
-                                  permission: "s3:PutObject", query: [QueryItem("partNumber", "1"), QueryItem("uploadId", uploadID)])
+                var call = S3Call(
+                    operation: "multipart upload (empty part, to end the upload)", method: "PUT", key: key,
+                    permission: "s3:PutObject", query: [QueryItem("partNumber", "1"), QueryItem("uploadId", uploadID)])
                 let empty = RangeDigests(bytes: [])
                 call.body = .bytes([])
                 call.payloadSHA256 = empty.sha256.hexString
                 call.headers = [("Content-MD5", empty.md5.base64String)]
                 let response = try client.send(call, on: easy, retry: brief)
                 guard let etag = response.etag, !etag.isEmpty else {
-                    throw S3Error(kind: .invalidResponse, operation: call.operation, bucket: client.configuration.bucket,
-                                  key: key, message: "the store's answer has no ETag")
+                    throw S3Error(
+                        kind: .invalidResponse, operation: call.operation, bucket: client.configuration.bucket,
+                        key: key, message: "the store's answer has no ETag")
                 }
                 parts = [MultipartUpload.Part(number: 1, etag: etag, md5: empty.md5)]
             }
             _ = try shared.upload.complete(parts, uploadID: uploadID, on: easy)
             try client.deleteObject(key: key, retry: brief)
-            return Discarded(clean: true, note: "the multipart upload was completed and its object deleted (the key may not abort it: \(abortError.code?.rawValue ?? abortError.message))")
+            return Discarded(
+                clean: true,
+                note:
+                    "the multipart upload was completed and its object deleted (the key may not abort it: \(abortError.code?.rawValue ?? abortError.message))"
+            )
         } catch {
-            return Discarded(clean: false, note: "the multipart upload \(uploadID) could not be aborted (\(abortError.code?.rawValue ?? abortError.message)) "
-                             + "nor completed and deleted (\(error.code?.rawValue ?? error.message)); "
-                             + "a bucket lifecycle rule for incomplete multipart uploads removes its parts")
+            return Discarded(
+                clean: false,
+                note:
+                    "the multipart upload \(uploadID) could not be aborted (\(abortError.code?.rawValue ?? abortError.message)) "
+                    + "nor completed and deleted (\(error.code?.rawValue ?? error.message)); "
+                    + "a bucket lifecycle rule for incomplete multipart uploads removes its parts")
         }
     }
 
@@ -271,7 +300,8 @@ public final class LandingUpload: Sendable {
                 shared.wakeAll()
             case .part(let index, let digests):
                 do throws(S3Error) {
-                    let part = try send(digests, shared: shared, partSize: partSize, partCount: partCount, total: total, on: easy)
+                    let part = try send(
+                        digests, shared: shared, partSize: partSize, partCount: partCount, total: total, on: easy)
                     shared.state.withLock { $0.stored[index] = part }
                     shared.partStored?(index)
                 } catch {
@@ -282,29 +312,36 @@ public final class LandingUpload: Sendable {
         }
     }
 
-    private static func send(_ digests: PartDigests, shared: Shared, partSize: Int64, partCount: Int, total: Int64,
-                             on easy: CurlEasy) throws(S3Error) -> MultipartUpload.Part {
+    private static func send(
+        _ digests: PartDigests, shared: Shared, partSize: Int64, partCount: Int, total: Int64,
+        on easy: CurlEasy
+    ) throws(S3Error) -> MultipartUpload.Part {
         let upload = shared.upload
         let number = digests.index + 1
         let offset = Int64(digests.index) * partSize
         let uploadID = shared.state.withLock { $0.uploadID ?? "" }
-        var call = S3Call(operation: "multipart upload (part \(number) of \(partCount))", method: "PUT", key: upload.key,
-                          permission: "s3:PutObject", query: [QueryItem("partNumber", String(number)), QueryItem("uploadId", uploadID)])
+        var call = S3Call(
+            operation: "multipart upload (part \(number) of \(partCount))", method: "PUT", key: upload.key,
+            permission: "s3:PutObject",
+            query: [QueryItem("partNumber", String(number)), QueryItem("uploadId", uploadID)])
         call.body = .file(descriptor: upload.file.descriptor, offset: offset, length: digests.length)
         call.payloadSHA256 = digests.sha256.hexString
         call.headers = [("Content-MD5", digests.md5.base64String)]
-        let response = try upload.client.send(call, on: easy, progress: shared.progress.map { report in
-            { sent, _ in
-                // One report at a time, of all parts' bytes together.
-                shared.state.withLock { state in
-                    state.sent[digests.index] = sent
-                    report(state.sent.reduce(0, +), total)
+        let response = try upload.client.send(
+            call, on: easy,
+            progress: shared.progress.map { report in
+                { sent, _ in
+                    // One report at a time, of all parts' bytes together.
+                    shared.state.withLock { state in
+                        state.sent[digests.index] = sent
+                        report(state.sent.reduce(0, +), total)
+                    }
                 }
-            }
-        })
+            })
         guard let etag = response.etag, !etag.isEmpty else {
-            throw S3Error(kind: .invalidResponse, operation: call.operation, bucket: upload.client.configuration.bucket,
-                          key: upload.key, message: "the store's answer has no ETag")
+            throw S3Error(
+                kind: .invalidResponse, operation: call.operation, bucket: upload.client.configuration.bucket,
+                key: upload.key, message: "the store's answer has no ETag")
         }
         return MultipartUpload.Part(number: number, etag: etag, md5: digests.md5)
     }
@@ -317,13 +354,19 @@ extension S3Client {
     /// `putObject` (the metadata is fixed now: S3 takes it with CreateMultipartUpload).
     /// `partStored(index)` runs on a worker thread after each part the store accepted.
     /// Needs `s3:PutObject` (and `s3:DeleteObject` to discard without `s3:AbortMultipartUpload`).
-    public func startUpload(key: String, ofGrowingFile path: String, size: Int64, contentType: String? = nil,
-                            metadata: [String: String] = [:], partStored: (@Sendable (Int) -> Void)? = nil,
-                            progress: (@Sendable (_ sent: Int64, _ total: Int64) -> Void)? = nil) throws(S3Error) -> LandingUpload {
-        let objectHeaders = try self.objectHeaders(contentType: contentType, metadata: metadata, operation: "multipart upload (create)", key: key)
+    public func startUpload(
+        key: String, ofGrowingFile path: String, size: Int64, contentType: String? = nil,
+        metadata: [String: String] = [:], partStored: (@Sendable (Int) -> Void)? = nil,
+        progress: (@Sendable (_ sent: Int64, _ total: Int64) -> Void)? = nil
+    ) throws(S3Error) -> LandingUpload {
+        let objectHeaders = try self.objectHeaders(
+            contentType: contentType, metadata: metadata, operation: "multipart upload (create)", key: key)
         let file: LocalFile
-        do { file = try LocalFile.openForReading(path) } catch { throw localError(error, operation: "multipart upload", key: key) }
-        return LandingUpload(client: self, key: key, file: file, size: size, objectHeaders: objectHeaders,
-                             partStored: partStored, progress: progress)
+        do { file = try LocalFile.openForReading(path) } catch {
+            throw localError(error, operation: "multipart upload", key: key)
+        }
+        return LandingUpload(
+            client: self, key: key, file: file, size: size, objectHeaders: objectHeaders,
+            partStored: partStored, progress: progress)
     }
 }

@@ -24,7 +24,8 @@ final class LocalFile {
     /// Creates or truncates `path` (mode 0600: backups hold the application's data).
     static func openForWriting(_ path: String) throws(LocalFileError) -> LocalFile {
         do {
-            return LocalFile(descriptor: try FileSystem.open(path, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600), path: path)
+            return LocalFile(
+                descriptor: try FileSystem.open(path, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600), path: path)
         } catch {
             throw LocalFileError("cannot open \(path) for writing: \(SystemError.text(error.errno))")
         }
@@ -32,17 +33,23 @@ final class LocalFile {
 
     func size() throws(LocalFileError) -> Int64 {
         let info: stat
-        do { info = try Syscalls.status(of: descriptor, path: path) } catch { throw LocalFileError("cannot stat \(path): \(SystemError.text(error.errno))") }
+        do { info = try Syscalls.status(of: descriptor, path: path) } catch {
+            throw LocalFileError("cannot stat \(path): \(SystemError.text(error.errno))")
+        }
         guard (info.st_mode & S_IFMT) == S_IFREG else { throw LocalFileError("\(path) is not a regular file") }
         return Int64(info.st_size)
     }
 
     func truncate() throws(LocalFileError) {
-        do { try Syscalls.truncate(descriptor, path: path) } catch { throw LocalFileError("cannot truncate \(path): \(SystemError.text(error.errno))") }
+        do { try Syscalls.truncate(descriptor, path: path) } catch {
+            throw LocalFileError("cannot truncate \(path): \(SystemError.text(error.errno))")
+        }
     }
 
     func sync() throws(LocalFileError) {
-        do { try FileSystem.fsync(descriptor, path: path) } catch { throw LocalFileError("cannot fsync \(path): \(SystemError.text(error.errno))") }
+        do { try FileSystem.fsync(descriptor, path: path) } catch {
+            throw LocalFileError("cannot fsync \(path): \(SystemError.text(error.errno))")
+        }
     }
 
     /// Reads `length` bytes from `offset` in 1 MiB chunks, handing each to `body`.

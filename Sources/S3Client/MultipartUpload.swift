@@ -32,7 +32,8 @@ struct MultipartUpload {
             let parts: [Part]
             let digests: (sha256: [UInt8], md5: [UInt8])
             if workers > 1 {
-                parts = try uploadConcurrently(partCount: partCount, partSize: partSize, workers: workers, uploadID: uploadID)
+                parts = try uploadConcurrently(
+                    partCount: partCount, partSize: partSize, workers: workers, uploadID: uploadID)
                 do {
                     let whole = try RangeDigests(wholeFile: file, size: size, known: knownDigests)
                     digests = (whole.sha256, whole.md5)
@@ -44,17 +45,20 @@ struct MultipartUpload {
                 var sequential: [Part] = []
                 for index in 0..<partCount {
                     let offset = Int64(index) * partSize
-                    sequential.append(try uploadPart(number: index + 1, of: partCount, offset: offset,
-                                                     length: min(partSize, size - offset), uploadID: uploadID,
-                                                     whole: whole, on: easy, progress: progress))
+                    sequential.append(
+                        try uploadPart(
+                            number: index + 1, of: partCount, offset: offset,
+                            length: min(partSize, size - offset), uploadID: uploadID,
+                            whole: whole, on: easy, progress: progress))
                 }
                 parts = sequential
                 digests = whole.finalize()
             }
             let etag = try complete(parts, uploadID: uploadID, on: easy)
             let expectedETag = Digest.hash(.md5, parts.flatMap(\.md5)).hexString + "-\(parts.count)"
-            return PutResult(key: key, size: size, sha256: digests.sha256.hexString, md5: digests.md5.hexString,
-                             etag: etag, partCount: parts.count, etagMatchesMD5: etag == expectedETag)
+            return PutResult(
+                key: key, size: size, sha256: digests.sha256.hexString, md5: digests.md5.hexString,
+                etag: etag, partCount: parts.count, etagMatchesMD5: etag == expectedETag)
         } catch {
             var failure = error
             failure.note = abort(uploadID: uploadID, on: easy)
@@ -63,13 +67,15 @@ struct MultipartUpload {
     }
 
     func create(on easy: CurlEasy) throws(S3Error) -> String {
-        var call = S3Call(operation: "multipart upload (create)", method: "POST", key: key,
-                          permission: "s3:PutObject", query: [QueryItem("uploads")])
+        var call = S3Call(
+            operation: "multipart upload (create)", method: "POST", key: key,
+            permission: "s3:PutObject", query: [QueryItem("uploads")])
         call.headers = objectHeaders
         let response = try client.send(call, on: easy)
         guard let uploadID = S3XML.firstText(of: "UploadId", in: response.bodyText), !uploadID.isEmpty else {
-            throw S3Error(kind: .invalidResponse, operation: call.operation, bucket: client.configuration.bucket,
-                          key: key, message: "the store's answer has no UploadId")
+            throw S3Error(
+                kind: .invalidResponse, operation: call.operation, bucket: client.configuration.bucket,
+                key: key, message: "the store's answer has no UploadId")
         }
         return uploadID
     }
@@ -77,7 +83,9 @@ struct MultipartUpload {
     /// Parts on `workers` connections at once, each worker on a thread of its own (they wait on
     /// the network, so their number is not bound to the CPU count): each takes the next part
     /// number until none is left or one has failed (retries happen inside each part's request).
-    private func uploadConcurrently(partCount: Int, partSize: Int64, workers: Int, uploadID: String) throws(S3Error) -> [Part] {
+    private func uploadConcurrently(
+        partCount: Int, partSize: Int64, workers: Int, uploadID: String
+    ) throws(S3Error) -> [Part] {
         struct Shared {
             var next = 0
             var parts: [Part?]
@@ -88,39 +96,42 @@ struct MultipartUpload {
             let state: Mutex<Shared>
             init(_ shared: Shared) { state = Mutex(shared) }
         }
-        let board = Board(Shared(parts: Array(repeating: nil, count: partCount), sent: Array(repeating: 0, count: partCount)))
+        let board = Board(
+            Shared(parts: Array(repeating: nil, count: partCount), sent: Array(repeating: 0, count: partCount)))
         nonisolated(unsafe) let upload = self
         let total = size
-        let threads = (0..<workers).map { _ in JoinableThread {
-            let easy = CurlEasy()
-            while true {
-                let index: Int? = board.state.withLock { state in
-                    guard state.failure == nil, state.next < partCount else { return nil }
-                    defer { state.next += 1 }
-                    return state.next
-                }
-                guard let index else { return }
-                let offset = Int64(index) * partSize
-                do throws(S3Error) {
-                    let part = try upload.uploadPart(
-                        number: index + 1, of: partCount, offset: offset, length: min(partSize, total - offset),
-                        uploadID: uploadID, whole: nil, on: easy,
-                        progress: upload.progress.map { report in
-                            { sent, _ in
-                                // One report at a time, of all parts' bytes together.
-                                board.state.withLock { state in
-                                    state.sent[index] = sent - offset
-                                    report(state.sent.reduce(0, +), total)
+        let threads = (0..<workers).map { _ in
+            JoinableThread {
+                let easy = CurlEasy()
+                while true {
+                    let index: Int? = board.state.withLock { state in
+                        guard state.failure == nil, state.next < partCount else { return nil }
+                        defer { state.next += 1 }
+                        return state.next
+                    }
+                    guard let index else { return }
+                    let offset = Int64(index) * partSize
+                    do throws(S3Error) {
+                        let part = try upload.uploadPart(
+                            number: index + 1, of: partCount, offset: offset, length: min(partSize, total - offset),
+                            uploadID: uploadID, whole: nil, on: easy,
+                            progress: upload.progress.map { report in
+                                { sent, _ in
+                                    // One report at a time, of all parts' bytes together.
+                                    board.state.withLock { state in
+                                        state.sent[index] = sent - offset
+                                        report(state.sent.reduce(0, +), total)
+                                    }
                                 }
-                            }
-                        })
-                    board.state.withLock { $0.parts[index] = part }
-                } catch {
-                    board.state.withLock { state in if state.failure == nil { state.failure = error } }
-                    return
+                            })
+                        board.state.withLock { $0.parts[index] = part }
+                    } catch {
+                        board.state.withLock { state in if state.failure == nil { state.failure = error } }
+                        return
+                    }
                 }
             }
-        } }
+        }
         for thread in threads { _ = thread.join() }
         return try board.state.withLock { (state) throws(S3Error) -> [Part] in
             if let failure = state.failure { throw failure }
@@ -128,38 +139,48 @@ struct MultipartUpload {
         }
     }
 
-    private func uploadPart(number: Int, of count: Int, offset: Int64, length: Int64, uploadID: String,
-                            whole: WholeFileDigests?, on easy: CurlEasy,
-                            progress: ((Int64, Int64) -> Void)?) throws(S3Error) -> Part {
+    private func uploadPart(
+        number: Int, of count: Int, offset: Int64, length: Int64, uploadID: String,
+        whole: WholeFileDigests?, on easy: CurlEasy,
+        progress: ((Int64, Int64) -> Void)?
+    ) throws(S3Error) -> Part {
         let operation = "multipart upload (part \(number) of \(count))"
         let digests: RangeDigests
         do { digests = try RangeDigests(file: file, offset: offset, length: length, whole: whole) } catch {
             throw client.localError(error, operation: operation, key: key)
         }
-        var call = S3Call(operation: operation, method: "PUT", key: key, permission: "s3:PutObject",
-                          query: [QueryItem("partNumber", String(number)), QueryItem("uploadId", uploadID)])
+        var call = S3Call(
+            operation: operation, method: "PUT", key: key, permission: "s3:PutObject",
+            query: [QueryItem("partNumber", String(number)), QueryItem("uploadId", uploadID)])
         call.body = .file(descriptor: file.descriptor, offset: offset, length: length)
         call.payloadSHA256 = digests.sha256.hexString
         call.headers = [("Content-MD5", digests.md5.base64String)]
         let total = size
-        let response = try client.send(call, on: easy, progress: progress.map { report in
-            { sent, _ in report(offset + sent, total) }
-        })
+        let response = try client.send(
+            call, on: easy,
+            progress: progress.map { report in
+                { sent, _ in report(offset + sent, total) }
+            })
         guard let etag = response.etag, !etag.isEmpty else {
-            throw S3Error(kind: .invalidResponse, operation: operation, bucket: client.configuration.bucket,
-                          key: key, message: "the store's answer has no ETag")
+            throw S3Error(
+                kind: .invalidResponse, operation: operation, bucket: client.configuration.bucket,
+                key: key, message: "the store's answer has no ETag")
         }
         return Part(number: number, etag: etag, md5: digests.md5)
     }
 
     func complete(_ parts: [Part], uploadID: String, on easy: CurlEasy) throws(S3Error) -> String? {
-        let body = "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
-            + parts.map { "<Part><PartNumber>\($0.number)</PartNumber><ETag>\"\(S3XML.escape($0.etag))\"</ETag></Part>" }.joined()
+        let body =
+            "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
+            + parts.map {
+                "<Part><PartNumber>\($0.number)</PartNumber><ETag>\"\(S3XML.escape($0.etag))\"</ETag></Part>"
+            }.joined()
             + "</CompleteMultipartUpload>"
         let bytes = Array(body.utf8)
         let digests = RangeDigests(bytes: bytes)
-        var call = S3Call(operation: "multipart upload (complete)", method: "POST", key: key,
-                          permission: "s3:PutObject", query: [QueryItem("uploadId", uploadID)])
+        var call = S3Call(
+            operation: "multipart upload (complete)", method: "POST", key: key,
+            permission: "s3:PutObject", query: [QueryItem("uploadId", uploadID)])
         call.body = .bytes(bytes)
         call.payloadSHA256 = digests.sha256.hexString
         call.headers = [("Content-MD5", digests.md5.base64String), ("Content-Type", "application/xml")]
@@ -170,8 +191,9 @@ struct MultipartUpload {
 
     /// Best effort: returns a note for the error message.
     func abort(uploadID: String, on easy: CurlEasy) -> String {
-        let call = S3Call(operation: "multipart upload (abort)", method: "DELETE", key: key,
-                          permission: "s3:AbortMultipartUpload", query: [QueryItem("uploadId", uploadID)])
+        let call = S3Call(
+            operation: "multipart upload (abort)", method: "DELETE", key: key,
+            permission: "s3:AbortMultipartUpload", query: [QueryItem("uploadId", uploadID)])
         do {
             _ = try client.send(call, on: easy, retry: RetryPolicy.none)
             return "the incomplete multipart upload was aborted"

@@ -22,9 +22,11 @@ public struct ObjectInfo: Sendable, Equatable {
     /// under way (`ongoing-request="true"`) or until when the restored copy is readable.
     public var restore: String?
 
-    public init(key: String, size: Int64, etag: String? = nil, lastModified: Int64? = nil, storageClass: String = "STANDARD",
-                contentType: String? = nil, serverSideEncryption: String? = nil, metadata: [String: String] = [:],
-                restore: String? = nil) {
+    public init(
+        key: String, size: Int64, etag: String? = nil, lastModified: Int64? = nil, storageClass: String = "STANDARD",
+        contentType: String? = nil, serverSideEncryption: String? = nil, metadata: [String: String] = [:],
+        restore: String? = nil
+    ) {
         self.key = key
         self.size = size
         self.etag = etag
@@ -38,12 +40,13 @@ public struct ObjectInfo: Sendable, Equatable {
 
     /// Reads the response headers of a HEAD or GET of `key` (names lowercased).
     init(key: String, headers: [String: String], size: Int64? = nil) {
-        self.init(key: key, size: size ?? headers["content-length"].flatMap { Int64($0) } ?? 0,
-                  etag: HTTPResponse.unquotedETag(headers["etag"]),
-                  lastModified: headers["last-modified"].flatMap(HTTPDate.parse),
-                  storageClass: headers["x-amz-storage-class"].flatMap { $0.isEmpty ? nil : $0 } ?? "STANDARD",
-                  contentType: headers["content-type"], serverSideEncryption: headers["x-amz-server-side-encryption"],
-                  metadata: ObjectMetadata.read(headers), restore: headers["x-amz-restore"])
+        self.init(
+            key: key, size: size ?? headers["content-length"].flatMap { Int64($0) } ?? 0,
+            etag: HTTPResponse.unquotedETag(headers["etag"]),
+            lastModified: headers["last-modified"].flatMap(HTTPDate.parse),
+            storageClass: headers["x-amz-storage-class"].flatMap { $0.isEmpty ? nil : $0 } ?? "STANDARD",
+            contentType: headers["content-type"], serverSideEncryption: headers["x-amz-server-side-encryption"],
+            metadata: ObjectMetadata.read(headers), restore: headers["x-amz-restore"])
     }
 }
 
@@ -83,20 +86,28 @@ public enum ObjectMetadata {
         guard name.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2d }) else {
             return "metadata name '\(name)' may contain only lowercase letters a-z, digits and '-'"
         }
-        if value.isEmpty { return "metadata '\(name)' has an empty value (some stores drop those); leave it out instead" }
+        if value.isEmpty {
+            return "metadata '\(name)' has an empty value (some stores drop those); leave it out instead"
+        }
         guard value.utf8.allSatisfy({ $0 >= 0x20 && $0 <= 0x7e }) else {
-            return "metadata '\(name)' has a value that is not printable ASCII; encode it first (e.g. percent-encoding or base64)"
+            return
+                "metadata '\(name)' has a value that is not printable ASCII; encode it first (e.g. percent-encoding or base64)"
         }
         if value.hasPrefix(" ") || value.hasSuffix(" ") || value.contains("  ") {
-            return "metadata '\(name)' has a value with leading, trailing or doubled spaces, which stores do not keep as given"
+            return
+                "metadata '\(name)' has a value with leading, trailing or doubled spaces, which stores do not keep as given"
         }
         return nil
     }
 
     /// The signed headers for `metadata`, sorted by name; throws `.invalidArgument` naming
     /// the first entry that is refused.
-    static func headers(_ metadata: [String: String], operation: String, bucket: String, key: String) throws(S3Error) -> [(name: String, value: String)] {
-        let refuse = { (why: String) in S3Error(kind: .invalidArgument, operation: operation, bucket: bucket, key: key, message: why) }
+    static func headers(
+        _ metadata: [String: String], operation: String, bucket: String, key: String
+    ) throws(S3Error) -> [(name: String, value: String)] {
+        let refuse = { (why: String) in
+            S3Error(kind: .invalidArgument, operation: operation, bucket: bucket, key: key, message: why)
+        }
         var total = 0
         for name in metadata.keys.sorted() {
             let value = metadata[name]!
@@ -104,7 +115,9 @@ public enum ObjectMetadata {
             total += name.utf8.count + value.utf8.count
         }
         guard total <= maximumTotalBytes else {
-            throw refuse("user metadata of \(total) bytes is larger than S3's limit of \(maximumTotalBytes) bytes (names and values together)")
+            throw refuse(
+                "user metadata of \(total) bytes is larger than S3's limit of \(maximumTotalBytes) bytes (names and values together)"
+            )
         }
         return metadata.keys.sorted().map { (name: headerPrefix + $0, value: metadata[$0]!) }
     }
@@ -127,30 +140,41 @@ enum HTTPDate {
     static func parse(_ text: String) -> Int64? {
         let parts = text.split(separator: " ")
         guard parts.count == 6, parts[5] == "GMT", let day = Int32(parts[1]),
-              let month = months.firstIndex(of: String(parts[2])), let year = Int32(parts[3]) else { return nil }
+            let month = months.firstIndex(of: String(parts[2])), let year = Int32(parts[3])
+        else { return nil }
         let clock = parts[4].split(separator: ":")
-        guard clock.count == 3, let hour = Int32(clock[0]), let minute = Int32(clock[1]), let second = Int32(clock[2]) else { return nil }
+        guard clock.count == 3, let hour = Int32(clock[0]), let minute = Int32(clock[1]), let second = Int32(clock[2])
+        else { return nil }
         return seconds(year: year, month: Int32(month) + 1, day: day, hour: hour, minute: minute, second: second)
     }
 
     /// `2009-10-12T17:50:30.000Z` (ISO 8601 in UTC; ListObjectsV2's LastModified, IMDS's Expiration).
     static func parseISO8601(_ text: String) -> Int64? {
         let utf8 = Array(text.utf8)
-        guard utf8.count >= 20, utf8.last == UInt8(ascii: "Z"), utf8[4] == UInt8(ascii: "-"), utf8[7] == UInt8(ascii: "-"),
-              utf8[10] == UInt8(ascii: "T") || utf8[10] == UInt8(ascii: "t"), utf8[13] == UInt8(ascii: ":"),
-              utf8[16] == UInt8(ascii: ":") else { return nil }
+        guard utf8.count >= 20, utf8.last == UInt8(ascii: "Z"), utf8[4] == UInt8(ascii: "-"),
+            utf8[7] == UInt8(ascii: "-"),
+            utf8[10] == UInt8(ascii: "T") || utf8[10] == UInt8(ascii: "t"), utf8[13] == UInt8(ascii: ":"),
+            utf8[16] == UInt8(ascii: ":")
+        else { return nil }
         func number(_ range: Range<Int>) -> Int32? { Int32(String(decoding: utf8[range], as: UTF8.self)) }
         guard let year = number(0..<4), let month = number(5..<7), let day = number(8..<10), let hour = number(11..<13),
-              let minute = number(14..<16), let second = number(17..<19) else { return nil }
+            let minute = number(14..<16), let second = number(17..<19)
+        else { return nil }
         // Fractions of a second (".000") are allowed and ignored.
-        guard utf8.count == 20 || (utf8[19] == UInt8(ascii: ".") && utf8[20..<(utf8.count - 1)].allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }))
+        guard
+            utf8.count == 20
+                || (utf8[19] == UInt8(ascii: ".")
+                    && utf8[20..<(utf8.count - 1)].allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }))
         else { return nil }
         return seconds(year: year, month: month, day: day, hour: hour, minute: minute, second: second)
     }
 
-    private static func seconds(year: Int32, month: Int32, day: Int32, hour: Int32, minute: Int32, second: Int32) -> Int64? {
+    private static func seconds(
+        year: Int32, month: Int32, day: Int32, hour: Int32, minute: Int32, second: Int32
+    ) -> Int64? {
         guard (1...12).contains(month), (1...31).contains(day), (0...23).contains(hour), (0...59).contains(minute),
-              (0...60).contains(second) else { return nil }
+            (0...60).contains(second)
+        else { return nil }
         var parts = tm()
         parts.tm_year = year - 1900
         parts.tm_mon = month - 1

@@ -1,6 +1,5 @@
-import Hashing
-
 import Glibc
+import Hashing
 import SystemCalls
 
 /// One S3 request as the retry loop sees it.
@@ -36,8 +35,10 @@ extension HTTPResponse {
 extension S3Client {
     /// Sends `call`, retrying transient failures per `policy.retry`; returns the 2xx response
     /// (that is not an `<Error>` document) or throws the last error.
-    func send(_ call: S3Call, on easy: CurlEasy, progress: ((Int64, Int64) -> Void)? = nil,
-              retry: RetryPolicy? = nil) throws(S3Error) -> HTTPResponse {
+    func send(
+        _ call: S3Call, on easy: CurlEasy, progress: ((Int64, Int64) -> Void)? = nil,
+        retry: RetryPolicy? = nil
+    ) throws(S3Error) -> HTTPResponse {
         let retry = retry ?? policy.retry
         let clock = ContinuousClock()
         let start = clock.now
@@ -61,18 +62,24 @@ extension S3Client {
                 failure.note = "needed for S3 \(call.operation) of \(endpoint.displayName(forKey: call.key))"
                 throw failure
             }
-            switch easy.perform(request(for: call, at: Int(wallClockSeconds()), credentials: credentials), policy: policy, progress: progress) {
-            case .response(let response) where (200..<300).contains(response.status)
+            switch easy.perform(
+                request(for: call, at: Int(wallClockSeconds()), credentials: credentials), policy: policy,
+                progress: progress)
+            {
+            case .response(let response)
+            where (200..<300).contains(response.status)
                 && !(call.method == "POST" && S3XML.isErrorDocument(response.bodyText)):
                 return response
             case .response(let response):
                 error = serverError(call, response)
             case .transportFailure(let code, let message):
-                error = S3Error(kind: .transport, operation: call.operation, bucket: configuration.bucket,
-                                key: call.key, message: message, curlCode: code)
+                error = S3Error(
+                    kind: .transport, operation: call.operation, bucket: configuration.bucket,
+                    key: call.key, message: message, curlCode: code)
             case .localFailure(let message):
-                error = S3Error(kind: .localFile, operation: call.operation, bucket: configuration.bucket,
-                                key: call.key, message: message)
+                error = S3Error(
+                    kind: .localFile, operation: call.operation, bucket: configuration.bucket,
+                    key: call.key, message: message)
             }
             error.attempts = attempt
             error.endpoint = configuration.endpoint
@@ -80,7 +87,8 @@ extension S3Client {
             error.principal = credentialProvider.principal
             error.message = redacted(error.message)
             if let code = error.code, S3Error.Code.credentialsExpired.contains(code), !renewedCredentials,
-               attempt < retry.maxAttempts, credentialProvider.invalidate() {
+                attempt < retry.maxAttempts, credentialProvider.invalidate()
+            {
                 // Temporary credentials the store no longer takes (expired early, or rotated):
                 // fetch the role's current ones and try again at once, once.
                 renewedCredentials = true
@@ -99,12 +107,15 @@ extension S3Client {
         var headers = call.headers
         headers.append((name: "host", value: endpoint.hostHeader))
         if let token = credentials.sessionToken { headers.append((name: "x-amz-security-token", value: token)) }
-        let signable = SignableRequest(method: call.method, encodedPath: endpoint.encodedPath(forKey: call.key),
-                                       query: call.query, headers: headers, payloadSHA256: call.payloadSHA256)
-        let signer = SigV4Signer(accessKey: credentials.accessKey, secretKey: credentials.secretKey,
-                                 region: configuration.effectiveRegion)
-        return HTTPRequest(method: call.method, url: endpoint.url(forKey: call.key, query: call.query),
-                           headers: signer.sign(signable, at: date), body: call.body, sink: call.sink)
+        let signable = SignableRequest(
+            method: call.method, encodedPath: endpoint.encodedPath(forKey: call.key),
+            query: call.query, headers: headers, payloadSHA256: call.payloadSHA256)
+        let signer = SigV4Signer(
+            accessKey: credentials.accessKey, secretKey: credentials.secretKey,
+            region: configuration.effectiveRegion)
+        return HTTPRequest(
+            method: call.method, url: endpoint.url(forKey: call.key, query: call.query),
+            headers: signer.sign(signable, at: date), body: call.body, sink: call.sink)
     }
 
     func serverError(_ call: S3Call, _ response: HTTPResponse) -> S3Error {
@@ -123,20 +134,25 @@ extension S3Client {
                 message = "Not Found (no such key, or no such bucket)"
             case 403:
                 errorCode = .accessDenied
-                message = "Forbidden (a HEAD answer carries no details: most likely the key lacks the permission; "
+                message =
+                    "Forbidden (a HEAD answer carries no details: most likely the key lacks the permission; "
                     + "a wrong secret key is answered 403 too)"
             default:
                 break
             }
         }
-        var error = S3Error(kind: .server, operation: call.operation, bucket: configuration.bucket, key: call.key,
-                            httpStatus: response.status, code: errorCode, message: String(message.prefix(400)))
+        var error = S3Error(
+            kind: .server, operation: call.operation, bucket: configuration.bucket, key: call.key,
+            httpStatus: response.status, code: errorCode, message: String(message.prefix(400)))
         error.requestID = response.headers["x-amz-request-id"] ?? S3XML.firstText(of: "RequestId", in: text)
-        error.bucketRegion = BucketRegion.named(in: response, code: errorCode, configuredRegion: configuration.effectiveRegion)
+        error.bucketRegion = BucketRegion.named(
+            in: response, code: errorCode, configuredRegion: configuration.effectiveRegion)
         if errorCode?.rawValue == "InvalidArgument" || errorCode == .invalidStorageClass,
-           let storageClass = call.headers.first(where: { $0.name == "x-amz-storage-class" })?.value {
+            let storageClass = call.headers.first(where: { $0.name == "x-amz-storage-class" })?.value
+        {
             // Ceph answers a class its placement lacks with a bare InvalidArgument.
-            error.note = "the store may not offer storage class \(storageClass): choose one it lists, or leave the storage class out"
+            error.note =
+                "the store may not offer storage class \(storageClass): choose one it lists, or leave the storage class out"
         }
         return error
     }
@@ -144,7 +160,8 @@ extension S3Client {
     /// Defence in depth: never let a secret key or session token through, whatever a server echoes.
     func redacted(_ text: String) -> String {
         var text = text
-        for secret in [configuration.secretKey] + (configuration.sessionToken.map { [$0] } ?? []) + credentialProvider.secrets
+        for secret in [configuration.secretKey] + (configuration.sessionToken.map { [$0] } ?? [])
+            + credentialProvider.secrets
         where secret.count >= 4 && text.contains(secret) {
             text = text.replacing(secret, with: "****")
         }
@@ -158,7 +175,8 @@ extension S3Client {
 /// 'us-east-1' is wrong; expecting 'eu-west-1'", with `<Region>`).
 enum BucketRegion {
     static func named(in response: HTTPResponse, code: S3Error.Code?, configuredRegion: String) -> String? {
-        let wrongRegion = response.status == 301 || code == .permanentRedirect || code == .authorizationHeaderMalformed
+        let wrongRegion =
+            response.status == 301 || code == .permanentRedirect || code == .authorizationHeaderMalformed
             || code == .illegalLocationConstraint
         guard wrongRegion else { return nil }
         let text = response.bodyText
@@ -170,7 +188,9 @@ enum BucketRegion {
         ]
         for case let region? in candidates {
             let trimmed = region.trimmingASCIIWhitespace
-            if !trimmed.isEmpty, trimmed != configuredRegion, trimmed.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2d }) {
+            if !trimmed.isEmpty, trimmed != configuredRegion,
+                trimmed.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2d })
+            {
                 return trimmed
             }
         }
@@ -186,7 +206,9 @@ enum BucketRegion {
     /// `bucket.s3.eu-west-1.amazonaws.com`, `s3-eu-west-1.amazonaws.com`, `bucket.s3.amazonaws.com` (us-east-1).
     static func region(ofAWSHost host: String) -> String? {
         let labels = host.lowercased().split(separator: ".")
-        guard labels.suffix(2) == ["amazonaws", "com"], let s3 = labels.lastIndex(where: { $0 == "s3" || $0.hasPrefix("s3-") }) else { return nil }
+        guard labels.suffix(2) == ["amazonaws", "com"],
+            let s3 = labels.lastIndex(where: { $0 == "s3" || $0.hasPrefix("s3-") })
+        else { return nil }
         if labels[s3].hasPrefix("s3-") { return String(labels[s3].dropFirst(3)) }
         let next = labels.index(after: s3)
         var index = next

@@ -26,8 +26,9 @@ public final class S3Client: Sendable {
         for (what, value) in [("storage class", configuration.storageClass), ("KMS key id", configuration.kmsKeyID)] {
             guard let value else { continue }
             guard !value.isEmpty, value.utf8.allSatisfy({ $0 > 0x20 && $0 <= 0x7e }) else {
-                throw S3Error(kind: .invalidConfiguration, operation: "configure", bucket: configuration.bucket, key: "",
-                              message: "the \(what) '\(value)' is empty or has spaces or characters other than printable ASCII")
+                throw S3Error(
+                    kind: .invalidConfiguration, operation: "configure", bucket: configuration.bucket, key: "",
+                    message: "the \(what) '\(value)' is empty or has spaces or characters other than printable ASCII")
             }
         }
         self.credentialProvider = CredentialProvider(configuration, policy: policy)
@@ -52,7 +53,7 @@ public final class S3Client: Sendable {
         let call = S3Call(operation: "DELETE", method: "DELETE", key: key, permission: "s3:DeleteObject")
         do {
             _ = try send(call, on: CurlEasy(), retry: retry)
-        } catch where error.code == .noSuchKey {
+        } catch  where error.code == .noSuchKey {
             return
         }
     }
@@ -62,8 +63,10 @@ public final class S3Client: Sendable {
     /// carries what the response headers say about the object (metadata, storage class…).
     /// Needs `s3:GetObject`.
     @discardableResult
-    public func getObject(key: String, toFile path: String,
-                          progress: ((_ received: Int64, _ total: Int64) -> Void)? = nil) throws(S3Error) -> GetResult {
+    public func getObject(
+        key: String, toFile path: String,
+        progress: ((_ received: Int64, _ total: Int64) -> Void)? = nil
+    ) throws(S3Error) -> GetResult {
         let file: LocalFile
         do { file = try LocalFile.openForWriting(path) } catch { throw localError(error, operation: "GET", key: key) }
         do throws(S3Error) {
@@ -73,9 +76,10 @@ public final class S3Client: Sendable {
             let response = try send(call, on: CurlEasy(), progress: progress)
             do { try file.sync() } catch { throw localError(error, operation: "GET", key: key) }
             let info = ObjectInfo(key: key, headers: response.headers, size: response.fileBytes)
-            return GetResult(key: key, size: response.fileBytes, sha256: (response.fileSHA256 ?? []).hexString,
-                             etag: response.etag, lastModified: info.lastModified, storageClass: info.storageClass,
-                             contentType: info.contentType, metadata: info.metadata)
+            return GetResult(
+                key: key, size: response.fileBytes, sha256: (response.fileSHA256 ?? []).hexString,
+                etag: response.etag, lastModified: info.lastModified, storageClass: info.storageClass,
+                contentType: info.contentType, metadata: info.metadata)
         } catch {
             try? FileSystem.unlinkIfPresent(path)
             throw error
@@ -97,10 +101,13 @@ public final class S3Client: Sendable {
     /// store would not keep exactly (see `ObjectMetadata`) are refused with `.invalidArgument`
     /// before anything is sent. Needs `s3:PutObject`.
     @discardableResult
-    public func putObject(key: String, fromFile path: String, knownDigests: FileDigests? = nil,
-                          contentType: String? = nil, metadata: [String: String] = [:],
-                          progress: ((_ sent: Int64, _ total: Int64) -> Void)? = nil) throws(S3Error) -> PutResult {
-        let objectHeaders = try self.objectHeaders(contentType: contentType, metadata: metadata, operation: "PUT", key: key)
+    public func putObject(
+        key: String, fromFile path: String, knownDigests: FileDigests? = nil,
+        contentType: String? = nil, metadata: [String: String] = [:],
+        progress: ((_ sent: Int64, _ total: Int64) -> Void)? = nil
+    ) throws(S3Error) -> PutResult {
+        let objectHeaders = try self.objectHeaders(
+            contentType: contentType, metadata: metadata, operation: "PUT", key: key)
         let file: LocalFile
         let size: Int64
         do {
@@ -110,32 +117,41 @@ public final class S3Client: Sendable {
             throw localError(error, operation: "PUT", key: key)
         }
         if policy.usesMultipart(forFileSize: size) {
-            return try MultipartUpload(client: self, key: key, file: file, size: size, progress: progress,
-                                       objectHeaders: objectHeaders, knownDigests: knownDigests).run()
+            return try MultipartUpload(
+                client: self, key: key, file: file, size: size, progress: progress,
+                objectHeaders: objectHeaders, knownDigests: knownDigests
+            ).run()
         }
         let digests: RangeDigests
         do { digests = try RangeDigests(wholeFile: file, size: size, known: knownDigests) } catch {
             throw localError(error, operation: "PUT", key: key)
         }
-        return try putSingle(key: key, body: .file(descriptor: file.descriptor, offset: 0, length: size),
-                             digests: digests, objectHeaders: objectHeaders, progress: progress)
+        return try putSingle(
+            key: key, body: .file(descriptor: file.descriptor, offset: 0, length: size),
+            digests: digests, objectHeaders: objectHeaders, progress: progress)
     }
 
     /// Uploads a small in-memory object with a single PUT (e.g. a connectivity probe).
     /// `contentType` and `metadata` as for the file form. Needs `s3:PutObject`.
     @discardableResult
-    public func putObject(key: String, bytes: [UInt8], contentType: String? = nil,
-                          metadata: [String: String] = [:]) throws(S3Error) -> PutResult {
-        let objectHeaders = try self.objectHeaders(contentType: contentType, metadata: metadata, operation: "PUT", key: key)
-        return try putSingle(key: key, body: .bytes(bytes), digests: RangeDigests(bytes: bytes), objectHeaders: objectHeaders,
-                             progress: nil)
+    public func putObject(
+        key: String, bytes: [UInt8], contentType: String? = nil,
+        metadata: [String: String] = [:]
+    ) throws(S3Error) -> PutResult {
+        let objectHeaders = try self.objectHeaders(
+            contentType: contentType, metadata: metadata, operation: "PUT", key: key)
+        return try putSingle(
+            key: key, body: .bytes(bytes), digests: RangeDigests(bytes: bytes), objectHeaders: objectHeaders,
+            progress: nil)
     }
 
     /// What the object is stored with, sent on a single PUT and on CreateMultipartUpload (never
     /// on UploadPart, which S3 refuses with SSE headers): metadata, Content-Type, and the
     /// configuration's server-side encryption and storage class.
-    func objectHeaders(contentType: String?, metadata: [String: String], operation: String,
-                       key: String) throws(S3Error) -> [(name: String, value: String)] {
+    func objectHeaders(
+        contentType: String?, metadata: [String: String], operation: String,
+        key: String
+    ) throws(S3Error) -> [(name: String, value: String)] {
         var headers = try ObjectMetadata.headers(metadata, operation: operation, bucket: configuration.bucket, key: key)
         if let encryption = configuration.serverSideEncryption {
             headers.append((name: "x-amz-server-side-encryption", value: encryption.headerValue))
@@ -148,25 +164,30 @@ public final class S3Client: Sendable {
         }
         if let contentType {
             guard !contentType.isEmpty, contentType.utf8.allSatisfy({ $0 >= 0x20 && $0 <= 0x7e }) else {
-                throw S3Error(kind: .invalidArgument, operation: operation, bucket: configuration.bucket, key: key,
-                              message: "the Content-Type '\(contentType)' is empty or not printable ASCII")
+                throw S3Error(
+                    kind: .invalidArgument, operation: operation, bucket: configuration.bucket, key: key,
+                    message: "the Content-Type '\(contentType)' is empty or not printable ASCII")
             }
             headers.append((name: "Content-Type", value: contentType))
         }
         return headers
     }
 
-    private func putSingle(key: String, body: RequestBody, digests: RangeDigests, objectHeaders: [(name: String, value: String)],
-                           progress: ((Int64, Int64) -> Void)?) throws(S3Error) -> PutResult {
+    private func putSingle(
+        key: String, body: RequestBody, digests: RangeDigests, objectHeaders: [(name: String, value: String)],
+        progress: ((Int64, Int64) -> Void)?
+    ) throws(S3Error) -> PutResult {
         var call = S3Call(operation: "PUT", method: "PUT", key: key, permission: "s3:PutObject")
         call.body = body
         call.payloadSHA256 = digests.sha256.hexString
         call.headers = [("Content-MD5", digests.md5.base64String)] + objectHeaders
         let total = body.length
-        let response = try send(call, on: CurlEasy(), progress: progress.map { report in { sent, _ in report(sent, total) } })
+        let response = try send(
+            call, on: CurlEasy(), progress: progress.map { report in { sent, _ in report(sent, total) } })
         let etag = response.etag
-        return PutResult(key: key, size: total, sha256: digests.sha256.hexString, md5: digests.md5.hexString,
-                         etag: etag, partCount: 0, etagMatchesMD5: etag == digests.md5.hexString)
+        return PutResult(
+            key: key, size: total, sha256: digests.sha256.hexString, md5: digests.md5.hexString,
+            etag: etag, partCount: 0, etagMatchesMD5: etag == digests.md5.hexString)
     }
 
     /// The object's size, ETag, Last-Modified, storage class, Content-Type, encryption and user
@@ -188,19 +209,23 @@ public final class S3Client: Sendable {
         var token: String?
         let easy = CurlEasy()
         repeat {
-            var query = [QueryItem("list-type", "2"), QueryItem("encoding-type", "url"),
-                         QueryItem("max-keys", String(min(max(pageSize, 1), 1000)))]
+            var query = [
+                QueryItem("list-type", "2"), QueryItem("encoding-type", "url"),
+                QueryItem("max-keys", String(min(max(pageSize, 1), 1000))),
+            ]
             if !prefix.isEmpty { query.append(QueryItem("prefix", prefix)) }
             if let token { query.append(QueryItem("continuation-token", token)) }
-            let call = S3Call(operation: "LIST \(prefix.isEmpty ? "(all keys)" : "prefix '\(prefix)'")", method: "GET", key: "",
-                              permission: "s3:ListBucket", query: query)
+            let call = S3Call(
+                operation: "LIST \(prefix.isEmpty ? "(all keys)" : "prefix '\(prefix)'")", method: "GET", key: "",
+                permission: "s3:ListBucket", query: query)
             let response = try send(call, on: easy)
             let page = ListPage(response.bodyText)
             objects += page.objects
             token = page.nextToken
             if page.isTruncated && token == nil {
-                throw S3Error(kind: .invalidResponse, operation: call.operation, bucket: configuration.bucket, key: "",
-                              message: "the store says the listing is truncated but gives no NextContinuationToken")
+                throw S3Error(
+                    kind: .invalidResponse, operation: call.operation, bucket: configuration.bucket, key: "",
+                    message: "the store says the listing is truncated but gives no NextContinuationToken")
             }
         } while token != nil
         return objects

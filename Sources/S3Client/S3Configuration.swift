@@ -113,18 +113,20 @@ extension S3Configuration: CustomStringConvertible, CustomDebugStringConvertible
     public var debugDescription: String { description }
 
     public var customMirror: Mirror {
-        Mirror(self, children: [
-            "endpoint": endpoint,
-            "bucket": bucket,
-            "region": region,
-            "forcePathStyle": forcePathStyle,
-            "accessKey": accessKey,
-            "secretKey": Self.maskedSecret(secretKey),
-            "sessionToken": sessionToken == nil ? "nil" : "****",
-            "credentialSource": credentialSourceDescription,
-            "serverSideEncryption": serverSideEncryption.map(\.headerValue) ?? "nil",
-            "storageClass": storageClass ?? "nil",
-        ], displayStyle: .struct)
+        Mirror(
+            self,
+            children: [
+                "endpoint": endpoint,
+                "bucket": bucket,
+                "region": region,
+                "forcePathStyle": forcePathStyle,
+                "accessKey": accessKey,
+                "secretKey": Self.maskedSecret(secretKey),
+                "sessionToken": sessionToken == nil ? "nil" : "****",
+                "credentialSource": credentialSourceDescription,
+                "serverSideEncryption": serverSideEncryption.map(\.headerValue) ?? "nil",
+                "storageClass": storageClass ?? "nil",
+            ], displayStyle: .struct)
     }
 }
 
@@ -134,7 +136,8 @@ extension String {
         let scalars = unicodeScalars
         let isSpace: (Unicode.Scalar) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" }
         guard let first = scalars.firstIndex(where: { !isSpace($0) }),
-              let last = scalars.lastIndex(where: { !isSpace($0) }) else { return "" }
+            let last = scalars.lastIndex(where: { !isSpace($0) })
+        else { return "" }
         return String(scalars[first...last])
     }
 }

@@ -1,4 +1,3 @@
-
 /// A parsed endpoint URL and the rules for addressing a bucket and key on it.
 public struct S3Endpoint: Sendable, Equatable {
     public let scheme: String
@@ -14,16 +13,19 @@ public struct S3Endpoint: Sendable, Equatable {
     /// Parses `configuration.endpoint` (empty = AWS for the region).
     public init(_ configuration: S3Configuration) throws(S3Error) {
         let invalid = { (why: String) -> S3Error in
-            S3Error(kind: .invalidConfiguration, operation: "configure", bucket: configuration.bucket, key: "",
-                    message: "invalid S3 endpoint '\(configuration.endpoint)': \(why)")
+            S3Error(
+                kind: .invalidConfiguration, operation: "configure", bucket: configuration.bucket, key: "",
+                message: "invalid S3 endpoint '\(configuration.endpoint)': \(why)")
         }
         guard !configuration.bucket.isEmpty else {
-            throw S3Error(kind: .invalidConfiguration, operation: "configure", bucket: "", key: "",
-                          message: "the bucket name is empty")
+            throw S3Error(
+                kind: .invalidConfiguration, operation: "configure", bucket: "", key: "",
+                message: "the bucket name is empty")
         }
         if let problem = S3BucketName.problem(configuration.bucket) {
-            throw S3Error(kind: .invalidConfiguration, operation: "configure", bucket: configuration.bucket, key: "",
-                          message: "bucket name '\(configuration.bucket)' \(problem)")
+            throw S3Error(
+                kind: .invalidConfiguration, operation: "configure", bucket: configuration.bucket, key: "",
+                message: "bucket name '\(configuration.bucket)' \(problem)")
         }
         var text = configuration.endpoint.trimmingASCIIWhitespace
         if text.isEmpty { text = "https://s3.\(configuration.effectiveRegion).amazonaws.com" }
@@ -52,7 +54,9 @@ public struct S3Endpoint: Sendable, Equatable {
         }
         var port: Int?
         if let portText {
-            guard let value = Int(portText), (1...65535).contains(value) else { throw invalid("bad port '\(portText)'") }
+            guard let value = Int(portText), (1...65535).contains(value) else {
+                throw invalid("bad port '\(portText)'")
+            }
             port = value
         }
         guard !hostPart.isEmpty else { throw invalid("no host") }
@@ -61,7 +65,8 @@ public struct S3Endpoint: Sendable, Equatable {
         self.port = port
         self.basePath = path
         self.bucket = configuration.bucket
-        self.usesPathStyle = configuration.forcePathStyle
+        self.usesPathStyle =
+            configuration.forcePathStyle
             || !Self.isVirtualHostable(bucket: configuration.bucket, scheme: scheme)
             || Self.isIPAddress(hostPart)
     }
@@ -77,7 +82,8 @@ public struct S3Endpoint: Sendable, Equatable {
     public func encodedPath(forKey key: String) -> String {
         let encodedKey = URIEncoding.encode(key, keepingSlash: true)
         if usesPathStyle {
-            return basePath + "/" + URIEncoding.encode(bucket, keepingSlash: false) + (key.isEmpty ? "" : "/" + encodedKey)
+            return basePath + "/" + URIEncoding.encode(bucket, keepingSlash: false)
+                + (key.isEmpty ? "" : "/" + encodedKey)
         }
         return basePath + "/" + encodedKey
     }
@@ -99,7 +105,9 @@ public struct S3Endpoint: Sendable, Equatable {
         let labels = bucket.split(separator: ".", omittingEmptySubsequences: false)
         return labels.allSatisfy { label in
             guard let first = label.utf8.first, let last = label.utf8.last else { return false }
-            let allowed = label.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2d }
+            let allowed = label.utf8.allSatisfy {
+                ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2d
+            }
             return allowed && first != 0x2d && last != 0x2d
         }
     }
@@ -119,9 +127,16 @@ public struct S3Endpoint: Sendable, Equatable {
 public enum S3BucketName {
     /// Why no store anywhere accepts `name`, or nil.
     public static func problem(_ name: String) -> String? {
-        guard (3...255).contains(name.utf8.count) else { return "must be 3 to 255 characters long (3 to 63 for buckets created since 2018)" }
-        guard name.utf8.allSatisfy({ isLowercaseOrDigit($0) || ($0 >= 0x41 && $0 <= 0x5a) || $0 == 0x2e || $0 == 0x2d || $0 == 0x5f }) else {
-            return "may contain only letters, digits, '.', '-' and '_' (today's names: lowercase letters, digits, '.' and '-')"
+        guard (3...255).contains(name.utf8.count) else {
+            return "must be 3 to 255 characters long (3 to 63 for buckets created since 2018)"
+        }
+        guard
+            name.utf8.allSatisfy({
+                isLowercaseOrDigit($0) || ($0 >= 0x41 && $0 <= 0x5a) || $0 == 0x2e || $0 == 0x2d || $0 == 0x5f
+            })
+        else {
+            return
+                "may contain only letters, digits, '.', '-' and '_' (today's names: lowercase letters, digits, '.' and '-')"
         }
         return nil
     }

@@ -89,8 +89,10 @@ public struct S3Error: Error, Sendable, Equatable {
     /// credentials; nil means the configured access key.
     public var principal: String?
 
-    public init(kind: Kind, operation: String, bucket: String, key: String, httpStatus: Int? = nil,
-                code: Code? = nil, message: String, curlCode: Int? = nil) {
+    public init(
+        kind: Kind, operation: String, bucket: String, key: String, httpStatus: Int? = nil,
+        code: Code? = nil, message: String, curlCode: Int? = nil
+    ) {
         self.kind = kind
         self.operation = operation
         self.bucket = bucket
@@ -106,7 +108,9 @@ public struct S3Error: Error, Sendable, Equatable {
     public var isTransient: Bool {
         switch kind {
         case .server:
-            if let code, [.slowDown, .internalError, .serviceUnavailable, .requestTimeout].contains(code) { return true }
+            if let code, [.slowDown, .internalError, .serviceUnavailable, .requestTimeout].contains(code) {
+                return true
+            }
             guard let status = httpStatus else { return false }
             return status == 408 || status == 429 || (status >= 500 && status != 501)
         case .transport:
@@ -147,11 +151,13 @@ extension S3Error: CustomStringConvertible {
     public var hint: String? {
         if kind == .transport, let curlCode {
             if CurlErrorClass.isUnreachable(curlCode) {
-                return "cannot reach the S3 endpoint \(endpoint.isEmpty ? "(AWS)" : endpoint); check the endpoint URL, DNS, "
+                return
+                    "cannot reach the S3 endpoint \(endpoint.isEmpty ? "(AWS)" : endpoint); check the endpoint URL, DNS, "
                     + "firewall, proxy settings (https_proxy, no_proxy) and that the server is running"
             }
             if CurlErrorClass.isTLSVerification(curlCode) {
-                return "the server's TLS certificate could not be verified; check the endpoint's certificate, or trust its CA "
+                return
+                    "the server's TLS certificate could not be verified; check the endpoint's certificate, or trust its CA "
                     + "with ca_bundle in the [s3] table of dbbackup.toml (a PEM file)"
             }
             return nil
@@ -164,13 +170,20 @@ extension S3Error: CustomStringConvertible {
         let asWho = principal ?? "this access key"
         switch code {
         case .signatureDoesNotMatch?:
-            if principal != nil { return "the store rejected the signature of the instance role's temporary credentials; check the region and the clock (NTP)" }
+            if principal != nil {
+                return
+                    "the store rejected the signature of the instance role's temporary credentials; check the region and the clock (NTP)"
+            }
             return "the secret key does not match the access key; check the configured secret key"
         case .invalidAccessKeyId?:
-            if principal != nil { return "the store does not know the instance role's temporary access key: is it AWS S3 (or a store that accepts STS credentials)?" }
+            if principal != nil {
+                return
+                    "the store does not know the instance role's temporary access key: is it AWS S3 (or a store that accepts STS credentials)?"
+            }
             return "the server does not know this access key; check the configured access key"
         case .expiredToken?, .invalidToken?, .tokenRefreshRequired?:
-            return "the temporary credentials' session token was refused even after fetching new ones; check the clock (NTP)"
+            return
+                "the temporary credentials' session token was refused even after fetching new ones; check the clock (NTP)"
         case .noSuchBucket?:
             return "bucket '\(bucket)' does not exist on this endpoint (or is in another region); "
                 + "dbbackup does not create buckets — create it first"
@@ -185,7 +198,8 @@ extension S3Error: CustomStringConvertible {
             return "\(asWho) \(permission) on \(resource) — grant it in \(policy) (a bucket policy may also demand "
                 + "server-side encryption headers: set server_side_encryption)"
         case .invalidObjectState?:
-            return "the object is in an archive storage class (GLACIER or DEEP_ARCHIVE) and must be restored before it can be read: "
+            return
+                "the object is in an archive storage class (GLACIER or DEEP_ARCHIVE) and must be restored before it can be read: "
                 + "aws s3api restore-object --bucket \(bucket) --key '\(key)' --restore-request Days=2 "
                 + "(takes minutes to 12 hours for GLACIER, up to 48 hours for DEEP_ARCHIVE), then try again"
         case .invalidStorageClass?:
@@ -195,7 +209,8 @@ extension S3Error: CustomStringConvertible {
         case .requestTimeTooSkewed?:
             return "this machine's clock differs too much from the server's; check NTP"
         case .badDigest?, .invalidDigest?, .contentSHA256Mismatch?:
-            return "the server received different bytes than were sent (damaged in transit or the file changed during upload)"
+            return
+                "the server received different bytes than were sent (damaged in transit or the file changed during upload)"
         case .entityTooLarge?:
             return "the object is larger than a single PUT allows; lower the multipart threshold"
         default:

@@ -3,7 +3,7 @@
 enum S3XML {
     static func firstText(of element: String, in document: some StringProtocol) -> String? {
         guard let open = document.firstRange(of: "<\(element)>"),
-              let close = document[open.upperBound...].firstRange(of: "</\(element)>")
+            let close = document[open.upperBound...].firstRange(of: "</\(element)>")
         else { return nil }
         return decodeEntities(String(document[open.upperBound..<close.lowerBound]))
     }
@@ -14,7 +14,8 @@ enum S3XML {
         var found: [Substring] = []
         var rest = Substring(document)
         while let open = rest.firstRange(of: "<\(element)>"),
-              let close = rest[open.upperBound...].firstRange(of: "</\(element)>") {
+            let close = rest[open.upperBound...].firstRange(of: "</\(element)>")
+        {
             found.append(rest[open.upperBound..<close.lowerBound])
             rest = rest[close.upperBound...]
         }
@@ -68,9 +69,15 @@ enum S3XML {
             if let named = entities.first(where: { $0.name == entity }) {
                 out.append(named.character)
             } else {
-                let number = entity.hasPrefix("#x") ? UInt32(entity.dropFirst(2), radix: 16)
+                let number =
+                    entity.hasPrefix("#x")
+                    ? UInt32(entity.dropFirst(2), radix: 16)
                     : entity.hasPrefix("#") ? UInt32(entity.dropFirst()) : nil
-                if let number, let scalar = Unicode.Scalar(number) { out.unicodeScalars.append(scalar) } else { out += "&\(entity);" }
+                if let number, let scalar = Unicode.Scalar(number) {
+                    out.unicodeScalars.append(scalar)
+                } else {
+                    out += "&\(entity);"
+                }
             }
             rest = rest[rest.index(after: semi)...]
         }
@@ -91,12 +98,14 @@ struct ListPage {
         for entry in S3XML.elements("Contents", in: document) {
             guard let rawKey = S3XML.firstText(of: "Key", in: entry) else { continue }
             let key = encoded ? URIEncoding.decodeForm(rawKey) : rawKey
-            objects.append(ObjectSummary(
-                key: key,
-                size: S3XML.firstText(of: "Size", in: entry).flatMap { Int64($0) } ?? 0,
-                lastModified: S3XML.firstText(of: "LastModified", in: entry).flatMap(HTTPDate.parseISO8601),
-                etag: HTTPResponse.unquotedETag(S3XML.firstText(of: "ETag", in: entry)),
-                storageClass: S3XML.firstText(of: "StorageClass", in: entry).flatMap { $0.isEmpty ? nil : $0 } ?? "STANDARD"))
+            objects.append(
+                ObjectSummary(
+                    key: key,
+                    size: S3XML.firstText(of: "Size", in: entry).flatMap { Int64($0) } ?? 0,
+                    lastModified: S3XML.firstText(of: "LastModified", in: entry).flatMap(HTTPDate.parseISO8601),
+                    etag: HTTPResponse.unquotedETag(S3XML.firstText(of: "ETag", in: entry)),
+                    storageClass: S3XML.firstText(of: "StorageClass", in: entry).flatMap { $0.isEmpty ? nil : $0 }
+                        ?? "STANDARD"))
         }
         isTruncated = S3XML.firstText(of: "IsTruncated", in: document) == "true"
         nextToken = S3XML.firstText(of: "NextContinuationToken", in: document).flatMap { $0.isEmpty ? nil : $0 }

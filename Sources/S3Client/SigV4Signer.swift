@@ -1,6 +1,5 @@
-import Hashing
-
 import Glibc
+import Hashing
 
 /// A request as AWS Signature Version 4 sees it. `encodedPath` is the canonical URI (already
 /// URI-encoded once, as `S3Endpoint.encodedPath(forKey:)` makes it); `query` is unencoded.
@@ -13,8 +12,10 @@ public struct SignableRequest: Sendable {
     /// Lowercase hex SHA-256 of the body (the empty-body hash for requests without one).
     public var payloadSHA256: String
 
-    public init(method: String, encodedPath: String, query: [QueryItem] = [],
-                headers: [(name: String, value: String)], payloadSHA256: String) {
+    public init(
+        method: String, encodedPath: String, query: [QueryItem] = [],
+        headers: [(name: String, value: String)], payloadSHA256: String
+    ) {
         self.method = method
         self.encodedPath = encodedPath
         self.query = query
@@ -65,7 +66,8 @@ public struct SigV4Signer: Sendable {
             Digest.hash(.sha256, Array(canonical.text.utf8)).hexString,
         ].joined(separator: "\n")
         let signature = hmacSHA256(key: signingKey(day: stamp.day), message: Array(stringToSign.utf8)).hexString
-        return "AWS4-HMAC-SHA256 Credential=\(accessKey)/\(scope), SignedHeaders=\(canonical.signedHeaders), Signature=\(signature)"
+        return
+            "AWS4-HMAC-SHA256 Credential=\(accessKey)/\(scope), SignedHeaders=\(canonical.signedHeaders), Signature=\(signature)"
     }
 
     private func signingKey(day: String) -> [UInt8] {

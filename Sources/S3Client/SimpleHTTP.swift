@@ -10,8 +10,9 @@ public enum SimpleHTTP {
 
     /// POSTs `body` (text) to `url`; the whole request takes at most `timeout`.
     public static func post(_ url: String, body: String, timeout: Duration) -> Outcome {
-        let request = HTTPRequest(method: "POST", url: url, headers: [("Content-Type", "text/plain; charset=utf-8")],
-                                  body: .bytes(Array(body.utf8)), totalTimeout: timeout)
+        let request = HTTPRequest(
+            method: "POST", url: url, headers: [("Content-Type", "text/plain; charset=utf-8")],
+            body: .bytes(Array(body.utf8)), totalTimeout: timeout)
         let policy = TransferPolicy(connectTimeout: min(timeout, .seconds(10)), lowSpeedLimit: 1, lowSpeedTime: timeout)
         switch CurlEasy().perform(request, policy: policy, progress: nil) {
         case .response(let response): return .answered(response.status)

@@ -35,7 +35,9 @@ enum URIEncoding {
         }
         while index < bytes.count {
             let byte = bytes[index]
-            if byte == UInt8(ascii: "%"), index + 2 < bytes.count, let high = hexValue(bytes[index + 1]), let low = hexValue(bytes[index + 2]) {
+            if byte == UInt8(ascii: "%"), index + 2 < bytes.count, let high = hexValue(bytes[index + 1]),
+                let low = hexValue(bytes[index + 2])
+            {
                 out.append(high << 4 | low)
                 index += 3
             } else {
@@ -49,8 +51,8 @@ enum URIEncoding {
     private static func isUnreserved(_ byte: UInt8) -> Bool {
         switch byte {
         case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-             UInt8(ascii: "0")...UInt8(ascii: "9"),
-             UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+            UInt8(ascii: "0")...UInt8(ascii: "9"),
+            UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
             true
         default:
             false
@@ -74,10 +76,14 @@ extension [QueryItem] {
     /// then encoded value (byte order), joined as `name=value&…`. The same string is sent on the wire.
     var canonicalQueryString: String {
         let encoded: [(name: [UInt8], value: [UInt8])] = map {
-            ([UInt8](URIEncoding.encode($0.name, keepingSlash: false).utf8), [UInt8](URIEncoding.encode($0.value, keepingSlash: false).utf8))
+            (
+                [UInt8](URIEncoding.encode($0.name, keepingSlash: false).utf8),
+                [UInt8](URIEncoding.encode($0.value, keepingSlash: false).utf8)
+            )
         }
         let sorted = encoded.sorted { lhs, rhs in
-            lhs.name == rhs.name ? lhs.value.lexicographicallyPrecedes(rhs.value) : lhs.name.lexicographicallyPrecedes(rhs.name)
+            lhs.name == rhs.name
+                ? lhs.value.lexicographicallyPrecedes(rhs.value) : lhs.name.lexicographicallyPrecedes(rhs.name)
         }
         let pairs: [String] = sorted.map { String(decoding: $0.name + [UInt8(ascii: "=")] + $0.value, as: UTF8.self) }
         return pairs.joined(separator: "&")

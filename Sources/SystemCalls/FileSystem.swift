@@ -1,11 +1,13 @@
-import Glibc
 import CLinux
+import Glibc
 
 /// The file operations dbbackup needs for crash-safe placement, built on `Syscalls`: each C
 /// call is wrapped once, in this target, and EINTR is retried in `Syscalls.retryingEINTR`.
 public enum FileSystem {
     @discardableResult
-    private static func retryingEINTR<T: BinaryInteger>(_ operation: String, _ path: String, _ call: () -> T) throws(SystemError) -> T {
+    private static func retryingEINTR<T: BinaryInteger>(
+        _ operation: String, _ path: String, _ call: () -> T
+    ) throws(SystemError) -> T {
         try Syscalls.retryingEINTR(operation, path, call)
     }
 
@@ -169,11 +171,15 @@ public enum FileSystem {
     /// The names in a directory (without `.` and `..`), unsorted. Throws when it cannot be
     /// listed: missing (ENOENT), not a directory (ENOTDIR), a symlink loop (ELOOP), EACCES.
     public static func listDirectory(_ path: String) throws(SystemError) -> [String] {
-        guard let directory = opendir(path) else { throw SystemError(operation: "opendir", path: path, errno: Glibc.errno) }
+        guard let directory = opendir(path) else {
+            throw SystemError(operation: "opendir", path: path, errno: Glibc.errno)
+        }
         defer { closedir(directory) }
         var names: [String] = []
         while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+            }
             if name != "." && name != ".." { names.append(name) }
         }
         return names
@@ -196,7 +202,9 @@ public enum FileSystem {
             result.append(contentsOf: UnsafeRawBufferPointer(rebasing: chunk[0..<count]))
             // A regular file read to the size it had when opened is read: no read for the end
             // (a thousand of them at boot, for the generator). One that grew is read on.
-            if regular && result.count == info.st_size && count < chunk.count { return String(decoding: result, as: UTF8.self) }
+            if regular && result.count == info.st_size && count < chunk.count {
+                return String(decoding: result, as: UTF8.self)
+            }
         }
         throw SystemError(operation: "read", path: path, errno: EFBIG)
     }
@@ -236,7 +244,8 @@ public enum FileSystem {
         var done: Int64 = 0
         while length.map({ done < $0 }) ?? true {
             let want = length.map { Int(min(Int64(capacity), $0 - done)) } ?? capacity
-            let count = try Syscalls.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want]), at: offset + done, path: path)
+            let count = try Syscalls.read(
+                fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want]), at: offset + done, path: path)
             if count == 0 {
                 if length == nil { return }
                 throw SystemError(operation: "read", path: path, errno: ENODATA)
@@ -288,7 +297,9 @@ public enum FileSystem {
         return nanoseconds(info.st_mtim)
     }
 
-    private static func nanoseconds(_ time: timespec) -> Int64 { Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec) }
+    private static func nanoseconds(_ time: timespec) -> Int64 {
+        Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec)
+    }
 
     /// When root creates a file in a directory that belongs to the service user (the state
     /// directory), the file must belong to that user too, or the service cannot use it later.
@@ -319,11 +330,13 @@ public enum FileSystem {
     /// `.` or `..` component and no trailing `/` (unless it is `/`). Byte by byte, as the
     /// kernel reads paths (the generator normalises a thousand of them at boot).
     static func isNormalAbsolute(_ path: String) -> Bool {
-        let slash = UInt8(ascii: "/"), dot = UInt8(ascii: ".")
+        let slash = UInt8(ascii: "/")
+        let dot = UInt8(ascii: ".")
         var bytes = path.utf8.makeIterator()
         guard bytes.next() == slash else { return false }
         // Length of the current component so far, and whether it holds only dots.
-        var length = 0, onlyDots = true
+        var length = 0
+        var onlyDots = true
         while let byte = bytes.next() {
             if byte == slash {
                 if length == 0 || (onlyDots && length <= 2) { return false }
@@ -362,7 +375,9 @@ extension FileSystem {
     /// The user extended attribute `user.NAME` of a file, or nil.
     public static func attribute(_ name: String, of path: String) -> String? {
         var buffer = [UInt8](repeating: 0, count: 256)
-        let count = buffer.withUnsafeMutableBytes { CLinux.getxattr(path, "user.\(name)", $0.baseAddress, UInt($0.count)) }
+        let count = buffer.withUnsafeMutableBytes {
+            CLinux.getxattr(path, "user.\(name)", $0.baseAddress, UInt($0.count))
+        }
         guard count >= 0 else { return nil }
         return String(decoding: buffer[0..<count], as: UTF8.self)
     }

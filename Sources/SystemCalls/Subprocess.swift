@@ -16,8 +16,11 @@ public enum Subprocess {
     }
 
     /// `environment` nil keeps this process's environment. Standard input is /dev/null.
-    public static func run(_ program: String, _ arguments: [String], environment: [String: String]? = nil) throws -> Result {
-        var out: [Int32] = [-1, -1], err: [Int32] = [-1, -1]
+    public static func run(
+        _ program: String, _ arguments: [String], environment: [String: String]? = nil
+    ) throws -> Result {
+        var out: [Int32] = [-1, -1]
+        var err: [Int32] = [-1, -1]
         guard pipe(&out) == 0, pipe(&err) == 0 else { throw Failure(program: program, errno: errno) }
         // Only the dup2'ed copies may reach the child.
         for fd in out + err { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
@@ -33,20 +36,31 @@ public enum Subprocess {
         let envp = environment.map { $0.map { strdup("\($0.key)=\($0.value)") } + [nil] }
         defer { envp?.forEach { free($0) } }
         var pid: pid_t = 0
-        let spawned = envp.map { posix_spawn(&pid, program, &actions, nil, argv, $0) }
+        let spawned =
+            envp.map { posix_spawn(&pid, program, &actions, nil, argv, $0) }
             ?? posix_spawn(&pid, program, &actions, nil, argv, environ)
         close(out[1])
         close(err[1])
-        defer { close(out[0]); close(err[0]) }
+        defer {
+            close(out[0])
+            close(err[0])
+        }
         guard spawned == 0 else { throw Failure(program: program, errno: spawned) }
 
         var collected: [[UInt8]] = [[], []]
-        var fds = [pollfd(fd: out[0], events: Int16(POLLIN), revents: 0), pollfd(fd: err[0], events: Int16(POLLIN), revents: 0)]
+        var fds = [
+            pollfd(fd: out[0], events: Int16(POLLIN), revents: 0),
+            pollfd(fd: err[0], events: Int16(POLLIN), revents: 0),
+        ]
         var buffer = [UInt8](repeating: 0, count: 65536)
         while fds.contains(where: { $0.fd >= 0 }) {
-            guard (try? Syscalls.retryingEINTR("poll", program, { poll(&fds, nfds_t(fds.count), -1) })) != nil else { break }
+            guard (try? Syscalls.retryingEINTR("poll", program, { poll(&fds, nfds_t(fds.count), -1) })) != nil else {
+                break
+            }
             for index in fds.indices where fds[index].fd >= 0 && fds[index].revents != 0 {
-                let count = buffer.withUnsafeMutableBytes { (try? Syscalls.read(fds[index].fd, into: $0, path: program)) ?? 0 }
+                let count = buffer.withUnsafeMutableBytes {
+                    (try? Syscalls.read(fds[index].fd, into: $0, path: program)) ?? 0
+                }
                 if count > 0 {
                     collected[index] += buffer[0..<count]
                 } else {
@@ -57,6 +71,8 @@ public enum Subprocess {
         var status: Int32 = 0
         _ = try? Syscalls.retryingEINTR("waitpid", program) { waitpid(pid, &status, 0) }
         let exit = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        return Result(status: exit, stdout: String(decoding: collected[0], as: UTF8.self), stderr: String(decoding: collected[1], as: UTF8.self))
+        return Result(
+            status: exit, stdout: String(decoding: collected[0], as: UTF8.self),
+            stderr: String(decoding: collected[1], as: UTF8.self))
     }
 }

@@ -51,7 +51,9 @@ public enum Syscalls {
     }
 
     /// read(2) into `buffer`; 0 at the end of the file.
-    public static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, path: String) throws(SystemError) -> Int {
+    public static func read(
+        _ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, path: String
+    ) throws(SystemError) -> Int {
         try retryingEINTR("read", path) { Glibc.read(fd, buffer.baseAddress, buffer.count) }
     }
 
@@ -148,7 +150,9 @@ extension Syscalls {
 extension Syscalls {
     /// copy_file_range(2) of up to `length` bytes at `offset` in both files, in the kernel;
     /// returns how many bytes it copied (0 at the end of the input).
-    public static func copyRange(_ input: Int32, _ output: Int32, at offset: Int64, length: Int, path: String) throws(SystemError) -> Int {
+    public static func copyRange(
+        _ input: Int32, _ output: Int32, at offset: Int64, length: Int, path: String
+    ) throws(SystemError) -> Int {
         try retryingEINTR("copy_file_range to", path) { dbb_copy_range(input, output, offset, UInt(length)) }
     }
 }

@@ -25,7 +25,9 @@ private func isUnitNameChar(_ b: UInt8) -> Bool {
 public func systemdEscape(_ string: String) -> String {
     var out: [UInt8] = []
     var bytes = Substring(string).utf8[...]
-    func escapeByte(_ b: UInt8) { out += [UInt8(ascii: "\\"), UInt8(ascii: "x"), hexDigits[Int(b >> 4)], hexDigits[Int(b & 15)]] }
+    func escapeByte(_ b: UInt8) {
+        out += [UInt8(ascii: "\\"), UInt8(ascii: "x"), hexDigits[Int(b >> 4)], hexDigits[Int(b & 15)]]
+    }
     if bytes.first == UInt8(ascii: ".") {
         escapeByte(UInt8(ascii: "."))
         bytes = bytes.dropFirst()
@@ -47,7 +49,7 @@ public func systemdEscape(_ string: String) -> String {
 /// Fails like the tool for an invalid template, an empty instance or a name over 255 bytes.
 public func systemdEscape(_ string: String, template: String) throws(SystemdError) -> String {
     guard let at = template.firstIndex(of: "@"), isValidUnitName(template, allowInstance: false, allowTemplate: true),
-          let dot = template.lastIndex(of: ".")
+        let dot = template.lastIndex(of: ".")
     else { throw SystemdError(.invalidUnitName, "'\(template)' is not a valid template unit name") }
     let instance = systemdEscape(string)
     guard !instance.isEmpty else { throw SystemdError(.invalidUnitName, "empty instance for '\(template)'") }
@@ -71,7 +73,7 @@ public func systemdUnescape(_ string: String) throws(SystemdError) -> String {
             out.append(UInt8(ascii: "/"))
         } else if b == UInt8(ascii: "\\") {
             guard i + 3 < bytes.count, bytes[i + 1] == UInt8(ascii: "x"),
-                  let high = hexValue(bytes[i + 2]), let low = hexValue(bytes[i + 3])
+                let high = hexValue(bytes[i + 2]), let low = hexValue(bytes[i + 3])
             else { throw SystemdError(.invalidEscape, "invalid escape sequence at offset \(i) in '\(string)'") }
             let value = high << 4 | low
             guard value != 0 else { throw SystemdError(.invalidEscape, "escaped NUL byte in '\(string)'") }
@@ -89,11 +91,13 @@ public func systemdUnescape(_ string: String) throws(SystemdError) -> String {
 }
 
 /// systemd's unit_name_is_valid for plain/instance/template names.
-public func isValidUnitName(_ name: String, allowInstance: Bool = true, allowTemplate: Bool = true, allowPlain: Bool = false) -> Bool {
+public func isValidUnitName(
+    _ name: String, allowInstance: Bool = true, allowTemplate: Bool = true, allowPlain: Bool = false
+) -> Bool {
     let bytes = Array(name.utf8)
     guard !bytes.isEmpty, bytes.count <= unitNameMaxLength,
-          let dot = bytes.lastIndex(of: UInt8(ascii: ".")), dot > 0,
-          unitTypes.contains(String(decoding: bytes[(dot + 1)...], as: UTF8.self))
+        let dot = bytes.lastIndex(of: UInt8(ascii: ".")), dot > 0,
+        unitTypes.contains(String(decoding: bytes[(dot + 1)...], as: UTF8.self))
     else { return false }
     guard bytes[..<dot].allSatisfy(isUnitNameChar) else { return false }
     guard let at = bytes[..<dot].firstIndex(of: UInt8(ascii: "@")) else { return allowPlain }

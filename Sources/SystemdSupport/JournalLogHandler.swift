@@ -25,8 +25,10 @@ public struct JournalLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        try? JournalWriter.send(Self.fields(event: event, label: label, identifier: identifier,
-                                            handlerMetadata: metadata, provider: metadataProvider))
+        try? JournalWriter.send(
+            Self.fields(
+                event: event, label: label, identifier: identifier,
+                handlerMetadata: metadata, provider: metadataProvider))
     }
 
     /// The journal fields of one record; separate from `log` so tests can inspect it.

@@ -7,7 +7,8 @@ public enum Systemctl {
     /// sd_booted(3): the system was booted with systemd as PID 1.
     public static var isBooted: Bool { FileSystem.isDirectory("/run/systemd/system") }
 
-    static let path = ["/usr/bin/systemctl", "/bin/systemctl"].first { Syscalls.access($0, X_OK).isSuccess } ?? "/usr/bin/systemctl"
+    static let path =
+        ["/usr/bin/systemctl", "/bin/systemctl"].first { Syscalls.access($0, X_OK).isSuccess } ?? "/usr/bin/systemctl"
 
     /// Runs `systemctl --no-pager ARGUMENTS` and collects its status and output.
     @discardableResult
@@ -27,7 +28,8 @@ public enum Systemctl {
             let next: Int64?
         }
         guard isBooted, let result = try? run("list-timers", "--all", "--output=json", pattern), result.status == 0,
-              let timers = try? JSONDecoder().decode([Timer].self, from: Data(result.stdout.utf8)) else { return [:] }
+            let timers = try? JSONDecoder().decode([Timer].self, from: Data(result.stdout.utf8))
+        else { return [:] }
         var next: [String: Int64] = [:]
         for timer in timers {
             guard let usec = timer.next, usec > 0 else { continue }

@@ -33,10 +33,12 @@ public final class JoinableThread<Success: Sendable>: Sendable {
         }
         let context = Unmanaged.passRetained(job).toOpaque()
         var handle = pthread_t()
-        let created = pthread_create(&handle, nil, { context in
-            Unmanaged<Job>.fromOpaque(context!).takeRetainedValue().run()
-            return nil
-        }, context)
+        let created = pthread_create(
+            &handle, nil,
+            { context in
+                Unmanaged<Job>.fromOpaque(context!).takeRetainedValue().run()
+                return nil
+            }, context)
         if created == 0 {
             thread.withLock { $0 = handle }
         } else {

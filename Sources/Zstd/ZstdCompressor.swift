@@ -32,9 +32,12 @@ public final class ZstdCompressor {
     ///   - jobSize: input per worker job (memory grows with it, times the workers).
     ///   - pledgedSize: the exact input size, when known: written into the frame header (as
     ///     `zstd FILE` does), and a different size read is reported as `sizeMismatch`.
-    public init(level: Int = defaultLevel, workers: Int = 0, jobSize: Int = defaultJobSize, pledgedSize: Int64? = nil) throws(ZstdError) {
+    public init(
+        level: Int = defaultLevel, workers: Int = 0, jobSize: Int = defaultJobSize, pledgedSize: Int64? = nil
+    ) throws(ZstdError) {
         guard Self.levels.contains(level) else {
-            throw ZstdError(.failed, "compression level \(level) is outside \(Self.levels.lowerBound)-\(Self.levels.upperBound)")
+            throw ZstdError(
+                .failed, "compression level \(level) is outside \(Self.levels.lowerBound)-\(Self.levels.upperBound)")
         }
         guard let context = ZSTD_createCCtx() else { throw ZstdError(.failed, "ZSTD_createCCtx: out of memory") }
         self.context = context

@@ -42,7 +42,10 @@ public final class ZstdDecompressor {
                 let error = ZstdError.from(code: result, operation: "decompressing")
                 let at = consumed + Int64(source.pos - before)
                 if error.kind == .notZstd && completedFrames > 0 {
-                    throw ZstdError(.corrupt, "has data after its last complete zstd frame (at byte \(at)) that is not zstd: damaged, or something was appended")
+                    throw ZstdError(
+                        .corrupt,
+                        "has data after its last complete zstd frame (at byte \(at)) that is not zstd: damaged, or something was appended"
+                    )
                 }
                 throw ZstdError(error.kind, "\(error.description) (at compressed byte \(at))")
             }
@@ -60,7 +63,9 @@ public final class ZstdDecompressor {
     public func finish() throws(ZstdError) {
         guard sawInput else { throw ZstdError(.truncated, "is empty: there is no zstd frame in it") }
         if inFrame {
-            throw ZstdError(.truncated, "ends in the middle of a zstd frame after \(consumed) bytes: the file was cut short (truncated)")
+            throw ZstdError(
+                .truncated,
+                "ends in the middle of a zstd frame after \(consumed) bytes: the file was cut short (truncated)")
         }
     }
 }

@@ -39,7 +39,10 @@ public struct ZstdError: Error, CustomStringConvertible, Sendable {
         case ZSTD_error_corruption_detected, ZSTD_error_frameParameter_unsupported, ZSTD_error_dictionary_wrong:
             return ZstdError(.corrupt, "is damaged: zstd cannot decode it (\(name))")
         case ZSTD_error_frameParameter_windowTooLarge:
-            return ZstdError(.windowTooLarge, "needs a zstd window larger than 128 MiB to decompress (made with --long or --ultra?); decompress it with `zstd -d --memory=2048MB` first")
+            return ZstdError(
+                .windowTooLarge,
+                "needs a zstd window larger than 128 MiB to decompress (made with --long or --ultra?); decompress it with `zstd -d --memory=2048MB` first"
+            )
         case ZSTD_error_srcSize_wrong:
             return ZstdError(.sizeMismatch, "changed size while it was compressed (\(name))")
         default:

@@ -1,8 +1,9 @@
-@testable import BackupCore
 import Foundation
 import Hashing
-import Testing
 import SystemCalls
+import Testing
+
+@testable import BackupCore
 
 @Suite("Snapshots copied as files, and when SQLite must copy instead")
 struct FileCopySnapshotTests {
@@ -51,24 +52,31 @@ struct FileCopySnapshotTests {
     func walWithoutFrames() throws {
         let sandbox = try Sandbox()
         try sandbox.makeDatabase(rows: 3000, wal: true)
-        #expect(!FileManager.default.fileExists(atPath: sandbox.database + "-wal"), "closing the last connection checkpointed and removed the WAL")
+        #expect(
+            !FileManager.default.fileExists(atPath: sandbox.database + "-wal"),
+            "closing the last connection checkpointed and removed the WAL")
         let staging = "\(sandbox.root)/staging.db"
         var checkpointed: [String] = []
         var steps = 0
-        let result = try Snapshot.take(database: sandbox.database, to: staging, versionQuery: nil, busyTimeoutMilliseconds: 1000,
-                                       md5: true, pagesPerStep: 8) { _, _ in
+        let result = try Snapshot.take(
+            database: sandbox.database, to: staging, versionQuery: nil, busyTimeoutMilliseconds: 1000,
+            md5: true, pagesPerStep: 8
+        ) { _, _ in
             steps += 1
             guard steps == 1 else { return }
             // Mid-copy, another connection rewrites every row, adds rows, and asks for a checkpoint.
             let writer = try! SQLiteConnection(path: sandbox.database, mode: .readWrite, busyTimeoutMilliseconds: 0)
-            try! writer.execute("BEGIN; UPDATE items SET payload = 'changed'; INSERT INTO items (payload) SELECT payload FROM items; COMMIT")
+            try! writer.execute(
+                "BEGIN; UPDATE items SET payload = 'changed'; INSERT INTO items (payload) SELECT payload FROM items; COMMIT"
+            )
             let row = try! writer.prepare("PRAGMA wal_checkpoint(PASSIVE)")
             if try! row.step() { checkpointed = (0..<3).map { row.text($0) ?? "" } }
         }
         #expect(result.method == .fileCopy)
         #expect(steps > 10, "the copy went in steps: \(steps)")
-        #expect(checkpointed.count == 3 && checkpointed[1] != "0" && checkpointed[2] == "0",
-                "the checkpoint found frames in the WAL and could copy none into the file: \(checkpointed)")
+        #expect(
+            checkpointed.count == 3 && checkpointed[1] != "0" && checkpointed[2] == "0",
+            "the checkpoint found frames in the WAL and could copy none into the file: \(checkpointed)")
         let copy = try SQLiteConnection(path: staging, mode: .readOnly)
         #expect(try copy.scalar("PRAGMA integrity_check") == "ok")
         #expect(try copy.scalar("SELECT count(*) FROM items") == "3000")
@@ -76,7 +84,9 @@ struct FileCopySnapshotTests {
         #expect(try permissions(staging) == 0o600)
         try expectDigests(result, of: staging)
         let live = try SQLiteConnection(path: sandbox.database, mode: .readOnly)
-        #expect(try live.scalar("SELECT count(*) FROM items WHERE payload = 'changed'") == "6000", "the application's writes all went in")
+        #expect(
+            try live.scalar("SELECT count(*) FROM items WHERE payload = 'changed'") == "6000",
+            "the application's writes all went in")
     }
 
     @Test("a rollback journal: the file is copied while writers wait for it")
@@ -86,8 +96,10 @@ struct FileCopySnapshotTests {
         let staging = "\(sandbox.root)/staging.db"
         let writer = try SQLiteConnection(path: sandbox.database, mode: .readWrite, busyTimeoutMilliseconds: 0)
         var refused: Bool?
-        let result = try Snapshot.take(database: sandbox.database, to: staging, versionQuery: nil, busyTimeoutMilliseconds: 1000,
-                                       pagesPerStep: 8) { _, _ in
+        let result = try Snapshot.take(
+            database: sandbox.database, to: staging, versionQuery: nil, busyTimeoutMilliseconds: 1000,
+            pagesPerStep: 8
+        ) { _, _ in
             guard refused == nil else { return }
             do throws(SQLiteError) {
                 try writer.execute("UPDATE items SET payload = 'changed'")
@@ -111,7 +123,8 @@ struct FileCopySnapshotTests {
         let application = try SQLiteConnection(path: sandbox.database, mode: .readWrite)
         try application.execute("PRAGMA wal_autocheckpoint = 0; INSERT INTO items (payload) SELECT payload FROM items")
         let staging = "\(sandbox.root)/staging.db"
-        let result = try Snapshot.take(database: sandbox.database, to: staging, versionQuery: nil, busyTimeoutMilliseconds: 1000, md5: true)
+        let result = try Snapshot.take(
+            database: sandbox.database, to: staging, versionQuery: nil, busyTimeoutMilliseconds: 1000, md5: true)
         #expect(result.method == .onlineBackup)
         try expectDigests(result, of: staging)
         let copy = try SQLiteConnection(path: staging, mode: .readOnly)
@@ -120,7 +133,9 @@ struct FileCopySnapshotTests {
         #expect(try permissions(staging) == 0o600)
     }
 
-    @Test("byte ranges are copied exactly, in the kernel and through the buffer; a short input is an error", arguments: [true, false])
+    @Test(
+        "byte ranges are copied exactly, in the kernel and through the buffer; a short input is an error",
+        arguments: [true, false])
     func rangeCopier(inKernel: Bool) throws {
         let sandbox = try Sandbox()
         let bytes = (0..<(3 << 20) + 12_345).map { UInt8(truncatingIfNeeded: $0 &* 2_654_435_761 >> 13) }

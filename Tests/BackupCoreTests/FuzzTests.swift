@@ -16,11 +16,18 @@ struct FuzzTests {
     ]
 
     /// Pieces that have broken config readers and unit files before.
-    static let nasty = ["%", "%%", "%n", "\"", "'", "\\", "\\n", "\n", "\r", "\t", " ", "=", "[", "]", "[Service]\nExecStart=/bin/sh -c 'rm -rf /'\n",
-                        "\nExecStart=/bin/evil", "ü", "日本", "🙂", "\u{202E}", "\u{0}", "#", ",", "{", "}", "..", "/", "-", "25:00", "32", "-1",
-                        "funday", "s3", "filesystem", "migration", "true", "1e9", String(repeating: "x", count: 3000)]
+    static let nasty = [
+        "%", "%%", "%n", "\"", "'", "\\", "\\n", "\n", "\r", "\t", " ", "=", "[", "]",
+        "[Service]\nExecStart=/bin/sh -c 'rm -rf /'\n",
+        "\nExecStart=/bin/evil", "ü", "日本", "🙂", "\u{202E}", "\u{0}", "#", ",", "{", "}", "..", "/", "-", "25:00", "32",
+        "-1",
+        "funday", "s3", "filesystem", "migration", "true", "1e9", String(repeating: "x", count: 3000),
+    ]
 
-    static let names = ["job", "a-b", "nightly_1", "a b", "a/b", "a\nb", "", ".hidden", "ü", "%n", String(repeating: "n", count: 70), "ok-2"]
+    static let names = [
+        "job", "a-b", "nightly_1", "a b", "a/b", "a\nb", "", ".hidden", "ü", "%n", String(repeating: "n", count: 70),
+        "ok-2",
+    ]
 
     /// One generated file: a mutation of a valid one (mostly), or noise.
     static func generate(_ rng: inout SplitMix64) -> String {
@@ -34,7 +41,8 @@ struct FuzzTests {
             switch Int.random(in: 0..<6, using: &rng) {
             case 0:  // insert a piece inside a line (often inside a string value)
                 var line = Array(lines[index])
-                line.insert(contentsOf: nasty.randomElement(using: &rng)!, at: Int.random(in: 0...line.count, using: &rng))
+                line.insert(
+                    contentsOf: nasty.randomElement(using: &rng)!, at: Int.random(in: 0...line.count, using: &rng))
                 lines[index] = String(line)
             case 1: lines.remove(at: index)
             case 2: lines.insert(lines[index], at: index)
@@ -44,8 +52,12 @@ struct FuzzTests {
                 }
             case 4: lines.insert(nasty.randomElement(using: &rng)!, at: index)
             default:
-                let keys = ["provider", "path", "bucket", "endpoint", "region", "prefix", "access_key", "secret_key", "name", "type", "times", "days", "weekdays", "timezone"]
-                lines.insert("\(keys.randomElement(using: &rng)!) = \"\(nasty.randomElement(using: &rng)!)\"", at: index)
+                let keys = [
+                    "provider", "path", "bucket", "endpoint", "region", "prefix", "access_key", "secret_key", "name",
+                    "type", "times", "days", "weekdays", "timezone",
+                ]
+                lines.insert(
+                    "\(keys.randomElement(using: &rng)!) = \"\(nasty.randomElement(using: &rng)!)\"", at: index)
             }
             text = lines.joined(separator: "\n")
         }
@@ -54,12 +66,14 @@ struct FuzzTests {
 
     @Test("10,000 generated registration files: no crash, every rejection names its field, accepted ones verify")
     func fuzz() throws {
-        let seed = UInt64(ProcessInfo.processInfo.environment["DBBACKUP_FUZZ_SEED"] ?? "") ?? UInt64.random(in: 1...UInt64.max)
+        let seed =
+            UInt64(ProcessInfo.processInfo.environment["DBBACKUP_FUZZ_SEED"] ?? "") ?? UInt64.random(in: 1...UInt64.max)
         var rng = SplitMix64(seed: seed)
         let sandbox = try Sandbox()
         try sandbox.makeDatabase(rows: 1)
         _ = try sandbox.writeMain()
-        var accepted = 0, rejected = 0
+        var accepted = 0
+        var rejected = 0
         var keep: [(String, String)] = []
         let started = Date()
         for index in 0..<10_000 {
@@ -69,7 +83,8 @@ struct FuzzTests {
             let result: (Registration?, [ConfigProblem])
             do {
                 let table = try ConfigValue.parseTOML(text, file: file)
-                result = ConfigCodec.readRegistration(table, name: name, file: file, configDirectory: sandbox.locations.configDirectory)
+                result = ConfigCodec.readRegistration(
+                    table, name: name, file: file, configDirectory: sandbox.locations.configDirectory)
             } catch {
                 #expect(error.message.contains("not valid TOML"), "seed \(seed) #\(index): \(error)")
                 rejected += 1
@@ -104,8 +119,14 @@ struct FuzzTests {
         #expect(loaded.registrations.count == keep.count, "seed \(seed): \(loaded.errors.prefix(3))")
         let output = "\(sandbox.root)/generated"
         try UnitGenerator(locations: sandbox.locations, config: loaded).write(to: output)
-        let verify = try runProcess("/bin/bash", ["\(GeneratorTests.repository)/scripts/systemd-container/verify-units.sh", output])
-        #expect(verify.status == 0, "seed \(seed): \(verify.stdout.split(separator: "\n").filter { $0.hasPrefix("FAIL") || $0.hasPrefix("     ") }.prefix(10))")
-        print("fuzz: \(accepted) accepted, \(rejected) rejected of 10,000; \(keep.count) accepted files verified by systemd-analyze; seed \(seed) (replay with DBBACKUP_FUZZ_SEED=\(seed))")
+        let verify = try runProcess(
+            "/bin/bash", ["\(GeneratorTests.repository)/scripts/systemd-container/verify-units.sh", output])
+        #expect(
+            verify.status == 0,
+            "seed \(seed): \(verify.stdout.split(separator: "\n").filter { $0.hasPrefix("FAIL") || $0.hasPrefix("     ") }.prefix(10))"
+        )
+        print(
+            "fuzz: \(accepted) accepted, \(rejected) rejected of 10,000; \(keep.count) accepted files verified by systemd-analyze; seed \(seed) (replay with DBBACKUP_FUZZ_SEED=\(seed))"
+        )
     }
 }

@@ -1,7 +1,7 @@
 import BackupCore
 import Foundation
-import Testing
 import SystemCalls
+import Testing
 
 @Suite("Migration requests")
 struct MigrationRequestTests {
@@ -21,7 +21,9 @@ struct MigrationRequestTests {
         let late = try requests.submit().id  // arrives during the run
         #expect(FileSystem.exists(requests.marker), "so the path unit starts another run")
 
-        let result = MigrationResult(backups: [.init(registration: "pre", ok: true, location: "/b/db_v1.db", size: 10, sha256: "ab", version: "1")])
+        let result = MigrationResult(backups: [
+            .init(registration: "pre", ok: true, location: "/b/db_v1.db", size: 10, sha256: "ab", version: "1")
+        ])
         requests.writeResult(result, for: claimed)
         #expect(requests.result(for: first)?.ok == true)
         #expect(requests.result(for: first)?.requestID == first)
@@ -30,14 +32,19 @@ struct MigrationRequestTests {
         #expect(FileSystem.exists(requests.latestResult))
 
         #expect(requests.claim() == [late])
-        let failed = MigrationResult(backups: [.init(registration: "pre", ok: true), .init(registration: "s3", ok: false, error: "denied", exitCode: ExitStatus.store.code)])
+        let failed = MigrationResult(backups: [
+            .init(registration: "pre", ok: true),
+            .init(registration: "s3", ok: false, error: "denied", exitCode: ExitStatus.store.code),
+        ])
         requests.writeResult(failed, for: [late])
         #expect(requests.result(for: late)?.ok == false)
         #expect(requests.result(for: late)?.backups.last?.exitCode == ExitStatus.store.code)
         #expect(MigrationResult(backups: []).ok == false, "no registration ran: not a success")
     }
 
-    @Test("a request withdrawn before any run claims it leaves no marker; one already claimed, or another's marker, stays")
+    @Test(
+        "a request withdrawn before any run claims it leaves no marker; one already claimed, or another's marker, stays"
+    )
     func withdraw() throws {
         let sandbox = try Sandbox()
         let requests = MigrationRequests(directory: "\(sandbox.root)/run")
@@ -65,7 +72,9 @@ struct MigrationRequestTests {
         #expect(!requests.withdraw(claimed))
     }
 
-    @Test("prepare hands the directories to the migration service's identity with the modes that let group dbbackup only file and read")
+    @Test(
+        "prepare hands the directories to the migration service's identity with the modes that let group dbbackup only file and read"
+    )
     func layout() throws {
         let sandbox = try Sandbox()
         let requests = MigrationRequests(directory: "\(sandbox.root)/run")

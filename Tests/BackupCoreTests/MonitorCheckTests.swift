@@ -13,11 +13,14 @@ struct MonitorCheckTests {
     func at(_ text: String) -> Timestamp {
         let parts = text.split(whereSeparator: { "- :".contains($0) }).map { Int($0)! }
         let days = CivilDate(year: parts[0], month: parts[1], day: parts[2]).daysSinceEpoch
-        return Timestamp(millisecondsSinceEpoch: (Int64(days) * 86_400 + Int64(parts[3] * 3600 + parts[4] * 60 + parts[5])) * 1000)
+        return Timestamp(
+            millisecondsSinceEpoch: (Int64(days) * 86_400 + Int64(parts[3] * 3600 + parts[4] * 60 + parts[5])) * 1000)
     }
 
     func registration(_ name: String, _ schedule: Schedule) -> Registration {
-        Registration(name: name, provider: .filesystem(FilesystemTarget(path: "/b/\(name)", configDirectory: "/etc/dbbackup")), schedule: schedule)
+        Registration(
+            name: name, provider: .filesystem(FilesystemTarget(path: "/b/\(name)", configDirectory: "/etc/dbbackup")),
+            schedule: schedule)
     }
 
     func succeeded(at time: Timestamp, kept: Int = 1) -> RegistrationFacts {
@@ -29,10 +32,15 @@ struct MonitorCheckTests {
         return facts
     }
 
-    func check(_ registrations: [Registration], _ facts: [String: RegistrationFacts], now: Timestamp, configuredAt: [String: Timestamp] = [:],
-               systemd: MonitorCheck.SystemdView? = nil, unusable: [ConfigProblem] = [], grace: Int = 3600) -> MonitorCheck.Result {
-        MonitorCheck.evaluate(.init(registrations: registrations, unusableFiles: unusable, facts: facts, configuredAt: configuredAt,
-                                    systemd: systemd, graceSeconds: grace, now: now), source: "test")
+    func check(
+        _ registrations: [Registration], _ facts: [String: RegistrationFacts], now: Timestamp,
+        configuredAt: [String: Timestamp] = [:],
+        systemd: MonitorCheck.SystemdView? = nil, unusable: [ConfigProblem] = [], grace: Int = 3600
+    ) -> MonitorCheck.Result {
+        MonitorCheck.evaluate(
+            .init(
+                registrations: registrations, unusableFiles: unusable, facts: facts, configuredAt: configuredAt,
+                systemd: systemd, graceSeconds: grace, now: now), source: "test")
     }
 
     @Test("a daily registration is overdue once its next run plus the grace period has passed without a success")
@@ -44,16 +52,23 @@ struct MonitorCheckTests {
         #expect(fine.rows[0].dueAt == at("2026-11-29 02:00:00") && fine.rows[0].overdueAt == at("2026-11-29 03:00:00"))
         let late = check([nightly], facts, now: at("2026-11-29 03:30:00"))
         #expect(late.status == .critical)
-        #expect(late.summary.hasPrefix("DBBACKUP CRITICAL - nightly: overdue: its last success was 1d 1h ago (2026-11-28T02:00:05Z), and a run was due at 2026-11-29T02:00:00Z"),
-                "\(late.summary)")
-        #expect(late.text.contains(" | nightly_age=91795s;;89995;0; nightly_kept=1;;;0; nightly_size=4096B;;;0;"), "\(late.text)")
+        #expect(
+            late.summary.hasPrefix(
+                "DBBACKUP CRITICAL - nightly: overdue: its last success was 1d 1h ago (2026-11-28T02:00:05Z), and a run was due at 2026-11-29T02:00:00Z"
+            ),
+            "\(late.summary)")
+        #expect(
+            late.text.contains(" | nightly_age=91795s;;89995;0; nightly_kept=1;;;0; nightly_size=4096B;;;0;"),
+            "\(late.text)")
         // A run in progress is not overdue yet: its own timeout ends it, and a failure is reported then.
-        let running = check([nightly], facts, now: at("2026-11-29 03:30:00"),
-                            systemd: .init(scheduledTimers: ["dbbackup@nightly.timer"], runningServices: ["dbbackup@nightly.service"]))
+        let running = check(
+            [nightly], facts, now: at("2026-11-29 03:30:00"),
+            systemd: .init(scheduledTimers: ["dbbackup@nightly.timer"], runningServices: ["dbbackup@nightly.service"]))
         #expect(running.status == .ok)
     }
 
-    @Test("the allowance follows the calendar: a day the clocks skip the time, and months without day 31, are no misses")
+    @Test(
+        "the allowance follows the calendar: a day the clocks skip the time, and months without day 31, are no misses")
     func overdueFollowsCalendar() {
         // 02:30 does not exist in Prague on 2027-03-28: the next run after the 27th is on the 29th.
         let prague = registration("nightly", Schedule(kind: .daily, times: [time("02:30")], timezone: "Europe/Prague"))
@@ -61,13 +76,17 @@ struct MonitorCheckTests {
         #expect(dst.status == .ok, "\(dst.summary)")
         #expect(dst.rows[0].dueAt == at("2027-03-29 00:30:00"))
         // Day 31 after January is March.
-        let monthEnd = registration("monthly", Schedule(kind: .monthly, times: [time("04:00")], days: [31], timezone: "UTC"))
-        let month = check([monthEnd], ["monthly": succeeded(at: at("2027-01-31 04:00:01"))], now: at("2027-03-01 12:00:00"))
+        let monthEnd = registration(
+            "monthly", Schedule(kind: .monthly, times: [time("04:00")], days: [31], timezone: "UTC"))
+        let month = check(
+            [monthEnd], ["monthly": succeeded(at: at("2027-01-31 04:00:01"))], now: at("2027-03-01 12:00:00"))
         #expect(month.status == .ok)
         #expect(month.rows[0].dueAt == at("2027-03-31 04:00:00"))
         // Weekly on Monday and Thursday: after Monday's run the next is due Thursday.
-        let weekly = registration("weekly", Schedule(kind: .weekly, times: [time("03:00")], weekdays: [.mon, .thu], timezone: "UTC"))
-        let missedThursday = check([weekly], ["weekly": succeeded(at: at("2026-11-30 03:00:01"))], now: at("2026-12-03 04:01:00"))
+        let weekly = registration(
+            "weekly", Schedule(kind: .weekly, times: [time("03:00")], weekdays: [.mon, .thu], timezone: "UTC"))
+        let missedThursday = check(
+            [weekly], ["weekly": succeeded(at: at("2026-11-30 03:00:01"))], now: at("2026-12-03 04:01:00"))
         #expect(missedThursday.status == .critical)
     }
 
@@ -80,7 +99,9 @@ struct MonitorCheckTests {
         let late = check([nightly, pre], [:], now: at("2026-11-29 03:01:00"), configuredAt: configured)
         #expect(late.status == .critical)
         #expect(late.problems.map(\.registration) == ["nightly"])
-        #expect(late.problems[0].message.contains("it has never succeeded (configured 2026-11-28T15:00:00Z)"), "\(late.problems)")
+        #expect(
+            late.problems[0].message.contains("it has never succeeded (configured 2026-11-28T15:00:00Z)"),
+            "\(late.problems)")
         #expect(late.text.contains("pre_age=U;;;0;"))
     }
 
@@ -89,27 +110,38 @@ struct MonitorCheckTests {
         let nightly = registration("nightly", Schedule(kind: .daily, times: [time("02:00")], timezone: "UTC"))
         let pre = registration("pre", .migration)
         var failed = succeeded(at: at("2026-11-29 02:00:01"))
-        failed.lastAttempt = .init(at: at("2026-11-29 14:00:00"), outcome: .failed, error: "database /srv/app.db does not exist", durationMilliseconds: 3)
-        let result = check([nightly, pre], ["pre": failed], now: at("2026-11-29 15:00:00"),
-                           systemd: .init(scheduledTimers: [], runningServices: []))
+        failed.lastAttempt = .init(
+            at: at("2026-11-29 14:00:00"), outcome: .failed, error: "database /srv/app.db does not exist",
+            durationMilliseconds: 3)
+        let result = check(
+            [nightly, pre], ["pre": failed], now: at("2026-11-29 15:00:00"),
+            systemd: .init(scheduledTimers: [], runningServices: []))
         #expect(result.status == .critical)
-        #expect(result.problems.map(\.line) == [
-            "nightly: timer dbbackup@nightly.timer is missing: systemd lists no next run for it; run: dbbackup apply",
-            "pre: last run failed 1h 0m ago (2026-11-29T14:00:00Z): database /srv/app.db does not exist",
-        ])
+        #expect(
+            result.problems.map(\.line) == [
+                "nightly: timer dbbackup@nightly.timer is missing: systemd lists no next run for it; run: dbbackup apply",
+                "pre: last run failed 1h 0m ago (2026-11-29T14:00:00Z): database /srv/app.db does not exist",
+            ])
         #expect(result.rows.map(\.timerScheduled) == [false, nil])
         // Without systemd (a chroot, a container without it) nothing is said about timers.
-        #expect(check([nightly], [:], now: at("2026-11-29 15:00:00"), configuredAt: ["nightly": at("2026-11-29 14:00:00")]).status == .ok)
+        #expect(
+            check([nightly], [:], now: at("2026-11-29 15:00:00"), configuredAt: ["nightly": at("2026-11-29 14:00:00")])
+                .status == .ok)
     }
 
-    @Test("retention that could not delete and suspect backups warn; critical outranks them; the JSON has the Cockpit contract")
+    @Test(
+        "retention that could not delete and suspect backups warn; critical outranks them; the JSON has the Cockpit contract"
+    )
     func warnings() throws {
         let pre = registration("pre", .migration)
         var pruning = succeeded(at: at("2026-11-29 02:00:01"))
         pruning.cleanupPending = 2
         let warning = check([pre], ["pre": pruning], now: at("2026-11-29 03:00:00"))
         #expect(warning.status == .warning)
-        #expect(warning.summary == "DBBACKUP WARNING - pre: retention could not delete 2 old backup(s) yet; the next run retries (see: journalctl -u 'dbbackup-migration.service')")
+        #expect(
+            warning.summary
+                == "DBBACKUP WARNING - pre: retention could not delete 2 old backup(s) yet; the next run retries (see: journalctl -u 'dbbackup-migration.service')"
+        )
 
         // The suspect rule reads the registry's flag of each kept backup.
         let sandbox = try Sandbox()
@@ -126,12 +158,19 @@ struct MonitorCheckTests {
         suspect.suspect = RegistrationFacts.suspectBackups(records)
         let flagged = check([pre], ["pre": suspect], now: at("2026-11-29 03:00:00"))
         #expect(flagged.status == .warning)
-        #expect(flagged.problems.map(\.message) == ["backup \(second.id) of \(second.createdAt.rfc3339) looks wrong: \(second.suspect ?? "")"])
+        #expect(
+            flagged.problems.map(\.message) == [
+                "backup \(second.id) of \(second.createdAt.rfc3339) looks wrong: \(second.suspect ?? "")"
+            ])
         #expect(second.suspect?.hasPrefix("the database is empty") == true)
 
         let nightly = registration("nightly", Schedule(kind: .daily, times: [time("02:00")], timezone: "UTC"))
-        let broken = ConfigProblem(file: "registrations.d/weekly.toml", field: "schedule.times[0]", value: "\"25:00\"", message: "hour 25 is out of range 00-23")
-        let both = check([pre, nightly], ["pre": pruning], now: at("2026-11-30 12:00:00"), configuredAt: ["nightly": at("2026-11-29 12:00:00")], unusable: [broken])
+        let broken = ConfigProblem(
+            file: "registrations.d/weekly.toml", field: "schedule.times[0]", value: "\"25:00\"",
+            message: "hour 25 is out of range 00-23")
+        let both = check(
+            [pre, nightly], ["pre": pruning], now: at("2026-11-30 12:00:00"),
+            configuredAt: ["nightly": at("2026-11-29 12:00:00")], unusable: [broken])
         #expect(both.status == .critical)
         #expect(both.problems.map(\.severity) == [.critical, .critical, .warning])
         #expect(both.problems.map(\.registration) == ["weekly", "nightly", "pre"])
@@ -156,7 +195,9 @@ struct MonitorCheckTests {
         #expect(MonitorCheck.unknown("cannot read").text == "DBBACKUP UNKNOWN - cannot read\nUNKNOWN cannot read")
     }
 
-    @Test("facts come from the registry: the newest attempt, kept backups, retention's leftovers; the status file keeps them")
+    @Test(
+        "facts come from the registry: the newest attempt, kept backups, retention's leftovers; the status file keeps them"
+    )
     func factsFromRegistry() throws {
         let sandbox = try Sandbox()
         try sandbox.makeDatabase()
@@ -182,7 +223,8 @@ struct MonitorCheckTests {
         #expect(facts.lastAttempt?.error?.contains("does not exist") == true)
         #expect(facts.lastSuccess != nil)
 
-        let snapshot = MonitorSnapshot(writtenAt: at("2026-11-29 03:00:00"), registrations: ["pre": facts, "never": RegistrationFacts()])
+        let snapshot = MonitorSnapshot(
+            writtenAt: at("2026-11-29 03:00:00"), registrations: ["pre": facts, "never": RegistrationFacts()])
         #expect(MonitorSnapshot(json: snapshot.json) == snapshot)
         #expect(MonitorSnapshot(json: "{\"version\": 2}") == nil)
     }

@@ -1,7 +1,8 @@
-@testable import BackupCore
 import Foundation
-import Testing
 import SystemCalls
+import Testing
+
+@testable import BackupCore
 
 @Suite("Pacing a directory backup's writes while the application writes", .serialized)
 struct PacedWritebackTests {
@@ -31,14 +32,17 @@ struct PacedWritebackTests {
         #expect(writing(after: 1_200))
     }
 
-    @Test("a write just before it started looking counts; an empty WAL (a reader opening the database makes one) does not")
+    @Test(
+        "a write just before it started looking counts; an empty WAL (a reader opening the database makes one) does not"
+    )
     func activityAtTheStart() throws {
         let sandbox = try Sandbox()
         try sandbox.makeDatabase(wal: true)
         try setModificationTime(sandbox.database, secondsAgo: 100)
         let reader = try SQLiteConnection(path: sandbox.database, mode: .readOnly)
         _ = try reader.scalar("SELECT count(*) FROM items")
-        #expect(FileManager.default.fileExists(atPath: sandbox.database + "-wal"), "the reader made an empty WAL just now")
+        #expect(
+            FileManager.default.fileExists(atPath: sandbox.database + "-wal"), "the reader made an empty WAL just now")
         var quiet = WriteActivity(database: sandbox.database, calmAfter: .seconds(1))
         let quietNow = quiet.isWriting(at: .now)
         #expect(!quietNow)
@@ -49,7 +53,9 @@ struct PacedWritebackTests {
         let now = ContinuousClock.now
         var busy = WriteActivity(database: sandbox.database, calmAfter: .seconds(1), now: now)
         let busyAt = [0, 600, 800].map { busy.isWriting(at: now + .milliseconds($0)) }
-        #expect(busyAt == [true, true, false], "a commit 300 ms before the copy started paces it from its first byte, until a second after the commit")
+        #expect(
+            busyAt == [true, true, false],
+            "a commit 300 ms before the copy started paces it from its first byte, until a second after the commit")
     }
 
     @Test("a modification time ahead of the wall clock (a clock set back, or faked) does not count as a write")
@@ -60,8 +66,9 @@ struct PacedWritebackTests {
         try db.execute("INSERT INTO items (payload) VALUES ('a commit')")
         let now = ContinuousClock.now
         // The wall clock says the files were written a day from now.
-        var activity = WriteActivity(database: sandbox.database, calmAfter: .seconds(1), now: now,
-                                     wallClock: FileSystem.wallClockNanoseconds() - 86_400_000_000_000)
+        var activity = WriteActivity(
+            database: sandbox.database, calmAfter: .seconds(1), now: now,
+            wallClock: FileSystem.wallClockNanoseconds() - 86_400_000_000_000)
         let writing = activity.isWriting(at: now)
         #expect(!writing)
     }
@@ -81,7 +88,9 @@ struct PacedWritebackTests {
         try sandbox.makeDatabase(wal: true)
         try sandbox.write(String(repeating: "x", count: 1 << 20), to: "copy.db")
         for end in ["finish", "cancel"] {
-            let writeback = try #require(PacedWriteback(file: "\(sandbox.root)/copy.db", database: sandbox.database, pace: nil, tick: .seconds(60)))
+            let writeback = try #require(
+                PacedWriteback(
+                    file: "\(sandbox.root)/copy.db", database: sandbox.database, pace: nil, tick: .seconds(60)))
             usleep(50_000)  // the thread has had its first look and sleeps until the next one
             let started = ContinuousClock.now
             if end == "finish" { writeback.finish() } else { writeback.cancel() }
@@ -97,19 +106,22 @@ struct PacedWritebackTests {
         let writer = try WriterProcess(database: sandbox.database, stopFile: stopFile)
         let staging = "\(sandbox.root)/paced.db"
         let ceiling: Int64 = 64 << 20
-        let result = try Snapshot.take(database: sandbox.database, to: staging, versionQuery: nil, busyTimeoutMilliseconds: 30_000,
-                                       durable: true, pace: ceiling)
+        let result = try Snapshot.take(
+            database: sandbox.database, to: staging, versionQuery: nil, busyTimeoutMilliseconds: 30_000,
+            durable: true, pace: ceiling)
         _ = try writer.stop(stopFile: stopFile)
 
         let copy = try SQLiteConnection(path: staging, mode: .readOnly)
         #expect(try copy.scalar("PRAGMA integrity_check") == "ok")
         #expect(try copy.scalar("SELECT count(*) FROM a") == copy.scalar("SELECT count(*) FROM b"))
-        #expect(result.size == (try FileManager.default.attributesOfItem(atPath: staging)[.size] as? Int).map(Int64.init))
+        #expect(
+            result.size == (try FileManager.default.attributesOfItem(atPath: staging)[.size] as? Int).map(Int64.init))
         // The writer committed throughout: the copy was held to a rate, never above the ceiling,
         // never more than two ticks' worth at once (what the disk was given, not how long it took).
         let pacing = try #require(result.pacing)
         #expect(pacing.pacedTicks > 0)
         #expect(pacing.fastest.map { $0 <= ceiling } ?? false, "\(pacing)")
-        #expect(pacing.mostInOneTick <= 2 * WritebackController.bytes(ceiling, in: PacedWriteback.tick) + 1, "\(pacing)")
+        #expect(
+            pacing.mostInOneTick <= 2 * WritebackController.bytes(ceiling, in: PacedWriteback.tick) + 1, "\(pacing)")
     }
 }

@@ -1,9 +1,10 @@
-@testable import BackupCore
 import Foundation
 import Hashing
 import Synchronization
-import Testing
 import SystemCalls
+import Testing
+
+@testable import BackupCore
 
 /// The snapshot as an upload that starts with the copy sees it: what the copy will be, known
 /// inside its transaction, and each part's digests as soon as that part is final.
@@ -18,7 +19,9 @@ struct PartwiseSnapshotTests {
     func bigDatabase(_ sandbox: Sandbox) throws {
         try sandbox.makeDatabase(rows: 10, version: 7, wal: true)
         let db = try SQLiteConnection(path: sandbox.database, mode: .readWrite)
-        try db.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 24000) INSERT INTO items (payload) SELECT hex(randomblob(500)) FROM n")
+        try db.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 24000) INSERT INTO items (payload) SELECT hex(randomblob(500)) FROM n"
+        )
     }
 
     /// Every part was handed in once, in order of the file, and each part's digests are those of its bytes.
@@ -45,7 +48,8 @@ struct PartwiseSnapshotTests {
         var partsAtHalf = -1
         let partSize: Int64 = 5 << 20
         let result = try Snapshot.take(
-            database: sandbox.database, to: staging, versionQuery: nil, busyTimeoutMilliseconds: 1000, md5: true, pagesPerStep: 256,
+            database: sandbox.database, to: staging, versionQuery: nil, busyTimeoutMilliseconds: 1000, md5: true,
+            pagesPerStep: 256,
             progress: { copied, total in
                 // Half way, the copy waits (10 s at most) for a part to be handed in: parts are
                 // hashed while the rest of the file is still being copied.
@@ -72,14 +76,16 @@ struct PartwiseSnapshotTests {
         let sandbox = try Sandbox()
         try bigDatabase(sandbox)
         let application = try SQLiteConnection(path: sandbox.database, mode: .readWrite)
-        try application.execute("PRAGMA wal_autocheckpoint = 0; UPDATE items SET payload = payload || 'x' WHERE id % 50 = 0")
+        try application.execute(
+            "PRAGMA wal_autocheckpoint = 0; UPDATE items SET payload = payload || 'x' WHERE id % 50 = 0")
         let staging = "\(sandbox.root)/staging.db"
         let received = Received()
         var early = 0
         var plan: Snapshot.Plan?
         let partSize: Int64 = 5 << 20
         let result = try Snapshot.take(
-            database: sandbox.database, to: staging, versionQuery: "SELECT count(*) FROM items", busyTimeoutMilliseconds: 1000,
+            database: sandbox.database, to: staging, versionQuery: "SELECT count(*) FROM items",
+            busyTimeoutMilliseconds: 1000,
             pagesPerStep: 256,
             progress: { _, _ in early = max(early, received.count) },
             beforeCopy: { planned in
@@ -99,25 +105,36 @@ struct PartwiseSnapshotTests {
         try sandbox.makeDatabase(rows: 2000)
         let staging = "\(sandbox.root)/staging.db"
         var planned = false
-        let result = try Snapshot.take(database: sandbox.database, to: staging, versionQuery: nil, busyTimeoutMilliseconds: 1000, md5: true,
-                                       beforeCopy: { _ in planned = true; return nil })
+        let result = try Snapshot.take(
+            database: sandbox.database, to: staging, versionQuery: nil, busyTimeoutMilliseconds: 1000, md5: true,
+            beforeCopy: { _ in
+                planned = true
+                return nil
+            })
         #expect(planned)
         #expect(result.digests.md5 == (try FileSystem.digest(.md5, of: staging).digest))
         #expect(result.sha256 == (try FileSystem.sha256(of: staging).sha256))
     }
 
-    @Test("a version query that gives the live database and its copy of the same moment different versions fails the snapshot")
+    @Test(
+        "a version query that gives the live database and its copy of the same moment different versions fails the snapshot"
+    )
     func versionMustMatch() throws {
         let sandbox = try Sandbox()
         try sandbox.makeDatabase(rows: 100)
         // Depends on the file, not the data: the live database and the copy have different names.
-        let query = "SELECT CASE WHEN file LIKE '%staging%' THEN 'copy' ELSE 'live' END FROM pragma_database_list WHERE name = 'main'"
+        let query =
+            "SELECT CASE WHEN file LIKE '%staging%' THEN 'copy' ELSE 'live' END FROM pragma_database_list WHERE name = 'main'"
         let error = #expect(throws: SnapshotError.self) {
-            try Snapshot.take(database: sandbox.database, to: "\(sandbox.root)/staging.db", versionQuery: query, busyTimeoutMilliseconds: 1000,
-                              beforeCopy: { _ in nil })
+            try Snapshot.take(
+                database: sandbox.database, to: "\(sandbox.root)/staging.db", versionQuery: query,
+                busyTimeoutMilliseconds: 1000,
+                beforeCopy: { _ in nil })
         }
         #expect(error?.code == .versionQuery)
-        #expect(error?.message.contains("(live) differs from the one read from its copy (copy)") == true, "\(String(describing: error))")
+        #expect(
+            error?.message.contains("(live) differs from the one read from its copy (copy)") == true,
+            "\(String(describing: error))")
     }
 
     @Test("an error from beforeCopy ends the snapshot before anything is copied, and comes back as its cause")
@@ -127,8 +144,10 @@ struct PartwiseSnapshotTests {
         try sandbox.makeDatabase(rows: 100)
         var copied = false
         let error = #expect(throws: SnapshotError.self) {
-            try Snapshot.take(database: sandbox.database, to: "\(sandbox.root)/staging.db", versionQuery: nil, busyTimeoutMilliseconds: 1000,
-                              progress: { _, _ in copied = true }, beforeCopy: { _ in throw Refused() })
+            try Snapshot.take(
+                database: sandbox.database, to: "\(sandbox.root)/staging.db", versionQuery: nil,
+                busyTimeoutMilliseconds: 1000,
+                progress: { _, _ in copied = true }, beforeCopy: { _ in throw Refused() })
         }
         #expect(error?.code == .declined)
         #expect(error?.cause is Refused)

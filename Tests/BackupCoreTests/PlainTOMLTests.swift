@@ -1,7 +1,8 @@
-@testable import BackupCore
 import Foundation
 import TestKit
 import Testing
+
+@testable import BackupCore
 
 /// The generator's fast reader of plain registration files (`PlainTOML`) must never read a
 /// document differently from toml++: it either gives toml++'s result or declines.
@@ -14,18 +15,36 @@ struct PlainTOMLTests {
     func acceptsWhatWeWrite() throws {
         let directory = "/etc/dbbackup"
         let registrations = [
-            Registration(name: "pre", provider: .filesystem(FilesystemTarget(path: "backups/pre", configDirectory: directory)), schedule: .migration),
-            Registration(name: "daily-1", provider: .filesystem(FilesystemTarget(path: "/var/backups/app ü 日本", configDirectory: directory)),
-                         schedule: Schedule(kind: .daily, times: [TimeOfDay(hour: 2, minute: 0)!, TimeOfDay(hour: 14, minute: 30)!], timezone: "Europe/Prague")),
-            Registration(name: "weekly_s3", provider: .s3(S3Target(bucket: "app-backups", endpoint: "https://s3.us-west-004.backblazeb2.com", region: "us-west-004",
-                                                                    forcePathStyle: false, prefix: "app/", accessKey: "AKIA123")),
-                         schedule: Schedule(kind: .weekly, times: [TimeOfDay(hour: 3, minute: 15)!], weekdays: [.mon, .thu])),
-            Registration(name: "Monthly", provider: .s3(S3Target(bucket: "b-123", endpoint: "http://127.0.0.1:9000", forcePathStyle: true, accessKey: "minio")),
-                         schedule: Schedule(kind: .monthly, times: [TimeOfDay(hour: 23, minute: 59)!], days: [1, 15, 28])),
+            Registration(
+                name: "pre", provider: .filesystem(FilesystemTarget(path: "backups/pre", configDirectory: directory)),
+                schedule: .migration),
+            Registration(
+                name: "daily-1",
+                provider: .filesystem(FilesystemTarget(path: "/var/backups/app ü 日本", configDirectory: directory)),
+                schedule: Schedule(
+                    kind: .daily, times: [TimeOfDay(hour: 2, minute: 0)!, TimeOfDay(hour: 14, minute: 30)!],
+                    timezone: "Europe/Prague")),
+            Registration(
+                name: "weekly_s3",
+                provider: .s3(
+                    S3Target(
+                        bucket: "app-backups", endpoint: "https://s3.us-west-004.backblazeb2.com",
+                        region: "us-west-004",
+                        forcePathStyle: false, prefix: "app/", accessKey: "AKIA123")),
+                schedule: Schedule(kind: .weekly, times: [TimeOfDay(hour: 3, minute: 15)!], weekdays: [.mon, .thu])),
+            Registration(
+                name: "Monthly",
+                provider: .s3(
+                    S3Target(
+                        bucket: "b-123", endpoint: "http://127.0.0.1:9000", forcePathStyle: true, accessKey: "minio")),
+                schedule: Schedule(kind: .monthly, times: [TimeOfDay(hour: 23, minute: 59)!], days: [1, 15, 28])),
         ]
-        var texts = registrations.map { "# a header comment\n\n" + ConfigValue.renderTOML(ConfigCodec.renderRegistration($0)) }
+        var texts = registrations.map {
+            "# a header comment\n\n" + ConfigValue.renderTOML(ConfigCodec.renderRegistration($0))
+        }
         texts += FuzzTests.valid
-        texts.append("""
+        texts.append(
+            """
             # written by hand
             provider = "filesystem"   # local disk
             path = '/var/backups/myapp'
@@ -40,7 +59,9 @@ struct PlainTOMLTests {
             ]
             """)
         texts.append("provider = \"filesystem\"\r\npath = \"/b\"\r\n\r\n[ schedule ]\r\n\ttype = \"migration\"\r\n")
-        texts.append("[retention]\nlocal = 7\nremote = \"unlimited\"\n\n[database]\npath = \"/var/lib/app/app.db\"\nbusy_timeout = +30\npace_mib_per_second = 0\n")
+        texts.append(
+            "[retention]\nlocal = 7\nremote = \"unlimited\"\n\n[database]\npath = \"/var/lib/app/app.db\"\nbusy_timeout = +30\npace_mib_per_second = 0\n"
+        )
         texts.append("")
         for text in texts {
             let plain = try #require(PlainTOML.parse(text), "declined: \(text)")
@@ -51,10 +72,14 @@ struct PlainTOMLTests {
     @Test("anything beyond plain TOML is left to toml++, valid or not")
     func declinesTheRest() throws {
         let declined = [
-            #"path = "a\"b""#, #"path = "C:\\x""#, "path = \"\"\"multi\nline\"\"\"", "path = '''x'''", "a.b = 1", "\"quoted\" = 1", "a = 1.5", "a = 1e3",
-            "a = 0x1F", "a = 1_000", "a = 007", "a = inf", "a = 2026-11-26", "a = 02:00", "a = {b = 1}", "a = [[1], [2]]", "[a.b]\nc = 1",
-            "[[a]]\nb = 1", "a = 1\na = 2", "a = 1\n[a]\n", "[t]\n[t]\n", "[t]\nx = 1\nx = 2", "a = 1 b = 2", "a = \"x\u{0}\"", "a = \"x\u{7F}\"",
-            "a = 1 # \u{1}", "a = 1\rb = 2", "a = truex", "a = 12345678901234567890", "\u{FEFF}a = 1", "a = \"open", "a = [1, 2", "a = [1,,2]", "a =", "= 1",
+            #"path = "a\"b""#, #"path = "C:\\x""#, "path = \"\"\"multi\nline\"\"\"", "path = '''x'''", "a.b = 1",
+            "\"quoted\" = 1", "a = 1.5", "a = 1e3",
+            "a = 0x1F", "a = 1_000", "a = 007", "a = inf", "a = 2026-11-26", "a = 02:00", "a = {b = 1}",
+            "a = [[1], [2]]", "[a.b]\nc = 1",
+            "[[a]]\nb = 1", "a = 1\na = 2", "a = 1\n[a]\n", "[t]\n[t]\n", "[t]\nx = 1\nx = 2", "a = 1 b = 2",
+            "a = \"x\u{0}\"", "a = \"x\u{7F}\"",
+            "a = 1 # \u{1}", "a = 1\rb = 2", "a = truex", "a = 12345678901234567890", "\u{FEFF}a = 1", "a = \"open",
+            "a = [1, 2", "a = [1,,2]", "a =", "= 1",
             "a = \"x\n\"", "a = [\n1\r2]",
         ]
         for text in declined {
@@ -66,17 +91,27 @@ struct PlainTOMLTests {
 
     @Test("20,000 generated registration files: whatever the plain reader accepts, toml++ reads the same")
     func sameAsTOMLPlusPlus() {
-        let seed = UInt64(ProcessInfo.processInfo.environment["DBBACKUP_FUZZ_SEED"] ?? "") ?? UInt64.random(in: 1...UInt64.max)
+        let seed =
+            UInt64(ProcessInfo.processInfo.environment["DBBACKUP_FUZZ_SEED"] ?? "") ?? UInt64.random(in: 1...UInt64.max)
         var rng = SplitMix64(seed: seed)
-        var plain = 0, declined = 0, differed = 0
+        var plain = 0
+        var declined = 0
+        var differed = 0
         for index in 0..<20_000 {
             let text = FuzzTests.generate(&rng)
-            guard let fast = PlainTOML.parse(text) else { declined += 1; continue }
+            guard let fast = PlainTOML.parse(text) else {
+                declined += 1
+                continue
+            }
             plain += 1
             let slow = full(text)
             if fast != slow {
                 differed += 1
-                if differed <= 5 { Issue.record("seed \(seed) #\(index): plain \(fast), toml++ \(slow.map { "\($0)" } ?? "rejects it"): \(text.debugDescription)") }
+                if differed <= 5 {
+                    Issue.record(
+                        "seed \(seed) #\(index): plain \(fast), toml++ \(slow.map { "\($0)" } ?? "rejects it"): \(text.debugDescription)"
+                    )
+                }
             }
         }
         // Enough of both kinds for the comparison to mean something.

@@ -1,7 +1,7 @@
 import BackupCore
 import Foundation
-import Testing
 import SystemCalls
+import Testing
 
 @Suite("Backup runs, retention and restore")
 struct RunTests {
@@ -12,7 +12,10 @@ struct RunTests {
         let config = try sandbox.writeMain()
         let registration = try sandbox.filesystemRegistration("pre")
         let report = try sandbox.runner(config).run(registration, trigger: .migration)
-        guard case .file(let path)? = report.backup.location else { Issue.record("no file"); return }
+        guard case .file(let path)? = report.backup.location else {
+            Issue.record("no file")
+            return
+        }
         let name = (path as NSString).lastPathComponent
         #expect(name.hasPrefix("db_v42_"))
         #expect(name.range(of: #"^db_v42_\d{8}T\d{6}Z\.db$"#, options: .regularExpression) != nil)
@@ -44,7 +47,8 @@ struct RunTests {
         let config = try sandbox.writeMain(local: 3)
         let shared = "\(sandbox.root)/shared"
         let pre = try sandbox.filesystemRegistration("pre", directory: shared)
-        let nightly = try sandbox.filesystemRegistration("nightly", directory: shared, schedule: Schedule(kind: .daily, times: [TimeOfDay(hour: 2, minute: 0)!]))
+        let nightly = try sandbox.filesystemRegistration(
+            "nightly", directory: shared, schedule: Schedule(kind: .daily, times: [TimeOfDay(hour: 2, minute: 0)!]))
         let runner = sandbox.runner(config)
         var preRuns: [RunReport] = []
         for _ in 0..<2 { preRuns.append(try runner.run(pre, trigger: .migration)) }
@@ -54,7 +58,9 @@ struct RunTests {
         let registry = try sandbox.registry()
         #expect(try registry.storedBackups(registration: "nightly").map(\.id) == nightlyRuns.suffix(3).map(\.backup.id))
         #expect(try registry.storedBackups(registration: "pre").map(\.id) == preRuns.map(\.backup.id))
-        let expected = (preRuns + nightlyRuns.suffix(3)).compactMap { ($0.backup.location?.description as NSString?)?.lastPathComponent }
+        let expected = (preRuns + nightlyRuns.suffix(3)).compactMap {
+            ($0.backup.location?.description as NSString?)?.lastPathComponent
+        }
         #expect(sandbox.files(in: shared) == expected.sorted())
         #expect(nightlyRuns.last?.pruned.count == 1)
         #expect(try registry.backups(in: .pruned).count == 3)
@@ -137,12 +143,19 @@ struct RunTests {
         // and another after placing but before marking it stored.
         let copy = "\(sandbox.root)/backups/pre/db_v42_20200101T000000Z.db"
         try FileManager.default.copyItem(atPath: path, toPath: copy)
-        let placed = try registry.claim(.init(registration: "pre", provider: "filesystem", location: .file(path: copy), version: "42",
-                                              size: first.backup.size!, sha256: first.backup.sha256!, startedAt: Timestamp(millisecondsSinceEpoch: 1_577_836_800_000), trigger: .manual),
-                                        location: { _ in .file(path: copy) }).id
+        let placed = try registry.claim(
+            .init(
+                registration: "pre", provider: "filesystem", location: .file(path: copy), version: "42",
+                size: first.backup.size!, sha256: first.backup.sha256!,
+                startedAt: Timestamp(millisecondsSinceEpoch: 1_577_836_800_000), trigger: .manual),
+            location: { _ in .file(path: copy) }
+        ).id
         let never = "\(sandbox.root)/backups/pre/never.db"
-        let lost = try registry.claim(.init(registration: "pre", provider: "filesystem", location: .file(path: never), version: "42",
-                                            size: 1, sha256: "00", startedAt: .now(), trigger: .manual), location: { _ in .file(path: never) }).id
+        let lost = try registry.claim(
+            .init(
+                registration: "pre", provider: "filesystem", location: .file(path: never), version: "42",
+                size: 1, sha256: "00", startedAt: .now(), trigger: .manual), location: { _ in .file(path: never) }
+        ).id
         try sandbox.write("partial", to: "backups/pre/.dbbackup-staging-pre-999999-1.db")
         _ = try sandbox.runner(config).run(registration, trigger: .manual)
         #expect(try registry.backup(id: placed)?.state == .stored)
@@ -160,8 +173,9 @@ struct RunTests {
         try sandbox.makeDatabase()
         let config = try sandbox.writeMain(lockTimeout: 1)
         let registration = try sandbox.filesystemRegistration("pre")
-        var held: RunLock? = try RunLock.database(config.database.resolvedPath, locksDirectory: sandbox.locations.locksDirectory,
-                                                  holder: "test", timeoutSeconds: 1)
+        var held: RunLock? = try RunLock.database(
+            config.database.resolvedPath, locksDirectory: sandbox.locations.locksDirectory,
+            holder: "test", timeoutSeconds: 1)
         let started = Date()
         do {
             _ = try sandbox.runner(config).run(registration, trigger: .manual)
@@ -224,10 +238,13 @@ struct RunTests {
         for offset in stride(from: 4096 * 3, to: 4096 * 3 + 200, by: 1) { bytes[offset] = 0x5a }
         try Data(bytes).write(to: URL(fileURLWithPath: path))
         let db = try SQLiteConnection(path: sandbox.locations.registryPath, mode: .readWrite)
-        try db.prepare("UPDATE backups SET sha256 = ? WHERE id = ?").run([.text(try FileSystem.sha256(of: path).sha256), .integer(report.backup.id)])
+        try db.prepare("UPDATE backups SET sha256 = ? WHERE id = ?").run([
+            .text(try FileSystem.sha256(of: path).sha256), .integer(report.backup.id),
+        ])
         let restorer = Restorer(locations: sandbox.locations)
         do {
-            try restorer.restore(try restorer.find(.id(report.backup.id), registration: nil), to: "\(sandbox.root)/out.db", force: false)
+            try restorer.restore(
+                try restorer.find(.id(report.backup.id), registration: nil), to: "\(sandbox.root)/out.db", force: false)
             Issue.record("damaged database restored")
         } catch let error as RestoreError {
             #expect(error.code == .integrity)

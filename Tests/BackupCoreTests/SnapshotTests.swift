@@ -14,7 +14,8 @@ struct SnapshotTests {
         var prefixes: [Int] = []
         for round in 0..<5 {
             let staging = "\(sandbox.root)/snapshot-\(round).db"
-            let result = try Snapshot.take(database: sandbox.database, to: staging, versionQuery: nil, busyTimeoutMilliseconds: 30_000)
+            let result = try Snapshot.take(
+                database: sandbox.database, to: staging, versionQuery: nil, busyTimeoutMilliseconds: 30_000)
             #expect(result.version == "42")
             // The writer's commits sit in the WAL; in rollback mode the file alone is the snapshot.
             #expect(result.method == (wal ? .onlineBackup : .fileCopy))
@@ -33,27 +34,38 @@ struct SnapshotTests {
         let committed = try writer.stop(stopFile: stopFile)
         #expect(committed > 0)
         #expect(prefixes.last! <= committed)
-        #expect(prefixes != prefixes.sorted().reversed() || Set(prefixes).count > 1, "the writer kept writing between snapshots: \(prefixes)")
+        #expect(
+            prefixes != prefixes.sorted().reversed() || Set(prefixes).count > 1,
+            "the writer kept writing between snapshots: \(prefixes)")
     }
 
     @Test("WAL database under concurrent writes") func wal() throws { try snapshotsUnderLoad(wal: true) }
-    @Test("rollback-journal database under concurrent writes") func rollback() throws { try snapshotsUnderLoad(wal: false) }
+    @Test("rollback-journal database under concurrent writes") func rollback() throws {
+        try snapshotsUnderLoad(wal: false)
+    }
 
     @Test("a version query runs on the snapshot; a bad one is a clear error")
     func versionQuery() throws {
         let sandbox = try Sandbox()
         try sandbox.makeDatabase()
         let db = try SQLiteConnection(path: sandbox.database, mode: .readWrite)
-        try db.execute("CREATE TABLE schema_migrations (version TEXT); INSERT INTO schema_migrations VALUES ('20261101_add_users'), ('20261120_add_orders')")
-        let result = try Snapshot.take(database: sandbox.database, to: "\(sandbox.root)/s1.db",
-                                       versionQuery: "SELECT max(version) FROM schema_migrations", busyTimeoutMilliseconds: 1000)
+        try db.execute(
+            "CREATE TABLE schema_migrations (version TEXT); INSERT INTO schema_migrations VALUES ('20261101_add_users'), ('20261120_add_orders')"
+        )
+        let result = try Snapshot.take(
+            database: sandbox.database, to: "\(sandbox.root)/s1.db",
+            versionQuery: "SELECT max(version) FROM schema_migrations", busyTimeoutMilliseconds: 1000)
         #expect(result.version == "20261120_add_orders")
 
         #expect(throws: SnapshotError.self) {
-            try Snapshot.take(database: sandbox.database, to: "\(sandbox.root)/s2.db", versionQuery: "SELECT nope FROM nowhere", busyTimeoutMilliseconds: 1000)
+            try Snapshot.take(
+                database: sandbox.database, to: "\(sandbox.root)/s2.db", versionQuery: "SELECT nope FROM nowhere",
+                busyTimeoutMilliseconds: 1000)
         }
         do {
-            _ = try Snapshot.take(database: sandbox.database, to: "\(sandbox.root)/s3.db", versionQuery: "SELECT 'has space/slash'", busyTimeoutMilliseconds: 1000)
+            _ = try Snapshot.take(
+                database: sandbox.database, to: "\(sandbox.root)/s3.db", versionQuery: "SELECT 'has space/slash'",
+                busyTimeoutMilliseconds: 1000)
             Issue.record("an unsafe version was accepted")
         } catch {
             #expect(error.code == .versionQuery)
@@ -67,15 +79,20 @@ struct SnapshotTests {
         try sandbox.makeDatabase()
         let db = try SQLiteConnection(path: sandbox.database, mode: .readWrite)
         try db.execute("CREATE TABLE schema_migrations (version TEXT); INSERT INTO schema_migrations VALUES ('7')")
-        let accepted = ["PRAGMA user_version", "SELECT max(version) FROM schema_migrations", "SELECT max(version) FROM schema_migrations;",
-                        "SELECT 1 -- the version\n;  ", "/* v */ SELECT version FROM schema_migrations"]
+        let accepted = [
+            "PRAGMA user_version", "SELECT max(version) FROM schema_migrations",
+            "SELECT max(version) FROM schema_migrations;",
+            "SELECT 1 -- the version\n;  ", "/* v */ SELECT version FROM schema_migrations",
+        ]
         for query in accepted { #expect(try VersionQuery.problem(query, on: db) == nil, "\(query)") }
         let refused: [(String, String)] = [
             ("SELEC nonsense", "does not compile"), ("SELECT nope FROM nowhere", "does not compile"),
             ("-- nothing but a comment", "does not compile"),
-            ("DELETE FROM schema_migrations", "would change the database"), ("PRAGMA user_version = 9", "would change the database"),
+            ("DELETE FROM schema_migrations", "would change the database"),
+            ("PRAGMA user_version = 9", "would change the database"),
             ("SELECT 1, 2", "returns 2 columns"),
-            ("SELECT 1; DELETE FROM schema_migrations", "more than one statement"), ("SELECT 1; garbage", "more than one statement"),
+            ("SELECT 1; DELETE FROM schema_migrations", "more than one statement"),
+            ("SELECT 1; garbage", "more than one statement"),
         ]
         for (query, expected) in refused {
             let problem = try VersionQuery.problem(query, on: db)
@@ -87,8 +104,10 @@ struct SnapshotTests {
 
         // A run refuses such a query before running it, and says why.
         do {
-            _ = try Snapshot.take(database: sandbox.database, to: "\(sandbox.root)/s.db", versionQuery: "SELECT version, 1 FROM schema_migrations",
-                                  busyTimeoutMilliseconds: 1000)
+            _ = try Snapshot.take(
+                database: sandbox.database, to: "\(sandbox.root)/s.db",
+                versionQuery: "SELECT version, 1 FROM schema_migrations",
+                busyTimeoutMilliseconds: 1000)
             Issue.record("a two-column version query was accepted")
         } catch {
             #expect(error.code == .versionQuery)
@@ -100,14 +119,18 @@ struct SnapshotTests {
     func badSources() throws {
         let sandbox = try Sandbox()
         do {
-            _ = try Snapshot.take(database: "\(sandbox.root)/missing.db", to: "\(sandbox.root)/s.db", versionQuery: nil, busyTimeoutMilliseconds: 100)
+            _ = try Snapshot.take(
+                database: "\(sandbox.root)/missing.db", to: "\(sandbox.root)/s.db", versionQuery: nil,
+                busyTimeoutMilliseconds: 100)
             Issue.record("no error")
         } catch {
             #expect(error.code == .missingDatabase)
         }
         try sandbox.write(String(repeating: "this is not sqlite\n", count: 500), to: "text.db")
         do {
-            _ = try Snapshot.take(database: "\(sandbox.root)/text.db", to: "\(sandbox.root)/s.db", versionQuery: nil, busyTimeoutMilliseconds: 100)
+            _ = try Snapshot.take(
+                database: "\(sandbox.root)/text.db", to: "\(sandbox.root)/s.db", versionQuery: nil,
+                busyTimeoutMilliseconds: 100)
             Issue.record("no error")
         } catch {
             #expect(error.code == .notADatabase)
@@ -123,7 +146,8 @@ struct SnapshotTests {
         try holder.execute("BEGIN EXCLUSIVE; INSERT INTO items (payload) VALUES ('held')")
         defer { try? holder.execute("ROLLBACK") }
         do {
-            _ = try Snapshot.take(database: sandbox.database, to: "\(sandbox.root)/s.db", versionQuery: nil, busyTimeoutMilliseconds: 200)
+            _ = try Snapshot.take(
+                database: sandbox.database, to: "\(sandbox.root)/s.db", versionQuery: nil, busyTimeoutMilliseconds: 200)
             Issue.record("no error")
         } catch {
             #expect(error.code == .busy)
@@ -150,11 +174,16 @@ struct DatabaseTroubleTests {
         try sandbox.makeDatabase(rows: 10, path: other)
         var done = false
         do {
-            _ = try Snapshot.take(database: sandbox.database, to: "\(sandbox.root)/s.db", versionQuery: nil, busyTimeoutMilliseconds: 1000) { copied, total in
+            _ = try Snapshot.take(
+                database: sandbox.database, to: "\(sandbox.root)/s.db", versionQuery: nil, busyTimeoutMilliseconds: 1000
+            ) { copied, total in
                 guard !done, copied > 0, copied < total else { return }
                 done = true
-                if how == "delete" { try? FileManager.default.removeItem(atPath: sandbox.database) }
-                else { _ = rename(other, sandbox.database) }
+                if how == "delete" {
+                    try? FileManager.default.removeItem(atPath: sandbox.database)
+                } else {
+                    _ = rename(other, sandbox.database)
+                }
             }
             Issue.record("a snapshot of a \(how)d database was accepted")
         } catch {

@@ -35,18 +35,26 @@ final class Sandbox {
         return path
     }
 
-    func writeMain(local: Int = 7, remote: Retention.RemoteLimit = .count(14), versionQuery: String? = nil, lockTimeout: Int = 600) throws -> MainConfig {
+    func writeMain(
+        local: Int = 7, remote: Retention.RemoteLimit = .count(14), versionQuery: String? = nil, lockTimeout: Int = 600
+    ) throws -> MainConfig {
         let config = MainConfig(
-            database: DatabaseSettings(path: database, configDirectory: locations.configDirectory, versionQuery: versionQuery, lockTimeoutSeconds: lockTimeout),
+            database: DatabaseSettings(
+                path: database, configDirectory: locations.configDirectory, versionQuery: versionQuery,
+                lockTimeoutSeconds: lockTimeout),
             retention: Retention(local: local, remote: remote))
         try store.saveMain(config)
         return config
     }
 
-    func filesystemRegistration(_ name: String, directory: String? = nil, schedule: Schedule = .migration) throws -> Registration {
+    func filesystemRegistration(
+        _ name: String, directory: String? = nil, schedule: Schedule = .migration
+    ) throws -> Registration {
         let registration = Registration(
             name: name,
-            provider: .filesystem(FilesystemTarget(path: directory ?? "\(root)/backups/\(name)", configDirectory: locations.configDirectory)),
+            provider: .filesystem(
+                FilesystemTarget(
+                    path: directory ?? "\(root)/backups/\(name)", configDirectory: locations.configDirectory)),
             schedule: schedule)
         try store.save(registration)
         return registration
@@ -60,7 +68,8 @@ final class Sandbox {
 
     func write(_ text: String, to relativePath: String) throws {
         let path = "\(root)/\(relativePath)"
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try text.write(toFile: path, atomically: true, encoding: .utf8)
     }
 
@@ -71,7 +80,9 @@ final class Sandbox {
 
 /// Runs a program and returns its exit status and output.
 @discardableResult
-func runProcess(_ executable: String, _ arguments: [String], environment: [String: String]? = nil, input: String? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
+func runProcess(
+    _ executable: String, _ arguments: [String], environment: [String: String]? = nil, input: String? = nil
+) throws -> (status: Int32, stdout: String, stderr: String) {
     let result = try Spawn.run(executable, arguments, environment: environment, input: input ?? "")
     return (result.status, result.stdout, result.stderr)
 }
@@ -86,23 +97,23 @@ final class WriterProcess {
     init(database: String, stopFile: String) throws {
         let ready = stopFile + ".ready"
         let script = """
-        import os, sqlite3, sys
-        db = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)
-        db.execute("CREATE TABLE IF NOT EXISTS a (seq INTEGER PRIMARY KEY, payload TEXT)")
-        db.execute("CREATE TABLE IF NOT EXISTS b (seq INTEGER PRIMARY KEY, payload TEXT)")
-        seq = db.execute("SELECT coalesce(max(seq), 0) FROM a").fetchone()[0]
-        ready = False
-        while not os.path.exists(sys.argv[2]):
-            seq += 1
-            db.execute("BEGIN IMMEDIATE")
-            db.execute("INSERT INTO a VALUES (?, ?)", (seq, "x" * 500))
-            db.execute("INSERT INTO b VALUES (?, ?)", (seq, "y" * 500))
-            db.execute("COMMIT")
-            if not ready:
-                open(sys.argv[3], "w").close()
-                ready = True
-        print(seq, flush=True)
-        """
+            import os, sqlite3, sys
+            db = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)
+            db.execute("CREATE TABLE IF NOT EXISTS a (seq INTEGER PRIMARY KEY, payload TEXT)")
+            db.execute("CREATE TABLE IF NOT EXISTS b (seq INTEGER PRIMARY KEY, payload TEXT)")
+            seq = db.execute("SELECT coalesce(max(seq), 0) FROM a").fetchone()[0]
+            ready = False
+            while not os.path.exists(sys.argv[2]):
+                seq += 1
+                db.execute("BEGIN IMMEDIATE")
+                db.execute("INSERT INTO a VALUES (?, ?)", (seq, "x" * 500))
+                db.execute("INSERT INTO b VALUES (?, ?)", (seq, "y" * 500))
+                db.execute("COMMIT")
+                if not ready:
+                    open(sys.argv[3], "w").close()
+                    ready = True
+            print(seq, flush=True)
+            """
         child = try Spawn.start("python3", ["-c", script, database, stopFile, ready])
         // Wait (bounded) until the writer has its tables and is writing.
         for _ in 0..<300 where !FileManager.default.fileExists(atPath: ready) { usleep(10_000) }

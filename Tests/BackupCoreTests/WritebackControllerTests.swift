@@ -1,6 +1,7 @@
-@testable import BackupCore
 import Foundation
 import Testing
+
+@testable import BackupCore
 
 /// The writeback controller driven tick by tick with made-up signals: no clock, no disk.
 @Suite("How fast a directory backup goes to disk while the application writes")
@@ -21,17 +22,21 @@ struct WritebackControllerTests {
         /// Bytes handed to the disk at each tick, and whether the tick paused.
         var handed: [(bytes: Int64, pausing: Bool, rate: Int64)] = []
 
-        mutating func run(_ ticks: Int, commits: ((Bool) -> UInt32)? = { _ in 50 }, stallShare: ((Bool) -> Double)? = nil,
-                          filesChanged: Bool = true) {
+        mutating func run(
+            _ ticks: Int, commits: ((Bool) -> UInt32)? = { _ in 50 }, stallShare: ((Bool) -> Double)? = nil,
+            filesChanged: Bool = true
+        ) {
             for _ in 0..<ticks {
                 // What happened during the last tick depends on whether it paused.
                 let pausedBefore = controller.pausing && controller.paces
                 if let commits { counter &+= commits(pausedBefore) }
                 if let stallShare { stall += UInt64(stallShare(pausedBefore) * 50_000) }
-                let look = WritebackController.Look(commits: commits == nil ? nil : counter,
-                                                    stallMicroseconds: stallShare == nil ? nil : stall, filesChanged: filesChanged)
+                let look = WritebackController.Look(
+                    commits: commits == nil ? nil : counter,
+                    stallMicroseconds: stallShare == nil ? nil : stall, filesChanged: filesChanged)
                 let size = flushed + 1 << 30
-                let target = controller.target(flushed: flushed, size: size, at: start + .milliseconds(50 * tick), look: look)
+                let target = controller.target(
+                    flushed: flushed, size: size, at: start + .milliseconds(50 * tick), look: look)
                 handed.append((target - flushed, controller.pausing && controller.paces, controller.rate))
                 flushed = target
                 tick += 1
@@ -47,16 +52,25 @@ struct WritebackControllerTests {
         #expect(!drive.controller.paces)
     }
 
-    @Test("an application that keeps its commits: a pause first, then the rate doubles from a sixteenth of the ceiling up to it, and stays; 3 ticks in 20 pause")
+    @Test(
+        "an application that keeps its commits: a pause first, then the rate doubles from a sixteenth of the ceiling up to it, and stays; 3 ticks in 20 pause"
+    )
     func calmApplication() {
         var drive = Drive()
         drive.run(3 + 20 * 8)
         #expect(drive.controller.rate == Self.ceiling)
-        #expect(drive.handed.prefix(3).allSatisfy { $0.pausing && $0.bytes == 0 }, "its own pace is measured before the first byte")
-        #expect(drive.handed.allSatisfy { $0.bytes <= 2 * Self.tickBytes }, "never more than two ticks at the ceiling at once")
+        #expect(
+            drive.handed.prefix(3).allSatisfy { $0.pausing && $0.bytes == 0 },
+            "its own pace is measured before the first byte")
+        #expect(
+            drive.handed.allSatisfy { $0.bytes <= 2 * Self.tickBytes },
+            "never more than two ticks at the ceiling at once")
         let rates = drive.handed.dropFirst(3).map(\.rate)
         #expect(rates.first == Self.ceiling / 16)
-        #expect(Set(rates).sorted() == [Self.ceiling / 16, Self.ceiling / 8, Self.ceiling / 4, Self.ceiling / 2, Self.ceiling])
+        #expect(
+            Set(rates).sorted() == [
+                Self.ceiling / 16, Self.ceiling / 8, Self.ceiling / 4, Self.ceiling / 2, Self.ceiling,
+            ])
         for cycle in 0..<8 {
             let ticks = drive.handed[(3 + cycle * 20)..<(3 + cycle * 20 + 20)]
             #expect(ticks.filter(\.pausing).count == 3)
@@ -67,7 +81,9 @@ struct WritebackControllerTests {
         #expect(last.allSatisfy { $0.bytes == Self.tickBytes }, "the ceiling, a tick's worth each tick")
     }
 
-    @Test("an application that loses half its commits while the backup writes: the rate halves each second down to the floor, and the backup still goes on")
+    @Test(
+        "an application that loses half its commits while the backup writes: the rate halves each second down to the floor, and the backup still goes on"
+    )
     func sufferingApplication() {
         var drive = Drive()
         drive.run(3 + 20 * 5)  // at the ceiling
@@ -77,7 +93,11 @@ struct WritebackControllerTests {
         #expect(floor == Self.ceiling / 32)
         #expect(drive.controller.rate == floor)
         let ratePerCycle = stride(from: 103, to: 3 + 20 * 11, by: 20).map { drive.handed[$0].rate }
-        #expect(ratePerCycle == [Self.ceiling, Self.ceiling / 2, Self.ceiling / 4, Self.ceiling / 8, Self.ceiling / 16, Self.ceiling / 32])
+        #expect(
+            ratePerCycle == [
+                Self.ceiling, Self.ceiling / 2, Self.ceiling / 4, Self.ceiling / 8, Self.ceiling / 16,
+                Self.ceiling / 32,
+            ])
         // Never stopped: every writing tick of the last cycle hands the floor's worth over.
         let writing = drive.handed.suffix(20).filter { !$0.pausing }
         #expect(writing.count == 17)
@@ -94,7 +114,9 @@ struct WritebackControllerTests {
         #expect(drive.controller.rate == low + 3 * Self.ceiling / 16)
     }
 
-    @Test("commits that collapse while the backup writes halve the rate at once and pause, without waiting for the end of the second")
+    @Test(
+        "commits that collapse while the backup writes halve the rate at once and pause, without waiting for the end of the second"
+    )
     func collapse() {
         var drive = Drive()
         drive.run(3 + 20 + 1)  // a calm first second, judged
@@ -115,7 +137,8 @@ struct WritebackControllerTests {
         #expect(drive.controller.rate == Self.ceiling)
     }
 
-    @Test("the application stops writing: a second later nothing is paced; it starts again: a pause at once, then paced")
+    @Test(
+        "the application stops writing: a second later nothing is paced; it starts again: a pause at once, then paced")
     func stopsAndStarts() {
         var drive = Drive()
         drive.run(30)
@@ -176,8 +199,9 @@ struct WritebackControllerTests {
         for _ in 0..<40 {
             drive.counter &+= 26
             let look = WritebackController.Look(commits: drive.counter, filesChanged: true)
-            let target = drive.controller.target(flushed: drive.flushed, size: drive.flushed + 1 << 30,
-                                                 at: drive.start + .milliseconds(50 * drive.tick), look: look, minimumRate: minimum)
+            let target = drive.controller.target(
+                flushed: drive.flushed, size: drive.flushed + 1 << 30,
+                at: drive.start + .milliseconds(50 * drive.tick), look: look, minimumRate: minimum)
             handed.append(target - drive.flushed)
             (drive.flushed, drive.tick) = (target, drive.tick + 1)
         }
@@ -186,13 +210,20 @@ struct WritebackControllerTests {
 
     @Test("the deadline: what is left, over the time left of 25 seconds dirty, or all of it in the last tick")
     func deadlineRate() {
-        #expect(PacedWriteback.deadlineRate(pending: 250 * Self.mib, age: .seconds(0), tick: .milliseconds(50)) == 10 * Self.mib)
-        #expect(PacedWriteback.deadlineRate(pending: 100 * Self.mib, age: .seconds(15), tick: .milliseconds(50)) == 10 * Self.mib)
-        #expect(PacedWriteback.deadlineRate(pending: Self.mib, age: .seconds(40), tick: .milliseconds(50)) == 20 * Self.mib)
+        #expect(
+            PacedWriteback.deadlineRate(pending: 250 * Self.mib, age: .seconds(0), tick: .milliseconds(50)) == 10
+                * Self.mib)
+        #expect(
+            PacedWriteback.deadlineRate(pending: 100 * Self.mib, age: .seconds(15), tick: .milliseconds(50)) == 10
+                * Self.mib)
+        #expect(
+            PacedWriteback.deadlineRate(pending: Self.mib, age: .seconds(40), tick: .milliseconds(50)) == 20 * Self.mib)
         #expect(PacedWriteback.deadlineRate(pending: 0, age: .seconds(40), tick: .milliseconds(50)) == 0)
     }
 
-    @Test("looking while the backup holds its writes tells whether the application writes; writing then starts with a pause")
+    @Test(
+        "looking while the backup holds its writes tells whether the application writes; writing then starts with a pause"
+    )
     func holding() {
         var drive = Drive()
         var counter: UInt32 = 7
@@ -209,11 +240,16 @@ struct WritebackControllerTests {
         #expect(drive.handed.last!.bytes == WritebackController.bytes(Self.ceiling / 16, in: .milliseconds(50)))
         var quiet = WritebackController(ceiling: Self.ceiling)
         let start = ContinuousClock.now
-        let looks = [quiet.isWriting(at: start, look: .init(commits: 5)), quiet.isWriting(at: start + .milliseconds(50), look: .init(commits: 5))]
+        let looks = [
+            quiet.isWriting(at: start, look: .init(commits: 5)),
+            quiet.isWriting(at: start + .milliseconds(50), look: .init(commits: 5)),
+        ]
         #expect(looks == [false, false], "no commit, no change of the files")
     }
 
-    @Test("an application that committed just before the backup and is quiet since: with a counter, nothing held after the first look")
+    @Test(
+        "an application that committed just before the backup and is quiet since: with a counter, nothing held after the first look"
+    )
     func committedJustBefore() {
         var drive = Drive()
         // Its files changed within the last second, but the counter stands still.
@@ -222,7 +258,9 @@ struct WritebackControllerTests {
         #expect(drive.handed.dropFirst().allSatisfy { $0.bytes == 1 << 30 }, "\(drive.handed.map(\.bytes))")
     }
 
-    @Test("a clock that stands still (libfaketime freezes it in the tests): each look counts a tick, and the backup goes on")
+    @Test(
+        "a clock that stands still (libfaketime freezes it in the tests): each look counts a tick, and the backup goes on"
+    )
     func frozenClock() {
         var controller = WritebackController(ceiling: Self.ceiling)
         let frozen = ContinuousClock.now
@@ -230,8 +268,9 @@ struct WritebackControllerTests {
         var handed: [Int64] = []
         for _ in 0..<40 {
             counter &+= 50
-            let target = controller.target(flushed: flushed, size: flushed + 1 << 30, at: frozen,
-                                           look: .init(commits: counter, filesChanged: true))
+            let target = controller.target(
+                flushed: flushed, size: flushed + 1 << 30, at: frozen,
+                look: .init(commits: counter, filesChanged: true))
             handed.append(target - flushed)
             flushed = target
         }
@@ -262,7 +301,8 @@ struct ApplicationSignalTests {
         for row in 0..<7 { try writer.execute("INSERT INTO items (payload) VALUES ('commit \(row)')") }
         counter = index.changeCounter()
         #expect(counter == start &+ 7)
-        try writer.execute("BEGIN; INSERT INTO items (payload) VALUES ('a'); INSERT INTO items (payload) VALUES ('b'); COMMIT")
+        try writer.execute(
+            "BEGIN; INSERT INTO items (payload) VALUES ('a'); INSERT INTO items (payload) VALUES ('b'); COMMIT")
         counter = index.changeCounter()
         #expect(counter == start &+ 8, "one transaction, one count")
         try writer.execute("BEGIN; INSERT INTO items (payload) VALUES ('undone'); ROLLBACK")
@@ -273,7 +313,8 @@ struct ApplicationSignalTests {
         counter = index.changeCounter()
         #expect(counter == start &+ 8, "reads, a rollback and a checkpoint are not commits")
         // Another process's commits count the same.
-        let other = try runProcess("/usr/bin/sqlite3", [sandbox.database, "INSERT INTO items (payload) VALUES ('other process')"])
+        let other = try runProcess(
+            "/usr/bin/sqlite3", [sandbox.database, "INSERT INTO items (payload) VALUES ('other process')"])
         #expect(other.status == 0)
         counter = index.changeCounter()
         #expect(counter == start &+ 9)
@@ -299,7 +340,8 @@ struct ApplicationSignalTests {
 
     @Test("the kernel's I/O pressure: the `some` line's total, read again at every look")
     func ioPressure() throws {
-        let text = "some avg10=1.50 avg60=0.20 avg300=0.05 total=123456789\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=42\n"
+        let text =
+            "some avg10=1.50 avg60=0.20 avg300=0.05 total=123456789\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=42\n"
         #expect(IOPressure.someTotal(text) == 123_456_789)
         #expect(IOPressure.someTotal("full avg10=0.00 total=42\n") == nil)
         #expect(IOPressure.open(candidates: ["/nonexistent/io.pressure"]) == nil)

@@ -19,7 +19,9 @@ final class CLI {
         // The test bundle sits beside the products in .build/<configuration>/.
         let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         var directory = bundle.deletingLastPathComponent()
-        while directory.path != "/" && !FileManager.default.fileExists(atPath: directory.appendingPathComponent("dbbackup").path) {
+        while directory.path != "/"
+            && !FileManager.default.fileExists(atPath: directory.appendingPathComponent("dbbackup").path)
+        {
             directory = directory.deletingLastPathComponent()
         }
         return directory.appendingPathComponent("dbbackup").path
@@ -68,12 +70,21 @@ final class CLI {
         try run(arguments, input: input, clock: time)
     }
 
-    func run(_ arguments: [String], input: String? = nil, asUser user: String? = nil, clock: String? = nil) throws -> Result {
+    func run(
+        _ arguments: [String], input: String? = nil, asUser user: String? = nil, clock: String? = nil
+    ) throws -> Result {
         var environment = ProcessInfo.processInfo.environment
         environment["DBBACKUP_CONFIG_DIR"] = configDirectory
         environment["DBBACKUP_STATE_DIR"] = stateDirectory
         environment["DBBACKUP_RUNTIME_DIR"] = runtimeDirectory  // never this host's /run/dbbackup
-        var (executable, fullArguments) = user.map { ("/usr/bin/setpriv", ["--reuid=\($0)", "--regid=\($0 == "nobody" ? "nogroup" : $0)", "--clear-groups", Self.binary] + arguments) }
+        var (executable, fullArguments) =
+            user.map {
+                (
+                    "/usr/bin/setpriv",
+                    ["--reuid=\($0)", "--regid=\($0 == "nobody" ? "nogroup" : $0)", "--clear-groups", Self.binary]
+                        + arguments
+                )
+            }
             ?? (Self.binary, arguments)
         if let clock { (executable, fullArguments) = ("/usr/bin/faketime", ["-f", clock, executable] + fullArguments) }
         let result = try launch(executable, fullArguments, environment: environment, input: input)
@@ -81,9 +92,12 @@ final class CLI {
         return result
     }
 
-    func launch(_ executable: String, _ arguments: [String], environment: [String: String], input: String?) throws -> Result {
+    func launch(
+        _ executable: String, _ arguments: [String], environment: [String: String], input: String?
+    ) throws -> Result {
         // Run from the sandbox, as a sysadmin in that directory would: relative paths land there.
-        let result = try Spawn.run(executable, arguments, environment: environment, input: input ?? "", workingDirectory: root)
+        let result = try Spawn.run(
+            executable, arguments, environment: environment, input: input ?? "", workingDirectory: root)
         return Result(status: result.status, stdout: result.stdout, stderr: result.stderr)
     }
 
@@ -97,7 +111,9 @@ final class CLI {
 
     func makeDatabase(rows: Int = 200, payloadSize: Int = 100, wal: Bool = true) throws {
         let db = try SQLiteConnection(path: database, mode: .readWriteCreate)
-        try db.execute("PRAGMA journal_mode=\(wal ? "WAL" : "DELETE"); CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); PRAGMA user_version = 7")
+        try db.execute(
+            "PRAGMA journal_mode=\(wal ? "WAL" : "DELETE"); CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); PRAGMA user_version = 7"
+        )
         try db.execute("BEGIN")
         let insert = try db.prepare("INSERT INTO t (v) VALUES (?)")
         for _ in 0..<rows { try insert.run([.text(String(repeating: "v", count: payloadSize))]) }

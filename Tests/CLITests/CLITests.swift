@@ -12,7 +12,10 @@ struct CLITests {
         // Relative paths on the command line start at the current directory (the sandbox), and are stored absolute.
         #expect(try cli("init", "--database", "app.db").status == 0)
         #expect(cli.file("\(cli.configDirectory)/dbbackup.toml")?.contains("path = '\(cli.database)'") == true)
-        #expect(try cli("registration", "add", "pre", "--provider", "filesystem", "--path", "backups", "--schedule", "migration").status == 0)
+        #expect(
+            try cli(
+                "registration", "add", "pre", "--provider", "filesystem", "--path", "backups", "--schedule", "migration"
+            ).status == 0)
         let run = try cli("run", "--trigger", "migration")
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.contains("db_v7_"))
@@ -39,12 +42,15 @@ struct CLITests {
         #expect(try cli("restore", "99", "--to", "\(cli.root)/x.db").stderr.contains("no stored backup with id 99"))
         let noDirectory = try cli("restore", "latest", "--to", "\(cli.root)/missing/x.db")
         #expect(noDirectory.status != 0)
-        #expect(noDirectory.stderr.contains("\(cli.root)/missing is not a directory; create it first"), "\(noDirectory.stderr)")
+        #expect(
+            noDirectory.stderr.contains("\(cli.root)/missing is not a directory; create it first"),
+            "\(noDirectory.stderr)")
 
         // A listed name that is neither configured nor in the registry is told apart from one with no backups yet.
         #expect(try cli("list", "pre").stdout.contains("db_v7_"))
         #expect(try cli("list", "nosuch").stdout.contains("no registration nosuch is configured"))
-        #expect(try cli("list", "nosuch", "--json").stdout.trimmingCharacters(in: .whitespacesAndNewlines).hasPrefix("["))
+        #expect(
+            try cli("list", "nosuch", "--json").stdout.trimmingCharacters(in: .whitespacesAndNewlines).hasPrefix("["))
     }
 
     @Test("exit statuses tell configuration, snapshot and store failures apart")
@@ -55,8 +61,11 @@ struct CLITests {
         try cli("init", "--database", cli.database)
         #expect(try cli("run", "nothing").status == ExitStatus.configuration.code)
         #expect(try cli("run").status == 64)  // usage: neither NAME nor --trigger migration
-        #expect(try cli("run", "--trigger", "migration").status == ExitStatus.configuration.code)  // no migration registration
-        try cli("registration", "add", "blocked", "--provider", "filesystem", "--path", "\(cli.database)/sub", "--schedule", "migration")
+        // No migration registration.
+        #expect(try cli("run", "--trigger", "migration").status == ExitStatus.configuration.code)
+        try cli(
+            "registration", "add", "blocked", "--provider", "filesystem", "--path", "\(cli.database)/sub", "--schedule",
+            "migration")
         let store = try cli("run", "blocked")
         #expect(store.status == ExitStatus.store.code)
         #expect(store.stderr.contains("registration blocked"))
@@ -73,22 +82,73 @@ struct CLITests {
     func badInput() throws {
         let cli = try CLI.initialized()
         let cases: [([String], String)] = [
-            (["registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "daily", "--time", "25:00"], "--time[0] = \"25:00\""),
-            (["registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "weekly", "--time", "02:00", "--weekday", "funday"], "--weekday[0] = \"funday\""),
-            (["registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "weekly", "--time", "02:00"], "--weekday"),
-            (["registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "monthly", "--time", "02:00", "--day", "32"], "--day[0] = 32"),
-            (["registration", "add", "x", "--provider", "ftp", "--path", "b", "--schedule", "migration"], "--provider = \"ftp\""),
-            (["registration", "add", "x", "--provider", "s3", "--access-key", "a", "--schedule", "migration"], "--bucket"),
-            (["registration", "add", "a/b", "--provider", "filesystem", "--path", "b", "--schedule", "migration"], "NAME"),
-            (["registration", "add", "a b", "--provider", "filesystem", "--path", "b", "--schedule", "migration"], "white space"),
-            (["registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "daily", "--time", "02:00", "--timezone", "Nowhere/City"], "--timezone"),
+            (
+                [
+                    "registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "daily",
+                    "--time", "25:00",
+                ], "--time[0] = \"25:00\""
+            ),
+            (
+                [
+                    "registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "weekly",
+                    "--time", "02:00", "--weekday", "funday",
+                ], "--weekday[0] = \"funday\""
+            ),
+            (
+                [
+                    "registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "weekly",
+                    "--time", "02:00",
+                ], "--weekday"
+            ),
+            (
+                [
+                    "registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "monthly",
+                    "--time", "02:00", "--day", "32",
+                ], "--day[0] = 32"
+            ),
+            (
+                ["registration", "add", "x", "--provider", "ftp", "--path", "b", "--schedule", "migration"],
+                "--provider = \"ftp\""
+            ),
+            (
+                ["registration", "add", "x", "--provider", "s3", "--access-key", "a", "--schedule", "migration"],
+                "--bucket"
+            ),
+            (
+                ["registration", "add", "a/b", "--provider", "filesystem", "--path", "b", "--schedule", "migration"],
+                "NAME"
+            ),
+            (
+                ["registration", "add", "a b", "--provider", "filesystem", "--path", "b", "--schedule", "migration"],
+                "white space"
+            ),
+            (
+                [
+                    "registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "daily",
+                    "--time", "02:00", "--timezone", "Nowhere/City",
+                ], "--timezone"
+            ),
             (["retention", "set", "--local", "16"], "--local = 16"),
             (["retention", "set", "--remote", "many"], "--remote = many"),
             (["retention", "set", "--local", "-1"], "--local = -1: must be between 0 and 15"),
-            (["retention", "set", "--remote", "-1"], "--remote = -1: must be a number of backups (0 or more) or \"unlimited\"; e.g. --remote 30"),
-            (["registration", "add", "_x", "--provider", "filesystem", "--path", "b", "--schedule", "migration"], "must start with a letter or digit"),
-            (["registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "monthly", "--time", "02:00", "--day", "15", "--day", "40", "--day", "1"], "--day[1] = 40"),
-            (["registration", "add", "x", "--provider", "filesystem", "--path", "", "--schedule", "migration"], "--path = \"\": is empty"),
+            (
+                ["retention", "set", "--remote", "-1"],
+                "--remote = -1: must be a number of backups (0 or more) or \"unlimited\"; e.g. --remote 30"
+            ),
+            (
+                ["registration", "add", "_x", "--provider", "filesystem", "--path", "b", "--schedule", "migration"],
+                "must start with a letter or digit"
+            ),
+            (
+                [
+                    "registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "monthly",
+                    "--time", "02:00", "--day", "15", "--day", "40", "--day", "1",
+                ], "--day[1] = 40"
+            ),
+            (
+                ["registration", "add", "x", "--provider", "filesystem", "--path", "", "--schedule", "migration"],
+                "--path = \"\": is empty"
+            ),
             (["init", "--database", ""], "--database = \"\": is empty"),
         ]
         for (arguments, expected) in cases {
@@ -98,7 +158,8 @@ struct CLITests {
         }
         #expect(!FileManager.default.fileExists(atPath: "\(cli.configDirectory)/registrations.d/x.toml"))
         try cli("registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
-        let duplicate = try cli("registration", "add", "x", "--provider", "filesystem", "--path", "c", "--schedule", "migration")
+        let duplicate = try cli(
+            "registration", "add", "x", "--provider", "filesystem", "--path", "c", "--schedule", "migration")
         #expect(duplicate.status == ExitStatus.configuration.code)
         #expect(duplicate.stderr.contains("already exists"))
         #expect(cli.file("\(cli.configDirectory)/registrations.d/x.toml")?.contains("path = '\(cli.root)/b'") == true)
@@ -108,15 +169,17 @@ struct CLITests {
     @Test("every error of a schedule given on the command line is reported at once")
     func allScheduleErrorsAtOnce() throws {
         let cli = try CLI.initialized()
-        let add = try cli("registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "weekly",
-                          "--time", "25:00", "--weekday", "funday", "--timezone", "Nowhere/X")
+        let add = try cli(
+            "registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "weekly",
+            "--time", "25:00", "--weekday", "funday", "--timezone", "Nowhere/X")
         #expect(add.status == ExitStatus.configuration.code)
         for field in ["--time[0] = \"25:00\"", "--weekday[0] = \"funday\"", "--timezone = \"Nowhere/X\""] {
             #expect(add.stderr.contains(field), "\(field): \(add.stderr)")
         }
         // A day that is not a number is one error among the others, not the only one.
-        let monthly = try cli("registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "monthly",
-                              "--time", "25:00", "--day", "x", "--timezone", "Nowhere/X")
+        let monthly = try cli(
+            "registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "monthly",
+            "--time", "25:00", "--day", "x", "--timezone", "Nowhere/X")
         #expect(monthly.status == ExitStatus.configuration.code)
         for field in ["--day[0] = \"x\"", "--time[0] = \"25:00\"", "--timezone = \"Nowhere/X\""] {
             #expect(monthly.stderr.contains(field), "\(field): \(monthly.stderr)")
@@ -127,12 +190,22 @@ struct CLITests {
     func fixesNameOptions() throws {
         let cli = try CLI.initialized()
         let cases: [([String], String)] = [
-            (["--schedule", "daily", "--time", "02:00", "--weekday", "mon"], "--weekday: only a weekly schedule takes weekdays; remove it, or use --schedule weekly"),
-            (["--schedule", "daily", "--time", "02:00", "--day", "3"], "--day: only a monthly schedule takes days of the month; remove it, or use --schedule monthly"),
-            (["--bucket", "b-1", "--schedule", "migration"], "--bucket: belongs to the s3 provider, not filesystem; remove it, or use --provider s3"),
+            (
+                ["--schedule", "daily", "--time", "02:00", "--weekday", "mon"],
+                "--weekday: only a weekly schedule takes weekdays; remove it, or use --schedule weekly"
+            ),
+            (
+                ["--schedule", "daily", "--time", "02:00", "--day", "3"],
+                "--day: only a monthly schedule takes days of the month; remove it, or use --schedule monthly"
+            ),
+            (
+                ["--bucket", "b-1", "--schedule", "migration"],
+                "--bucket: belongs to the s3 provider, not filesystem; remove it, or use --provider s3"
+            ),
         ]
         for (arguments, expected) in cases {
-            let result = try cli.run(["registration", "add", "x", "--provider", "filesystem", "--path", "b"] + arguments)
+            let result = try cli.run(
+                ["registration", "add", "x", "--provider", "filesystem", "--path", "b"] + arguments)
             #expect(result.status == ExitStatus.configuration.code, "\(arguments)")
             #expect(result.stderr.contains(expected), "\(arguments): \(result.stderr)")
             #expect(!result.stderr.contains(" = \""), "\(arguments): \(result.stderr)")
@@ -148,7 +221,8 @@ struct CLITests {
         try cli("registration", "add", "z", "--provider", "filesystem", "--path", "z", "--schedule", "migration")
         let run = try cli("run", "z")
         #expect(run.status == 0)
-        #expect(run.stderr.contains("warning: retention keeps every backup of z (no automatic cleanup)"), "\(run.stderr)")
+        #expect(
+            run.stderr.contains("warning: retention keeps every backup of z (no automatic cleanup)"), "\(run.stderr)")
         let remote = try cli("retention", "set", "--remote", "unlimited")
         #expect(remote.status == 0)
         #expect(!remote.stderr.contains("--local"), "\(remote.stderr)")
@@ -161,7 +235,8 @@ struct CLITests {
         let cli = try CLI()
         try cli.makeDatabase()
         let file = "\(cli.root)/two.toml"
-        try "[[registrations]]\nname = \"a\"\nprovider = \"filesystem\"\npath = \"b\"\n[registrations.schedule]\ntype = \"migration\"\n"
+        try
+            "[[registrations]]\nname = \"a\"\nprovider = \"filesystem\"\npath = \"b\"\n[registrations.schedule]\ntype = \"migration\"\n"
             .write(toFile: file, atomically: true, encoding: .utf8)
         // Nothing configured yet: the file must say which database.
         let unconfigured = try cli("config", "import", file)
@@ -175,7 +250,9 @@ struct CLITests {
         try cli("retention", "set", "--local", "15", "--remote", "30")
         let imported = try cli("config", "import", file)
         #expect(imported.status == 0, "\(imported.stderr)")
-        #expect(imported.stdout.contains("kept [database] as configured") && imported.stdout.contains("kept [retention] as configured"), "\(imported.stdout)")
+        #expect(
+            imported.stdout.contains("kept [database] as configured")
+                && imported.stdout.contains("kept [retention] as configured"), "\(imported.stdout)")
         #expect(FileManager.default.fileExists(atPath: "\(cli.configDirectory)/registrations.d/a.toml"))
         #expect(try cli.json("retention", "show", "--json") as? [String: Int] == ["local": 15, "remote": 30])
         // A table the file has replaces the configured one.
@@ -187,7 +264,9 @@ struct CLITests {
     @Test("edit warns about a stored setting it was not given under that setting's name, not as an option")
     func editWarningsNameTheirSource() throws {
         let cli = try CLI.initialized()
-        let added = try cli("registration", "add", "m", "--provider", "filesystem", "--path", "b", "--schedule", "monthly", "--day", "30", "--time", "02:00")
+        let added = try cli(
+            "registration", "add", "m", "--provider", "filesystem", "--path", "b", "--schedule", "monthly", "--day",
+            "30", "--time", "02:00")
         #expect(added.stderr.contains("warning: command line: --day: days 29-31"), "\(added.stderr)")
         let edited = try cli("registration", "edit", "m", "--time", "03:00")
         #expect(edited.status == 0)
@@ -202,7 +281,9 @@ struct CLITests {
     @Test("edit keeps what is not given; a new schedule type keeps times and timezone, drops weekdays and days")
     func edit() throws {
         let cli = try CLI.initialized()
-        try cli("registration", "add", "n", "--provider", "filesystem", "--path", "b", "--schedule", "weekly", "--time", "02:00", "--weekday", "mon", "thu", "--timezone", "Europe/Prague")
+        try cli(
+            "registration", "add", "n", "--provider", "filesystem", "--path", "b", "--schedule", "weekly", "--time",
+            "02:00", "--weekday", "mon", "thu", "--timezone", "Europe/Prague")
         func shownSchedule() throws -> [String: Any] {
             (try cli.json("registration", "show", "n", "--json") as! [String: Any])["schedule"] as! [String: Any]
         }
@@ -244,13 +325,17 @@ struct CLITests {
             try cli.launch(CLI.binary, leading + arguments, environment: environment, input: nil)
         }
         #expect(try dbbackup(["init", "--database", cli.database]).status == 0)
-        #expect(try dbbackup(["registration", "add", "n", "--provider", "filesystem", "--path", "b", "--schedule", "migration"]).status == 0)
+        #expect(
+            try dbbackup([
+                "registration", "add", "n", "--provider", "filesystem", "--path", "b", "--schedule", "migration",
+            ]).status == 0)
         #expect(try dbbackup(["run", "n"]).status == 0)
         let listed = try dbbackup(["list", "--json"])
         #expect(listed.status == 0, "\(listed.stderr)")
         #expect((try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [Any])?.count == 1)
         // Between a group of verbs and its verb too.
-        let between = try cli.launch(CLI.binary, ["registration"] + leading + ["list", "--json"], environment: environment, input: nil)
+        let between = try cli.launch(
+            CLI.binary, ["registration"] + leading + ["list", "--json"], environment: environment, input: nil)
         #expect(between.status == 0, "\(between.stderr)")
         #expect(between.stdout.contains("\"name\" : \"n\""), "\(between.stdout)")
         // Short of a verb that runs, the usage shows as it would without them.
@@ -261,13 +346,18 @@ struct CLITests {
         #expect(!FileManager.default.fileExists(atPath: "\(cli.root)/unused-state"))
     }
 
-    @Test("the S3 secret is write-only: masked everywhere, kept on masked re-save, replaced by a new value, never printed")
+    @Test(
+        "the S3 secret is write-only: masked everywhere, kept on masked re-save, replaced by a new value, never printed"
+    )
     func secrets() throws {
         let cli = try CLI.initialized()
         let secret = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY"
         let short = "abc123"
-        let add = try cli("registration", "add", "cloud", "--provider", "s3", "--bucket", "app-backups", "--endpoint", "http://127.0.0.1:9000",
-                          "--force-path-style", "--access-key", "AGENT", "--secret-key-stdin", "--schedule", "daily", "--time", "02:00", input: secret + "\n")
+        let add = try cli(
+            "registration", "add", "cloud", "--provider", "s3", "--bucket", "app-backups", "--endpoint",
+            "http://127.0.0.1:9000",
+            "--force-path-style", "--access-key", "AGENT", "--secret-key-stdin", "--schedule", "daily", "--time",
+            "02:00", input: secret + "\n")
         #expect(add.status == 0, "\(add.stderr)")
         let secretFile = "\(cli.configDirectory)/secrets/cloud.secret"
         #expect(cli.file(secretFile) == secret)
@@ -279,7 +369,10 @@ struct CLITests {
 
         let shown = try cli.json("registration", "show", "cloud", "--json") as! [String: Any]
         #expect(shown["secret_key"] as? String == "wJal****")
-        for key in ["name", "provider", "schedule", "bucket", "endpoint", "region", "force_path_style", "prefix", "access_key", "secret_key"] {
+        for key in [
+            "name", "provider", "schedule", "bucket", "endpoint", "region", "force_path_style", "prefix", "access_key",
+            "secret_key",
+        ] {
             #expect(shown[key] != nil, "show --json lacks \(key)")
         }
         #expect(try cli("registration", "show", "cloud").stdout.contains("secret_key: wJal****"))
@@ -299,7 +392,9 @@ struct CLITests {
         // A new access key without a new secret keeps the stored one, and says so.
         let newKey = try cli("registration", "edit", "cloud", "--access-key", "AGENT2")
         #expect(newKey.status == 0)
-        #expect(newKey.stderr.contains("warning: the stored secret key is kept for the new access key AGENT2"), "\(newKey.stderr)")
+        #expect(
+            newKey.stderr.contains("warning: the stored secret key is kept for the new access key AGENT2"),
+            "\(newKey.stderr)")
         #expect(cli.file(secretFile) == secret)
         #expect(try cli("registration", "edit", "cloud", "--access-key", "AGENT").status == 0)
         // A mask that is not this secret's is refused without changing anything.
@@ -325,14 +420,17 @@ struct CLITests {
         // Replacement, then a short secret shows fully masked.
         #expect(try cli("registration", "edit", "cloud", "--secret-key-file", "/dev/stdin", input: short).status == 0)
         #expect(cli.file(secretFile) == short)
-        #expect((try cli.json("registration", "show", "cloud", "--json") as! [String: Any])["secret_key"] as? String == "****")
+        #expect(
+            (try cli.json("registration", "show", "cloud", "--json") as! [String: Any])["secret_key"] as? String
+                == "****")
         try cli("config", "export")
 
         // There is no way to pass the secret as a command-line value.
         #expect(try cli("registration", "edit", "cloud", "--secret-key", "x").status == 64)
         // A run against a store that is not there fails without the secret in its words.
         let main = "\(cli.configDirectory)/dbbackup.toml"
-        try (try String(contentsOfFile: main, encoding: .utf8) + "\n[s3]\nmax_attempts = 1\n").write(toFile: main, atomically: true, encoding: .utf8)
+        try (try String(contentsOfFile: main, encoding: .utf8) + "\n[s3]\nmax_attempts = 1\n").write(
+            toFile: main, atomically: true, encoding: .utf8)
         #expect(try cli("run", "cloud").status == ExitStatus.store.code)
 
         #expect(!cli.transcript.contains(secret))
@@ -346,7 +444,8 @@ struct CLITests {
         try cli("retention", "set", "--local", "15")
         try cli("registration", "add", "pre", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
         let children = try (0..<3).map { _ in
-            try Spawn.start(CLI.binary, ["run", "pre", "--config-dir", cli.configDirectory, "--state-dir", cli.stateDirectory])
+            try Spawn.start(
+                CLI.binary, ["run", "pre", "--config-dir", cli.configDirectory, "--state-dir", cli.stateDirectory])
         }
         let results = children.map { $0.wait() }
         #expect(results.map(\.status) == [0, 0, 0], "\(results.map(\.stderr))")
@@ -357,7 +456,9 @@ struct CLITests {
         let registry = try BackupRegistry(path: "\(cli.stateDirectory)/registry.db")
         let records = try registry.storedBackups()
         for (earlier, later) in zip(records, records.dropFirst()) {
-            #expect(earlier.finishedAt! <= later.startedAt || later.finishedAt! <= earlier.startedAt || earlier.startedAt == later.startedAt)
+            #expect(
+                earlier.finishedAt! <= later.startedAt || later.finishedAt! <= earlier.startedAt
+                    || earlier.startedAt == later.startedAt)
         }
         let files = try FileManager.default.contentsOfDirectory(atPath: "\(cli.root)/b")
         #expect(files.count == 3 && files.allSatisfy { $0.hasPrefix("db_v7_") })
@@ -371,8 +472,13 @@ struct CLITests {
         _ = chmod(cli.database, 0o644)
         #expect(try cli("init", "--database", cli.database, asUser: "nobody").status == 0)
         let locked = "\(cli.root)/locked"
-        try FileManager.default.createDirectory(atPath: locked, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o555])
-        #expect(try cli("registration", "add", "pre", "--provider", "filesystem", "--path", locked, "--schedule", "migration", asUser: "nobody").status == 0)
+        try FileManager.default.createDirectory(
+            atPath: locked, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o555])
+        #expect(
+            try cli(
+                "registration", "add", "pre", "--provider", "filesystem", "--path", locked, "--schedule", "migration",
+                asUser: "nobody"
+            ).status == 0)
         let run = try cli("run", "pre", asUser: "nobody")
         #expect(run.status == ExitStatus.store.code)
         #expect(run.stderr.contains("not writable"))
@@ -381,13 +487,19 @@ struct CLITests {
         #expect(list.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "[\n\n]" || list.stdout.contains("[]"))
     }
 
-    @Test("the version query: init refuses a broken one, config check finds one written by hand, init without it goes back to user_version")
+    @Test(
+        "the version query: init refuses a broken one, config check finds one written by hand, init without it goes back to user_version"
+    )
     func versionQuery() throws {
         let cli = try CLI.initialized()
         let main = "\(cli.configDirectory)/dbbackup.toml"
         let before = cli.file(main)
-        for (query, message) in [("SELEC nonsense", "does not compile"), ("DELETE FROM t", "would change the database"), ("SELECT 1, 2", "returns 2 columns"),
-                                 ("SELECT NULL", "returned nothing"), ("SELECT ''", "returned an empty value"), ("SELECT '../../etc/x'", "returned \"../../etc/x\"")] {
+        for (query, message) in [
+            ("SELEC nonsense", "does not compile"), ("DELETE FROM t", "would change the database"),
+            ("SELECT 1, 2", "returns 2 columns"),
+            ("SELECT NULL", "returned nothing"), ("SELECT ''", "returned an empty value"),
+            ("SELECT '../../etc/x'", "returned \"../../etc/x\""),
+        ] {
             let refused = try cli("init", "--database", cli.database, "--version-query", query)
             #expect(refused.status == ExitStatus.configuration.code, "\(query)")
             #expect(refused.stderr.contains("--version-query") && refused.stderr.contains(message), "\(refused.stderr)")
@@ -401,7 +513,9 @@ struct CLITests {
         try text.write(toFile: main, atomically: true, encoding: .utf8)
         let check = try cli("config", "check")
         #expect(check.status == ExitStatus.configuration.code)
-        #expect(check.output.contains("database.version_query") && check.output.contains("would change the database"), "\(check.output)")
+        #expect(
+            check.output.contains("database.version_query") && check.output.contains("would change the database"),
+            "\(check.output)")
         #expect(try SQLiteConnection(path: cli.database, mode: .readOnly).scalar("SELECT count(*) FROM t") == "200")
 
         // init without --version-query is the way back to PRAGMA user_version, and says so.
@@ -417,8 +531,10 @@ struct CLITests {
         let cli = try CLI.initialized()
         try cli("registration", "add", "good", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
         let directory = "\(cli.configDirectory)/registrations.d"
-        try "provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"daily\"\ntimes = [\"25:00\"]\n".write(toFile: "\(directory)/bad.toml", atomically: true, encoding: .utf8)
-        try "provider = \"s3\"\naccess_key = \"A\"\n[schedule]\ntype = \"weekly\"\ntimes = [\"02:00\"]\n".write(toFile: "\(directory)/worse.toml", atomically: true, encoding: .utf8)
+        try "provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"daily\"\ntimes = [\"25:00\"]\n".write(
+            toFile: "\(directory)/bad.toml", atomically: true, encoding: .utf8)
+        try "provider = \"s3\"\naccess_key = \"A\"\n[schedule]\ntype = \"weekly\"\ntimes = [\"02:00\"]\n".write(
+            toFile: "\(directory)/worse.toml", atomically: true, encoding: .utf8)
         let check = try cli("config", "check")
         #expect(check.status == ExitStatus.configuration.code)
         #expect(check.stdout.contains("registrations.d/bad.toml: schedule.times[0] = \"25:00\""))
@@ -427,11 +543,16 @@ struct CLITests {
         // The good registration still works.
         #expect(try cli("run", "good").status == 0)
         // Each run (a new process, a new hash seed) suggests the same, closest field.
-        try "provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"daily\"\ntme = [\"02:00\"]\n".write(toFile: "\(directory)/typo.toml", atomically: true, encoding: .utf8)
+        try "provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"daily\"\ntme = [\"02:00\"]\n".write(
+            toFile: "\(directory)/typo.toml", atomically: true, encoding: .utf8)
         for _ in 0..<8 {
-            #expect(try cli("config", "check").stdout.contains("schedule.tme = [\"02:00\"]: is not a known field; did you mean schedule.times?"))
+            #expect(
+                try cli("config", "check").stdout.contains(
+                    "schedule.tme = [\"02:00\"]: is not a known field; did you mean schedule.times?"))
         }
-        let names = (try cli.json("registration", "list", "--json") as! [[String: Any]]).compactMap { $0["name"] as? String }
+        let names = (try cli.json("registration", "list", "--json") as! [[String: Any]]).compactMap {
+            $0["name"] as? String
+        }
         #expect(names == ["good"])
     }
 }
@@ -440,10 +561,15 @@ extension CLITests {
     @Test("config check: a backup directory under a regular file is an error naming the ancestor")
     func directoryUnderFile() throws {
         let cli = try CLI.initialized()
-        try cli("registration", "add", "pre", "--provider", "filesystem", "--path", "\(cli.database)/sub/dir", "--schedule", "migration")
+        try cli(
+            "registration", "add", "pre", "--provider", "filesystem", "--path", "\(cli.database)/sub/dir", "--schedule",
+            "migration")
         let check = try cli("config", "check")
         #expect(check.status == ExitStatus.configuration.code)
-        #expect(check.stdout.contains("error: registrations.d/pre.toml: path = \"\(cli.database)/sub/dir\": \(cli.database) is not a directory"), "\(check.stdout)")
+        #expect(
+            check.stdout.contains(
+                "error: registrations.d/pre.toml: path = \"\(cli.database)/sub/dir\": \(cli.database) is not a directory"
+            ), "\(check.stdout)")
         #expect(!check.stdout.contains("the first run creates it"))
     }
 
@@ -451,14 +577,20 @@ extension CLITests {
     func openSecretFile() throws {
         let cli = try CLI.initialized()
         try cli("registration", "add", "pre", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
-        try cli("registration", "add", "cloud", "--provider", "s3", "--bucket", "app-backups", "--endpoint", "http://127.0.0.1:9000",
-                "--access-key", "AGENT", "--secret-key-stdin", "--schedule", "daily", "--time", "02:00", input: "wJalrXUtnFEMIK7MDENG\n")
+        try cli(
+            "registration", "add", "cloud", "--provider", "s3", "--bucket", "app-backups", "--endpoint",
+            "http://127.0.0.1:9000",
+            "--access-key", "AGENT", "--secret-key-stdin", "--schedule", "daily", "--time", "02:00",
+            input: "wJalrXUtnFEMIK7MDENG\n")
         let secretFile = "\(cli.configDirectory)/secrets/cloud.secret"
         #expect(!(try cli("config", "check").stdout.contains("secrets/cloud.secret")))
         _ = chmod(secretFile, 0o644)
         let check = try cli("config", "check")
         #expect(check.status == 0)
-        #expect(check.stdout.contains("warning: secrets/cloud.secret: can be read or changed by group or others (mode 0644)"), "\(check.stdout)")
+        #expect(
+            check.stdout.contains(
+                "warning: secrets/cloud.secret: can be read or changed by group or others (mode 0644)"),
+            "\(check.stdout)")
         #expect(check.stdout.contains("chmod 600 \(secretFile)"))
     }
 }
@@ -483,8 +615,11 @@ struct SystemdVerbTests {
     @Test("status --json reports schedule, units, last success and failure, and what is kept")
     func status() throws {
         let cli = try CLI.initialized()
-        try cli("registration", "add", "pre-deploy", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
-        try cli("registration", "add", "nightly", "--provider", "filesystem", "--path", "n", "--schedule", "daily", "--time", "02:00")
+        try cli(
+            "registration", "add", "pre-deploy", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
+        try cli(
+            "registration", "add", "nightly", "--provider", "filesystem", "--path", "n", "--schedule", "daily",
+            "--time", "02:00")
         try cli("run", "pre-deploy")
         try cli("run", "pre-deploy")
         try FileManager.default.removeItem(atPath: cli.database)
@@ -511,12 +646,16 @@ struct SystemdVerbTests {
         let cli = try CLI.initialized()
         let marker = "\(cli.root)/notified"
         let script = "\(cli.root)/notify.sh"
-        try "#!/bin/sh\necho \"$DBBACKUP_UNIT|$DBBACKUP_REGISTRATION|$DBBACKUP_ERROR|$1\" > \(marker)\n".write(toFile: script, atomically: true, encoding: .utf8)
+        try "#!/bin/sh\necho \"$DBBACKUP_UNIT|$DBBACKUP_REGISTRATION|$DBBACKUP_ERROR|$1\" > \(marker)\n".write(
+            toFile: script, atomically: true, encoding: .utf8)
         _ = chmod(script, 0o755)
         let main = "\(cli.configDirectory)/dbbackup.toml"
         let text = try String(contentsOfFile: main, encoding: .utf8)
-        try (text + "\n[notify]\non_failure = [\"\(script)\", \"argument one\"]\n").write(toFile: main, atomically: true, encoding: .utf8)
-        try cli("registration", "add", "night-ly", "--provider", "filesystem", "--path", "\(cli.database)/x", "--schedule", "migration")
+        try (text + "\n[notify]\non_failure = [\"\(script)\", \"argument one\"]\n").write(
+            toFile: main, atomically: true, encoding: .utf8)
+        try cli(
+            "registration", "add", "night-ly", "--provider", "filesystem", "--path", "\(cli.database)/x", "--schedule",
+            "migration")
         #expect(try cli("run", "night-ly").status == ExitStatus.store.code)
         let notified = try cli("notify-failure", "dbbackup@night\\x2dly.service")
         #expect(notified.status == 0, "\(notified.stderr)")
@@ -530,7 +669,8 @@ struct SystemdVerbTests {
         let migration = try String(contentsOfFile: marker, encoding: .utf8)
         #expect(migration.hasPrefix("dbbackup-migration.service|night-ly|night-ly: backup directory"), "\(migration)")
 
-        try (text + "\n[notify]\non_failure = [\"relative/script\"]\n").write(toFile: main, atomically: true, encoding: .utf8)
+        try (text + "\n[notify]\non_failure = [\"relative/script\"]\n").write(
+            toFile: main, atomically: true, encoding: .utf8)
         let check = try cli("config", "check")
         #expect(check.status == ExitStatus.configuration.code)
         #expect(check.stdout.contains("notify.on_failure[0]"))

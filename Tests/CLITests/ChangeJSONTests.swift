@@ -26,11 +26,15 @@ import Testing
         return text
     }
 
-    @Test("registration add --json: every problem is one object naming its option, with the text form's words; nothing is written")
+    @Test(
+        "registration add --json: every problem is one object naming its option, with the text form's words; nothing is written"
+    )
     func addProblemsByField() throws {
         let cli = try CLI.initialized()
-        let arguments = ["registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "weekly",
-                         "--time", "02:00", "--time", "25:00", "--weekday", "funday", "--timezone", "Nowhere/X"]
+        let arguments = [
+            "registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "weekly",
+            "--time", "02:00", "--time", "25:00", "--weekday", "funday", "--timezone", "Nowhere/X",
+        ]
         let text = try cli.run(arguments)
         let json = try cli.run(arguments + ["--json"])
         #expect(json.status == text.status)
@@ -55,10 +59,15 @@ import Testing
 
         // A name already taken, and the s3 fields, also name their fields.
         try cli("registration", "add", "taken", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
-        let taken = try outcome(try cli("registration", "add", "taken", "--provider", "filesystem", "--path", "c", "--schedule", "migration", "--json"))
+        let taken = try outcome(
+            try cli(
+                "registration", "add", "taken", "--provider", "filesystem", "--path", "c", "--schedule", "migration",
+                "--json"))
         #expect(problems(taken).map { $0["field"] as? String } == ["NAME"], "\(taken)")
-        let bucket = try outcome(try cli("registration", "add", "cloud", "--provider", "s3", "--bucket", "b!", "--access-key", "A",
-                                         "--secret-key-stdin", "--schedule", "migration", "--json", input: "secret-value-1\n"))
+        let bucket = try outcome(
+            try cli(
+                "registration", "add", "cloud", "--provider", "s3", "--bucket", "b!", "--access-key", "A",
+                "--secret-key-stdin", "--schedule", "migration", "--json", input: "secret-value-1\n"))
         #expect(problems(bucket).map { $0["field"] as? String } == ["--bucket"], "\(bucket)")
         let unknown = try outcome(try cli("registration", "remove", "nothing-here", "--json"))
         #expect(problems(unknown).map { $0["field"] as? String } == ["NAME"], "\(unknown)")
@@ -67,13 +76,18 @@ import Testing
         #expect(!problems(edit).isEmpty)
     }
 
-    @Test("registration add/edit --json: the masked registration and warnings on success; secret problems name the secret option; the secret is never printed")
+    @Test(
+        "registration add/edit --json: the masked registration and warnings on success; secret problems name the secret option; the secret is never printed"
+    )
     func secretOutcomes() throws {
         let cli = try CLI.initialized()
         let secret = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY"
-        let add = try cli("registration", "add", "cloud", "--provider", "s3", "--bucket", "app-backups", "--endpoint", "http://backup.example:9000",
-                          "--force-path-style", "--access-key", "AGENT", "--secret-key-stdin", "--schedule", "daily", "--time", "02:00", "--json",
-                          input: secret + "\n")
+        let add = try cli(
+            "registration", "add", "cloud", "--provider", "s3", "--bucket", "app-backups", "--endpoint",
+            "http://backup.example:9000",
+            "--force-path-style", "--access-key", "AGENT", "--secret-key-stdin", "--schedule", "daily", "--time",
+            "02:00", "--json",
+            input: secret + "\n")
         #expect(add.status == 0, "\(add.stdout)\(add.stderr)")
         let added = try outcome(add)
         #expect(added["ok"] as? Bool == true)
@@ -87,7 +101,10 @@ import Testing
         #expect(cli.file(secretFile) == secret)
 
         // The mask keeps the stored secret; a wrong mask or an empty value is refused at the secret option.
-        let masked = try outcome(try cli("registration", "edit", "cloud", "--region", "eu-west-1", "--secret-key-stdin", "--json", input: "wJal****\n"))
+        let masked = try outcome(
+            try cli(
+                "registration", "edit", "cloud", "--region", "eu-west-1", "--secret-key-stdin", "--json",
+                input: "wJal****\n"))
         #expect(masked["ok"] as? Bool == true, "\(masked)")
         #expect(cli.file(secretFile) == secret)
         let wrongMask = try cli("registration", "edit", "cloud", "--secret-key-stdin", "--json", input: "zzzz****\n")
@@ -100,16 +117,21 @@ import Testing
         #expect(emptyProblem["message"] as? String == "the secret key is empty")
         #expect(cli.file(secretFile) == secret)
         // The text form says the same as before.
-        #expect(try cli("registration", "edit", "cloud", "--secret-key-stdin", input: "\n").stderr.hasSuffix("\ndbbackup: --secret-key-stdin: the secret key is empty\n"))
+        #expect(
+            try cli("registration", "edit", "cloud", "--secret-key-stdin", input: "\n").stderr.hasSuffix(
+                "\ndbbackup: --secret-key-stdin: the secret key is empty\n"))
 
-        let replaced = try outcome(try cli("registration", "edit", "cloud", "--secret-key-stdin", "--json", input: "new-secret-2222\n"))
+        let replaced = try outcome(
+            try cli("registration", "edit", "cloud", "--secret-key-stdin", "--json", input: "new-secret-2222\n"))
         #expect((replaced["registration"] as? [String: Any])?["secret_key"] as? String == "new-****")
         #expect(cli.file(secretFile) == "new-secret-2222")
         #expect(!cli.transcript.contains(secret))
         #expect(!cli.transcript.contains("new-secret-2222"))
     }
 
-    @Test("retention set --json names --local and --remote; config check --json gives the warning about a limit of 0 by field")
+    @Test(
+        "retention set --json names --local and --remote; config check --json gives the warning about a limit of 0 by field"
+    )
     func retention() throws {
         let cli = try CLI.initialized()
         let bad = try cli("retention", "set", "--local", "16", "--remote", "-1", "--json")
@@ -121,16 +143,20 @@ import Testing
         #expect(zero["ok"] as? Bool == true)
         #expect(zero["local"] as? Int == 0)
         #expect(zero["remote"] as? String == "unlimited")
-        #expect(Set(problems(zero, "warnings").map { $0["field"] as? String ?? "" }) == ["--local", "--remote"], "\(zero)")
+        #expect(
+            Set(problems(zero, "warnings").map { $0["field"] as? String ?? "" }) == ["--local", "--remote"], "\(zero)")
 
         let check = try cli("config", "check", "--json")
         #expect(check.status == 0, "\(check.stderr)")
         let checked = try outcome(check)
         #expect(checked["ok"] as? Bool == true)
         let warnings = problems(checked).filter { ($0["field"] as? String)?.hasPrefix("retention.") == true }
-        #expect(Set(warnings.map { $0["field"] as? String ?? "" }) == ["retention.local", "retention.remote"], "\(checked)")
+        #expect(
+            Set(warnings.map { $0["field"] as? String ?? "" }) == ["retention.local", "retention.remote"], "\(checked)")
         #expect(problems(checked).allSatisfy { $0["severity"] as? String == "warning" })
-        #expect(warnings.first { $0["field"] as? String == "retention.local" }?["message"] as? String == "local backups are never cleaned up automatically")
+        #expect(
+            warnings.first { $0["field"] as? String == "retention.local" }?["message"] as? String
+                == "local backups are never cleaned up automatically")
         // The same words as the text form.
         let text = try cli("config", "check")
         for problem in warnings { #expect(text.stdout.contains(line(problem)), "\(line(problem))") }
@@ -141,6 +167,9 @@ import Testing
         let broken = try cli("config", "check", "--json")
         #expect(broken.status == ExitStatus.configuration.code)
         let errors = problems(try outcome(broken)).filter { $0["severity"] as? String == "error" }
-        #expect(errors.map { "\($0["file"] as? String ?? ""): \($0["field"] as? String ?? "")" } == ["registrations.d/broken.toml: schedule.times[0]"], "\(errors)")
+        #expect(
+            errors.map { "\($0["file"] as? String ?? ""): \($0["field"] as? String ?? "")" } == [
+                "registrations.d/broken.toml: schedule.times[0]"
+            ], "\(errors)")
     }
 }

@@ -1,8 +1,8 @@
 import BackupCore
 import Foundation
+import SystemCalls
 import TestKit
 import Testing
-import SystemCalls
 
 /// Kills the real executor (SIGKILL) at every named point of a run and at random moments,
 /// and checks after each crash that nothing partial carries a final name and every stored
@@ -25,8 +25,9 @@ struct CrashTests {
     func start(crashAt point: String? = nil) throws -> Spawn.Child {
         var environment = ProcessInfo.processInfo.environment
         if let point { environment["DBBACKUP_TEST_CRASH_AT"] = point }
-        return try Spawn.start(CLI.binary, ["run", "pre", "--config-dir", cli.configDirectory, "--state-dir", cli.stateDirectory],
-                               environment: environment)
+        return try Spawn.start(
+            CLI.binary, ["run", "pre", "--config-dir", cli.configDirectory, "--state-dir", cli.stateDirectory],
+            environment: environment)
     }
 
     /// What must hold at any moment, even right after a crash.
@@ -35,11 +36,17 @@ struct CrashTests {
         for record in try registry.storedBackups() {
             guard case .file(let path)? = record.location else { continue }
             #expect(FileManager.default.fileExists(atPath: path), "\(context): stored backup \(record.id) has no file")
-            #expect(try FileSystem.sha256(of: path).sha256 == record.sha256, "\(context): backup \(record.id) does not match its SHA-256")
+            #expect(
+                try FileSystem.sha256(of: path).sha256 == record.sha256,
+                "\(context): backup \(record.id) does not match its SHA-256")
         }
         for name in finalNames() {
-            let check = Result { try SQLiteConnection(path: "\(backups)/\(name)", mode: .readOnly).scalar("PRAGMA quick_check") }
-            #expect((try? check.get()) == "ok", "\(context): \(name) under a final name is not a complete database: \(check)")
+            let check = Result {
+                try SQLiteConnection(path: "\(backups)/\(name)", mode: .readOnly).scalar("PRAGMA quick_check")
+            }
+            #expect(
+                (try? check.get()) == "ok",
+                "\(context): \(name) under a final name is not a complete database: \(check)")
         }
     }
 
@@ -54,12 +61,16 @@ struct CrashTests {
         }
         #expect(stored.count == 3, "\(context): retention keeps 3, found \(stored.count)")
         #expect(Set(finalNames()) == Set(stored), "\(context): files and registry differ: \(finalNames()) vs \(stored)")
-        let leftovers = ((try? FileManager.default.contentsOfDirectory(atPath: backups)) ?? []).filter { $0.hasPrefix(".dbbackup-staging") }
+        let leftovers = ((try? FileManager.default.contentsOfDirectory(atPath: backups)) ?? []).filter {
+            $0.hasPrefix(".dbbackup-staging")
+        }
         #expect(leftovers.isEmpty, "\(context): staging files left: \(leftovers)")
     }
 
     func finalNames() -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: backups)) ?? []).filter { $0.hasPrefix("db_v") && $0.hasSuffix(".db") }.sorted()
+        ((try? FileManager.default.contentsOfDirectory(atPath: backups)) ?? []).filter {
+            $0.hasPrefix("db_v") && $0.hasSuffix(".db")
+        }.sorted()
     }
 
     func runToSuccess(_ context: String) throws {
@@ -75,14 +86,18 @@ struct CrashTests {
         for point in CrashPoint.allCases where !CrashPoint.overlappedUpload.contains(point) {
             for round in 1...3 {
                 let result = try start(crashAt: point.rawValue).wait()
-                #expect(result.signal == SIGKILL, "\(point.rawValue): the run was not killed there (status \(result.status))")
+                #expect(
+                    result.signal == SIGKILL,
+                    "\(point.rawValue): the run was not killed there (status \(result.status))")
                 crashes += 1
                 try checkAfterCrash("\(point.rawValue) #\(round)")
                 try runToSuccess("after \(point.rawValue) #\(round)")
                 try checkSettled("after \(point.rawValue) #\(round)")
             }
         }
-        let seed = UInt64(ProcessInfo.processInfo.environment["DBBACKUP_CRASH_SEED"] ?? "") ?? UInt64.random(in: 1...UInt64.max)
+        let seed =
+            UInt64(ProcessInfo.processInfo.environment["DBBACKUP_CRASH_SEED"] ?? "")
+            ?? UInt64.random(in: 1...UInt64.max)
         var generator = SplitMix64(seed: seed)
         for round in 1...40 {
             let delay = useconds_t(Int.random(in: 0...60_000, using: &generator))
@@ -99,7 +114,6 @@ struct CrashTests {
         print("crash safety: \(crashes) kills, seed \(seed) (replay with DBBACKUP_CRASH_SEED=\(seed))")
     }
 }
-
 
 /// A backup directory on a small tmpfs: the disk fills during the snapshot.
 @Suite("Disk full", .serialized)
@@ -118,14 +132,18 @@ struct DiskFullTests {
         try Self.mountTmpfs(at: small, options: "size=8m")
         defer { _ = try? Spawn.run("umount", [small]) }
         try cli("registration", "add", "full", "--provider", "filesystem", "--path", small, "--schedule", "migration")
-        try cli("registration", "add", "fine", "--provider", "filesystem", "--path", "\(cli.root)/fine", "--schedule", "migration")
+        try cli(
+            "registration", "add", "fine", "--provider", "filesystem", "--path", "\(cli.root)/fine", "--schedule",
+            "migration")
         #expect(try cli("run", "fine").status == 0)
         let before = try cli.json("list", "--json") as! [[String: Any]]
 
         let run = try cli("run", "full")
         #expect(run.status == ExitStatus.store.code, "\(run.output)")
         #expect(run.stderr.contains("no space left"), "\(run.stderr)")
-        #expect(try FileManager.default.contentsOfDirectory(atPath: small).isEmpty, "nothing, not even a staging file, is left")
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: small).isEmpty,
+            "nothing, not even a staging file, is left")
         let after = try cli.json("list", "--json") as! [[String: Any]]
         #expect(after.count == before.count)
         let status = try cli.json("status", "--json") as! [[String: Any]]
@@ -153,7 +171,9 @@ struct DiskFullTests {
         let cli = try CLI.initialized()
         try Self.mountTmpfs(at: cli.stateDirectory, options: "size=2m")
         defer { _ = try? Spawn.run("umount", [cli.stateDirectory]) }
-        try cli("registration", "add", "pre", "--provider", "filesystem", "--path", "\(cli.root)/b", "--schedule", "migration")
+        try cli(
+            "registration", "add", "pre", "--provider", "filesystem", "--path", "\(cli.root)/b", "--schedule",
+            "migration")
         #expect(try cli("run", "pre").status == 0)
         // Something else fills the file system of /var/lib.
         _ = try? Data(repeating: 0, count: 4 << 20).write(to: URL(fileURLWithPath: "\(cli.stateDirectory)/filler"))
@@ -169,8 +189,11 @@ struct DiskFullTests {
         try Self.mountTmpfs(at: staging, options: "size=8m")
         defer { _ = try? Spawn.run("umount", [staging]) }
         // The store is never reached: the snapshot fills the staging area first.
-        try cli("registration", "add", "cloud", "--provider", "s3", "--bucket", "app-backups", "--endpoint", "http://127.0.0.1:9",
-                "--force-path-style", "--access-key", "AK", "--secret-key-stdin", "--schedule", "migration", input: "secret-key-1234\n")
+        try cli(
+            "registration", "add", "cloud", "--provider", "s3", "--bucket", "app-backups", "--endpoint",
+            "http://127.0.0.1:9",
+            "--force-path-style", "--access-key", "AK", "--secret-key-stdin", "--schedule", "migration",
+            input: "secret-key-1234\n")
         let run = try cli("run", "cloud")
         #expect(run.status == ExitStatus.store.code, "\(run.output)")
         #expect(run.stderr.contains("no space left"), "\(run.stderr)")
@@ -199,15 +222,19 @@ struct NoHardLinksTests {
         defer { _ = try? Spawn.run("umount", [mountPoint]) }
 
         try cli("retention", "set", "--local", "15")
-        try cli("registration", "add", "usb", "--provider", "filesystem", "--path", mountPoint, "--schedule", "migration")
+        try cli(
+            "registration", "add", "usb", "--provider", "filesystem", "--path", mountPoint, "--schedule", "migration")
         for _ in 1...3 {
             let run = try cli.run(["run", "usb"], clock: "2026-06-01 12:00:00")
             #expect(run.status == 0, "\(run.output)")
         }
         let names = try FileManager.default.contentsOfDirectory(atPath: mountPoint).sorted()
         // vfat keeps names case-insensitively and may show them in lower case: compare so.
-        #expect(names.map { $0.lowercased() } == ["db_v7_20260601t120000z.db", "db_v7_20260601t120000z_002.db", "db_v7_20260601t120000z_003.db"],
-                "\(names)")
+        #expect(
+            names.map { $0.lowercased() } == [
+                "db_v7_20260601t120000z.db", "db_v7_20260601t120000z_002.db", "db_v7_20260601t120000z_003.db",
+            ],
+            "\(names)")
         for backup in try cli.json("list", "--json") as! [[String: Any]] {
             #expect(backup["sha256"] as? String == (try FileSystem.sha256(of: backup["location"] as! String).sha256))
         }

@@ -13,7 +13,9 @@ struct DeploySafetyTests {
         try cli("registration", "add", "other", "--provider", "filesystem", "--path", "c", "--schedule", "migration")
         // A hand edit breaks one: a typo in its schedule.
         let file = "\(cli.configDirectory)/registrations.d/other.toml"
-        try (try String(contentsOfFile: file, encoding: .utf8).replacingOccurrences(of: "type = 'migration'", with: "type = 'migraton'"))
+        try
+            (try String(contentsOfFile: file, encoding: .utf8).replacingOccurrences(
+                of: "type = 'migration'", with: "type = 'migraton'"))
             .write(toFile: file, atomically: true, encoding: .utf8)
         #expect(try String(contentsOfFile: file, encoding: .utf8).contains("migraton"))
 
@@ -48,15 +50,19 @@ struct DeploySafetyTests {
             let generate = try cli("generate", "--check")
             #expect(generate.status == ExitStatus.configuration.code, "\(kind): \(generate.output)")
             let status = try cli("status")
-            #expect(status.stderr.contains("registrations.d: cannot be read as a directory"), "\(kind): \(status.output)")
+            #expect(
+                status.stderr.contains("registrations.d: cannot be read as a directory"), "\(kind): \(status.output)")
         }
     }
 
-    @Test("a registration file nested 10,000 deep is one error; config check, status, generate and migration runs go on")
+    @Test(
+        "a registration file nested 10,000 deep is one error; config check, status, generate and migration runs go on")
     func deepNesting() throws {
         let cli = try CLI.initialized()
         try cli("registration", "add", "good", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
-        let deep = "provider = 'filesystem'\npath = 'x'\nextra = " + String(repeating: "[", count: 10_000) + String(repeating: "]", count: 10_000) + "\n"
+        let deep =
+            "provider = 'filesystem'\npath = 'x'\nextra = " + String(repeating: "[", count: 10_000)
+            + String(repeating: "]", count: 10_000) + "\n"
         try deep.write(toFile: "\(cli.configDirectory)/registrations.d/deep.toml", atomically: true, encoding: .utf8)
         let check = try cli("config", "check")
         #expect(check.status == ExitStatus.configuration.code, "\(check.output)")
@@ -70,7 +76,8 @@ struct DeploySafetyTests {
         #expect(run.stdout.contains("good: stored"))
 
         // Files far larger than any configuration are refused before they are read.
-        try Data(repeating: UInt8(ascii: "#"), count: 3 << 20).write(to: URL(fileURLWithPath: "\(cli.configDirectory)/registrations.d/big.toml"))
+        try Data(repeating: UInt8(ascii: "#"), count: 3 << 20).write(
+            to: URL(fileURLWithPath: "\(cli.configDirectory)/registrations.d/big.toml"))
         #expect(try cli("config", "check").stdout.contains("registrations.d/big.toml: is larger than 1 MiB"))
     }
 
@@ -78,7 +85,8 @@ struct DeploySafetyTests {
     func retentionSetRepairs() throws {
         let cli = try CLI.initialized()
         let main = "\(cli.configDirectory)/dbbackup.toml"
-        try (try String(contentsOfFile: main, encoding: .utf8).replacingOccurrences(of: "local = 7", with: "local = 16"))
+        try
+            (try String(contentsOfFile: main, encoding: .utf8).replacingOccurrences(of: "local = 7", with: "local = 16"))
             .write(toFile: main, atomically: true, encoding: .utf8)
         #expect(try cli("config", "check").status == ExitStatus.configuration.code)
         let set = try cli("retention", "set", "--local", "15")

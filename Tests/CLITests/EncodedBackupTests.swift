@@ -1,8 +1,8 @@
 import BackupCore
 import Foundation
+import SystemCalls
 import TestKit
 import Testing
-import SystemCalls
 
 /// Compressed and encrypted backups, end to end through the real binary, and restorable with
 /// Debian's own `age` and `zstd` alone (issue 15).
@@ -13,7 +13,8 @@ struct EncodedBackupTests {
         let path = "\(cli.root)/\(name).key"
         let made = try Spawn.run("/usr/bin/age-keygen", ["-o", path])
         try #require(made.status == 0, "age-keygen: \(made.stderr)")
-        let recipient = try #require(made.stderr.split(separator: " ").last.map { String($0).trimmingCharacters(in: .whitespacesAndNewlines) })
+        let recipient = try #require(
+            made.stderr.split(separator: " ").last.map { String($0).trimmingCharacters(in: .whitespacesAndNewlines) })
         return (path, recipient)
     }
 
@@ -24,18 +25,26 @@ struct EncodedBackupTests {
         return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    @Test("zstd: the backup is a .db.zst that zstd -d turns into exactly the verified snapshot, and restore gives it back")
+    @Test(
+        "zstd: the backup is a .db.zst that zstd -d turns into exactly the verified snapshot, and restore gives it back"
+    )
     func compressed() throws {
         let cli = try CLI.initialized(rows: 3000)
-        try cli("registration", "add", "small", "--provider", "filesystem", "--path", "b", "--schedule", "migration", "--compression", "zstd")
+        try cli(
+            "registration", "add", "small", "--provider", "filesystem", "--path", "b", "--schedule", "migration",
+            "--compression", "zstd")
         let run = try cli("run", "small")
         #expect(run.status == 0, "\(run.output)")
         let backup = try #require((try cli.json("list", "--json") as! [[String: Any]]).first)
         let path = backup["location"] as! String
         #expect(path.hasSuffix(".db.zst"), "\(path)")
-        #expect(try FileManager.default.contentsOfDirectory(atPath: "\(cli.root)/b") == [(path as NSString).lastPathComponent], "no staging file left, plain or not")
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: "\(cli.root)/b") == [
+                (path as NSString).lastPathComponent
+            ], "no staging file left, plain or not")
         let plain = try #require(backup["plain_sha256"] as? String)
-        #expect(backup["sha256"] as? String == (try FileSystem.sha256(of: path).sha256), "sha256 is of the stored bytes")
+        #expect(
+            backup["sha256"] as? String == (try FileSystem.sha256(of: path).sha256), "sha256 is of the stored bytes")
         #expect(try Self.digest(of: "zstd -dc '\(path)'") == plain, "Debian's zstd restores the verified snapshot")
         #expect((backup["size"] as! Int) < (backup["plain_size"] as! Int))
 
@@ -46,21 +55,28 @@ struct EncodedBackupTests {
         #expect(try FileSystem.sha256(of: restored).sha256 == plain)
     }
 
-    @Test("age: the backup is a .db.zst.age that age -d | zstd -d restore; dbbackup needs the identity, and the right one")
+    @Test(
+        "age: the backup is a .db.zst.age that age -d | zstd -d restore; dbbackup needs the identity, and the right one"
+    )
     func encrypted() throws {
         let cli = try CLI.initialized(rows: 2000)
         let (identity, recipient) = try Self.keyPair(in: cli, "backup")
         let (otherIdentity, _) = try Self.keyPair(in: cli, "other")
-        let add = try cli("registration", "add", "offsite", "--provider", "filesystem", "--path", "b", "--schedule", "migration",
-                          "--compression", "zstd", "--recipient", recipient)
+        let add = try cli(
+            "registration", "add", "offsite", "--provider", "filesystem", "--path", "b", "--schedule", "migration",
+            "--compression", "zstd", "--recipient", recipient)
         #expect(add.status == 0, "\(add.output)")
         #expect(try cli("run", "offsite").status == 0)
         let backup = try #require((try cli.json("list", "--json") as! [[String: Any]]).first)
         let path = backup["location"] as! String
         #expect(path.hasSuffix(".db.zst.age"), "\(path)")
         let plain = try #require(backup["plain_sha256"] as? String)
-        #expect(try Self.digest(of: "age -d -i '\(identity)' '\(path)' | zstd -dc") == plain, "Debian's age and zstd restore it")
-        #expect(!(try String(contentsOfFile: path, encoding: .isoLatin1)).contains("CREATE TABLE"), "nothing readable without the key")
+        #expect(
+            try Self.digest(of: "age -d -i '\(identity)' '\(path)' | zstd -dc") == plain,
+            "Debian's age and zstd restore it")
+        #expect(
+            !(try String(contentsOfFile: path, encoding: .isoLatin1)).contains("CREATE TABLE"),
+            "nothing readable without the key")
 
         let restored = "\(cli.root)/restored.db"
         let none = try cli("restore", "latest", "--to", restored)
@@ -75,7 +91,9 @@ struct EncodedBackupTests {
         #expect(right.stdout.contains("decrypted and decompressed"), "\(right.stdout)")
         #expect(try FileSystem.sha256(of: restored).sha256 == plain)
         // The secret key never appears in anything dbbackup printed.
-        let key = try String(contentsOfFile: identity, encoding: .utf8).split(separator: "\n").first { $0.hasPrefix("AGE-SECRET-KEY-") }!
+        let key = try String(contentsOfFile: identity, encoding: .utf8).split(separator: "\n").first {
+            $0.hasPrefix("AGE-SECRET-KEY-")
+        }!
         #expect(!cli.transcript.contains(key))
     }
 
@@ -83,7 +101,9 @@ struct EncodedBackupTests {
     func tampered() throws {
         let cli = try CLI.initialized(rows: 2000)
         let (identity, recipient) = try Self.keyPair(in: cli, "backup")
-        try cli("registration", "add", "offsite", "--provider", "filesystem", "--path", "b", "--schedule", "migration", "--recipient", recipient)
+        try cli(
+            "registration", "add", "offsite", "--provider", "filesystem", "--path", "b", "--schedule", "migration",
+            "--recipient", recipient)
         #expect(try cli("run", "offsite").status == 0)
         let path = try #require((try cli.json("list", "--json") as! [[String: Any]]).first?["location"] as? String)
         var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
@@ -113,7 +133,12 @@ struct EncodedBackupTests {
         try cli.makeDatabase(rows: 1000)
         let (identity, recipient) = try Self.keyPair(in: cli, "tools")
         let original = try FileSystem.sha256(of: cli.database).sha256
-        let made = try Spawn.run("/bin/sh", ["-c", "zstd -q -T0 -3 -c '\(cli.database)' > '\(cli.root)/x.db.zst' && age -r \(recipient) -o '\(cli.root)/x.db.zst.age' '\(cli.root)/x.db.zst'"])
+        let made = try Spawn.run(
+            "/bin/sh",
+            [
+                "-c",
+                "zstd -q -T0 -3 -c '\(cli.database)' > '\(cli.root)/x.db.zst' && age -r \(recipient) -o '\(cli.root)/x.db.zst.age' '\(cli.root)/x.db.zst'",
+            ])
         try #require(made.status == 0, "\(made.stderr)")
         for (file, arguments) in [("x.db.zst", []), ("x.db.zst.age", ["--identity", identity])] {
             let restored = "\(cli.root)/from-\(file).db"

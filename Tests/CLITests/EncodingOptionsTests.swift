@@ -12,12 +12,17 @@ import Testing
     func flow() throws {
         let cli = try CLI.initialized()
         try "# ops\n\(Self.bob)\n".write(toFile: "\(cli.root)/ops.recipients", atomically: true, encoding: .utf8)
-        let add = try cli("registration", "add", "nightly", "--provider", "filesystem", "--path", "b", "--schedule", "migration",
-                          "--compression", "zstd", "--compression-level", "7", "--recipient", Self.alice, "--recipients-file", "ops.recipients")
+        let add = try cli(
+            "registration", "add", "nightly", "--provider", "filesystem", "--path", "b", "--schedule", "migration",
+            "--compression", "zstd", "--compression-level", "7", "--recipient", Self.alice, "--recipients-file",
+            "ops.recipients")
         #expect(add.status == 0, "\(add.stderr)")
         let show = try cli("registration", "show", "nightly")
-        for line in ["compression: zstd, level 7", "encryption: age, to 2 recipient(s)", "  recipient: \(Self.alice)",
-                     "  recipients_file: \(cli.root)/ops.recipients", "    recipient: \(Self.bob)", "file names end: .db.zst.age"] {
+        for line in [
+            "compression: zstd, level 7", "encryption: age, to 2 recipient(s)", "  recipient: \(Self.alice)",
+            "  recipients_file: \(cli.root)/ops.recipients", "    recipient: \(Self.bob)",
+            "file names end: .db.zst.age",
+        ] {
             #expect(show.stdout.contains(line + "\n"), "\(line) in:\n\(show.stdout)")
         }
         let json = try #require(try cli.json("registration", "show", "nightly", "--json") as? [String: Any])
@@ -45,19 +50,38 @@ import Testing
         #expect(try cli("registration", "show", "nightly").stdout.contains("encryption: age, to 2 recipient(s)"))
     }
 
-    @Test("bad compression and recipients are refused naming the option and the expected form; a secret key is never echoed")
+    @Test(
+        "bad compression and recipients are refused naming the option and the expected form; a secret key is never echoed"
+    )
     func badInput() throws {
         let cli = try CLI.initialized()
         let add = ["registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "migration"]
         let cases: [([String], String)] = [
             (["--compression", "lz4"], "--compression = \"lz4\": must be \"zstd\" or \"none\""),
-            (["--compression", "zstd", "--compression-level", "20"], "--compression-level = 20: must be between 1 and 19"),
-            (["--compression", "zstd", "--compression-level", "fast"], "--compression-level = \"fast\": must be an integer"),
+            (
+                ["--compression", "zstd", "--compression-level", "20"],
+                "--compression-level = 20: must be between 1 and 19"
+            ),
+            (
+                ["--compression", "zstd", "--compression-level", "fast"],
+                "--compression-level = \"fast\": must be an integer"
+            ),
             (["--compression-level", "5"], "--compression-level = 5: applies only to zstd compression"),
             (["--recipient", Self.secret], "--recipient[0]: is an age secret key, not a public key"),
-            (["--recipient", Self.alice, "--recipient", "age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujw"], "--recipient[1] = \"age1zvk"),
-            (["--recipient", "age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujw"], "age1 followed by 58 Bech32 characters"),
-            (["--recipients-file", "missing.recipients"], "--recipients-file = \"\(cli.root)/missing.recipients\": cannot be read"),
+            (
+                [
+                    "--recipient", Self.alice, "--recipient",
+                    "age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujw",
+                ], "--recipient[1] = \"age1zvk"
+            ),
+            (
+                ["--recipient", "age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujw"],
+                "age1 followed by 58 Bech32 characters"
+            ),
+            (
+                ["--recipients-file", "missing.recipients"],
+                "--recipients-file = \"\(cli.root)/missing.recipients\": cannot be read"
+            ),
         ]
         for (options, expected) in cases {
             let result = try cli.run(add + options)

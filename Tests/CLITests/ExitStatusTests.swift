@@ -7,13 +7,16 @@ import Testing
 @Suite("Exit statuses")
 struct ExitStatusTests {
     static let readme: String = {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         return (try? String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)) ?? ""
     }()
 
     @Test("the README's table of exit statuses is the one in the code")
     func readmeTable() {
-        #expect(Self.readme.contains(ExitStatus.markdownTable), "README.md should hold, verbatim:\n\(ExitStatus.markdownTable)")
+        #expect(
+            Self.readme.contains(ExitStatus.markdownTable),
+            "README.md should hold, verbatim:\n\(ExitStatus.markdownTable)")
     }
 
     @Test("run --help lists every exit status of a run")
@@ -23,7 +26,9 @@ struct ExitStatusTests {
         let words = help.split(whereSeparator: \.isWhitespace).joined(separator: " ")
         for status in ExitStatus.runStatuses {
             let line = "\(status.code) (\(status.systemdName)): \(status.meaning)"
-            #expect(words.contains(line.split(whereSeparator: \.isWhitespace).joined(separator: " ")), "run --help lacks: \(line)")
+            #expect(
+                words.contains(line.split(whereSeparator: \.isWhitespace).joined(separator: " ")),
+                "run --help lacks: \(line)")
         }
     }
 
@@ -32,6 +37,8 @@ struct ExitStatusTests {
         for status in ExitStatus.allCases where status.code > 1 {
             #expect((64...78).contains(status.code), "\(status)")
         }
-        #expect(Set(ExitStatus.allCases.map(\.severity)).count == ExitStatus.allCases.count, "severities are a strict order")
+        #expect(
+            Set(ExitStatus.allCases.map(\.severity)).count == ExitStatus.allCases.count, "severities are a strict order"
+        )
     }
 }

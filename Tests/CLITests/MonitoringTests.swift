@@ -12,7 +12,9 @@ struct MonitoringTests {
     @Test("status --check exits 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN with a summary line and perfdata")
     func pluginExitStatuses() throws {
         let cli = try CLI.initialized()
-        #expect(try cli("registration", "add", "pre", "--provider", "filesystem", "--path", "b", "--schedule", "migration").status == 0)
+        #expect(
+            try cli("registration", "add", "pre", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
+                .status == 0)
         #expect(try cli("run", "pre").status == 0)
         #expect(try cli("run", "pre").status == 0)
         let ok = try check(cli)
@@ -25,7 +27,9 @@ struct MonitoringTests {
         try registry.markPruning(try #require(try registry.storedBackups(registration: "pre").first).id)
         let warning = try check(cli)
         #expect(warning.status == 1, "\(warning.output)")
-        #expect(warning.stdout.hasPrefix("DBBACKUP WARNING - pre: retention could not delete 1 old backup(s) yet"), "\(warning.stdout)")
+        #expect(
+            warning.stdout.hasPrefix("DBBACKUP WARNING - pre: retention could not delete 1 old backup(s) yet"),
+            "\(warning.stdout)")
 
         try FileManager.default.removeItem(atPath: cli.database)
         #expect(try cli("run", "pre").status == ExitStatus.snapshot.code)
@@ -43,16 +47,22 @@ struct MonitoringTests {
         #expect(problems.map { $0["severity"] as? String } == ["critical", "warning"])
         #expect(problems.allSatisfy { $0["registration"] as? String == "pre" && ($0["message"] as? String) != nil })
 
-        try "[database]\npath = 3\n".write(toFile: "\(cli.configDirectory)/dbbackup.toml", atomically: true, encoding: .utf8)
+        try "[database]\npath = 3\n".write(
+            toFile: "\(cli.configDirectory)/dbbackup.toml", atomically: true, encoding: .utf8)
         let unknown = try check(cli)
         #expect(unknown.status == 3, "\(unknown.output)")
-        #expect(unknown.stdout.hasPrefix("DBBACKUP UNKNOWN - the main configuration cannot be used: error: dbbackup.toml: database.path"), "\(unknown.stdout)")
+        #expect(
+            unknown.stdout.hasPrefix(
+                "DBBACKUP UNKNOWN - the main configuration cannot be used: error: dbbackup.toml: database.path"),
+            "\(unknown.stdout)")
     }
 
     @Test("a monitoring user reads the status file every run writes, through its group, and never the registry")
     func monitoringUser() throws {
         let cli = try CLI.initialized()
-        #expect(try cli("registration", "add", "pre", "--provider", "filesystem", "--path", "b", "--schedule", "migration").status == 0)
+        #expect(
+            try cli("registration", "add", "pre", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
+                .status == 0)
         #expect(try cli("run", "pre").status == 0)
         let monitor = "\(cli.stateDirectory)/monitor"
         #expect(FileManager.default.fileExists(atPath: "\(monitor)/status.json"))
@@ -73,12 +83,15 @@ struct MonitoringTests {
         #expect(try cli("run", "pre").status == 0)
         var info = stat()
         #expect(stat("\(monitor)/status.json", &info) == 0 && info.st_gid == nogroup && info.st_mode & 0o777 == 0o640)
-        #expect(!(try FileManager.default.contentsOfDirectory(atPath: monitor)).contains { $0.hasPrefix(".") }, "temporary files left")
+        #expect(
+            !(try FileManager.default.contentsOfDirectory(atPath: monitor)).contains { $0.hasPrefix(".") },
+            "temporary files left")
 
         let ok = try cli.run(["status", "--check", "--json"], asUser: "nobody")
         #expect(ok.status == 0, "\(ok.output)")
         let verdict = try #require(try JSONSerialization.jsonObject(with: Data(ok.stdout.utf8)) as? [String: Any])
-        #expect((verdict["source"] as? String)?.hasPrefix("status file \(monitor)/status.json of ") == true, "\(verdict)")
+        #expect(
+            (verdict["source"] as? String)?.hasPrefix("status file \(monitor)/status.json of ") == true, "\(verdict)")
         // The registry stays closed to it.
         #expect(try cli.run(["list"], asUser: "nobody").status != 0)
 
@@ -92,19 +105,28 @@ struct MonitoringTests {
     @Test("every run rewrites the Prometheus metrics with the registry's figures")
     func metrics() throws {
         let cli = try CLI.initialized()
-        #expect(try cli("registration", "add", "pre", "--provider", "filesystem", "--path", "b", "--schedule", "migration").status == 0)
-        #expect(try cli("registration", "add", "nightly", "--provider", "filesystem", "--path", "n", "--schedule", "daily", "--time", "02:00", "--timezone", "UTC").status == 0)
+        #expect(
+            try cli("registration", "add", "pre", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
+                .status == 0)
+        #expect(
+            try cli(
+                "registration", "add", "nightly", "--provider", "filesystem", "--path", "n", "--schedule", "daily",
+                "--time", "02:00", "--timezone", "UTC"
+            ).status == 0)
         #expect(try cli("run", "pre").status == 0)
         #expect(try cli("run", "nightly").status == 0)
         #expect(try cli("run", "nightly").status == 0)
         let metrics = try #require(cli.file("\(cli.stateDirectory)/monitor/dbbackup.prom"))
         func sample(_ name: String, _ registration: String) -> String? {
-            metrics.split(separator: "\n").first { $0.hasPrefix("\(name){registration=\"\(registration)\"} ") }.map { String($0.split(separator: " ")[1]) }
+            metrics.split(separator: "\n").first { $0.hasPrefix("\(name){registration=\"\(registration)\"} ") }.map {
+                String($0.split(separator: " ")[1])
+            }
         }
         let backups = try #require(try cli.json("list", "nightly", "--json") as? [[String: Any]])
         let newest = try #require(backups.max { ($0["id"] as! Int) < ($1["id"] as! Int) })
         let created = ISO8601DateFormatter().date(from: newest["created_at"] as! String)!.timeIntervalSince1970
-        let lastSuccess = try #require(sample("dbbackup_last_success_timestamp_seconds", "nightly").flatMap(Double.init))
+        let lastSuccess = try #require(
+            sample("dbbackup_last_success_timestamp_seconds", "nightly").flatMap(Double.init))
         #expect(abs(lastSuccess - created) < 1, "\(metrics)")
         #expect(sample("dbbackup_backups_kept", "nightly") == "2")
         #expect(sample("dbbackup_last_success_size_bytes", "nightly") == String(newest["size"] as! Int))
@@ -120,6 +142,9 @@ struct MonitoringTests {
         #expect(try cli("run", "nightly").status != 0)
         let after = try #require(cli.file("\(cli.stateDirectory)/monitor/dbbackup.prom"))
         #expect(after.contains("dbbackup_last_attempt_success{registration=\"nightly\"} 0\n"), "\(after)")
-        #expect(after.contains("dbbackup_last_success_timestamp_seconds{registration=\"nightly\"} \(sample("dbbackup_last_success_timestamp_seconds", "nightly")!)\n"))
+        #expect(
+            after.contains(
+                "dbbackup_last_success_timestamp_seconds{registration=\"nightly\"} \(sample("dbbackup_last_success_timestamp_seconds", "nightly")!)\n"
+            ))
     }
 }

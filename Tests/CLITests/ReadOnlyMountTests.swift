@@ -22,14 +22,18 @@ struct ReadOnlyMountTests {
             mount -o remount,ro '\(mount)'
             exec '\(CLI.binary)' run pre --config-dir '\(cli.configDirectory)' --state-dir '\(cli.stateDirectory)'
             """
-        return try cli.launch("/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", script], environment: [:], input: nil)
+        return try cli.launch(
+            "/usr/bin/unshare", ["--mount", "--propagation", "private", "/bin/sh", "-c", script], environment: [:],
+            input: nil)
     }
 
     func prepared(database: String) throws -> CLI {
         let cli = try CLI()
         try FileManager.default.createDirectory(atPath: "\(cli.root)/ro", withIntermediateDirectories: true)
         #expect(try cli("init", "--database", "\(cli.root)/ro/\(database)").status == 0)
-        #expect(try cli("registration", "add", "pre", "--provider", "filesystem", "--path", "b", "--schedule", "migration").status == 0)
+        #expect(
+            try cli("registration", "add", "pre", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
+                .status == 0)
         return cli
     }
 
@@ -43,8 +47,13 @@ struct ReadOnlyMountTests {
         withExtendedLifetime(db) {}
         let run = try runOnReadOnlyMount(cli, source: source, files: ["app.db"])
         #expect(run.status == ExitStatus.permission.code, "\(run.output)")
-        #expect(run.stderr.contains("creates app.db-wal and app.db-shm beside it, but the file system at \(cli.root)/ro is mounted read-only"), "\(run.stderr)")
-        #expect(run.stderr.contains("mount -o remount,rw \(cli.root)/ro") && run.stderr.contains("PRAGMA journal_mode=DELETE"), "\(run.stderr)")
+        #expect(
+            run.stderr.contains(
+                "creates app.db-wal and app.db-shm beside it, but the file system at \(cli.root)/ro is mounted read-only"
+            ), "\(run.stderr)")
+        #expect(
+            run.stderr.contains("mount -o remount,rw \(cli.root)/ro")
+                && run.stderr.contains("PRAGMA journal_mode=DELETE"), "\(run.stderr)")
     }
 
     @Test("a hot journal on a read-only file system, and on a writable one: the cause, and how to fix it")
@@ -68,15 +77,24 @@ struct ReadOnlyMountTests {
         #expect(made.status == 0, "\(made.output)")
         let run = try runOnReadOnlyMount(cli, source: source, files: ["hot.db", "hot.db-journal"])
         #expect(run.status == ExitStatus.snapshot.code, "\(run.output)")
-        #expect(run.stderr.contains("hot.db-journal is a hot journal: a writer stopped in the middle of a transaction"), "\(run.stderr)")
-        #expect(run.stderr.contains("the file system at \(cli.root)/ro is mounted read-only, so nobody can roll it back there: remount it read-write"), "\(run.stderr)")
+        #expect(
+            run.stderr.contains("hot.db-journal is a hot journal: a writer stopped in the middle of a transaction"),
+            "\(run.stderr)")
+        #expect(
+            run.stderr.contains(
+                "the file system at \(cli.root)/ro is mounted read-only, so nobody can roll it back there: remount it read-write"
+            ), "\(run.stderr)")
 
         // On a writable file system: the application's next open rolls it back.
-        for file in ["hot.db", "hot.db-journal"] { try FileManager.default.copyItem(atPath: "\(source)/\(file)", toPath: "\(cli.root)/ro/\(file)") }
+        for file in ["hot.db", "hot.db-journal"] {
+            try FileManager.default.copyItem(atPath: "\(source)/\(file)", toPath: "\(cli.root)/ro/\(file)")
+        }
         let writable = try cli("run", "pre")
         #expect(writable.status == ExitStatus.snapshot.code, "\(writable.output)")
         #expect(writable.stderr.contains("let the application open the database once"), "\(writable.stderr)")
-        #expect(try SQLiteConnection(path: "\(cli.root)/ro/hot.db", mode: .readWrite).scalar("PRAGMA integrity_check") == "ok", "opened read-write, it rolls back")
+        #expect(
+            try SQLiteConnection(path: "\(cli.root)/ro/hot.db", mode: .readWrite).scalar("PRAGMA integrity_check")
+                == "ok", "opened read-write, it rolls back")
         #expect(try cli("run", "pre").status == 0)
     }
 }

@@ -1,8 +1,8 @@
 import BackupCore
 import Foundation
+import SystemCalls
 import TestKit
 import Testing
-import SystemCalls
 
 /// The registry can be lost or damaged without losing the backups: they stay restorable
 /// without it, and `registry rebuild` brings them back under retention.
@@ -12,7 +12,9 @@ struct RegistryRecoveryTests {
         (try cli.json("list", "--json") as! [[String: Any]]).map { $0["location"] as! String }
     }
 
-    @Test("a deleted registry: the run says how to get the old backups back, and registry rebuild records them as the oldest")
+    @Test(
+        "a deleted registry: the run says how to get the old backups back, and registry rebuild records them as the oldest"
+    )
     func deletedRegistry() throws {
         let cli = try CLI.initialized()
         try cli("retention", "set", "--local", "3")
@@ -34,14 +36,19 @@ struct RegistryRecoveryTests {
         #expect(rebuild.status == 0, "\(rebuild.output)")
         #expect(rebuild.stdout.contains("nightly: 2 backup(s) found"), "\(rebuild.output)")
         let listed = try cli.json("list", "--json") as! [[String: Any]]
-        #expect(listed.map { $0["location"] as! String } == before + newest, "rebuilt backups come before the newer one")
+        #expect(
+            listed.map { $0["location"] as! String } == before + newest, "rebuilt backups come before the newer one")
         for backup in listed {
             let path = backup["location"] as! String
             #expect(backup["sha256"] as? String == (try FileSystem.sha256(of: path).sha256))
             #expect(backup["version"] as? Int == 7)
         }
-        #expect(listed.map { $0["trigger"] as? String } == ["timer", "timer", "manual"], "the trigger recorded beside each file")
-        #expect(try cli("registry", "rebuild").stdout.contains("nightly: 0 backup(s) found"), "a second rebuild finds nothing new")
+        #expect(
+            listed.map { $0["trigger"] as? String } == ["timer", "timer", "manual"],
+            "the trigger recorded beside each file")
+        #expect(
+            try cli("registry", "rebuild").stdout.contains("nightly: 0 backup(s) found"),
+            "a second rebuild finds nothing new")
 
         // Retention counts them again, oldest first.
         try cli("retention", "set", "--local", "1")
@@ -65,15 +72,21 @@ struct RegistryRecoveryTests {
         #expect(run.status == 0, "\(run.output)")
         #expect(run.stderr.contains("the registry was damaged"), "\(run.stderr)")
         #expect(run.stderr.contains("dbbackup registry rebuild"), "\(run.stderr)")
-        let aside = try FileManager.default.contentsOfDirectory(atPath: cli.stateDirectory).filter { $0.hasPrefix("registry.db.damaged-") }
+        let aside = try FileManager.default.contentsOfDirectory(atPath: cli.stateDirectory).filter {
+            $0.hasPrefix("registry.db.damaged-")
+        }
         #expect(aside.count == 1, "\(aside)")
         let setAside = try #require(aside.first)
-        #expect(try Data(contentsOf: URL(fileURLWithPath: "\(cli.stateDirectory)/\(setAside)")) == Data(bytes), "set aside as it was")
+        #expect(
+            try Data(contentsOf: URL(fileURLWithPath: "\(cli.stateDirectory)/\(setAside)")) == Data(bytes),
+            "set aside as it was")
         #expect(try cli("registry", "rebuild").status == 0)
         #expect(try Self.locations(cli).count == 2)
     }
 
-    @Test("restore without a registry: a backup file is verified by the SHA-256 recorded beside it and by integrity_check")
+    @Test(
+        "restore without a registry: a backup file is verified by the SHA-256 recorded beside it and by integrity_check"
+    )
     func restoreFileWithoutRegistry() throws {
         let cli = try CLI.initialized()
         try cli.backUpNightly()
@@ -101,21 +114,30 @@ struct RegistryRecoveryTests {
         try cli.backUpNightly()
         // The application keeps its database open (idle between requests).
         let stop = "\(cli.root)/stop"
-        let app = try Spawn.start("python3", ["-c", """
-            import os, sqlite3, sys, time
-            db = sqlite3.connect(sys.argv[1], isolation_level=None)
-            db.execute("INSERT INTO t (v) VALUES ('written by the app')")
-            open(sys.argv[2] + ".ready", "w").close()
-            while not os.path.exists(sys.argv[2]): time.sleep(0.02)
-            """, cli.database, stop])
+        let app = try Spawn.start(
+            "python3",
+            [
+                "-c",
+                """
+                import os, sqlite3, sys, time
+                db = sqlite3.connect(sys.argv[1], isolation_level=None)
+                db.execute("INSERT INTO t (v) VALUES ('written by the app')")
+                open(sys.argv[2] + ".ready", "w").close()
+                while not os.path.exists(sys.argv[2]): time.sleep(0.02)
+                """, cli.database, stop,
+            ])
         for _ in 0..<300 where !FileManager.default.fileExists(atPath: stop + ".ready") { usleep(10_000) }
-        defer { _ = FileManager.default.createFile(atPath: stop, contents: Data()); _ = app.wait() }
+        defer {
+            _ = FileManager.default.createFile(atPath: stop, contents: Data())
+            _ = app.wait()
+        }
 
         let refused = try cli("restore", "latest", "--to", cli.database, "--force")
         #expect(refused.status != 0, "\(refused.output)")
         #expect(refused.stderr.contains("is in use by PID \(app.pid) (python3)"), "\(refused.stderr)")
         #expect(refused.stderr.contains("--even-if-open"))
-        let rows = try SQLiteConnection(path: cli.database, mode: .readOnly).scalar("SELECT count(*) FROM t WHERE v = 'written by the app'")
+        let rows = try SQLiteConnection(path: cli.database, mode: .readOnly).scalar(
+            "SELECT count(*) FROM t WHERE v = 'written by the app'")
         #expect(rows == "1", "the live database was left alone")
         let forced = try cli("restore", "latest", "--to", cli.database, "--force", "--even-if-open")
         #expect(forced.status == 0, "\(forced.output)")

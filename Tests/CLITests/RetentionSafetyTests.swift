@@ -18,7 +18,9 @@ struct RetentionSafetyTests {
         return "@" + formatter.string(from: Date().addingTimeInterval(-Double(days) * 86_400))
     }
 
-    @Test("a clock stepped back: the run keeps the backup it just stored, and latest and list follow the order of the runs")
+    @Test(
+        "a clock stepped back: the run keeps the backup it just stored, and latest and list follow the order of the runs"
+    )
     func clockSteppedBack() throws {
         let cli = try CLI.initialized()
         try cli("retention", "set", "--local", "1")
@@ -29,7 +31,8 @@ struct RetentionSafetyTests {
         let kept = try Self.backups(cli)
         #expect(kept.count == 1)
         let newest = try #require(kept.last?["location"] as? String)
-        #expect(behind.stdout.contains("stored \(newest)"), "the backup the run just stored was deleted: \(behind.output)")
+        #expect(
+            behind.stdout.contains("stored \(newest)"), "the backup the run just stored was deleted: \(behind.output)")
         #expect(FileManager.default.fileExists(atPath: newest))
 
         // latest is the backup made last, whatever its time says.
@@ -77,7 +80,9 @@ struct RetentionSafetyTests {
         #expect(after.status == 0, "judged against the confirmed backup, an empty database is fine: \(after.output)")
         listed = try Self.backups(cli)
         #expect(listed.count == 1)
-        #expect(!FileManager.default.fileExists(atPath: good["location"] as! String), "once confirmed, retention applies as usual")
+        #expect(
+            !FileManager.default.fileExists(atPath: good["location"] as! String),
+            "once confirmed, retention applies as usual")
     }
 
     @Test("a database replaced by a much smaller one, or by an older schema version, is suspect")

@@ -62,16 +62,24 @@ func json(_ fields: [(String, String)]) -> String {
 do {
     switch verb {
     case "encode":
-        let result = try BackupCodec.encode(plainFile: paths[0], as: StoredForm(compressionLevel: level, recipients: recipients),
-                                            toNewFile: paths[1], workers: workers, hashPlain: hashPlain)
-        print(json([("plain_sha256", result.plainSHA256.map { "\"\($0.hexString)\"" } ?? "null"), ("plain_size", "\(result.plainSize)"),
-                    ("stored_sha256", "\"\(result.stored.sha256.hexString)\""), ("stored_size", "\(result.stored.size)"),
-                    ("workers", "\(result.workers)")]))
+        let result = try BackupCodec.encode(
+            plainFile: paths[0], as: StoredForm(compressionLevel: level, recipients: recipients),
+            toNewFile: paths[1], workers: workers, hashPlain: hashPlain)
+        print(
+            json([
+                ("plain_sha256", result.plainSHA256.map { "\"\($0.hexString)\"" } ?? "null"),
+                ("plain_size", "\(result.plainSize)"),
+                ("stored_sha256", "\"\(result.stored.sha256.hexString)\""), ("stored_size", "\(result.stored.size)"),
+                ("workers", "\(result.workers)"),
+            ]))
     case "decode":
         let result = try BackupCodec.decode(storedFile: paths[0], identities: identities, toNewFile: paths[1])
-        print(json([("plain_sha256", "\"\(result.plain.sha256.hexString)\""), ("plain_size", "\(result.plain.size)"),
-                    ("stored_sha256", "\"\(result.stored.sha256.hexString)\""), ("stored_size", "\(result.stored.size)"),
-                    ("layers", "[" + result.layers.map { "\"\($0)\"" }.joined(separator: ", ") + "]")]))
+        print(
+            json([
+                ("plain_sha256", "\"\(result.plain.sha256.hexString)\""), ("plain_size", "\(result.plain.size)"),
+                ("stored_sha256", "\"\(result.stored.sha256.hexString)\""), ("stored_size", "\(result.stored.size)"),
+                ("layers", "[" + result.layers.map { "\"\($0)\"" }.joined(separator: ", ") + "]"),
+            ]))
     default:
         fail("unknown verb \(verb); use encode or decode")
     }

@@ -12,14 +12,18 @@ import Testing
 @Suite struct AgeTestVectorTests {
     static let directory = ProcessInfo.processInfo.environment["AGE_TESTKIT_DIR"]
 
-    @Test("the C2SP age test vectors that use X25519 identities all give the expected outcome", .enabled(if: directory != nil))
+    @Test(
+        "the C2SP age test vectors that use X25519 identities all give the expected outcome",
+        .enabled(if: directory != nil))
     func vectors() throws {
         let directory = try #require(Self.directory)
         let names = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
-        var passed: [String] = [], skipped: [String] = []
+        var passed: [String] = []
+        var skipped: [String] = []
         for name in names {
             let data = Array(try Data(contentsOf: URL(fileURLWithPath: "\(directory)/\(name)")))
-            let split = try #require((0..<data.count).first { data[$0...].starts(with: [10, 10]) }, "\(name): no blank line")
+            let split = try #require(
+                (0..<data.count).first { data[$0...].starts(with: [10, 10]) }, "\(name): no blank line")
             var fields: [(String, String)] = []
             for line in String(decoding: data[..<split], as: UTF8.self).split(separator: "\n") {
                 let parts = line.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
@@ -30,7 +34,8 @@ import Testing
             if value("compressed") == "zlib" { body = try Self.inflate(body) }
             let identityTexts = fields.filter { $0.0 == "identity" }.map(\.1)
             if value("armored") == "yes" || value("passphrase") != nil || identityTexts.isEmpty
-                || identityTexts.contains(where: { $0.hasPrefix("AGE-SECRET-KEY-PQ-") }) {
+                || identityTexts.contains(where: { $0.hasPrefix("AGE-SECRET-KEY-PQ-") })
+            {
                 skipped.append(name)
                 continue
             }
@@ -48,18 +53,25 @@ import Testing
                 failure = try #require(error as? AgeError, "\(name): \(error)")
             }
             let released = Digest.hash(.sha256, plain).hexString
-            let ok: Bool = switch expect {
-            case "success": failure == nil && released == payload
-            case "no match": failure?.kind == .noMatchingIdentity
-            case "HMAC failure": failure?.kind == .headerMAC
-            case "header failure": failure?.isHeaderFailure == true
-            case "payload failure": [.damagedPayload, .truncated, .trailingData].contains(failure?.kind) && released == payload
-            default: false
-            }
-            #expect(ok, "\(name): expected \(expect), got \(failure.map { "\($0.kind): \($0)" } ?? "success") (payload \(released == payload ? "as expected" : "differs"))")
+            let ok: Bool =
+                switch expect {
+                case "success": failure == nil && released == payload
+                case "no match": failure?.kind == .noMatchingIdentity
+                case "HMAC failure": failure?.kind == .headerMAC
+                case "header failure": failure?.isHeaderFailure == true
+                case "payload failure":
+                    [.damagedPayload, .truncated, .trailingData].contains(failure?.kind) && released == payload
+                default: false
+                }
+            #expect(
+                ok,
+                "\(name): expected \(expect), got \(failure.map { "\($0.kind): \($0)" } ?? "success") (payload \(released == payload ? "as expected" : "differs"))"
+            )
             if ok { passed.append(name) }
         }
-        print("age test vectors: \(passed.count) passed, \(skipped.count) skipped (passphrase, armor, post-quantum): \(skipped.joined(separator: " "))")
+        print(
+            "age test vectors: \(passed.count) passed, \(skipped.count) skipped (passphrase, armor, post-quantum): \(skipped.joined(separator: " "))"
+        )
         #expect(passed.count > 50)
     }
 
@@ -67,7 +79,9 @@ import Testing
     static func inflate(_ bytes: [UInt8]) throws -> [UInt8] {
         let scratch = try Scratch()
         try scratch.write("in", bytes)
-        try scratch.shell("python3 -c 'import sys, zlib; sys.stdout.buffer.write(zlib.decompress(open(\"in\", \"rb\").read()))' > out")
+        try scratch.shell(
+            "python3 -c 'import sys, zlib; sys.stdout.buffer.write(zlib.decompress(open(\"in\", \"rb\").read()))' > out"
+        )
         return try scratch.read("out")
     }
 }

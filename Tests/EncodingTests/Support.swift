@@ -7,7 +7,9 @@ import Testing
 enum TestData {
     static func text(_ count: Int, seed: UInt64 = 1) -> [UInt8] {
         var generator = SplitMix64(seed: seed)
-        let words = ["customer", "order", "42", "Prague", "invoice", "paid", "2026-11-26", "NULL", "\u{0}\u{0}\u{1}", "widget"].map { Array($0.utf8) }
+        let words = [
+            "customer", "order", "42", "Prague", "invoice", "paid", "2026-11-26", "NULL", "\u{0}\u{0}\u{1}", "widget",
+        ].map { Array($0.utf8) }
         var out: [UInt8] = []
         out.reserveCapacity(count + 16)
         while out.count < count {
@@ -38,7 +40,8 @@ final class Scratch {
     let path: String
 
     init() throws {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("dbbackup-encoding-\(UUID().uuidString)").path
+        path =
+            FileManager.default.temporaryDirectory.appendingPathComponent("dbbackup-encoding-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
 
@@ -80,7 +83,9 @@ func feed(_ bytes: [UInt8], in pieces: [Int], _ push: (UnsafeRawBufferPointer) t
 
 /// Whether the `age` and `zstd` command-line tools are installed (scripts/install-deps.sh
 /// installs them); the interoperability tests need them.
-let haveTools: Bool = ["/usr/bin/age", "/usr/bin/age-keygen", "/usr/bin/zstd"].allSatisfy { FileManager.default.isExecutableFile(atPath: $0) }
+let haveTools: Bool = ["/usr/bin/age", "/usr/bin/age-keygen", "/usr/bin/zstd"].allSatisfy {
+    FileManager.default.isExecutableFile(atPath: $0)
+}
 
 /// Byte-for-byte equality, without printing megabytes when it fails.
 func same(_ a: [UInt8], _ b: [UInt8]) -> Bool { a == b }

@@ -5,7 +5,8 @@ import Zstd
 
 @Suite struct ZstdTests {
     static func compress(_ bytes: [UInt8], level: Int = 3, workers: Int = 0, pledged: Bool = false) throws -> [UInt8] {
-        let compressor = try ZstdCompressor(level: level, workers: workers, pledgedSize: pledged ? Int64(bytes.count) : nil)
+        let compressor = try ZstdCompressor(
+            level: level, workers: workers, pledgedSize: pledged ? Int64(bytes.count) : nil)
         var out: [UInt8] = []
         try feed(bytes, in: [100_000, 7, 1 << 20]) { try compressor.compress($0) { out += $0 } }
         try compressor.finish { out += $0 }
@@ -20,8 +21,9 @@ import Zstd
         return out
     }
 
-    @Test("round trips at sizes from 0 bytes to past a multi-threaded job, on the caller's thread and on workers",
-          arguments: [0, 1, 4095, 65_536, 131_073, 3 << 20, 9 << 20 + 5], [0, 2])
+    @Test(
+        "round trips at sizes from 0 bytes to past a multi-threaded job, on the caller's thread and on workers",
+        arguments: [0, 1, 4095, 65_536, 131_073, 3 << 20, 9 << 20 + 5], [0, 2])
     func roundTrip(size: Int, workers: Int) throws {
         let plain = TestData.text(size, seed: UInt64(size))
         let compressed = try Self.compress(plain, workers: workers, pledged: size % 2 == 1)
@@ -70,37 +72,48 @@ import Zstd
     func truncated() throws {
         let compressed = try Self.compress(TestData.text(300_000))
         for length in [1, 4, 9, compressed.count / 2, compressed.count - 4, compressed.count - 1] {
-            #expect(performing: { try Self.decompress(Array(compressed.prefix(length))) }, throws: { error in
-                guard let error = error as? ZstdError else { return false }
-                return error.kind == .truncated && error.description.contains("cut short")
-            })
+            #expect(
+                performing: { try Self.decompress(Array(compressed.prefix(length))) },
+                throws: { error in
+                    guard let error = error as? ZstdError else { return false }
+                    return error.kind == .truncated && error.description.contains("cut short")
+                })
         }
         #expect { try Self.decompress([]) } throws: { ($0 as? ZstdError)?.kind == .truncated }
     }
 
     @Test("not zstd at all, or something appended after the frame, is said as such")
     func notZstd() throws {
-        #expect { try Self.decompress(Array("SQLite format 3\0 and more".utf8)) } throws: { ($0 as? ZstdError)?.kind == .notZstd }
+        #expect { try Self.decompress(Array("SQLite format 3\0 and more".utf8)) } throws: {
+            ($0 as? ZstdError)?.kind == .notZstd
+        }
         let compressed = try Self.compress(TestData.text(1000))
         #expect { try Self.decompress(compressed + Array("appended".utf8)) } throws: { error in
-            (error as? ZstdError).map { $0.kind == .corrupt && $0.description.contains("after its last complete zstd frame") } ?? false
+            (error as? ZstdError).map {
+                $0.kind == .corrupt && $0.description.contains("after its last complete zstd frame")
+            } ?? false
         }
     }
 
     @Test("concatenated frames decode as one stream, as zstd -d does")
     func concatenated() throws {
-        let a = TestData.text(70_000, seed: 3), b = TestData.text(5, seed: 4)
+        let a = TestData.text(70_000, seed: 3)
+        let b = TestData.text(5, seed: 4)
         #expect(try Self.decompress(try Self.compress(a) + Self.compress(b)) == a + b)
     }
 
     @Test("a promised size that the input does not keep is reported")
     func pledgedSize() throws {
         let compressor = try ZstdCompressor(pledgedSize: 10)
-        #expect { try [UInt8](repeating: 1, count: 11).withUnsafeBytes { try compressor.compress($0) { _ in } }; try compressor.finish { _ in } }
-            throws: { ($0 as? ZstdError)?.kind == .sizeMismatch }
+        #expect {
+            try [UInt8](repeating: 1, count: 11).withUnsafeBytes { try compressor.compress($0) { _ in } }
+            try compressor.finish { _ in }
+        } throws: { ($0 as? ZstdError)?.kind == .sizeMismatch }
     }
 
-    @Test("what we compress, zstd -d restores byte for byte; what zstd -T0 -3 writes, we restore", .enabled(if: haveTools))
+    @Test(
+        "what we compress, zstd -d restores byte for byte; what zstd -T0 -3 writes, we restore", .enabled(if: haveTools)
+    )
     func interoperability() throws {
         let scratch = try Scratch()
         let plain = TestData.text(5 << 20 + 3)

@@ -1,9 +1,9 @@
 import BackupCore
 import Foundation
 import S3Client
+import SystemCalls
 import TestKit
 import Testing
-import SystemCalls
 
 /// dbbackup as an AWS shop runs it (issue 14), against moto with IAM on: instance-role
 /// credentials, encryption at rest, storage classes and their costs, region hints, legacy
@@ -13,15 +13,19 @@ struct AWSProductTests {
     var server: S3TestServer { get throws { try TestServers.moto.get() } }
 
     func roleArn(_ server: S3TestServer, noPut: Bool = false) throws -> String {
-        try #require(server.values[noPut ? "S3_ROLE_NOPUT_ARN" : "S3_ROLE_ARN"], "moto_up.py wrote no role (an old moto.env?)")
+        try #require(
+            server.values[noPut ? "S3_ROLE_NOPUT_ARN" : "S3_ROLE_ARN"], "moto_up.py wrote no role (an old moto.env?)")
     }
 
-    @Test("credentials = instance: no access key or secret stored; runs, test and retention use the role; restore needs s3:GetObject")
+    @Test(
+        "credentials = instance: no access key or secret stored; runs, test and retention use the role; restore needs s3:GetObject"
+    )
     func instanceRole() throws {
         let server = try server
         let imds = try IMDSDouble(mode: "role", server: server, roleArn: try roleArn(server))
-        let product = try Product(server: server, credentials: ["--credentials", "instance"],
-                                  environment: ["DBBACKUP_TEST_IMDS_ENDPOINT": imds.endpoint])
+        let product = try Product(
+            server: server, credentials: ["--credentials", "instance"],
+            environment: ["DBBACKUP_TEST_IMDS_ENDPOINT": imds.endpoint])
         defer { product.cleanUp() }
         let file = try String(contentsOfFile: product.configDirectory + "/registrations.d/cloud.toml", encoding: .utf8)
         #expect(file.contains("credentials = 'instance'") && !file.contains("access_key"), "\(file)")
@@ -40,17 +44,26 @@ struct AWSProductTests {
 
         let probe = try product.dbbackup("registration", "test", "cloud")
         #expect(probe.status == 0, "\(probe.output)")
-        #expect(probe.stdout.contains("ok   get the instance role's credentials (IMDSv2): the instance role dbbackup-instance, access key ASIA"),
-                "\(probe.stdout)")
-        #expect(probe.stdout.contains("note: restore needs s3:GetObject on arn:aws:s3:::\(server.bucket)/\(product.prefix)/*: on this instance through its role"))
+        #expect(
+            probe.stdout.contains(
+                "ok   get the instance role's credentials (IMDSv2): the instance role dbbackup-instance, access key ASIA"
+            ),
+            "\(probe.stdout)")
+        #expect(
+            probe.stdout.contains(
+                "note: restore needs s3:GetObject on arn:aws:s3:::\(server.bucket)/\(product.prefix)/*: on this instance through its role"
+            ))
 
         // The role may not read (as backups need not): restore says what it needs, naming the role.
-        let denied = try product.dbbackup("restore", "latest", "--to", product.root.appendingPathComponent("denied.db").path)
+        let denied = try product.dbbackup(
+            "restore", "latest", "--to", product.root.appendingPathComponent("denied.db").path)
         #expect(denied.status != 0)
         #expect(denied.stderr.contains("the instance role dbbackup-instance needs s3:GetObject"), "\(denied.stderr)")
         let restored = product.root.appendingPathComponent("restored.db").path
-        try product.expectOK(product.dbbackup("restore", "latest", "--to", restored, "--access-key", server.values["S3_ADMIN_ACCESS_KEY"] ?? "",
-                                              "--secret-key-stdin", input: (server.values["S3_ADMIN_SECRET_KEY"] ?? "") + "\n"))
+        try product.expectOK(
+            product.dbbackup(
+                "restore", "latest", "--to", restored, "--access-key", server.values["S3_ADMIN_ACCESS_KEY"] ?? "",
+                "--secret-key-stdin", input: (server.values["S3_ADMIN_SECRET_KEY"] ?? "") + "\n"))
         #expect(try FileSystem.sha256(of: restored).sha256 == stored.last?.sha256)
     }
 
@@ -60,16 +73,23 @@ struct AWSProductTests {
         let product = try Product(server: server)
         defer { product.cleanUp() }
         let secretFile = product.configDirectory + "/secrets/cloud.secret"
-        var result = try product.dbbackup("registration", "add", "other", "--provider", "s3", "--bucket", server.bucket, "--credentials", "instance",
-                                          "--secret-key-stdin", "--schedule", "migration", input: "secret-secret\n")
+        var result = try product.dbbackup(
+            "registration", "add", "other", "--provider", "s3", "--bucket", server.bucket, "--credentials", "instance",
+            "--secret-key-stdin", "--schedule", "migration", input: "secret-secret\n")
         #expect(result.status != 0)
-        #expect(result.stderr.contains("--secret-key-stdin: a registration with --credentials instance has no secret key"), "\(result.stderr)")
-        result = try product.dbbackup("registration", "add", "other", "--provider", "s3", "--bucket", server.bucket, "--credentials", "instance",
-                                      "--access-key", "AKIAEXAMPLE", "--schedule", "migration")
+        #expect(
+            result.stderr.contains("--secret-key-stdin: a registration with --credentials instance has no secret key"),
+            "\(result.stderr)")
+        result = try product.dbbackup(
+            "registration", "add", "other", "--provider", "s3", "--bucket", server.bucket, "--credentials", "instance",
+            "--access-key", "AKIAEXAMPLE", "--schedule", "migration")
         #expect(result.status != 0)
-        #expect(result.stderr.contains("--access-key = \"AKIAEXAMPLE\": is not used with credentials = \"instance\""), "\(result.stderr)")
-        result = try product.dbbackup("registration", "add", "other", "--provider", "s3", "--bucket", server.bucket, "--credentials", "role",
-                                      "--schedule", "migration")
+        #expect(
+            result.stderr.contains("--access-key = \"AKIAEXAMPLE\": is not used with credentials = \"instance\""),
+            "\(result.stderr)")
+        result = try product.dbbackup(
+            "registration", "add", "other", "--provider", "s3", "--bucket", server.bucket, "--credentials", "role",
+            "--schedule", "migration")
         #expect(result.stderr.contains("--credentials = \"role\": is not a credential source"), "\(result.stderr)")
 
         // Switching the registration to the role drops its key and its stored secret.
@@ -86,23 +106,28 @@ struct AWSProductTests {
         result = try product.dbbackup("registration", "edit", "cloud", "--credentials", "secret")
         #expect(result.status != 0)
         #expect(result.stderr.contains("--access-key: is missing"), "\(result.stderr)")
-        try product.expectOK(product.dbbackup("registration", "edit", "cloud", "--credentials", "secret",
-                                              "--access-key", server.values["S3_AGENT_ACCESS_KEY"] ?? "", "--secret-key-stdin",
-                                              input: (server.values["S3_AGENT_SECRET_KEY"] ?? "") + "\n"))
+        try product.expectOK(
+            product.dbbackup(
+                "registration", "edit", "cloud", "--credentials", "secret",
+                "--access-key", server.values["S3_AGENT_ACCESS_KEY"] ?? "", "--secret-key-stdin",
+                input: (server.values["S3_AGENT_SECRET_KEY"] ?? "") + "\n"))
         try product.expectOK(product.dbbackup("run", "cloud"))
         // A secret file left beside an instance registration is reported.
         try product.expectOK(product.dbbackup("registration", "edit", "cloud", "--credentials", "instance"))
         try "stale-secret-value\n".write(toFile: secretFile, atomically: true, encoding: .utf8)
         let check = try product.dbbackup("config", "check")
-        #expect(check.stdout.contains("secrets/cloud.secret: is not used: cloud signs with the instance's role"), "\(check.output)")
+        #expect(
+            check.stdout.contains("secrets/cloud.secret: is not used: cloud signs with the instance's role"),
+            "\(check.output)")
     }
 
     @Test("a run on a host without a role fails clearly and records nothing in the store")
     func instanceWithoutRole() throws {
         let server = try server
         let imds = try IMDSDouble(mode: "no-role")
-        let product = try Product(server: server, credentials: ["--credentials", "instance"],
-                                  environment: ["DBBACKUP_TEST_IMDS_ENDPOINT": imds.endpoint])
+        let product = try Product(
+            server: server, credentials: ["--credentials", "instance"],
+            environment: ["DBBACKUP_TEST_IMDS_ENDPOINT": imds.endpoint])
         defer { product.cleanUp() }
         let run = try product.dbbackup("run", "cloud")
         #expect(run.status != 0)
@@ -116,15 +141,23 @@ struct AWSProductTests {
         var denied = product
         denied.environment["DBBACKUP_TEST_IMDS_ENDPOINT"] = noPut.endpoint
         let refused = try denied.dbbackup("registration", "test", "cloud")
-        #expect(refused.stdout.contains("FAIL PUT") && refused.stdout.contains("the instance role dbbackup-instance-noput needs s3:PutObject"),
-                "\(refused.stdout)")
+        #expect(
+            refused.stdout.contains("FAIL PUT")
+                && refused.stdout.contains("the instance role dbbackup-instance-noput needs s3:PutObject"),
+            "\(refused.stdout)")
     }
 
-    @Test("SSE-KMS, a storage class and Content-Type reach every backup object, single PUT and multipart", arguments: [2, 12])
+    @Test(
+        "SSE-KMS, a storage class and Content-Type reach every backup object, single PUT and multipart",
+        arguments: [2, 12])
     func encryptionAndStorageClass(megabytes: Int) throws {
         let server = try server
-        let product = try Product(server: server, megabytes: megabytes, s3Settings: "multipart_threshold_mib = 5\npart_size_mib = 5",
-                                  options: ["--server-side-encryption", "aws:kms", "--kms-key-id", "alias/dbbackup", "--storage-class", "STANDARD_IA"])
+        let product = try Product(
+            server: server, megabytes: megabytes, s3Settings: "multipart_threshold_mib = 5\npart_size_mib = 5",
+            options: [
+                "--server-side-encryption", "aws:kms", "--kms-key-id", "alias/dbbackup", "--storage-class",
+                "STANDARD_IA",
+            ])
         defer { product.cleanUp() }
         try product.expectOK(product.dbbackup("run", "cloud"))
         let record = try #require(try product.storedBackups().first)
@@ -134,45 +167,61 @@ struct AWSProductTests {
         #expect(info.storageClass == "STANDARD_IA")
         #expect(info.size == record.size)
         let show = try product.dbbackup("registration", "show", "cloud")
-        #expect(show.stdout.contains("server_side_encryption: aws:kms, kms_key_id: alias/dbbackup") && show.stdout.contains("storage_class: STANDARD_IA"))
+        #expect(
+            show.stdout.contains("server_side_encryption: aws:kms, kms_key_id: alias/dbbackup")
+                && show.stdout.contains("storage_class: STANDARD_IA"))
         // The probe goes up as backups do, and names the KMS permission.
         let probe = try product.dbbackup("registration", "test", "cloud")
         #expect(probe.stdout.contains("ok   PUT") && probe.stdout.contains("kms:GenerateDataKey"), "\(probe.stdout)")
         #expect(probe.stdout.contains("note: restore also needs kms:Decrypt on the KMS key alias/dbbackup"))
         // With the threshold at 5 MiB, a 12 MB database will go multipart (a 2 MB one not yet):
         // then the probe recommends the lifecycle rule that removes abandoned parts.
-        #expect(probe.stdout.contains("\"AbortIncompleteMultipartUpload\":{\"DaysAfterInitiation\":1}") == (megabytes == 12), "\(probe.stdout)")
+        #expect(
+            probe.stdout.contains("\"AbortIncompleteMultipartUpload\":{\"DaysAfterInitiation\":1}")
+                == (megabytes == 12), "\(probe.stdout)")
         // Dropping encryption drops the key id with it.
         try product.expectOK(product.dbbackup("registration", "edit", "cloud", "--server-side-encryption", "AES256"))
         let file = try String(contentsOfFile: product.configDirectory + "/registrations.d/cloud.toml", encoding: .utf8)
         #expect(file.contains("server_side_encryption = 'AES256'") && !file.contains("kms_key_id"), "\(file)")
     }
 
-    @Test("retention shorter than the storage class's minimum duration is warned about at add, retention set and config check")
+    @Test(
+        "retention shorter than the storage class's minimum duration is warned about at add, retention set and config check"
+    )
     func minimumStorageDuration() throws {
         let server = try server
         let product = try Product(server: server)
         defer { product.cleanUp() }
-        let add = try product.dbbackup("registration", "add", "ia", "--provider", "s3", "--bucket", server.bucket, "--endpoint", server.endpoint,
-                                       "--force-path-style", "--access-key", "AKIAEXAMPLE", "--secret-key-stdin", "--storage-class", "STANDARD_IA",
-                                       "--schedule", "daily", "--time", "02:00", "--time", "14:00", input: "secret-secret\n")
+        let add = try product.dbbackup(
+            "registration", "add", "ia", "--provider", "s3", "--bucket", server.bucket, "--endpoint", server.endpoint,
+            "--force-path-style", "--access-key", "AKIAEXAMPLE", "--secret-key-stdin", "--storage-class", "STANDARD_IA",
+            "--schedule", "daily", "--time", "02:00", "--time", "14:00", input: "secret-secret\n")
         #expect(add.status == 0, "\(add.output)")
         // Remote retention is 2 (Product): two backups a day, so one is deleted a day after it was taken.
-        #expect(add.stderr.contains("warning: command line: --storage-class = \"STANDARD_IA\": bills every object for at least 30 days, "
-                                    + "but with retention.remote = 2 and this schedule a backup can be deleted after 1 day(s)"), "\(add.stderr)")
+        #expect(
+            add.stderr.contains(
+                "warning: command line: --storage-class = \"STANDARD_IA\": bills every object for at least 30 days, "
+                    + "but with retention.remote = 2 and this schedule a backup can be deleted after 1 day(s)"),
+            "\(add.stderr)")
         #expect(add.stderr.contains("keep at least 60 remote backups"), "\(add.stderr)")
         let check = try product.dbbackup("config", "check")
-        #expect(check.stdout.contains("registrations.d/ia.toml: storage_class = \"STANDARD_IA\": bills every object for at least 30 days"), "\(check.stdout)")
+        #expect(
+            check.stdout.contains(
+                "registrations.d/ia.toml: storage_class = \"STANDARD_IA\": bills every object for at least 30 days"),
+            "\(check.stdout)")
         let enough = try product.dbbackup("retention", "set", "--remote", "60")
         #expect(enough.status == 0 && !enough.stderr.contains("storage_class"), "\(enough.output)")
         let tooFew = try product.dbbackup("retention", "set", "--remote", "59")
         #expect(tooFew.stderr.contains("ia.toml: storage_class"), "\(tooFew.output)")
         // An edit of something else warns about the stored setting, in its file.
         let retimed = try product.dbbackup("registration", "edit", "ia", "--time", "03:00", "--time", "15:00")
-        #expect(retimed.stderr.contains("warning: registrations.d/ia.toml: storage_class = \"STANDARD_IA\""), "\(retimed.stderr)")
+        #expect(
+            retimed.stderr.contains("warning: registrations.d/ia.toml: storage_class = \"STANDARD_IA\""),
+            "\(retimed.stderr)")
         // GLACIER warns that restores need an unarchive.
         let glacier = try product.dbbackup("registration", "edit", "ia", "--storage-class", "GLACIER")
-        #expect(glacier.stderr.contains("archives backups: restoring one first needs an unarchive"), "\(glacier.stderr)")
+        #expect(
+            glacier.stderr.contains("archives backups: restoring one first needs an unarchive"), "\(glacier.stderr)")
     }
 
     @Test("restoring a backup in GLACIER explains the unarchive instead of blaming the key")
@@ -181,15 +230,20 @@ struct AWSProductTests {
         let product = try Product(server: server, options: ["--storage-class", "GLACIER"])
         defer { product.cleanUp() }
         try product.expectOK(product.dbbackup("run", "cloud"))
-        let restore = try product.dbbackup("restore", "latest", "--to", product.root.appendingPathComponent("r.db").path,
-                                           "--access-key", server.values["S3_ADMIN_ACCESS_KEY"] ?? "", "--secret-key-stdin",
-                                           input: (server.values["S3_ADMIN_SECRET_KEY"] ?? "") + "\n")
+        let restore = try product.dbbackup(
+            "restore", "latest", "--to", product.root.appendingPathComponent("r.db").path,
+            "--access-key", server.values["S3_ADMIN_ACCESS_KEY"] ?? "", "--secret-key-stdin",
+            input: (server.values["S3_ADMIN_SECRET_KEY"] ?? "") + "\n")
         #expect(restore.status != 0)
-        #expect(restore.stderr.contains("InvalidObjectState") && restore.stderr.contains("aws s3api restore-object"), "\(restore.stderr)")
+        #expect(
+            restore.stderr.contains("InvalidObjectState") && restore.stderr.contains("aws s3api restore-object"),
+            "\(restore.stderr)")
         #expect(!restore.stderr.contains("needs s3:GetObject"), "\(restore.stderr)")
     }
 
-    @Test("a bucket in another region: the answer names the --region to give", arguments: ["region-301:eu-west-1", "region-400:eu-west-1"])
+    @Test(
+        "a bucket in another region: the answer names the --region to give",
+        arguments: ["region-301:eu-west-1", "region-400:eu-west-1"])
     func wrongRegion(plan: String) throws {
         let server = try server
         let proxy = try FaultInjectionTests.FaultProxy(upstream: server, plan: plan + "*")
@@ -197,8 +251,12 @@ struct AWSProductTests {
         defer { product.cleanUp() }
         let run = try product.dbbackup("run", "cloud")
         #expect(run.status != 0)
-        #expect(run.stderr.contains("bucket '\(server.bucket)' is in region eu-west-1: give --region eu-west-1"), "\(run.stderr)")
-        #expect(proxy.requests.count <= 2, "not retried as if transient (one upload, one clean-up delete): \(proxy.requests)")
+        #expect(
+            run.stderr.contains("bucket '\(server.bucket)' is in region eu-west-1: give --region eu-west-1"),
+            "\(run.stderr)")
+        #expect(
+            proxy.requests.count <= 2,
+            "not retried as if transient (one upload, one clean-up delete): \(proxy.requests)")
     }
 
     @Test("a legacy bucket name (uppercase, '_') is accepted with a warning and addressed path-style")
@@ -206,18 +264,25 @@ struct AWSProductTests {
         let server = try server
         let bucket = "Legacy_Backups_\(UUID().uuidString.prefix(6))"
         let admin = try server.client(.admin, bucket: bucket)
-        _ = try TestSupport.run("python3", ["-c", """
-            import boto3, sys
-            boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1", aws_access_key_id=sys.argv[2],
-                         aws_secret_access_key=sys.argv[3]).create_bucket(Bucket=sys.argv[4])
-            """, server.endpoint, server.values["S3_ADMIN_ACCESS_KEY"] ?? "", server.values["S3_ADMIN_SECRET_KEY"] ?? "", bucket])
+        _ = try TestSupport.run(
+            "python3",
+            [
+                "-c",
+                """
+                import boto3, sys
+                boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1", aws_access_key_id=sys.argv[2],
+                             aws_secret_access_key=sys.argv[3]).create_bucket(Bucket=sys.argv[4])
+                """, server.endpoint, server.values["S3_ADMIN_ACCESS_KEY"] ?? "",
+                server.values["S3_ADMIN_SECRET_KEY"] ?? "", bucket,
+            ])
         // localhost, not 127.0.0.1, and no --force-path-style: only the name forces path style.
         let endpoint = server.endpoint.replacing("127.0.0.1", with: "localhost")
         let product = try Product(server: server, endpoint: endpoint)
         defer { product.cleanUp() }
-        let edit = try product.dbbackup("registration", "edit", "cloud", "--bucket", bucket, "--no-force-path-style",
-                                        "--access-key", server.values["S3_ADMIN_ACCESS_KEY"] ?? "", "--secret-key-stdin",
-                                        input: (server.values["S3_ADMIN_SECRET_KEY"] ?? "") + "\n")
+        let edit = try product.dbbackup(
+            "registration", "edit", "cloud", "--bucket", bucket, "--no-force-path-style",
+            "--access-key", server.values["S3_ADMIN_ACCESS_KEY"] ?? "", "--secret-key-stdin",
+            input: (server.values["S3_ADMIN_SECRET_KEY"] ?? "") + "\n")
         #expect(edit.status == 0, "\(edit.output)")
         #expect(edit.stderr.contains("a legacy bucket name") && edit.stderr.contains("path-style"), "\(edit.stderr)")
         try product.expectOK(product.dbbackup("run", "cloud"))
@@ -225,7 +290,9 @@ struct AWSProductTests {
         #expect(try admin.headObject(key: try #require(product.key(record))).size == record.size)
         // A name no store accepts is still refused.
         let bad = try product.dbbackup("registration", "edit", "cloud", "--bucket", "bad bucket")
-        #expect(bad.status != 0 && bad.stderr.contains("--bucket = \"bad bucket\": may contain only letters, digits"), "\(bad.stderr)")
+        #expect(
+            bad.status != 0 && bad.stderr.contains("--bucket = \"bad bucket\": may contain only letters, digits"),
+            "\(bad.stderr)")
     }
 
     @Test("http_proxy is honoured (requests go through it in absolute form) and no_proxy bypasses it")
@@ -235,7 +302,8 @@ struct AWSProductTests {
         let product = try Product(server: server, environment: ["http_proxy": "http://127.0.0.1:\(proxy.port)"])
         defer { product.cleanUp() }
         try product.expectOK(product.dbbackup("run", "cloud"))
-        #expect(proxy.requests.contains { $0.contains("PUT \(server.endpoint)/\(server.bucket)/") }, "\(proxy.requests)")
+        #expect(
+            proxy.requests.contains { $0.contains("PUT \(server.endpoint)/\(server.bucket)/") }, "\(proxy.requests)")
         let before = proxy.requests.count
         var bypassing = product
         bypassing.environment["no_proxy"] = "127.0.0.1"
@@ -251,8 +319,12 @@ struct AWSProductTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let certificate = directory.appendingPathComponent("store.pem").path
         let key = directory.appendingPathComponent("store.key").path
-        _ = try TestSupport.run("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate,
-                                        "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"])
+        _ = try TestSupport.run(
+            "openssl",
+            [
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", certificate,
+                "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            ])
         let proxy = try FaultInjectionTests.FaultProxy(upstream: server, plan: "pass*", tls: (certificate, key))
         let product = try Product(server: server, endpoint: proxy.endpoint)
         defer { product.cleanUp() }
@@ -260,7 +332,9 @@ struct AWSProductTests {
         #expect(untrusted.status != 0)
         #expect(untrusted.stderr.contains("ca_bundle in the [s3] table of dbbackup.toml"), "\(untrusted.stderr)")
         let main = product.configDirectory + "/dbbackup.toml"
-        try (try String(contentsOfFile: main, encoding: .utf8).replacing("[s3]\n", with: "[s3]\nca_bundle = \"\(certificate)\"\n"))
+        try
+            (try String(contentsOfFile: main, encoding: .utf8).replacing(
+                "[s3]\n", with: "[s3]\nca_bundle = \"\(certificate)\"\n"))
             .write(toFile: main, atomically: true, encoding: .utf8)
         try product.expectOK(product.dbbackup("run", "cloud"))
         #expect(try product.storedBackups().count == 1)

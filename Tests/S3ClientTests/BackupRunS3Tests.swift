@@ -2,9 +2,9 @@ import BackupCore
 import Foundation
 import Hashing
 import S3Client
+import SystemCalls
 import TestKit
 import Testing
-import SystemCalls
 
 /// The product against real S3 servers: `dbbackup` runs with the agent's least-privilege key
 /// (s3:PutObject and s3:DeleteObject only), remote retention deletes through the registry,
@@ -19,7 +19,9 @@ struct Product {
 
     /// The binary under test: DBBACKUP_BIN (e.g. an older build, to see a new test fail on
     /// it), else the one built beside the tests.
-    static let binary = ProcessInfo.processInfo.environment["DBBACKUP_BIN"] ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+    static let binary =
+        ProcessInfo.processInfo.environment["DBBACKUP_BIN"]
+        ?? URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         .deletingLastPathComponent().appendingPathComponent("dbbackup").path
 
     /// Set for every command (e.g. DBBACKUP_TEST_IMDS_ENDPOINT, http_proxy).
@@ -28,26 +30,37 @@ struct Product {
     /// A database of about `megabytes`, the main configuration, and an s3 registration `cloud`
     /// with the agent's key, or `credentials` (e.g. `--credentials instance`) instead, and
     /// `options` besides.
-    init(server: S3TestServer, megabytes: Int = 2, endpoint: String? = nil, s3Settings: String = "",
-         credentials: [String]? = nil, options: [String] = [], bucket: String? = nil, environment: [String: String] = [:]) throws {
+    init(
+        server: S3TestServer, megabytes: Int = 2, endpoint: String? = nil, s3Settings: String = "",
+        credentials: [String]? = nil, options: [String] = [], bucket: String? = nil, environment: [String: String] = [:]
+    ) throws {
         self.server = server
         self.environment = environment
         root = try TestSupport.makeTemporaryDirectory()
         // Written without the trailing '/': the prefix is a folder all the same.
         prefix = "runs/\(UUID().uuidString.prefix(8))"
         let db = try SQLiteConnection(path: root.appendingPathComponent("app.db").path, mode: .readWriteCreate)
-        try db.execute("PRAGMA journal_mode=WAL; CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB); PRAGMA user_version = 5")
-        try db.execute("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < \(megabytes * 1000)) INSERT INTO t (v) SELECT randomblob(1000) FROM n")
+        try db.execute(
+            "PRAGMA journal_mode=WAL; CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB); PRAGMA user_version = 5")
+        try db.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < \(megabytes * 1000)) INSERT INTO t (v) SELECT randomblob(1000) FROM n"
+        )
         try expectOK(dbbackup("init", "--database", database))
         let main = configDirectory + "/dbbackup.toml"
-        let quick = "[s3]\nmax_attempts = 4\nretry_seconds = 30\nconnect_timeout = 3\nstall_seconds = 5\n\(s3Settings)\n"
-        try (try String(contentsOfFile: main, encoding: .utf8) + "\n" + quick).write(toFile: main, atomically: true, encoding: .utf8)
+        let quick =
+            "[s3]\nmax_attempts = 4\nretry_seconds = 30\nconnect_timeout = 3\nstall_seconds = 5\n\(s3Settings)\n"
+        try (try String(contentsOfFile: main, encoding: .utf8) + "\n" + quick).write(
+            toFile: main, atomically: true, encoding: .utf8)
         try expectOK(dbbackup("retention", "set", "--remote", "2"))
         let keys = ["--access-key", server.values["S3_AGENT_ACCESS_KEY"] ?? "", "--secret-key-stdin"]
-        try expectOK(dbbackup(["registration", "add", "cloud", "--provider", "s3", "--bucket", bucket ?? server.bucket,
-                               "--endpoint", endpoint ?? server.endpoint, "--region", server.region, "--force-path-style",
-                               "--prefix", prefix] + (credentials ?? keys) + options + ["--schedule", "daily", "--time", "02:00"],
-                              input: credentials == nil ? (server.values["S3_AGENT_SECRET_KEY"] ?? "") + "\n" : ""))
+        try expectOK(
+            dbbackup(
+                [
+                    "registration", "add", "cloud", "--provider", "s3", "--bucket", bucket ?? server.bucket,
+                    "--endpoint", endpoint ?? server.endpoint, "--region", server.region, "--force-path-style",
+                    "--prefix", prefix,
+                ] + (credentials ?? keys) + options + ["--schedule", "daily", "--time", "02:00"],
+                input: credentials == nil ? (server.values["S3_AGENT_SECRET_KEY"] ?? "") + "\n" : ""))
     }
 
     @discardableResult
@@ -79,11 +92,14 @@ struct Product {
     func adminRead(_ key: String, bucket: String? = nil) -> Result<String, S3Error> {
         do {
             let client = try server.client(.admin, bucket: bucket)
-            return .success(try client.getObject(key: key, toFile: root.appendingPathComponent("check-\(UUID().uuidString)").path).sha256)
+            return .success(
+                try client.getObject(key: key, toFile: root.appendingPathComponent("check-\(UUID().uuidString)").path)
+                    .sha256)
         } catch let error as S3Error {
             return .failure(error)
         } catch {
-            return .failure(S3Error(kind: .localFile, operation: "GET", bucket: server.bucket, key: key, message: "\(error)"))
+            return .failure(
+                S3Error(kind: .localFile, operation: "GET", bucket: server.bucket, key: key, message: "\(error)"))
         }
     }
 
@@ -121,13 +137,15 @@ enum ProductScenarios {
         #expect(product.stagingLeftovers.isEmpty)
 
         // The agent may not read: restore says which permission it needs.
-        let denied = try product.dbbackup("restore", "latest", "--to", product.root.appendingPathComponent("denied.db").path)
+        let denied = try product.dbbackup(
+            "restore", "latest", "--to", product.root.appendingPathComponent("denied.db").path)
         #expect(denied.status != 0)
         #expect(denied.stderr.contains("s3:GetObject"), "\(denied.stderr)")
         // The admin may: the restored file is the recorded backup, byte for byte.
         let target = product.root.appendingPathComponent("restored.db").path
-        let restore = try product.dbbackup("restore", "latest", "--to", target, "--access-key", server.values["S3_ADMIN_ACCESS_KEY"] ?? "",
-                                           "--secret-key-stdin", input: (server.values["S3_ADMIN_SECRET_KEY"] ?? "") + "\n")
+        let restore = try product.dbbackup(
+            "restore", "latest", "--to", target, "--access-key", server.values["S3_ADMIN_ACCESS_KEY"] ?? "",
+            "--secret-key-stdin", input: (server.values["S3_ADMIN_SECRET_KEY"] ?? "") + "\n")
         #expect(restore.status == 0, "\(restore.output)")
         #expect(try FileSystem.sha256(of: target).sha256 == stored.last?.sha256)
         let check = try SQLiteConnection(path: target, mode: .readOnly)
@@ -148,7 +166,8 @@ struct BackupRunMotoTests {
 
     @Test("a database above the multipart threshold goes up in parts and comes back whole")
     func multipart() throws {
-        let product = try Product(server: try server, megabytes: 12, s3Settings: "multipart_threshold_mib = 5\npart_size_mib = 5")
+        let product = try Product(
+            server: try server, megabytes: 12, s3Settings: "multipart_threshold_mib = 5\npart_size_mib = 5")
         defer { product.cleanUp() }
         try product.expectOK(product.dbbackup("run", "cloud"))
         let record = try #require(try product.storedBackups().first)
@@ -156,29 +175,37 @@ struct BackupRunMotoTests {
         #expect(try product.adminRead(try #require(product.key(record))).get() == record.sha256)
     }
 
-    @Test("wrong secret, missing bucket, unreachable endpoint: clear errors naming the registration, nothing recorded or left")
+    @Test(
+        "wrong secret, missing bucket, unreachable endpoint: clear errors naming the registration, nothing recorded or left"
+    )
     func failures() throws {
         let server = try server
         let product = try Product(server: server)
         defer { product.cleanUp() }
         let wrongSecret = "wrong-secret-0123456789abcdef"
-        try product.expectOK(product.dbbackup("registration", "edit", "cloud", "--secret-key-stdin", input: wrongSecret + "\n"))
+        try product.expectOK(
+            product.dbbackup("registration", "edit", "cloud", "--secret-key-stdin", input: wrongSecret + "\n"))
         var run = try product.dbbackup("run", "cloud")
         #expect(run.status == ExitStatus.store.code)
-        #expect(run.stderr.contains("registration cloud") && run.stderr.contains("SignatureDoesNotMatch"), "\(run.stderr)")
+        #expect(
+            run.stderr.contains("registration cloud") && run.stderr.contains("SignatureDoesNotMatch"), "\(run.stderr)")
         #expect(!run.output.contains(wrongSecret) && !run.output.contains(server.values["S3_AGENT_SECRET_KEY"] ?? "-"))
 
         // With the agent's key the policy denies first (AccessDenied), as on AWS; a key allowed
         // everywhere meets the missing bucket.
-        try product.expectOK(product.dbbackup("registration", "edit", "cloud", "--bucket", "no-such-bucket-dbbackup",
-                                              "--access-key", server.values["S3_ADMIN_ACCESS_KEY"] ?? "",
-                                              "--secret-key-stdin", input: (server.values["S3_ADMIN_SECRET_KEY"] ?? "") + "\n"))
+        try product.expectOK(
+            product.dbbackup(
+                "registration", "edit", "cloud", "--bucket", "no-such-bucket-dbbackup",
+                "--access-key", server.values["S3_ADMIN_ACCESS_KEY"] ?? "",
+                "--secret-key-stdin", input: (server.values["S3_ADMIN_SECRET_KEY"] ?? "") + "\n"))
         run = try product.dbbackup("run", "cloud")
         #expect(run.status == ExitStatus.store.code)
         #expect(run.stderr.contains("NoSuchBucket"), "\(run.stderr)")
 
-        try product.expectOK(product.dbbackup("registration", "edit", "cloud", "--bucket", server.bucket,
-                                              "--endpoint", "http://127.0.0.1:\(try closedLocalPort())"))
+        try product.expectOK(
+            product.dbbackup(
+                "registration", "edit", "cloud", "--bucket", server.bucket,
+                "--endpoint", "http://127.0.0.1:\(try closedLocalPort())"))
         run = try product.dbbackup("run", "cloud")
         #expect(run.status == ExitStatus.store.code)
         #expect(run.stderr.contains("cannot reach"), "\(run.stderr)")
@@ -202,7 +229,9 @@ struct BackupRunMotoTests {
         #expect(proxy.requests.count >= 5, "\(proxy.requests)")
     }
 
-    @Test("persistent failure: the run fails clearly, nothing is recorded, the staging file is gone, the store holds nothing")
+    @Test(
+        "persistent failure: the run fails clearly, nothing is recorded, the staging file is gone, the store holds nothing"
+    )
     func persistentFailure() throws {
         let server = try server
         let proxy = try FaultInjectionTests.FaultProxy(upstream: server, plan: "store-then-500*")
@@ -215,7 +244,8 @@ struct BackupRunMotoTests {
         #expect(product.stagingLeftovers.isEmpty)
         // Every PUT was stored before its 500; the failed run deleted what it had sent.
         let puts = proxy.requests.filter { $0.contains(" PUT ") }
-        let key = try #require(puts.first?.split(separator: " ")[2]).split(separator: "/").dropFirst(2).joined(separator: "/")
+        let key = try #require(puts.first?.split(separator: " ")[2]).split(separator: "/").dropFirst(2).joined(
+            separator: "/")
         if case .success = product.adminRead(String(key)) { Issue.record("the failed upload left \(key) in the store") }
         let status = try product.dbbackup("status", "--json")
         #expect(status.stdout.contains("last_failure") && status.stdout.contains("500"))
@@ -228,7 +258,9 @@ struct BackupRunMotoTests {
         let product = try Product(server: server, endpoint: proxy.endpoint, s3Settings: "")
         defer { product.cleanUp() }
         let main = product.configDirectory + "/dbbackup.toml"
-        try (try String(contentsOfFile: main, encoding: .utf8).replacingOccurrences(of: "max_attempts = 4", with: "max_attempts = 1"))
+        try
+            (try String(contentsOfFile: main, encoding: .utf8).replacingOccurrences(
+                of: "max_attempts = 4", with: "max_attempts = 1"))
             .write(toFile: main, atomically: true, encoding: .utf8)
         let started = Date()
         let run = try product.dbbackup("run", "cloud")
@@ -238,7 +270,9 @@ struct BackupRunMotoTests {
         #expect(try product.storedBackups().isEmpty)
     }
 
-    @Test("a delete that fails keeps its registry row, shows in list as pruning, exits 74, and is retried by the next run")
+    @Test(
+        "a delete that fails keeps its registry row, shows in list as pruning, exits 74, and is retried by the next run"
+    )
     func failedDeleteIsRetried() throws {
         let server = try server
         // Two uploads pass; in the third run the upload passes and every attempt of the
@@ -259,12 +293,16 @@ struct BackupRunMotoTests {
         #expect(try registry.backup(id: oldest.id)?.state == .pruning, "the row stays until the object is gone")
         #expect(try product.adminRead(try #require(product.key(oldest))).get() == oldest.sha256)
         let listed = try product.dbbackup("list", "--json")
-        #expect(listed.stdout.contains("\"state\" : \"pruning\""), "list shows the backup that still exists: \(listed.stdout)")
+        #expect(
+            listed.stdout.contains("\"state\" : \"pruning\""),
+            "list shows the backup that still exists: \(listed.stdout)")
 
         try product.expectOK(product.dbbackup("run", "cloud"))
         #expect(try registry.backup(id: oldest.id)?.state == .pruned)
         #expect(try product.storedBackups().count == 2)
-        if case .success = product.adminRead(try #require(product.key(oldest))) { Issue.record("the retried delete did not happen") }
+        if case .success = product.adminRead(try #require(product.key(oldest))) {
+            Issue.record("the retried delete did not happen")
+        }
     }
 }
 
@@ -276,19 +314,25 @@ struct BackupRunRadosgwTests {
 
 @Suite("dbbackup with S3: soak under faults", .serialized)
 struct SoakTests {
-    @Test("200 runs with 10 % of requests failing (500, 503, resets, store-then-500): each run stored-and-recorded or failed-and-clean; retention exact")
+    @Test(
+        "200 runs with 10 % of requests failing (500, 503, resets, store-then-500): each run stored-and-recorded or failed-and-clean; retention exact"
+    )
     func soak() throws {
         let server = try TestServers.moto.get()
-        let seed = UInt64(ProcessInfo.processInfo.environment["DBBACKUP_SOAK_SEED"] ?? "") ?? UInt64.random(in: 1...UInt64.max)
+        let seed =
+            UInt64(ProcessInfo.processInfo.environment["DBBACKUP_SOAK_SEED"] ?? "") ?? UInt64.random(in: 1...UInt64.max)
         var rng = SplitMix64(seed: seed)
         let faults = ["500", "503", "reset", "reset-body", "store-then-500"]
-        let plan = (0..<3000).map { _ in Int.random(in: 0..<10, using: &rng) == 0 ? faults.randomElement(using: &rng)! : "pass" }
+        let plan = (0..<3000).map { _ in
+            Int.random(in: 0..<10, using: &rng) == 0 ? faults.randomElement(using: &rng)! : "pass"
+        }
         let proxy = try FaultInjectionTests.FaultProxy(upstream: server, plan: plan.joined(separator: ","))
         let product = try Product(server: server, megabytes: 1, endpoint: proxy.endpoint)
         defer { product.cleanUp() }
         try product.expectOK(product.dbbackup("retention", "set", "--remote", "3"))
         let registry = try BackupRegistry(path: product.stateDirectory + "/registry.db")
-        var stored = 0, failed = 0
+        var stored = 0
+        var failed = 0
         for round in 1...200 {
             let before = try registry.storedBackups().map(\.id)
             let run = try product.dbbackup("run", "cloud")
@@ -300,13 +344,16 @@ struct SoakTests {
                 stored += 1
                 let new = try #require(after.last, "seed \(seed) run \(round)")
                 #expect(!before.contains(new.id), "seed \(seed) run \(round): nothing new recorded")
-                #expect(try product.adminRead(try #require(product.key(new))).get() == new.sha256, "seed \(seed) run \(round)")
+                #expect(
+                    try product.adminRead(try #require(product.key(new))).get() == new.sha256,
+                    "seed \(seed) run \(round)")
             default:
                 failed += 1
                 #expect(run.status == ExitStatus.store.code, "seed \(seed) run \(round): \(run.stderr)")
                 #expect(after.map(\.id) == before, "seed \(seed) run \(round): a failed run changed what is stored")
             }
-            #expect(after.count <= 3 + (try registry.backups(in: .pruning).count), "seed \(seed) run \(round): retention")
+            #expect(
+                after.count <= 3 + (try registry.backups(in: .pruning).count), "seed \(seed) run \(round): retention")
         }
         // Later runs settle any delete the faults interrupted: deletes go where each backup was
         // stored (through the proxy), so a few more runs may meet a fault before all succeed.
@@ -328,34 +375,45 @@ struct SoakTests {
             }
         }
         #expect(stored > 150, "seed \(seed): \(stored) stored, \(failed) failed")
-        print("soak: 200 runs through \(proxy.requests.count) requests, \(plan.prefix(proxy.requests.count).filter { $0 != "pass" }.count) faults: \(stored) stored, \(failed) failed clean; seed \(seed) (DBBACKUP_SOAK_SEED)")
+        print(
+            "soak: 200 runs through \(proxy.requests.count) requests, \(plan.prefix(proxy.requests.count).filter { $0 != "pass" }.count) faults: \(stored) stored, \(failed) failed clean; seed \(seed) (DBBACKUP_SOAK_SEED)"
+        )
     }
 }
 
 @Suite("dbbackup with S3: crash safety", .serialized)
 struct S3CrashTests {
-    @Test("SIGKILL during S3 runs: no registry row for an object not completely stored; the next run settles and cleans up")
+    @Test(
+        "SIGKILL during S3 runs: no registry row for an object not completely stored; the next run settles and cleans up"
+    )
     func crashes() throws {
         // 4 MB: one PUT of the finished, verified file; the points of an upload that goes on
         // during the copy are never reached.
-        try Self.crashes(megabytes: 4, s3Settings: "", randomKillMicroseconds: 150_000,
-                         points: CrashPoint.allCases.filter { !CrashPoint.overlappedUpload.contains($0) })
+        try Self.crashes(
+            megabytes: 4, s3Settings: "", randomKillMicroseconds: 150_000,
+            points: CrashPoint.allCases.filter { !CrashPoint.overlappedUpload.contains($0) })
     }
 
-    @Test("SIGKILL during S3 runs whose parts go up while the snapshot is copied: nothing unverified is ever recorded as stored")
+    @Test(
+        "SIGKILL during S3 runs whose parts go up while the snapshot is copied: nothing unverified is ever recorded as stored"
+    )
     func crashesDuringOverlappedUpload() throws {
         // 16 MB in 5 MiB parts: above the threshold, so each run claims its name and sends
         // its parts while the copy and quick_check go on, and commits after them.
-        try Self.crashes(megabytes: 16, s3Settings: "multipart_threshold_mib = 5\npart_size_mib = 5", randomKillMicroseconds: 600_000,
-                         points: CrashPoint.allCases.filter { $0 != .afterRecord }, overlapped: true)
+        try Self.crashes(
+            megabytes: 16, s3Settings: "multipart_threshold_mib = 5\npart_size_mib = 5",
+            randomKillMicroseconds: 600_000,
+            points: CrashPoint.allCases.filter { $0 != .afterRecord }, overlapped: true)
     }
 
     /// Kills runs at each of `points` (twice, and each must really die there) and at random
     /// moments; after each kill, every stored row's object is in the store byte for byte, and
     /// the next run settles what the killed one left: nothing pending, and nothing the registry
     /// no longer counts is still in the store.
-    static func crashes(megabytes: Int, s3Settings: String, randomKillMicroseconds: Int, points: [CrashPoint],
-                        overlapped: Bool = false) throws {
+    static func crashes(
+        megabytes: Int, s3Settings: String, randomKillMicroseconds: Int, points: [CrashPoint],
+        overlapped: Bool = false
+    ) throws {
         let server = try TestServers.moto.get()
         let product = try Product(server: server, megabytes: megabytes, s3Settings: s3Settings)
         defer { product.cleanUp() }
@@ -363,7 +421,9 @@ struct S3CrashTests {
         var environment = ProcessInfo.processInfo.environment
         environment["DBBACKUP_CONFIG_DIR"] = product.configDirectory
         environment["DBBACKUP_STATE_DIR"] = product.stateDirectory
-        let seed = UInt64(ProcessInfo.processInfo.environment["DBBACKUP_CRASH_SEED"] ?? "") ?? UInt64.random(in: 1...UInt64.max)
+        let seed =
+            UInt64(ProcessInfo.processInfo.environment["DBBACKUP_CRASH_SEED"] ?? "")
+            ?? UInt64.random(in: 1...UInt64.max)
         var rng = SplitMix64(seed: seed)
         var kills: [String] = points.flatMap { [$0.rawValue, $0.rawValue] }
         kills += (0..<20).map { _ in "random" }
@@ -380,15 +440,23 @@ struct S3CrashTests {
             }
             let result = child.wait()
             let context = "seed \(seed) #\(round) \(kill)"
-            if kill != "random" { #expect(result.signal == SIGKILL, "\(context): the run was not killed there (status \(result.status)): \(result.stderr)") }
+            if kill != "random" {
+                #expect(
+                    result.signal == SIGKILL,
+                    "\(context): the run was not killed there (status \(result.status)): \(result.stderr)")
+            }
             // Right after the kill: every stored row's object is in the store, byte for byte.
             for record in try registry.storedBackups() {
                 #expect(!(record.sha256 ?? "").isEmpty, "\(context): a stored row without its SHA-256")
                 #expect(try product.adminRead(try #require(product.key(record))).get() == record.sha256, "\(context)")
             }
-            if overlapped, let point = CrashPoint(rawValue: kill), CrashPoint.overlappedUpload.contains(point) || point == .afterSnapshot {
+            if overlapped, let point = CrashPoint(rawValue: kill),
+                CrashPoint.overlappedUpload.contains(point) || point == .afterSnapshot
+            {
                 // Killed before the upload was committed: the run recorded nothing as stored.
-                #expect(try registry.storedBackups().map(\.id) == storedBefore, "\(context): a backup was recorded as stored")
+                #expect(
+                    try registry.storedBackups().map(\.id) == storedBefore,
+                    "\(context): a backup was recorded as stored")
                 let pending = try registry.backups(in: .pending)
                 #expect(pending.count == 1, "\(context): the killed run's claim is not pending")
                 // The claim is recorded before the first byte is copied, so nothing is verified
@@ -407,23 +475,31 @@ struct S3CrashTests {
             // What the registry no longer counts is not in the store (unconfirmed uploads were deleted).
             for record in try registry.backups(in: .failed) + registry.backups(in: .pruned) {
                 guard let key = product.key(record) else { continue }
-                if case .success = product.adminRead(key) { Issue.record("\(context): \(key) (\(record.state)) is still in the store") }
+                if case .success = product.adminRead(key) {
+                    Issue.record("\(context): \(key) (\(record.state)) is still in the store")
+                }
             }
         }
-        print("S3 crash safety (\(megabytes) MB\(overlapped ? ", parts sent during the copy" : "")): \(kills.count) kills, seed \(seed)")
+        print(
+            "S3 crash safety (\(megabytes) MB\(overlapped ? ", parts sent during the copy" : "")): \(kills.count) kills, seed \(seed)"
+        )
     }
 
-    @Test("a snapshot that fails its verification after its parts went up: nothing is stored, nothing is left in the store")
+    @Test(
+        "a snapshot that fails its verification after its parts went up: nothing is stored, nothing is left in the store"
+    )
     func unverifiedSnapshotLeavesNothing() throws {
         let server = try TestServers.moto.get()
-        let product = try Product(server: server, megabytes: 16, s3Settings: "multipart_threshold_mib = 5\npart_size_mib = 5")
+        let product = try Product(
+            server: server, megabytes: 16, s3Settings: "multipart_threshold_mib = 5\npart_size_mib = 5")
         defer { product.cleanUp() }
         try product.expectOK(product.dbbackup("run", "cloud"))
         // A version query that depends on the file, not the data: the live database and its
         // copy (in the staging directory) of the same moment give different versions, which
         // fails the snapshot's verification after the copy, when its parts have gone up.
         let main = product.configDirectory + "/dbbackup.toml"
-        let query = "SELECT CASE WHEN file LIKE '%/staging/%' THEN 'copy' ELSE 'live' END FROM pragma_database_list WHERE name = 'main'"
+        let query =
+            "SELECT CASE WHEN file LIKE '%/staging/%' THEN 'copy' ELSE 'live' END FROM pragma_database_list WHERE name = 'main'"
         let text = try String(contentsOfFile: main, encoding: .utf8)
         #expect(text.contains("[database]\n"))
         try text.replacingOccurrences(of: "[database]\n", with: "[database]\nversion_query = \"\(query)\"\n")
@@ -432,7 +508,8 @@ struct S3CrashTests {
         let run = try product.dbbackup("run", "cloud")
         #expect(run.status == ExitStatus.snapshot.code, "\(run.output)")
         #expect(run.stderr.contains("differs from the one read from its copy"), "\(run.stderr)")
-        #expect(try product.storedBackups().map(\.id) == stored.map(\.id), "the unverified snapshot was recorded as stored")
+        #expect(
+            try product.storedBackups().map(\.id) == stored.map(\.id), "the unverified snapshot was recorded as stored")
         let registry = try BackupRegistry(path: product.stateDirectory + "/registry.db")
         #expect(try registry.backups(in: .pending).isEmpty)
         // Its name was claimed before the copy (the upload started with it), then failed.

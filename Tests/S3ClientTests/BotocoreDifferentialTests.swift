@@ -1,7 +1,8 @@
 import Foundation
-@testable import S3Client
 import TestKit
 import Testing
+
+@testable import S3Client
 
 /// Differential test: for generated requests the client's signed request (URL and
 /// Authorization header, through the same code path uploads use) must equal what botocore
@@ -35,13 +36,15 @@ import Testing
     static let count = 600
 
     @Test func signerMatchesBotocore() throws {
-        let seed = ProcessInfo.processInfo.environment["DBBACKUP_TEST_SEED"].flatMap(UInt64.init)
+        let seed =
+            ProcessInfo.processInfo.environment["DBBACKUP_TEST_SEED"].flatMap(UInt64.init)
             ?? UInt64.random(in: 0...UInt64.max)
         var generator = SplitMix64(seed: seed)
         let requests = (0..<Self.count).map { _ in Self.generate(using: &generator) }
 
-        let output = try TestSupport.run("python3", [TestSupport.script("botocore_sign.py")],
-                                         input: try JSONEncoder().encode(requests))
+        let output = try TestSupport.run(
+            "python3", [TestSupport.script("botocore_sign.py")],
+            input: try JSONEncoder().encode(requests))
         let expected = try JSONDecoder().decode([Signed].self, from: output)
         try #require(expected.count == requests.count)
 
@@ -51,8 +54,11 @@ import Testing
             if ours != botocore {
                 failures += 1
                 if failures <= 5 {
-                    let what = "\(request.method) key \(request.key.debugDescription) query \(request.query) headers \(request.headers)"
-                    Issue.record("seed \(seed) (DBBACKUP_TEST_SEED=\(seed) reproduces): \(what)\n ours:     \(ours)\n botocore: \(botocore)")
+                    let what =
+                        "\(request.method) key \(request.key.debugDescription) query \(request.query) headers \(request.headers)"
+                    Issue.record(
+                        "seed \(seed) (DBBACKUP_TEST_SEED=\(seed) reproduces): \(what)\n ours:     \(ours)\n botocore: \(botocore)"
+                    )
                 }
             }
         }
@@ -61,10 +67,11 @@ import Testing
 
     /// Signs through `S3Client.request(for:at:)`, the path every real request takes.
     static func sign(_ request: WireRequest) throws -> Signed {
-        let client = try S3Client(S3Configuration(
-            endpoint: request.endpoint, bucket: request.bucket, region: request.region,
-            forcePathStyle: request.force_path_style, accessKey: request.access_key, secretKey: request.secret_key,
-            sessionToken: request.session_token))
+        let client = try S3Client(
+            S3Configuration(
+                endpoint: request.endpoint, bucket: request.bucket, region: request.region,
+                forcePathStyle: request.force_path_style, accessKey: request.access_key, secretKey: request.secret_key,
+                sessionToken: request.session_token))
         var call = S3Call(operation: request.method, method: request.method, key: request.key, permission: "")
         call.query = request.query.map { QueryItem($0[0], $0[1]) }
         call.headers = request.headers.map { (name: $0[0], value: $0[1]) }
@@ -79,9 +86,12 @@ import Testing
         func text(_ alphabet: [String], _ lengths: ClosedRange<Int>) -> String {
             (0..<Int.random(in: lengths, using: &generator)).map { _ in pick(alphabet) }.joined()
         }
-        let keyAlphabet = ["a", "b", "Z", "0", "9", "-", "_", ".", "~", " ", "+", "%", "=", "/", "&", "?", "#", "@",
-                           ":", "!", "*", "'", "(", ")", "$", ",", ";", "[", "]", "é", "日本", "😀", "ß", "\u{301}"]
-        let fileName = "db_v\(Int.random(in: 0...500, using: &generator))_20261126T020000Z" + text(keyAlphabet, 0...8) + ".db"
+        let keyAlphabet = [
+            "a", "b", "Z", "0", "9", "-", "_", ".", "~", " ", "+", "%", "=", "/", "&", "?", "#", "@",
+            ":", "!", "*", "'", "(", ")", "$", ",", ";", "[", "]", "é", "日本", "😀", "ß", "\u{301}",
+        ]
+        let fileName =
+            "db_v\(Int.random(in: 0...500, using: &generator))_20261126T020000Z" + text(keyAlphabet, 0...8) + ".db"
         let prefix = chance(50) ? text(keyAlphabet, 1...12) + pick(["/", "", "//"]) : ""
         let key = chance(3) ? "" : prefix + fileName
         let (endpoint, region) = pick([
@@ -94,31 +104,47 @@ import Testing
             ("https://storage.example.com:8443/s3", "eu-west-1"),
             ("HTTP://Example.COM:80", ""),
         ])
-        let queryNames = ["uploads", "uploadId", "partNumber", "versionId", "prefix", "max-keys", "delimiter",
-                          "list-type", "x-id", "tagging", "acl", "response-content-type", "a b", "ä", "A", "Z"]
+        let queryNames = [
+            "uploads", "uploadId", "partNumber", "versionId", "prefix", "max-keys", "delimiter",
+            "list-type", "x-id", "tagging", "acl", "response-content-type", "a b", "ä", "A", "Z",
+        ]
         var query: [[String]] = []
         for name in queryNames.shuffled(using: &generator).prefix(Int.random(in: 0...4, using: &generator)) {
             query.append([name, chance(30) ? "" : text(keyAlphabet, 1...10)])
         }
         var headers: [[String]] = []
         if chance(60) { headers.append([pick(["Content-MD5", "content-md5"]), "1B2M2Y8AsgTpgAmY7PhCfg=="]) }
-        if chance(40) { headers.append(["Content-Type", pick(["application/octet-stream", "application/xml", "text/plain; charset=utf-8"])]) }
+        if chance(40) {
+            headers.append([
+                "Content-Type", pick(["application/octet-stream", "application/xml", "text/plain; charset=utf-8"]),
+            ])
+        }
         if chance(30) { headers.append(["x-amz-meta-Note", pick(["  two  spaces  ", "a\tb", "plain", "x   y"])]) }
-        if chance(20) { headers.append([pick(["X-Amz-Storage-Class", "x-amz-storage-class"]), pick(["STANDARD_IA", "GLACIER_IR", "DEEP_ARCHIVE"])]) }
+        if chance(20) {
+            headers.append([
+                pick(["X-Amz-Storage-Class", "x-amz-storage-class"]),
+                pick(["STANDARD_IA", "GLACIER_IR", "DEEP_ARCHIVE"]),
+            ])
+        }
         // Server-side encryption as uploads send it: SSE-S3, or SSE-KMS with a key id, ARN or alias.
         if chance(30) {
             let kms = chance(50)
             headers.append(["x-amz-server-side-encryption", kms ? "aws:kms" : "AES256"])
             if kms && chance(70) {
-                headers.append(["x-amz-server-side-encryption-aws-kms-key-id", pick([
-                    "1234abcd-12ab-34cd-56ef-1234567890ab", "alias/dbbackup-key",
-                    "arn:aws:kms:eu-central-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
-                ])])
+                headers.append([
+                    "x-amz-server-side-encryption-aws-kms-key-id",
+                    pick([
+                        "1234abcd-12ab-34cd-56ef-1234567890ab", "alias/dbbackup-key",
+                        "arn:aws:kms:eu-central-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+                    ]),
+                ])
             }
         }
         if chance(20) { headers.append(["Range", "bytes=0-\(Int.random(in: 1...1000, using: &generator))"]) }
         let hexDigits = Array("0123456789abcdef")
-        let payload = chance(30) ? SignableRequest.emptyPayloadSHA256
+        let payload =
+            chance(30)
+            ? SignableRequest.emptyPayloadSHA256
             : String((0..<64).map { _ in pick(hexDigits) })
         return WireRequest(
             method: pick(["PUT", "GET", "DELETE", "POST", "HEAD"]),

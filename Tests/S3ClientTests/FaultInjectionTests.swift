@@ -14,9 +14,10 @@ import Testing
             guard let upstreamPort = upstream.endpoint.split(separator: ":").last.flatMap({ Int($0) }) else {
                 throw ServerUnavailable(description: "no port in \(upstream.endpoint)")
             }
-            try super.init(script: "fault_proxy.py", arguments: [String(upstreamPort), plan],
-                           options: tls.map { ["--tls", $0.certificate, $0.key] } ?? [], logPrefix: "fault-proxy",
-                           scheme: tls == nil ? "http" : "https")
+            try super.init(
+                script: "fault_proxy.py", arguments: [String(upstreamPort), plan],
+                options: tls.map { ["--tls", $0.certificate, $0.key] } ?? [], logPrefix: "fault-proxy",
+                scheme: tls == nil ? "http" : "https")
         }
     }
 
@@ -49,8 +50,10 @@ import Testing
         /// Puts the source through a proxy that answers by `plan`, with `maxAttempts` attempts
         /// (and `lowSpeedTime`, when given): the put must fail. Returns its error, and the proxy
         /// for its log.
-        func putFailing(plan: String, maxAttempts: Int, lowSpeedTime: Duration? = nil,
-                        sourceLocation: SourceLocation = #_sourceLocation) throws -> (S3Error?, FaultProxy) {
+        func putFailing(
+            plan: String, maxAttempts: Int, lowSpeedTime: Duration? = nil,
+            sourceLocation: SourceLocation = #_sourceLocation
+        ) throws -> (S3Error?, FaultProxy) {
             let proxy = try FaultProxy(upstream: server, plan: plan)
             var policy = TransferPolicy.forTests
             policy.retry.maxAttempts = maxAttempts

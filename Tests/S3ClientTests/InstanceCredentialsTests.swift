@@ -1,6 +1,7 @@
 import Foundation
-@testable import S3Client
 import Testing
+
+@testable import S3Client
 
 /// One scripts/s3/imds_double.py process: a TEST DOUBLE of the instance metadata service
 /// (IMDSv2), because no real one can run on a test machine. In mode `role` the credentials it
@@ -10,8 +11,10 @@ final class IMDSDouble: ScriptServer {
     init(mode: String, server: S3TestServer? = nil, roleArn: String? = nil, lifetimeSeconds: Int = 3600) throws {
         var options = ["--lifetime", String(lifetimeSeconds)]
         if let server, let roleArn {
-            let env = FileManager.default.temporaryDirectory.appendingPathComponent("imds-moto-\(UUID().uuidString).env")
-            try server.values.map { "\($0.key)=\($0.value)" }.joined(separator: "\n").write(to: env, atomically: true, encoding: .utf8)
+            let env = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "imds-moto-\(UUID().uuidString).env")
+            try server.values.map { "\($0.key)=\($0.value)" }.joined(separator: "\n").write(
+                to: env, atomically: true, encoding: .utf8)
             options += ["--moto-env", env.path, "--role-arn", roleArn]
         }
         try super.init(script: "imds_double.py", arguments: [mode], options: options, logPrefix: "imds")
@@ -19,7 +22,9 @@ final class IMDSDouble: ScriptServer {
 
     /// The access key ids of the credentials served, in order.
     var servedKeys: [String] {
-        requests.filter { $0.hasPrefix("GET /latest/meta-data/iam/security-credentials/dbbackup") }.compactMap { $0.split(separator: " ").last.map(String.init) }
+        requests.filter { $0.hasPrefix("GET /latest/meta-data/iam/security-credentials/dbbackup") }.compactMap {
+            $0.split(separator: " ").last.map(String.init)
+        }
     }
 }
 
@@ -39,7 +44,9 @@ struct InstanceScenarios {
     let server: S3TestServer
 
     func role(noPut: Bool = false) throws -> String {
-        try #require(server.values[noPut ? "S3_ROLE_NOPUT_ARN" : "S3_ROLE_ARN"], "the start script wrote no role (an old env file?)")
+        try #require(
+            server.values[noPut ? "S3_ROLE_NOPUT_ARN" : "S3_ROLE_ARN"],
+            "the start script wrote no role (an old env file?)")
     }
 
     /// Uploads signed with the role's temporary credentials and their session token are accepted.
@@ -54,7 +61,9 @@ struct InstanceScenarios {
         let put = try client.putObject(key: key, fromFile: source.path)
         #expect(put.partCount == 3, "multipart: concurrent parts share the cached credentials")
         try client.putObject(key: key + ".small", bytes: [1, 2, 3])
-        #expect(try server.client(.admin).getObject(key: key, toFile: dir.appendingPathComponent("copy").path).sha256 == put.sha256)
+        #expect(
+            try server.client(.admin).getObject(key: key, toFile: dir.appendingPathComponent("copy").path).sha256
+                == put.sha256)
         try client.deleteObject(key: key)
         try client.deleteObject(key: key + ".small")
         // One token, one role lookup, one set of credentials for all of it (IMDSv2 only: a PUT first).
@@ -76,7 +85,9 @@ struct InstanceScenarios {
             try S3Client(configuration, policy: .forTests).putObject(key: "instance/\(UUID().uuidString)", bytes: [1])
         }
         #expect(error.flatMap(\.code).map(codes.contains) == true, "\(String(describing: error))")
-        #expect(error.map { !"\($0)".contains(credentials.secretKey) && !"\($0)".contains(configuration.sessionToken!) } == true)
+        #expect(
+            error.map { !"\($0)".contains(credentials.secretKey) && !"\($0)".contains(configuration.sessionToken!) }
+                == true)
         configuration.sessionToken = nil
         #expect(throws: S3Error.self) {
             try S3Client(configuration, policy: .forTests).putObject(key: "instance/\(UUID().uuidString)", bytes: [1])
@@ -99,7 +110,8 @@ struct InstanceScenarios {
         #expect(served.count == 2, "renewed: \(imds.requests)")
         #expect(Set(served).count == served.count, "each renewal is a new AssumeRole, and the server took both")
         try client.deleteObject(key: key)
-        #expect(imds.requests.filter { $0.hasPrefix("PUT /latest/api/token") }.count == 1, "the session token is reused")
+        #expect(
+            imds.requests.filter { $0.hasPrefix("PUT /latest/api/token") }.count == 1, "the session token is reused")
     }
 
     /// A role without s3:PutObject: AccessDenied naming the role and the permission.
@@ -109,8 +121,11 @@ struct InstanceScenarios {
             try server.instanceClient(imds).putObject(key: "instance/\(UUID().uuidString)", bytes: [1])
         }
         #expect(error?.code == .accessDenied)
-        #expect(error?.description.contains("the instance role dbbackup-instance-noput needs s3:PutObject on arn:aws:s3:::\(server.bucket)/*") == true,
-                "\(String(describing: error))")
+        #expect(
+            error?.description.contains(
+                "the instance role dbbackup-instance-noput needs s3:PutObject on arn:aws:s3:::\(server.bucket)/*")
+                == true,
+            "\(String(describing: error))")
         #expect(error?.description.contains("the role's policy") == true)
     }
 }
@@ -120,7 +135,9 @@ struct InstanceCredentialsTests {
     var server: S3TestServer { get throws { try TestServers.moto.get() } }
     var scenarios: InstanceScenarios { get throws { InstanceScenarios(server: try server) } }
 
-    @Test("uploads signed with the role's temporary credentials and their session token are accepted; the admin reads them")
+    @Test(
+        "uploads signed with the role's temporary credentials and their session token are accepted; the admin reads them"
+    )
     func uploadsWithTheRole() throws { try scenarios.uploadsWithTheRole() }
 
     @Test("moto checks the session token: the same temporary keys with a wrong token are refused")
@@ -141,7 +158,9 @@ struct InstanceCredentialsTests {
             try S3Client(configuration, policy: .forTests).putObject(key: "k", bytes: [1])
         }
         #expect(error?.kind == .credentials)
-        #expect(error?.description.contains("no instance metadata service answered") == true, "\(String(describing: error))")
+        #expect(
+            error?.description.contains("no instance metadata service answered") == true, "\(String(describing: error))"
+        )
         #expect(error?.description.contains("works only on a cloud instance") == true)
         #expect(error?.description.contains("needed for S3 PUT of s3://\(server.bucket)/k") == true)
     }
@@ -152,11 +171,14 @@ struct InstanceCredentialsTests {
         let imds = try IMDSDouble(mode: "no-role")
         let error = #expect(throws: S3Error.self) { try server.instanceClient(imds).putObject(key: "k", bytes: [1]) }
         #expect(error?.kind == .credentials)
-        #expect(error?.description.contains("no IAM role is attached to this instance") == true, "\(String(describing: error))")
+        #expect(
+            error?.description.contains("no IAM role is attached to this instance") == true,
+            "\(String(describing: error))")
         #expect(error?.description.contains("attach an instance profile whose role allows s3:PutObject") == true)
     }
 
-    @Test("a metadata service without IMDSv2, or turned off: refused, never IMDSv1", arguments: ["v1-only", "disabled"])
+    @Test(
+        "a metadata service without IMDSv2, or turned off: refused, never IMDSv1", arguments: ["v1-only", "disabled"])
     func noIMDSv2(mode: String) throws {
         let server = try server
         let imds = try IMDSDouble(mode: mode)
@@ -164,7 +186,9 @@ struct InstanceCredentialsTests {
         #expect(error?.kind == .credentials)
         let expected = mode == "v1-only" ? "does not offer IMDSv2 session tokens" : "is turned off for this instance"
         #expect(error?.description.contains(expected) == true, "\(String(describing: error))")
-        #expect(imds.requests.allSatisfy { $0.hasPrefix("PUT /latest/api/token") }, "no GET without a token: \(imds.requests)")
+        #expect(
+            imds.requests.allSatisfy { $0.hasPrefix("PUT /latest/api/token") },
+            "no GET without a token: \(imds.requests)")
     }
 }
 
@@ -172,7 +196,9 @@ struct InstanceCredentialsTests {
 /// of the session token. Not of a role without s3:PutObject: radosgw 16 let such a role's
 /// session PUT all the same (the session keeps the permissions the assuming user has in the
 /// bucket policy), so that case is tested against moto only.
-@Suite("instance role credentials (IMDSv2) against radosgw", .enabled(if: TestServers.radosgwExpected, "radosgw is not installed (CI unset)"))
+@Suite(
+    "instance role credentials (IMDSv2) against radosgw",
+    .enabled(if: TestServers.radosgwExpected, "radosgw is not installed (CI unset)"))
 struct RadosgwInstanceCredentialsTests {
     var scenarios: InstanceScenarios { get throws { InstanceScenarios(server: try TestServers.radosgw.get()) } }
 
@@ -180,7 +206,11 @@ struct RadosgwInstanceCredentialsTests {
     func uploadsWithTheRole() throws { try scenarios.uploadsWithTheRole() }
 
     @Test("radosgw checks the session token: a wrong one is refused")
-    func theSessionTokenIsChecked() throws { try scenarios.theSessionTokenIsChecked(codes: [.invalidAccessKeyId, .accessDenied, S3Error.Code(rawValue: "InvalidArgument")]) }
+    func theSessionTokenIsChecked() throws {
+        try scenarios.theSessionTokenIsChecked(codes: [
+            .invalidAccessKeyId, .accessDenied, S3Error.Code(rawValue: "InvalidArgument"),
+        ])
+    }
 
     @Test("credentials are cached, and fetched again shortly before they expire")
     func credentialsRotate() throws { try scenarios.credentialsRotate() }
@@ -189,7 +219,8 @@ struct RadosgwInstanceCredentialsTests {
 @Suite struct InstanceMetadataParsing {
     @Test("credential documents are read as flat JSON, escapes included; anything else is refused")
     func flatJSON() {
-        let document = #"{ "Code" : "Success", "LastUpdated":"2026-11-26T02:00:00Z", "Type":"AWS-HMAC", "AccessKeyId":"ASIA\u0041", "SecretAccessKey":"a\/b+c\"d", "Token":"t😀\ud83d\ude00", "Expiration":"2026-11-26T08:00:00Z", "Number": -1.5e3, "Flag": true, "Null": null }"#
+        let document =
+            #"{ "Code" : "Success", "LastUpdated":"2026-11-26T02:00:00Z", "Type":"AWS-HMAC", "AccessKeyId":"ASIA\u0041", "SecretAccessKey":"a\/b+c\"d", "Token":"t😀\ud83d\ude00", "Expiration":"2026-11-26T08:00:00Z", "Number": -1.5e3, "Flag": true, "Null": null }"#
         let fields = FlatJSON.strings(document)
         #expect(fields?["AccessKeyId"] == "ASIAA")
         #expect(fields?["SecretAccessKey"] == "a/b+c\"d")

@@ -15,20 +15,27 @@ struct LandingScenarios {
 
     /// The keys of the bucket's incomplete multipart uploads (the admin lists them with boto3).
     func incompleteUploads() throws -> [String] {
-        let output = try TestSupport.run("python3", ["-c", """
-            import boto3, sys
-            s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name=sys.argv[2] or "us-east-1",
-                              aws_access_key_id=sys.argv[3], aws_secret_access_key=sys.argv[4])
-            for upload in s3.list_multipart_uploads(Bucket=sys.argv[5]).get("Uploads", []): print(upload["Key"])
-            """, server.endpoint, server.region, server.values["S3_ADMIN_ACCESS_KEY"] ?? "", server.values["S3_ADMIN_SECRET_KEY"] ?? "",
-            server.bucket])
+        let output = try TestSupport.run(
+            "python3",
+            [
+                "-c",
+                """
+                import boto3, sys
+                s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name=sys.argv[2] or "us-east-1",
+                                  aws_access_key_id=sys.argv[3], aws_secret_access_key=sys.argv[4])
+                for upload in s3.list_multipart_uploads(Bucket=sys.argv[5]).get("Uploads", []): print(upload["Key"])
+                """, server.endpoint, server.region, server.values["S3_ADMIN_ACCESS_KEY"] ?? "",
+                server.values["S3_ADMIN_SECRET_KEY"] ?? "",
+                server.bucket,
+            ])
         return String(decoding: output, as: UTF8.self).split(separator: "\n").map(String.init)
     }
 
     func digests(_ bytes: Data, index: Int) -> LandingUpload.PartDigests {
         let slice = bytes[(index * partSize)..<min(bytes.count, (index + 1) * partSize)]
-        return LandingUpload.PartDigests(index: index, length: Int64(slice.count), sha256: Digest.hash(.sha256, slice),
-                                         md5: Digest.hash(.md5, slice))
+        return LandingUpload.PartDigests(
+            index: index, length: Int64(slice.count), sha256: Digest.hash(.sha256, slice),
+            md5: Digest.hash(.md5, slice))
     }
 
     /// Waits (10 s at most) until `condition` holds.
@@ -64,7 +71,8 @@ struct LandingScenarios {
             try handle.write(contentsOf: bytes[(index * partSize)..<min(size, (index + 1) * partSize)])
             upload.partReady(digests(bytes, index: index))
             if index == upload.partCount - 1 {
-                #expect(eventually { stored.get().contains(index) }, "the last part went up before the others were written")
+                #expect(
+                    eventually { stored.get().contains(index) }, "the last part went up before the others were written")
             }
         }
         try handle.close()
@@ -93,11 +101,14 @@ struct LandingScenarios {
         let bytes = try Data(contentsOf: file)
         let key = uniqueKey("discard")
         let stored = Locked<Int>(0)
-        let upload = try server.client(identity).startUpload(key: key, ofGrowingFile: file.path, size: Int64(bytes.count),
-                                                             partStored: { _ in stored.update { $0 += 1 } })
+        let upload = try server.client(identity).startUpload(
+            key: key, ofGrowingFile: file.path, size: Int64(bytes.count),
+            partStored: { _ in stored.update { $0 += 1 } })
         for index in 0..<partsUp { upload.partReady(digests(bytes, index: index)) }
         #expect(eventually { stored.get() == partsUp })
-        if partsUp == 0 { #expect(eventually { (try? incompleteUploads().contains(key)) == true }, "the upload was created at once") }
+        if partsUp == 0 {
+            #expect(eventually { (try? incompleteUploads().contains(key)) == true }, "the upload was created at once")
+        }
         let discarded = upload.discard()
         #expect(discarded.clean, "\(discarded.note)")
         if case .failure(let error) = Result(catching: { try server.client(.admin).headObject(key: key) }) {
@@ -122,9 +133,13 @@ struct LandingScenarios {
         let upload = try server.client(.agent).startUpload(key: key, ofGrowingFile: file.path, size: Int64(bytes.count))
         upload.partReady(digests(bytes, index: 0))
         upload.partReady(digests(other, index: 1))
-        let error = #expect(throws: S3Error.self) { try upload.complete(fileSHA256: Digest.hash(.sha256, bytes).hexString) }
+        let error = #expect(throws: S3Error.self) {
+            try upload.complete(fileSHA256: Digest.hash(.sha256, bytes).hexString)
+        }
         #expect(error?.httpStatus == 400, "\(String(describing: error))")
-        if case .success = Result(catching: { try server.client(.admin).headObject(key: key) }) { Issue.record("\(key) was stored") }
+        if case .success = Result(catching: { try server.client(.admin).headObject(key: key) }) {
+            Issue.record("\(key) was stored")
+        }
         #expect(try !incompleteUploads().contains(key))
     }
 }
@@ -136,7 +151,9 @@ struct LandingUploadMotoTests {
     @Test("parts go up as they are handed in, in any order, and the object is the file")
     func partsAsTheyLand() throws { try scenarios.partsAsTheyLand() }
 
-    @Test("discarded with the agent's key (no s3:AbortMultipartUpload): completed and deleted, nothing left", arguments: [0, 2])
+    @Test(
+        "discarded with the agent's key (no s3:AbortMultipartUpload): completed and deleted, nothing left",
+        arguments: [0, 2])
     func discardAsAgent(partsUp: Int) throws {
         let discarded = try scenarios.discard(.agent, partsUp: partsUp)
         #expect(discarded.note.contains("completed and its object deleted"), "\(discarded.note)")

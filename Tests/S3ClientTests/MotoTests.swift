@@ -19,9 +19,12 @@ import Testing
         try Self.scenarios().encryptedWithStorageClass(.s3, storageClass: "STANDARD_IA", size: size, expectParts: parts)
     }
 
-    @Test("SSE-KMS with a key alias and GLACIER_IR, single PUT and multipart", arguments: [(0, 1_000_000), (3, 11 * 1024 * 1024)])
+    @Test(
+        "SSE-KMS with a key alias and GLACIER_IR, single PUT and multipart",
+        arguments: [(0, 1_000_000), (3, 11 * 1024 * 1024)])
     func sseKMS(parts: Int, size: Int) throws {
-        try Self.scenarios().encryptedWithStorageClass(.kms(keyID: "alias/dbbackup"), storageClass: "GLACIER_IR", size: size, expectParts: parts)
+        try Self.scenarios().encryptedWithStorageClass(
+            .kms(keyID: "alias/dbbackup"), storageClass: "GLACIER_IR", size: size, expectParts: parts)
     }
 
     @Test("reading an object in GLACIER fails with InvalidObjectState and says to restore it first")
@@ -38,7 +41,9 @@ import Testing
         }
         #expect(error?.code == .invalidObjectState)
         #expect(error?.attempts == 1)
-        #expect(error?.description.contains("aws s3api restore-object --bucket \(server.bucket) --key '\(key)'") == true, "\(String(describing: error))")
+        #expect(
+            error?.description.contains("aws s3api restore-object --bucket \(server.bucket) --key '\(key)'") == true,
+            "\(String(describing: error))")
         #expect(try server.client(.admin).headObject(key: key).storageClass == "GLACIER")
         try server.client(.admin).deleteObject(key: key)
     }
@@ -53,6 +58,8 @@ import Testing
         #expect(error?.kind == .transport)
         #expect(error?.isUnreachable == true)
         #expect(error?.attempts == 2)
-        #expect(error?.description.contains("cannot reach the S3 endpoint \(endpoint)") == true, "\(String(describing: error))")
+        #expect(
+            error?.description.contains("cannot reach the S3 endpoint \(endpoint)") == true,
+            "\(String(describing: error))")
     }
 }

@@ -1,7 +1,8 @@
 import Foundation
 import Hashing
-@testable import S3Client
 import Testing
+
+@testable import S3Client
 
 /// Against Ceph radosgw, an independent C++ S3 implementation that checks signatures, bucket
 /// policies, `x-amz-content-sha256` against the body and Content-MD5 (see TestServers.swift for
@@ -13,8 +14,10 @@ struct RadosgwTests {
     }
 
     /// Keys moto cannot verify (its signature check decodes the path) but S3 allows.
-    @Test(arguments: ["prefix with spaces/db_v1 +plus%percent=eq&amp@at:colon.db", "ünï/日本語/😀 db.db",
-                      "a/../b/./c//d~e.db"])
+    @Test(arguments: [
+        "prefix with spaces/db_v1 +plus%percent=eq&amp@at:colon.db", "ünï/日本語/😀 db.db",
+        "a/../b/./c//d~e.db",
+    ])
     func unusualKeys(key: String) throws {
         try Self.scenarios().uploadReadBackDelete(size: 1000, expectParts: 0, key: key)
     }
@@ -23,13 +26,15 @@ struct RadosgwTests {
     /// radosgw_up.sh adds to the placement.
     @Test("SSE-KMS and STANDARD_IA, single PUT and multipart", arguments: [(0, 1_000_000), (3, 11 * 1024 * 1024)])
     func sseKMS(parts: Int, size: Int) throws {
-        try Self.scenarios().encryptedWithStorageClass(.kms(keyID: "testkey-1"), storageClass: "STANDARD_IA", size: size, expectParts: parts)
+        try Self.scenarios().encryptedWithStorageClass(
+            .kms(keyID: "testkey-1"), storageClass: "STANDARD_IA", size: size, expectParts: parts)
     }
 
     /// Ceph 16 has no SSE-S3: it accepts `AES256` and neither applies nor reports it.
     @Test("AES256 is accepted (Ceph 16 neither applies nor reports it) with the default class")
     func sseS3IsAcceptedButNotApplied() throws {
-        try Self.scenarios().encryptedWithStorageClass(.s3, storageClass: "STANDARD", size: 1000, expectParts: 0, reportsEncryption: false)
+        try Self.scenarios().encryptedWithStorageClass(
+            .s3, storageClass: "STANDARD", size: 1000, expectParts: 0, reportsEncryption: false)
     }
 
     @Test("a storage class the placement lacks is refused, and the error names it")
@@ -46,7 +51,8 @@ struct RadosgwTests {
 
     @Test func virtualHostedStyle() throws {
         let server = try TestServers.radosgw.get()
-        let endpoint = server.endpoint.replacing("127.0.0.1", with: "localhost")  // bucket.localhost → 127.0.0.1 in libcurl
+        // bucket.localhost is 127.0.0.1 to libcurl.
+        let endpoint = server.endpoint.replacing("127.0.0.1", with: "localhost")
         let client = try server.client(.admin, pathStyle: false, endpoint: endpoint)
         #expect(client.endpoint.hostHeader.hasPrefix("\(server.bucket).localhost:"))
         let key = "virtual/\(UUID().uuidString).db"
@@ -62,7 +68,8 @@ struct RadosgwTests {
         let client = try server.client(.agent)
         let body = Array("the real bytes".utf8)
         let other = Array("other bytes!!!".utf8)
-        var call = S3Call(operation: "PUT", method: "PUT", key: "damaged/\(UUID().uuidString)", permission: "s3:PutObject")
+        var call = S3Call(
+            operation: "PUT", method: "PUT", key: "damaged/\(UUID().uuidString)", permission: "s3:PutObject")
         call.body = .bytes(body)
         call.payloadSHA256 = Digest.hash(.sha256, wrongMD5 ? body : other).hexString
         call.headers = [("Content-MD5", Digest.hash(.md5, wrongMD5 ? other : body).base64String)]

@@ -68,11 +68,14 @@ struct Scenarios {
         let source = dir.appendingPathComponent("db.db")
         try TestSupport.makeFile(at: source, size: size, seed: UInt64(size) &+ 3)
         let key = uniqueKey("metadata", prefix: "dbbackup test\(folder)")
-        let metadata = ["dbbackup-sha256": String(repeating: "ab", count: 32), "dbbackup-version": "42",
-                        "dbbackup-created-at": "2026-11-26T02:00:00Z", "registration": "nightly-1"]
+        let metadata = [
+            "dbbackup-sha256": String(repeating: "ab", count: 32), "dbbackup-version": "42",
+            "dbbackup-created-at": "2026-11-26T02:00:00Z", "registration": "nightly-1",
+        ]
         let before = Int64(time(nil)) - 5
         let agent = try server.client(.agent)
-        let put = try agent.putObject(key: key, fromFile: source.path, contentType: "application/vnd.sqlite3", metadata: metadata)
+        let put = try agent.putObject(
+            key: key, fromFile: source.path, contentType: "application/vnd.sqlite3", metadata: metadata)
         #expect(put.partCount == expectParts)
 
         let admin = try server.client(.admin)
@@ -98,7 +101,8 @@ struct Scenarios {
         #expect(listed.first?.storageClass == "STANDARD")
         #expect(listed.first?.etag == info.etag)
         // Listings give milliseconds, HEAD whole seconds of the same moment.
-        #expect(listed.first?.lastModified.map { abs($0 - modified) <= 1 } == true, "\(String(describing: listed.first))")
+        #expect(
+            listed.first?.lastModified.map { abs($0 - modified) <= 1 } == true, "\(String(describing: listed.first))")
 
         // The bytes form carries them too.
         let small = uniqueKey("metadata-bytes")
@@ -119,7 +123,8 @@ struct Scenarios {
         let admin = try server.client(.admin)
         let prefix = "listing \(UUID().uuidString.prefix(8))\(folder)"
         // Spaces, '~' and (but on moto) '+' in keys of a listing that comes back URL-encoded.
-        let keys = (1...7).map { "\(prefix)db_v\($0) \(isMoto ? "" : "+")x~\($0).db" } + ["\(prefix)sub\(folder)deeper.db"]
+        let keys =
+            (1...7).map { "\(prefix)db_v\($0) \(isMoto ? "" : "+")x~\($0).db" } + ["\(prefix)sub\(folder)deeper.db"]
         for key in keys { try admin.putObject(key: key, bytes: Array(key.utf8)) }
         try admin.putObject(key: "\(prefix.dropLast())_sibling.db", bytes: [1])
         defer {
@@ -139,19 +144,25 @@ struct Scenarios {
         defer { try? agent.deleteObject(key: key) }
         let head = #expect(throws: S3Error.self) { try agent.headObject(key: key) }
         #expect(head?.code == .accessDenied)
-        #expect(head?.description.contains("s3:GetObject on arn:aws:s3:::\(server.bucket)/*") == true, "\(String(describing: head))")
+        #expect(
+            head?.description.contains("s3:GetObject on arn:aws:s3:::\(server.bucket)/*") == true,
+            "\(String(describing: head))")
         let list = #expect(throws: S3Error.self) { try agent.listObjects(prefix: "dbbackup test\(folder)") }
         #expect(list?.code == .accessDenied)
         #expect(list?.attempts == 1)
-        #expect(list?.description.contains("s3:ListBucket on arn:aws:s3:::\(server.bucket) ") == true, "\(String(describing: list))")
+        #expect(
+            list?.description.contains("s3:ListBucket on arn:aws:s3:::\(server.bucket) ") == true,
+            "\(String(describing: list))")
     }
 
     /// Metadata a store would not keep as given is refused before anything is sent.
     func unusableMetadataIsRefused() throws {
         let agent = try server.client(.agent)
-        for (metadata, words) in [(["Upper": "x"], "lowercase"), (["under_score": "x"], "lowercase"), (["n": "ünï"], "printable ASCII"),
-                                  (["n": " padded"], "spaces"), (["n": ""], "empty"), (["n": "line\nbreak"], "printable ASCII"),
-                                  (["n": String(repeating: "x", count: 2048)], "2048 bytes")] {
+        for (metadata, words) in [
+            (["Upper": "x"], "lowercase"), (["under_score": "x"], "lowercase"), (["n": "ünï"], "printable ASCII"),
+            (["n": " padded"], "spaces"), (["n": ""], "empty"), (["n": "line\nbreak"], "printable ASCII"),
+            (["n": String(repeating: "x", count: 2048)], "2048 bytes"),
+        ] {
             let key = uniqueKey("refused")
             let error = #expect(throws: S3Error.self) { try agent.putObject(key: key, bytes: [1], metadata: metadata) }
             #expect(error?.kind == .invalidArgument)
@@ -165,8 +176,10 @@ struct Scenarios {
     /// multipart: the headers go on PUT and CreateMultipartUpload); the admin's HEAD shows what
     /// the store applied and GET returns the same bytes. `reportsEncryption`: radosgw 16 takes
     /// AES256 without applying or reporting it.
-    func encryptedWithStorageClass(_ encryption: S3Configuration.ServerSideEncryption, storageClass: String,
-                                   size: Int, expectParts: Int, reportsEncryption: Bool = true) throws {
+    func encryptedWithStorageClass(
+        _ encryption: S3Configuration.ServerSideEncryption, storageClass: String,
+        size: Int, expectParts: Int, reportsEncryption: Bool = true
+    ) throws {
         let dir = try TestSupport.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let source = dir.appendingPathComponent("db.db")
@@ -235,7 +248,11 @@ func closedLocalPort() throws -> Int {
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     address.sin_port = 0
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+    _ = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+    }
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
     return Int(UInt16(bigEndian: address.sin_port))
 }

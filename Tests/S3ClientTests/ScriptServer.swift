@@ -12,11 +12,13 @@ class ScriptServer {
 
     /// `logPrefix` names the log file in the temporary directory; `scheme` is "https" for a
     /// script told to listen with TLS.
-    init(script: String, arguments: [String], options: [String] = [], logPrefix: String, scheme: String = "http") throws {
+    init(script: String, arguments: [String], options: [String] = [], logPrefix: String, scheme: String = "http") throws
+    {
         self.scheme = scheme
         log = FileManager.default.temporaryDirectory.appendingPathComponent("\(logPrefix)-\(UUID().uuidString).log")
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", TestSupport.script(script)] + arguments + [log.path] + options
+        process.arguments =
+            ["python3", TestSupport.script(script)] + arguments + [log.path] + options
             + ["--owner-pid", String(getpid())]
         let stdout = Pipe()
         process.standardOutput = stdout
@@ -27,7 +29,8 @@ class ScriptServer {
             guard !chunk.isEmpty else { throw ServerUnavailable(description: "\(script) exited early") }
             line.append(chunk)
         }
-        guard let port = Int(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
+        guard let port = Int(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+        else {
             throw ServerUnavailable(description: "\(script) printed no port")
         }
         self.port = port

@@ -29,9 +29,12 @@ import Testing
     func agentGetIsDenied(_ server: Server) throws { try server.scenarios().agentCannotRead() }
 
     @Test("metadata and Content-Type of a single PUT come back from HEAD, GET and LIST", arguments: Server.expected)
-    func metadataSinglePut(_ server: Server) throws { try server.scenarios().metadataRoundTrip(size: 1_000_003, expectParts: 0) }
+    func metadataSinglePut(_ server: Server) throws {
+        try server.scenarios().metadataRoundTrip(size: 1_000_003, expectParts: 0)
+    }
 
-    @Test("metadata and Content-Type of a multipart upload come back from HEAD, GET and LIST", arguments: Server.expected)
+    @Test(
+        "metadata and Content-Type of a multipart upload come back from HEAD, GET and LIST", arguments: Server.expected)
     func metadataMultipart(_ server: Server) throws {
         try server.scenarios().metadataRoundTrip(size: 11 * 1024 * 1024, expectParts: 3)
     }

@@ -1,14 +1,16 @@
 import Foundation
 import Hashing
-@testable import S3Client
 import TestKit
 import Testing
+
+@testable import S3Client
 
 /// AWS's published S3 SigV4 examples (the four in "Examples: Signature Calculations in AWS
 /// Signature Version 4" for the examplebucket, also reproduced with botocore here).
 @Suite struct AWSPublishedExamples {
-    let signer = SigV4Signer(accessKey: "AKIAIOSFODNN7EXAMPLE",
-                             secretKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", region: "us-east-1")
+    let signer = SigV4Signer(
+        accessKey: "AKIAIOSFODNN7EXAMPLE",
+        secretKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", region: "us-east-1")
     let date = 1_369_353_600  // 20130524T000000Z
     let host = ("host", "examplebucket.s3.amazonaws.com")
 
@@ -18,33 +20,41 @@ import Testing
     }
 
     @Test func getObjectWithRange() {
-        let request = SignableRequest(method: "GET", encodedPath: "/test.txt",
-                                      headers: [host, ("Range", "bytes=0-9")],
-                                      payloadSHA256: SignableRequest.emptyPayloadSHA256)
+        let request = SignableRequest(
+            method: "GET", encodedPath: "/test.txt",
+            headers: [host, ("Range", "bytes=0-9")],
+            payloadSHA256: SignableRequest.emptyPayloadSHA256)
         #expect(signature(request) == "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41")
     }
 
     @Test func getBucketLifecycle() {
-        let request = SignableRequest(method: "GET", encodedPath: "/", query: [QueryItem("lifecycle")],
-                                      headers: [host], payloadSHA256: SignableRequest.emptyPayloadSHA256)
+        let request = SignableRequest(
+            method: "GET", encodedPath: "/", query: [QueryItem("lifecycle")],
+            headers: [host], payloadSHA256: SignableRequest.emptyPayloadSHA256)
         #expect(signature(request) == "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543")
     }
 
     @Test func listObjects() {
-        let request = SignableRequest(method: "GET", encodedPath: "/",
-                                      query: [QueryItem("prefix", "J"), QueryItem("max-keys", "2")],
-                                      headers: [host], payloadSHA256: SignableRequest.emptyPayloadSHA256)
+        let request = SignableRequest(
+            method: "GET", encodedPath: "/",
+            query: [QueryItem("prefix", "J"), QueryItem("max-keys", "2")],
+            headers: [host], payloadSHA256: SignableRequest.emptyPayloadSHA256)
         #expect(signature(request) == "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7")
     }
 
     @Test func putObject() throws {
         let body = Array("Welcome to Amazon S3.".utf8)
-        let endpoint = try S3Endpoint(S3Configuration(endpoint: "https://s3.amazonaws.com", bucket: "examplebucket",
-                                                      accessKey: "AKIAIOSFODNN7EXAMPLE", secretKey: "x"))
-        let request = SignableRequest(method: "PUT", encodedPath: endpoint.encodedPath(forKey: "test$file.text"),
-                                      headers: [host, ("Date", "Fri, 24 May 2013 00:00:00 GMT"),
-                                                ("x-amz-storage-class", "REDUCED_REDUNDANCY")],
-                                      payloadSHA256: Digest.hash(.sha256, body).hexString)
+        let endpoint = try S3Endpoint(
+            S3Configuration(
+                endpoint: "https://s3.amazonaws.com", bucket: "examplebucket",
+                accessKey: "AKIAIOSFODNN7EXAMPLE", secretKey: "x"))
+        let request = SignableRequest(
+            method: "PUT", encodedPath: endpoint.encodedPath(forKey: "test$file.text"),
+            headers: [
+                host, ("Date", "Fri, 24 May 2013 00:00:00 GMT"),
+                ("x-amz-storage-class", "REDUCED_REDUNDANCY"),
+            ],
+            payloadSHA256: Digest.hash(.sha256, body).hexString)
         #expect(endpoint.encodedPath(forKey: "test$file.text") == "/test%24file.text")
         #expect(endpoint.hostHeader == "examplebucket.s3.amazonaws.com")
         #expect(signature(request) == "98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd")
@@ -52,22 +62,30 @@ import Testing
 }
 
 @Suite struct AddressingAndEncoding {
-    func endpoint(_ url: String, bucket: String = "my-bucket", region: String = "", pathStyle: Bool = false) throws -> S3Endpoint {
-        try S3Endpoint(S3Configuration(endpoint: url, bucket: bucket, region: region, forcePathStyle: pathStyle,
-                                       accessKey: "a", secretKey: "s"))
+    func endpoint(
+        _ url: String, bucket: String = "my-bucket", region: String = "", pathStyle: Bool = false
+    ) throws -> S3Endpoint {
+        try S3Endpoint(
+            S3Configuration(
+                endpoint: url, bucket: bucket, region: region, forcePathStyle: pathStyle,
+                accessKey: "a", secretKey: "s"))
     }
 
     @Test func awsDefaultIsVirtualHostedInTheRegion() throws {
         let aws = try endpoint("", region: "eu-central-1")
-        #expect(aws.url(forKey: "db/db_v1.db", query: []) == "https://my-bucket.s3.eu-central-1.amazonaws.com/db/db_v1.db")
+        #expect(
+            aws.url(forKey: "db/db_v1.db", query: []) == "https://my-bucket.s3.eu-central-1.amazonaws.com/db/db_v1.db")
         #expect(try endpoint("").hostHeader == "my-bucket.s3.us-east-1.amazonaws.com")
     }
 
     @Test func customEndpointsAndPathStyle() throws {
-        #expect(try endpoint("http://minio-host:9000", pathStyle: true).url(forKey: "k", query: [QueryItem("uploads")])
-            == "http://minio-host:9000/my-bucket/k?uploads=")
+        #expect(
+            try endpoint("http://minio-host:9000", pathStyle: true).url(forKey: "k", query: [QueryItem("uploads")])
+                == "http://minio-host:9000/my-bucket/k?uploads=")
         #expect(try endpoint("http://localhost:7480").hostHeader == "my-bucket.localhost:7480")
-        #expect(try endpoint("https://nyc3.digitaloceanspaces.com:443").hostHeader == "my-bucket.nyc3.digitaloceanspaces.com")
+        #expect(
+            try endpoint("https://nyc3.digitaloceanspaces.com:443").hostHeader
+                == "my-bucket.nyc3.digitaloceanspaces.com")
         #expect(try endpoint("http://127.0.0.1:9000").usesPathStyle)  // an IP address cannot carry the bucket
         #expect(try endpoint("https://s3.example.com", bucket: "with.dots").usesPathStyle)
         #expect(try endpoint("s3.example.com").scheme == "https")
@@ -81,13 +99,22 @@ import Testing
     }
 
     @Test func canonicalQuerySortsEncodedNamesThenValues() {
-        let query = [QueryItem("uploadId", "a+b"), QueryItem("partNumber", "2"), QueryItem("acl"), QueryItem("a", "b c")]
+        let query = [
+            QueryItem("uploadId", "a+b"), QueryItem("partNumber", "2"), QueryItem("acl"), QueryItem("a", "b c"),
+        ]
         #expect(query.canonicalQueryString == "a=b%20c&acl=&partNumber=2&uploadId=a%2Bb")
     }
 
     @Test func secretIsMaskedInDescriptions() {
         let config = S3Configuration(bucket: "b", accessKey: "AK", secretKey: "verysecretvalue")
-        for text in [config.description, String(reflecting: config), "\(config)", { var s = ""; dump(config, to: &s); return s }()] {
+        for text in [
+            config.description, String(reflecting: config), "\(config)",
+            {
+                var s = ""
+                dump(config, to: &s)
+                return s
+            }(),
+        ] {
             #expect(!text.contains("verysecretvalue"))
             #expect(text.contains("very****"))
         }

@@ -21,8 +21,9 @@ enum TestSupport {
     static func run(_ executable: String, _ arguments: [String], input: Data = Data()) throws -> Data {
         let result = try Spawn.run(executable, arguments, input: String(decoding: input, as: UTF8.self))
         guard result.status == 0 else {
-            throw ProcessFailure(description: "\(executable) \(arguments.joined(separator: " ")) failed "
-                + "(status \(result.status)): \(result.stderr.suffix(2000))")
+            throw ProcessFailure(
+                description: "\(executable) \(arguments.joined(separator: " ")) failed "
+                    + "(status \(result.status)): \(result.stderr.suffix(2000))")
         }
         return Data(result.stdout.utf8)
     }
@@ -66,4 +67,3 @@ final class Locked<Value>: @unchecked Sendable {
     func set(_ newValue: Value) { lock.withLock { value = newValue } }
     func update(_ body: (inout Value) -> Void) { lock.withLock { body(&value) } }
 }
-

@@ -27,18 +27,24 @@ struct S3TestServer: Sendable, CustomStringConvertible {
 
     enum Identity { case admin, agent }
 
-    func configuration(_ identity: Identity, bucket: String? = nil, secret: String? = nil,
-                       pathStyle: Bool = true, endpoint: String? = nil) -> S3Configuration {
+    func configuration(
+        _ identity: Identity, bucket: String? = nil, secret: String? = nil,
+        pathStyle: Bool = true, endpoint: String? = nil
+    ) -> S3Configuration {
         let prefix = identity == .admin ? "S3_ADMIN_" : "S3_AGENT_"
-        return S3Configuration(endpoint: endpoint ?? self.endpoint, bucket: bucket ?? self.bucket, region: region,
-                               forcePathStyle: pathStyle, accessKey: values[prefix + "ACCESS_KEY"] ?? "",
-                               secretKey: secret ?? values[prefix + "SECRET_KEY"] ?? "")
+        return S3Configuration(
+            endpoint: endpoint ?? self.endpoint, bucket: bucket ?? self.bucket, region: region,
+            forcePathStyle: pathStyle, accessKey: values[prefix + "ACCESS_KEY"] ?? "",
+            secretKey: secret ?? values[prefix + "SECRET_KEY"] ?? "")
     }
 
-    func client(_ identity: Identity, policy: TransferPolicy = .forTests, bucket: String? = nil,
-                secret: String? = nil, pathStyle: Bool = true, endpoint: String? = nil) throws -> S3Client {
-        try S3Client(configuration(identity, bucket: bucket, secret: secret, pathStyle: pathStyle, endpoint: endpoint),
-                     policy: policy)
+    func client(
+        _ identity: Identity, policy: TransferPolicy = .forTests, bucket: String? = nil,
+        secret: String? = nil, pathStyle: Bool = true, endpoint: String? = nil
+    ) throws -> S3Client {
+        try S3Client(
+            configuration(identity, bucket: bucket, secret: secret, pathStyle: pathStyle, endpoint: endpoint),
+            policy: policy)
     }
 }
 
@@ -50,10 +56,13 @@ enum TestServers {
     static let isCI = !(ProcessInfo.processInfo.environment["CI"] ?? "").isEmpty
 
     static let moto: Result<S3TestServer, ServerUnavailable> =
-        locate(name: "moto", variable: "DBBACKUP_TEST_MOTO_ENV", command: ["python3", TestSupport.script("moto_up.py")])
+        locate(
+            name: "moto", variable: "DBBACKUP_TEST_MOTO_ENV", command: ["python3", TestSupport.script("moto_up.py")])
 
     static let radosgw: Result<S3TestServer, ServerUnavailable> =
-        locate(name: "radosgw", variable: "DBBACKUP_TEST_RADOSGW_ENV", command: ["bash", TestSupport.script("radosgw_up.sh")])
+        locate(
+            name: "radosgw", variable: "DBBACKUP_TEST_RADOSGW_ENV",
+            command: ["bash", TestSupport.script("radosgw_up.sh")])
 
     /// Whether the radosgw tests should run: in CI always (and fail if it cannot start),
     /// elsewhere when radosgw is installed or a server was named.
@@ -62,16 +71,21 @@ enum TestServers {
             || FileManager.default.isExecutableFile(atPath: "/usr/bin/radosgw")
     }
 
-    private static func locate(name: String, variable: String, command: [String]) -> Result<S3TestServer, ServerUnavailable> {
+    private static func locate(
+        name: String, variable: String, command: [String]
+    ) -> Result<S3TestServer, ServerUnavailable> {
         var path = ProcessInfo.processInfo.environment[variable] ?? ""
         if path.isEmpty {
             do {
                 let state = try TestSupport.makeTemporaryDirectory().path
-                let output = try TestSupport.run(command[0], Array(command.dropFirst()) + ["0", state, "--owner-pid", String(getpid())])
-                path = String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                let output = try TestSupport.run(
+                    command[0], Array(command.dropFirst()) + ["0", state, "--owner-pid", String(getpid())])
+                path =
+                    String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
                     .split(separator: "\n").last.map(String.init) ?? ""
             } catch {
-                return .failure(ServerUnavailable(description: "\(variable) is not set and starting \(name) failed: \(error)"))
+                return .failure(
+                    ServerUnavailable(description: "\(variable) is not set and starting \(name) failed: \(error)"))
             }
         }
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
@@ -92,9 +106,11 @@ enum TestServers {
 extension TransferPolicy {
     /// Small parts and quick, few retries so failures show fast.
     static var forTests: TransferPolicy {
-        TransferPolicy(multipartThreshold: 8 * 1024 * 1024, partSize: 5 * 1024 * 1024,
-                       retry: RetryPolicy(maxAttempts: 4, baseDelay: .milliseconds(50), maxDelay: .milliseconds(400),
-                                          totalTimeout: .seconds(60)),
-                       connectTimeout: .seconds(5), lowSpeedLimit: 1024, lowSpeedTime: .seconds(10))
+        TransferPolicy(
+            multipartThreshold: 8 * 1024 * 1024, partSize: 5 * 1024 * 1024,
+            retry: RetryPolicy(
+                maxAttempts: 4, baseDelay: .milliseconds(50), maxDelay: .milliseconds(400),
+                totalTimeout: .seconds(60)),
+            connectTimeout: .seconds(5), lowSpeedLimit: 1024, lowSpeedTime: .seconds(10))
     }
 }

@@ -15,7 +15,8 @@ extension ProcessStateTests {
             // space-joined output splits back exactly.
             let result = try run(tool, ["--"] + names)
             try #require(result.status == 0, "systemd-escape failed, seed \(seed)")
-            let expected = result.stdout.dropLast().split(separator: " ", omittingEmptySubsequences: false).map(String.init)
+            let expected = result.stdout.dropLast().split(separator: " ", omittingEmptySubsequences: false).map(
+                String.init)
             try #require(expected.count == names.count, "seed \(seed)")
             for (name, want) in zip(names, expected) {
                 #expect(systemdEscape(name) == want, "name \(name.debugDescription), seed \(seed)")
@@ -28,13 +29,20 @@ extension ProcessStateTests {
                 var mismatches: [String] = []
                 // Valid and invalid (empty, over 255 bytes) instances alike: the tool
                 // fails on the first invalid argument, so each name is its own run.
-                for name in names.prefix(120) + ["", String(repeating: "a", count: 240), String(repeating: "b", count: 260)] {
+                for name in names.prefix(120) + [
+                    "", String(repeating: "a", count: 240), String(repeating: "b", count: 260),
+                ] {
                     let result = try run(tool, ["--template=\(template)", "--", name])
                     let ours = try? systemdEscape(name, template: template)
                     let theirs = result.status == 0 ? String(result.stdout.dropLast()) : nil
-                    if ours != theirs { mismatches.append("\(name.debugDescription): ours \(ours ?? "error"), tool \(theirs ?? "error")") }
+                    if ours != theirs {
+                        mismatches.append(
+                            "\(name.debugDescription): ours \(ours ?? "error"), tool \(theirs ?? "error")")
+                    }
                 }
-                #expect(mismatches.isEmpty, "template \(template), seed \(seed), \(mismatches.count) mismatches: \(mismatches.prefix(5))")
+                #expect(
+                    mismatches.isEmpty,
+                    "template \(template), seed \(seed), \(mismatches.count) mismatches: \(mismatches.prefix(5))")
             }
         }
 
@@ -44,8 +52,9 @@ extension ProcessStateTests {
                 let escaped = systemdEscape(name)
                 #expect(try systemdUnescape(escaped) == name, "round trip of \(name.debugDescription), seed \(seed)")
                 let result = try run(tool, ["-u", "--", escaped])
-                #expect(result.status == 0 && String(result.stdout.dropLast()) == name,
-                        "tool unescape of \(escaped), seed \(seed)")
+                #expect(
+                    result.status == 0 && String(result.stdout.dropLast()) == name,
+                    "tool unescape of \(escaped), seed \(seed)")
             }
         }
 

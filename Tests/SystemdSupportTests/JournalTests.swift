@@ -1,7 +1,8 @@
 import Glibc
 import Logging
-@testable import SystemdSupport
 import Testing
+
+@testable import SystemdSupport
 
 @Suite struct JournalFieldRules {
     @Test(arguments: ["MESSAGE", "DBBACKUP_SHA256", "A", "X9_", String(repeating: "A", count: 64)])

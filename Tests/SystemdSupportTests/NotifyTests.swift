@@ -17,7 +17,9 @@ private final class NotifySocket {
             raw.copyBytes(from: Array(path.utf8) + [0])
         }
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
         try #require(bound == 0)
     }
@@ -41,7 +43,8 @@ extension ProcessStateTests {
             let socket = try NotifySocket()
             setenv("NOTIFY_SOCKET", socket.path, 1)
             defer { unsetenv("NOTIFY_SOCKET") }
-            let sent = try SystemdNotifier.notify(.status("copying\nnext line"), .extendTimeout(microseconds: 5_000_000), .ready)
+            let sent = try SystemdNotifier.notify(
+                .status("copying\nnext line"), .extendTimeout(microseconds: 5_000_000), .ready)
             #expect(sent)
             #expect(socket.receive() == "STATUS=copying next line\nEXTEND_TIMEOUT_USEC=5000000\nREADY=1")
         }
@@ -60,7 +63,9 @@ extension ProcessStateTests {
         }
 
         @Test func rejectsMalformedCustomLines() throws {
-            let error = try #require(throws: SystemdError.self) { try SystemdNotifier.notify(.custom(key: "A=B", value: "x")) }
+            let error = try #require(throws: SystemdError.self) {
+                try SystemdNotifier.notify(.custom(key: "A=B", value: "x"))
+            }
             #expect(error.code == .invalidNotifyMessage)
         }
     }

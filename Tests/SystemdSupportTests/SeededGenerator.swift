@@ -1,7 +1,6 @@
 import Glibc
 import TestKit
 
-
 /// The seed: SYSTEMD_ESCAPE_SEED from the environment to replay, else a fixed one.
 func escapeTestSeed() -> UInt64 {
     if let text = getenv("SYSTEMD_ESCAPE_SEED").map({ String(cString: $0) }), let seed = UInt64(text) { return seed }

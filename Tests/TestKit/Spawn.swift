@@ -1,5 +1,5 @@
-import Foundation
 import CLinux
+import Foundation
 
 /// Runs programs for the tests with posix_spawn and waitpid. Foundation's Process was seen to
 /// hang in waitUntilExit when several tests wait at once, and passes the test runner's blocked
@@ -35,17 +35,22 @@ public enum Spawn {
             var status: Int32 = 0
             while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
             defer { try? FileManager.default.removeItem(at: directory) }
-            let read = { (name: String) in (try? String(contentsOf: self.directory.appendingPathComponent(name), encoding: .utf8)) ?? "" }
+            let read = { (name: String) in
+                (try? String(contentsOf: self.directory.appendingPathComponent(name), encoding: .utf8)) ?? ""
+            }
             let signalled = (status & 0x7f) != 0
-            return Result(status: signalled ? 128 + (status & 0x7f) : (status >> 8) & 0xff,
-                          signal: signalled ? status & 0x7f : nil, stdout: read("stdout"), stderr: read("stderr"))
+            return Result(
+                status: signalled ? 128 + (status & 0x7f) : (status >> 8) & 0xff,
+                signal: signalled ? status & 0x7f : nil, stdout: read("stdout"), stderr: read("stderr"))
         }
     }
 
     /// Starts `executable` (looked up in PATH when not a path) with `arguments`; `environment`
     /// nil inherits this process's; `workingDirectory` nil keeps this process's.
-    public static func start(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
-                             input: String = "", workingDirectory: String? = nil) throws -> Child {
+    public static func start(
+        _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+        input: String = "", workingDirectory: String? = nil
+    ) throws -> Child {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("spawn-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let path = { (name: String) in directory.appendingPathComponent(name).path }
@@ -71,7 +76,8 @@ public enum Spawn {
         let envp = environment.map { $0.map { strdup("\($0.key)=\($0.value)") } + [nil] }
         defer { envp?.forEach { free($0) } }
         var pid = pid_t()
-        let spawned = envp.map { posix_spawnp(&pid, executable, &actions, &attributes, argv, $0) }
+        let spawned =
+            envp.map { posix_spawnp(&pid, executable, &actions, &attributes, argv, $0) }
             ?? posix_spawnp(&pid, executable, &actions, &attributes, argv, environ)
         guard spawned == 0 else {
             try? FileManager.default.removeItem(at: directory)
@@ -81,8 +87,11 @@ public enum Spawn {
     }
 
     /// Runs to completion.
-    public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
-                           input: String = "", workingDirectory: String? = nil) throws -> Result {
-        try start(executable, arguments, environment: environment, input: input, workingDirectory: workingDirectory).wait()
+    public static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+        input: String = "", workingDirectory: String? = nil
+    ) throws -> Result {
+        try start(executable, arguments, environment: environment, input: input, workingDirectory: workingDirectory)
+            .wait()
     }
 }

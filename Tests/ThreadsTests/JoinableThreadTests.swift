@@ -1,8 +1,7 @@
+import Glibc
 import Synchronization
 import Testing
 import Threads
-
-import Glibc
 
 @Suite("JoinableThread")
 struct JoinableThreadTests {
@@ -35,7 +34,10 @@ struct JoinableThreadTests {
     @Test("joined from several threads at once, every caller gets the result")
     func concurrentJoins() throws {
         for _ in 0..<20 {
-            let job = JoinableThread { () -> Int in usleep(20_000); return 7 }
+            let job = JoinableThread { () -> Int in
+                usleep(20_000)
+                return 7
+            }
             let joiners = (0..<4).map { _ in JoinableThread { try job.value() } }
             let results = try joiners.map { try $0.value() }
             #expect(results == [7, 7, 7, 7])
@@ -61,6 +63,8 @@ struct JoinableThreadTests {
             }
         }
         let allSawEachOther = try threads.map { try $0.value() }
-        #expect(allSawEachOther.allSatisfy { $0 }, "\(allSawEachOther.filter { !$0 }.count) of \(count) jobs never saw the others start")
+        #expect(
+            allSawEachOther.allSatisfy { $0 },
+            "\(allSawEachOther.filter { !$0 }.count) of \(count) jobs never saw the others start")
     }
 }

@@ -5,7 +5,9 @@ public enum DaylightSaving {
     /// A warning for each time of `schedule` that the clocks skip or pass twice on a day it
     /// runs within `days` days from `now`, naming those dates. `file` is where the schedule is
     /// written (`registrations.d/NAME.toml`, or `command line`).
-    public static func warnings(_ schedule: Schedule, file: String, now: Timestamp = .now(), days: Int = 365) -> [ConfigProblem] {
+    public static func warnings(
+        _ schedule: Schedule, file: String, now: Timestamp = .now(), days: Int = 365
+    ) -> [ConfigProblem] {
         guard let calendar = ScheduleCalendar(schedule) else { return [] }
         let zone = schedule.timezone.map { "in \($0)" } ?? "in the host's time zone (\(calendar.zone.name))"
         var grouped: [(key: String, changes: [ScheduleCalendar.ClockChange])] = []
@@ -26,13 +28,17 @@ public enum DaylightSaving {
             let fix: String
             switch change.kind {
             case .skipped:
-                message = "does not exist on \(dates) \(zone): the clocks jump from \(change.from) to \(change.to), and systemd skips a time that does not exist, so that day has no backup at \(time)"
+                message =
+                    "does not exist on \(dates) \(zone): the clocks jump from \(change.from) to \(change.to), and systemd skips a time that does not exist, so that day has no backup at \(time)"
                 fix = "choose a time outside \(window), or accept the missing backup"
             case .repeated:
-                message = "occurs twice on \(dates) \(zone): the clocks go back from \(change.from) to \(change.to), and systemd runs it once, at the first \(time)"
+                message =
+                    "occurs twice on \(dates) \(zone): the clocks go back from \(change.from) to \(change.to), and systemd runs it once, at the first \(time)"
                 fix = "nothing is lost; choose a time outside \(window) for backups exactly a day apart"
             }
-            return ConfigProblem(.warning, file: file, field: "schedule.times[\(change.timeIndex)]", value: "\"\(time)\"", message: message, fix: fix)
+            return ConfigProblem(
+                .warning, file: file, field: "schedule.times[\(change.timeIndex)]", value: "\"\(time)\"",
+                message: message, fix: fix)
         }
     }
 

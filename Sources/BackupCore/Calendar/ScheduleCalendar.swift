@@ -11,7 +11,9 @@ public struct ScheduleCalendar: Sendable {
 
     /// Nil for a migration schedule (it has no times) or a zone whose rules cannot be read.
     public init?(_ schedule: Schedule) {
-        guard schedule.kind != .migration, !schedule.times.isEmpty, let zone = ZoneRules.load(schedule.timezone) else { return nil }
+        guard schedule.kind != .migration, !schedule.times.isEmpty, let zone = ZoneRules.load(schedule.timezone) else {
+            return nil
+        }
         self.init(schedule, zone: zone)
     }
 
@@ -52,7 +54,9 @@ public struct ScheduleCalendar: Sendable {
         let first = localDate(at: after).daysSinceEpoch - 1
         for day in first...(first + days) {
             // A day's runs are ascending; a run of the next day is always later.
-            if let run = runs(onDate: CivilDate(daysSinceEpoch: day)).first(where: { $0 * 1000 > time.millisecondsSinceEpoch }) {
+            if let run = runs(onDate: CivilDate(daysSinceEpoch: day)).first(where: {
+                $0 * 1000 > time.millisecondsSinceEpoch
+            }) {
                 return Timestamp(millisecondsSinceEpoch: run * 1000)
             }
         }
@@ -99,8 +103,10 @@ public struct ScheduleCalendar: Sendable {
                 guard let change = zone.nextChange(after: searchStart, within: 2 * 86_400) else { continue }
                 let before = Int64(zone.offset(at: change - 1))
                 let after = Int64(zone.offset(at: change))
-                changes.append(ClockChange(kind: instants.isEmpty ? .skipped : .repeated, timeIndex: index, date: date,
-                                           from: Self.timeOfDay(change + before), to: Self.timeOfDay(change + after)))
+                changes.append(
+                    ClockChange(
+                        kind: instants.isEmpty ? .skipped : .repeated, timeIndex: index, date: date,
+                        from: Self.timeOfDay(change + before), to: Self.timeOfDay(change + after)))
             }
         }
         return changes

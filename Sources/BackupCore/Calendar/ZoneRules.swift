@@ -24,7 +24,9 @@ public struct ZoneRules: Sendable {
     /// missing or unreadable; a host without /etc/localtime runs on UTC, as glibc does.
     public static func load(_ zone: String?) -> ZoneRules? {
         if let zone {
-            guard TimeZoneName.isValid(zone), let bytes = try? FileSystem.readAll("\(zoneinfo)/\(zone)") else { return nil }
+            guard TimeZoneName.isValid(zone), let bytes = try? FileSystem.readAll("\(zoneinfo)/\(zone)") else {
+                return nil
+            }
             return parse(bytes, name: zone)
         }
         guard let bytes = try? FileSystem.readAll("/etc/localtime") else { return utc(name: "UTC") }
@@ -70,13 +72,15 @@ public struct ZoneRules: Sendable {
             typeOffsets.append(offset)
         }
         guard !typeOffsets.isEmpty, typeIndices.allSatisfy({ $0 < typeOffsets.count }),
-              reader.skip(body.charCount + body.leapCount * (timeSize + 4) + body.isStdCount + body.isUTCount) else { return nil }
+            reader.skip(body.charCount + body.leapCount * (timeSize + 4) + body.isStdCount + body.isUTCount)
+        else { return nil }
         var footer: PosixZoneRule?
         if header.version >= 2, let text = reader.footer() {
             footer = PosixZoneRule(parsing: text)
         }
-        return ZoneRules(name: name, transitions: transitions, offsets: typeIndices.map { typeOffsets[$0] },
-                         initialOffset: typeOffsets[0], footer: footer)
+        return ZoneRules(
+            name: name, transitions: transitions, offsets: typeIndices.map { typeOffsets[$0] },
+            initialOffset: typeOffsets[0], footer: footer)
     }
 
     /// The offset from UTC (seconds east) in effect at the UTC second `utc`.
@@ -100,7 +104,9 @@ public struct ZoneRules: Sendable {
         // The offsets in force within a day either side: a zone changes at most once in that
         // span, so these include the offset before and after any change near `local`.
         var candidates: Set<Int32> = []
-        for sample in stride(from: local - 93_600, through: local + 93_600, by: 10_800) { candidates.insert(offset(at: sample)) }
+        for sample in stride(from: local - 93_600, through: local + 93_600, by: 10_800) {
+            candidates.insert(offset(at: sample))
+        }
         return candidates.map { local - Int64($0) }.filter { Int64(offset(at: $0)) == local - $0 }.sorted()
     }
 
@@ -170,8 +176,12 @@ struct PosixZoneRule: Sendable, Equatable {
         guard let daylight else { return standardOffset }
         let year = CivilDate(daysSinceEpoch: Int(floorDivide(utc + Int64(standardOffset), 86_400))).year
         // Rule times are local: the start in standard time, the end in daylight time.
-        let start = Int64(Self.date(daylight.start, year: year).daysSinceEpoch) * 86_400 + daylight.startTime - Int64(standardOffset)
-        let end = Int64(Self.date(daylight.end, year: year).daysSinceEpoch) * 86_400 + daylight.endTime - Int64(daylight.offset)
+        let start =
+            Int64(Self.date(daylight.start, year: year).daysSinceEpoch) * 86_400 + daylight.startTime
+            - Int64(standardOffset)
+        let end =
+            Int64(Self.date(daylight.end, year: year).daysSinceEpoch) * 86_400 + daylight.endTime
+            - Int64(daylight.offset)
         let inDaylight = start < end ? (start <= utc && utc < end) : !(end <= utc && utc < start)
         return inDaylight ? daylight.offset : standardOffset
     }
@@ -243,7 +253,8 @@ struct PosixZoneRule: Sendable, Equatable {
             scanner = scanner.dropFirst()
             guard let week = number(), scanner.first == "." else { return nil }
             scanner = scanner.dropFirst()
-            guard let weekday = number(), (1...12).contains(month), (1...5).contains(week), (0...6).contains(weekday) else { return nil }
+            guard let weekday = number(), (1...12).contains(month), (1...5).contains(week), (0...6).contains(weekday)
+            else { return nil }
             day = .monthWeekDay(month: month, week: week, weekday: weekday)
         default:
             guard let n = number(), (0...365).contains(n) else { return nil }
@@ -271,12 +282,15 @@ private struct BigEndianReader {
         let isUTCount, isStdCount, leapCount, timeCount, typeCount, charCount: Int
 
         func dataLength(timeSize: Int) -> Int {
-            timeCount * timeSize + timeCount + typeCount * 6 + charCount + leapCount * (timeSize + 4) + isStdCount + isUTCount
+            timeCount * timeSize + timeCount + typeCount * 6 + charCount + leapCount * (timeSize + 4) + isStdCount
+                + isUTCount
         }
     }
 
     mutating func tzifHeader() -> Header? {
-        guard position + 44 <= bytes.count, Array(bytes[position..<position + 4]) == Array("TZif".utf8) else { return nil }
+        guard position + 44 <= bytes.count, Array(bytes[position..<position + 4]) == Array("TZif".utf8) else {
+            return nil
+        }
         let versionByte = bytes[position + 4]
         position += 20
         var counts: [Int] = []
@@ -284,9 +298,10 @@ private struct BigEndianReader {
             guard let count = int32(), count >= 0 else { return nil }
             counts.append(Int(count))
         }
-        return Header(version: versionByte == 0 ? 1 : Int(versionByte) - Int(UInt8(ascii: "0")),
-                      isUTCount: counts[0], isStdCount: counts[1], leapCount: counts[2],
-                      timeCount: counts[3], typeCount: counts[4], charCount: counts[5])
+        return Header(
+            version: versionByte == 0 ? 1 : Int(versionByte) - Int(UInt8(ascii: "0")),
+            isUTCount: counts[0], isStdCount: counts[1], leapCount: counts[2],
+            timeCount: counts[3], typeCount: counts[4], charCount: counts[5])
     }
 
     mutating func skip(_ count: Int) -> Bool {

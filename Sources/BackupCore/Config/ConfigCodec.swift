@@ -8,26 +8,35 @@ public enum ConfigCodec {
 
     /// `imported`: the table is a document given to `config import` (with the configured
     /// tables it lacks already filled in), so a missing database is the document's fault.
-    public static func readMain(_ table: [String: ConfigValue], file: String, configDirectory: String,
-                                imported: Bool = false) -> (MainConfig?, [ConfigProblem]) {
+    public static func readMain(
+        _ table: [String: ConfigValue], file: String, configDirectory: String,
+        imported: Bool = false
+    ) -> (MainConfig?, [ConfigProblem]) {
         let sink = ProblemSink(file: file)
         var root = TableReader(table, sink: sink)
         var database: DatabaseSettings?
         if table["database"] == nil {
             root.accept("database")
             if imported {
-                sink.error("database", nil, "is missing: \(file) has no [database] table, and none is configured yet",
-                           fix: "add it as `dbbackup config export` writes it, e.g. [database] path = \"/var/lib/app/app.db\"")
+                sink.error(
+                    "database", nil, "is missing: \(file) has no [database] table, and none is configured yet",
+                    fix: "add it as `dbbackup config export` writes it, e.g. [database] path = \"/var/lib/app/app.db\"")
             } else {
-                sink.error("database.path", nil, "is not set: dbbackup is not configured yet", fix: "run: dbbackup init --database PATH")
+                sink.error(
+                    "database.path", nil, "is not set: dbbackup is not configured yet",
+                    fix: "run: dbbackup init --database PATH")
             }
         }
         if var section = root.table("database", example: "{ path = \"/var/lib/app/app.db\" }") {
             if section.table["path"] == nil {
                 if imported {
-                    sink.error("database.path", nil, "is missing", fix: "add the path of the SQLite database to back up, e.g. path = \"/var/lib/app/app.db\"")
+                    sink.error(
+                        "database.path", nil, "is missing",
+                        fix: "add the path of the SQLite database to back up, e.g. path = \"/var/lib/app/app.db\"")
                 } else {
-                    sink.error("database.path", nil, "is not set: dbbackup is not configured yet", fix: "run: dbbackup init --database PATH")
+                    sink.error(
+                        "database.path", nil, "is not set: dbbackup is not configured yet",
+                        fix: "run: dbbackup init --database PATH")
                 }
             }
             let path = section.string("path", example: "\"/var/lib/app/app.db\"")
@@ -36,15 +45,20 @@ public enum ConfigCodec {
             let lock = section.integer("lock_timeout", example: "600")
             let pace = section.integer("pace_mib_per_second", example: "128")
             section.rejectUnknownKeys()
-            if let path, path.isEmpty { sink.error("database.path", "\"\"", "is empty", fix: "set the path of the SQLite database to back up") }
+            if let path, path.isEmpty {
+                sink.error("database.path", "\"\"", "is empty", fix: "set the path of the SQLite database to back up")
+            }
             if let path, hasControlCharacters(path) {
-                sink.error("database.path", nil, "contains a line break or control character", fix: "give a plain file path")
+                sink.error(
+                    "database.path", nil, "contains a line break or control character", fix: "give a plain file path")
             }
             if let path, let problem = pathLengthProblem(path) {
                 sink.error("database.path", nil, problem, fix: "give the database's real path")
             }
             if let query, query.trimmed.isEmpty {
-                sink.error("database.version_query", "\"\"", "is empty", fix: "remove it to use PRAGMA user_version, or give a query returning one value")
+                sink.error(
+                    "database.version_query", "\"\"", "is empty",
+                    fix: "remove it to use PRAGMA user_version, or give a query returning one value")
             }
             for (key, value) in [("busy_timeout", busy), ("lock_timeout", lock)] {
                 if let value, !(1...86_400).contains(value) {
@@ -52,14 +66,16 @@ public enum ConfigCodec {
                 }
             }
             if let pace, !(0...100_000).contains(pace) {
-                sink.error("database.pace_mib_per_second", String(pace), "must be between 0 and 100000 MiB/s",
-                           fix: "e.g. 128; 0 writes directory backups at full speed even while the application writes")
+                sink.error(
+                    "database.pace_mib_per_second", String(pace), "must be between 0 and 100000 MiB/s",
+                    fix: "e.g. 128; 0 writes directory backups at full speed even while the application writes")
             }
             if let path, !path.isEmpty {
-                database = DatabaseSettings(path: path, configDirectory: configDirectory, versionQuery: query,
-                                            busyTimeoutSeconds: busy ?? DatabaseSettings.defaultBusyTimeout,
-                                            lockTimeoutSeconds: lock ?? DatabaseSettings.defaultLockTimeout,
-                                            paceMiBPerSecond: pace ?? DatabaseSettings.defaultPace)
+                database = DatabaseSettings(
+                    path: path, configDirectory: configDirectory, versionQuery: query,
+                    busyTimeoutSeconds: busy ?? DatabaseSettings.defaultBusyTimeout,
+                    lockTimeoutSeconds: lock ?? DatabaseSettings.defaultLockTimeout,
+                    paceMiBPerSecond: pace ?? DatabaseSettings.defaultPace)
             }
         }
         var retention = Retention()
@@ -68,7 +84,9 @@ public enum ConfigCodec {
                 if (0...Retention.maxLocal).contains(local) {
                     retention.local = local
                 } else {
-                    sink.error("retention.local", String(local), "must be between 0 and \(Retention.maxLocal)", fix: "keep at most 15 local backups per registration; 0 turns automatic cleanup off")
+                    sink.error(
+                        "retention.local", String(local), "must be between 0 and \(Retention.maxLocal)",
+                        fix: "keep at most 15 local backups per registration; 0 turns automatic cleanup off")
                 }
             }
             switch section.raw("remote") {
@@ -76,16 +94,23 @@ public enum ConfigCodec {
             case .integer(let count) where count >= 0: retention.remote = .count(count)
             case .string("unlimited"): retention.remote = .unlimited
             case let other?:
-                sink.error("retention.remote", other.written, "must be a number of backups (0 or more) or \"unlimited\"", fix: "e.g. remote = 30")
+                sink.error(
+                    "retention.remote", other.written, "must be a number of backups (0 or more) or \"unlimited\"",
+                    fix: "e.g. remote = 30")
             }
             section.rejectUnknownKeys()
         }
         var onFailure: [String] = []
         if var section = root.table("notify", example: "{ on_failure = [\"/usr/local/bin/page-oncall\"] }") {
-            onFailure = section.strings("on_failure", example: "[\"/usr/bin/logger\", \"-p\", \"user.err\", \"backup failed\"]") ?? []
+            onFailure =
+                section.strings("on_failure", example: "[\"/usr/bin/logger\", \"-p\", \"user.err\", \"backup failed\"]")
+                ?? []
             section.rejectUnknownKeys()
             if let program = onFailure.first, !program.hasPrefix("/") {
-                sink.error("notify.on_failure[0]", "\"\(program)\"", "must be an absolute path (the command runs without a shell or PATH)", fix: "e.g. on_failure = [\"/usr/bin/logger\", \"backup failed\"]")
+                sink.error(
+                    "notify.on_failure[0]", "\"\(program)\"",
+                    "must be an absolute path (the command runs without a shell or PATH)",
+                    fix: "e.g. on_failure = [\"/usr/bin/logger\", \"backup failed\"]")
             }
         }
         var s3 = S3Transfer()
@@ -95,7 +120,9 @@ public enum ConfigCodec {
                 if setting.range.contains(value) {
                     s3.set(setting.key, value)
                 } else {
-                    sink.error("s3.\(setting.key)", String(value), "must be between \(setting.range.lowerBound) and \(setting.range.upperBound)")
+                    sink.error(
+                        "s3.\(setting.key)", String(value),
+                        "must be between \(setting.range.lowerBound) and \(setting.range.upperBound)")
                 }
             }
             s3.caBundle = section.string("ca_bundle", example: "\"/etc/ssl/certs/my-store.pem\"")
@@ -104,10 +131,14 @@ public enum ConfigCodec {
         let monitoring = MonitorSettings.read(&root, sink: sink)
         root.rejectUnknownKeys()
         if retention.local == 0 {
-            sink.warning("retention.local", "0", "local backups are never cleaned up automatically", fix: "set a limit of 1-15 unless you prune them yourself")
+            sink.warning(
+                "retention.local", "0", "local backups are never cleaned up automatically",
+                fix: "set a limit of 1-15 unless you prune them yourself")
         }
         if retention.remote.keep == nil {
-            sink.warning("retention.remote", retention.remote.description, "remote backups are never cleaned up automatically", fix: "set a limit unless the bucket has its own lifecycle rule")
+            sink.warning(
+                "retention.remote", retention.remote.description, "remote backups are never cleaned up automatically",
+                fix: "set a limit unless the bucket has its own lifecycle rule")
         }
         guard !sink.hasErrors, let database else { return (nil, sink.problems) }
         var main = MainConfig(database: database, retention: retention, onFailure: onFailure, s3: s3)
@@ -127,15 +158,18 @@ public enum ConfigCodec {
         if config.database.paceMiBPerSecond != DatabaseSettings.defaultPace {
             database["pace_mib_per_second"] = .integer(config.database.paceMiBPerSecond)
         }
-        let remote: ConfigValue = switch config.retention.remote {
-        case .count(let count): .integer(count)
-        case .unlimited: .string("unlimited")
-        }
+        let remote: ConfigValue =
+            switch config.retention.remote {
+            case .count(let count): .integer(count)
+            case .unlimited: .string("unlimited")
+            }
         var table: [String: ConfigValue] = [
             "database": .table(database),
             "retention": .table(["local": .integer(config.retention.local), "remote": remote]),
         ]
-        if !config.onFailure.isEmpty { table["notify"] = .table(["on_failure": .array(config.onFailure.map { .string($0) })]) }
+        if !config.onFailure.isEmpty {
+            table["notify"] = .table(["on_failure": .array(config.onFailure.map { .string($0) })])
+        }
         let defaults = S3Transfer().numbers
         var s3: [String: ConfigValue] = [:]
         for (setting, standard) in zip(config.s3.numbers, defaults) where setting.value != standard.value {
@@ -151,17 +185,23 @@ public enum ConfigCodec {
 
     /// Reads one registration. `name` comes from the file name (or from the `name` field of an
     /// imported document, which the caller reads). Keys in `extraKeys` are left to the caller.
-    public static func readRegistration(_ table: [String: ConfigValue], name: String, file: String,
-                                        configDirectory: String, extraKeys: [String] = []) -> (Registration?, [ConfigProblem]) {
+    public static func readRegistration(
+        _ table: [String: ConfigValue], name: String, file: String,
+        configDirectory: String, extraKeys: [String] = []
+    ) -> (Registration?, [ConfigProblem]) {
         let sink = ProblemSink(file: file)
         var root = TableReader(table, sink: sink)
         for key in extraKeys { root.accept(key) }
         if let problem = RegistrationName.problem(name) {
-            sink.error("name", "\"\(name.debugDescription.dropFirst().dropLast())\"", problem, fix: "use \(RegistrationName.rule)")
+            sink.error(
+                "name", "\"\(name.debugDescription.dropFirst().dropLast())\"", problem,
+                fix: "use \(RegistrationName.rule)")
         }
         if table["secret_key"] != nil && !extraKeys.contains("secret_key") {
             root.accept("secret_key")
-            sink.error("secret_key", nil, "secret keys are not kept in registration files", fix: "remove the line and store the secret with: dbbackup registration edit \(name) --secret-key-stdin")
+            sink.error(
+                "secret_key", nil, "secret keys are not kept in registration files",
+                fix: "remove the line and store the secret with: dbbackup registration edit \(name) --secret-key-stdin")
         }
         let provider = readProvider(&root, sink: sink, configDirectory: configDirectory)
         let schedule = readSchedule(&root, sink: sink)
@@ -174,7 +214,9 @@ public enum ConfigCodec {
         return (registration, sink.problems)
     }
 
-    private static func readProvider(_ root: inout TableReader, sink: ProblemSink, configDirectory: String) -> Registration.Provider? {
+    private static func readProvider(
+        _ root: inout TableReader, sink: ProblemSink, configDirectory: String
+    ) -> Registration.Provider? {
         let kind = root.string("provider", required: true, example: "\"filesystem\"")
         // Read every provider's fields so that a field of the wrong provider is reported as such.
         let path = root.string("path", example: "\"/var/backups/app\"")
@@ -185,18 +227,28 @@ public enum ConfigCodec {
         let prefix = root.string("prefix", example: "\"app/\"")
         let accessKey = root.string("access_key", example: "\"AKIA…\"")
         let (s3Settings, s3SettingsGiven) = S3Settings.read(&root, sink: sink)
-        let s3Fields = [("bucket", bucket != nil), ("endpoint", endpoint != nil), ("region", region != nil),
-                        ("force_path_style", forcePathStyle != nil), ("prefix", prefix != nil), ("access_key", accessKey != nil)]
+        let s3Fields =
+            [
+                ("bucket", bucket != nil), ("endpoint", endpoint != nil), ("region", region != nil),
+                ("force_path_style", forcePathStyle != nil), ("prefix", prefix != nil),
+                ("access_key", accessKey != nil),
+            ]
             + s3SettingsGiven.map { ($0, true) }
         switch kind {
         case nil:
             return nil
         case "filesystem":
             for (field, present) in s3Fields where present {
-                sink.error(field, nil, "belongs to the s3 provider, not filesystem", fix: "remove it, or use provider = \"s3\"")
+                sink.error(
+                    field, nil, "belongs to the s3 provider, not filesystem", fix: "remove it, or use provider = \"s3\""
+                )
             }
             guard let path else {
-                sink.error("path", nil, "is missing", fix: "add the backup directory, e.g. path = \"/var/backups/app\" (relative paths start at the configuration directory)")
+                sink.error(
+                    "path", nil, "is missing",
+                    fix:
+                        "add the backup directory, e.g. path = \"/var/backups/app\" (relative paths start at the configuration directory)"
+                )
                 return nil
             }
             guard !path.isEmpty else {
@@ -204,7 +256,8 @@ public enum ConfigCodec {
                 return nil
             }
             guard !hasControlCharacters(path) else {
-                sink.error("path", nil, "contains a line break or control character", fix: "give a plain directory path")
+                sink.error(
+                    "path", nil, "contains a line break or control character", fix: "give a plain directory path")
                 return nil
             }
             if let problem = pathLengthProblem(path) {
@@ -213,36 +266,61 @@ public enum ConfigCodec {
             }
             return .filesystem(FilesystemTarget(path: path, configDirectory: configDirectory))
         case "s3":
-            if path != nil { sink.error("path", nil, "belongs to the filesystem provider, not s3", fix: "remove it; use prefix for a folder inside the bucket") }
+            if path != nil {
+                sink.error(
+                    "path", nil, "belongs to the filesystem provider, not s3",
+                    fix: "remove it; use prefix for a folder inside the bucket")
+            }
             // Every field is checked before a missing one ends the reading, so all problems show at once.
             if let bucket, !bucket.isEmpty {
                 S3Names.checkBucket(bucket, sink: sink)
             } else {
-                sink.error("bucket", bucket.map { "\"\($0)\"" }, bucket == nil ? "is missing" : "is empty", fix: "name an existing bucket, e.g. bucket = \"my-backups\"")
+                sink.error(
+                    "bucket", bucket.map { "\"\($0)\"" }, bucket == nil ? "is missing" : "is empty",
+                    fix: "name an existing bucket, e.g. bucket = \"my-backups\"")
             }
             if let endpoint, !endpoint.isEmpty, !(endpoint.hasPrefix("http://") || endpoint.hasPrefix("https://")) {
-                sink.error("endpoint", "\"\(endpoint)\"", "must start with http:// or https://", fix: "e.g. endpoint = \"https://s3.us-west-004.backblazeb2.com\", or leave it empty for AWS")
+                sink.error(
+                    "endpoint", "\"\(endpoint)\"", "must start with http:// or https://",
+                    fix: "e.g. endpoint = \"https://s3.us-west-004.backblazeb2.com\", or leave it empty for AWS")
             }
             if let endpoint, endpoint.hasPrefix("http://"), !S3Names.isLoopback(endpoint) {
-                sink.warning("endpoint", "\"\(endpoint)\"", "is plain http: keys and backups cross the network unencrypted", fix: "use https:// unless the store is on this host")
+                sink.warning(
+                    "endpoint", "\"\(endpoint)\"", "is plain http: keys and backups cross the network unencrypted",
+                    fix: "use https:// unless the store is on this host")
             }
             S3Settings.check(s3Settings, accessKey: accessKey, sink: sink)
             if !s3Settings.usesInstanceCredentials && accessKey?.isEmpty ?? true {
-                sink.error("access_key", nil, accessKey == nil ? "is missing" : "is empty",
-                           fix: "set the access key id of the S3 user, or credentials = \"instance\" for the instance's IAM role")
+                sink.error(
+                    "access_key", nil, accessKey == nil ? "is missing" : "is empty",
+                    fix:
+                        "set the access key id of the S3 user, or credentials = \"instance\" for the instance's IAM role"
+                )
             }
-            for (field, value) in [("endpoint", endpoint), ("region", region), ("prefix", prefix), ("access_key", accessKey)] {
+            for (field, value) in [
+                ("endpoint", endpoint), ("region", region), ("prefix", prefix), ("access_key", accessKey),
+            ] {
                 if let value, hasControlCharacters(value) || (field != "prefix" && value.contains(" ")) {
-                    sink.error(field, nil, "contains white space, a line break or a control character", fix: "give the value exactly as the store shows it")
+                    sink.error(
+                        field, nil, "contains white space, a line break or a control character",
+                        fix: "give the value exactly as the store shows it")
                 }
             }
             if let prefix, prefix.utf8.count > 512 {
                 sink.error("prefix", nil, "is longer than 512 bytes; S3 keys end at 1,024", fix: "use a shorter prefix")
             }
-            if let prefix, prefix.hasPrefix("/") { sink.error("prefix", "\"\(prefix)\"", "must not start with '/'", fix: "write it as e.g. \"app/backups/\"") }
-            guard let bucket, !bucket.isEmpty, s3Settings.usesInstanceCredentials || !(accessKey ?? "").isEmpty else { return nil }
-            return .s3(S3Target(bucket: bucket, endpoint: endpoint ?? "", region: region ?? "", forcePathStyle: forcePathStyle ?? false,
-                                prefix: prefix ?? "", accessKey: accessKey ?? "", settings: s3Settings))
+            if let prefix, prefix.hasPrefix("/") {
+                sink.error(
+                    "prefix", "\"\(prefix)\"", "must not start with '/'", fix: "write it as e.g. \"app/backups/\"")
+            }
+            guard let bucket, !bucket.isEmpty, s3Settings.usesInstanceCredentials || !(accessKey ?? "").isEmpty else {
+                return nil
+            }
+            return .s3(
+                S3Target(
+                    bucket: bucket, endpoint: endpoint ?? "", region: region ?? "",
+                    forcePathStyle: forcePathStyle ?? false,
+                    prefix: prefix ?? "", accessKey: accessKey ?? "", settings: s3Settings))
         case let other?:
             sink.error("provider", "\"\(other)\"", "is not a known provider", fix: "use \"filesystem\" or \"s3\"")
             return nil
@@ -250,7 +328,8 @@ public enum ConfigCodec {
     }
 
     private static func readSchedule(_ root: inout TableReader, sink: ProblemSink) -> Schedule? {
-        guard var section = root.table("schedule", required: true, example: "{ type = \"daily\", times = [\"02:00\"] }") else { return nil }
+        guard var section = root.table("schedule", required: true, example: "{ type = \"daily\", times = [\"02:00\"] }")
+        else { return nil }
         let typeName = section.string("type", required: true, example: "\"daily\"")
         let timeTexts = section.strings("times", example: "[\"02:00\", \"14:00\"]") ?? []
         let weekdayTexts = section.strings("weekdays", example: "[\"mon\", \"thu\"]") ?? []
@@ -262,7 +341,10 @@ public enum ConfigCodec {
         for (index, text) in timeTexts.enumerated() {
             switch TimeOfDay.parse(text) {
             case .success(let time): times.append(time)
-            case .failure(let error): sink.error("schedule.times[\(index)]", "\"\(text)\"", error.reason, fix: "write times as 24-hour HH:MM, e.g. \"02:00\" or \"23:30\"")
+            case .failure(let error):
+                sink.error(
+                    "schedule.times[\(index)]", "\"\(text)\"", error.reason,
+                    fix: "write times as 24-hour HH:MM, e.g. \"02:00\" or \"23:30\"")
             }
         }
         var weekdays: [Weekday] = []
@@ -270,7 +352,9 @@ public enum ConfigCodec {
             if let day = Weekday(parsing: text) {
                 weekdays.append(day)
             } else {
-                sink.error("schedule.weekdays[\(index)]", "\"\(text)\"", "is not a weekday", fix: "use mon, tue, wed, thu, fri, sat or sun")
+                sink.error(
+                    "schedule.weekdays[\(index)]", "\"\(text)\"", "is not a weekday",
+                    fix: "use mon, tue, wed, thu, fri, sat or sun")
             }
         }
         var days: [Int] = []
@@ -283,7 +367,11 @@ public enum ConfigCodec {
         }
         let timezoneName = timezone.flatMap { $0.isEmpty ? nil : $0 }
         guard let kind = typeName.flatMap(Schedule.Kind.init(rawValue:)) else {
-            if let typeName { sink.error("schedule.type", "\"\(typeName)\"", "is not a known schedule", fix: "use migration, daily, weekly or monthly") }
+            if let typeName {
+                sink.error(
+                    "schedule.type", "\"\(typeName)\"", "is not a known schedule",
+                    fix: "use migration, daily, weekly or monthly")
+            }
             if let timezoneName { Schedule.validate(timezone: timezoneName, sink: sink, field: "schedule.timezone") }
             return nil
         }
@@ -292,7 +380,9 @@ public enum ConfigCodec {
         if times.isEmpty && !timeTexts.isEmpty { unreadable.insert("times") }
         if weekdays.isEmpty && !weekdayTexts.isEmpty { unreadable.insert("weekdays") }
         if days.isEmpty && !dayItems.isEmpty { unreadable.insert("days") }
-        let schedule = Schedule(kind: kind, times: times, weekdays: Array(Set(weekdays)).sorted(), days: Array(Set(days)).sorted(), timezone: timezoneName)
+        let schedule = Schedule(
+            kind: kind, times: times, weekdays: Array(Set(weekdays)).sorted(), days: Array(Set(days)).sorted(),
+            timezone: timezoneName)
         schedule.validate(sink: sink, prefix: "schedule", unreadableLists: unreadable)
         return unreadable.isEmpty ? schedule : nil
     }

@@ -6,7 +6,9 @@ import Glibc
 /// Secrets appear only masked.
 public enum ConfigDocument {
     /// A registration as users see it (JSON keys are part of the command-line contract).
-    public static func render(_ registration: Registration, secrets: SecretFiles, resolvedPath: Bool = false) -> [String: ConfigValue] {
+    public static func render(
+        _ registration: Registration, secrets: SecretFiles, resolvedPath: Bool = false
+    ) -> [String: ConfigValue] {
         var table = ConfigCodec.renderRegistration(registration)
         table["name"] = .string(registration.name)
         switch registration.provider {
@@ -36,12 +38,18 @@ public enum ConfigDocument {
     /// `current`: the main configuration in place. A table the document lacks (`[retention]`,
     /// say) keeps its configured values rather than falling back to defaults: a partial
     /// document must not lower retention and so prune stored backups.
-    public static func parse(_ text: String, file: String, configDirectory: String, current: MainConfig? = nil) throws(ConfigErrors) -> Imported {
+    public static func parse(
+        _ text: String, file: String, configDirectory: String, current: MainConfig? = nil
+    ) throws(ConfigErrors) -> Imported {
         let document: [String: ConfigValue]
         let trimmed = text.drop { $0.isWhitespace }
         if trimmed.hasPrefix("{") {
             guard case .table(let table)? = try? ConfigValue.parseJSON(text) else {
-                throw ConfigErrors([ConfigProblem(file: file, field: nil, message: "is not valid JSON", fix: "use the output of: dbbackup config export --json")])
+                throw ConfigErrors([
+                    ConfigProblem(
+                        file: file, field: nil, message: "is not valid JSON",
+                        fix: "use the output of: dbbackup config export --json")
+                ])
             }
             document = table
         } else {
@@ -60,7 +68,8 @@ public enum ConfigDocument {
             mainTable[key] = value
             keptTables.append(key)
         }
-        let (main, mainProblems) = ConfigCodec.readMain(mainTable, file: file, configDirectory: configDirectory, imported: true)
+        let (main, mainProblems) = ConfigCodec.readMain(
+            mainTable, file: file, configDirectory: configDirectory, imported: true)
         problems += mainProblems
 
         var registrations: [(Registration, String?)] = []
@@ -70,7 +79,10 @@ public enum ConfigDocument {
         case nil, .null?: items = []
         case .array(let list)?: items = list
         case let other?:
-            problems.append(ConfigProblem(file: file, field: "registrations", value: other.written, message: "must be a list of registrations"))
+            problems.append(
+                ConfigProblem(
+                    file: file, field: "registrations", value: other.written, message: "must be a list of registrations"
+                ))
             items = []
         }
         for (index, item) in items.enumerated() {
@@ -80,26 +92,40 @@ public enum ConfigDocument {
                 continue
             }
             guard case .string(let name)? = table["name"] else {
-                problems.append(ConfigProblem(file: file, field: "\(field).name", message: "is missing", fix: "give each registration a name"))
+                problems.append(
+                    ConfigProblem(
+                        file: file, field: "\(field).name", message: "is missing", fix: "give each registration a name")
+                )
                 continue
             }
             if !seen.insert(name).inserted {
-                problems.append(ConfigProblem(file: file, field: "\(field).name", value: "\"\(name)\"", message: "is used by two registrations", fix: "registration names must be unique"))
+                problems.append(
+                    ConfigProblem(
+                        file: file, field: "\(field).name", value: "\"\(name)\"",
+                        message: "is used by two registrations", fix: "registration names must be unique"))
                 continue
             }
             var secret: String?
             switch table["secret_key"] {
             case .string(let value)?: secret = value
             case nil, .null?: secret = nil
-            case let other?: problems.append(ConfigProblem(file: file, field: "\(field).secret_key", value: nil, message: "must be a string, not \(other.typeName)"))
+            case let other?:
+                problems.append(
+                    ConfigProblem(
+                        file: file, field: "\(field).secret_key", value: nil,
+                        message: "must be a string, not \(other.typeName)"))
             }
             table.removeValue(forKey: "resolved_path")
             let (registration, registrationProblems) = ConfigCodec.readRegistration(
-                table, name: name, file: "\(file) \(field)", configDirectory: configDirectory, extraKeys: ["name", "secret_key"])
+                table, name: name, file: "\(file) \(field)", configDirectory: configDirectory,
+                extraKeys: ["name", "secret_key"])
             problems += registrationProblems
             if let registration {
                 if case .filesystem = registration.provider, secret != nil {
-                    problems.append(ConfigProblem(file: file, field: "\(field).secret_key", message: "only s3 registrations have a secret key", fix: "remove it"))
+                    problems.append(
+                        ConfigProblem(
+                            file: file, field: "\(field).secret_key",
+                            message: "only s3 registrations have a secret key", fix: "remove it"))
                 }
                 registrations.append((registration, secret))
             }

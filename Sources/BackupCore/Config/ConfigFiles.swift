@@ -31,22 +31,34 @@ public struct ConfigFiles: Sendable {
         let entries: [String]
         do {
             entries = try FileSystem.listDirectory(locations.registrationsDirectory)
-        } catch where error.errno == ENOENT {
+        } catch  where error.errno == ENOENT {
             entries = []  // not created yet: no registrations
         } catch {
             entries = []
-            problems.append(ConfigProblem(file: locations.display(locations.registrationsDirectory), field: nil,
-                                          message: "cannot be read as a directory (\(String(cString: strerror(error.errno)))), so no registration can be known",
-                                          fix: "make \(locations.registrationsDirectory) a directory of NAME.toml files (mkdir -p; remove a file or a symlink loop in its place)"))
+            problems.append(
+                ConfigProblem(
+                    file: locations.display(locations.registrationsDirectory), field: nil,
+                    message:
+                        "cannot be read as a directory (\(String(cString: strerror(error.errno)))), so no registration can be known",
+                    fix:
+                        "make \(locations.registrationsDirectory) a directory of NAME.toml files (mkdir -p; remove a file or a symlink loop in its place)"
+                ))
         }
         for name in Self.registrationNames(in: entries) {
             let (registration, fileProblems) = readRegistrationFile(name)
             problems += fileProblems
-            if let registration { registrations.append(registration) } else { broken.append((name, mayBeMigration(name))) }
+            if let registration {
+                registrations.append(registration)
+            } else {
+                broken.append((name, mayBeMigration(name)))
+            }
         }
         for file in Self.ignoredRegistrationFiles(in: entries) {
-            problems.append(ConfigProblem(.warning, file: locations.display("\(locations.registrationsDirectory)/\(file)"), field: nil,
-                                          message: "is ignored: registration files must be named NAME.toml", fix: "rename it to end in .toml, or remove it"))
+            problems.append(
+                ConfigProblem(
+                    .warning, file: locations.display("\(locations.registrationsDirectory)/\(file)"), field: nil,
+                    message: "is ignored: registration files must be named NAME.toml",
+                    fix: "rename it to end in .toml, or remove it"))
         }
         return LoadedConfig(main: main, registrations: registrations, problems: problems, broken: broken)
     }
@@ -55,8 +67,9 @@ public struct ConfigFiles: Sendable {
     /// it parses and names another schedule type, it may.
     private func mayBeMigration(_ name: String) -> Bool {
         guard let text = try? FileSystem.readText(locations.registrationFile(name), limit: TOMLGuard.maxBytes),
-              let table = try? ConfigValue.parseTOML(text, file: name),
-              case .table(let schedule)? = table["schedule"], case .string(let type)? = schedule["type"] else { return true }
+            let table = try? ConfigValue.parseTOML(text, file: name),
+            case .table(let schedule)? = table["schedule"], case .string(let type)? = schedule["type"]
+        else { return true }
         return type == Schedule.Kind.migration.rawValue || Schedule.Kind(rawValue: type) == nil
     }
 
@@ -105,13 +118,14 @@ public struct ConfigFiles: Sendable {
     public func saveMain(_ config: MainConfig) throws {
         try FileSystem.makeDirectories(locations.configDirectory)
         let header = """
-        # dbbackup main configuration. See `man dbbackup` or README "Configuration".
-        # Written by the dbbackup command line; hand edits are welcome, but the CLI rewrites
-        # this file without comments.
+            # dbbackup main configuration. See `man dbbackup` or README "Configuration".
+            # Written by the dbbackup command line; hand edits are welcome, but the CLI rewrites
+            # this file without comments.
 
-        """
-        try FileSystem.writeAtomically(Array((header + ConfigValue.renderTOML(ConfigCodec.renderMain(config))).utf8),
-                                       to: locations.mainFile, mode: 0o644)
+            """
+        try FileSystem.writeAtomically(
+            Array((header + ConfigValue.renderTOML(ConfigCodec.renderMain(config))).utf8),
+            to: locations.mainFile, mode: 0o644)
     }
 
     /// Why a configuration file could not be read, said as it is: missing, too large, or not
@@ -120,8 +134,10 @@ public struct ConfigFiles: Sendable {
         switch error.errno {
         case ENOENT: ConfigProblem(file: file, field: nil, message: "does not exist", fix: missingFix)
         case EFBIG: TOMLGuard.tooLarge(file: file)
-        case EACCES, EPERM: ConfigProblem(file: file, field: nil, message: "cannot be read by this user (uid \(getuid())): permission denied",
-                                          fix: "run as root, or check the owner and mode of \(error.path) and its directories")
+        case EACCES, EPERM:
+            ConfigProblem(
+                file: file, field: nil, message: "cannot be read by this user (uid \(getuid())): permission denied",
+                fix: "run as root, or check the owner and mode of \(error.path) and its directories")
         default: ConfigProblem(file: file, field: nil, message: "cannot be read: \(error)", fix: "check the file")
         }
     }
@@ -137,8 +153,10 @@ public struct ConfigFiles: Sendable {
 
     private static func ignoredRegistrationFiles(in entries: [String]) -> [String] {
         // Editors' and dpkg's leftovers are expected; anything else deserves a word.
-        return entries.filter { !$0.hasSuffix(".toml") && !$0.hasPrefix(".") && !$0.hasSuffix("~")
-            && !$0.contains(".dpkg-") && !$0.hasSuffix(".swp") }.sorted()
+        return entries.filter {
+            !$0.hasSuffix(".toml") && !$0.hasPrefix(".") && !$0.hasSuffix("~")
+                && !$0.contains(".dpkg-") && !$0.hasSuffix(".swp")
+        }.sorted()
     }
 
     public func registrationExists(_ name: String) -> Bool { FileSystem.exists(locations.registrationFile(name)) }
@@ -154,7 +172,8 @@ public struct ConfigFiles: Sendable {
         }
         do {
             let table = try ConfigValue.parseTOML(text, file: file)
-            return ConfigCodec.readRegistration(table, name: name, file: file, configDirectory: locations.configDirectory)
+            return ConfigCodec.readRegistration(
+                table, name: name, file: file, configDirectory: locations.configDirectory)
         } catch {
             return (nil, [error])
         }
@@ -163,7 +182,11 @@ public struct ConfigFiles: Sendable {
     /// One registration, or every error in its file.
     public func registration(named name: String) throws(ConfigErrors) -> Registration {
         if let problem = RegistrationName.problem(name) {
-            throw ConfigErrors([ConfigProblem(file: "command line", field: "NAME", value: name, message: problem, fix: "use \(RegistrationName.rule)")])
+            throw ConfigErrors([
+                ConfigProblem(
+                    file: "command line", field: "NAME", value: name, message: problem,
+                    fix: "use \(RegistrationName.rule)")
+            ])
         }
         let (registration, problems) = readRegistrationFile(name)
         guard let registration else { throw ConfigErrors(problems.filter { $0.severity == .error }) }
@@ -173,13 +196,14 @@ public struct ConfigFiles: Sendable {
     public func save(_ registration: Registration) throws {
         try FileSystem.makeDirectories(locations.registrationsDirectory)
         let header = """
-        # dbbackup registration "\(registration.name)": \(registration.schedule.summary), to \(registration.provider.kind).
-        # Written by the dbbackup command line; hand edits are welcome, but `registration edit`
-        # rewrites this file without comments. The S3 secret key is never kept here.
+            # dbbackup registration "\(registration.name)": \(registration.schedule.summary), to \(registration.provider.kind).
+            # Written by the dbbackup command line; hand edits are welcome, but `registration edit`
+            # rewrites this file without comments. The S3 secret key is never kept here.
 
-        """
+            """
         let body = ConfigValue.renderTOML(ConfigCodec.renderRegistration(registration))
-        try FileSystem.writeAtomically(Array((header + body).utf8), to: locations.registrationFile(registration.name), mode: 0o644)
+        try FileSystem.writeAtomically(
+            Array((header + body).utf8), to: locations.registrationFile(registration.name), mode: 0o644)
     }
 
     public func remove(_ name: String) throws {

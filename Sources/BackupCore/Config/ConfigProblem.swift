@@ -13,7 +13,10 @@ public struct ConfigProblem: Error, CustomStringConvertible, Sendable, Equatable
     public let message: String
     public let fix: String?
 
-    public init(_ severity: Severity = .error, file: String, field: String?, value: String? = nil, message: String, fix: String? = nil) {
+    public init(
+        _ severity: Severity = .error, file: String, field: String?, value: String? = nil, message: String,
+        fix: String? = nil
+    ) {
         self.severity = severity
         self.file = file
         self.field = field

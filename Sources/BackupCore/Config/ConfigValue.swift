@@ -60,7 +60,11 @@ extension ConfigValue {
             let table = try TOMLTable(string: text)
             return convert(table)
         } catch let error as TOMLParseError {
-            throw ConfigProblem(file: file, field: nil, message: "not valid TOML at line \(error.source.begin.line), column \(error.source.begin.column): \(error.description)", fix: "correct the syntax (strings need quotes, e.g. times = [\"02:00\"])")
+            throw ConfigProblem(
+                file: file, field: nil,
+                message:
+                    "not valid TOML at line \(error.source.begin.line), column \(error.source.begin.column): \(error.description)",
+                fix: "correct the syntax (strings need quotes, e.g. times = [\"02:00\"])")
         } catch {
             throw ConfigProblem(file: file, field: nil, message: "not valid TOML: \(error)")
         }
@@ -142,13 +146,21 @@ extension ConfigValue: Codable {
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.singleValueContainer()
-        if container.decodeNil() { self = .null }
-        else if let flag = try? container.decode(Bool.self) { self = .bool(flag) }
-        else if let number = try? container.decode(Int.self) { self = .integer(number) }
-        else if let number = try? container.decode(Double.self) { self = .float(number) }
-        else if let text = try? container.decode(String.self) { self = .string(text) }
-        else if let items = try? container.decode([ConfigValue].self) { self = .array(items) }
-        else { self = .table(try container.decode([String: ConfigValue].self)) }
+        if container.decodeNil() {
+            self = .null
+        } else if let flag = try? container.decode(Bool.self) {
+            self = .bool(flag)
+        } else if let number = try? container.decode(Int.self) {
+            self = .integer(number)
+        } else if let number = try? container.decode(Double.self) {
+            self = .float(number)
+        } else if let text = try? container.decode(String.self) {
+            self = .string(text)
+        } else if let items = try? container.decode([ConfigValue].self) {
+            self = .array(items)
+        } else {
+            self = .table(try container.decode([String: ConfigValue].self))
+        }
     }
 
     /// `.string` for a value that may be absent, `.null` for none.

@@ -1,8 +1,8 @@
-import Glibc
 import Age
 import FoundationEssentials
-import Zstd
+import Glibc
 import SystemCalls
+import Zstd
 
 /// A registration's compression and encryption: how its backups are stored. Both are off by
 /// default (plain `db_v….db` files).
@@ -36,7 +36,10 @@ public struct EncodingSettings: Sendable, Equatable {
         /// The recipients read from the file when the configuration was loaded.
         public var fileRecipients: [AgeRecipient]
 
-        public init(recipients: [AgeRecipient], recipientsFile: String? = nil, resolvedRecipientsFile: String? = nil, fileRecipients: [AgeRecipient] = []) {
+        public init(
+            recipients: [AgeRecipient], recipientsFile: String? = nil, resolvedRecipientsFile: String? = nil,
+            fileRecipients: [AgeRecipient] = []
+        ) {
             self.recipients = recipients
             self.recipientsFile = recipientsFile
             self.resolvedRecipientsFile = resolvedRecipientsFile ?? recipientsFile
@@ -92,20 +95,28 @@ public struct EncodingSettings: Sendable, Equatable {
         let kind = root.string("compression", example: "\"zstd\"")
         let level = root.integer("compression_level", example: "3")
         if let level, !ZstdCompressor.levels.contains(level) {
-            sink.error("compression_level", String(level), "must be between \(ZstdCompressor.levels.lowerBound) and \(ZstdCompressor.levels.upperBound)",
-                       fix: "3 is zstd's default; 19 is smallest and slowest (20-22 need more memory than dbbackup allows itself)")
+            sink.error(
+                "compression_level", String(level),
+                "must be between \(ZstdCompressor.levels.lowerBound) and \(ZstdCompressor.levels.upperBound)",
+                fix:
+                    "3 is zstd's default; 19 is smallest and slowest (20-22 need more memory than dbbackup allows itself)"
+            )
         }
         switch kind {
         case nil, "none":
             if let level {
-                sink.error("compression_level", String(level), "applies only to zstd compression",
-                           fix: "add compression = \"zstd\", or leave the level out")
+                sink.error(
+                    "compression_level", String(level), "applies only to zstd compression",
+                    fix: "add compression = \"zstd\", or leave the level out")
             }
         case "zstd":
             settings.compression = .zstd(level: level ?? defaultLevel)
         case let other?:
-            sink.error("compression", "\"\(other)\"", "must be \"zstd\" or \"none\"",
-                       fix: "compression = \"zstd\" stores backups compressed (names end .db.zst); leave it out for plain .db files")
+            sink.error(
+                "compression", "\"\(other)\"", "must be \"zstd\" or \"none\"",
+                fix:
+                    "compression = \"zstd\" stores backups compressed (names end .db.zst); leave it out for plain .db files"
+            )
         }
         if var section = root.table("encryption", example: "{ recipients = \(recipientExample) }") {
             settings.encryption = readEncryption(&section, sink: sink, configDirectory: configDirectory)
@@ -114,7 +125,9 @@ public struct EncodingSettings: Sendable, Equatable {
         return sink.problems[before...].contains { $0.severity == .error } ? nil : settings
     }
 
-    private static func readEncryption(_ section: inout TableReader, sink: ProblemSink, configDirectory: String) -> Encryption? {
+    private static func readEncryption(
+        _ section: inout TableReader, sink: ProblemSink, configDirectory: String
+    ) -> Encryption? {
         let texts = section.strings("recipients", example: recipientExample) ?? []
         let file = section.string("recipients_file", example: "\"/etc/dbbackup/app.recipients\"")
         var recipients: [AgeRecipient] = []
@@ -123,27 +136,37 @@ public struct EncodingSettings: Sendable, Equatable {
                 recipients.append(try AgeRecipient(text))
             } catch {
                 // A secret key pasted here is not repeated in the message.
-                let shown = text.uppercased().hasPrefix("AGE-SECRET-KEY") ? nil : "\"\(text.count > 80 ? String(text.prefix(80)) + "…" : text)\""
-                sink.error("encryption.recipients[\(index)]", shown, error.reason,
-                           fix: "give the public key, e.g. recipients = \(recipientExample)")
+                let shown =
+                    text.uppercased().hasPrefix("AGE-SECRET-KEY")
+                    ? nil : "\"\(text.count > 80 ? String(text.prefix(80)) + "…" : text)\""
+                sink.error(
+                    "encryption.recipients[\(index)]", shown, error.reason,
+                    fix: "give the public key, e.g. recipients = \(recipientExample)")
             }
         }
         var fileRecipients: [AgeRecipient] = []
         var resolved: String?
         if let file {
             if file.isEmpty || hasControlCharacters(file) {
-                sink.error("encryption.recipients_file", file.isEmpty ? "\"\"" : nil, file.isEmpty ? "is empty" : "contains a line break or control character",
-                           fix: "give the path of a file of age public keys, one a line, or remove it")
+                sink.error(
+                    "encryption.recipients_file", file.isEmpty ? "\"\"" : nil,
+                    file.isEmpty ? "is empty" : "contains a line break or control character",
+                    fix: "give the path of a file of age public keys, one a line, or remove it")
             } else {
                 let path = FileSystem.absolute(file, relativeTo: configDirectory)
                 resolved = path
                 fileRecipients = readRecipientsFile(path, sink: sink)
             }
         }
-        let encryption = Encryption(recipients: recipients, recipientsFile: file, resolvedRecipientsFile: resolved, fileRecipients: fileRecipients)
+        let encryption = Encryption(
+            recipients: recipients, recipientsFile: file, resolvedRecipientsFile: resolved,
+            fileRecipients: fileRecipients)
         if encryption.allRecipients.isEmpty && !sink.hasErrors {
-            sink.error("encryption", nil, "has no recipients: backups cannot be encrypted to nobody",
-                       fix: "add recipients = \(recipientExample) (the public key age-keygen prints), or recipients_file; remove [encryption] to store backups unencrypted")
+            sink.error(
+                "encryption", nil, "has no recipients: backups cannot be encrypted to nobody",
+                fix:
+                    "add recipients = \(recipientExample) (the public key age-keygen prints), or recipients_file; remove [encryption] to store backups unencrypted"
+            )
         }
         return encryption
     }
@@ -153,21 +176,30 @@ public struct EncodingSettings: Sendable, Equatable {
         do {
             bytes = try FileSystem.readAll(path)
         } catch {
-            sink.error("encryption.recipients_file", "\"\(path)\"", "cannot be read: \(String(cString: strerror(error.errno)))",
-                       fix: "create it with one age public key (age1…) per line, # for comments, readable by the dbbackup service")
+            sink.error(
+                "encryption.recipients_file", "\"\(path)\"",
+                "cannot be read: \(String(cString: strerror(error.errno)))",
+                fix:
+                    "create it with one age public key (age1…) per line, # for comments, readable by the dbbackup service"
+            )
             return []
         }
         let (recipients, problems) = AgeKeyFile.recipients(in: String(decoding: bytes, as: UTF8.self))
         for problem in problems {
-            sink.error("encryption.recipients_file", "\"\(path)\"", "line \(problem.line): \(problem.reason)",
-                       fix: "one age public key (age1…) per line; # starts a comment")
+            sink.error(
+                "encryption.recipients_file", "\"\(path)\"", "line \(problem.line): \(problem.reason)",
+                fix: "one age public key (age1…) per line; # starts a comment")
         }
         if problems.isEmpty && recipients.isEmpty {
-            sink.error("encryption.recipients_file", "\"\(path)\"", "holds no recipient", fix: "add one age public key (age1…) per line")
+            sink.error(
+                "encryption.recipients_file", "\"\(path)\"", "holds no recipient",
+                fix: "add one age public key (age1…) per line")
         }
         if let mode = FileSystem.permissions(of: path), mode & 0o022 != 0 {
-            sink.warning("encryption.recipients_file", "\"\(path)\"", "can be written by others than its owner: whoever writes to it can add a key and read the backups taken after",
-                         fix: "chmod go-w \(path)")
+            sink.warning(
+                "encryption.recipients_file", "\"\(path)\"",
+                "can be written by others than its owner: whoever writes to it can add a key and read the backups taken after",
+                fix: "chmod go-w \(path)")
         }
         return recipients
     }
@@ -180,7 +212,9 @@ public struct EncodingSettings: Sendable, Equatable {
         }
         if let encryption = settings.encryption {
             var section: [String: ConfigValue] = [:]
-            if !encryption.recipients.isEmpty { section["recipients"] = .array(encryption.recipients.map { .string($0.description) }) }
+            if !encryption.recipients.isEmpty {
+                section["recipients"] = .array(encryption.recipients.map { .string($0.description) })
+            }
             if let file = encryption.recipientsFile { section["recipients_file"] = .string(file) }
             table["encryption"] = .table(section)
         }

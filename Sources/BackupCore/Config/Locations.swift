@@ -21,7 +21,8 @@ public struct Locations: Sendable {
         self.configDirectory = FileSystem.absolute(configDirectory, relativeTo: cwd)
         self.stateDirectory = FileSystem.absolute(stateDirectory, relativeTo: cwd)
         let environment = ProcessInfo.processInfo.environment
-        let runtime = runtimeDirectory
+        let runtime =
+            runtimeDirectory
             ?? environment["DBBACKUP_RUNTIME_DIR"].flatMap { $0.isEmpty ? nil : $0 }
             ?? environment["RUNTIME_DIRECTORY"].flatMap { $0.split(separator: ":").first.map(String.init) }
             ?? Self.defaultRuntimeDirectory

@@ -11,7 +11,10 @@ public struct MainConfig: Sendable, Equatable {
     /// `status --check` and heartbeats: `[monitoring]` (see `MonitorSettings`).
     public var monitoring = MonitorSettings()
 
-    public init(database: DatabaseSettings, retention: Retention = Retention(), onFailure: [String] = [], s3: S3Transfer = S3Transfer()) {
+    public init(
+        database: DatabaseSettings, retention: Retention = Retention(), onFailure: [String] = [],
+        s3: S3Transfer = S3Transfer()
+    ) {
         self.database = database
         self.retention = retention
         self.onFailure = onFailure
@@ -43,9 +46,12 @@ public struct S3Transfer: Sendable, Equatable {
 
     /// (TOML key, value, allowed range) of the numeric settings, for reading and writing.
     var numbers: [(key: String, value: Int, range: ClosedRange<Int>)] {
-        [("multipart_threshold_mib", multipartThresholdMiB, 5...5120), ("part_size_mib", partSizeMiB, 5...5120),
-         ("concurrent_parts", concurrentParts, 1...16), ("max_attempts", maxAttempts, 1...20), ("retry_seconds", retrySeconds, 1...86_400),
-         ("connect_timeout", connectTimeoutSeconds, 1...600), ("stall_seconds", stallSeconds, 5...3600)]
+        [
+            ("multipart_threshold_mib", multipartThresholdMiB, 5...5120), ("part_size_mib", partSizeMiB, 5...5120),
+            ("concurrent_parts", concurrentParts, 1...16), ("max_attempts", maxAttempts, 1...20),
+            ("retry_seconds", retrySeconds, 1...86_400),
+            ("connect_timeout", connectTimeoutSeconds, 1...600), ("stall_seconds", stallSeconds, 5...3600),
+        ]
     }
 
     mutating func set(_ key: String, _ value: Int) {
@@ -80,9 +86,11 @@ public struct DatabaseSettings: Sendable, Equatable {
     public static let defaultLockTimeout = 600
     public static let defaultPace = 128
 
-    public init(path: String, configDirectory: String, versionQuery: String? = nil,
-                busyTimeoutSeconds: Int = defaultBusyTimeout, lockTimeoutSeconds: Int = defaultLockTimeout,
-                paceMiBPerSecond: Int = defaultPace) {
+    public init(
+        path: String, configDirectory: String, versionQuery: String? = nil,
+        busyTimeoutSeconds: Int = defaultBusyTimeout, lockTimeoutSeconds: Int = defaultLockTimeout,
+        paceMiBPerSecond: Int = defaultPace
+    ) {
         self.path = path
         self.resolvedPath = FileSystem.absolute(path, relativeTo: configDirectory)
         self.versionQuery = versionQuery

@@ -82,8 +82,12 @@ enum PlainTOML {
             }
             switch current {
             case nil: return true
-            case .newline?: index += 1; return true
-            case .carriageReturn? where peek(1) == .newline: index += 2; return true
+            case .newline?:
+                index += 1
+                return true
+            case .carriageReturn? where peek(1) == .newline:
+                index += 2
+                return true
             default: return false
             }
         }
@@ -154,11 +158,14 @@ enum PlainTOML {
             let start = index
             var number = 0
             while let byte = current, byte.isASCIIDigit {
-                if index - start < 18 { number = number * 10 + Int(byte - UInt8(ascii: "0")) }  // more is declined below
+                // More digits than 18 are declined below.
+                if index - start < 18 { number = number * 10 + Int(byte - UInt8(ascii: "0")) }
                 index += 1
             }
             let digits = index - start
-            guard digits > 0, digits <= 18, !(digits > 1 && bytes[start] == UInt8(ascii: "0")), endsValue else { return nil }
+            guard digits > 0, digits <= 18, !(digits > 1 && bytes[start] == UInt8(ascii: "0")), endsValue else {
+                return nil
+            }
             return .integer(negative ? -number : number)
         }
 
@@ -202,14 +209,17 @@ enum PlainTOML {
     }
 }
 
-private extension UInt8 {
-    static let newline = UInt8(ascii: "\n"), carriageReturn = UInt8(ascii: "\r"), space = UInt8(ascii: " "), tab = UInt8(ascii: "\t")
-    static let hash = UInt8(ascii: "#"), openBracket = UInt8(ascii: "["), closeBracket = UInt8(ascii: "]")
-    static let equals = UInt8(ascii: "="), comma = UInt8(ascii: ","), quote = UInt8(ascii: "\""), apostrophe = UInt8(ascii: "'")
-    static let backslash = UInt8(ascii: "\\"), underscore = UInt8(ascii: "_"), minus = UInt8(ascii: "-"), plus = UInt8(ascii: "+")
+extension UInt8 {
+    fileprivate static let newline = UInt8(ascii: "\n"), carriageReturn = UInt8(ascii: "\r"), space = UInt8(ascii: " "),
+        tab = UInt8(ascii: "\t")
+    fileprivate static let hash = UInt8(ascii: "#"), openBracket = UInt8(ascii: "["), closeBracket = UInt8(ascii: "]")
+    fileprivate static let equals = UInt8(ascii: "="), comma = UInt8(ascii: ","), quote = UInt8(ascii: "\""),
+        apostrophe = UInt8(ascii: "'")
+    fileprivate static let backslash = UInt8(ascii: "\\"), underscore = UInt8(ascii: "_"), minus = UInt8(ascii: "-"),
+        plus = UInt8(ascii: "+")
 
-    var isASCIIDigit: Bool { self >= 0x30 && self <= 0x39 }
-    var isASCIILetterOrDigit: Bool { isASCIIDigit || (self | 0x20 >= 0x61 && self | 0x20 <= 0x7A) }
+    fileprivate var isASCIIDigit: Bool { self >= 0x30 && self <= 0x39 }
+    fileprivate var isASCIILetterOrDigit: Bool { isASCIIDigit || (self | 0x20 >= 0x61 && self | 0x20 <= 0x7A) }
     /// TOML allows tab but no other control character in strings and comments.
-    var isAllowedInText: Bool { self == .tab || (self >= 0x20 && self != 0x7F) }
+    fileprivate var isAllowedInText: Bool { self == .tab || (self >= 0x20 && self != 0x7F) }
 }

@@ -56,8 +56,11 @@ public struct S3Target: Sendable, Equatable {
     /// Credentials source, encryption at rest, storage class (see `S3Settings`).
     public var settings: S3Settings
 
-    public init(bucket: String, endpoint: String = "", region: String = "", forcePathStyle: Bool = false, prefix: String = "", accessKey: String,
-                settings: S3Settings = S3Settings()) {
+    public init(
+        bucket: String, endpoint: String = "", region: String = "", forcePathStyle: Bool = false, prefix: String = "",
+        accessKey: String,
+        settings: S3Settings = S3Settings()
+    ) {
         self.bucket = bucket
         self.endpoint = endpoint
         self.region = region
@@ -79,7 +82,8 @@ public enum RegistrationName {
 
     public static func isValid(_ name: String) -> Bool {
         guard let first = name.unicodeScalars.first, name.unicodeScalars.count <= 64,
-              first.isASCIIAlphanumeric else { return false }
+            first.isASCIIAlphanumeric
+        else { return false }
         return name.unicodeScalars.allSatisfy { $0.isASCIIAlphanumeric || $0 == "-" || $0 == "_" }
     }
 

@@ -26,7 +26,10 @@ public struct S3Settings: Sendable, Equatable {
     /// nil: the store's default class (STANDARD).
     public var storageClass: String?
 
-    public init(credentials: Credentials = .secret, serverSideEncryption: String? = nil, kmsKeyID: String? = nil, storageClass: String? = nil) {
+    public init(
+        credentials: Credentials = .secret, serverSideEncryption: String? = nil, kmsKeyID: String? = nil,
+        storageClass: String? = nil
+    ) {
         self.credentials = credentials
         self.serverSideEncryption = serverSideEncryption
         self.kmsKeyID = kmsKeyID
@@ -63,46 +66,66 @@ public struct S3Settings: Sendable, Equatable {
             if let mode = Credentials(rawValue: credentials) {
                 settings.credentials = mode
             } else {
-                sink.error("credentials", "\"\(credentials)\"", "is not a credential source",
-                           fix: "use \"instance\" for the instance's IAM role, or leave it out for the access key and stored secret")
+                sink.error(
+                    "credentials", "\"\(credentials)\"", "is not a credential source",
+                    fix:
+                        "use \"instance\" for the instance's IAM role, or leave it out for the access key and stored secret"
+                )
             }
         }
         if let encryption {
             if encryptions.contains(encryption) {
                 settings.serverSideEncryption = encryption
             } else if let exact = encryptions.first(where: { $0.lowercased() == encryption.lowercased() }) {
-                sink.error("server_side_encryption", "\"\(encryption)\"", "is written differently from what S3 expects", fix: "write it as \"\(exact)\"")
+                sink.error(
+                    "server_side_encryption", "\"\(encryption)\"", "is written differently from what S3 expects",
+                    fix: "write it as \"\(exact)\"")
             } else {
-                sink.error("server_side_encryption", "\"\(encryption)\"", "is not a server-side encryption S3 offers",
-                           fix: "use \"AES256\" (keys managed by S3) or \"aws:kms\" (a KMS key; name it with kms_key_id)")
+                sink.error(
+                    "server_side_encryption", "\"\(encryption)\"", "is not a server-side encryption S3 offers",
+                    fix: "use \"AES256\" (keys managed by S3) or \"aws:kms\" (a KMS key; name it with kms_key_id)")
             }
         }
         if let kmsKeyID {
             if kmsKeyID.isEmpty || !kmsKeyID.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7f }) {
-                sink.error("kms_key_id", nil, "must be a KMS key id, key ARN or alias without spaces",
-                           fix: "e.g. kms_key_id = \"alias/backups\" or \"arn:aws:kms:REGION:ACCOUNT:key/ID\"")
+                sink.error(
+                    "kms_key_id", nil, "must be a KMS key id, key ARN or alias without spaces",
+                    fix: "e.g. kms_key_id = \"alias/backups\" or \"arn:aws:kms:REGION:ACCOUNT:key/ID\"")
             } else if encryption != "aws:kms" {
-                sink.error("kms_key_id", "\"\(kmsKeyID)\"", "applies only with server_side_encryption = \"aws:kms\"",
-                           fix: "add server_side_encryption = \"aws:kms\", or remove kms_key_id")
+                sink.error(
+                    "kms_key_id", "\"\(kmsKeyID)\"", "applies only with server_side_encryption = \"aws:kms\"",
+                    fix: "add server_side_encryption = \"aws:kms\", or remove kms_key_id")
             } else {
                 settings.kmsKeyID = kmsKeyID
             }
         }
         if let storageClass {
-            if storageClass.isEmpty || !storageClass.unicodeScalars.allSatisfy({ ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "_" }) {
+            if storageClass.isEmpty
+                || !storageClass.unicodeScalars.allSatisfy({
+                    ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "_"
+                })
+            {
                 let upper = storageClass.uppercased()
-                sink.error("storage_class", "\"\(storageClass)\"", "is not a storage class name (capital letters, digits and '_')",
-                           fix: StorageClass.known[upper] != nil ? "write it as \"\(upper)\"" : "e.g. storage_class = \"STANDARD_IA\"")
+                sink.error(
+                    "storage_class", "\"\(storageClass)\"",
+                    "is not a storage class name (capital letters, digits and '_')",
+                    fix: StorageClass.known[upper] != nil
+                        ? "write it as \"\(upper)\"" : "e.g. storage_class = \"STANDARD_IA\"")
             } else {
                 settings.storageClass = storageClass
                 if StorageClass.known[storageClass] == nil {
-                    sink.warning("storage_class", "\"\(storageClass)\"", "is not one of AWS's storage classes",
-                                 fix: "fine if your store offers it (`dbbackup registration test` will tell); AWS's: "
-                                     + StorageClass.known.keys.sorted().joined(separator: ", "))
+                    sink.warning(
+                        "storage_class", "\"\(storageClass)\"", "is not one of AWS's storage classes",
+                        fix: "fine if your store offers it (`dbbackup registration test` will tell); AWS's: "
+                            + StorageClass.known.keys.sorted().joined(separator: ", "))
                 } else if StorageClass.archived.contains(storageClass) {
-                    sink.warning("storage_class", "\"\(storageClass)\"", "archives backups: restoring one first needs an unarchive "
-                                 + "(aws s3api restore-object), which takes hours and costs per GB",
-                                 fix: "GLACIER_IR is as cheap to keep and reads at once; keep \(storageClass) only for backups you hope never to read")
+                    sink.warning(
+                        "storage_class", "\"\(storageClass)\"",
+                        "archives backups: restoring one first needs an unarchive "
+                            + "(aws s3api restore-object), which takes hours and costs per GB",
+                        fix:
+                            "GLACIER_IR is as cheap to keep and reads at once; keep \(storageClass) only for backups you hope never to read"
+                    )
                 }
             }
         }
@@ -113,9 +136,10 @@ public struct S3Settings: Sendable, Equatable {
     /// Checks against the provider's other fields: instance credentials come with no access key.
     static func check(_ settings: S3Settings, accessKey: String?, sink: ProblemSink) {
         if settings.usesInstanceCredentials, let accessKey {
-            sink.error("access_key", accessKey.isEmpty ? nil : "\"\(accessKey)\"",
-                       "is not used with credentials = \"instance\": a registration has either an access key and stored secret or the instance's role",
-                       fix: "remove access_key to use the instance's role, or remove credentials to use the access key")
+            sink.error(
+                "access_key", accessKey.isEmpty ? nil : "\"\(accessKey)\"",
+                "is not used with credentials = \"instance\": a registration has either an access key and stored secret or the instance's role",
+                fix: "remove access_key to use the instance's role, or remove credentials to use the access key")
         }
     }
 
@@ -136,21 +160,26 @@ public struct S3Settings: Sendable, Equatable {
     /// class's minimum storage duration: AWS bills an object deleted earlier as if kept that
     /// long, so each such backup costs days it is not kept. Nil when they fit, when nothing is
     /// pruned, and for migration schedules (how often those run is up to the deploys).
-    public static func retentionWarning(_ registration: Registration, retention: Retention, file: String) -> ConfigProblem? {
+    public static func retentionWarning(
+        _ registration: Registration, retention: Retention, file: String
+    ) -> ConfigProblem? {
         guard case .s3(let target) = registration.provider, let storageClass = target.settings.storageClass,
-              let minimumDays = StorageClass.known[storageClass], minimumDays > 0,
-              let keep = retention.remote.keep,
-              let shortest = registration.schedule.shortestSpanMinutes(ofRuns: keep) else { return nil }
+            let minimumDays = StorageClass.known[storageClass], minimumDays > 0,
+            let keep = retention.remote.keep,
+            let shortest = registration.schedule.shortestSpanMinutes(ofRuns: keep)
+        else { return nil }
         let minimumMinutes = minimumDays * 24 * 60
         guard shortest < minimumMinutes else { return nil }
         let days = Double(shortest) / 1440
         let kept = days >= 1 ? "\(Int(days.rounded(.down))) day(s)" : "\(shortest / 60) hour(s)"
         let needed = registration.schedule.runsWithin(minutes: minimumMinutes)
-        return ConfigProblem(.warning, file: file, field: "storage_class", value: "\"\(storageClass)\"",
-                             message: "bills every object for at least \(minimumDays) days, but with retention.remote = \(keep) and this "
-                                 + "schedule a backup can be deleted after \(kept): each is billed for days it is no longer kept",
-                             fix: "keep at least \(needed) remote backups (dbbackup retention set --remote \(needed)), "
-                                 + "or use a class without a minimum (STANDARD, INTELLIGENT_TIERING)")
+        return ConfigProblem(
+            .warning, file: file, field: "storage_class", value: "\"\(storageClass)\"",
+            message:
+                "bills every object for at least \(minimumDays) days, but with retention.remote = \(keep) and this "
+                + "schedule a backup can be deleted after \(kept): each is billed for days it is no longer kept",
+            fix: "keep at least \(needed) remote backups (dbbackup retention set --remote \(needed)), "
+                + "or use a class without a minimum (STANDARD, INTELLIGENT_TIERING)")
     }
 }
 
@@ -200,12 +229,13 @@ extension Schedule {
         // 2027-01-01 was a Friday.
         var (year, month, day, weekday) = (2027, 1, 1, Weekday.fri)
         for index in 0..<days {
-            let runs: Bool = switch kind {
-            case .migration: false
-            case .daily: true
-            case .weekly: weekdays.contains(weekday)
-            case .monthly: self.days.contains(day)
-            }
+            let runs: Bool =
+                switch kind {
+                case .migration: false
+                case .daily: true
+                case .weekly: weekdays.contains(weekday)
+                case .monthly: self.days.contains(day)
+                }
             if runs { minutes += clock.map { index * 1440 + $0 } }
             day += 1
             if day > Self.daysIn(month: month, year: year) { (day, month) = (1, month + 1) }
@@ -229,11 +259,15 @@ extension S3Names {
     /// letters or '_') work, path-style only, and get a warning saying so.
     static func checkBucket(_ bucket: String, sink: ProblemSink) {
         if let problem = S3BucketName.problem(bucket) {
-            sink.error("bucket", "\"\(bucket)\"", problem, fix: "use the bucket's exact name: 3-63 lowercase letters, digits, '.' and '-'")
+            sink.error(
+                "bucket", "\"\(bucket)\"", problem,
+                fix: "use the bucket's exact name: 3-63 lowercase letters, digits, '.' and '-'")
         } else if let modern = S3BucketName.modernProblem(bucket) {
-            sink.warning("bucket", "\"\(bucket)\"", "\(modern): a legacy bucket name (only us-east-1 buckets created before March 2018 have "
-                         + "them); it cannot be part of a host name, so dbbackup addresses it path-style (https://s3.amazonaws.com/\(bucket)/…) "
-                         + "whatever force_path_style says", fix: "nothing to do if the bucket exists under this exact name")
+            sink.warning(
+                "bucket", "\"\(bucket)\"",
+                "\(modern): a legacy bucket name (only us-east-1 buckets created before March 2018 have "
+                    + "them); it cannot be part of a host name, so dbbackup addresses it path-style (https://s3.amazonaws.com/\(bucket)/…) "
+                    + "whatever force_path_style says", fix: "nothing to do if the bucket exists under this exact name")
         }
     }
 }

@@ -62,7 +62,9 @@ public struct SecretFiles: Sendable {
     public static func normalize(_ input: String) throws(SecretError) -> String {
         let secret = input.trimmed
         guard !secret.isEmpty else { throw SecretError(message: "the secret key is empty") }
-        guard !secret.contains(where: \.isNewline) else { throw SecretError(message: "the secret key must be a single line") }
+        guard !secret.contains(where: \.isNewline) else {
+            throw SecretError(message: "the secret key must be a single line")
+        }
         return secret
     }
 
@@ -70,10 +72,16 @@ public struct SecretFiles: Sendable {
     public func resolve(supplied: String, for name: String) throws(SecretError) -> String {
         if Self.isMasked(supplied) {
             guard let stored = secret(for: name) else {
-                throw SecretError(message: "the secret key of \(name) is given masked (\(supplied)) but no secret is stored for it here; supply the real secret key")
+                throw SecretError(
+                    message:
+                        "the secret key of \(name) is given masked (\(supplied)) but no secret is stored for it here; supply the real secret key"
+                )
             }
             guard Self.mask(stored) == supplied else {
-                throw SecretError(message: "the secret key of \(name) is given masked (\(supplied)) but does not match the stored one (\(Self.mask(stored))); supply the real secret key, or the stored secret's mask to keep it")
+                throw SecretError(
+                    message:
+                        "the secret key of \(name) is given masked (\(supplied)) but does not match the stored one (\(Self.mask(stored))); supply the real secret key, or the stored secret's mask to keep it"
+                )
             }
             return stored
         }

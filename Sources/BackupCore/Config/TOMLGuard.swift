@@ -31,8 +31,9 @@ struct TOMLGuard {
     }
 
     static func tooLarge(file: String) -> ConfigProblem {
-        ConfigProblem(file: file, field: nil, message: "is larger than \(maxBytes >> 20) MiB, which no configuration file needs",
-                      fix: "check that this is the file you meant; a registration is a few lines")
+        ConfigProblem(
+            file: file, field: nil, message: "is larger than \(maxBytes >> 20) MiB, which no configuration file needs",
+            fix: "check that this is the file you meant; a registration is a few lines")
     }
 
     private init(text: [UInt8], file: String) {
@@ -55,8 +56,9 @@ struct TOMLGuard {
     }
 
     private func fail(_ what: String) -> ConfigProblem {
-        ConfigProblem(file: file, field: nil, message: "not valid TOML at line \(line): \(what)",
-                      fix: "write settings as key = value, e.g. times = [\"02:00\"], under headers like [schedule]")
+        ConfigProblem(
+            file: file, field: nil, message: "not valid TOML at line \(line): \(what)",
+            fix: "write settings as key = value, e.g. times = [\"02:00\"], under headers like [schedule]")
     }
 
     private mutating func skipSpaces() { while current == .space || current == .tab { advance() } }
@@ -64,9 +66,13 @@ struct TOMLGuard {
     /// Spaces, line breaks and comments (inside arrays).
     private mutating func skipBlank() {
         while let c = current {
-            if c == .space || c == .tab || c == .newline || c == .carriageReturn { advance() }
-            else if c == .hash { skipComment() }
-            else { return }
+            if c == .space || c == .tab || c == .newline || c == .carriageReturn {
+                advance()
+            } else if c == .hash {
+                skipComment()
+            } else {
+                return
+            }
         }
     }
 
@@ -76,7 +82,9 @@ struct TOMLGuard {
         skipSpaces()
         if current == .hash { skipComment() }
         if current == .carriageReturn { advance() }
-        guard current == nil || current == .newline else { throw fail("unexpected \"\(currentCharacter)\" after a value") }
+        guard current == nil || current == .newline else {
+            throw fail("unexpected \"\(currentCharacter)\" after a value")
+        }
     }
 
     private mutating func document() throws(ConfigProblem) {
@@ -136,17 +144,25 @@ struct TOMLGuard {
         case .quote, .apostrophe:
             if peek(1) == c && peek(2) == c { try multiLineString(c) } else { try singleLineString() }
         case .openBracket:
-            try elements(until: .closeBracket, keyed: false, else: "array elements are separated by commas and the array ends with ]")
+            try elements(
+                until: .closeBracket, keyed: false,
+                else: "array elements are separated by commas and the array ends with ]")
         case .openBrace:
-            try elements(until: .closeBrace, keyed: true, else: "an inline table's entries are separated by commas and it ends with }")
+            try elements(
+                until: .closeBrace, keyed: true,
+                else: "an inline table's entries are separated by commas and it ends with }")
         default:
             // Numbers, booleans, dates, inf and nan: one token of their characters.
             let start = index
-            while let d = current, d.isASCIILetterOrDigit || d == .plus || d == .minus || d == .dot || d == .underscore || d == .colon { advance() }
+            while let d = current,
+                d.isASCIILetterOrDigit || d == .plus || d == .minus || d == .dot || d == .underscore || d == .colon
+            { advance() }
             // Dates may have one space between day and time: 2026-11-26 02:00:00.
             if current == .space, let next = peek(1), next.isASCIIDigit, index - start == 10 {
                 advance()
-                while let d = current, d.isASCIIDigit || d == .colon || d == .dot || d == .plus || d == .minus || d == UInt8(ascii: "Z") { advance() }
+                while let d = current,
+                    d.isASCIIDigit || d == .colon || d == .dot || d == .plus || d == .minus || d == UInt8(ascii: "Z")
+                { advance() }
             }
             guard index > start else { throw fail("\"\(currentCharacter)\" cannot start a value; strings need quotes") }
         }
@@ -191,7 +207,10 @@ struct TOMLGuard {
         advance()
         while let c = current {
             if c == .newline { break }
-            if c == quote { advance(); return }
+            if c == quote {
+                advance()
+                return
+            }
             if quote == .quote && c == .backslash { advance() }
             advance()
         }
@@ -213,13 +232,16 @@ struct TOMLGuard {
     }
 }
 
-private extension UInt8 {
-    static let newline = UInt8(ascii: "\n"), carriageReturn = UInt8(ascii: "\r"), space = UInt8(ascii: " "), tab = UInt8(ascii: "\t")
-    static let hash = UInt8(ascii: "#"), openBracket = UInt8(ascii: "["), closeBracket = UInt8(ascii: "]")
-    static let openBrace = UInt8(ascii: "{"), closeBrace = UInt8(ascii: "}"), equals = UInt8(ascii: "="), comma = UInt8(ascii: ",")
-    static let quote = UInt8(ascii: "\""), apostrophe = UInt8(ascii: "'"), backslash = UInt8(ascii: "\\")
-    static let dot = UInt8(ascii: "."), underscore = UInt8(ascii: "_"), minus = UInt8(ascii: "-"), plus = UInt8(ascii: "+"), colon = UInt8(ascii: ":")
+extension UInt8 {
+    fileprivate static let newline = UInt8(ascii: "\n"), carriageReturn = UInt8(ascii: "\r"), space = UInt8(ascii: " "),
+        tab = UInt8(ascii: "\t")
+    fileprivate static let hash = UInt8(ascii: "#"), openBracket = UInt8(ascii: "["), closeBracket = UInt8(ascii: "]")
+    fileprivate static let openBrace = UInt8(ascii: "{"), closeBrace = UInt8(ascii: "}"), equals = UInt8(ascii: "="),
+        comma = UInt8(ascii: ",")
+    fileprivate static let quote = UInt8(ascii: "\""), apostrophe = UInt8(ascii: "'"), backslash = UInt8(ascii: "\\")
+    fileprivate static let dot = UInt8(ascii: "."), underscore = UInt8(ascii: "_"), minus = UInt8(ascii: "-"),
+        plus = UInt8(ascii: "+"), colon = UInt8(ascii: ":")
 
-    var isASCIIDigit: Bool { self >= 0x30 && self <= 0x39 }
-    var isASCIILetterOrDigit: Bool { isASCIIDigit || (self | 0x20 >= 0x61 && self | 0x20 <= 0x7A) }
+    fileprivate var isASCIIDigit: Bool { self >= 0x30 && self <= 0x39 }
+    fileprivate var isASCIILetterOrDigit: Bool { isASCIIDigit || (self | 0x20 >= 0x61 && self | 0x20 <= 0x7A) }
 }

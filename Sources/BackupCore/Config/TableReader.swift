@@ -26,24 +26,34 @@ struct TableReader {
     }
 
     private func wrongType(_ key: String, _ value: ConfigValue, expected: String, example: String) {
-        sink.error(name(key), value.written, "must be \(expected), not \(value.typeName)", fix: "e.g. \(key) = \(example)")
+        sink.error(
+            name(key), value.written, "must be \(expected), not \(value.typeName)", fix: "e.g. \(key) = \(example)")
     }
 
     mutating func string(_ key: String, required: Bool = false, example: String = "\"…\"") -> String? {
         guard let value = value(key, required: required, example: example) else { return nil }
-        guard case .string(let text) = value else { wrongType(key, value, expected: "a string", example: example); return nil }
+        guard case .string(let text) = value else {
+            wrongType(key, value, expected: "a string", example: example)
+            return nil
+        }
         return text
     }
 
     mutating func integer(_ key: String, required: Bool = false, example: String = "1") -> Int? {
         guard let value = value(key, required: required, example: example) else { return nil }
-        guard case .integer(let number) = value else { wrongType(key, value, expected: "an integer", example: example); return nil }
+        guard case .integer(let number) = value else {
+            wrongType(key, value, expected: "an integer", example: example)
+            return nil
+        }
         return number
     }
 
     mutating func bool(_ key: String, example: String = "true") -> Bool? {
         guard let value = value(key, required: false, example: example) else { return nil }
-        guard case .bool(let flag) = value else { wrongType(key, value, expected: "true or false", example: example); return nil }
+        guard case .bool(let flag) = value else {
+            wrongType(key, value, expected: "true or false", example: example)
+            return nil
+        }
         return flag
     }
 
@@ -59,7 +69,9 @@ struct TableReader {
             var result: [String] = []
             for (index, item) in items.enumerated() {
                 guard case .string(let text) = item else {
-                    sink.error("\(name(key))[\(index)]", item.written, "must be a string, not \(item.typeName)", fix: "e.g. \(key) = \(example)")
+                    sink.error(
+                        "\(name(key))[\(index)]", item.written, "must be a string, not \(item.typeName)",
+                        fix: "e.g. \(key) = \(example)")
                     continue
                 }
                 result.append(text)
@@ -81,7 +93,9 @@ struct TableReader {
         case .array(let items):
             return items.enumerated().map { index, item in
                 guard case .integer(let number) = item else {
-                    sink.error("\(name(key))[\(index)]", item.written, "must be an integer, not \(item.typeName)", fix: "e.g. \(key) = \(example)")
+                    sink.error(
+                        "\(name(key))[\(index)]", item.written, "must be an integer, not \(item.typeName)",
+                        fix: "e.g. \(key) = \(example)")
                     return nil
                 }
                 return number
@@ -95,7 +109,8 @@ struct TableReader {
     mutating func table(_ key: String, required: Bool = false, example: String) -> TableReader? {
         guard let value = value(key, required: required, example: example) else { return nil }
         guard case .table(let inner) = value else {
-            sink.error(name(key), value.written, "must be a table", fix: "write it as [\(name(key))] followed by its fields")
+            sink.error(
+                name(key), value.written, "must be a table", fix: "write it as [\(name(key))] followed by its fields")
             return nil
         }
         return TableReader(inner, prefix: name(key), sink: sink)
@@ -131,7 +146,8 @@ func closestField(to key: String, among known: Set<String>) -> String? {
 
 /// Length of the longest common subsequence: letters of both, in the same order.
 func commonSubsequenceLength(_ a: String, _ b: String) -> Int {
-    let a = Array(a), b = Array(b)
+    let a = Array(a)
+    let b = Array(b)
     var previous = Array(repeating: 0, count: b.count + 1)
     for i in 0..<a.count {
         var current = [0]
@@ -145,7 +161,8 @@ func commonSubsequenceLength(_ a: String, _ b: String) -> Int {
 
 /// Levenshtein distance, for "did you mean" suggestions.
 func editDistance(_ a: String, _ b: String) -> Int {
-    let a = Array(a), b = Array(b)
+    let a = Array(a)
+    let b = Array(b)
     if a.isEmpty { return b.count }
     if b.isEmpty { return a.count }
     var previous = Array(0...b.count)

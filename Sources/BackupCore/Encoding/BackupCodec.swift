@@ -1,5 +1,5 @@
-import Glibc
 import Age
+import Glibc
 import Hashing
 import SystemCalls
 
@@ -51,18 +51,23 @@ public enum BackupCodec {
     ///     trusts its staging file not to change after it hashed it may skip it.
     ///   - progress: called after each write with the stored bytes written so far, from the
     ///     thread that writes (not the caller's).
-    public static func encode(plainFile: String, as form: StoredForm, to output: Int32, outputName: String,
-                              workers: Int = StoredForm.defaultWorkers, md5: Bool = false, hashPlain: Bool = true,
-                              progress: (@Sendable (Int64) -> Void)? = nil) throws(EncodingError) -> EncodeResult {
+    public static func encode(
+        plainFile: String, as form: StoredForm, to output: Int32, outputName: String,
+        workers: Int = StoredForm.defaultWorkers, md5: Bool = false, hashPlain: Bool = true,
+        progress: (@Sendable (Int64) -> Void)? = nil
+    ) throws(EncodingError) -> EncodeResult {
         let plain = DigestingSink(sha256: hashPlain, md5: false)
         let stored = DigestingSink(md5: md5, writingTo: output, path: outputName, progress: progress)
         do {
-            let encoder = try StoredFormEncoder(form: form, workers: workers, plainSize: try FileSystem.size(plainFile), name: plainFile)
-            try pipeline(from: plainFile, hashingInto: plain, through: { chunk, sink in try encoder.write(chunk, to: sink) },
-                         finishing: { sink in try encoder.finish(to: sink) }, into: stored)
+            let encoder = try StoredFormEncoder(
+                form: form, workers: workers, plainSize: try FileSystem.size(plainFile), name: plainFile)
+            try pipeline(
+                from: plainFile, hashingInto: plain, through: { chunk, sink in try encoder.write(chunk, to: sink) },
+                finishing: { sink in try encoder.finish(to: sink) }, into: stored)
             let plainDigests = plain.digests()
-            return EncodeResult(plainSize: plainDigests.size, plainSHA256: hashPlain ? plainDigests.sha256 : nil,
-                                stored: stored.digests(), workers: encoder.workers)
+            return EncodeResult(
+                plainSize: plainDigests.size, plainSHA256: hashPlain ? plainDigests.sha256 : nil,
+                stored: stored.digests(), workers: encoder.workers)
         } catch {
             throw classify(error, reading: plainFile, writing: outputName)
         }
@@ -70,11 +75,15 @@ public enum BackupCodec {
 
     /// `encode` into a new file `path` (created with `mode`, never replacing one), fsynced.
     /// On any failure the file is removed: nothing half written is left under `path`.
-    public static func encode(plainFile: String, as form: StoredForm, toNewFile path: String, mode: mode_t = 0o600,
-                              workers: Int = StoredForm.defaultWorkers, md5: Bool = false, hashPlain: Bool = true,
-                              progress: (@Sendable (Int64) -> Void)? = nil) throws(EncodingError) -> EncodeResult {
+    public static func encode(
+        plainFile: String, as form: StoredForm, toNewFile path: String, mode: mode_t = 0o600,
+        workers: Int = StoredForm.defaultWorkers, md5: Bool = false, hashPlain: Bool = true,
+        progress: (@Sendable (Int64) -> Void)? = nil
+    ) throws(EncodingError) -> EncodeResult {
         try writingNewFile(path, mode: mode) { fd throws(EncodingError) in
-            try encode(plainFile: plainFile, as: form, to: fd, outputName: path, workers: workers, md5: md5, hashPlain: hashPlain, progress: progress)
+            try encode(
+                plainFile: plainFile, as: form, to: fd, outputName: path, workers: workers, md5: md5,
+                hashPlain: hashPlain, progress: progress)
         }
     }
 
@@ -82,16 +91,20 @@ public enum BackupCodec {
     /// streaming: decrypt with `identities`, then decompress. The layers come from the
     /// content; a name ending `.zst`/`.age` must agree with it (`mismatchedName`). Does not
     /// fsync or close `output`. On an error, what was written to `output` is not the database.
-    public static func decode(storedFile: String, identities: [AgeIdentity], to output: Int32, outputName: String,
-                              progress: (@Sendable (Int64) -> Void)? = nil) throws(EncodingError) -> DecodeResult {
+    public static func decode(
+        storedFile: String, identities: [AgeIdentity], to output: Int32, outputName: String,
+        progress: (@Sendable (Int64) -> Void)? = nil
+    ) throws(EncodingError) -> DecodeResult {
         let stored = DigestingSink(md5: false)
         let plain = DigestingSink(md5: false, writingTo: output, path: outputName, progress: progress)
-        let decoder = StoredFormDecoder(identities: identities, claimedLayers: StoredForm.layers(claimedBy: FileSystem.name(of: storedFile)),
-                                        name: storedFile)
+        let decoder = StoredFormDecoder(
+            identities: identities, claimedLayers: StoredForm.layers(claimedBy: FileSystem.name(of: storedFile)),
+            name: storedFile)
         do {
             var layers: [StoredLayer] = []
-            try pipeline(from: storedFile, hashingInto: stored, through: { chunk, sink in try decoder.write(chunk, to: sink) },
-                         finishing: { sink in layers = try decoder.finish(to: sink) }, into: plain)
+            try pipeline(
+                from: storedFile, hashingInto: stored, through: { chunk, sink in try decoder.write(chunk, to: sink) },
+                finishing: { sink in layers = try decoder.finish(to: sink) }, into: plain)
             return DecodeResult(stored: stored.digests(), plain: plain.digests(), layers: layers)
         } catch {
             throw classify(error, reading: storedFile, writing: outputName)
@@ -103,9 +116,11 @@ public enum BackupCodec {
     /// `ChunkPipe`), beside the reading and the (de)compression on this one, which they would
     /// otherwise hold up: measured here, hashing both sides on this thread made encoding 1.5-2×
     /// slower than `zstd -T0` in wall time for the same CPU time.
-    private static func pipeline(from input: String, hashingInto inputDigest: DigestingSink,
-                                 through transform: (UnsafeRawBufferPointer, ByteSink) throws -> Void,
-                                 finishing: (ByteSink) throws -> Void, into output: DigestingSink) throws {
+    private static func pipeline(
+        from input: String, hashingInto inputDigest: DigestingSink,
+        through transform: (UnsafeRawBufferPointer, ByteSink) throws -> Void,
+        finishing: (ByteSink) throws -> Void, into output: DigestingSink
+    ) throws {
         let reading = ChunkPipe { try inputDigest.consume($0) }
         let writing = ChunkPipe { try output.consume($0) }
         do {
@@ -133,14 +148,18 @@ public enum BackupCodec {
 
     /// `decode` into a new file `path` (created with `mode`, never replacing one), fsynced.
     /// On any failure the file is removed.
-    public static func decode(storedFile: String, identities: [AgeIdentity], toNewFile path: String, mode: mode_t = 0o600,
-                              progress: (@Sendable (Int64) -> Void)? = nil) throws(EncodingError) -> DecodeResult {
+    public static func decode(
+        storedFile: String, identities: [AgeIdentity], toNewFile path: String, mode: mode_t = 0o600,
+        progress: (@Sendable (Int64) -> Void)? = nil
+    ) throws(EncodingError) -> DecodeResult {
         try writingNewFile(path, mode: mode) { fd throws(EncodingError) in
             try decode(storedFile: storedFile, identities: identities, to: fd, outputName: path, progress: progress)
         }
     }
 
-    private static func writingNewFile<T>(_ path: String, mode: mode_t, _ body: (Int32) throws(EncodingError) -> T) throws(EncodingError) -> T {
+    private static func writingNewFile<T>(
+        _ path: String, mode: mode_t, _ body: (Int32) throws(EncodingError) -> T
+    ) throws(EncodingError) -> T {
         let fd: Int32
         do {
             fd = try FileSystem.open(path, O_WRONLY | O_CREAT | O_EXCL, mode: mode)
@@ -184,7 +203,10 @@ private final class DigestingSink: @unchecked Sendable {
     private let path: String
     private let progress: (@Sendable (Int64) -> Void)?
 
-    init(sha256: Bool = true, md5: Bool, writingTo fd: Int32? = nil, path: String = "", progress: (@Sendable (Int64) -> Void)? = nil) {
+    init(
+        sha256: Bool = true, md5: Bool, writingTo fd: Int32? = nil, path: String = "",
+        progress: (@Sendable (Int64) -> Void)? = nil
+    ) {
         self.sha256 = sha256 ? Digest(.sha256) : nil
         self.md5 = md5 ? Digest(.md5) : nil
         self.fd = fd

@@ -1,6 +1,6 @@
 import Age
-import Zstd
 import SystemCalls
+import Zstd
 
 /// Why a backup could not be written in its stored form, or read back from it. `message` is
 /// a whole sentence naming the file; `kind` lets restore choose its exit status and advice.
@@ -42,25 +42,28 @@ public struct EncodingError: Error, CustomStringConvertible, Sendable {
 
     /// An age error about `file`; `inner`: about the plaintext inside it.
     static func age(_ error: AgeError, file: String) -> EncodingError {
-        let kind: Kind = switch error.kind {
-        case .notAge, .malformedHeader: .damaged
-        case .armored, .unsupportedVersion, .passphrase: .unsupported
-        case .noMatchingIdentity: .wrongIdentity
-        case .headerMAC, .damagedPayload, .trailingData: .damaged
-        case .truncated: .truncated
-        case .crypto: .failed
-        }
+        let kind: Kind =
+            switch error.kind {
+            case .notAge, .malformedHeader: .damaged
+            case .armored, .unsupportedVersion, .passphrase: .unsupported
+            case .noMatchingIdentity: .wrongIdentity
+            case .headerMAC, .damagedPayload, .trailingData: .damaged
+            case .truncated: .truncated
+            case .crypto: .failed
+            }
         return EncodingError(kind, "\(file) \(error.description)")
     }
 
     static func zstd(_ error: ZstdError, file: String, insideAge: Bool) -> EncodingError {
-        let kind: Kind = switch error.kind {
-        case .notZstd, .checksumMismatch, .corrupt: .damaged
-        case .truncated: .truncated
-        case .windowTooLarge: .unsupported
-        case .sizeMismatch: .inputChanged
-        case .failed: .failed
-        }
-        return EncodingError(kind, insideAge ? "\(file), once decrypted, \(error.description)" : "\(file) \(error.description)")
+        let kind: Kind =
+            switch error.kind {
+            case .notZstd, .checksumMismatch, .corrupt: .damaged
+            case .truncated: .truncated
+            case .windowTooLarge: .unsupported
+            case .sizeMismatch: .inputChanged
+            case .failed: .failed
+            }
+        return EncodingError(
+            kind, insideAge ? "\(file), once decrypted, \(error.description)" : "\(file) \(error.description)")
     }
 }

@@ -17,7 +17,9 @@ public final class StoredFormEncoder {
     ///   - plainSize: the exact size of the plain input, if known: zstd records it in the
     ///     frame (as `zstd FILE` does) and a different amount read is `inputChanged`.
     ///   - name: the plain file, for messages.
-    public init(form: StoredForm, workers: Int = StoredForm.defaultWorkers, plainSize: Int64? = nil, name: String) throws(EncodingError) {
+    public init(
+        form: StoredForm, workers: Int = StoredForm.defaultWorkers, plainSize: Int64? = nil, name: String
+    ) throws(EncodingError) {
         self.name = name
         do {
             compressor = try form.compressionLevel.map { level throws(ZstdError) in
@@ -39,7 +41,8 @@ public final class StoredFormEncoder {
     public func write(_ plain: UnsafeRawBufferPointer, to sink: ByteSink) throws {
         try translating {
             switch (compressor, encryptor) {
-            case (let compressor?, let encryptor?): try compressor.compress(plain) { try encryptor.encrypt($0, into: sink) }
+            case (let compressor?, let encryptor?):
+                try compressor.compress(plain) { try encryptor.encrypt($0, into: sink) }
             case (let compressor?, nil): try compressor.compress(plain, into: sink)
             case (nil, let encryptor?): try encryptor.encrypt(plain, into: sink)
             case (nil, nil): try sink(plain)
@@ -131,7 +134,10 @@ public final class StoredFormDecoder {
         // Claims the checks on the way cannot see (a name ending .age.zst: dbbackup never
         // looks for age inside zstd).
         if let claimed, claimed != layers {
-            throw EncodingError(.mismatchedName, "\(name) is named \(claimed.map(\.suffix).joined()) but holds \(layers.isEmpty ? "neither age nor zstd" : layers.reversed().map(\.rawValue).joined(separator: " around ")): it was renamed or replaced; check where it came from")
+            throw EncodingError(
+                .mismatchedName,
+                "\(name) is named \(claimed.map(\.suffix).joined()) but holds \(layers.isEmpty ? "neither age nor zstd" : layers.reversed().map(\.rawValue).joined(separator: " around ")): it was renamed or replaced; check where it came from"
+            )
         }
         return layers
     }
@@ -199,10 +205,17 @@ public final class StoredFormDecoder {
         let expected = isOuter ? Array(claimed.suffix(1)) : claimed
         let actual = isOuter ? Array(found.suffix(1)) : found
         guard actual != expected else { return }
-        let what = isOuter
-            ? (found.last.map { "is \($0 == .age ? "age-encrypted" : "zstd-compressed")" } ?? "is neither age-encrypted nor zstd-compressed")
-            : (found.first == .zstd ? "holds zstd-compressed data inside its encryption" : "holds no zstd-compressed data inside its encryption")
-        throw EncodingError(.mismatchedName, "\(name) is named \(claimed.map(\.suffix).joined()) but \(what): it was renamed or replaced; check where it came from")
+        let what =
+            isOuter
+            ? (found.last.map { "is \($0 == .age ? "age-encrypted" : "zstd-compressed")" }
+                ?? "is neither age-encrypted nor zstd-compressed")
+            : (found.first == .zstd
+                ? "holds zstd-compressed data inside its encryption"
+                : "holds no zstd-compressed data inside its encryption")
+        throw EncodingError(
+            .mismatchedName,
+            "\(name) is named \(claimed.map(\.suffix).joined()) but \(what): it was renamed or replaced; check where it came from"
+        )
     }
 
     private func translating(_ body: () throws -> Void) throws {
@@ -213,7 +226,10 @@ public final class StoredFormDecoder {
             throw EncodingError.zstd(error, file: name, insideAge: insideAge)
         } catch let error as AgeError {
             if error.kind == .noMatchingIdentity && identities.isEmpty {
-                throw EncodingError(.identityNeeded, "\(name) is encrypted with age; give the identity file that decrypts it (the AGE-SECRET-KEY-1… file age-keygen wrote) with --identity FILE")
+                throw EncodingError(
+                    .identityNeeded,
+                    "\(name) is encrypted with age; give the identity file that decrypts it (the AGE-SECRET-KEY-1… file age-keygen wrote) with --identity FILE"
+                )
             }
             throw EncodingError.age(error, file: name)
         }

@@ -43,9 +43,11 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
         case .usage: "the command line itself is wrong"
         case .suspect:
             "stored and recorded, but the backup looks wrong (empty, much smaller than the last good one, or an older schema version); it never pushes a good backup out of retention until confirmed with `dbbackup confirm`"
-        case .snapshot: "snapshot failed: database missing, not a database, locked longer than `busy_timeout`, bad version query"
+        case .snapshot:
+            "snapshot failed: database missing, not a database, locked longer than `busy_timeout`, bad version query"
         case .store: "store failed: directory not creatable or writable, disk full, upload failed"
-        case .cleanup: "stored and recorded, but retention or the clean-up of an earlier failed run could not delete something (retried on the next run)"
+        case .cleanup:
+            "stored and recorded, but retention or the clean-up of an earlier failed run could not delete something (retried on the next run)"
         case .busy: "another run of the same database held the lock longer than `lock_timeout`"
         case .permission: "this user may not read the database or write a directory it needs (the message names which)"
         case .configuration: "configuration error (also for any verb given bad configuration values)"
@@ -76,7 +78,9 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
     public init?(code: Int32) { self.init(rawValue: code) }
 
     /// The statuses a backup run can end with, as `run --help` and the README list them.
-    public static var runStatuses: [ExitStatus] { [.ok, .suspect, .snapshot, .store, .cleanup, .busy, .permission, .configuration, .usage] }
+    public static var runStatuses: [ExitStatus] {
+        [.ok, .suspect, .snapshot, .store, .cleanup, .busy, .permission, .configuration, .usage]
+    }
 
     /// The table as Markdown (README) rows: `| 73 | CANTCREAT | store failed: … |`.
     public static var markdownTable: String {

@@ -19,7 +19,8 @@ extension UserFacingError {
 
     public var rendered: String {
         let text = message + (hint.map { "; \($0)" } ?? "")
-        return text.split(separator: "\n", omittingEmptySubsequences: false).map { "dbbackup: \($0)" }.joined(separator: "\n")
+        return text.split(separator: "\n", omittingEmptySubsequences: false).map { "dbbackup: \($0)" }.joined(
+            separator: "\n")
     }
 }
 

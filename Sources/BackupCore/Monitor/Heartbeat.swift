@@ -30,11 +30,12 @@ public struct Heartbeat: Sendable {
 
     /// Sends one signal; `warn` hears about a ping that did not arrive.
     public func ping(_ signal: Signal, warn: (String) -> Void) {
-        let (target, body, what) = switch signal {
-        case .start: (Self.endpoint(url, suffix: "start"), "", "start")
-        case .success(let summary): (url, summary, "success")
-        case .failure(let error): (Self.endpoint(url, suffix: "fail"), error, "failure")
-        }
+        let (target, body, what) =
+            switch signal {
+            case .start: (Self.endpoint(url, suffix: "start"), "", "start")
+            case .success(let summary): (url, summary, "success")
+            case .failure(let error): (Self.endpoint(url, suffix: "fail"), error, "failure")
+            }
         var last = ""
         for attempt in 1...Self.attempts {
             switch SimpleHTTP.post(target, body: String(body.prefix(10_000)), timeout: timeout) {
@@ -42,7 +43,9 @@ public struct Heartbeat: Sendable {
                 return
             case .answered(let status) where (400..<500).contains(status) && status != 429:
                 // The URL is wrong; asking again will not help.
-                warn("heartbeat: the \(what) ping to \(Self.redacted(url)) was refused (HTTP \(status)); check the heartbeat URL. The backup itself is not affected")
+                warn(
+                    "heartbeat: the \(what) ping to \(Self.redacted(url)) was refused (HTTP \(status)); check the heartbeat URL. The backup itself is not affected"
+                )
                 return
             case .answered(let status):
                 last = "HTTP \(status)"
@@ -51,7 +54,9 @@ public struct Heartbeat: Sendable {
             }
             if attempt < Self.attempts { Syscalls.sleep(for: .milliseconds(500 * attempt)) }
         }
-        warn("heartbeat: the \(what) ping to \(Self.redacted(url)) failed \(Self.attempts) times (last: \(last)). The backup itself is not affected")
+        warn(
+            "heartbeat: the \(what) ping to \(Self.redacted(url)) failed \(Self.attempts) times (last: \(last)). The backup itself is not affected"
+        )
     }
 
     /// `URL/suffix`, keeping a query string at the end: `https://h/p?rid=1` → `https://h/p/start?rid=1`.

@@ -72,8 +72,10 @@ public enum MonitorCheck {
         public var graceSeconds: Int
         public var now: Timestamp
 
-        public init(registrations: [Registration], unusableFiles: [ConfigProblem], facts: [String: RegistrationFacts],
-                    configuredAt: [String: Timestamp], systemd: SystemdView?, graceSeconds: Int, now: Timestamp) {
+        public init(
+            registrations: [Registration], unusableFiles: [ConfigProblem], facts: [String: RegistrationFacts],
+            configuredAt: [String: Timestamp], systemd: SystemdView?, graceSeconds: Int, now: Timestamp
+        ) {
             self.registrations = registrations
             self.unusableFiles = unusableFiles
             self.facts = facts
@@ -114,8 +116,12 @@ public enum MonitorCheck {
                 return head + shown + (worst.count > 3 ? "; and \(worst.count - 3) more" : "")
             }
             if rows.isEmpty { return head + "no registrations" }
-            let ages = rows.map { row in "\(row.registration.name) " + (row.facts.lastSuccess.map { MonitorCheck.age(from: $0.at, to: now) + " ago" } ?? "never") }
-            return head + "\(rows.count) registration\(rows.count == 1 ? "" : "s"), last success: " + ages.joined(separator: ", ")
+            let ages = rows.map { row in
+                "\(row.registration.name) "
+                    + (row.facts.lastSuccess.map { MonitorCheck.age(from: $0.at, to: now) + " ago" } ?? "never")
+            }
+            return head + "\(rows.count) registration\(rows.count == 1 ? "" : "s"), last success: "
+                + ages.joined(separator: ", ")
         }
 
         /// Performance data: per registration the age of its last success (critical at the
@@ -123,16 +129,22 @@ public enum MonitorCheck {
         public var perfdata: String {
             rows.flatMap { row -> [String] in
                 let name = row.registration.name
-                let age = row.facts.lastSuccess.map { String(max(0, $0.at.milliseconds(until: now) / 1000)) + "s" } ?? "U"
-                let critical = zip(row.facts.lastSuccess?.at, row.overdueAt).map { String($0.milliseconds(until: $1) / 1000) } ?? ""
-                return ["\(name)_age=\(age);;\(critical);0;", "\(name)_kept=\(row.facts.backupsKept);;;0;",
-                        "\(name)_size=\(row.facts.lastSuccess?.size ?? 0)B;;;0;"]
+                let age =
+                    row.facts.lastSuccess.map { String(max(0, $0.at.milliseconds(until: now) / 1000)) + "s" } ?? "U"
+                let critical =
+                    zip(row.facts.lastSuccess?.at, row.overdueAt).map { String($0.milliseconds(until: $1) / 1000) }
+                    ?? ""
+                return [
+                    "\(name)_age=\(age);;\(critical);0;", "\(name)_kept=\(row.facts.backupsKept);;;0;",
+                    "\(name)_size=\(row.facts.lastSuccess?.size ?? 0)B;;;0;",
+                ]
             }.joined(separator: " ")
         }
 
         /// The plugin's output: the summary and perfdata, then one line per problem.
         public var text: String {
-            ([summary + (perfdata.isEmpty ? "" : " | " + perfdata)] + problems.map { "\($0.severity.name.uppercased()) \($0.line)" })
+            ([summary + (perfdata.isEmpty ? "" : " | " + perfdata)]
+                + problems.map { "\($0.severity.name.uppercased()) \($0.line)" })
                 .joined(separator: "\n")
         }
 
@@ -140,28 +152,36 @@ public enum MonitorCheck {
             .table([
                 "status": .string(status.name),
                 "summary": .string(summary),
-                "problems": .array(problems.map {
-                    .table(["registration": .optional($0.registration), "severity": .string($0.severity.name), "message": .string($0.message)])
-                }),
+                "problems": .array(
+                    problems.map {
+                        .table([
+                            "registration": .optional($0.registration), "severity": .string($0.severity.name),
+                            "message": .string($0.message),
+                        ])
+                    }),
                 "checked_at": .string(now.rfc3339),
                 "source": .string(source),
-                "registrations": .array(rows.map { row in
-                    var table: [String: ConfigValue] = [
-                        "name": .string(row.registration.name),
-                        "schedule_summary": .string(row.registration.schedule.summary),
-                        "last_success": .optional(row.facts.lastSuccess?.at.rfc3339),
-                        "age_seconds": .optional(row.facts.lastSuccess.map { $0.at.milliseconds(until: now) / 1000 }),
-                        "due_at": .optional(row.dueAt?.rfc3339),
-                        "overdue_at": .optional(row.overdueAt?.rfc3339),
-                        "timer": .optional(row.timer),
-                        "timer_scheduled": row.timerScheduled.map { .bool($0) } ?? .null,
-                        "running": .bool(row.running),
-                    ]
-                    if case .table(let facts) = row.facts.value {
-                        for key in ["last_attempt", "backups_kept", "bytes_kept", "cleanup_pending", "suspect"] { table[key] = facts[key] }
-                    }
-                    return .table(table)
-                }),
+                "registrations": .array(
+                    rows.map { row in
+                        var table: [String: ConfigValue] = [
+                            "name": .string(row.registration.name),
+                            "schedule_summary": .string(row.registration.schedule.summary),
+                            "last_success": .optional(row.facts.lastSuccess?.at.rfc3339),
+                            "age_seconds": .optional(
+                                row.facts.lastSuccess.map { $0.at.milliseconds(until: now) / 1000 }),
+                            "due_at": .optional(row.dueAt?.rfc3339),
+                            "overdue_at": .optional(row.overdueAt?.rfc3339),
+                            "timer": .optional(row.timer),
+                            "timer_scheduled": row.timerScheduled.map { .bool($0) } ?? .null,
+                            "running": .bool(row.running),
+                        ]
+                        if case .table(let facts) = row.facts.value {
+                            for key in ["last_attempt", "backups_kept", "bytes_kept", "cleanup_pending", "suspect"] {
+                                table[key] = facts[key]
+                            }
+                        }
+                        return .table(table)
+                    }),
             ])
         }
     }
@@ -170,12 +190,21 @@ public enum MonitorCheck {
         var problems: [Problem] = []
         var rows: [Row] = []
         for problem in input.unusableFiles {
-            let name = problem.file.hasPrefix("registrations.d/") ? String(FileSystem.name(of: problem.file).dropLast(".toml".count)) : nil
-            problems.append(Problem(registration: name, severity: .critical, message: "its file cannot be used, so it makes no backups: \(problem.description)"))
+            let name =
+                problem.file.hasPrefix("registrations.d/")
+                ? String(FileSystem.name(of: problem.file).dropLast(".toml".count)) : nil
+            problems.append(
+                Problem(
+                    registration: name, severity: .critical,
+                    message: "its file cannot be used, so it makes no backups: \(problem.description)"))
         }
         if input.registrations.isEmpty && input.unusableFiles.isEmpty {
-            problems.append(Problem(registration: nil, severity: .warning,
-                                    message: "no registration is configured, so nothing is backed up; add one with: dbbackup registration add"))
+            problems.append(
+                Problem(
+                    registration: nil, severity: .warning,
+                    message:
+                        "no registration is configured, so nothing is backed up; add one with: dbbackup registration add"
+                ))
         }
         for registration in input.registrations {
             let name = registration.name
@@ -184,48 +213,76 @@ public enum MonitorCheck {
             let timer = scheduled ? UnitGenerator.timerUnit(name) : nil
             let service = scheduled ? UnitGenerator.serviceUnit(name) : "dbbackup-migration.service"
             let running = input.systemd?.runningServices.contains(service) ?? false
-            var row = Row(registration: registration, facts: facts, timer: timer,
-                          timerScheduled: timer.flatMap { unit in input.systemd.map { $0.scheduledTimers.contains(unit) } }, running: running)
+            var row = Row(
+                registration: registration, facts: facts, timer: timer,
+                timerScheduled: timer.flatMap { unit in input.systemd.map { $0.scheduledTimers.contains(unit) } },
+                running: running)
 
             if let attempt = facts.lastAttempt, attempt.outcome == .failed {
-                problems.append(Problem(registration: name, severity: .critical,
-                                        message: "last run failed \(age(from: attempt.at, to: input.now)) ago (\(attempt.at.rfc3339)): \(attempt.error ?? "no reason recorded")"))
+                problems.append(
+                    Problem(
+                        registration: name, severity: .critical,
+                        message:
+                            "last run failed \(age(from: attempt.at, to: input.now)) ago (\(attempt.at.rfc3339)): \(attempt.error ?? "no reason recorded")"
+                    ))
             }
             if let timer, row.timerScheduled == false {
-                problems.append(Problem(registration: name, severity: .critical,
-                                        message: "timer \(timer) is missing: systemd lists no next run for it; run: dbbackup apply"))
+                problems.append(
+                    Problem(
+                        registration: name, severity: .critical,
+                        message: "timer \(timer) is missing: systemd lists no next run for it; run: dbbackup apply"))
             }
-            if scheduled, let anchor = facts.lastSuccess?.at ?? input.configuredAt[name], let calendar = ScheduleCalendar(registration.schedule),
-               let due = calendar.nextRun(after: anchor) {
-                let overdueAt = Timestamp(millisecondsSinceEpoch: due.millisecondsSinceEpoch + Int64(input.graceSeconds) * 1000)
+            if scheduled, let anchor = facts.lastSuccess?.at ?? input.configuredAt[name],
+                let calendar = ScheduleCalendar(registration.schedule),
+                let due = calendar.nextRun(after: anchor)
+            {
+                let overdueAt = Timestamp(
+                    millisecondsSinceEpoch: due.millisecondsSinceEpoch + Int64(input.graceSeconds) * 1000)
                 row.dueAt = due
                 row.overdueAt = overdueAt
                 if input.now > overdueAt && !running {
-                    let last = facts.lastSuccess.map { "its last success was \(age(from: $0.at, to: input.now)) ago (\($0.at.rfc3339))" }
+                    let last =
+                        facts.lastSuccess.map {
+                            "its last success was \(age(from: $0.at, to: input.now)) ago (\($0.at.rfc3339))"
+                        }
                         ?? "it has never succeeded (configured \(anchor.rfc3339))"
-                    problems.append(Problem(registration: name, severity: .critical,
-                                            message: "overdue: \(last), and a run was due at \(due.rfc3339) (\(registration.schedule.summary), grace \(input.graceSeconds / 60) min)"))
+                    problems.append(
+                        Problem(
+                            registration: name, severity: .critical,
+                            message:
+                                "overdue: \(last), and a run was due at \(due.rfc3339) (\(registration.schedule.summary), grace \(input.graceSeconds / 60) min)"
+                        ))
                 }
             }
             for suspect in facts.suspect {
-                problems.append(Problem(registration: name, severity: .warning,
-                                        message: "backup \(suspect.id) of \(suspect.at.rfc3339) looks wrong: \(suspect.reason)"))
+                problems.append(
+                    Problem(
+                        registration: name, severity: .warning,
+                        message: "backup \(suspect.id) of \(suspect.at.rfc3339) looks wrong: \(suspect.reason)"))
             }
             if facts.cleanupPending > 0 {
-                problems.append(Problem(registration: name, severity: .warning,
-                                        message: "retention could not delete \(facts.cleanupPending) old backup(s) yet; the next run retries (see: journalctl -u '\(service)')"))
+                problems.append(
+                    Problem(
+                        registration: name, severity: .warning,
+                        message:
+                            "retention could not delete \(facts.cleanupPending) old backup(s) yet; the next run retries (see: journalctl -u '\(service)')"
+                    ))
             }
             rows.append(row)
         }
         let status = problems.map(\.severity).max() ?? .ok
         // Worst first, in the order found within a severity.
-        let ordered = problems.enumerated().sorted { ($0.element.severity.rank, -$0.offset) > ($1.element.severity.rank, -$1.offset) }.map(\.element)
+        let ordered = problems.enumerated().sorted {
+            ($0.element.severity.rank, -$0.offset) > ($1.element.severity.rank, -$1.offset)
+        }.map(\.element)
         return Result(status: status, problems: ordered, rows: rows, now: input.now, source: source)
     }
 
     /// The check cannot be made: `DBBACKUP UNKNOWN - why`.
     public static func unknown(_ message: String, now: Timestamp = .now()) -> Result {
-        Result(status: .unknown, problems: [Problem(registration: nil, severity: .unknown, message: message)], rows: [], now: now, source: "none")
+        Result(
+            status: .unknown, problems: [Problem(registration: nil, severity: .unknown, message: message)], rows: [],
+            now: now, source: "none")
     }
 
     /// `45s`, `12m`, `5h 3m`, `2d 4h`.

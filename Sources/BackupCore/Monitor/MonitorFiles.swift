@@ -25,7 +25,9 @@ public struct MonitorSnapshot: Sendable, Equatable {
     }
 
     /// The facts of `names`, from the registry.
-    public static func collect(_ registry: BackupRegistry, names: [String], at time: Timestamp = .now()) throws -> MonitorSnapshot {
+    public static func collect(
+        _ registry: BackupRegistry, names: [String], at time: Timestamp = .now()
+    ) throws -> MonitorSnapshot {
         var facts: [String: RegistrationFacts] = [:]
         for name in names { facts[name] = try RegistrationFacts.collect(registry, registration: name) }
         return MonitorSnapshot(writtenAt: time, registrations: facts)
@@ -42,7 +44,8 @@ public struct MonitorSnapshot: Sendable, Equatable {
 
     public init?(json: String) {
         guard let value = try? ConfigValue.parseJSON(json), value["version"]?.intValue == 1,
-              let written = value["written_at_ms"]?.intValue, case .table(let table)? = value["registrations"] else { return nil }
+            let written = value["written_at_ms"]?.intValue, case .table(let table)? = value["registrations"]
+        else { return nil }
         var facts: [String: RegistrationFacts] = [:]
         for (name, item) in table {
             guard let parsed = RegistrationFacts(item) else { return nil }
@@ -105,7 +108,9 @@ public enum MonitorFiles {
             let reason = "\(path): \(SystemError.text(error.errno))"
             return .failure(error.isPermissionDenied ? .denied(reason) : .unreadable(reason))
         }
-        guard let bytes = try? FileSystem.readAll(path), let snapshot = MonitorSnapshot(json: String(decoding: bytes, as: UTF8.self)) else {
+        guard let bytes = try? FileSystem.readAll(path),
+            let snapshot = MonitorSnapshot(json: String(decoding: bytes, as: UTF8.self))
+        else {
             return .failure(.unreadable("\(path) is not a status file dbbackup wrote"))
         }
         return .success(snapshot)
@@ -113,7 +118,9 @@ public enum MonitorFiles {
 
     /// When a registration file was last written, the start of waiting for its first backup.
     public static func configuredAt(_ registration: Registration, locations: Locations) -> Timestamp? {
-        FileSystem.modificationTime(of: locations.registrationFile(registration.name)).map { Timestamp(millisecondsSinceEpoch: $0 / 1_000_000) }
+        FileSystem.modificationTime(of: locations.registrationFile(registration.name)).map {
+            Timestamp(millisecondsSinceEpoch: $0 / 1_000_000)
+        }
     }
 
     /// The grace period of the main configuration, or the default.
@@ -141,19 +148,36 @@ enum PrometheusText {
         }
         let grace = Int64(MonitorFiles.graceSeconds(config)) * 1000
 
-        family("dbbackup_last_success_timestamp_seconds", "When the newest successful backup was taken (its snapshot's start), Unix time.") { $1.lastSuccess.map { seconds($0.at) } }
-        family("dbbackup_last_success_size_bytes", "Size of the newest successful backup.") { $1.lastSuccess.map { String($0.size) } }
-        family("dbbackup_last_attempt_timestamp_seconds", "When the newest run started, Unix time.") { $1.lastAttempt.map { seconds($0.at) } }
-        family("dbbackup_last_attempt_success", "1 if the newest run stored its backup, 0 if it failed.") { $1.lastAttempt.map { $0.outcome == .stored ? "1" : "0" } }
-        family("dbbackup_last_attempt_duration_seconds", "How long the newest run took.") { $1.lastAttempt?.durationMilliseconds.map { seconds(milliseconds: $0) } }
+        family(
+            "dbbackup_last_success_timestamp_seconds",
+            "When the newest successful backup was taken (its snapshot's start), Unix time."
+        ) { $1.lastSuccess.map { seconds($0.at) } }
+        family("dbbackup_last_success_size_bytes", "Size of the newest successful backup.") {
+            $1.lastSuccess.map { String($0.size) }
+        }
+        family("dbbackup_last_attempt_timestamp_seconds", "When the newest run started, Unix time.") {
+            $1.lastAttempt.map { seconds($0.at) }
+        }
+        family("dbbackup_last_attempt_success", "1 if the newest run stored its backup, 0 if it failed.") {
+            $1.lastAttempt.map { $0.outcome == .stored ? "1" : "0" }
+        }
+        family("dbbackup_last_attempt_duration_seconds", "How long the newest run took.") {
+            $1.lastAttempt?.durationMilliseconds.map { seconds(milliseconds: $0) }
+        }
         family("dbbackup_backups_kept", "Backups kept by retention.") { String($1.backupsKept) }
         family("dbbackup_backups_kept_bytes", "Total size of the backups kept.") { String($1.bytesKept) }
-        family("dbbackup_cleanup_pending_backups", "Backups retention could not delete yet (retried by the next run).") { String($1.cleanupPending) }
-        family("dbbackup_suspect_backups", "Kept backups that look wrong and are not confirmed.") { String($1.suspect.count) }
-        family("dbbackup_overdue_timestamp_seconds",
-               "When a scheduled registration becomes overdue without a new success: its next run after the last success, plus the grace period. Unix time.") { registration, facts in
+        family("dbbackup_cleanup_pending_backups", "Backups retention could not delete yet (retried by the next run).")
+        { String($1.cleanupPending) }
+        family("dbbackup_suspect_backups", "Kept backups that look wrong and are not confirmed.") {
+            String($1.suspect.count)
+        }
+        family(
+            "dbbackup_overdue_timestamp_seconds",
+            "When a scheduled registration becomes overdue without a new success: its next run after the last success, plus the grace period. Unix time."
+        ) { registration, facts in
             guard let anchor = facts.lastSuccess?.at ?? MonitorFiles.configuredAt(registration, locations: locations),
-                  let due = ScheduleCalendar(registration.schedule)?.nextRun(after: anchor) else { return nil }
+                let due = ScheduleCalendar(registration.schedule)?.nextRun(after: anchor)
+            else { return nil }
             return seconds(Timestamp(millisecondsSinceEpoch: due.millisecondsSinceEpoch + grace))
         }
 
@@ -162,7 +186,8 @@ enum PrometheusText {
             text += "# HELP \(family.name) \(family.help)\n# TYPE \(family.name) gauge\n"
             for sample in family.samples { text += "\(family.name)\(sample.labels) \(sample.value)\n" }
         }
-        text += "# HELP dbbackup_metrics_written_timestamp_seconds When dbbackup last wrote these metrics (after a run), Unix time.\n"
+        text +=
+            "# HELP dbbackup_metrics_written_timestamp_seconds When dbbackup last wrote these metrics (after a run), Unix time.\n"
         text += "# TYPE dbbackup_metrics_written_timestamp_seconds gauge\n"
         text += "dbbackup_metrics_written_timestamp_seconds \(seconds(snapshot.writtenAt))\n"
         return text

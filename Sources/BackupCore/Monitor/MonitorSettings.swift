@@ -33,7 +33,9 @@ public struct MonitorSettings: Sendable, Equatable {
             if (0...10_080).contains(grace) {
                 settings.graceMinutes = grace
             } else {
-                sink.error("monitoring.grace_minutes", String(grace), "must be between 0 and 10080 (a week)", fix: "e.g. 60; it should cover how long a run takes")
+                sink.error(
+                    "monitoring.grace_minutes", String(grace), "must be between 0 and 10080 (a week)",
+                    fix: "e.g. 60; it should cover how long a run takes")
             }
         }
         if let url = section.string("heartbeat_url", example: "\"https://hc-ping.com/KEY/{registration}\"") {
@@ -44,7 +46,9 @@ public struct MonitorSettings: Sendable, Equatable {
             if (1...120).contains(timeout) {
                 settings.heartbeatTimeoutSeconds = timeout
             } else {
-                sink.error("monitoring.heartbeat_timeout", String(timeout), "must be between 1 and 120 seconds", fix: "e.g. 10")
+                sink.error(
+                    "monitoring.heartbeat_timeout", String(timeout), "must be between 1 and 120 seconds", fix: "e.g. 10"
+                )
             }
         }
         section.rejectUnknownKeys()
@@ -55,7 +59,9 @@ public struct MonitorSettings: Sendable, Equatable {
         var section: [String: ConfigValue] = [:]
         if settings.graceMinutes != defaultGraceMinutes { section["grace_minutes"] = .integer(settings.graceMinutes) }
         if let url = settings.heartbeatURL { section["heartbeat_url"] = .string(url) }
-        if settings.heartbeatTimeoutSeconds != defaultHeartbeatTimeout { section["heartbeat_timeout"] = .integer(settings.heartbeatTimeoutSeconds) }
+        if settings.heartbeatTimeoutSeconds != defaultHeartbeatTimeout {
+            section["heartbeat_timeout"] = .integer(settings.heartbeatTimeoutSeconds)
+        }
         if !section.isEmpty { table["monitoring"] = .table(section) }
     }
 
@@ -72,9 +78,13 @@ public struct MonitorSettings: Sendable, Equatable {
         if !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
             sink.error(field, nil, "must start with http:// or https://", fix: example)
         } else if hasControlCharacters(url) || url.contains(where: \.isWhitespace) || url.utf8.count > 2048 {
-            sink.error(field, nil, "must be one URL without white space or control characters, at most 2048 bytes", fix: example)
+            sink.error(
+                field, nil, "must be one URL without white space or control characters, at most 2048 bytes",
+                fix: example)
         } else if url.replacing("{registration}", with: "").contains(where: { $0 == "{" || $0 == "}" }) {
-            sink.error(field, nil, "has a placeholder other than {registration}", fix: "write {registration} for the registration's name, or no placeholder")
+            sink.error(
+                field, nil, "has a placeholder other than {registration}",
+                fix: "write {registration} for the registration's name, or no placeholder")
         }
     }
 }

@@ -55,13 +55,16 @@ public struct RegistrationFacts: Sendable, Equatable {
         let success = try registry.lastSuccess(of: name)
         let failure = try registry.lastRun(of: name, state: .failed)
         if let success {
-            facts.lastSuccess = Success(id: success.id, at: success.startedAt, size: success.size ?? 0, durationMilliseconds: duration(success))
+            facts.lastSuccess = Success(
+                id: success.id, at: success.startedAt, size: success.size ?? 0, durationMilliseconds: duration(success))
         }
         // The newest attempt, stored or failed (a crash's pending record is settled by the next run).
-        let newest = [success, failure].compactMap { $0 }.max { $0.sequence < $1.sequence }  // recorded last, whatever the clock said
+        // Recorded last, whatever the clock said.
+        let newest = [success, failure].compactMap { $0 }.max { $0.sequence < $1.sequence }
         if let newest {
-            facts.lastAttempt = Attempt(at: newest.startedAt, outcome: newest.state == .failed ? .failed : .stored,
-                                        error: newest.state == .failed ? newest.error : nil, durationMilliseconds: duration(newest))
+            facts.lastAttempt = Attempt(
+                at: newest.startedAt, outcome: newest.state == .failed ? .failed : .stored,
+                error: newest.state == .failed ? newest.error : nil, durationMilliseconds: duration(newest))
         }
         let kept = try registry.storedBackups(registration: name)
         facts.backupsKept = kept.count
@@ -90,39 +93,61 @@ extension RegistrationFacts {
             "backups_kept": .integer(backupsKept),
             "bytes_kept": .integer(Int(bytesKept)),
             "cleanup_pending": .integer(cleanupPending),
-            "suspect": .array(suspect.map { .table(["id": .integer(Int($0.id)), "at": .string($0.at.rfc3339),
-                                                   "at_ms": .integer(Int($0.at.millisecondsSinceEpoch)), "reason": .string($0.reason)]) }),
+            "suspect": .array(
+                suspect.map {
+                    .table([
+                        "id": .integer(Int($0.id)), "at": .string($0.at.rfc3339),
+                        "at_ms": .integer(Int($0.at.millisecondsSinceEpoch)), "reason": .string($0.reason),
+                    ])
+                }),
         ]
-        table["last_success"] = lastSuccess.map { success in
-            .table(["id": .integer(Int(success.id)), "at": .string(success.at.rfc3339), "at_ms": .integer(Int(success.at.millisecondsSinceEpoch)),
-                    "size": .integer(Int(success.size)), "duration_ms": .optional(success.durationMilliseconds)])
-        } ?? .null
-        table["last_attempt"] = lastAttempt.map { attempt in
-            .table(["at": .string(attempt.at.rfc3339), "at_ms": .integer(Int(attempt.at.millisecondsSinceEpoch)),
+        table["last_success"] =
+            lastSuccess.map { success in
+                .table([
+                    "id": .integer(Int(success.id)), "at": .string(success.at.rfc3339),
+                    "at_ms": .integer(Int(success.at.millisecondsSinceEpoch)),
+                    "size": .integer(Int(success.size)), "duration_ms": .optional(success.durationMilliseconds),
+                ])
+            } ?? .null
+        table["last_attempt"] =
+            lastAttempt.map { attempt in
+                .table([
+                    "at": .string(attempt.at.rfc3339), "at_ms": .integer(Int(attempt.at.millisecondsSinceEpoch)),
                     "outcome": .string(attempt.outcome.rawValue), "error": .optional(attempt.error),
-                    "duration_ms": .optional(attempt.durationMilliseconds)])
-        } ?? .null
+                    "duration_ms": .optional(attempt.durationMilliseconds),
+                ])
+            } ?? .null
         return .table(table)
     }
 
     init?(_ value: ConfigValue) {
         guard let kept = value["backups_kept"]?.intValue, let bytes = value["bytes_kept"]?.intValue,
-              let cleanup = value["cleanup_pending"]?.intValue else { return nil }
+            let cleanup = value["cleanup_pending"]?.intValue
+        else { return nil }
         backupsKept = kept
         bytesKept = Int64(bytes)
         cleanupPending = cleanup
         if let success = value["last_success"], success != .null {
-            guard let id = success["id"]?.intValue, let at = success["at_ms"]?.intValue, let size = success["size"]?.intValue else { return nil }
-            lastSuccess = Success(id: Int64(id), at: Timestamp(millisecondsSinceEpoch: Int64(at)), size: Int64(size),
-                                  durationMilliseconds: success["duration_ms"]?.intValue.map(Int64.init))
+            guard let id = success["id"]?.intValue, let at = success["at_ms"]?.intValue,
+                let size = success["size"]?.intValue
+            else { return nil }
+            lastSuccess = Success(
+                id: Int64(id), at: Timestamp(millisecondsSinceEpoch: Int64(at)), size: Int64(size),
+                durationMilliseconds: success["duration_ms"]?.intValue.map(Int64.init))
         }
         if let attempt = value["last_attempt"], attempt != .null {
-            guard let at = attempt["at_ms"]?.intValue, let outcome = attempt["outcome"]?.stringValue.flatMap(Attempt.Outcome.init(rawValue:)) else { return nil }
-            lastAttempt = Attempt(at: Timestamp(millisecondsSinceEpoch: Int64(at)), outcome: outcome, error: attempt["error"]?.stringValue,
-                                  durationMilliseconds: attempt["duration_ms"]?.intValue.map(Int64.init))
+            guard let at = attempt["at_ms"]?.intValue,
+                let outcome = attempt["outcome"]?.stringValue.flatMap(Attempt.Outcome.init(rawValue:))
+            else { return nil }
+            lastAttempt = Attempt(
+                at: Timestamp(millisecondsSinceEpoch: Int64(at)), outcome: outcome,
+                error: attempt["error"]?.stringValue,
+                durationMilliseconds: attempt["duration_ms"]?.intValue.map(Int64.init))
         }
         for item in value["suspect"]?.arrayValue ?? [] {
-            guard let id = item["id"]?.intValue, let at = item["at_ms"]?.intValue, let reason = item["reason"]?.stringValue else { return nil }
+            guard let id = item["id"]?.intValue, let at = item["at_ms"]?.intValue,
+                let reason = item["reason"]?.stringValue
+            else { return nil }
             suspect.append(Suspect(id: Int64(id), at: Timestamp(millisecondsSinceEpoch: Int64(at)), reason: reason))
         }
     }

@@ -109,9 +109,11 @@ public struct NewBackup: Sendable {
     /// The database file the backup was taken of (resolved path).
     public var database: String?
 
-    public init(registration: String, provider: String, location: BackupLocation, version: String, size: Int64,
-                sha256: String, plainSize: Int64? = nil, plainSHA256: String? = nil, startedAt: Timestamp,
-                trigger: BackupTrigger, suspect: String? = nil, database: String? = nil) {
+    public init(
+        registration: String, provider: String, location: BackupLocation, version: String, size: Int64,
+        sha256: String, plainSize: Int64? = nil, plainSHA256: String? = nil, startedAt: Timestamp,
+        trigger: BackupTrigger, suspect: String? = nil, database: String? = nil
+    ) {
         self.registration = registration
         self.provider = provider
         self.location = location

@@ -12,13 +12,22 @@ public struct RegistryError: Error, CustomStringConvertible, Sendable {
     static func wrapping(_ error: SQLiteError, path: String, doing: String) -> RegistryError {
         let directory = FileSystem.parent(of: path)
         if error.isDiskFull {
-            return RegistryError(message: "the registry \(path) cannot be written: the file system of \(directory) is full (\(error.message)); free space there, or move the state directory with --state-dir")
+            return RegistryError(
+                message:
+                    "the registry \(path) cannot be written: the file system of \(directory) is full (\(error.message)); free space there, or move the state directory with --state-dir"
+            )
         }
         switch error.code & 0xff {
         case SQLITE_READONLY:
-            return RegistryError(message: "the registry \(path) cannot be written: it or \(directory) is read-only for this user, or on a read-only mount (\(error.message)); run as the service user or root, or remount it read-write")
+            return RegistryError(
+                message:
+                    "the registry \(path) cannot be written: it or \(directory) is read-only for this user, or on a read-only mount (\(error.message)); run as the service user or root, or remount it read-write"
+            )
         case SQLITE_CANTOPEN:
-            return RegistryError(message: "the registry \(path) cannot be opened (\(error.message)); check that \(directory) exists and this user may write it")
+            return RegistryError(
+                message:
+                    "the registry \(path) cannot be opened (\(error.message)); check that \(directory) exists and this user may write it"
+            )
         default:
             return RegistryError(message: "the registry \(path) failed while \(doing): \(error)")
         }
@@ -102,10 +111,12 @@ public final class BackupRegistry {
         try db.transaction {
             let version = Int(try db.scalar("PRAGMA user_version") ?? "0") ?? 0
             if version > schemaVersion {
-                throw RegistryError(message: "it was written by a newer dbbackup (registry schema \(version)); upgrade dbbackup")
+                throw RegistryError(
+                    message: "it was written by a newer dbbackup (registry schema \(version)); upgrade dbbackup")
             }
             if version < 1 {
-                try db.execute("""
+                try db.execute(
+                    """
                     CREATE TABLE backups (
                         id INTEGER PRIMARY KEY AUTOINCREMENT,
                         registration TEXT NOT NULL,
@@ -132,7 +143,8 @@ public final class BackupRegistry {
                 // compressed or encrypted backup. leftover: a failed upload whose key may still
                 // hold an object (a late PUT), deleted again by later runs. database: the file
                 // the backup was taken of (suspect backups are judged against the same one).
-                try db.execute("""
+                try db.execute(
+                    """
                     ALTER TABLE backups ADD COLUMN sequence INTEGER;
                     UPDATE backups SET sequence = id;
                     ALTER TABLE backups ADD COLUMN endpoint TEXT;
@@ -166,29 +178,33 @@ public final class BackupRegistry {
         let optionalTime = { (column: Int32) in optionalInt(column).map(Timestamp.init(millisecondsSinceEpoch:)) }
         while try statement.step() {
             let location: BackupLocation? =
-                if let path = statement.text(4) { .file(path: path) }
-                else if let bucket = statement.text(5), let key = statement.text(6) {
-                    .object(S3ObjectAddress(endpoint: statement.text(7), region: statement.text(8),
-                                            forcePathStyle: optionalInt(9).map { $0 != 0 }, bucket: bucket, key: key))
+                if let path = statement.text(4) {
+                    .file(path: path)
+                } else if let bucket = statement.text(5), let key = statement.text(6) {
+                    .object(
+                        S3ObjectAddress(
+                            endpoint: statement.text(7), region: statement.text(8),
+                            forcePathStyle: optionalInt(9).map { $0 != 0 }, bucket: bucket, key: key))
                 } else { nil }
-            result.append(BackupRecord(
-                id: statement.int64(0),
-                sequence: statement.int64(1),
-                registration: statement.text(2) ?? "",
-                provider: statement.text(3) ?? "",
-                location: location,
-                version: statement.text(10),
-                size: optionalInt(11),
-                sha256: statement.text(12),
-                plainSize: optionalInt(13),
-                plainSHA256: statement.text(14),
-                startedAt: Timestamp(millisecondsSinceEpoch: statement.int64(15)),
-                finishedAt: optionalTime(16),
-                trigger: BackupTrigger(rawValue: statement.text(17) ?? "") ?? .manual,
-                state: BackupState(rawValue: statement.text(18) ?? "") ?? .failed,
-                error: statement.text(19),
-                suspect: statement.text(20),
-                confirmedAt: optionalTime(21)))
+            result.append(
+                BackupRecord(
+                    id: statement.int64(0),
+                    sequence: statement.int64(1),
+                    registration: statement.text(2) ?? "",
+                    provider: statement.text(3) ?? "",
+                    location: location,
+                    version: statement.text(10),
+                    size: optionalInt(11),
+                    sha256: statement.text(12),
+                    plainSize: optionalInt(13),
+                    plainSHA256: statement.text(14),
+                    startedAt: Timestamp(millisecondsSinceEpoch: statement.int64(15)),
+                    finishedAt: optionalTime(16),
+                    trigger: BackupTrigger(rawValue: statement.text(17) ?? "") ?? .manual,
+                    state: BackupState(rawValue: statement.text(18) ?? "") ?? .failed,
+                    error: statement.text(19),
+                    suspect: statement.text(20),
+                    confirmedAt: optionalTime(21)))
         }
         return result
     }
@@ -208,8 +224,10 @@ public final class BackupRegistry {
         switch location {
         case .file(let path): [.text(path), .null, .null, .null, .null, .null]
         case .object(let object):
-            [.null, .text(object.bucket), .text(object.key), .optional(object.endpoint), .optional(object.region),
-             .optional(object.forcePathStyle.map { $0 ? 1 : 0 })]
+            [
+                .null, .text(object.bucket), .text(object.key), .optional(object.endpoint), .optional(object.region),
+                .optional(object.forcePathStyle.map { $0 ? 1 : 0 }),
+            ]
         }
     }
 
@@ -219,18 +237,25 @@ public final class BackupRegistry {
     /// Records a backup about to be placed, under the first name `location(attempt)` gives
     /// (attempts 1, 2, …) that no backup has ever had, in one transaction: two runs that share
     /// a directory or a bucket can never claim the same name. It becomes visible with `markStored`.
-    public func claim(_ backup: NewBackup, location: (Int) -> BackupLocation) throws -> (id: Int64, attempt: Int, location: BackupLocation) {
+    public func claim(
+        _ backup: NewBackup, location: (Int) -> BackupLocation
+    ) throws -> (id: Int64, attempt: Int, location: BackupLocation) {
         try write("recording a new backup") {
             try db.transaction {
                 let (attempt, claimed) = try firstUnclaimed(after: 0, location)
-                try db.prepare("""
+                try db.prepare(
+                    """
                     INSERT INTO backups (sequence, registration, provider, path, bucket, object_key, endpoint, region, path_style,
                                          version, size, sha256, plain_size, plain_sha256, started_at, trigger, state, suspect, database)
                     VALUES (\(Self.nextSequence), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)
-                    """).run([.text(backup.registration), .text(backup.provider)] + Self.locationValues(claimed) + [
-                        .text(backup.version), .integer(backup.size), backup.sha256.isEmpty ? .null : .text(backup.sha256), .optional(backup.plainSize),
+                    """
+                ).run(
+                    [.text(backup.registration), .text(backup.provider)] + Self.locationValues(claimed) + [
+                        .text(backup.version), .integer(backup.size),
+                        backup.sha256.isEmpty ? .null : .text(backup.sha256), .optional(backup.plainSize),
                         .optional(backup.plainSHA256), .integer(backup.startedAt.millisecondsSinceEpoch),
-                        .text(backup.trigger.rawValue), .optional(backup.suspect), .optional(backup.database)])
+                        .text(backup.trigger.rawValue), .optional(backup.suspect), .optional(backup.database),
+                    ])
                 return (db.lastInsertRowID, attempt, claimed)
             }
         }
@@ -238,12 +263,16 @@ public final class BackupRegistry {
 
     /// Moves a pending backup to the next name after `attempt` that nobody has claimed, when
     /// `place` found its name taken in the store by something the registry does not know.
-    public func reclaim(_ id: Int64, after attempt: Int, location: (Int) -> BackupLocation) throws -> (attempt: Int, location: BackupLocation) {
+    public func reclaim(
+        _ id: Int64, after attempt: Int, location: (Int) -> BackupLocation
+    ) throws -> (attempt: Int, location: BackupLocation) {
         try write("recording a new name") {
             try db.transaction {
                 let (next, claimed) = try firstUnclaimed(after: attempt, location)
-                try db.prepare("UPDATE backups SET path = ?, bucket = ?, object_key = ?, endpoint = ?, region = ?, path_style = ? WHERE id = ?")
-                    .run(Self.locationValues(claimed) + [.integer(id)])
+                try db.prepare(
+                    "UPDATE backups SET path = ?, bucket = ?, object_key = ?, endpoint = ?, region = ?, path_style = ? WHERE id = ?"
+                )
+                .run(Self.locationValues(claimed) + [.integer(id)])
                 return (next, claimed)
             }
         }
@@ -275,27 +304,40 @@ public final class BackupRegistry {
     /// later runs delete it again (see `leftovers(of:)`).
     public func markFailed(_ id: Int64, error: String, leftover: Bool = false, at time: Timestamp = .now()) throws {
         try setState(id, .failed, finishedAt: time, error: error)
-        if leftover { try write("recording a leftover") { try db.prepare("UPDATE backups SET leftover = 1 WHERE id = ?").run([.integer(id)]) } }
+        if leftover {
+            try write("recording a leftover") {
+                try db.prepare("UPDATE backups SET leftover = 1 WHERE id = ?").run([.integer(id)])
+            }
+        }
     }
 
     public func markPruning(_ id: Int64) throws { try setState(id, .pruning) }
     public func markPruned(_ id: Int64) throws { try setState(id, .pruned) }
 
-    private func setState(_ id: Int64, _ state: BackupState, finishedAt: Timestamp? = nil, error: String? = nil) throws {
+    private func setState(_ id: Int64, _ state: BackupState, finishedAt: Timestamp? = nil, error: String? = nil) throws
+    {
         try write("recording a backup's state") {
-            try db.prepare("UPDATE backups SET state = ?, finished_at = coalesce(?, finished_at), error = coalesce(?, error) WHERE id = ?")
-                .run([.text(state.rawValue), .optional(finishedAt?.millisecondsSinceEpoch), .optional(error), .integer(id)])
+            try db.prepare(
+                "UPDATE backups SET state = ?, finished_at = coalesce(?, finished_at), error = coalesce(?, error) WHERE id = ?"
+            )
+            .run([.text(state.rawValue), .optional(finishedAt?.millisecondsSinceEpoch), .optional(error), .integer(id)])
         }
     }
 
     /// Records a run that failed before anything was stored, so `status` can report it.
-    public func recordFailure(registration: String, provider: String, startedAt: Timestamp, trigger: BackupTrigger, error: String) throws {
+    public func recordFailure(
+        registration: String, provider: String, startedAt: Timestamp, trigger: BackupTrigger, error: String
+    ) throws {
         try write("recording a failed run") {
-            try db.prepare("""
+            try db.prepare(
+                """
                 INSERT INTO backups (sequence, registration, provider, started_at, finished_at, trigger, state, error)
                 VALUES (\(Self.nextSequence), ?, ?, ?, ?, ?, 'failed', ?)
-                """).run([.text(registration), .text(provider), .integer(startedAt.millisecondsSinceEpoch),
-                          .integer(Timestamp.now().millisecondsSinceEpoch), .text(trigger.rawValue), .text(error)])
+                """
+            ).run([
+                .text(registration), .text(provider), .integer(startedAt.millisecondsSinceEpoch),
+                .integer(Timestamp.now().millisecondsSinceEpoch), .text(trigger.rawValue), .text(error),
+            ])
         }
     }
 
@@ -335,14 +377,20 @@ public final class BackupRegistry {
                 for (offset, found) in backups.enumerated() {
                     let backup = found.backup
                     let sequence = first - Int64(backups.count) + Int64(offset)
-                    try db.prepare("""
+                    try db.prepare(
+                        """
                         INSERT INTO backups (sequence, registration, provider, path, bucket, object_key, endpoint, region, path_style,
                                              version, size, sha256, plain_size, plain_sha256, started_at, finished_at, trigger, state)
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'stored')
-                        """).run([.integer(sequence), .text(backup.registration), .text(backup.provider)] + Self.locationValues(backup.location) + [
-                            .text(backup.version), .integer(backup.size), .text(backup.sha256), .optional(backup.plainSize),
-                            .optional(backup.plainSHA256), .integer(backup.startedAt.millisecondsSinceEpoch),
-                            .integer(found.finishedAt.millisecondsSinceEpoch), .text(backup.trigger.rawValue)])
+                        """
+                    ).run(
+                        [.integer(sequence), .text(backup.registration), .text(backup.provider)]
+                            + Self.locationValues(backup.location) + [
+                                .text(backup.version), .integer(backup.size), .text(backup.sha256),
+                                .optional(backup.plainSize),
+                                .optional(backup.plainSHA256), .integer(backup.startedAt.millisecondsSinceEpoch),
+                                .integer(found.finishedAt.millisecondsSinceEpoch), .text(backup.trigger.rawValue),
+                            ])
                     ids.append(db.lastInsertRowID)
                 }
                 return ids
@@ -361,7 +409,8 @@ public final class BackupRegistry {
     public func backups(in states: Set<BackupState>, registration: String? = nil) throws -> [BackupRecord] {
         let list = states.map { "'\($0.rawValue)'" }.sorted().joined(separator: ", ")
         if let registration {
-            return try records("WHERE state IN (\(list)) AND registration = ? ORDER BY sequence, id", [.text(registration)])
+            return try records(
+                "WHERE state IN (\(list)) AND registration = ? ORDER BY sequence, id", [.text(registration)])
         }
         return try records("WHERE state IN (\(list)) ORDER BY sequence, id")
     }
@@ -383,15 +432,19 @@ public final class BackupRegistry {
             return try !records("WHERE path = ? LIMIT 1", [.text(path)]).isEmpty
         case .object(let object):
             // A row of schema 1 does not know its endpoint: it may be this one.
-            return try !records("WHERE bucket = ? AND object_key = ? AND (endpoint IS NULL OR endpoint = ?) LIMIT 1",
-                                [.text(object.bucket), .text(object.key), .text(object.endpoint ?? "")]).isEmpty
+            return try !records(
+                "WHERE bucket = ? AND object_key = ? AND (endpoint IS NULL OR endpoint = ?) LIMIT 1",
+                [.text(object.bucket), .text(object.key), .text(object.endpoint ?? "")]
+            ).isEmpty
         }
     }
 
     /// The newest successful backup of a registration, whether still kept or since pruned.
     public func lastSuccess(of registration: String) throws -> BackupRecord? {
-        try records("WHERE registration = ? AND state IN ('stored', 'pruning', 'pruned') ORDER BY sequence DESC, id DESC LIMIT 1",
-                    [.text(registration)]).first
+        try records(
+            "WHERE registration = ? AND state IN ('stored', 'pruning', 'pruned') ORDER BY sequence DESC, id DESC LIMIT 1",
+            [.text(registration)]
+        ).first
     }
 
     /// The newest backup of a registration that counts as good (not an unconfirmed suspect),
@@ -399,21 +452,26 @@ public final class BackupRegistry {
     /// the baseline a new backup is judged by. After `init` points the configuration at another
     /// database, that one's first backup has nothing to be judged by.
     public func lastGood(of registration: String, database: String) throws -> BackupRecord? {
-        try records("""
+        try records(
+            """
             WHERE registration = ? AND state IN ('stored', 'pruning', 'pruned') AND (suspect IS NULL OR confirmed_at IS NOT NULL)
               AND (database IS NULL OR database = ?)
             ORDER BY sequence DESC, id DESC LIMIT 1
-            """, [.text(registration), .text(database)]).first
+            """, [.text(registration), .text(database)]
+        ).first
     }
 
     /// The newest run of a registration that ended in `state` (stored or failed).
     public func lastRun(of registration: String, state: BackupState) throws -> BackupRecord? {
-        try records("WHERE registration = ? AND state = ? ORDER BY sequence DESC, id DESC LIMIT 1",
-                    [.text(registration), .text(state.rawValue)]).first
+        try records(
+            "WHERE registration = ? AND state = ? ORDER BY sequence DESC, id DESC LIMIT 1",
+            [.text(registration), .text(state.rawValue)]
+        ).first
     }
 
     /// Failed uploads of a registration whose key may still hold an object.
     public func leftovers(of registration: String) throws -> [BackupRecord] {
-        try records("WHERE registration = ? AND state = 'failed' AND leftover = 1 ORDER BY sequence, id", [.text(registration)])
+        try records(
+            "WHERE registration = ? AND state = 'failed' AND leftover = 1 ORDER BY sequence, id", [.text(registration)])
     }
 }

@@ -1,5 +1,5 @@
-import Glibc
 import FoundationEssentials
+import Glibc
 import S3Client
 import SystemCalls
 
@@ -25,7 +25,8 @@ public struct RegistryRebuild {
     /// attributes) its registration, trigger and original SHA-256 from those. A directory
     /// shared by several registrations is only rebuilt from files whose attributes say whose
     /// they are.
-    public func rebuild(_ registration: Registration, directory: String, sharedWith others: [String]) throws -> Outcome {
+    public func rebuild(_ registration: Registration, directory: String, sharedWith others: [String]) throws -> Outcome
+    {
         var outcome = Outcome(registration: registration.name)
         var found: [(backup: NewBackup, finishedAt: Timestamp, attempt: Int)] = []
         for name in UntrackedBackups.files(in: directory, registry: registry) {
@@ -36,7 +37,11 @@ public struct RegistryRebuild {
                 continue  // another registration's backup, rebuilt with that one
             }
             if owner == nil && !others.isEmpty {
-                outcome.skipped.append((name, "the directory is shared with \(others.joined(separator: ", ")) and the file does not say whose it is; restore it directly with: dbbackup restore \(path) --to PATH"))
+                outcome.skipped.append(
+                    (
+                        name,
+                        "the directory is shared with \(others.joined(separator: ", ")) and the file does not say whose it is; restore it directly with: dbbackup restore \(path) --to PATH"
+                    ))
                 continue
             }
             let (sha256, size): (String, Int64)
@@ -47,16 +52,27 @@ public struct RegistryRebuild {
                 continue
             }
             if let recorded = FileSystem.attribute("dbbackup.sha256", of: path), recorded != sha256 {
-                outcome.skipped.append((name, "its SHA-256 \(sha256) differs from the one recorded when it was made (\(recorded)): it was damaged"))
+                outcome.skipped.append(
+                    (
+                        name,
+                        "its SHA-256 \(sha256) differs from the one recorded when it was made (\(recorded)): it was damaged"
+                    ))
                 continue
             }
-            let trigger = FileSystem.attribute("dbbackup.trigger", of: path).flatMap(BackupTrigger.init(rawValue:)) ?? .manual
-            let finished = FileSystem.modificationTime(of: path).map { Timestamp(millisecondsSinceEpoch: $0 / 1_000_000) } ?? parsed.createdAt
+            let trigger =
+                FileSystem.attribute("dbbackup.trigger", of: path).flatMap(BackupTrigger.init(rawValue:)) ?? .manual
+            let finished =
+                FileSystem.modificationTime(of: path).map { Timestamp(millisecondsSinceEpoch: $0 / 1_000_000) }
+                ?? parsed.createdAt
             let plainSHA256 = FileSystem.attribute("dbbackup.plain-sha256", of: path)
-            found.append((NewBackup(registration: registration.name, provider: "filesystem", location: .file(path: path),
-                                    version: parsed.version, size: size, sha256: sha256, plainSHA256: plainSHA256,
-                                    startedAt: parsed.createdAt, trigger: trigger),
-                          finished, parsed.attempt))
+            found.append(
+                (
+                    NewBackup(
+                        registration: registration.name, provider: "filesystem", location: .file(path: path),
+                        version: parsed.version, size: size, sha256: sha256, plainSHA256: plainSHA256,
+                        startedAt: parsed.createdAt, trigger: trigger),
+                    finished, parsed.attempt
+                ))
         }
         found.sort { ($0.backup.startedAt, $0.attempt) < ($1.backup.startedAt, $1.attempt) }
         let ids = try registry.insertFound(found.map { ($0.backup, $0.finishedAt) })
@@ -73,22 +89,30 @@ extension RegistryRebuild {
     /// The key (`target.accessKey` and `secret`) needs s3:ListBucket and s3:GetObject; the
     /// registration's own key rightly has neither. Objects that another registration's metadata claims are left to that one; a
     /// prefix shared with `others` is only rebuilt from objects whose metadata says whose they are.
-    public func rebuild(_ registration: Registration, target: S3Target, secret: String, transfer: S3Transfer, scratch: String,
-                        sharedWith others: [String]) throws -> Outcome {
+    public func rebuild(
+        _ registration: Registration, target: S3Target, secret: String, transfer: S3Transfer, scratch: String,
+        sharedWith others: [String]
+    ) throws -> Outcome {
         let reader = try S3Client(S3Store.configuration(target, secret: secret), policy: S3Store.policy(transfer))
         var outcome = Outcome(registration: registration.name)
         var found: [(backup: NewBackup, finishedAt: Timestamp, attempt: Int)] = []
         for object in try reader.listObjects(prefix: target.keyPrefix) {
             let name = String(object.key.dropFirst(target.keyPrefix.count))
             guard !name.contains("/"), let parsed = BackupNaming.parse(name) else { continue }
-            let location = BackupLocation.object(S3ObjectAddress(endpoint: target.endpoint, region: target.region,
-                                                                 forcePathStyle: target.forcePathStyle, bucket: target.bucket, key: object.key))
+            let location = BackupLocation.object(
+                S3ObjectAddress(
+                    endpoint: target.endpoint, region: target.region,
+                    forcePathStyle: target.forcePathStyle, bucket: target.bucket, key: object.key))
             if try registry.isClaimed(location) { continue }
             let info = try reader.headObject(key: object.key)
             let recorded = BackupAttributes.recorded(in: info.metadata)
             if let owner = recorded.registration, owner != registration.name { continue }
             if recorded.registration == nil && !others.isEmpty {
-                outcome.skipped.append((name, "the prefix is shared with \(others.joined(separator: ", ")) and the object's metadata does not say whose it is; restore it directly with: dbbackup restore s3://\(target.bucket)/\(object.key) --to PATH"))
+                outcome.skipped.append(
+                    (
+                        name,
+                        "the prefix is shared with \(others.joined(separator: ", ")) and the object's metadata does not say whose it is; restore it directly with: dbbackup restore s3://\(target.bucket)/\(object.key) --to PATH"
+                    ))
                 continue
             }
             var sha256 = recorded.sha256
@@ -104,10 +128,14 @@ extension RegistryRebuild {
             }
             let created = parsed.createdAt
             let finished = object.lastModified.map { Timestamp(millisecondsSinceEpoch: $0 * 1000) } ?? created
-            found.append((NewBackup(registration: registration.name, provider: "s3", location: location, version: parsed.version,
-                                    size: object.size, sha256: sha256 ?? "", plainSHA256: recorded.plainSHA256, startedAt: created,
-                                    trigger: recorded.trigger ?? .manual),
-                          finished, parsed.attempt))
+            found.append(
+                (
+                    NewBackup(
+                        registration: registration.name, provider: "s3", location: location, version: parsed.version,
+                        size: object.size, sha256: sha256 ?? "", plainSHA256: recorded.plainSHA256, startedAt: created,
+                        trigger: recorded.trigger ?? .manual),
+                    finished, parsed.attempt
+                ))
         }
         found.sort { ($0.backup.startedAt, $0.attempt) < ($1.backup.startedAt, $1.attempt) }
         let ids = try registry.insertFound(found.map { ($0.backup, $0.finishedAt) })

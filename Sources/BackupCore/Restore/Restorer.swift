@@ -33,15 +33,21 @@ public struct Restorer {
         switch selector {
         case .id(let id):
             guard let record = try registry.backup(id: id), record.state == .stored || record.state == .pruning else {
-                throw RestoreError(code: .notFound, message: "there is no stored backup with id \(id); see: dbbackup list")
+                throw RestoreError(
+                    code: .notFound, message: "there is no stored backup with id \(id); see: dbbackup list")
             }
             if let registration, record.registration != registration {
-                throw RestoreError(code: .notFound, message: "backup \(id) belongs to registration \(record.registration), not \(registration)")
+                throw RestoreError(
+                    code: .notFound,
+                    message: "backup \(id) belongs to registration \(record.registration), not \(registration)")
             }
             return record
         case .latest:
             guard let record = try registry.storedBackups(registration: registration).last else {
-                throw RestoreError(code: .notFound, message: registration.map { "registration \($0) has no stored backup" } ?? "there is no stored backup yet")
+                throw RestoreError(
+                    code: .notFound,
+                    message: registration.map { "registration \($0) has no stored backup" }
+                        ?? "there is no stored backup yet")
             }
             return record
         }
@@ -114,20 +120,29 @@ public struct Restorer {
     /// bytes, decoded (age's MAC and zstd's checksums verified on the way) and checked against
     /// the SHA-256 of the plain database, where each was recorded; streaming, in fixed memory.
     @discardableResult
-    public func restore(_ source: Source, to destination: String, force: Bool, evenIfOpen: Bool = false,
-                        identities: [AgeIdentity] = []) throws -> Report {
+    public func restore(
+        _ source: Source, to destination: String, force: Bool, evenIfOpen: Bool = false,
+        identities: [AgeIdentity] = []
+    ) throws -> Report {
         let target = FileSystem.absolute(destination, relativeTo: FileManager.default.currentDirectoryPath)
         if FileSystem.exists(target) {
             if !force {
-                throw RestoreError(code: .exists, message: "\(target) already exists; add --force to replace it (stop the application first)")
+                throw RestoreError(
+                    code: .exists,
+                    message: "\(target) already exists; add --force to replace it (stop the application first)")
             }
             if !evenIfOpen, let holders = OpenFiles.holders(of: target), !holders.isEmpty {
-                throw RestoreError(code: .inUse, message: "\(target) is in use by \(holders.joined(separator: ", ")): replacing it now would lose what that process writes and leave it writing into a file that is gone; stop the application first, or add --even-if-open to replace it anyway")
+                throw RestoreError(
+                    code: .inUse,
+                    message:
+                        "\(target) is in use by \(holders.joined(separator: ", ")): replacing it now would lose what that process writes and leave it writing into a file that is gone; stop the application first, or add --even-if-open to replace it anyway"
+                )
             }
         }
         let directory = FileSystem.parent(of: target)
         guard FileSystem.isDirectory(directory) else {
-            throw RestoreError(code: .io, message: "\(directory) is not a directory; create it first, or restore elsewhere with --to")
+            throw RestoreError(
+                code: .io, message: "\(directory) is not a directory; create it first, or restore elsewhere with --to")
         }
         RestoreTemporaries.removeAbandoned(in: directory, for: target)
         // The plain database goes to `temporary`; a stored form that is not plain is fetched
@@ -135,10 +150,17 @@ public struct Restorer {
         let temporary = RestoreTemporaries.path(for: target)
         let claimed = StoredForm.layers(claimedBy: source.fileName)
         let fetchedTo = claimed.isEmpty ? temporary : temporary + ".stored" + claimed.map(\.suffix).joined()
-        defer { Self.discard(temporary); Self.discard(fetchedTo) }
+        defer {
+            Self.discard(temporary)
+            Self.discard(fetchedTo)
+        }
         let (fetched, expected) = try fetch(source, to: fetchedTo)
         if let stored = expected.stored, fetched != stored.sha256 {
-            throw RestoreError(code: .checksum, message: "\(source.description) does not match the SHA-256 recorded in \(stored.from) (recorded \(stored.sha256), found \(fetched)); it was damaged or replaced, choose another backup")
+            throw RestoreError(
+                code: .checksum,
+                message:
+                    "\(source.description) does not match the SHA-256 recorded in \(stored.from) (recorded \(stored.sha256), found \(fetched)); it was damaged or replaced, choose another backup"
+            )
         }
         var layers: [StoredLayer] = []
         var plainSHA256 = fetched
@@ -147,18 +169,25 @@ public struct Restorer {
             (layers, plainSHA256) = (decoded.layers, decoded.plain.sha256.hexString)
             Self.discard(fetchedTo)
             if let plain = expected.plain, plainSHA256 != plain.sha256 {
-                throw RestoreError(code: .checksum, message: "\(source.description) decodes to a database whose SHA-256 is not the one recorded in \(plain.from) (recorded \(plain.sha256), found \(plainSHA256)); choose another backup")
+                throw RestoreError(
+                    code: .checksum,
+                    message:
+                        "\(source.description) decodes to a database whose SHA-256 is not the one recorded in \(plain.from) (recorded \(plain.sha256), found \(plainSHA256)); choose another backup"
+                )
             }
         }
         do {
-            let check = try SQLiteConnection(path: temporary, mode: .immutable).scalar("PRAGMA integrity_check") ?? "no answer"
+            let check =
+                try SQLiteConnection(path: temporary, mode: .immutable).scalar("PRAGMA integrity_check") ?? "no answer"
             guard check == "ok" else {
-                throw RestoreError(code: .integrity, message: "\(source.description) fails PRAGMA integrity_check: \(check)")
+                throw RestoreError(
+                    code: .integrity, message: "\(source.description) fails PRAGMA integrity_check: \(check)")
             }
         } catch let error as RestoreError {
             throw error
         } catch {
-            throw RestoreError(code: .integrity, message: "\(source.description) cannot be opened as a database: \(error)")
+            throw RestoreError(
+                code: .integrity, message: "\(source.description) cannot be opened as a database: \(error)")
         }
         do {
             // A stale WAL beside the old database would be replayed into the restored one.
@@ -169,8 +198,10 @@ public struct Restorer {
             throw RestoreError(code: .io, message: "placing the restored database at \(target) failed: \(error)")
         }
         let checked = [expected.stored?.from, layers.isEmpty ? nil : expected.plain?.from].compactMap { $0 }
-        return Report(target: target, sha256: plainSHA256, checkedAgainst: checked.isEmpty ? nil : Array(Set(checked)).sorted().joined(separator: " and "),
-                      layers: layers)
+        return Report(
+            target: target, sha256: plainSHA256,
+            checkedAgainst: checked.isEmpty ? nil : Array(Set(checked)).sorted().joined(separator: " and "),
+            layers: layers)
     }
 
     /// Whether a file is a plain SQLite database (its header), or empty (SQLite's empty database).
@@ -182,17 +213,24 @@ public struct Restorer {
         return count == 0 || (count == 16 && header == Array("SQLite format 3\0".utf8))
     }
 
-    private func decode(_ stored: String, to plain: String, identities: [AgeIdentity], what: String) throws -> DecodeResult {
+    private func decode(
+        _ stored: String, to plain: String, identities: [AgeIdentity], what: String
+    ) throws -> DecodeResult {
         do {
             return try BackupCodec.decode(storedFile: stored, identities: identities, toNewFile: plain)
         } catch {
             switch error.kind {
             case .identityNeeded:
-                throw RestoreError(code: .identity, message: "\(what) is encrypted with age: give the identity (the private key, AGE-SECRET-KEY-1…) with --identity FILE")
+                throw RestoreError(
+                    code: .identity,
+                    message:
+                        "\(what) is encrypted with age: give the identity (the private key, AGE-SECRET-KEY-1…) with --identity FILE"
+                )
             case .wrongIdentity:
                 throw RestoreError(code: .identity, message: "\(what): \(error.message)")
             case .damaged, .truncated, .mismatchedName, .unsupported:
-                throw RestoreError(code: .integrity, message: "\(what) cannot be decoded: \(error.message); choose another backup")
+                throw RestoreError(
+                    code: .integrity, message: "\(what) cannot be decoded: \(error.message); choose another backup")
             default:
                 throw RestoreError(code: .io, message: "decoding \(what) failed: \(error.message)")
             }
@@ -207,37 +245,54 @@ public struct Restorer {
 
     /// Copies or downloads the backup to `temporary`; returns the SHA-256 of what arrived, and
     /// the SHA-256s the stored bytes and the plain database must have, where recorded.
-    private func fetch(_ source: Source, to temporary: String) throws -> (String, (stored: Expected?, plain: Expected?)) {
+    private func fetch(_ source: Source, to temporary: String) throws -> (String, (stored: Expected?, plain: Expected?))
+    {
         switch source {
         case .record(let record, let s3):
-            let expected = (stored: record.sha256.map { Expected(sha256: $0, from: "the registry") },
-                            plain: record.plainSHA256.map { Expected(sha256: $0, from: "the registry") })
+            let expected = (
+                stored: record.sha256.map { Expected(sha256: $0, from: "the registry") },
+                plain: record.plainSHA256.map { Expected(sha256: $0, from: "the registry") }
+            )
             switch record.location {
             case .file(let path)?:
                 return (try copy(path, to: temporary, what: "backup \(record.id)"), expected)
             case .object(let object)?:
                 guard var access = s3 else {
-                    throw RestoreError(code: .unavailable, message: "backup \(record.id) is in S3 (\(object.bucket)/\(object.key)); its registration \(record.registration) is gone, so give the store: dbbackup restore s3://\(object.bucket)/\(object.key) --endpoint URL --access-key KEY --secret-key-stdin --to PATH")
+                    throw RestoreError(
+                        code: .unavailable,
+                        message:
+                            "backup \(record.id) is in S3 (\(object.bucket)/\(object.key)); its registration \(record.registration) is gone, so give the store: dbbackup restore s3://\(object.bucket)/\(object.key) --endpoint URL --access-key KEY --secret-key-stdin --to PATH"
+                    )
                 }
                 access.target.bucket = object.bucket
                 if let endpoint = object.endpoint { access.target.endpoint = endpoint }
                 if let region = object.region { access.target.region = region }
                 if let pathStyle = object.forcePathStyle { access.target.forcePathStyle = pathStyle }
-                return (try download(object.key, access: access, to: temporary, what: "backup \(record.id)").sha256, expected)
+                return (
+                    try download(object.key, access: access, to: temporary, what: "backup \(record.id)").sha256,
+                    expected
+                )
             case nil:
                 throw RestoreError(code: .notFound, message: "backup \(record.id) has no location")
             }
         case .file(let path):
             let from = "the file's extended attributes"
-            let recorded = (stored: FileSystem.attribute("dbbackup.sha256", of: path).map { Expected(sha256: $0, from: from) },
-                            plain: FileSystem.attribute("dbbackup.plain-sha256", of: path).map { Expected(sha256: $0, from: from) })
+            let recorded = (
+                stored: FileSystem.attribute("dbbackup.sha256", of: path).map { Expected(sha256: $0, from: from) },
+                plain: FileSystem.attribute("dbbackup.plain-sha256", of: path).map { Expected(sha256: $0, from: from) }
+            )
             return (try copy(path, to: temporary, what: path), recorded)
         case .object(let key, let access):
             let got = try download(key, access: access, to: temporary, what: "s3://\(access.target.bucket)/\(key)")
             let metadata = BackupAttributes.recorded(in: got.metadata)
             let from = "the object's metadata"
-            return (got.sha256, (stored: metadata.sha256.map { Expected(sha256: $0, from: from) },
-                                 plain: metadata.plainSHA256.map { Expected(sha256: $0, from: from) }))
+            return (
+                got.sha256,
+                (
+                    stored: metadata.sha256.map { Expected(sha256: $0, from: from) },
+                    plain: metadata.plainSHA256.map { Expected(sha256: $0, from: from) }
+                )
+            )
         }
     }
 
@@ -247,26 +302,36 @@ public struct Restorer {
             throw RestoreError(code: .notFound, message: "\(what) should be at \(source), but that file is gone")
         case .unreachable(let error):
             // Permission denied is not "gone": backups belong to the services' identity.
-            throw RestoreError(code: .io, message: "\(what) at \(source) cannot be reached by \(ProcessIdentity.describe(uid: geteuid())) (\(String(cString: strerror(error)))); restore as root")
+            throw RestoreError(
+                code: .io,
+                message:
+                    "\(what) at \(source) cannot be reached by \(ProcessIdentity.describe(uid: geteuid())) (\(String(cString: strerror(error)))); restore as root"
+            )
         case .found:
             break
         }
         do {
             return try FileSystem.copyHashing(source, to: temporary).sha256
         } catch {
-            throw RestoreError(code: .io, message: "copying \(source) to \(FileSystem.parent(of: temporary)) failed: \(error)")
+            throw RestoreError(
+                code: .io, message: "copying \(source) to \(FileSystem.parent(of: temporary)) failed: \(error)")
         }
     }
 
     private func download(_ key: String, access: S3Access, to temporary: String, what: String) throws -> GetResult {
         do {
-            let client = try S3Client(S3Store.configuration(access.target, secret: access.secret), policy: S3Store.policy(access.transfer))
+            let client = try S3Client(
+                S3Store.configuration(access.target, secret: access.secret), policy: S3Store.policy(access.transfer))
             return try client.getObject(key: key, toFile: temporary)
         } catch {
             // An archived object needs an unarchive, not another key: its hint says how.
             let needsKey = error.code != .invalidObjectState
-            throw RestoreError(code: .io, message: "downloading \(what) failed: \(error)"
-                               + (needsKey ? " (restoring from S3 needs s3:GetObject: give a key that has it with --access-key and --secret-key-stdin)" : ""))
+            throw RestoreError(
+                code: .io,
+                message: "downloading \(what) failed: \(error)"
+                    + (needsKey
+                        ? " (restoring from S3 needs s3:GetObject: give a key that has it with --access-key and --secret-key-stdin)"
+                        : ""))
         }
     }
 
@@ -285,7 +350,8 @@ enum RestoreTemporaries {
 
     static func removeAbandoned(in directory: String, for target: String) {
         let prefix = ".\(FileSystem.name(of: target)).dbbackup-restore-"
-        for entry in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where entry.hasPrefix(prefix) {
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        where entry.hasPrefix(prefix) {
             let rest = entry.dropFirst(prefix.count)
             let pidText = rest.prefix { $0.isNumber }
             guard let pid = Int32(pidText), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }

@@ -11,8 +11,10 @@ public struct RunObserver: Sendable {
     public var step: @Sendable (_ registration: String, _ text: String) -> Void
     public var progress: @Sendable (_ registration: String, _ text: String, _ fraction: Double) -> Void
 
-    public init(step: @escaping @Sendable (String, String) -> Void = { _, _ in },
-                progress: @escaping @Sendable (String, String, Double) -> Void = { _, _, _ in }) {
+    public init(
+        step: @escaping @Sendable (String, String) -> Void = { _, _ in },
+        progress: @escaping @Sendable (String, String, Double) -> Void = { _, _, _ in }
+    ) {
         self.step = step
         self.progress = progress
     }
@@ -62,12 +64,16 @@ public struct BackupRunner {
         case .filesystem(let target):
             return DirectoryStore(registration: registration.name, directory: target.resolvedPath)
         case .s3(let target):
-            return try S3Store.make(registration: registration.name, target: target, locations: locations, transfer: config.s3)
+            return try S3Store.make(
+                registration: registration.name, target: target, locations: locations, transfer: config.s3)
         }
     }
 
-    private func lock(_ kind: String, registration name: String, registry: BackupRegistry, requested: Timestamp, trigger: BackupTrigger,
-                      provider: String, _ take: () throws -> RunLock) throws(RunFailure) -> RunLock {
+    private func lock(
+        _ kind: String, registration name: String, registry: BackupRegistry, requested: Timestamp,
+        trigger: BackupTrigger,
+        provider: String, _ take: () throws -> RunLock
+    ) throws(RunFailure) -> RunLock {
         observer.step(name, "waiting for the \(kind) lock")
         do {
             return try take()
@@ -93,9 +99,12 @@ public struct BackupRunner {
         let store = try store(for: registration)
         let provider = store.provider
         let timeout = config.database.lockTimeoutSeconds
-        let registrationLock = try lock("registration", registration: name, registry: registry, requested: requested, trigger: trigger,
-                                        provider: provider) {
-            try RunLock.registration(name, locksDirectory: locations.locksDirectory, holder: "registration \(name)", timeoutSeconds: timeout)
+        let registrationLock = try lock(
+            "registration", registration: name, registry: registry, requested: requested, trigger: trigger,
+            provider: provider
+        ) {
+            try RunLock.registration(
+                name, locksDirectory: locations.locksDirectory, holder: "registration \(name)", timeoutSeconds: timeout)
         }
         defer { registrationLock.release() }
 
@@ -104,14 +113,19 @@ public struct BackupRunner {
         if registry.recovery != nil, case .filesystem(let target) = registration.provider {
             let untracked = UntrackedBackups.files(in: target.resolvedPath, registry: registry)
             if !untracked.isEmpty {
-                warnings.append("\(target.resolvedPath) holds \(untracked.count) backup file(s) the registry does not know (it is new); to let list, restore and retention see them, run: dbbackup registry rebuild --registration \(name)")
+                warnings.append(
+                    "\(target.resolvedPath) holds \(untracked.count) backup file(s) the registry does not know (it is new); to let list, restore and retention see them, run: dbbackup registry rebuild --registration \(name)"
+                )
             }
         }
 
-        let databaseLock = try lock("database", registration: name, registry: registry, requested: requested, trigger: trigger,
-                                    provider: provider) {
-            try RunLock.database(config.database.resolvedPath, locksDirectory: locations.locksDirectory,
-                                 holder: "registration \(name)", timeoutSeconds: timeout)
+        let databaseLock = try lock(
+            "database", registration: name, registry: registry, requested: requested, trigger: trigger,
+            provider: provider
+        ) {
+            try RunLock.database(
+                config.database.resolvedPath, locksDirectory: locations.locksDirectory,
+                holder: "registration \(name)", timeoutSeconds: timeout)
         }
         // The backup's time (and its file name's) is when its snapshot starts, after the lock.
         let started = Timestamp.now()
@@ -119,8 +133,9 @@ public struct BackupRunner {
         let stored: (record: BackupRecord, method: Snapshot.Method)
         var recorded = false
         do {
-            stored = try takeAndStore(registration, store: store, registry: registry, started: started, trigger: trigger,
-                                      databaseLock: databaseLock, failureRecorded: &recorded)
+            stored = try takeAndStore(
+                registration, store: store, registry: registry, started: started, trigger: trigger,
+                databaseLock: databaseLock, failureRecorded: &recorded)
         } catch {
             if !recorded { recordFailure(registry, name, provider, started, trigger, error.message) }
             throw error
@@ -128,20 +143,33 @@ public struct BackupRunner {
         cleanupFailures += maintenance.removeLeftovers(of: name, store: store)
         let (pruned, pruneFailures) = prune(registration, store: store, registry: registry, maintenance: maintenance)
         cleanupFailures += pruneFailures
-        let cleanupFailure = cleanupFailures.isEmpty ? nil : RunFailure(
-            .cleanup, registration: name,
-            "the backup was stored, but clean-up could not delete: " + cleanupFailures.joined(separator: "; ") + "; it will be retried on the next run")
-        let suspect = stored.record.isUnconfirmedSuspect ? RunFailure(
-            .suspect, registration: name,
-            "the backup \(stored.record.location?.description ?? "") (id \(stored.record.id)) was stored, but it looks wrong: \(stored.record.suspect ?? "")."
-                + " It does not count against the good backups in retention. If the database really is meant to be like this, confirm it with: dbbackup confirm \(stored.record.id)") : nil
-        return RunReport(registration: name, backup: stored.record, pruned: pruned, durationMilliseconds: started.milliseconds(until: .now()),
-                         snapshotMethod: stored.method, cleanupFailure: cleanupFailure, suspect: suspect, warnings: warnings)
+        let cleanupFailure =
+            cleanupFailures.isEmpty
+            ? nil
+            : RunFailure(
+                .cleanup, registration: name,
+                "the backup was stored, but clean-up could not delete: " + cleanupFailures.joined(separator: "; ")
+                    + "; it will be retried on the next run")
+        let suspect =
+            stored.record.isUnconfirmedSuspect
+            ? RunFailure(
+                .suspect, registration: name,
+                "the backup \(stored.record.location?.description ?? "") (id \(stored.record.id)) was stored, but it looks wrong: \(stored.record.suspect ?? "")."
+                    + " It does not count against the good backups in retention. If the database really is meant to be like this, confirm it with: dbbackup confirm \(stored.record.id)"
+            ) : nil
+        return RunReport(
+            registration: name, backup: stored.record, pruned: pruned,
+            durationMilliseconds: started.milliseconds(until: .now()),
+            snapshotMethod: stored.method, cleanupFailure: cleanupFailure, suspect: suspect, warnings: warnings)
     }
 
-    private func recordFailure(_ registry: BackupRegistry, _ name: String, _ provider: String, _ started: Timestamp, _ trigger: BackupTrigger, _ message: String) {
+    private func recordFailure(
+        _ registry: BackupRegistry, _ name: String, _ provider: String, _ started: Timestamp, _ trigger: BackupTrigger,
+        _ message: String
+    ) {
         do {
-            try registry.recordFailure(registration: name, provider: provider, startedAt: started, trigger: trigger, error: message)
+            try registry.recordFailure(
+                registration: name, provider: provider, startedAt: started, trigger: trigger, error: message)
         } catch {
             logger.error("could not record the failure in the registry: \(error)")
         }
@@ -155,9 +183,11 @@ public struct BackupRunner {
     /// schema version read inside the snapshot's transaction, and its parts go up as they are
     /// hashed; it is committed only once the copy is verified, and discarded (nothing left in
     /// the store) when it is not.
-    private func takeAndStore(_ registration: Registration, store: any BackupStore, registry: BackupRegistry,
-                              started: Timestamp, trigger: BackupTrigger, databaseLock: RunLock,
-                              failureRecorded: inout Bool) throws(RunFailure) -> (BackupRecord, Snapshot.Method) {
+    private func takeAndStore(
+        _ registration: Registration, store: any BackupStore, registry: BackupRegistry,
+        started: Timestamp, trigger: BackupTrigger, databaseLock: RunLock,
+        failureRecorded: inout Bool
+    ) throws(RunFailure) -> (BackupRecord, Snapshot.Method) {
         let name = registration.name
         try store.prepare()
         store.removeStagingLeftovers()
@@ -173,7 +203,9 @@ public struct BackupRunner {
             throw RunFailure(.store, registration: name, "\(error)")
         }
         let nameFor = { (version: String, attempt: Int) in
-            store.location(forFileName: BackupNaming.fileName(base: BackupNaming.baseName(version: version, at: started), attempt: attempt, suffix: form.suffix))
+            store.location(
+                forFileName: BackupNaming.fileName(
+                    base: BackupNaming.baseName(version: version, at: started), attempt: attempt, suffix: form.suffix))
         }
         // Set once a placement while copying has started (see the function's comment).
         var early: EarlyPlacement?
@@ -183,19 +215,25 @@ public struct BackupRunner {
             guard !encoded, store.placesWhileCopying(size: plan.size) else { return nil }
             let suspect = SuspectCheck.reason(size: plan.size, version: plan.version, baseline: baseline)
             let (id, attempt, location) = try registry.claim(
-                NewBackup(registration: name, provider: store.provider, location: nameFor(plan.version, 1), version: plan.version,
-                          size: plan.size, sha256: "", startedAt: started, trigger: trigger, suspect: suspect,
-                          database: config.database.resolvedPath),
+                NewBackup(
+                    registration: name, provider: store.provider, location: nameFor(plan.version, 1),
+                    version: plan.version,
+                    size: plan.size, sha256: "", startedAt: started, trigger: trigger, suspect: suspect,
+                    database: config.database.resolvedPath),
                 location: { nameFor(plan.version, $0) })
             early = EarlyPlacement(id: id, attempt: attempt, location: location, plan: plan)
-            let attributes = BackupAttributes(registration: name, trigger: trigger, version: plan.version, createdAt: started, sha256: "")
+            let attributes = BackupAttributes(
+                registration: name, trigger: trigger, version: plan.version, createdAt: started, sha256: "")
             let first = Flag()
-            let placement = try store.startPlacing(at: location, size: plan.size, staging: staging, attributes: attributes, partStored: {
-                if first.set() { CrashPoint.afterFirstPart.reached() }
-            }, progress: { sent, total in
-                // The snapshot's own progress is shown until it is done.
-                if uploading.isSet, total > 0 { observer.progress(name, "storing", Double(sent) / Double(total)) }
-            })
+            let placement = try store.startPlacing(
+                at: location, size: plan.size, staging: staging, attributes: attributes,
+                partStored: {
+                    if first.set() { CrashPoint.afterFirstPart.reached() }
+                },
+                progress: { sent, total in
+                    // The snapshot's own progress is shown until it is done.
+                    if uploading.isSet, total > 0 { observer.progress(name, "storing", Double(sent) / Double(total)) }
+                })
             early?.placement = placement
             CrashPoint.afterEarlyRecord.reached()
             return Snapshot.PartDigests(partSize: placement.partSize) { placement.partReady($0) }
@@ -207,7 +245,8 @@ public struct BackupRunner {
             // A plain copy that is only compressed or encrypted, then deleted, need not reach the disk.
             snapshot = try Snapshot.take(
                 database: config.database.resolvedPath, to: staging, versionQuery: config.database.versionQuery,
-                busyTimeoutMilliseconds: Int32(config.database.busyTimeoutSeconds * 1000), md5: store.needsMD5 && !encoded,
+                busyTimeoutMilliseconds: Int32(config.database.busyTimeoutSeconds * 1000),
+                md5: store.needsMD5 && !encoded,
                 durable: store.keepsStagingFile && !encoded, pace: config.database.paceBytesPerSecond,
                 progress: { copied, total in
                     if total > 0 { observer.progress(name, "snapshot", Double(copied) / Double(total)) }
@@ -216,9 +255,15 @@ public struct BackupRunner {
         } catch {
             let failure: RunFailure
             if error.code == .declined {
-                failure = (error.cause as? RunFailure) ?? RunFailure(.store, registration: name, "recording the backup failed: \(error.cause.map { "\($0)" } ?? error.message)")
+                failure =
+                    (error.cause as? RunFailure)
+                    ?? RunFailure(
+                        .store, registration: name,
+                        "recording the backup failed: \(error.cause.map { "\($0)" } ?? error.message)")
             } else {
-                failure = RunFailure(error.code == .noSpace ? .store : error.code == .permission ? .permission : .snapshot, registration: name, error.message)
+                failure = RunFailure(
+                    error.code == .noSpace ? .store : error.code == .permission ? .permission : .snapshot,
+                    registration: name, error.message)
             }
             if let early { failureRecorded = abandon(early, registry: registry, failure: failure) }
             throw failure
@@ -230,11 +275,13 @@ public struct BackupRunner {
         let suspect = SuspectCheck.reason(size: snapshot.size, version: snapshot.version, baseline: baseline)
         // The stored form: the verified snapshot itself, or its compressed and/or encrypted
         // form beside it (the plain copy is deleted as soon as that exists).
-        let (stored, storedDigests) = try encode(staging, as: form, registration: name, snapshot: snapshot, md5: store.needsMD5)
+        let (stored, storedDigests) = try encode(
+            staging, as: form, registration: name, snapshot: snapshot, md5: store.needsMD5)
         defer { if stored != staging { Self.removeStaging(stored) } }
         let plain: (size: Int64, sha256: String)? = encoded ? (snapshot.size, snapshot.sha256) : nil
-        let attributes = BackupAttributes(registration: name, trigger: trigger, version: snapshot.version, createdAt: started,
-                                          sha256: storedDigests.sha256.hexString, plainSHA256: plain?.sha256)
+        let attributes = BackupAttributes(
+            registration: name, trigger: trigger, version: snapshot.version, createdAt: started,
+            sha256: storedDigests.sha256.hexString, plainSHA256: plain?.sha256)
         var id = early?.id
         // The placement that started with the copy, while it has neither finished nor been discarded.
         var placing = early?.placement
@@ -242,17 +289,23 @@ public struct BackupRunner {
             var (claimedID, attempt, location): (Int64, Int, BackupLocation)
             if let early {
                 (claimedID, attempt, location) = (early.id, early.attempt, early.location)
-                try registry.recordVerified(claimedID, size: storedDigests.size, sha256: storedDigests.sha256.hexString, suspect: suspect)
+                try registry.recordVerified(
+                    claimedID, size: storedDigests.size, sha256: storedDigests.sha256.hexString, suspect: suspect)
                 if snapshot.size != early.plan.size, let placement = placing {
                     // Not the size its parts were cut for (never seen): send the finished file instead.
                     placing = nil
-                    if let left = placement.discard() { logger.warning("\(left)", metadata: ["registration": "\(name)"]) }
+                    if let left = placement.discard() {
+                        logger.warning("\(left)", metadata: ["registration": "\(name)"])
+                    }
                 }
             } else {
                 (claimedID, attempt, location) = try registry.claim(
-                    NewBackup(registration: name, provider: store.provider, location: nameFor(snapshot.version, 1), version: snapshot.version,
-                              size: storedDigests.size, sha256: storedDigests.sha256.hexString, plainSize: plain?.size, plainSHA256: plain?.sha256,
-                              startedAt: started, trigger: trigger, suspect: suspect, database: config.database.resolvedPath),
+                    NewBackup(
+                        registration: name, provider: store.provider, location: nameFor(snapshot.version, 1),
+                        version: snapshot.version,
+                        size: storedDigests.size, sha256: storedDigests.sha256.hexString, plainSize: plain?.size,
+                        plainSHA256: plain?.sha256,
+                        startedAt: started, trigger: trigger, suspect: suspect, database: config.database.resolvedPath),
                     location: { nameFor(snapshot.version, $0) })
                 id = claimedID
                 CrashPoint.afterRecord.reached()
@@ -264,28 +317,38 @@ public struct BackupRunner {
             } else {
                 while true {
                     observer.step(name, "storing \(location)")
-                    let placed = try store.place(staging: stored, digests: storedDigests, at: location, attributes: attributes) { sent, total in
+                    let placed = try store.place(
+                        staging: stored, digests: storedDigests, at: location, attributes: attributes
+                    ) { sent, total in
                         if total > 0 { observer.progress(name, "storing", Double(sent) / Double(total)) }
                     }
                     if placed { break }
-                    (attempt, location) = try registry.reclaim(claimedID, after: attempt, location: { nameFor(snapshot.version, $0) })
+                    (attempt, location) = try registry.reclaim(
+                        claimedID, after: attempt, location: { nameFor(snapshot.version, $0) })
                 }
             }
             CrashPoint.afterPlace.reached()
             try registry.markStored(claimedID)
             CrashPoint.afterStored.reached()
-            guard let record = try registry.backup(id: claimedID) else { throw RunFailure(.store, registration: name, "the registry lost backup \(claimedID)") }
+            guard let record = try registry.backup(id: claimedID) else {
+                throw RunFailure(.store, registration: name, "the registry lost backup \(claimedID)")
+            }
             // The run's one journal entry reports it (the CLI writes it from the report).
-            logger.debug("stored \(record.location?.description ?? "?")", metadata: ["registration": "\(name)", "snapshot": "\(snapshot.method.rawValue)"])
+            logger.debug(
+                "stored \(record.location?.description ?? "?")",
+                metadata: ["registration": "\(name)", "snapshot": "\(snapshot.method.rawValue)"])
             return (record, snapshot.method)
         } catch {
-            let failure = (error as? RunFailure) ?? RunFailure(.store, registration: name, "recording the backup failed: \(error)")
+            let failure =
+                (error as? RunFailure)
+                ?? RunFailure(.store, registration: name, "recording the backup failed: \(error)")
             if let placement = placing, let left = placement.discard() {
                 logger.warning("\(left)", metadata: ["registration": "\(name)"])
             }
             // An upload that failed may still have stored the object (or will: a late PUT).
             if let id {
-                failureRecorded = (try? registry.markFailed(id, error: failure.message, leftover: store.provider == "s3")) != nil
+                failureRecorded =
+                    (try? registry.markFailed(id, error: failure.message, leftover: store.provider == "s3")) != nil
             }
             throw failure
         }
@@ -304,7 +367,9 @@ public struct BackupRunner {
     /// placement (nothing is left in the store) and records the failure on the claimed row, whose
     /// key later runs delete again (a late PUT). Returns whether the failure was recorded.
     private func abandon(_ early: EarlyPlacement, registry: BackupRegistry, failure: RunFailure) -> Bool {
-        if let left = early.placement?.discard() { logger.warning("\(left)", metadata: ["registration": "\(registration(of: failure))"]) }
+        if let left = early.placement?.discard() {
+            logger.warning("\(left)", metadata: ["registration": "\(registration(of: failure))"])
+        }
         return (try? registry.markFailed(early.id, error: failure.message, leftover: true)) != nil
     }
 
@@ -314,8 +379,10 @@ public struct BackupRunner {
     /// plain; otherwise the compressed and/or encrypted file written beside it, after which the
     /// plain copy is deleted. The encoder hashes what it reads, and that must be exactly what
     /// was verified: the stored form is then of the verified snapshot and nothing else.
-    private func encode(_ staging: String, as form: StoredForm, registration name: String, snapshot: Snapshot.Result,
-                        md5: Bool) throws(RunFailure) -> (path: String, digests: FileDigests) {
+    private func encode(
+        _ staging: String, as form: StoredForm, registration name: String, snapshot: Snapshot.Result,
+        md5: Bool
+    ) throws(RunFailure) -> (path: String, digests: FileDigests) {
         guard !form.layers.isEmpty else { return (staging, snapshot.digests) }
         let path = staging + form.layers.map(\.suffix).joined()
         observer.step(name, form.layers.map { $0 == .zstd ? "compressing" : "encrypting" }.joined(separator: " and "))
@@ -327,11 +394,16 @@ public struct BackupRunner {
             }
         } catch {
             let noSpace = error.systemError?.isNoSpace ?? false
-            throw RunFailure(.store, registration: name, noSpace ? "no space left for the \(form.suffix) form of the snapshot at \(path)" : "\(error)")
+            throw RunFailure(
+                .store, registration: name,
+                noSpace ? "no space left for the \(form.suffix) form of the snapshot at \(path)" : "\(error)")
         }
         guard result.plainSHA256.map({ $0 == snapshot.digests.sha256 }) ?? false else {
             Self.removeStaging(path)
-            throw RunFailure(.snapshot, registration: name, "the snapshot \(staging) changed between its verification and its \(form.suffix) form; nothing was stored, run the backup again")
+            throw RunFailure(
+                .snapshot, registration: name,
+                "the snapshot \(staging) changed between its verification and its \(form.suffix) form; nothing was stored, run the backup again"
+            )
         }
         Self.removeStaging(staging)
         return (path, result.stored)
@@ -346,8 +418,10 @@ public struct BackupRunner {
     /// counted apart: they never push a good backup out. Returns what it deleted, and why it
     /// could not delete the rest: a failed delete keeps its registry row and makes the run's
     /// outcome loud (exit status 74).
-    private func prune(_ registration: Registration, store: any BackupStore, registry: BackupRegistry,
-                       maintenance: Maintenance) -> (deleted: [BackupRecord], failures: [String]) {
+    private func prune(
+        _ registration: Registration, store: any BackupStore, registry: BackupRegistry,
+        maintenance: Maintenance
+    ) -> (deleted: [BackupRecord], failures: [String]) {
         let name = registration.name
         do {
             var chosen = try registry.backups(in: .pruning, registration: name).filter { $0.provider == store.provider }
@@ -373,7 +447,12 @@ final class Flag: Sendable {
 
     /// Sets it; true when it was not set before.
     @discardableResult
-    func set() -> Bool { value.withLock { was in defer { was = true }; return !was } }
+    func set() -> Bool {
+        value.withLock { was in
+            defer { was = true }
+            return !was
+        }
+    }
 }
 
 /// Naming: `db_v{version}_{UTC yyyyMMdd'T'HHmmss'Z'}.db`, with `_002`, `_003`… when a name is
@@ -400,9 +479,11 @@ public enum BackupNaming {
 
     public static func parse(_ fileName: String) -> Parsed? {
         guard let match = fileName.wholeMatch(of: /db_v(.+)_(\d{8}T\d{6}Z)(?:_(\d{1,4}))?\.db(?:\.zst)?(?:\.age)?/),
-              SchemaVersion.isValid(String(match.output.1)),
-              let time = Timestamp(compact: String(match.output.2)) else { return nil }
-        return Parsed(version: String(match.output.1), createdAt: time, attempt: match.output.3.flatMap { Int($0) } ?? 1)
+            SchemaVersion.isValid(String(match.output.1)),
+            let time = Timestamp(compact: String(match.output.2))
+        else { return nil }
+        return Parsed(
+            version: String(match.output.1), createdAt: time, attempt: match.output.3.flatMap { Int($0) } ?? 1)
     }
 }
 
@@ -412,7 +493,8 @@ public enum UntrackedBackups {
     public static func files(in directory: String, registry: BackupRegistry) -> [String] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         return entries.sorted().filter { entry in
-            BackupNaming.parse(entry) != nil && !((try? registry.isClaimed(.file(path: "\(directory)/\(entry)"))) ?? true)
+            BackupNaming.parse(entry) != nil
+                && !((try? registry.isClaimed(.file(path: "\(directory)/\(entry)"))) ?? true)
         }
     }
 }

@@ -59,7 +59,8 @@ struct Maintenance {
             do {
                 try store.delete(location)
                 let failedAt = record.finishedAt ?? record.startedAt
-                try registry.leftoverDeleted(record.id, done: failedAt.milliseconds(until: now) >= Self.lateUploadWindowMilliseconds)
+                try registry.leftoverDeleted(
+                    record.id, done: failedAt.milliseconds(until: now) >= Self.lateUploadWindowMilliseconds)
             } catch {
                 failures.append("\(location), left by the failed run of \(record.startedAt.rfc3339): \(error)")
             }
@@ -84,15 +85,21 @@ struct Maintenance {
                 CrashPoint.afterDelete.reached()
                 try registry.markPruned(record.id)
                 result.deleted.append(record)
-                logger.info("retention deleted \(location)", metadata: ["registration": "\(record.registration)", "id": "\(record.id)"])
+                logger.info(
+                    "retention deleted \(location)",
+                    metadata: ["registration": "\(record.registration)", "id": "\(record.id)"])
             } catch let error as StoreError {
                 // Not a failure a retry can mend: say how to end it.
-                result.failures.append("\(location) (backup \(record.id)): \(error); once it is deleted there, or to keep it on purpose, run: dbbackup registry forget \(record.id)")
+                result.failures.append(
+                    "\(location) (backup \(record.id)): \(error); once it is deleted there, or to keep it on purpose, run: dbbackup registry forget \(record.id)"
+                )
             } catch {
                 result.failures.append("\(location): \(error)")
                 // A journal entry of its own; the run's outcome reports every failure loudly
                 // (a warning entry, exit status 74), so a terminal does not see it twice.
-                logger.notice("retention could not delete \(location): \(error)", metadata: ["registration": "\(record.registration)"])
+                logger.notice(
+                    "retention could not delete \(location): \(error)",
+                    metadata: ["registration": "\(record.registration)"])
             }
         }
         return result

@@ -1,5 +1,5 @@
-import Glibc
 import FoundationEssentials
+import Glibc
 import Hashing
 import SystemCalls
 
@@ -24,14 +24,22 @@ public final class RunLock {
     }
 
     /// The lock of one database: held while its snapshot is taken.
-    public static func database(_ database: String, locksDirectory: String, holder: String, timeoutSeconds: Int) throws -> RunLock {
+    public static func database(
+        _ database: String, locksDirectory: String, holder: String, timeoutSeconds: Int
+    ) throws -> RunLock {
         let name = Digest.hash(.sha256, Array(database.utf8)).hexString.prefix(24)
-        return try RunLock(path: "\(locksDirectory)/\(name).lock", what: "backing up \(database)", holder: holder, timeoutSeconds: timeoutSeconds)
+        return try RunLock(
+            path: "\(locksDirectory)/\(name).lock", what: "backing up \(database)", holder: holder,
+            timeoutSeconds: timeoutSeconds)
     }
 
     /// The lock of one registration: held for its whole run.
-    public static func registration(_ name: String, locksDirectory: String, holder: String, timeoutSeconds: Int) throws -> RunLock {
-        try RunLock(path: "\(locksDirectory)/registration-\(name).lock", what: "running registration \(name)", holder: holder, timeoutSeconds: timeoutSeconds)
+    public static func registration(
+        _ name: String, locksDirectory: String, holder: String, timeoutSeconds: Int
+    ) throws -> RunLock {
+        try RunLock(
+            path: "\(locksDirectory)/registration-\(name).lock", what: "running registration \(name)", holder: holder,
+            timeoutSeconds: timeoutSeconds)
     }
 
     private init(path: String, what: String, holder: String, timeoutSeconds: Int) throws {

@@ -15,7 +15,8 @@ public enum SuspectCheck {
             return "the database is empty (0 bytes), while \(last) held \(byteCount(baselineSize))"
         }
         if size * 2 < baselineSize {
-            return "the database is \(byteCount(size)), less than half of \(last), which held \(byteCount(baselineSize))"
+            return
+                "the database is \(byteCount(size)), less than half of \(last), which held \(byteCount(baselineSize))"
         }
         if let previous = baseline.version, SchemaVersionOrder.isOlder(version, than: previous) {
             return "the schema version \(version) is older than \(previous), the version of \(last)"

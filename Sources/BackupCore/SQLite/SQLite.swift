@@ -1,5 +1,5 @@
-import Glibc
 import CSQLite
+import Glibc
 import SystemCalls
 
 /// An SQLite failure: the result code, SQLite's own message, and what we were doing.
@@ -73,7 +73,9 @@ public final class SQLiteConnection {
     static func uriEscaped(_ path: String) -> String {
         var result = ""
         for byte in path.utf8 {
-            if byte == UInt8(ascii: "%") || byte == UInt8(ascii: "?") || byte == UInt8(ascii: "#") || byte < 0x21 || byte > 0x7e {
+            if byte == UInt8(ascii: "%") || byte == UInt8(ascii: "?") || byte == UInt8(ascii: "#") || byte < 0x21
+                || byte > 0x7e
+            {
                 let hex = String(byte, radix: 16, uppercase: true)
                 result += "%" + (hex.count == 1 ? "0" + hex : hex)
             } else {
@@ -84,7 +86,9 @@ public final class SQLiteConnection {
     }
 
     func error(_ code: Int32, _ context: String) -> SQLiteError {
-        SQLiteError(code: code, message: String(cString: sqlite3_errmsg(handle)), context: context, systemErrno: sqlite3_system_errno(handle))
+        SQLiteError(
+            code: code, message: String(cString: sqlite3_errmsg(handle)), context: context,
+            systemErrno: sqlite3_system_errno(handle))
     }
 
     /// Runs one or more statements that return no rows.
@@ -102,7 +106,7 @@ public final class SQLiteConnection {
         while true {
             do {
                 return try execute(sql)
-            } catch where error.isBusy && ContinuousClock.now < deadline {
+            } catch  where error.isBusy && ContinuousClock.now < deadline {
                 Syscalls.sleep(for: .milliseconds(5))
             }
         }
@@ -133,7 +137,10 @@ public final class SQLiteConnection {
             return rc
         }
         guard rc == SQLITE_OK else { throw error(rc, "prepare \(sql.prefix(60))") }
-        guard let statement else { throw SQLiteError(code: SQLITE_MISUSE, message: "holds no SQL statement", context: "prepare \(sql.prefix(60))") }
+        guard let statement else {
+            throw SQLiteError(
+                code: SQLITE_MISUSE, message: "holds no SQL statement", context: "prepare \(sql.prefix(60))")
+        }
         return (Statement(connection: self, handle: statement, sql: sql), moreFollow)
     }
 

@@ -17,8 +17,9 @@ struct ApplicationSignals {
     }
 
     mutating func look(at now: ContinuousClock.Instant) -> WritebackController.Look {
-        WritebackController.Look(commits: walIndex.changeCounter(), stallMicroseconds: pressure?.someTotal(),
-                                 filesChanged: activity.isWriting(at: now))
+        WritebackController.Look(
+            commits: walIndex.changeCounter(), stallMicroseconds: pressure?.someTotal(),
+            filesChanged: activity.isWriting(at: now))
     }
 
     func close() {
@@ -64,8 +65,11 @@ struct WALIndexHeader {
     /// copies differ (a writer is between them) or the header is not set up.
     static func changeCounter(_ header: [UInt8]) -> UInt32? {
         guard header.count >= 96, header[0..<48].elementsEqual(header[48..<96]) else { return nil }
-        let word = { (offset: Int) in header.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: UInt32.self) } }
-        guard word(0) == version, header[12] == 1 /* isInit */ else { return nil }
+        let word = { (offset: Int) in
+            header.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: UInt32.self) }
+        }
+        // Byte 12 is isInit.
+        guard word(0) == version, header[12] == 1 else { return nil }
         return word(8)
     }
 
@@ -103,7 +107,8 @@ struct IOPressure {
     /// Reads `some avg10=0.00 avg60=0.00 avg300=0.00 total=12345` (the first line).
     static func someTotal(_ text: String) -> UInt64? {
         guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("some ") }),
-              let field = line.split(separator: " ").first(where: { $0.hasPrefix("total=") }) else { return nil }
+            let field = line.split(separator: " ").first(where: { $0.hasPrefix("total=") })
+        else { return nil }
         return UInt64(field.dropFirst("total=".count))
     }
 
@@ -124,8 +129,10 @@ struct WriteActivity {
     ///     wall clock, which modification times use). A file modified within `calmAfter` before
     ///     it counts as a write then, so a copy that starts while the application writes is
     ///     paced from its first byte.
-    init(database: String, calmAfter: Duration, now: ContinuousClock.Instant = .now,
-         wallClock: Int64 = FileSystem.wallClockNanoseconds()) {
+    init(
+        database: String, calmAfter: Duration, now: ContinuousClock.Instant = .now,
+        wallClock: Int64 = FileSystem.wallClockNanoseconds()
+    ) {
         paths = [database, database + "-wal"]
         self.calmAfter = calmAfter
         seen = paths.map(FileSystem.modificationTime(ofNonEmpty:))
@@ -139,7 +146,10 @@ struct WriteActivity {
 
     mutating func isWriting(at now: ContinuousClock.Instant) -> Bool {
         let current = paths.map(FileSystem.modificationTime(ofNonEmpty:))
-        if current != seen { seen = current; lastChange = now }
+        if current != seen {
+            seen = current
+            lastChange = now
+        }
         guard let lastChange else { return false }
         return now - lastChange < calmAfter
     }

@@ -1,5 +1,5 @@
-import Glibc
 import FoundationEssentials
+import Glibc
 import SystemCalls
 
 /// What opening the application's live database would do, looked at before SQLite opens it.
@@ -34,32 +34,49 @@ public enum LiveDatabase {
 
     /// Looks at `database` as `identity` would open it: can it reach and read the file, and
     /// would an open create side files the application could not use. Opens nothing with SQLite.
-    public static func inspect(_ database: String, as identity: ProcessIdentity = .current()) throws(Refusal) -> Inspection {
+    public static func inspect(
+        _ database: String, as identity: ProcessIdentity = .current()
+    ) throws(Refusal) -> Inspection {
         let who = ProcessIdentity.describe(uid: identity.uid)
         var info = stat()
         switch PathAccess.lookup(database) {
         case .found(let found):
             info = found
         case .missing:
-            if let hidden = PathAccess.hiddenBySandbox(database) { throw Refusal(kind: .permission, message: "database \(hidden)") }
-            throw Refusal(kind: .missing, message: "database \(database) does not exist; check database.path in the main configuration")
+            if let hidden = PathAccess.hiddenBySandbox(database) {
+                throw Refusal(kind: .permission, message: "database \(hidden)")
+            }
+            throw Refusal(
+                kind: .missing,
+                message: "database \(database) does not exist; check database.path in the main configuration")
         case .unreachable(let error):
-            if let hidden = PathAccess.hiddenBySandbox(database) { throw Refusal(kind: .permission, message: "database \(hidden)") }
+            if let hidden = PathAccess.hiddenBySandbox(database) {
+                throw Refusal(kind: .permission, message: "database \(hidden)")
+            }
             let blocking = PathAccess.blockingAncestor(of: database).map { ": \($0) does not let it through" } ?? ""
-            throw Refusal(kind: .permission, message: "database \(database) cannot be reached by \(who) (\(String(cString: strerror(error))))\(blocking); "
-                          + "the services run as the database's owner once `dbbackup apply` has run; otherwise give \(who) access to the directories above it")
+            throw Refusal(
+                kind: .permission,
+                message:
+                    "database \(database) cannot be reached by \(who) (\(String(cString: strerror(error))))\(blocking); "
+                    + "the services run as the database's owner once `dbbackup apply` has run; otherwise give \(who) access to the directories above it"
+            )
         }
         let fd: Int32
         do {
             fd = try FileSystem.open(database, O_RDONLY)
         } catch {
-            throw Refusal(kind: .permission, message: "database \(PathAccess.describe(database)) cannot be read by \(who) (\(SystemError.text(error.errno))); "
-                          + "the services run as the database's owner once `dbbackup apply` has run, or run this as \(ProcessIdentity.describe(uid: info.st_uid))")
+            throw Refusal(
+                kind: .permission,
+                message:
+                    "database \(PathAccess.describe(database)) cannot be read by \(who) (\(SystemError.text(error.errno))); "
+                    + "the services run as the database's owner once `dbbackup apply` has run, or run this as \(ProcessIdentity.describe(uid: info.st_uid))"
+            )
         }
         let wal = isWAL(fd)
         FileSystem.close(fd)
         let created = wal ? ["-wal", "-shm"].filter { !FileSystem.exists(database + $0) } : []
-        let inspection = Inspection(owner: info.st_uid, group: info.st_gid, mode: info.st_mode & 0o7777, wal: wal, created: created)
+        let inspection = Inspection(
+            owner: info.st_uid, group: info.st_gid, mode: info.st_mode & 0o7777, wal: wal, created: created)
         if !created.isEmpty, let problem = sideFileProblem(database, inspection, identity) {
             throw Refusal(kind: .permission, message: problem)
         }
@@ -88,14 +105,17 @@ public enum LiveDatabase {
         let names = inspection.created.map { FileSystem.name(of: database) + $0 }.joined(separator: " and ")
         let opening = "reading \(database) (a WAL database that nobody has open right now) creates \(names) beside it"
         let owner = ProcessIdentity.describe(uid: inspection.owner)
-        let fix = "run the backup as the database's owner: `dbbackup apply` makes the services run as it; by hand, run it as that user or as root"
+        let fix =
+            "run the backup as the database's owner: `dbbackup apply` makes the services run as it; by hand, run it as that user or as root"
         let sqliteChowns = identity.uid == 0 && identity.canChown  // SQLite gives them to the database's owner itself.
         if !sqliteChowns && identity.uid != inspection.owner {
-            return "\(opening), and they would belong to \(ProcessIdentity.describe(uid: identity.uid)), not to the database's owner \(owner), "
+            return
+                "\(opening), and they would belong to \(ProcessIdentity.describe(uid: identity.uid)), not to the database's owner \(owner), "
                 + "so the application could no longer write its database; nothing was created. Fix: \(fix)"
         }
         if case .fileSystem(let point)? = PathAccess.readOnly(directory) {
-            return "\(opening), but the file system at \(point) is mounted read-only (SQLite cannot read a WAL database there without them). "
+            return
+                "\(opening), but the file system at \(point) is mounted read-only (SQLite cannot read a WAL database there without them). "
                 + "Remount it read-write (mount -o remount,rw \(point)); if it must stay read-only, take the database out of WAL mode before "
                 + "mounting it so (sqlite3 \(database) 'PRAGMA journal_mode=DELETE'), or keep its -wal and -shm files beside it"
         }
@@ -108,7 +128,8 @@ public enum LiveDatabase {
         let directoryInfo = try? Syscalls.status(directory)
         let inherited = directoryInfo.map { $0.st_mode & S_ISGID != 0 } == true ? directoryInfo!.st_gid : identity.gid
         guard !groupMatters || inherited == inspection.group else {
-            return "\(opening), and they would get group \(ProcessIdentity.describe(gid: inherited)) instead of the database's \(ProcessIdentity.describe(gid: inspection.group)) "
+            return
+                "\(opening), and they would get group \(ProcessIdentity.describe(gid: inherited)) instead of the database's \(ProcessIdentity.describe(gid: inspection.group)) "
                 + "(mode 0\(String(inspection.mode, radix: 8)) gives that group access), so the application's group could no longer write them; nothing was created. "
                 + "Fix: \(fix) (the services also take the database's group)"
         }

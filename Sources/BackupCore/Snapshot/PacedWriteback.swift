@@ -1,9 +1,9 @@
-import Glibc
 import Dispatch
+import Glibc
 import Logging
 import Synchronization
-import Threads
 import SystemCalls
+import Threads
 
 /// Puts a snapshot that is kept (a directory backup) onto the disk, at the pace the
 /// application can bear while it writes too.
@@ -80,86 +80,92 @@ final class PacedWriteback: Sendable {
         guard let fd = try? FileSystem.open(file, O_RDONLY) else { return nil }
         let shared = shared
         // Never on the caller's thread: the loop ends only when the caller says so.
-        guard let thread = JoinableThread(ownThread: {
-            defer { FileSystem.close(fd) }
-            var signals = pace.map { _ in ApplicationSignals(database: database) }
-            defer { signals?.close() }
-            var controller = pace.map { WritebackController(ceiling: $0, tick: tick) }
-            var flushed: Int64 = 0
-            // The end of what was handed to the disk at each of the last ticks.
-            var handed: [Int64] = []
-            // Since when the file holds data not yet on disk.
-            var dirtySince: ContinuousClock.Instant?
-            var report = Report()
-            while true {
-                var (phase, behind) = shared.progress.withLock { ($0.phase, $0.behind) }
-                if phase == .cancelled { return }
-                let now = ContinuousClock.now
-                let size = FileSystem.size(of: fd) ?? flushed
-                if size > flushed && dirtySince == nil { dirtySince = now }
-                let age = dirtySince.map { now - $0 } ?? .zero
-                if size - flushed > PacedWriteback.maxBacklog { behind = true }
-                // While the copy is made, nothing goes to disk: it ends the read transaction
-                // sooner, and the application's commits meanwhile wait for nothing of ours.
-                var holding = phase == .copying && !behind && age < PacedWriteback.dirtyFor / 2
-                var target = size
-                if holding, var current = controller, let look = signals?.look(at: now) {
-                    // Only while the application writes: with it quiet, the copy goes to disk
-                    // as it is made, the fastest way.
-                    holding = current.isWriting(at: now, look: look)
-                    if holding { target = flushed }
-                    controller = current
-                } else if holding {
-                    holding = false
-                } else if var current = controller, let look = signals?.look(at: now) {
-                    let decisions = current.decisions
-                    let deadline = PacedWriteback.deadlineRate(pending: size - flushed, age: age, tick: tick)
-                    target = current.target(flushed: flushed, size: size, at: now, look: look, minimumRate: deadline)
-                    if current.decisions != decisions {
-                        // Once a second at most, at debug level (DBBACKUP_LOG_LEVEL=debug).
-                        let kept = current.lastKept.map { "the application kept \(Int($0 * 100))% of its commits" } ?? "no measure"
-                        Self.logger.debug("pacing: \(kept) (\(current.signal)); now \(max(current.rate, deadline) >> 20) MiB/s")
+        guard
+            let thread = JoinableThread(ownThread: {
+                defer { FileSystem.close(fd) }
+                var signals = pace.map { _ in ApplicationSignals(database: database) }
+                defer { signals?.close() }
+                var controller = pace.map { WritebackController(ceiling: $0, tick: tick) }
+                var flushed: Int64 = 0
+                // The end of what was handed to the disk at each of the last ticks.
+                var handed: [Int64] = []
+                // Since when the file holds data not yet on disk.
+                var dirtySince: ContinuousClock.Instant?
+                var report = Report()
+                while true {
+                    var (phase, behind) = shared.progress.withLock { ($0.phase, $0.behind) }
+                    if phase == .cancelled { return }
+                    let now = ContinuousClock.now
+                    let size = FileSystem.size(of: fd) ?? flushed
+                    if size > flushed && dirtySince == nil { dirtySince = now }
+                    let age = dirtySince.map { now - $0 } ?? .zero
+                    if size - flushed > PacedWriteback.maxBacklog { behind = true }
+                    // While the copy is made, nothing goes to disk: it ends the read transaction
+                    // sooner, and the application's commits meanwhile wait for nothing of ours.
+                    var holding = phase == .copying && !behind && age < PacedWriteback.dirtyFor / 2
+                    var target = size
+                    if holding, var current = controller, let look = signals?.look(at: now) {
+                        // Only while the application writes: with it quiet, the copy goes to disk
+                        // as it is made, the fastest way.
+                        holding = current.isWriting(at: now, look: look)
+                        if holding { target = flushed }
+                        controller = current
+                    } else if holding {
+                        holding = false
+                    } else if var current = controller, let look = signals?.look(at: now) {
+                        let decisions = current.decisions
+                        let deadline = PacedWriteback.deadlineRate(pending: size - flushed, age: age, tick: tick)
+                        target = current.target(
+                            flushed: flushed, size: size, at: now, look: look, minimumRate: deadline)
+                        if current.decisions != decisions {
+                            // Once a second at most, at debug level (DBBACKUP_LOG_LEVEL=debug).
+                            let kept =
+                                current.lastKept.map { "the application kept \(Int($0 * 100))% of its commits" }
+                                ?? "no measure"
+                            Self.logger.debug(
+                                "pacing: \(kept) (\(current.signal)); now \(max(current.rate, deadline) >> 20) MiB/s")
+                        }
+                        if current.paces {
+                            report.pacedTicks += 1
+                            if current.pausing { report.pausedTicks += 1 }
+                            report.mostInOneTick = max(report.mostInOneTick, target - flushed)
+                            report.slowest = min(report.slowest ?? current.rate, current.rate)
+                            report.fastest = max(report.fastest ?? current.rate, current.rate)
+                            report.deadline = max(report.deadline, deadline)
+                        }
+                        controller = current
                     }
-                    if current.paces {
-                        report.pacedTicks += 1
-                        if current.pausing { report.pausedTicks += 1 }
-                        report.mostInOneTick = max(report.mostInOneTick, target - flushed)
-                        report.slowest = min(report.slowest ?? current.rate, current.rate)
-                        report.fastest = max(report.fastest ?? current.rate, current.rate)
-                        report.deadline = max(report.deadline, deadline)
+                    if target > flushed {
+                        FileSystem.startWriteback(fd, flushed..<target)
+                        flushed = target
                     }
-                    controller = current
+                    if let current = controller, current.paces, !holding {
+                        // At most two ticks' worth on its way to the disk; all of it written
+                        // before a pause, so that the pause shows the application alone.
+                        handed.append(flushed)
+                        let settled = current.pausing ? flushed : handed.count > 2 ? handed[handed.count - 3] : 0
+                        FileSystem.waitForWriteback(fd, 0..<settled)
+                        if handed.count > 3 { handed.removeFirst(handed.count - 3) }
+                    } else {
+                        handed.removeAll()
+                    }
+                    if flushed >= size && dirtySince != nil {
+                        // All handed over. Paced: once written, the file is clean, and a copy that
+                        // ran ahead may go on. Unpaced, nothing waits: the disk is kept busy.
+                        if behind || controller?.paces == true { FileSystem.waitForWriteback(fd, 0..<flushed) }
+                        (dirtySince, behind) = (nil, false)
+                    }
+                    shared.progress.withLock {
+                        $0.flushed = flushed
+                        $0.written = size
+                        $0.behind = behind
+                        $0.report = report
+                    }
+                    if phase == .draining && flushed >= size { return }
+                    _ = shared.wake.wait(timeout: .now() + .nanoseconds(Int(WritebackController.seconds(tick) * 1e9)))
                 }
-                if target > flushed {
-                    FileSystem.startWriteback(fd, flushed..<target)
-                    flushed = target
-                }
-                if let current = controller, current.paces, !holding {
-                    // At most two ticks' worth on its way to the disk; all of it written
-                    // before a pause, so that the pause shows the application alone.
-                    handed.append(flushed)
-                    let settled = current.pausing ? flushed : handed.count > 2 ? handed[handed.count - 3] : 0
-                    FileSystem.waitForWriteback(fd, 0..<settled)
-                    if handed.count > 3 { handed.removeFirst(handed.count - 3) }
-                } else {
-                    handed.removeAll()
-                }
-                if flushed >= size && dirtySince != nil {
-                    // All handed over. Paced: once written, the file is clean, and a copy that
-                    // ran ahead may go on. Unpaced, nothing waits: the disk is kept busy.
-                    if behind || controller?.paces == true { FileSystem.waitForWriteback(fd, 0..<flushed) }
-                    (dirtySince, behind) = (nil, false)
-                }
-                shared.progress.withLock {
-                    $0.flushed = flushed
-                    $0.written = size
-                    $0.behind = behind
-                    $0.report = report
-                }
-                if phase == .draining && flushed >= size { return }
-                _ = shared.wake.wait(timeout: .now() + .nanoseconds(Int(WritebackController.seconds(tick) * 1e9)))
-            }
-        }) else {
+            })
+        else {
             FileSystem.close(fd)
             return nil
         }

@@ -1,13 +1,16 @@
-import Glibc
 import CSQLite
+import Glibc
 import Hashing
-import Threads
 import SystemCalls
+import Threads
 
 /// Why a snapshot could not be taken. Each case says what the sysadmin can do about it.
 public struct SnapshotError: Error, CustomStringConvertible, Sendable {
     /// `declined`: the caller's `beforeCopy` ended the snapshot (see `cause`).
-    public enum Code: Sendable { case missingDatabase, notADatabase, busy, versionQuery, verification, noSpace, replaced, io, permission, declined }
+    public enum Code: Sendable {
+        case missingDatabase, notADatabase, busy, versionQuery, verification, noSpace, replaced, io, permission,
+            declined
+    }
     public let code: Code
     public let message: String
     /// For `.declined`: the error `beforeCopy` threw.
@@ -128,7 +131,9 @@ public enum Snapshot {
             throw SnapshotError(code: error.kind == .missing ? .missingDatabase : .permission, message: error.message)
         }
         guard let identity = FileSystem.identity(of: database) else {
-            throw SnapshotError(code: .missingDatabase, message: "database \(database) does not exist; check database.path in the main configuration")
+            throw SnapshotError(
+                code: .missingDatabase,
+                message: "database \(database) does not exist; check database.path in the main configuration")
         }
         var writeback: PacedWriteback?
         // Made once the copy's plan is known: with parts, the whole file's MD5 is not needed.
@@ -138,30 +143,38 @@ public enum Snapshot {
         defer { following?.cancel() }
         let method: Method
         do {
-            method = try copy(database, identity: identity, to: staging, busyTimeoutMilliseconds: busyTimeoutMilliseconds,
-                              pagesPerStep: pagesPerStep, versionQuery: beforeCopy == nil ? nil : .some(versionQuery),
-                              progress: progress, landed: { following?.landed($0) },
-                              begin: { plan in
-                var parts: PartDigests?
-                if let plan, let beforeCopy {
-                    planned = plan
-                    do {
-                        parts = try beforeCopy(plan)
-                    } catch {
-                        throw SnapshotError(code: .declined, message: "\(error)", cause: error)
+            method = try copy(
+                database, identity: identity, to: staging, busyTimeoutMilliseconds: busyTimeoutMilliseconds,
+                pagesPerStep: pagesPerStep, versionQuery: beforeCopy == nil ? nil : .some(versionQuery),
+                progress: progress, landed: { following?.landed($0) },
+                begin: { plan in
+                    var parts: PartDigests?
+                    if let plan, let beforeCopy {
+                        planned = plan
+                        do {
+                            parts = try beforeCopy(plan)
+                        } catch {
+                            throw SnapshotError(code: .declined, message: "\(error)", cause: error)
+                        }
                     }
+                    following = StagingDigests(
+                        of: staging, algorithms: md5 && parts == nil ? [.sha256, .md5] : [.sha256], parts: parts)
+                },
+                startWriteback: { path in
+                    writeback = durable ? PacedWriteback(file: path, database: database, pace: pace) : nil
+                    return writeback
                 }
-                following = StagingDigests(of: staging, algorithms: md5 && parts == nil ? [.sha256, .md5] : [.sha256], parts: parts)
-            }) { path in
-                writeback = durable ? PacedWriteback(file: path, database: database, pace: pace) : nil
-                return writeback
-            }
+            )
             // The copy came from the file that was open. If the path now names another file, or
             // none, the application was given a different database meanwhile (a restore, a
             // deploy): this copy would be a backup of the wrong thing.
             guard FileSystem.identity(of: database) == identity else {
                 writeback?.cancel()
-                throw SnapshotError(code: .replaced, message: "\(database) was deleted or replaced while it was being copied; nothing was stored, run the backup again")
+                throw SnapshotError(
+                    code: .replaced,
+                    message:
+                        "\(database) was deleted or replaced while it was being copied; nothing was stored, run the backup again"
+                )
             }
         } catch let error as SnapshotError {
             throw error
@@ -178,28 +191,38 @@ public enum Snapshot {
             throw SnapshotError(code: .io, message: "snapshot of \(database) failed: the copy never started")
         }
         digests.complete()
-        let sync = durable ? JoinableThread { [writeback] in
-            writeback?.finish()
-            try FileSystem.fsyncFile(staging)
-        } : nil
+        let sync =
+            durable
+            ? JoinableThread { [writeback] in
+                writeback?.finish()
+                try FileSystem.fsyncFile(staging)
+            } : nil
         let verified = Swift.Result { () throws(SnapshotError) -> String in
             let version = try verify(staging, versionQuery: versionQuery)
             if let planned, planned.version != version {
-                throw SnapshotError(code: .versionQuery, message: "the schema version read from the database inside the snapshot's transaction (\(planned.version)) "
-                                    + "differs from the one read from its copy (\(version)), which is the same point in time; "
-                                    + "database.version_query must depend on the data alone (not on the time, a random value or the connection)")
+                throw SnapshotError(
+                    code: .versionQuery,
+                    message:
+                        "the schema version read from the database inside the snapshot's transaction (\(planned.version)) "
+                        + "differs from the one read from its copy (\(version)), which is the same point in time; "
+                        + "database.version_query must depend on the data alone (not on the time, a random value or the connection)"
+                )
             }
             return version
         }
         // A copy that failed its check is not worth writing out at the application's pace.
-        if case .failure = verified { writeback?.cancel(); digests.cancel() }
+        if case .failure = verified {
+            writeback?.cancel()
+            digests.cancel()
+        }
         // Every thread is joined before anything is thrown: none outlives the staging file.
         let (digestResults, syncResult) = (digests.results(), sync?.join())
         let hashed = Swift.Result {
             let (sha256, size) = try digestResults[0].get()
             try syncResult?.get()
             // No whole-file MD5 when the parts were hashed instead (their MD5s are what is sent).
-            return FileDigests(sha256: sha256, md5: digestResults.count > 1 ? try digestResults[1].get().digest : nil, size: size)
+            return FileDigests(
+                sha256: sha256, md5: digestResults.count > 1 ? try digestResults[1].get().digest : nil, size: size)
         }
         let version = try verified.get()
         switch hashed {
@@ -220,10 +243,13 @@ public enum Snapshot {
     /// `versionQuery`: nil to skip the plan; otherwise the version is read from the source
     /// (`.some(nil)`: PRAGMA user_version) and `begin` gets the plan. `begin` runs once the
     /// transaction is open, before the first byte is copied.
-    private static func copy(_ database: String, identity: [UInt64], to staging: String, busyTimeoutMilliseconds: Int32,
-                             pagesPerStep: Int32, versionQuery: String??, progress: (Int, Int) -> Void, landed: (Int64) -> Void,
-                             begin: (Plan?) throws -> Void, startWriteback: (String) -> PacedWriteback?) throws -> Method {
-        let source = try SQLiteConnection(path: database, mode: .readOnly, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
+    private static func copy(
+        _ database: String, identity: [UInt64], to staging: String, busyTimeoutMilliseconds: Int32,
+        pagesPerStep: Int32, versionQuery: String??, progress: (Int, Int) -> Void, landed: (Int64) -> Void,
+        begin: (Plan?) throws -> Void, startWriteback: (String) -> PacedWriteback?
+    ) throws -> Method {
+        let source = try SQLiteConnection(
+            path: database, mode: .readOnly, busyTimeoutMilliseconds: busyTimeoutMilliseconds)
         // Created here, not by SQLite, so that it is never readable by others (backups hold
         // the application's data).
         let output = try FileSystem.open(staging, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o600)
@@ -240,7 +266,9 @@ public enum Snapshot {
         // paced disk. In rollback-journal mode its writers wait for the copy: it never waits.
         let applicationWritesDuringCopy = try source.scalar("PRAGMA journal_mode") == "wal"
         let waitForDisk = {
-            while applicationWritesDuringCopy, let writeback, writeback.isBehind { Syscalls.sleep(for: .milliseconds(10)) }
+            while applicationWritesDuringCopy, let writeback, writeback.isBehind {
+                Syscalls.sleep(for: .milliseconds(10))
+            }
         }
 
         let image = try FileImage(of: database, identity: identity, source: source, wal: applicationWritesDuringCopy)
@@ -254,8 +282,9 @@ public enum Snapshot {
                 let pageSize = try source.scalar("PRAGMA page_size").flatMap(Int64.init) ?? 0
                 size = pageSize * (try source.scalar("PRAGMA page_count").flatMap(Int64.init) ?? 0)
             }
-            plan = Plan(version: try version(of: source, versionQuery: versionQuery, what: "the database"), size: size,
-                        method: image == nil ? .onlineBackup : .fileCopy)
+            plan = Plan(
+                version: try version(of: source, versionQuery: versionQuery, what: "the database"), size: size,
+                method: image == nil ? .onlineBackup : .fileCopy)
         }
         try begin(plan)
 
@@ -323,17 +352,20 @@ public enum Snapshot {
             if wal {
                 do {
                     guard try FileSystem.size(database + "-wal") == 0 else { return nil }
-                } catch where error.errno == ENOENT {
+                } catch  where error.errno == ENOENT {
                     // No WAL at all.
                 } catch {
                     return nil
                 }
             }
             guard let pageSize = try source.scalar("PRAGMA page_size").flatMap(Int64.init),
-                  let pages = try source.scalar("PRAGMA page_count").flatMap(Int64.init), pageSize > 0 else { return nil }
+                let pages = try source.scalar("PRAGMA page_count").flatMap(Int64.init), pageSize > 0
+            else { return nil }
             let descriptor = try FileSystem.open(database, O_RDONLY)
             // The file SQLite holds the transaction on, and long enough.
-            guard FileSystem.identity(of: descriptor) == identity, (FileSystem.size(of: descriptor) ?? 0) >= pages * pageSize else {
+            guard FileSystem.identity(of: descriptor) == identity,
+                (FileSystem.size(of: descriptor) ?? 0) >= pages * pageSize
+            else {
                 FileSystem.close(descriptor)
                 return nil
             }
@@ -369,7 +401,11 @@ public enum Snapshot {
         do {
             value = try connection.scalar(versionQuery)
         } catch {
-            throw SnapshotError(code: .versionQuery, message: "database.version_query failed on \(what): \(error.message); fix the query in the main configuration")
+            throw SnapshotError(
+                code: .versionQuery,
+                message:
+                    "database.version_query failed on \(what): \(error.message); fix the query in the main configuration"
+            )
         }
         if let problem = VersionQuery.valueProblem(value) {
             throw SnapshotError(code: .versionQuery, message: "database.version_query \(problem)")
@@ -379,10 +415,15 @@ public enum Snapshot {
 
     private static func classify(_ error: SQLiteError, database: String, staging: String) -> SnapshotError {
         if error.isNotADatabase {
-            return SnapshotError(code: .notADatabase, message: "\(database) is not an SQLite database or is damaged: \(error.message)")
+            return SnapshotError(
+                code: .notADatabase, message: "\(database) is not an SQLite database or is damaged: \(error.message)")
         }
         if error.isBusy {
-            return SnapshotError(code: .busy, message: "\(database) stayed locked by another connection longer than the busy timeout; try again, or raise database.busy_timeout")
+            return SnapshotError(
+                code: .busy,
+                message:
+                    "\(database) stayed locked by another connection longer than the busy timeout; try again, or raise database.busy_timeout"
+            )
         }
         if error.isDiskFull {
             return .noSpace(at: staging)
@@ -400,25 +441,35 @@ public enum Snapshot {
         let mount: String
         switch readOnly {
         case .fileSystem(let point)?: mount = "the file system at \(point) is mounted read-only"
-        case .thisMount(let point)? where PathAccess.inService: mount = "\(directory) is read-only in the service's sandbox (\(point) is not among the generated ReadWritePaths=; run: dbbackup apply)"
+        case .thisMount(let point)? where PathAccess.inService:
+            mount =
+                "\(directory) is read-only in the service's sandbox (\(point) is not among the generated ReadWritePaths=; run: dbbackup apply)"
         case .thisMount(let point)?: mount = "\(point) is a read-only mount"
         case nil: mount = ""
         }
         switch error.code {
         case SQLITE_READONLY | (3 << 8):  // SQLITE_READONLY_ROLLBACK
-            let cause = "\(database)-journal is a hot journal: a writer stopped in the middle of a transaction, and the database cannot be read until that transaction is rolled back, which a read-only reader such as a backup may not do"
-            let fix = readOnly == nil
+            let cause =
+                "\(database)-journal is a hot journal: a writer stopped in the middle of a transaction, and the database cannot be read until that transaction is rolled back, which a read-only reader such as a backup may not do"
+            let fix =
+                readOnly == nil
                 ? "let the application open the database once (SQLite rolls the journal back), or open it read-write once as its owner: sqlite3 \(database) 'PRAGMA user_version'"
                 : "\(mount), so nobody can roll it back there: remount it read-write and open the database once (sqlite3 \(database) 'PRAGMA user_version'); copying the file alone would give a damaged backup"
-            return SnapshotError(code: .io, message: "snapshot of \(database) failed: \(cause); \(fix) (SQLite code \(error.code))")
+            return SnapshotError(
+                code: .io, message: "snapshot of \(database) failed: \(cause); \(fix) (SQLite code \(error.code))")
         case SQLITE_CANTOPEN, SQLITE_READONLY | (6 << 8), SQLITE_READONLY | (5 << 8), SQLITE_READONLY | (1 << 8):
             // CANTOPEN, READONLY_DIRECTORY, READONLY_CANTINIT, READONLY_RECOVERY
             guard LiveDatabase.isWAL(database) else { return nil }
-            let cause = "\(database) is a WAL database, and a reader needs \(FileSystem.name(of: database))-wal and -shm beside it, which SQLite could not create or set up"
-            let fix = readOnly == nil
+            let cause =
+                "\(database) is a WAL database, and a reader needs \(FileSystem.name(of: database))-wal and -shm beside it, which SQLite could not create or set up"
+            let fix =
+                readOnly == nil
                 ? "\(PathAccess.unwritableReason(directory).map { "\(directory) \($0)" } ?? "check the owner and mode of the files beside it")"
                 : "\(mount); make it writable, or take the database out of WAL mode before it goes read-only: sqlite3 \(database) 'PRAGMA journal_mode=DELETE'"
-            return SnapshotError(code: .permission, message: "snapshot of \(database) failed: \(cause); \(fix) (SQLite code \(error.code): \(error.message))")
+            return SnapshotError(
+                code: .permission,
+                message:
+                    "snapshot of \(database) failed: \(cause); \(fix) (SQLite code \(error.code): \(error.message))")
         default:
             return nil
         }
@@ -428,9 +479,10 @@ public enum Snapshot {
 /// Schema versions go into file names, so they are restricted to a safe alphabet.
 public enum SchemaVersion {
     public static func isValid(_ version: String) -> Bool {
-        !version.isEmpty && version.utf8.count <= 64 && version.utf8.allSatisfy { byte in
-            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a)
-                || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
-        }
+        !version.isEmpty && version.utf8.count <= 64
+            && version.utf8.allSatisfy { byte in
+                (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a)
+                    || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
+            }
     }
 }

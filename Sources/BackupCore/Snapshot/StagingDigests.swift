@@ -1,9 +1,9 @@
-import Glibc
 import Dispatch
+import Glibc
 import Hashing
 import Synchronization
-import Threads
 import SystemCalls
+import Threads
 
 /// The digests of a staging file, each computed on a thread of its own (SHA-256 and MD5 run
 /// side by side, and beside the copy and its verification).
@@ -74,7 +74,9 @@ final class StagingDigests {
     init(of path: String, algorithms: [Digest.Algorithm], parts: Snapshot.PartDigests? = nil) {
         self.path = path
         self.algorithms = algorithms
-        var followers = algorithms.map { Follower(algorithm: $0, whole: true, parts: parts != nil && ($0 == .sha256 || $0 == .md5)) }
+        var followers = algorithms.map {
+            Follower(algorithm: $0, whole: true, parts: parts != nil && ($0 == .sha256 || $0 == .md5))
+        }
         if parts != nil {
             for algorithm in [Digest.Algorithm.sha256, .md5] where !algorithms.contains(algorithm) {
                 followers.append(Follower(algorithm: algorithm, whole: false, parts: true))
@@ -85,9 +87,11 @@ final class StagingDigests {
         self.shared = shared
         var started: [JoinableThread<(digest: [UInt8], size: Int64)>] = []
         for (index, follower) in followers.enumerated() {
-            guard let thread = JoinableThread(ownThread: { [path] in
-                try Self.follow(path, follower, shared: shared, wake: shared.wakes[index])
-            }) else { break }
+            guard
+                let thread = JoinableThread(ownThread: { [path] in
+                    try Self.follow(path, follower, shared: shared, wake: shared.wakes[index])
+                })
+            else { break }
             started.append(thread)
         }
         if started.count < followers.count {
@@ -114,7 +118,9 @@ final class StagingDigests {
             // No thread could follow the copy: read the finished file now (on the caller's
             // thread where no thread can be created).
             threads = followers.enumerated().map { index, follower in
-                JoinableThread { [path, shared] in try Self.follow(path, follower, shared: shared, wake: shared.wakes[index]) }
+                JoinableThread { [path, shared] in
+                    try Self.follow(path, follower, shared: shared, wake: shared.wakes[index])
+                }
             }
         }
     }
@@ -133,8 +139,10 @@ final class StagingDigests {
         for thread in threads { _ = thread.join() }
     }
 
-    private static func follow(_ path: String, _ follower: Follower, shared: Shared,
-                               wake: DispatchSemaphore) throws -> (digest: [UInt8], size: Int64) {
+    private static func follow(
+        _ path: String, _ follower: Follower, shared: Shared,
+        wake: DispatchSemaphore
+    ) throws -> (digest: [UInt8], size: Int64) {
         let algorithm = follower.algorithm
         var digest: Digest? = follower.whole ? Digest(algorithm) : nil
         let partSize = follower.parts ? shared.parts?.partSize : nil
@@ -162,9 +170,12 @@ final class StagingDigests {
             var want = end.map { Int(min(Int64(capacity), $0 - offset)) } ?? capacity
             // A read never spans two parts.
             if let partSize { want = Int(min(Int64(want), partStart + partSize - offset)) }
-            let got = try Syscalls.read(fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want]), at: offset, path: path)
+            let got = try Syscalls.read(
+                fd, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want]), at: offset, path: path)
             if got == 0 {
-                guard end == nil else { throw SystemError(operation: "read (the file ended early)", path: path, errno: EIO) }
+                guard end == nil else {
+                    throw SystemError(operation: "read (the file ended early)", path: path, errno: EIO)
+                }
                 // The last part: what is left, or the one empty part of an empty file.
                 if partSize != nil, offset > partStart || partIndex == 0, let last = part.take() {
                     shared.part(partIndex, length: offset - partStart, algorithm, last.finalize())

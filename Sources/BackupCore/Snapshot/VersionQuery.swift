@@ -1,7 +1,8 @@
 /// `database.version_query`: the SQL that reads the schema version, run on each snapshot.
 /// It must be one statement that only reads and returns one column, whose value can name a file.
 public enum VersionQuery {
-    public static let fix = "give one SELECT that returns the version, e.g. SELECT max(version) FROM schema_migrations; or remove it to use PRAGMA user_version"
+    public static let fix =
+        "give one SELECT that returns the version, e.g. SELECT max(version) FROM schema_migrations; or remove it to use PRAGMA user_version"
 
     /// Why `query` cannot read the schema version of `connection`'s database, or nil. Throws
     /// what is not the query's fault (a locked or damaged database).
@@ -9,7 +10,7 @@ public enum VersionQuery {
         let prepared: (statement: Statement, moreFollow: Bool)
         do {
             prepared = try connection.prepareFirst(query)
-        } catch where error.isBusy || error.isNotADatabase {
+        } catch  where error.isBusy || error.isNotADatabase {
             throw error
         } catch {
             return "does not compile on \(connection.path): \(error.message)"
@@ -35,11 +36,12 @@ public enum VersionQuery {
     /// the application could not use, see `LiveDatabase`): the run reports that itself.
     public static func problem(_ query: String, onDatabaseAt path: String) -> String? {
         guard (try? LiveDatabase.inspect(path)) != nil,
-              let connection = try? SQLiteConnection(path: path, mode: .readOnly, busyTimeoutMilliseconds: 1000) else { return nil }
+            let connection = try? SQLiteConnection(path: path, mode: .readOnly, busyTimeoutMilliseconds: 1000)
+        else { return nil }
         do {
             if let problem = try problem(query, on: connection) { return problem }
             return valueProblem(try connection.scalar(query)).map { "\($0) (on \(path))" }
-        } catch where error.isBusy || error.isNotADatabase {
+        } catch  where error.isBusy || error.isNotADatabase {
             return nil
         } catch {
             return "fails on \(path): \(error.message)"

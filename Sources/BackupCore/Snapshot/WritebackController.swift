@@ -109,8 +109,10 @@ struct WritebackController {
     /// The file offset up to which the copy may be handed to the disk now, having handed it
     /// up to `flushed`, with `size` bytes copied. Call once a tick. `minimumRate`: what the
     /// caller must write at least (a deadline), whatever the application says.
-    mutating func target(flushed: Int64, size: Int64, at now: ContinuousClock.Instant, look: Look,
-                         minimumRate: Int64 = 0) -> Int64 {
+    mutating func target(
+        flushed: Int64, size: Int64, at now: ContinuousClock.Instant, look: Look,
+        minimumRate: Int64 = 0
+    ) -> Int64 {
         let (elapsed, previous, writing) = observe(at: now, look: look)
         let hasSignal = look.commits != nil || look.stallMicroseconds != nil
 
@@ -135,7 +137,9 @@ struct WritebackController {
         if let previous {
             var window = Window(seconds: elapsed, ticks: 1)
             if let before = previous.commits, let after = look.commits { window.commits = after &- before }
-            if let before = previous.stallMicroseconds, let after = look.stallMicroseconds, after >= before { window.stallMicroseconds = after - before }
+            if let before = previous.stallMicroseconds, let after = look.stallMicroseconds, after >= before {
+                window.stallMicroseconds = after - before
+            }
             if position < Self.pauseStart {
                 active.add(window)
             } else if position > Self.pauseStart {
@@ -184,7 +188,9 @@ struct WritebackController {
 
     /// Seconds since the last look, that look, and whether the application writes: it
     /// committed within `calmAfter` (with a counter), or its files changed (without).
-    private mutating func observe(at now: ContinuousClock.Instant, look: Look) -> (elapsed: Double, previous: Look?, writing: Bool) {
+    private mutating func observe(
+        at now: ContinuousClock.Instant, look: Look
+    ) -> (elapsed: Double, previous: Look?, writing: Bool) {
         // A clock that stands still (libfaketime's frozen clock in the tests, or a stalled
         // one) counts a tick per look, as the thread waited one: otherwise no budget would
         // ever build up, and a paced backup would never complete.
@@ -197,7 +203,8 @@ struct WritebackController {
         // before and stays connected (its WAL's time is recent) is not writing, and the
         // backup is not held back for a second.
         if previous == nil && look.filesChanged && look.commits == nil { lastCommit = now }
-        let writing = look.commits != nil && previous != nil
+        let writing =
+            look.commits != nil && previous != nil
             ? lastCommit.map { now - $0 < Self.calmAfter } ?? false
             : look.filesChanged
         return (elapsed, previous, writing)

@@ -41,8 +41,10 @@ protocol BackupStore {
     /// registry's claim of the name and always places. Throws `RunFailure` when it could
     /// not store; it then leaves nothing under the name it can remove (S3: one brief DELETE).
     /// Retries are the store's own business (S3 retries transient errors within its policy).
-    func place(staging: String, digests: FileDigests, at location: BackupLocation, attributes: BackupAttributes,
-               progress: @escaping (Int64, Int64) -> Void) throws(RunFailure) -> Bool
+    func place(
+        staging: String, digests: FileDigests, at location: BackupLocation, attributes: BackupAttributes,
+        progress: @escaping (Int64, Int64) -> Void
+    ) throws(RunFailure) -> Bool
 
     /// Deletes the backup at `location`, where it was stored even if the registration has
     /// moved since. A backup that is already gone counts as deleted (a retried delete must
@@ -64,18 +66,23 @@ protocol BackupStore {
     /// `placesWhileCopying(size:)` said so, before the first byte is copied; it must not wait
     /// for the store (the application may be waiting for the copy). `attributes.sha256` is
     /// not known yet (empty). `partStored` runs after each part the store accepted.
-    func startPlacing(at location: BackupLocation, size: Int64, staging: String, attributes: BackupAttributes,
-                      partStored: @escaping @Sendable () -> Void,
-                      progress: @escaping @Sendable (Int64, Int64) -> Void) throws(RunFailure) -> any PlacementInProgress
+    func startPlacing(
+        at location: BackupLocation, size: Int64, staging: String, attributes: BackupAttributes,
+        partStored: @escaping @Sendable () -> Void,
+        progress: @escaping @Sendable (Int64, Int64) -> Void
+    ) throws(RunFailure) -> any PlacementInProgress
 }
 
 extension BackupStore {
     func placesWhileCopying(size: Int64) -> Bool { false }
 
-    func startPlacing(at location: BackupLocation, size: Int64, staging: String, attributes: BackupAttributes,
-                      partStored: @escaping @Sendable () -> Void,
-                      progress: @escaping @Sendable (Int64, Int64) -> Void) throws(RunFailure) -> any PlacementInProgress {
-        throw RunFailure(.store, registration: attributes.registration, "\(provider) stores place finished backups only")
+    func startPlacing(
+        at location: BackupLocation, size: Int64, staging: String, attributes: BackupAttributes,
+        partStored: @escaping @Sendable () -> Void,
+        progress: @escaping @Sendable (Int64, Int64) -> Void
+    ) throws(RunFailure) -> any PlacementInProgress {
+        throw RunFailure(
+            .store, registration: attributes.registration, "\(provider) stores place finished backups only")
     }
 }
 
@@ -110,7 +117,10 @@ public struct BackupAttributes: Sendable, Equatable {
     /// Of the plain database, when the stored bytes are its compressed or encrypted form.
     public var plainSHA256: String?
 
-    public init(registration: String, trigger: BackupTrigger, version: String, createdAt: Timestamp, sha256: String, plainSHA256: String? = nil) {
+    public init(
+        registration: String, trigger: BackupTrigger, version: String, createdAt: Timestamp, sha256: String,
+        plainSHA256: String? = nil
+    ) {
         self.registration = registration
         self.trigger = trigger
         self.version = version
@@ -122,8 +132,10 @@ public struct BackupAttributes: Sendable, Equatable {
     /// As key-value pairs: extended attributes `user.dbbackup.KEY`, object metadata
     /// `x-amz-meta-dbbackup-KEY`.
     public var pairs: [(key: String, value: String)] {
-        [("registration", registration), ("trigger", trigger.rawValue), ("version", version),
-         ("created-at", createdAt.rfc3339), ("sha256", sha256)] + (plainSHA256.map { [("plain-sha256", $0)] } ?? [])
+        [
+            ("registration", registration), ("trigger", trigger.rawValue), ("version", version),
+            ("created-at", createdAt.rfc3339), ("sha256", sha256),
+        ] + (plainSHA256.map { [("plain-sha256", $0)] } ?? [])
     }
 
     /// S3 object metadata (`x-amz-meta-dbbackup-KEY`).
@@ -133,8 +145,13 @@ public struct BackupAttributes: Sendable, Equatable {
 
     /// What a store recorded beside an object or file, read back (`registry rebuild`,
     /// `restore` without a registry); nil fields were not recorded.
-    public static func recorded(in metadata: [String: String]) -> (registration: String?, trigger: BackupTrigger?, sha256: String?, plainSHA256: String?) {
-        (metadata["dbbackup-registration"], metadata["dbbackup-trigger"].flatMap(BackupTrigger.init(rawValue:)), metadata["dbbackup-sha256"],
-         metadata["dbbackup-plain-sha256"])
+    public static func recorded(
+        in metadata: [String: String]
+    ) -> (registration: String?, trigger: BackupTrigger?, sha256: String?, plainSHA256: String?) {
+        (
+            metadata["dbbackup-registration"], metadata["dbbackup-trigger"].flatMap(BackupTrigger.init(rawValue:)),
+            metadata["dbbackup-sha256"],
+            metadata["dbbackup-plain-sha256"]
+        )
     }
 }

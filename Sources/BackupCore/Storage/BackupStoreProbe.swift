@@ -1,5 +1,5 @@
-import Glibc
 import FoundationEssentials
+import Glibc
 import S3Client
 import SystemCalls
 
@@ -41,15 +41,27 @@ public struct BackupStoreProbe {
                 try FileSystem.unlinkIfPresent(path)
                 try FileSystem.fsyncDirectory(target.resolvedPath)
             } catch {
-                return [Step(action: "write \(path)", ok: true, detail: nil), Step(action: "remove \(path)", ok: false, detail: "\(error)")]
+                return [
+                    Step(action: "write \(path)", ok: true, detail: nil),
+                    Step(action: "remove \(path)", ok: false, detail: "\(error)"),
+                ]
             }
-            return [Step(action: "write \(path)", ok: true, detail: nil), Step(action: "remove \(path)", ok: true, detail: nil)]
+            return [
+                Step(action: "write \(path)", ok: true, detail: nil),
+                Step(action: "remove \(path)", ok: true, detail: nil),
+            ]
         case .s3(let target):
             var steps: [Step] = []
             var secret = ""
             if !target.settings.usesInstanceCredentials {
                 guard let stored = SecretFiles(locations: locations).secretForRun(registration.name) else {
-                    return [Step(action: "read the secret key", ok: false, detail: "none is stored; store it with: dbbackup registration edit \(registration.name) --secret-key-stdin")]
+                    return [
+                        Step(
+                            action: "read the secret key", ok: false,
+                            detail:
+                                "none is stored; store it with: dbbackup registration edit \(registration.name) --secret-key-stdin"
+                        )
+                    ]
                 }
                 secret = stored
             }
@@ -64,17 +76,26 @@ public struct BackupStoreProbe {
                 let action = "get the instance role's credentials (IMDSv2)"
                 do {
                     let credentials = try client.currentCredentials()
-                    let until = credentials.expiration.map { " until \(Timestamp(millisecondsSinceEpoch: $0 * 1000).rfc3339)" } ?? ""
-                    steps.append(Step(action: action, ok: true, detail: "\(client.principal ?? "the instance role"), access key \(credentials.accessKey)\(until)"))
+                    let until =
+                        credentials.expiration.map { " until \(Timestamp(millisecondsSinceEpoch: $0 * 1000).rfc3339)" }
+                        ?? ""
+                    steps.append(
+                        Step(
+                            action: action, ok: true,
+                            detail:
+                                "\(client.principal ?? "the instance role"), access key \(credentials.accessKey)\(until)"
+                        ))
                 } catch {
                     return [Step(action: action, ok: false, detail: "\(error)")]
                 }
             }
             // The probe goes up as a backup does (Content-Type, encryption, storage class), so a
             // bucket policy that demands encryption headers is tested too.
-            let put = "PUT s3://\(target.bucket)/\(key) (s3:PutObject\(target.settings.serverSideEncryption == "aws:kms" ? ", kms:GenerateDataKey" : ""))"
+            let put =
+                "PUT s3://\(target.bucket)/\(key) (s3:PutObject\(target.settings.serverSideEncryption == "aws:kms" ? ", kms:GenerateDataKey" : ""))"
             do {
-                try client.putObject(key: key, bytes: Array("dbbackup probe\n".utf8), contentType: S3Store.contentType(of: key))
+                try client.putObject(
+                    key: key, bytes: Array("dbbackup probe\n".utf8), contentType: S3Store.contentType(of: key))
             } catch {
                 return steps + [Step(action: put, ok: false, detail: "\(error)")]
             }
@@ -82,10 +103,15 @@ public struct BackupStoreProbe {
             do {
                 try client.deleteObject(key: key)
             } catch {
-                return steps + [Step(action: "DELETE s3://\(target.bucket)/\(key) (s3:DeleteObject)", ok: false,
-                                     detail: "\(error); the probe object remains, remove it by hand")]
+                return steps + [
+                    Step(
+                        action: "DELETE s3://\(target.bucket)/\(key) (s3:DeleteObject)", ok: false,
+                        detail: "\(error); the probe object remains, remove it by hand")
+                ]
             }
-            return steps + [Step(action: "DELETE s3://\(target.bucket)/\(key) (s3:DeleteObject)", ok: true, detail: nil)]
+            return steps + [
+                Step(action: "DELETE s3://\(target.bucket)/\(key) (s3:DeleteObject)", ok: true, detail: nil)
+            ]
         }
     }
 
@@ -98,23 +124,29 @@ public struct BackupStoreProbe {
         let objects = "arn:aws:s3:::\(target.bucket)/\(target.keyPrefix)*"
         var notes: [String] = []
         if target.settings.usesInstanceCredentials {
-            notes.append("restore needs s3:GetObject on \(objects): on this instance through its role (which backups do not need), "
-                         + "or elsewhere with a key that has it: dbbackup restore … --access-key KEY --secret-key-stdin")
+            notes.append(
+                "restore needs s3:GetObject on \(objects): on this instance through its role (which backups do not need), "
+                    + "or elsewhere with a key that has it: dbbackup restore … --access-key KEY --secret-key-stdin")
         } else {
-            notes.append("restore needs a key with s3:GetObject on \(objects), which this backup key should not have: "
-                         + "give one with dbbackup restore … --access-key KEY --secret-key-stdin")
+            notes.append(
+                "restore needs a key with s3:GetObject on \(objects), which this backup key should not have: "
+                    + "give one with dbbackup restore … --access-key KEY --secret-key-stdin")
         }
         if target.settings.serverSideEncryption == "aws:kms" {
-            notes.append("restore also needs kms:Decrypt on the KMS key\(target.settings.kmsKeyID.map { " \($0)" } ?? ""), and so do multipart uploads")
+            notes.append(
+                "restore also needs kms:Decrypt on the KMS key\(target.settings.kmsKeyID.map { " \($0)" } ?? ""), and so do multipart uploads"
+            )
         }
         let threshold = Int64(transfer.multipartThresholdMiB) << 20
         if let databaseSize, databaseSize * 2 >= threshold {
             let mib = databaseSize >> 20
-            notes.append("backups above \(transfer.multipartThresholdMiB) MiB go up as multipart uploads (the database has \(mib) MiB now); "
-                         + "an interrupted one leaves parts that are billed until removed, and this key may not abort them. "
-                         + "Add a lifecycle rule that does: aws s3api put-bucket-lifecycle-configuration --bucket \(target.bucket) "
-                         + "--lifecycle-configuration '{\"Rules\":[{\"ID\":\"abort-incomplete-multipart-uploads\",\"Status\":\"Enabled\","
-                         + "\"Filter\":{\"Prefix\":\"\(target.keyPrefix)\"},\"AbortIncompleteMultipartUpload\":{\"DaysAfterInitiation\":1}}]}'")
+            notes.append(
+                "backups above \(transfer.multipartThresholdMiB) MiB go up as multipart uploads (the database has \(mib) MiB now); "
+                    + "an interrupted one leaves parts that are billed until removed, and this key may not abort them. "
+                    + "Add a lifecycle rule that does: aws s3api put-bucket-lifecycle-configuration --bucket \(target.bucket) "
+                    + "--lifecycle-configuration '{\"Rules\":[{\"ID\":\"abort-incomplete-multipart-uploads\",\"Status\":\"Enabled\","
+                    + "\"Filter\":{\"Prefix\":\"\(target.keyPrefix)\"},\"AbortIncompleteMultipartUpload\":{\"DaysAfterInitiation\":1}}]}'"
+            )
         }
         return notes
     }

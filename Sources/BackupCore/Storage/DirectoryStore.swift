@@ -16,7 +16,10 @@ struct DirectoryStore: BackupStore {
         do {
             try FileSystem.makeDirectories(directory, mode: 0o750)
         } catch {
-            throw RunFailure(.store, registration: registration, "backup directory \(directory) cannot be created: \(error); create it and make it writable by the service")
+            throw RunFailure(
+                .store, registration: registration,
+                "backup directory \(directory) cannot be created: \(error); create it and make it writable by the service"
+            )
         }
         if let reason = PathAccess.unwritableReason(directory) {
             throw RunFailure(.store, registration: registration, "backup directory \(directory) \(reason)")
@@ -29,8 +32,10 @@ struct DirectoryStore: BackupStore {
 
     func location(forFileName name: String) -> BackupLocation { .file(path: "\(directory)/\(name)") }
 
-    func place(staging: String, digests: FileDigests, at location: BackupLocation, attributes: BackupAttributes,
-               progress: @escaping (Int64, Int64) -> Void) throws(RunFailure) -> Bool {
+    func place(
+        staging: String, digests: FileDigests, at location: BackupLocation, attributes: BackupAttributes,
+        progress: @escaping (Int64, Int64) -> Void
+    ) throws(RunFailure) -> Bool {
         guard case .file(let path) = location else { return false }
         // Side files of an earlier file of this name (someone opened it with sqlite3 before
         // it was pruned) would be read as part of the new one: such a name counts as taken.

@@ -1,5 +1,5 @@
-import Glibc
 import FoundationEssentials
+import Glibc
 import Hashing
 import S3Client
 import SystemCalls
@@ -29,7 +29,9 @@ struct S3Store: BackupStore {
         return "application/vnd.sqlite3"
     }
 
-    init(registration: String, target: S3Target, secret: String, transfer: S3Transfer, stagingDirectory: String) throws(RunFailure) {
+    init(
+        registration: String, target: S3Target, secret: String, transfer: S3Transfer, stagingDirectory: String
+    ) throws(RunFailure) {
         self.registration = registration
         self.target = target
         self.stagingDirectory = stagingDirectory
@@ -44,17 +46,23 @@ struct S3Store: BackupStore {
 
     /// The store of an s3 registration for a run: with the stored secret (from the service's
     /// credentials under systemd), or with the instance role's credentials.
-    static func make(registration name: String, target: S3Target, locations: Locations, transfer: S3Transfer) throws(RunFailure) -> S3Store {
+    static func make(
+        registration name: String, target: S3Target, locations: Locations, transfer: S3Transfer
+    ) throws(RunFailure) -> S3Store {
         var secret = ""
         if !target.settings.usesInstanceCredentials {
             let secrets = SecretFiles(locations: locations)
             guard let stored = secrets.secretForRun(name) else {
-                throw RunFailure(.configuration, registration: name,
-                                 "no S3 secret key is stored (\(secrets.path(for: name))); store it with: dbbackup registration edit \(name) --secret-key-stdin")
+                throw RunFailure(
+                    .configuration, registration: name,
+                    "no S3 secret key is stored (\(secrets.path(for: name))); store it with: dbbackup registration edit \(name) --secret-key-stdin"
+                )
             }
             secret = stored
         }
-        return try S3Store(registration: name, target: target, secret: secret, transfer: transfer, stagingDirectory: locations.stagingDirectory)
+        return try S3Store(
+            registration: name, target: target, secret: secret, transfer: transfer,
+            stagingDirectory: locations.stagingDirectory)
     }
 
     /// The client configuration of a registration's target. `secret` is ignored with instance
@@ -65,7 +73,8 @@ struct S3Store: BackupStore {
             endpoint: target.endpoint, bucket: target.bucket, region: target.region,
             forcePathStyle: target.forcePathStyle || S3BucketName.isLegacy(target.bucket),
             accessKey: target.accessKey, secretKey: settings.usesInstanceCredentials ? "" : secret,
-            credentialSource: settings.usesInstanceCredentials ? .instanceMetadata(endpoint: instanceMetadataEndpoint) : .keys,
+            credentialSource: settings.usesInstanceCredentials
+                ? .instanceMetadata(endpoint: instanceMetadataEndpoint) : .keys,
             serverSideEncryption: settings.clientEncryption, storageClass: settings.storageClass)
     }
 
@@ -96,7 +105,8 @@ struct S3Store: BackupStore {
                 FileSystem.adoptOwnership(stagingDirectory, of: FileSystem.parent(of: stagingDirectory))
             }
         } catch {
-            throw RunFailure(.store, registration: registration, "staging directory \(stagingDirectory) cannot be created: \(error)")
+            throw RunFailure(
+                .store, registration: registration, "staging directory \(stagingDirectory) cannot be created: \(error)")
         }
     }
 
@@ -105,18 +115,23 @@ struct S3Store: BackupStore {
     }
 
     func location(forFileName name: String) -> BackupLocation {
-        .object(S3ObjectAddress(endpoint: target.endpoint, region: target.region, forcePathStyle: target.forcePathStyle,
-                                bucket: target.bucket, key: target.keyPrefix + name))
+        .object(
+            S3ObjectAddress(
+                endpoint: target.endpoint, region: target.region, forcePathStyle: target.forcePathStyle,
+                bucket: target.bucket, key: target.keyPrefix + name))
     }
 
-    func place(staging: String, digests: FileDigests, at location: BackupLocation, attributes: BackupAttributes,
-               progress: @escaping (Int64, Int64) -> Void) throws(RunFailure) -> Bool {
+    func place(
+        staging: String, digests: FileDigests, at location: BackupLocation, attributes: BackupAttributes,
+        progress: @escaping (Int64, Int64) -> Void
+    ) throws(RunFailure) -> Bool {
         guard case .object(let object) = location else { return false }
         let key = object.key
         do {
             // The metadata lets `registry rebuild` and `restore s3://…` know the object without the registry.
-            _ = try client.putObject(key: key, fromFile: staging, knownDigests: digests, contentType: Self.contentType(of: key),
-                                     metadata: attributes.objectMetadata, progress: progress)
+            _ = try client.putObject(
+                key: key, fromFile: staging, knownDigests: digests, contentType: Self.contentType(of: key),
+                metadata: attributes.objectMetadata, progress: progress)
         } catch {
             // So that a failed run leaves nothing behind (see removeAfterFailure).
             removeAfterFailure(key: key)
@@ -132,9 +147,11 @@ struct S3Store: BackupStore {
     /// at most two parts of the default 64 MiB, and its copy takes well under a second.
     func placesWhileCopying(size: Int64) -> Bool { client.policy.usesMultipart(forFileSize: size) }
 
-    func startPlacing(at location: BackupLocation, size: Int64, staging: String, attributes: BackupAttributes,
-                      partStored: @escaping @Sendable () -> Void,
-                      progress: @escaping @Sendable (Int64, Int64) -> Void) throws(RunFailure) -> any PlacementInProgress {
+    func startPlacing(
+        at location: BackupLocation, size: Int64, staging: String, attributes: BackupAttributes,
+        partStored: @escaping @Sendable () -> Void,
+        progress: @escaping @Sendable (Int64, Int64) -> Void
+    ) throws(RunFailure) -> any PlacementInProgress {
         guard case .object(let object) = location else {
             throw RunFailure(.store, registration: registration, "\(location) is a file, not an S3 object")
         }
@@ -143,8 +160,9 @@ struct S3Store: BackupStore {
         // registry has it; `registry rebuild` reads the object to compute it).
         let metadata = attributes.objectMetadata.filter { !$0.value.isEmpty && $0.key != "dbbackup-sha256" }
         do {
-            let upload = try client.startUpload(key: object.key, ofGrowingFile: staging, size: size, contentType: Self.contentType(of: object.key),
-                                                metadata: metadata, partStored: { _ in partStored() }, progress: progress)
+            let upload = try client.startUpload(
+                key: object.key, ofGrowingFile: staging, size: size, contentType: Self.contentType(of: object.key),
+                metadata: metadata, partStored: { _ in partStored() }, progress: progress)
             return S3Placement(upload: upload, store: self)
         } catch {
             throw RunFailure(.store, registration: registration, "upload failed: \(error)")
@@ -156,13 +174,18 @@ struct S3Store: BackupStore {
     /// just failed every attempt should not hold the run through a second round of them.
     func removeAfterFailure(key: String) {
         let configured = client.policy.retry
-        try? client.deleteObject(key: key, retry: RetryPolicy(maxAttempts: min(2, configured.maxAttempts),
-                                                              totalTimeout: min(.seconds(30), configured.totalTimeout)))
+        try? client.deleteObject(
+            key: key,
+            retry: RetryPolicy(
+                maxAttempts: min(2, configured.maxAttempts),
+                totalTimeout: min(.seconds(30), configured.totalTimeout)))
     }
 
     func delete(_ location: BackupLocation) throws {
         guard case .object(let object) = location else {
-            throw StoreError(message: "\(location) is a file, not an S3 object; this registration now stores in s3://\(target.bucket)")
+            throw StoreError(
+                message:
+                    "\(location) is a file, not an S3 object; this registration now stores in s3://\(target.bucket)")
         }
         let recorded = address(of: object)
         if recorded == target {
@@ -172,10 +195,14 @@ struct S3Store: BackupStore {
         // Moved since (`registration edit --bucket`, `--endpoint`, …): deleted where it was
         // stored, with the registration's key, which may not be allowed there.
         do {
-            try S3Client(Self.configuration(recorded, secret: secret), policy: Self.policy(transfer)).deleteObject(key: object.key)
+            try S3Client(Self.configuration(recorded, secret: secret), policy: Self.policy(transfer)).deleteObject(
+                key: object.key)
         } catch {
             let store = recorded.endpoint.isEmpty ? "AWS" : recorded.endpoint
-            throw StoreError(message: "\(error) (it was stored at \(store), where registration \(registration) stored before it was changed)")
+            throw StoreError(
+                message:
+                    "\(error) (it was stored at \(store), where registration \(registration) stored before it was changed)"
+            )
         }
     }
 
@@ -203,7 +230,8 @@ struct S3Placement: PlacementInProgress {
     var partSize: Int64 { upload.partSize }
 
     func partReady(_ part: Snapshot.Part) {
-        upload.partReady(LandingUpload.PartDigests(index: part.index, length: part.length, sha256: part.sha256, md5: part.md5))
+        upload.partReady(
+            LandingUpload.PartDigests(index: part.index, length: part.length, sha256: part.sha256, md5: part.md5))
     }
 
     func finish(digests: FileDigests, beforeCommit: () -> Void) throws(RunFailure) {

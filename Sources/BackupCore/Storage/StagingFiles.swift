@@ -1,5 +1,5 @@
-import Glibc
 import FoundationEssentials
+import Glibc
 import SystemCalls
 
 /// The files SQLite keeps beside a database while it is open.
@@ -21,7 +21,8 @@ enum StagingFiles {
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
         for entry in entries where entry.hasPrefix(prefix) {
             // Side files (-wal, -shm) of a staging file belong to the same run.
-            let base = SQLiteSideFiles.suffixes.first { entry.hasSuffix($0) }.map { String(entry.dropLast($0.count)) } ?? entry
+            let base =
+                SQLiteSideFiles.suffixes.first { entry.hasSuffix($0) }.map { String(entry.dropLast($0.count)) } ?? entry
             let fields = base.dropFirst(prefix.count).split(separator: "-")
             guard fields.count >= 3, let pid = Int32(fields[fields.count - 2]) else { continue }
             if pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH {

@@ -25,12 +25,12 @@ public enum CrashPoint: String, CaseIterable, Sendable {
     public static let overlappedUpload: [CrashPoint] = [.afterEarlyRecord, .afterFirstPart, .beforeComplete]
 
     #if DBBACKUP_CRASH_POINTS
-    private static let armed: String? = getenv("DBBACKUP_TEST_CRASH_AT").map { String(cString: $0) }
+        private static let armed: String? = getenv("DBBACKUP_TEST_CRASH_AT").map { String(cString: $0) }
 
-    func reached() {
-        if Self.armed == rawValue { kill(getpid(), SIGKILL) }
-    }
+        func reached() {
+            if Self.armed == rawValue { kill(getpid(), SIGKILL) }
+        }
     #else
-    @inline(__always) func reached() {}
+        @inline(__always) func reached() {}
     #endif
 }

@@ -1,5 +1,5 @@
-import Glibc
 import FoundationEssentials
+import Glibc
 import SystemCalls
 
 /// Why a path cannot be used, told apart as a sysadmin needs it: a path that does not exist,
@@ -42,10 +42,12 @@ public enum PathAccess {
     /// with `ProtectHome=tmpfs` it is an empty tmpfs holding only what `BindPaths=` put there.
     public static func hiddenBySandbox(_ path: String) -> String? {
         guard inService, let home = protectedHome(of: path) else { return nil }
-        let hidden = (try? Syscalls.status(home)).map { $0.st_mode & 0o777 == 0 } ?? false
+        let hidden =
+            (try? Syscalls.status(home)).map { $0.st_mode & 0o777 == 0 } ?? false
             || (mount(containing: home).map { $0.point == home && $0.type == "tmpfs" } ?? false)
         guard hidden else { return nil }
-        return "\(path) is under \(home), which the service's sandbox (ProtectHome=) hides unless the generated drop-in opens it; run: dbbackup apply"
+        return
+            "\(path) is under \(home), which the service's sandbox (ProtectHome=) hides unless the generated drop-in opens it; run: dbbackup apply"
     }
 
     /// The first directory on the way to `path` that this process may not search (x), with
@@ -54,7 +56,9 @@ public enum PathAccess {
         var prefix = ""
         for component in path.split(separator: "/").dropLast() {
             prefix += "/" + component
-            if case .failure(let error) = Syscalls.access(prefix, X_OK), error.errno == EACCES { return describe(prefix) }
+            if case .failure(let error) = Syscalls.access(prefix, X_OK), error.errno == EACCES {
+                return describe(prefix)
+            }
         }
         return nil
     }
@@ -62,7 +66,8 @@ public enum PathAccess {
     /// `PATH (owner app, group app, mode 0750)`, or just PATH if it cannot be looked at.
     public static func describe(_ path: String) -> String {
         guard let info = try? Syscalls.status(path) else { return path }
-        return "\(path) (owner \(ProcessIdentity.userName(info.st_uid) ?? String(info.st_uid)), group \(groupName(info.st_gid)), mode 0\(String(info.st_mode & 0o7777, radix: 8)))"
+        return
+            "\(path) (owner \(ProcessIdentity.userName(info.st_uid) ?? String(info.st_uid)), group \(groupName(info.st_gid)), mode 0\(String(info.st_mode & 0o7777, radix: 8)))"
     }
 
     static func groupName(_ gid: gid_t) -> String {
@@ -111,7 +116,9 @@ public enum PathAccess {
         var bytes: [UInt8] = []
         var iterator = Array(text.utf8)[...]
         while let byte = iterator.popFirst() {
-            if byte == UInt8(ascii: "\\"), iterator.count >= 3, let value = UInt8(String(decoding: iterator.prefix(3), as: UTF8.self), radix: 8) {
+            if byte == UInt8(ascii: "\\"), iterator.count >= 3,
+                let value = UInt8(String(decoding: iterator.prefix(3), as: UTF8.self), radix: 8)
+            {
                 bytes.append(value)
                 iterator = iterator.dropFirst(3)
             } else {
@@ -140,18 +147,22 @@ public enum PathAccess {
         if error == EROFS {
             switch readOnly(directory) {
             case .thisMount(let point)? where inService:
-                return "is read-only in the service's sandbox (ProtectSystem=strict: \(point) is not among the generated ReadWritePaths=); run: dbbackup apply"
+                return
+                    "is read-only in the service's sandbox (ProtectSystem=strict: \(point) is not among the generated ReadWritePaths=); run: dbbackup apply"
             case .thisMount(let point)?:
                 return "is on a read-only mount (\(point)); remount it read-write, or choose another directory"
             case .fileSystem(let point)?:
-                return "is on a read-only file system (mounted at \(point)); remount it read-write (mount -o remount,rw \(point)), or choose another directory"
+                return
+                    "is on a read-only file system (mounted at \(point)); remount it read-write (mount -o remount,rw \(point)), or choose another directory"
             case nil:
                 return "is on a read-only file system; remount it read-write, or choose another directory"
             }
         }
         if let hidden = hiddenBySandbox(directory) { return "cannot be reached: \(hidden)" }
         let who = ProcessIdentity.describe(uid: geteuid())
-        guard error == EACCES || error == EPERM else { return "cannot be written by \(who): \(String(cString: strerror(error)))" }
+        guard error == EACCES || error == EPERM else {
+            return "cannot be written by \(who): \(String(cString: strerror(error)))"
+        }
         return "is not writable by \(who): \(describe(directory)); fix its owner or mode"
     }
 }

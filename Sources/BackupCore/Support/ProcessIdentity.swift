@@ -1,5 +1,5 @@
-import Glibc
 import FoundationEssentials
+import Glibc
 import SystemCalls
 
 /// Who this process is to the kernel's permission checks: its effective user and group, its
@@ -23,7 +23,8 @@ public struct ProcessIdentity: Sendable, Equatable {
         let count = getgroups(0, nil)
         var groups = [gid_t](repeating: 0, count: Int(max(count, 0)))
         if count > 0 { _ = getgroups(count, &groups) }
-        return ProcessIdentity(uid: geteuid(), gid: getegid(), groups: groups, canChown: hasEffectiveCapability(0))  // 0: CAP_CHOWN
+        // Capability 0 is CAP_CHOWN.
+        return ProcessIdentity(uid: geteuid(), gid: getegid(), groups: groups, canChown: hasEffectiveCapability(0))
     }
 
     /// Whether a capability is in this process's effective set, from the `CapEff:` line of
@@ -43,7 +44,9 @@ public struct ProcessIdentity: Sendable, Equatable {
     /// services' user namespace (PrivateUsers=yes maps root and the service's own user only),
     /// every other owner reads as the overflow uid 65534, which is said as such.
     public static func describe(uid: uid_t) -> String {
-        if uid == 65534 && inUserNamespace { return "a user that the service's sandbox does not show (PrivateUsers=yes)" }
+        if uid == 65534 && inUserNamespace {
+            return "a user that the service's sandbox does not show (PrivateUsers=yes)"
+        }
         guard let entry = getpwuid(uid), let name = entry.pointee.pw_name else { return "uid \(uid)" }
         return "\(String(cString: name)) (uid \(uid))"
     }

@@ -1,5 +1,5 @@
-import Glibc
 import CLinux
+import Glibc
 import SystemCalls
 
 /// Copies byte ranges of one open file to the same offsets of another: inside the kernel
@@ -26,7 +26,9 @@ final class RangeCopier {
         var offset = range.lowerBound
         while offset < range.upperBound {
             let length = range.upperBound - offset
-            offset += inKernel ? try copyInKernel(at: offset, length: length) : try copyThroughBuffer(at: offset, length: length)
+            offset +=
+                inKernel
+                ? try copyInKernel(at: offset, length: length) : try copyThroughBuffer(at: offset, length: length)
         }
     }
 
@@ -34,7 +36,8 @@ final class RangeCopier {
     private func copyInKernel(at offset: Int64, length: Int64) throws(SystemError) -> Int64 {
         let copied: Int
         do {
-            copied = try Syscalls.copyRange(input, output, at: offset, length: Int(min(length, 1 << 30)), path: outputPath)
+            copied = try Syscalls.copyRange(
+                input, output, at: offset, length: Int(min(length, 1 << 30)), path: outputPath)
         } catch {
             return try fallBack(error)
         }
@@ -58,7 +61,8 @@ final class RangeCopier {
         let buffer = self.buffer ?? UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 4096)
         self.buffer = buffer
         let want = Int(min(length, Int64(buffer.count)))
-        let got = try Syscalls.read(input, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want]), at: offset, path: inputPath)
+        let got = try Syscalls.read(
+            input, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<want]), at: offset, path: inputPath)
         if got == 0 { throw endOfInput() }
         var written = 0
         while written < got {

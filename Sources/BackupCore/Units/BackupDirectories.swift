@@ -1,5 +1,5 @@
-import Glibc
 import FoundationEssentials
+import Glibc
 import SystemCalls
 
 /// Backup directories belong to the identity the services run as (`ServiceIdentity`), and are
@@ -32,12 +32,14 @@ public enum BackupDirectories {
             throw SystemError(operation: "stat", path: directory, errno: error)
         case .found(let info):
             guard let former = getpwnam(ServiceIdentity.fallbackUser).map({ $0.pointee.pw_uid }),
-                  info.st_uid == former, identity.uid != former, (info.st_mode & S_IFMT) == S_IFDIR else { return .existed }
+                info.st_uid == former, identity.uid != former, (info.st_mode & S_IFMT) == S_IFDIR
+            else { return .existed }
             var handed = 0
             for entry in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
                 let path = "\(directory)/\(entry)"
                 if let file = try? Syscalls.linkStatus(path), (file.st_mode & S_IFMT) == S_IFREG, file.st_uid == former,
-                   (try? Syscalls.changeLinkOwner(path, user: identity.uid, group: identity.gid)) != nil {
+                    (try? Syscalls.changeLinkOwner(path, user: identity.uid, group: identity.gid)) != nil
+                {
                     handed += 1
                 }
             }

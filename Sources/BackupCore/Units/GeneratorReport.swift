@@ -14,7 +14,8 @@ public enum GeneratorReport {
             try? FileSystem.unlinkIfPresent(file)
             return
         }
-        let text = "# dbbackup-generator at \(time.rfc3339) (no /dev/kmsg to log to)\n" + lines.map { $0 + "\n" }.joined()
+        let text =
+            "# dbbackup-generator at \(time.rfc3339) (no /dev/kmsg to log to)\n" + lines.map { $0 + "\n" }.joined()
         try? FileSystem.makeDirectories(runtimeDirectory)
         try? FileSystem.writeAtomically(Array(text.utf8), to: file, mode: 0o644)
     }
@@ -32,7 +33,9 @@ public enum GeneratorReport {
     /// The report as `status` and `config check` print it.
     public static func summary(runtimeDirectory: String) -> [String]? {
         guard let (time, lines) = load(runtimeDirectory: runtimeDirectory) else { return nil }
-        return ["the systemd generator reported at its last run (\(time), \(path(runtimeDirectory: runtimeDirectory))):"]
+        return [
+            "the systemd generator reported at its last run (\(time), \(path(runtimeDirectory: runtimeDirectory))):"
+        ]
             + lines.map { "  \($0)" }
             + ["  (after fixing the configuration, run: dbbackup apply)"]
     }

@@ -1,5 +1,5 @@
-import Glibc
 import FoundationEssentials
+import Glibc
 import SystemCalls
 
 /// The meeting point of deploy scripts and the migration service, under the runtime
@@ -49,7 +49,9 @@ public struct MigrationRequests: Sendable {
     private func makeDirectory(_ path: String, mode: mode_t) throws {
         if FileSystem.isDirectory(path) { return }
         guard geteuid() == 0 || (try? Syscalls.status(directory))?.st_uid == geteuid() else {
-            throw SystemError(operation: "mkdir (missing; created at boot by systemd-tmpfiles --create dbbackup.conf)", path: path, errno: ENOENT)
+            throw SystemError(
+                operation: "mkdir (missing; created at boot by systemd-tmpfiles --create dbbackup.conf)", path: path,
+                errno: ENOENT)
         }
         try FileSystem.makeDirectories(path, mode: mode)
         try? Syscalls.changeMode(path, mode)
@@ -61,7 +63,9 @@ public struct MigrationRequests: Sendable {
     /// service's `ExecStartPre=+` (root): the service then runs as `owner`.
     public func prepare(owner: uid_t) throws {
         let group = getgrnam(Layout.groupName).map { $0.pointee.gr_gid }
-        for (path, mode) in [(directory, Layout.directory), (requestsDirectory, Layout.requests), (resultsDirectory, Layout.results)] {
+        for (path, mode) in [
+            (directory, Layout.directory), (requestsDirectory, Layout.requests), (resultsDirectory, Layout.results),
+        ] {
             try FileSystem.makeDirectories(path, mode: mode)
             try Syscalls.changeOwner(path, user: owner, group: group)
             try Syscalls.changeMode(path, mode)  // after chown, which clears setgid bits
@@ -113,7 +117,9 @@ public struct MigrationRequests: Sendable {
     public func withdraw(_ request: Request) -> Bool {
         guard (try? Syscalls.unlink("\(requestsDirectory)/\(request.id)")) != nil else { return false }
         let waiting = (try? FileManager.default.contentsOfDirectory(atPath: requestsDirectory))?.filter(Self.isValidID)
-        if waiting?.isEmpty == true, let created = request.createdMarker, FileSystem.modificationTime(of: marker) == created {
+        if waiting?.isEmpty == true, let created = request.createdMarker,
+            FileSystem.modificationTime(of: marker) == created
+        {
             try? FileSystem.unlinkIfPresent(marker)
         }
         return true
@@ -165,7 +171,8 @@ public struct MigrationRequests: Sendable {
     static func newID() -> String {
         var bytes = [UInt8](repeating: 0, count: 12)
         for index in bytes.indices { bytes[index] = UInt8.random(in: 0...255) }
-        return bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+        return bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }
+            .joined()
     }
 
     static func isValidID(_ id: String) -> Bool {
@@ -185,8 +192,10 @@ public struct MigrationResult: Sendable, Equatable {
         public var error: String?
         public var exitCode: Int32
 
-        public init(registration: String, ok: Bool, location: String? = nil, size: Int64? = nil, sha256: String? = nil,
-                    version: String? = nil, error: String? = nil, exitCode: Int32 = 0) {
+        public init(
+            registration: String, ok: Bool, location: String? = nil, size: Int64? = nil, sha256: String? = nil,
+            version: String? = nil, error: String? = nil, exitCode: Int32 = 0
+        ) {
             self.registration = registration
             self.ok = ok
             self.location = location
@@ -216,8 +225,10 @@ public struct MigrationResult: Sendable, Equatable {
     var json: String {
         var backups: [ConfigValue] = []
         for backup in self.backups {
-            var entry: [String: ConfigValue] = ["registration": .string(backup.registration), "ok": .bool(backup.ok),
-                                                "exit_code": .integer(Int(backup.exitCode))]
+            var entry: [String: ConfigValue] = [
+                "registration": .string(backup.registration), "ok": .bool(backup.ok),
+                "exit_code": .integer(Int(backup.exitCode)),
+            ]
             if let location = backup.location { entry["location"] = .string(location) }
             if let size = backup.size { entry["size"] = .integer(Int(size)) }
             if let sha256 = backup.sha256 { entry["sha256"] = .string(sha256) }
@@ -237,15 +248,18 @@ public struct MigrationResult: Sendable, Equatable {
     }
 
     init?(json data: Data) {
-        guard let object = try? ConfigValue.parseJSON(String(decoding: data, as: UTF8.self)), case .table = object else { return nil }
+        guard let object = try? ConfigValue.parseJSON(String(decoding: data, as: UTF8.self)), case .table = object
+        else { return nil }
         requestID = object["request_id"]?.stringValue
         finishedAt = Timestamp(millisecondsSinceEpoch: Int64(object["finished_at_ms"]?.intValue ?? 0))
         error = object["error"]?.stringValue
         backups = (object["backups"]?.arrayValue ?? []).map { entry in
-            Backup(registration: entry["registration"]?.stringValue ?? "?", ok: entry["ok"]?.boolValue ?? false,
-                   location: entry["location"]?.stringValue, size: entry["size"]?.intValue.map(Int64.init),
-                   sha256: entry["sha256"]?.stringValue, version: entry["version"]?.stringValue, error: entry["error"]?.stringValue,
-                   exitCode: Int32(entry["exit_code"]?.intValue ?? 1))
+            Backup(
+                registration: entry["registration"]?.stringValue ?? "?", ok: entry["ok"]?.boolValue ?? false,
+                location: entry["location"]?.stringValue, size: entry["size"]?.intValue.map(Int64.init),
+                sha256: entry["sha256"]?.stringValue, version: entry["version"]?.stringValue,
+                error: entry["error"]?.stringValue,
+                exitCode: Int32(entry["exit_code"]?.intValue ?? 1))
         }
     }
 }

@@ -1,5 +1,5 @@
-import Glibc
 import FoundationEssentials
+import Glibc
 import SystemCalls
 
 /// The identity the backup services run as: the owner and group of the database file.
@@ -35,7 +35,8 @@ public struct ServiceIdentity: Sendable, Equatable {
         do { info = try Syscalls.status(database) } catch { return .failure(error) }
         var directoryGroup: gid_t?
         if let directory = try? Syscalls.status(FileSystem.parent(of: database)), directory.st_gid != info.st_gid,
-           (directory.st_mode >> 3) & 0o7 > directory.st_mode & 0o7 {
+            (directory.st_mode >> 3) & 0o7 > directory.st_mode & 0o7
+        {
             directoryGroup = directory.st_gid
         }
         return .success(ServiceIdentity(uid: info.st_uid, gid: info.st_gid, directoryGroup: directoryGroup))
@@ -50,7 +51,8 @@ public struct ServiceIdentity: Sendable, Equatable {
     /// configuration (init, apply, the services' ExecStartPre=+).
     public func record(in configDirectory: String, database: String) throws(SystemError) {
         let path = Self.recordFile(in: configDirectory)
-        let text = "# Written by dbbackup as root: the owner and group of the database the services run as,\n"
+        let text =
+            "# Written by dbbackup as root: the owner and group of the database the services run as,\n"
             + "# for the generator when that database's file system is not mounted yet. Do not edit.\n"
             + "\(environmentValue)\(directoryGroup.map { ":\($0)" } ?? "") \(database)\n"
         if let current = try? FileSystem.readAll(path), current == Array(text.utf8) { return }
@@ -63,7 +65,9 @@ public struct ServiceIdentity: Sendable, Equatable {
         for line in String(decoding: data, as: UTF8.self).split(separator: "\n") where !line.hasPrefix("#") {
             guard let space = line.firstIndex(of: " "), line[line.index(after: space)...] == database else { continue }
             let numbers = line[..<space].split(separator: ":").map { UInt32($0) }
-            guard numbers.count == 2 || numbers.count == 3, let uid = numbers[0], let gid = numbers[1] else { return nil }
+            guard numbers.count == 2 || numbers.count == 3, let uid = numbers[0], let gid = numbers[1] else {
+                return nil
+            }
             return ServiceIdentity(uid: uid, gid: gid, directoryGroup: numbers.count == 3 ? numbers[2] : nil)
         }
         return nil

@@ -35,7 +35,9 @@ public enum TransientCheck {
                 continue
             }
             guard let equals = line.firstIndex(of: "=") else { continue }
-            result.append(Assignment(section: section, key: line[..<equals].trimmed, value: line[line.index(after: equals)...].trimmed))
+            result.append(
+                Assignment(
+                    section: section, key: line[..<equals].trimmed, value: line[line.index(after: equals)...].trimmed))
         }
         return result
     }
@@ -44,10 +46,12 @@ public enum TransientCheck {
     /// as or what it may reach: the check replaces its command, lifecycle and output.
     public static let notCopied: Set<String> = [
         "Type", "ExecStart", "ExecStartPre", "ExecStartPost", "ExecCondition", "ExecReload", "ExecStop", "ExecStopPost",
-        "NotifyAccess", "TimeoutStartSec", "TimeoutStopSec", "TimeoutSec", "TimeoutAbortSec", "RuntimeMaxSec", "WatchdogSec",
+        "NotifyAccess", "TimeoutStartSec", "TimeoutStopSec", "TimeoutSec", "TimeoutAbortSec", "RuntimeMaxSec",
+        "WatchdogSec",
         "Restart", "RestartSec", "RemainAfterExit", "SuccessExitStatus", "PIDFile", "BusName", "Sockets", "OOMPolicy",
         "LoadCredential", "LoadCredentialEncrypted", "SetCredential", "SetCredentialEncrypted",
-        "StandardInput", "StandardOutput", "StandardError", "Nice", "IOSchedulingClass", "IOSchedulingPriority", "IOWeight",
+        "StandardInput", "StandardOutput", "StandardError", "Nice", "IOSchedulingClass", "IOSchedulingPriority",
+        "IOWeight",
     ]
 
     /// [Unit] settings that a check takes over: waiting for the mounts the service waits for.
@@ -56,14 +60,17 @@ public enum TransientCheck {
     /// The `KEY=VALUE` properties for `systemd-run -p`, from the assignments of the unit file
     /// and its drop-ins in the order systemd applies them. Specifiers are resolved for the
     /// instance (`%%`, `%i`, `%I`): properties set over D-Bus are taken literally.
-    public static func properties(_ assignments: [Assignment], instance: String = "", unescapedInstance: String = "") -> [String] {
+    public static func properties(
+        _ assignments: [Assignment], instance: String = "", unescapedInstance: String = ""
+    ) -> [String] {
         assignments.compactMap { assignment in
             switch assignment.section {
             case "Service" where !notCopied.contains(assignment.key): break
             case "Unit" where unitCopied.contains(assignment.key): break
             default: return nil
             }
-            return "\(assignment.key)=\(resolveSpecifiers(assignment.value, instance: instance, unescapedInstance: unescapedInstance))"
+            return
+                "\(assignment.key)=\(resolveSpecifiers(assignment.value, instance: instance, unescapedInstance: unescapedInstance))"
         }
     }
 
