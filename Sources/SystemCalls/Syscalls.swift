@@ -148,12 +148,17 @@ extension Syscalls {
 }
 
 extension Syscalls {
-    /// copy_file_range(2) of up to `length` bytes at `offset` in both files, in the kernel;
-    /// returns how many bytes it copied (0 at the end of the input).
+    /// copy_file_range(2) of up to `length` bytes at `offset` in both files, in the kernel:
+    /// how many bytes it copied (0 at the end of the input), or why it could not. A Result:
+    /// in a release build of Swift 6.3, `do { try } catch { return try other(error) }` in a
+    /// `throws(SystemError)` caller wrote the error over the caller's stack (RangeCopier's
+    /// object header), and the run aborted; the e2e test in a real systemd caught it.
     public static func copyRange(
         _ input: Int32, _ output: Int32, at offset: Int64, length: Int, path: String
-    ) throws(SystemError) -> Int {
-        try retryingEINTR("copy_file_range to", path) { dbb_copy_range(input, output, offset, UInt(length)) }
+    ) -> Result<Int, SystemError> {
+        Result { () throws(SystemError) in
+            try retryingEINTR("copy_file_range to", path) { dbb_copy_range(input, output, offset, UInt(length)) }
+        }
     }
 }
 

@@ -68,12 +68,11 @@ public final class RunLock {
 
     /// Takes the lock if it is free; closes `fd` when flock fails for another reason.
     private static func lockOrClose(_ fd: Int32, _ path: String) throws(SystemError) -> Bool {
-        do {
-            return try Syscalls.tryLockExclusive(fd, path: path)
-        } catch {
-            FileSystem.close(fd)
-            throw error
-        }
+        // A Result, not do/catch: Swift 6.3's optimizer wrote a rethrown typed error over the
+        // caller's stack (see Syscalls.copyRange).
+        let locked = Result { () throws(SystemError) in try Syscalls.tryLockExclusive(fd, path: path) }
+        if case .failure = locked { FileSystem.close(fd) }
+        return try locked.get()
     }
 
     /// Lets the lock go now (also done when the lock is released from memory).

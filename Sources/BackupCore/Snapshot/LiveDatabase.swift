@@ -61,10 +61,9 @@ public enum LiveDatabase {
                     + "the services run as the database's owner once `dbbackup apply` has run; otherwise give \(who) access to the directories above it"
             )
         }
-        let fd: Int32
-        do {
-            fd = try FileSystem.open(database, O_RDONLY)
-        } catch {
+        let opened = Result { () throws(SystemError) in try FileSystem.open(database, O_RDONLY) }
+        guard case .success(let fd) = opened else {
+            let error = opened.failureValue
             throw Refusal(
                 kind: .permission,
                 message:

@@ -34,15 +34,12 @@ final class RangeCopier {
 
     /// Bytes copied, or 0 once it has switched to the buffer for good.
     private func copyInKernel(at offset: Int64, length: Int64) throws(SystemError) -> Int64 {
-        let copied: Int
-        do {
-            copied = try Syscalls.copyRange(
-                input, output, at: offset, length: Int(min(length, 1 << 30)), path: outputPath)
-        } catch {
-            return try fallBack(error)
+        let chunk = Int(min(length, 1 << 30))
+        switch Syscalls.copyRange(input, output, at: offset, length: chunk, path: outputPath) {
+        case .success(0): throw endOfInput()
+        case .success(let copied): return Int64(copied)
+        case .failure(let error): return try fallBack(error)
         }
-        if copied == 0 { throw endOfInput() }
-        return Int64(copied)
     }
 
     /// 0 (the buffer copies from now on) where the kernel cannot copy this pair of files.
