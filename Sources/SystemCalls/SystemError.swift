@@ -31,11 +31,3 @@ public struct SystemError: Error, CustomStringConvertible, Sendable {
         return String(cString: text)
     }
 }
-
-extension Result {
-    /// The error of a failed result (only to be asked of one).
-    public var failureValue: Failure {
-        guard case .failure(let error) = self else { preconditionFailure("a successful result has no error") }
-        return error
-    }
-}

@@ -8,7 +8,8 @@ public enum Systemctl {
     public static var isBooted: Bool { FileSystem.isDirectory("/run/systemd/system") }
 
     static let path =
-        ["/usr/bin/systemctl", "/bin/systemctl"].first { Syscalls.access($0, X_OK).isSuccess } ?? "/usr/bin/systemctl"
+        ["/usr/bin/systemctl", "/bin/systemctl"].first { (try? Syscalls.access($0, X_OK).get()) != nil }
+        ?? "/usr/bin/systemctl"
 
     /// Runs `systemctl --no-pager ARGUMENTS` and collects its status and output.
     @discardableResult
@@ -36,12 +37,5 @@ public enum Systemctl {
             next[timer.unit] = usec
         }
         return next
-    }
-}
-
-extension Result {
-    var isSuccess: Bool {
-        if case .success = self { return true }
-        return false
     }
 }

@@ -61,9 +61,11 @@ public enum LiveDatabase {
                     + "the services run as the database's owner once `dbbackup apply` has run; otherwise give \(who) access to the directories above it"
             )
         }
-        let opened = Result { () throws(SystemError) in try FileSystem.open(database, O_RDONLY) }
-        guard case .success(let fd) = opened else {
-            let error = opened.failureValue
+        let fd: Int32
+        switch Result(catching: { () throws(SystemError) in try FileSystem.open(database, O_RDONLY) }) {
+        case .success(let opened):
+            fd = opened
+        case .failure(let error):
             throw Refusal(
                 kind: .permission,
                 message:
