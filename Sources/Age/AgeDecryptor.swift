@@ -90,7 +90,10 @@ public final class AgeDecryptor {
                     .truncated,
                     counter == 0
                         ? "ends right after its age header, without any payload: the file was cut short"
-                        : "ends after \(released) bytes of plaintext without the final chunk: the file was cut short (truncated)"
+                        : """
+                        ends after \(released) bytes of plaintext without the final chunk: the file was cut short \
+                        (truncated)
+                        """
                 )
             }
             try open(cipher, followed: false, sink)
@@ -124,7 +127,10 @@ public final class AgeDecryptor {
         guard opened else {
             throw AgeError(
                 .damagedPayload,
-                "fails authentication in payload chunk \(counter + 1) (after \(released) bytes of plaintext): the file was changed or damaged\(followed ? "" : ", or cut short")"
+                """
+                fails authentication in payload chunk \(counter + 1) (after \(released) bytes of plaintext): the \
+                file was changed or damaged\(followed ? "" : ", or cut short")
+                """
             )
         }
         if final && filled == AgeFormat.tagSize && counter > 0 {
@@ -152,7 +158,10 @@ public final class AgeDecryptor {
     private func trailing() -> AgeError {
         AgeError(
             .trailingData,
-            "has data after the end of its age payload (after \(released) bytes of plaintext): something was appended, or the file is damaged"
+            """
+            has data after the end of its age payload (after \(released) bytes of plaintext): something was \
+            appended, or the file is damaged
+            """
         )
     }
 
@@ -162,7 +171,10 @@ public final class AgeDecryptor {
         if stanzas.contains(where: { $0.type == "scrypt" }) {
             throw AgeError(
                 .passphrase,
-                "was encrypted with a passphrase (age -p); dbbackup decrypts with X25519 identities only: decrypt it with `age -d` first"
+                """
+                was encrypted with a passphrase (age -p); dbbackup decrypts with X25519 identities only: decrypt \
+                it with `age -d` first
+                """
             )
         }
         var fileKey: [UInt8]?
@@ -200,7 +212,11 @@ public final class AgeDecryptor {
                 .noMatchingIdentity,
                 count == 0
                     ? "is encrypted (age); give the identity file that decrypts it (--identity FILE)"
-                    : "cannot be decrypted with the given identit\(count == 1 ? "y" : "ies") (\(identities.map(\.recipient.description).joined(separator: ", "))): it was encrypted to other recipients; give the right identity file"
+                    : """
+                    cannot be decrypted with the given identit\(count == 1 ? "y" : "ies") \
+                    (\(identities.map(\.recipient.description).joined(separator: ", "))): it was encrypted to \
+                    other recipients; give the right identity file
+                    """
             )
         }
         let expected = try Self.crypto { () throws(CryptoError) in

@@ -71,7 +71,10 @@ struct HeaderReader {
             guard bytes.count <= AgeFormat.maximumHeaderSize else {
                 throw AgeError(
                     .malformedHeader,
-                    "has no end to its age header within the first \(AgeFormat.maximumHeaderSize) bytes: not an age file, or damaged"
+                    """
+                    has no end to its age header within the first \(AgeFormat.maximumHeaderSize) bytes: not an \
+                    age file, or damaged
+                    """
                 )
             }
             if newline == nil {
@@ -100,7 +103,10 @@ struct HeaderReader {
         if bytes.starts(with: AgeFormat.armorLine) {
             throw AgeError(
                 .armored,
-                "is ASCII-armored age (age -a); dbbackup reads binary age files: convert it with `age -d` and re-encrypt without -a"
+                """
+                is ASCII-armored age (age -a); dbbackup reads binary age files: convert it with `age -d` and \
+                re-encrypt without -a
+                """
             )
         }
         if bytes.starts(with: AgeFormat.magic) {

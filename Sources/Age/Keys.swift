@@ -18,7 +18,10 @@ public struct AgeRecipient: Sendable, Hashable, CustomStringConvertible {
     public init(_ text: String) throws(AgeKeyError) {
         if text.uppercased().hasPrefix("AGE-SECRET-KEY-") {
             throw AgeKeyError(
-                "is an age secret key, not a public key: a private key must never be kept on the server; give its public key (age-keygen -y KEYFILE prints it)"
+                """
+                is an age secret key, not a public key: a private key must never be kept on the server; give its \
+                public key (age-keygen -y KEYFILE prints it)
+                """
             )
         }
         if text.hasPrefix("ssh-") || text.hasPrefix("ecdsa-") {
@@ -36,12 +39,18 @@ public struct AgeRecipient: Sendable, Hashable, CustomStringConvertible {
         case .success(let (prefix, data)):
             if prefix == "age1pq" {
                 throw AgeKeyError(
-                    "is a post-quantum (ML-KEM hybrid) age key, which dbbackup does not support; use an X25519 key: \(Self.expectedForm)"
+                    """
+                    is a post-quantum (ML-KEM hybrid) age key, which dbbackup does not support; use an X25519 \
+                    key: \(Self.expectedForm)
+                    """
                 )
             }
             if prefix.hasPrefix("age1") {
                 throw AgeKeyError(
-                    "is an age plugin recipient (\(prefix)…), which dbbackup does not support; use an X25519 key: \(Self.expectedForm)"
+                    """
+                    is an age plugin recipient (\(prefix)…), which dbbackup does not support; use an X25519 key: \
+                    \(Self.expectedForm)
+                    """
                 )
             }
             guard prefix == "age" else { throw AgeKeyError("is not an age public key; expected \(Self.expectedForm)") }
@@ -59,9 +68,15 @@ public struct AgeRecipient: Sendable, Hashable, CustomStringConvertible {
         switch problem {
         case .mixedCase: "mixes upper and lower case; write it as age-keygen printed it: \(expectedForm)"
         case .invalidCharacter(let character, let position):
-            "has \"\(character)\" at position \(position + 1), which Bech32 does not use (no 1, b, i or o after \"age1\"): a typo? Expected \(expectedForm)"
+            """
+            has \"\(character)\" at position \(position + 1), which Bech32 does not use (no 1, b, i or o after \
+            \"age1\"): a typo? Expected \(expectedForm)
+            """
         case .badChecksum:
-            "has a wrong checksum: a character was mistyped, swapped or lost (\(length) characters; expected \(expectedForm))"
+            """
+            has a wrong checksum: a character was mistyped, swapped or lost (\(length) characters; expected \
+            \(expectedForm))
+            """
         case .noSeparator, .emptyPrefix, .tooShort, .badPadding:
             "is \(length) characters long; expected \(expectedForm)"
         }
@@ -95,19 +110,28 @@ public struct AgeIdentity: Sendable, CustomStringConvertible {
         }
         if upper.hasPrefix("AGE-SECRET-KEY-PQ-") {
             throw AgeKeyError(
-                "is a post-quantum (ML-KEM hybrid) age identity, which dbbackup does not support; use an X25519 identity (AGE-SECRET-KEY-1…)"
+                """
+                is a post-quantum (ML-KEM hybrid) age identity, which dbbackup does not support; use an X25519 \
+                identity (AGE-SECRET-KEY-1…)
+                """
             )
         }
         guard upper.hasPrefix("AGE-SECRET-KEY-1") else {
             throw AgeKeyError(
-                "is not an age identity; expected AGE-SECRET-KEY-1 followed by 58 Bech32 characters, as age-keygen writes it"
+                """
+                is not an age identity; expected AGE-SECRET-KEY-1 followed by 58 Bech32 characters, as age-keygen \
+                writes it
+                """
             )
         }
         guard case .success(let (prefix, data)) = Bech32.decode(text), prefix == "age-secret-key-",
             data.count == X25519.keySize
         else {
             throw AgeKeyError(
-                "is not a valid age identity (wrong length, character or checksum); expected AGE-SECRET-KEY-1 followed by 58 Bech32 characters"
+                """
+                is not a valid age identity (wrong length, character or checksum); expected AGE-SECRET-KEY-1 \
+                followed by 58 Bech32 characters
+                """
             )
         }
         try self.init(secretKey: data)
@@ -144,7 +168,10 @@ public enum AgeKeyFile {
         }
         if trimmed.hasPrefix("-----BEGIN OPENSSH PRIVATE KEY-----") || trimmed.hasPrefix("-----BEGIN") {
             throw AgeKeyError(
-                "is an SSH or PEM private key; dbbackup decrypts with age X25519 identities only (AGE-SECRET-KEY-1…, as age-keygen writes them)"
+                """
+                is an SSH or PEM private key; dbbackup decrypts with age X25519 identities only \
+                (AGE-SECRET-KEY-1…, as age-keygen writes them)
+                """
             )
         }
         var identities: [AgeIdentity] = []

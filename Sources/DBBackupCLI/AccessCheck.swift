@@ -55,9 +55,14 @@ enum AccessChecks {
                 AccessFinding(
                     field: "database.path", ok: true,
                     message:
-                        "\(path) is a WAL database nobody has open right now: a backup by \(who) creates \(names) owned by "
-                        + "\(ProcessIdentity.describe(uid: inspection.owner)), group \(ProcessIdentity.describe(gid: inspection.group)), "
-                        + "mode 0\(String(inspection.mode & 0o777, radix: 8)), as the application itself would (not opened now, so as not to create them)"
+                        "\(path) is a WAL database nobody has open right now: a backup by \(who) creates \(names) "
+                        + "owned by "
+                        + "\(ProcessIdentity.describe(uid: inspection.owner)), group "
+                        + "\(ProcessIdentity.describe(gid: inspection.group)), "
+                            + """
+                            mode 0\(String(inspection.mode & 0o777, radix: 8)), as the application itself would (not \
+                            opened now, so as not to create them)
+                            """
                 )
             ]
         }
@@ -73,7 +78,10 @@ enum AccessChecks {
                 AccessFinding(
                     field: "database.path", ok: true,
                     message:
-                        "\(path) can be opened by \(who) (a writer holds it locked right now; a backup waits up to busy_timeout)"
+                        """
+                        \(path) can be opened by \(who) (a writer holds it locked right now; a backup waits up to \
+                        busy_timeout)
+                        """
                 ))
         } catch {
             let explained = Snapshot.explain(error, database: path)?.message
@@ -101,9 +109,10 @@ enum AccessChecks {
         case .missing:
             return failed(PathAccess.hiddenBySandbox(directory) ?? "\(directory) does not exist")
         case .unreachable(let error):
+            let blocking = PathAccess.blockingAncestor(of: directory).map { ": \($0) does not let it through" } ?? ""
             return failed(
                 PathAccess.hiddenBySandbox(directory)
-                    ?? "\(directory) cannot be reached by \(who) (\(String(cString: strerror(error))))\(PathAccess.blockingAncestor(of: directory).map { ": \($0) does not let it through" } ?? "")"
+                    ?? "\(directory) cannot be reached by \(who) (\(String(cString: strerror(error))))\(blocking)"
             )
         case .found(let info) where (info.st_mode & S_IFMT) != S_IFDIR:
             return failed("\(directory) is not a directory")
@@ -138,7 +147,10 @@ struct AccessCheck: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "access-check",
         abstract:
-            "Check, as this process is, access to the database and to registrations' backup directories; JSON on stdout.",
+            """
+            Check, as this process is, access to the database and to registrations' backup directories; JSON on \
+            stdout.
+            """,
         shouldDisplay: false)
 
     @OptionGroup var globals: GlobalOptions

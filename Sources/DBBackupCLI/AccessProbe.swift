@@ -28,7 +28,10 @@ enum AccessProbe {
         guard database || !directories.isEmpty else { return report }
         guard geteuid() == 0 else {
             report.how.append(
-                "access checked as \(ProcessIdentity.describe(uid: geteuid())), not as the services' identity: run as root to check as the services run"
+                """
+                access checked as \(ProcessIdentity.describe(uid: geteuid())), not as the services' identity: run \
+                as root to check as the services run
+                """
             )
             report.findings = inProcess(database: database, directories, loaded: loaded)
             return report
@@ -87,8 +90,12 @@ enum AccessProbe {
             return report
         }
         report.how.append(
-            "access checked as \(ProcessIdentity.describe(uid: identity.uid)), group \(ProcessIdentity.describe(gid: identity.gid)), without capabilities "
-                + "(the services' identity; systemd's sandbox is not checked\(Systemctl.isBooted ? " for a configuration outside \(Locations.defaultConfigDirectory)" : ": systemd is not running here"))"
+            "access checked as \(ProcessIdentity.describe(uid: identity.uid)), group "
+                + "\(ProcessIdentity.describe(gid: identity.gid)), without capabilities "
+                + "(the services' identity; systemd's sandbox is not checked"
+                + (Systemctl.isBooted
+                    ? " for a configuration outside \(Locations.defaultConfigDirectory))"
+                    : ": systemd is not running here)")
         )
         let result = asIdentity(identity, database: database, names: directories.map(\.name), globals: globals)
         switch result {
@@ -134,7 +141,10 @@ enum AccessProbe {
             let detail = (result.stderr + result.stdout).trimmed
             return .failure(
                 .failed(
-                    "\(context) failed (exit status \(result.status)\(ExitStatus(code: result.status).map { "/\($0.systemdName)" } ?? ""))"
+                    """
+                    \(context) failed (exit status \
+                    \(result.status)\(ExitStatus(code: result.status).map { "/\($0.systemdName)" } ?? ""))
+                    """
                         + (detail.isEmpty ? "" : ": \(detail.split(separator: "\n").suffix(3).joined(separator: " "))"))
             )
         }
@@ -179,7 +189,10 @@ enum AccessProbe {
             return .failure(
                 .failed(
                     "systemd cannot run \(unit) as User=\(user) (status 217/USER): that uid has no user entry. "
-                        + "Give the database's owner one (useradd), or chown the database to the application's user, then: dbbackup apply"
+                        + """
+                        Give the database's owner one (useradd), or chown the database to the application's user, \
+                        then: dbbackup apply
+                        """
                 ))
         }
         return decode(result, context: "the check in a transient unit like \(unit)")
@@ -246,7 +259,10 @@ enum AccessProbe {
             ConfigProblem(
                 file: locations.display(locations.configDirectory), field: nil,
                 message:
-                    "systemd still runs the units made from an earlier configuration (different now: \(differing.sorted().joined(separator: ", ")) in \(output))",
+                    """
+                    systemd still runs the units made from an earlier configuration (different now: \
+                    \(differing.sorted().joined(separator: ", ")) in \(output))
+                    """,
                 fix: "run: dbbackup apply")
         ]
     }

@@ -54,7 +54,11 @@ enum Activation {
         }
         guard locations.configDirectory == Locations.defaultConfigDirectory else {
             tell(
-                "note: systemd's generator reads \(Locations.defaultConfigDirectory), not \(locations.configDirectory), so no timer follows this configuration; run its backups with: dbbackup --config-dir \(locations.configDirectory) run NAME"
+                """
+                note: systemd's generator reads \(Locations.defaultConfigDirectory), not \
+                \(locations.configDirectory), so no timer follows this configuration; run its backups with: \
+                dbbackup --config-dir \(locations.configDirectory) run NAME
+                """
             )
             return
         }

@@ -9,7 +9,10 @@ struct Apply: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "apply",
         abstract:
-            "Make systemd follow the configuration now: daemon-reload (the generator runs) and restart dbbackup.target.",
+            """
+            Make systemd follow the configuration now: daemon-reload (the generator runs) and restart \
+            dbbackup.target.
+            """,
         discussion: "registration add|edit|remove and retention set do this themselves when systemd is running.")
 
     @OptionGroup var globals: GlobalOptions

@@ -14,12 +14,18 @@ struct ConfigCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "check",
             abstract:
-                "Report every problem in the configuration at once, warnings too. Exit status 78 (CONFIG) if there are errors."
+                """
+                Report every problem in the configuration at once, warnings too. Exit status 78 (CONFIG) if there \
+                are errors.
+                """
         )
         @OptionGroup var globals: GlobalOptions
         @Flag(
             help:
-                "Machine-readable output: {ok, registrations, problems: [{severity, file, field, value, message, fix}]}; same exit status."
+                """
+                Machine-readable output: {ok, registrations, problems: [{severity, file, field, value, message, \
+                fix}]}; same exit status.
+                """
         )
         var json = false
 
@@ -144,7 +150,10 @@ struct ConfigCommand: ParsableCommand {
                                 file: file, field: "registration \(registration.name): secret_key",
                                 message: "is missing and no secret is stored for it",
                                 fix:
-                                    "add the secret key, or store it with: dbbackup registration edit \(registration.name) --secret-key-stdin"
+                                    """
+                                    add the secret key, or store it with: dbbackup registration edit \
+                                    \(registration.name) --secret-key-stdin
+                                    """
                             ))
                     }
                 }
@@ -167,7 +176,10 @@ struct ConfigCommand: ParsableCommand {
                 }
                 for other in store.registrationNames() where !names.contains(other) {
                     print(
-                        "kept registration \(other), which \(file) does not mention (remove it with: dbbackup registration remove \(other))"
+                        """
+                        kept registration \(other), which \(file) does not mention (remove it with: dbbackup \
+                        registration remove \(other))
+                        """
                     )
                 }
                 for (registration, _) in imported.registrations {
@@ -204,12 +216,14 @@ enum ConfigCheck {
                         fix: "point it at the application's SQLite database"))
             case .unreachable(let error):
                 // Not "does not exist": this user may simply not look there.
+                let blocking = PathAccess.blockingAncestor(of: path).map { ": \($0) does not let it through" } ?? ""
                 problems.append(
                     ConfigProblem(
                         file: mainFile, field: "database.path", value: value,
-                        message:
-                            "\(path) cannot be looked at by \(ProcessIdentity.describe(uid: geteuid())) (\(String(cString: strerror(error))))"
-                            + (PathAccess.blockingAncestor(of: path).map { ": \($0) does not let it through" } ?? ""),
+                        message: """
+                            \(path) cannot be looked at by \(ProcessIdentity.describe(uid: geteuid())) \
+                            (\(String(cString: strerror(error))))\(blocking)
+                            """,
                         fix: "run config check as root, which checks as the services' identity"))
             case .found:
                 checkDatabase = true
@@ -235,7 +249,10 @@ enum ConfigCheck {
                         ConfigProblem(
                             file: file, field: "path", value: value,
                             message:
-                                "\(path) cannot be looked at by \(ProcessIdentity.describe(uid: geteuid())) (\(String(cString: strerror(error))))",
+                                """
+                                \(path) cannot be looked at by \(ProcessIdentity.describe(uid: geteuid())) \
+                                (\(String(cString: strerror(error))))
+                                """,
                             fix: "run config check as root, which checks as the services' identity"))
                 case .missing:
                     if let problem = missingDirectory(path) {
@@ -266,7 +283,10 @@ enum ConfigCheck {
                             ConfigProblem(
                                 .warning, file: locations.display(secretFile), field: nil,
                                 message:
-                                    "is not used: \(registration.name) signs with the instance's role (credentials = \"instance\")",
+                                    """
+                                    is not used: \(registration.name) signs with the instance's role (credentials \
+                                    = \"instance\")
+                                    """,
                                 fix: "remove it: rm \(secretFile)"))
                     }
                 } else if secrets.secret(for: registration.name) == nil {
@@ -306,7 +326,10 @@ enum ConfigCheck {
                     .warning, file: locations.display(locations.registrationsDirectory), field: nil,
                     message: "no registration has schedule migration: deploys get no backup before a schema migration",
                     fix:
-                        "add one, e.g. dbbackup registration add premigrate --provider filesystem --path DIR --schedule migration"
+                        """
+                        add one, e.g. dbbackup registration add premigrate --provider filesystem --path DIR \
+                        --schedule migration
+                        """
                 ))
         }
         return (problems, report.how)

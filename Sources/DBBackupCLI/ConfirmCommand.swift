@@ -7,7 +7,10 @@ struct Confirm: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "confirm",
         abstract:
-            "Confirm a suspect backup as right: it then counts as a good backup in retention, and later backups are judged against it.",
+            """
+            Confirm a suspect backup as right: it then counts as a good backup in retention, and later backups \
+            are judged against it.
+            """,
         discussion: """
             A backup is suspect when its database is empty, less than half the size of the last good \
             backup, or at an older schema version (a run then exits 65). Until confirmed it never \
@@ -39,12 +42,18 @@ struct Confirm: ParsableCommand {
             guard record.isUnconfirmedSuspect else {
                 let state = record.confirmedAt.map { "was confirmed at \($0.rfc3339)" } ?? "is not suspect"
                 throw CLIError(
-                    "backup \(record.id) (\(record.registration), \(record.createdAt.rfc3339)) \(state); nothing to confirm"
+                    """
+                    backup \(record.id) (\(record.registration), \(record.createdAt.rfc3339)) \(state); nothing \
+                    to confirm
+                    """
                 )
             }
             try registry.confirm(record.id)
             print(
-                "confirmed backup \(record.id) (\(record.registration), \(record.createdAt.rfc3339)): it counts as a good backup now, and later backups of \(record.registration) are judged against it"
+                """
+                confirmed backup \(record.id) (\(record.registration), \(record.createdAt.rfc3339)): it counts as \
+                a good backup now, and later backups of \(record.registration) are judged against it
+                """
             )
         }
     }

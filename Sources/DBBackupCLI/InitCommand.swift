@@ -73,16 +73,27 @@ struct Init: ParsableCommand {
                 Output.stderr("warning: \(config.database.resolvedPath) does not exist yet; backups fail until it does")
             case .unreachable(let error):
                 Output.stderr(
-                    "warning: \(config.database.resolvedPath) cannot be looked at by \(ProcessIdentity.describe(uid: geteuid())) (\(String(cString: strerror(error)))); check it with: dbbackup config check (as root)"
+                    """
+                    warning: \(config.database.resolvedPath) cannot be looked at by \
+                    \(ProcessIdentity.describe(uid: geteuid())) (\(String(cString: strerror(error)))); check it \
+                    with: dbbackup config check (as root)
+                    """
                 )
             case .found(let info):
                 // The services run as the database's owner (the generator's drop-in): say so.
                 print(
-                    "the backup services run as the database's owner, \(ProcessIdentity.describe(uid: info.st_uid)), group \(ProcessIdentity.describe(gid: info.st_gid))"
+                    """
+                    the backup services run as the database's owner, \
+                    \(ProcessIdentity.describe(uid: info.st_uid)), group \
+                    \(ProcessIdentity.describe(gid: info.st_gid))
+                    """
                 )
                 if ProcessIdentity.userName(info.st_uid) == nil {
                     Output.stderr(
-                        "warning: uid \(info.st_uid), the database's owner, has no user entry, and systemd cannot run a service as it; give it one (useradd), or chown the database to the application's user"
+                        """
+                        warning: uid \(info.st_uid), the database's owner, has no user entry, and systemd cannot \
+                        run a service as it; give it one (useradd), or chown the database to the application's user
+                        """
                     )
                 }
             }

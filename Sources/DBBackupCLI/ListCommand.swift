@@ -29,7 +29,10 @@ struct List: ParsableCommand {
                 if let name, !globals.store.registrationExists(name) {
                     // Backups of a removed registration stay listed; a name with neither is likely a typo.
                     print(
-                        "no registration \(name) is configured, and the registry holds no backups of it; see: dbbackup registration list"
+                        """
+                        no registration \(name) is configured, and the registry holds no backups of it; see: \
+                        dbbackup registration list
+                        """
                     )
                 } else {
                     print(name.map { "registration \($0) has no stored backups" } ?? "no stored backups")

@@ -19,7 +19,10 @@ enum Monitoring {
             let report = try body()
             let backup = report.backup
             var summary =
-                "\(registration.name): stored \(backup.size ?? 0) bytes, schema version \(backup.version ?? "?"), in \(report.durationMilliseconds) ms"
+                """
+                \(registration.name): stored \(backup.size ?? 0) bytes, schema version \(backup.version ?? "?"), \
+                in \(report.durationMilliseconds) ms
+                """
             if let cleanup = report.cleanupFailure { summary += "; but \(cleanup.message)" }
             // A suspect backup is stored, but it is as loud as a failure: someone must look.
             if let suspect = report.suspect {

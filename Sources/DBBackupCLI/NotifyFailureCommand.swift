@@ -9,7 +9,10 @@ struct NotifyFailure: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "notify-failure",
         abstract:
-            "Run by dbbackup-failure@.service: record a unit's failure in the journal and run the configured on_failure command."
+            """
+            Run by dbbackup-failure@.service: record a unit's failure in the journal and run the configured \
+            on_failure command.
+            """
     )
 
     @OptionGroup var globals: GlobalOptions

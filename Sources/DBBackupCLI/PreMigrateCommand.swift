@@ -9,7 +9,10 @@ struct PreMigrate: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pre-migrate",
         abstract:
-            "For deploy scripts: ask for the pre-migration backup and wait for it. Exit 0 only if every migration registration succeeded.",
+            """
+            For deploy scripts: ask for the pre-migration backup and wait for it. Exit 0 only if every migration \
+            registration succeeded.
+            """,
         discussion: """
             Files a request in /run/dbbackup and touches the migration marker, which starts \
             dbbackup-migration.service; waits for that run's result for this request and prints what \
@@ -35,7 +38,10 @@ struct PreMigrate: ParsableCommand {
             // A broken file that may be a migration registration: the run reports it as failed.
             guard !migration.isEmpty || loaded.broken.contains(where: \.mayBeMigration) else {
                 throw CLIError(
-                    "no registration has schedule migration, so no backup would be taken; add one with: dbbackup registration add NAME --provider filesystem --path DIR --schedule migration",
+                    """
+                    no registration has schedule migration, so no backup would be taken; add one with: dbbackup \
+                    registration add NAME --provider filesystem --path DIR --schedule migration
+                    """,
                     exitCode: RunFailure.Kind.configuration.exitCode)
             }
             guard Systemctl.isBooted else {
@@ -51,7 +57,10 @@ struct PreMigrate: ParsableCommand {
                 request = try requests.submit()
             } catch {
                 throw CLIError(
-                    "cannot file the request in \(requests.directory): \(error); run as root or as a member of group dbbackup"
+                    """
+                    cannot file the request in \(requests.directory): \(error); run as root or as a member of \
+                    group dbbackup
+                    """
                 )
             }
             let deadline = Date().addingTimeInterval(DurationParser.seconds(timeout)!)
@@ -68,7 +77,10 @@ struct PreMigrate: ParsableCommand {
                         requests.withdraw(request)
                         ? "withdrawn, no run had started for it" : "a run serving it is still going"
                     throw CLIError(
-                        "no result for request \(request.id) after \(timeout) (\(outcome)); see: journalctl -u dbbackup-migration.service"
+                        """
+                        no result for request \(request.id) after \(timeout) (\(outcome)); see: journalctl -u \
+                        dbbackup-migration.service
+                        """
                     )
                 }
                 checks += 1
@@ -78,7 +90,10 @@ struct PreMigrate: ParsableCommand {
                 {
                     requests.withdraw(request)
                     throw CLIError(
-                        "dbbackup-migration.path is not active, so nobody serves the request; start it with: systemctl start dbbackup.target"
+                        """
+                        dbbackup-migration.path is not active, so nobody serves the request; start it with: \
+                        systemctl start dbbackup.target
+                        """
                     )
                 }
                 Syscalls.sleep(for: .milliseconds(100))
@@ -90,7 +105,10 @@ struct PreMigrate: ParsableCommand {
         for backup in result.backups {
             if backup.ok, let location = backup.location {
                 print(
-                    "\(backup.registration): stored \(location) (\(Output.size(backup.size ?? 0)), schema version \(backup.version ?? "?"))"
+                    """
+                    \(backup.registration): stored \(location) (\(Output.size(backup.size ?? 0)), schema version \
+                    \(backup.version ?? "?"))
+                    """
                 )
             } else if backup.ok {
                 print("\(backup.registration): stored; \(backup.error ?? "")")

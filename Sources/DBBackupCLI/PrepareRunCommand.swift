@@ -9,7 +9,10 @@ struct PrepareRun: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "prepare-run",
         abstract:
-            "For the services' ExecStartPre=+: create missing backup directories for the service's identity (and, for the migration service, give it /run/dbbackup).",
+            """
+            For the services' ExecStartPre=+: create missing backup directories for the service's identity (and, \
+            for the migration service, give it /run/dbbackup).
+            """,
         shouldDisplay: false)
 
     @OptionGroup var globals: GlobalOptions
@@ -27,7 +30,10 @@ struct PrepareRun: ParsableCommand {
         // An override of User= that left the identity variable behind: follow User=.
         if let user = environment["USER"], let entry = getpwnam(user), entry.pointee.pw_uid != identity.uid {
             print(
-                "prepare-run: User=\(user) differs from \(ServiceIdentity.environmentName)=\(identity.environmentValue); preparing for \(user)"
+                """
+                prepare-run: User=\(user) differs from \
+                \(ServiceIdentity.environmentName)=\(identity.environmentValue); preparing for \(user)
+                """
             )
             identity = ServiceIdentity(uid: entry.pointee.pw_uid, gid: entry.pointee.pw_gid)
         }
@@ -64,11 +70,18 @@ enum BackupDirectorySetup {
             case .existed: break
             case .created:
                 report(
-                    "created \(directory) (owner \(ProcessIdentity.describe(uid: identity.uid)), mode 0\(String(BackupDirectories.mode, radix: 8)))"
+                    """
+                    created \(directory) (owner \(ProcessIdentity.describe(uid: identity.uid)), mode \
+                    0\(String(BackupDirectories.mode, radix: 8)))
+                    """
                 )
             case .adopted(let files):
                 report(
-                    "handed \(directory) and \(files) backup file(s) in it from user \(ServiceIdentity.fallbackUser) to \(ProcessIdentity.describe(uid: identity.uid)), the database's owner the services now run as"
+                    """
+                    handed \(directory) and \(files) backup file(s) in it from user \
+                    \(ServiceIdentity.fallbackUser) to \(ProcessIdentity.describe(uid: identity.uid)), the \
+                    database's owner the services now run as
+                    """
                 )
             }
         } catch {

@@ -83,9 +83,11 @@ extension RegistrationCommand {
             abstract: "Add a registration: a named backup job with a provider and a schedule.",
             discussion: """
                 Examples:
-                  dbbackup registration add premigrate --provider filesystem --path /var/backups/app --schedule migration
-                  dbbackup registration add nightly --provider s3 --bucket app-backups --endpoint http://127.0.0.1:9000 \\
-                      --force-path-style --access-key AGENT --secret-key-stdin --schedule daily --time 02:00 < secret.txt
+                  dbbackup registration add premigrate --provider filesystem --path /var/backups/app \\
+                      --schedule migration
+                  dbbackup registration add nightly --provider s3 --bucket app-backups \\
+                      --endpoint http://127.0.0.1:9000 --force-path-style --access-key AGENT \\
+                      --secret-key-stdin --schedule daily --time 02:00 < secret.txt
                 """)
 
         @OptionGroup var globals: GlobalOptions
@@ -93,7 +95,10 @@ extension RegistrationCommand {
         @OptionGroup var options: RegistrationOptions
         @Flag(
             help:
-                "Print the outcome as one JSON object on stdout: ok, message and warnings, or the problems, each by field."
+                """
+                Print the outcome as one JSON object on stdout: ok, message and warnings, or the problems, each \
+                by field.
+                """
         )
         var json = false
 
@@ -109,7 +114,10 @@ extension RegistrationCommand {
                 let store = globals.store
                 if store.registrationExists(name) {
                     throw CLIError.commandLine(
-                        "registration \(name) already exists (\(store.locations.registrationFile(name))); change it with: dbbackup registration edit \(name)",
+                        """
+                        registration \(name) already exists (\(store.locations.registrationFile(name))); change \
+                        it with: dbbackup registration edit \(name)
+                        """,
                         field: "NAME", value: "\"\(name)\"", message: "a registration of this name already exists",
                         fix: "choose another name, or change it with: dbbackup registration edit \(name)")
                 }
@@ -131,7 +139,10 @@ extension RegistrationCommand {
                     options.apply(to: [:]), name: name, options: options,
                     globals: globals, editing: false, report: report)
                 report.done(
-                    "added registration \(name): \(registration.schedule.summary), to \(describe(registration.provider))",
+                    """
+                    added registration \(name): \(registration.schedule.summary), to \
+                    \(describe(registration.provider))
+                    """,
                     [
                         "registration": .table(
                             ConfigDocument.render(registration, secrets: globals.secrets, resolvedPath: true))
@@ -159,7 +170,10 @@ extension RegistrationCommand {
                     options.apply(to: base), name: name, options: options,
                     globals: globals, editing: true, report: report)
                 report.done(
-                    "changed registration \(name): \(registration.schedule.summary), to \(describe(registration.provider))",
+                    """
+                    changed registration \(name): \(registration.schedule.summary), to \
+                    \(describe(registration.provider))
+                    """,
                     [
                         "registration": .table(
                             ConfigDocument.render(registration, secrets: globals.secrets, resolvedPath: true))
@@ -169,7 +183,11 @@ extension RegistrationCommand {
                     !options.secretKeyStdin, options.secretKeyFile == nil
                 {
                     Output.stderr(
-                        "warning: the stored secret key is kept for the new access key \(after.accessKey); if it belonged to \(before.accessKey), give the new one with --secret-key-stdin or --secret-key-file"
+                        """
+                        warning: the stored secret key is kept for the new access key \(after.accessKey); if it \
+                        belonged to \(before.accessKey), give the new one with --secret-key-stdin or \
+                        --secret-key-file
+                        """
                     )
                 }
                 Activation.applyAfterChange(globals, json: report)
@@ -237,7 +255,10 @@ extension RegistrationCommand {
                 }
                 if loaded.registrations.isEmpty {
                     print(
-                        "no registrations; add one with: dbbackup registration add NAME --provider filesystem --path DIR --schedule migration"
+                        """
+                        no registrations; add one with: dbbackup registration add NAME --provider filesystem \
+                        --path DIR --schedule migration
+                        """
                     )
                     return
                 }
@@ -319,7 +340,10 @@ func printEncoding(_ encoding: EncodingSettings) {
         for recipient in encryption.recipients { print("  recipient: \(recipient)") }
         if let file = encryption.recipientsFile {
             print(
-                "  recipients_file: \(file)\(encryption.resolvedRecipientsFile.map { $0 == file ? "" : " (\($0))" } ?? "")"
+                """
+                  recipients_file: \
+                \(file)\(encryption.resolvedRecipientsFile.map { $0 == file ? "" : " (\($0))" } ?? "")
+                """
             )
             for recipient in encryption.fileRecipients { print("    recipient: \(recipient)") }
         }

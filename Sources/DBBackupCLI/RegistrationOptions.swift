@@ -68,7 +68,10 @@ struct RegistrationOptions: ParsableArguments {
     @Option(
         name: .customLong("heartbeat-url"),
         help: ArgumentHelp(
-            "Ping this URL on start (URL/start), success (URL) and failure (URL/fail), healthchecks-style; '' for none, even with a global [monitoring] heartbeat_url.",
+            """
+            Ping this URL on start (URL/start), success (URL) and failure (URL/fail), healthchecks-style; '' for \
+            none, even with a global [monitoring] heartbeat_url.
+            """,
             valueName: "URL"))
     var heartbeatURL: String?
 
@@ -91,7 +94,10 @@ struct RegistrationOptions: ParsableArguments {
     @Option(
         name: .customLong("recipients-file"),
         help: ArgumentHelp(
-            "Encrypt backups to the age public keys in FILE, one a line, read whenever the configuration is loaded; \"\" removes it.",
+            """
+            Encrypt backups to the age public keys in FILE, one a line, read whenever the configuration is \
+            loaded; \"\" removes it.
+            """,
             valueName: "FILE"))
     var recipientsFile: String?
 

@@ -9,7 +9,10 @@ extension RegistrationCommand {
         static let configuration = CommandConfiguration(
             commandName: "test",
             abstract:
-                "Probe a registration for real, as its service would run it: read the database; s3, PUT then DELETE of a small object (the two permissions backups need); a directory, write then remove a file.",
+                """
+                Probe a registration for real, as its service would run it: read the database; s3, PUT then \
+                DELETE of a small object (the two permissions backups need); a directory, write then remove a file.
+                """,
             discussion: """
                 As root where systemd runs, the database and the directory are checked in a transient unit with \
                 the service's identity and sandbox; as root elsewhere, as the service's identity. A missing \
@@ -47,7 +50,10 @@ extension RegistrationCommand {
                             BackupStoreProbe.Step(
                                 action: "find \(target.resolvedPath)", ok: false,
                                 detail:
-                                    "it does not exist yet; the service creates it for its identity when it starts (so does this test, run as root)"
+                                    """
+                                    it does not exist yet; the service creates it for its identity when it starts \
+                                    (so does this test, run as root)
+                                    """
                             ))
                         storeFailed = true
                     }

@@ -14,7 +14,10 @@ struct RegistryCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "rebuild",
             abstract:
-                "Record the backups found in the registrations' stores that the registry does not know (after it was lost or damaged).",
+                """
+                Record the backups found in the registrations' stores that the registry does not know (after it \
+                was lost or damaged).
+                """,
             discussion: """
                 Filesystem registrations: every file of their directory named as dbbackup names backups \
                 (db_v…), with its SHA-256 computed now and its schema version and time read from its \
@@ -105,7 +108,10 @@ struct RegistryCommand: ParsableCommand {
                 if !unreached.isEmpty {
                     throw CLIError(
                         "not rebuilt: " + unreached.joined(separator: "; ")
-                            + " (a bucket is read with a key that may list and read it: --access-key KEY --secret-key-stdin)"
+                            + """
+                             (a bucket is read with a key that may list and read it: --access-key KEY \
+                            --secret-key-stdin)
+                            """
                     )
                 }
             }
@@ -115,7 +121,10 @@ struct RegistryCommand: ParsableCommand {
             print("\(outcome.registration): \(outcome.recorded.count) backup(s) found in \(directory) and recorded")
             for record in outcome.recorded {
                 print(
-                    "  \(record.id)  \(record.createdAt.rfc3339)  schema version \(record.version ?? "?")  \(record.location?.description ?? "")"
+                    """
+                      \(record.id)  \(record.createdAt.rfc3339)  schema version \(record.version ?? "?")  \
+                    \(record.location?.description ?? "")
+                    """
                 )
             }
             for (name, reason) in outcome.skipped { Output.stderr("  skipped \(name): \(reason)") }
@@ -126,7 +135,10 @@ struct RegistryCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "forget",
             abstract:
-                "Take a backup out of the registry without touching its file or object (e.g. one you deleted by hand, or keep elsewhere on purpose).",
+                """
+                Take a backup out of the registry without touching its file or object (e.g. one you deleted by \
+                hand, or keep elsewhere on purpose).
+                """,
             discussion:
                 "Retention then no longer counts it or tries to delete it, and list and restore no longer show it.")
 
@@ -142,7 +154,10 @@ struct RegistryCommand: ParsableCommand {
                 }
                 try registry.forget(id)
                 print(
-                    "forgot backup \(id) (\(record.registration), \(record.location?.description ?? "no location")); its file or object was not touched"
+                    """
+                    forgot backup \(id) (\(record.registration), \
+                    \(record.location?.description ?? "no location")); its file or object was not touched
+                    """
                 )
             }
         }

@@ -67,7 +67,10 @@ enum Reporting {
             fields["DBBACKUP_PRUNED"] = String(report.pruned.count)
             fields["DBBACKUP_SNAPSHOT"] = report.snapshotMethod.rawValue
             message =
-                "\(registration.name): stored \(backup.location?.description ?? "?") (\(backup.size ?? 0) bytes, schema version \(backup.version ?? "?")) in \(report.durationMilliseconds) ms"
+                """
+                \(registration.name): stored \(backup.location?.description ?? "?") (\(backup.size ?? 0) bytes, \
+                schema version \(backup.version ?? "?")) in \(report.durationMilliseconds) ms
+                """
                 + (failure.map { "; but \($0.message)" } ?? "")
             if let failure {
                 // Stored, but suspect or retention could not delete: one entry with both, at warning.

@@ -121,7 +121,11 @@ struct Restore: ParsableCommand {
                         .record(record, s3: try s3Access(for: record)), to: to, force: force, evenIfOpen: evenIfOpen,
                         identities: identities)
                     print(
-                        "restored backup \(record.id) (\(record.registration), \(record.createdAt.rfc3339), schema version \(record.version ?? "?")) to \(report.target)\(decoded(report)); sha256 \(report.sha256) verified, integrity_check ok"
+                        """
+                        restored backup \(record.id) (\(record.registration), \(record.createdAt.rfc3339), schema \
+                        version \(record.version ?? "?")) to \(report.target)\(decoded(report)); sha256 \
+                        \(report.sha256) verified, integrity_check ok
+                        """
                     )
                 case .file(let path):
                     let source = CommandLineFields.absolutePath(path)

@@ -26,12 +26,10 @@ struct RetentionCommand: ParsableCommand {
                     Output.json(.table(["local": .integer(retention.local), "remote": remote]))
                     return
                 }
-                print(
-                    "local: \(retention.local)\(retention.local == 0 ? " (no automatic cleanup)" : " backups per filesystem registration")"
-                )
-                print(
-                    "remote: \(retention.remote)\(retention.remote.keep == nil ? " (no automatic cleanup)" : " backups per s3 registration")"
-                )
+                let local = retention.local == 0 ? " (no automatic cleanup)" : " backups per filesystem registration"
+                print("local: \(retention.local)\(local)")
+                let remote = retention.remote.keep == nil ? " (no automatic cleanup)" : " backups per s3 registration"
+                print("remote: \(retention.remote)\(remote)")
             }
         }
     }

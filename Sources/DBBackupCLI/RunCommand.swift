@@ -24,7 +24,10 @@ struct Run: ParsableCommand {
 
     @Option(
         help:
-            "Why this run happens: timer, migration or manual (default manual; without NAME, migration runs every migration registration)."
+            """
+            Why this run happens: timer, migration or manual (default manual; without NAME, migration runs every \
+            migration registration).
+            """
     )
     var trigger: String?
 
@@ -34,7 +37,10 @@ struct Run: ParsableCommand {
         }
         if name == nil && trigger != BackupTrigger.migration.rawValue {
             throw ValidationError(
-                "name a registration (dbbackup run NAME), or run all migration registrations with: dbbackup run --trigger migration"
+                """
+                name a registration (dbbackup run NAME), or run all migration registrations with: dbbackup run \
+                --trigger migration
+                """
             )
         }
     }
@@ -70,7 +76,11 @@ struct Run: ParsableCommand {
                     skipped = loaded.broken.filter(\.mayBeMigration).map { broken in
                         RunFailure(
                             .configuration, registration: broken.name,
-                            "\(store.locations.display(store.locations.registrationFile(broken.name))) is broken (see above, or: dbbackup config check), and it may be a migration registration: no backup was taken for it"
+                            """
+                            \(store.locations.display(store.locations.registrationFile(broken.name))) is broken \
+                            (see above, or: dbbackup config check), and it may be a migration registration: no \
+                            backup was taken for it
+                            """
                         )
                     }
                     if let unreadable = loaded.errors.first(where: {
@@ -80,7 +90,10 @@ struct Run: ParsableCommand {
                     }
                     if registrations.isEmpty && skipped.isEmpty {
                         throw CLIError(
-                            "no registration has schedule migration; add one with: dbbackup registration add NAME --provider filesystem --path DIR --schedule migration",
+                            """
+                            no registration has schedule migration; add one with: dbbackup registration add NAME \
+                            --provider filesystem --path DIR --schedule migration
+                            """,
                             exitCode: RunFailure.Kind.configuration.exitCode)
                     }
                 }
@@ -113,7 +126,11 @@ struct Run: ParsableCommand {
                     // Under systemd the structured entry above says it all; stdout would repeat it.
                     if !Reporting.toJournal {
                         print(
-                            "\(registration.name): stored \(backup.location?.description ?? "?") (\(Output.size(backup.size ?? 0)), schema version \(backup.version ?? "?"), sha256 \(backup.sha256 ?? "?")) in \(report.durationMilliseconds) ms"
+                            """
+                            \(registration.name): stored \(backup.location?.description ?? "?") \
+                            (\(Output.size(backup.size ?? 0)), schema version \(backup.version ?? "?"), sha256 \
+                            \(backup.sha256 ?? "?")) in \(report.durationMilliseconds) ms
+                            """
                         )
                         for pruned in report.pruned {
                             print("\(registration.name): retention deleted \(pruned.location?.description ?? "?")")
@@ -122,7 +139,10 @@ struct Run: ParsableCommand {
                     if config.retention.keep(for: registration.provider) == nil {
                         let option = registration.provider.kind == "s3" ? "--remote" : "--local"
                         Output.stderr(
-                            "warning: retention keeps every backup of \(registration.name) (no automatic cleanup); set a limit with: dbbackup retention set \(option) N"
+                            """
+                            warning: retention keeps every backup of \(registration.name) (no automatic cleanup); \
+                            set a limit with: dbbackup retention set \(option) N
+                            """
                         )
                     }
                     // Stored but not pruned is still a backup the migration can rely on; a
@@ -155,7 +175,10 @@ struct Run: ParsableCommand {
             Monitoring.afterRun(locations, store)
             // The last progress text would otherwise stay in `systemctl status` after the run.
             let outcome = results.map {
-                "\($0.registration) \($0.ok ? "stored" : "failed")\($0.exitCode == 0 ? "" : " (exit status \($0.exitCode))")"
+                """
+                \($0.registration) \
+                \($0.ok ? "stored" : "failed")\($0.exitCode == 0 ? "" : " (exit status \($0.exitCode))")
+                """
             }
             _ = try? SystemdNotifier.notify(.status("done: " + outcome.joined(separator: ", ")))
             if let worst { throw ExitCode(worst.kind.exitCode) }

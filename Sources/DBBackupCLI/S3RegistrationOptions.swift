@@ -8,14 +8,18 @@ import BackupCore
 struct S3RegistrationOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "s3: instance = temporary credentials of this cloud instance's IAM role (IMDSv2), no access key or stored secret; "
+            "s3: instance = temporary credentials of this cloud instance's IAM role (IMDSv2), no access key or "
+                + "stored secret; "
                 + "secret = --access-key with a stored secret key (the default).", valueName: "instance|secret"))
     var credentials: String?
 
     @Option(
         name: .customLong("server-side-encryption"),
         help: ArgumentHelp(
-            "s3: encryption at rest the store applies: AES256 (SSE-S3) or aws:kms (SSE-KMS); \"\" for the bucket's default.",
+            """
+            s3: encryption at rest the store applies: AES256 (SSE-S3) or aws:kms (SSE-KMS); \"\" for the bucket's \
+            default.
+            """,
             valueName: "AES256|aws:kms"))
     var serverSideEncryption: String?
 
@@ -77,7 +81,10 @@ struct S3RegistrationOptions: ParsableArguments {
             ConfigProblem(
                 file: "command line", field: options.secretKeyStdin ? "--secret-key-stdin" : "--secret-key-file",
                 message:
-                    "a registration with --credentials instance has no secret key: it signs with the instance role's temporary credentials",
+                    """
+                    a registration with --credentials instance has no secret key: it signs with the instance \
+                    role's temporary credentials
+                    """,
                 fix: "leave it out, or use --credentials secret with --access-key to store a key instead")
         ])
     }

@@ -79,13 +79,20 @@ enum StatusCheck {
             return .failure(
                 Unreadable(
                     message:
-                        "no status file yet (\(locations.statusFile)), and \(user) may not read the registry: every run writes it, so run a backup (e.g. systemctl start dbbackup@NAME.service), or check as root"
+                        """
+                        no status file yet (\(locations.statusFile)), and \(user) may not read the registry: \
+                        every run writes it, so run a backup (e.g. systemctl start dbbackup@NAME.service), or \
+                        check as root
+                        """
                 ))
         case .failure(.denied(let reason)):
             return .failure(
                 Unreadable(
                     message:
-                        "\(user) may read neither the registry nor the status file (\(reason)); let it with: adduser \(user) dbbackup-monitor"
+                        """
+                        \(user) may read neither the registry nor the status file (\(reason)); let it with: \
+                        adduser \(user) dbbackup-monitor
+                        """
                 ))
         case .failure(.unreadable(let reason)):
             return .failure(Unreadable(message: "cannot read the status file: \(reason)"))

@@ -8,14 +8,20 @@ struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract:
-            "Per registration: schedule, next run (from systemd), last success and last failure (from the registry), backups kept, service unit."
+            """
+            Per registration: schedule, next run (from systemd), last success and last failure (from the \
+            registry), backups kept, service unit.
+            """
     )
 
     @OptionGroup var globals: GlobalOptions
     @Flag(help: "Machine-readable output.") var json = false
     @Flag(
         help:
-            "One verdict for monitoring: exit status 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN, a summary line with perfdata (with --json: status, summary, problems, registrations)."
+            """
+            One verdict for monitoring: exit status 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN, a summary line with \
+            perfdata (with --json: status, summary, problems, registrations).
+            """
     )
     var check = false
 
@@ -84,12 +90,18 @@ struct Status: ParsableCommand {
                 }
                 for suspect in suspects {
                     attention.append(
-                        "\(registration.name): backup \(suspect.id) (\(suspect.createdAt.rfc3339)) is suspect: \(suspect.suspect ?? ""); if that is right: dbbackup confirm \(suspect.id)"
+                        """
+                        \(registration.name): backup \(suspect.id) (\(suspect.createdAt.rfc3339)) is suspect: \
+                        \(suspect.suspect ?? ""); if that is right: dbbackup confirm \(suspect.id)
+                        """
                     )
                 }
                 if !untracked.isEmpty {
                     attention.append(
-                        "\(registration.name): \(untracked.count) backup file(s) in its directory are not in the registry; to recover them: dbbackup registry rebuild --registration \(registration.name)"
+                        """
+                        \(registration.name): \(untracked.count) backup file(s) in its directory are not in the \
+                        registry; to recover them: dbbackup registry rebuild --registration \(registration.name)
+                        """
                     )
                 }
             }

@@ -102,7 +102,10 @@ public final class InstanceMetadata: Sendable {
             throw failure(
                 "no IAM role is attached to this instance (the metadata service lists none)",
                 fix: "attach an instance profile whose role allows s3:PutObject and s3:DeleteObject on "
-                    + "arn:aws:s3:::\(bucket)/* (aws ec2 associate-iam-instance-profile), or store an access key and secret instead"
+                    + """
+                    arn:aws:s3:::\(bucket)/* (aws ec2 associate-iam-instance-profile), or store an access key and \
+                    secret instead
+                    """
             )
         }
         guard roleAnswer.status == 200 else { throw unexpected(roleAnswer, asking: "the role's name") }
@@ -121,7 +124,10 @@ public final class InstanceMetadata: Sendable {
         guard answer.status == 200 else {
             if answer.status == 404 {
                 throw failure(
-                    "the metadata service names role \(role) but has no credentials for it (the instance profile may have just changed)",
+                    """
+                    the metadata service names role \(role) but has no credentials for it (the instance profile \
+                    may have just changed)
+                    """,
                     fix: "try again in a minute; if it persists, re-associate the instance profile")
             }
             throw unexpected(answer, asking: "the credentials of role \(role)")
@@ -163,13 +169,20 @@ public final class InstanceMetadata: Sendable {
             return answer.bodyText.trimmingASCIIWhitespace
         case 403:
             throw failure(
-                "the instance metadata service at \(endpoint) is turned off for this instance (403 to the token request)",
+                """
+                the instance metadata service at \(endpoint) is turned off for this instance (403 to the token \
+                request)
+                """,
                 fix:
-                    "enable it: aws ec2 modify-instance-metadata-options --instance-id ID --http-endpoint enabled --http-tokens required"
+                    """
+                    enable it: aws ec2 modify-instance-metadata-options --instance-id ID --http-endpoint enabled \
+                    --http-tokens required
+                    """
             )
         case 404, 405:
             throw failure(
-                "the metadata service at \(endpoint) does not offer IMDSv2 session tokens (\(answer.status) to PUT /latest/api/token); "
+                "the metadata service at \(endpoint) does not offer IMDSv2 session tokens (\(answer.status) to PUT "
+                    + "/latest/api/token); "
                     + "dbbackup uses IMDSv2 only",
                 fix: "use a metadata service with IMDSv2, or store an access key and secret instead")
         default:
@@ -203,9 +216,13 @@ public final class InstanceMetadata: Sendable {
                 throw failure(
                     "no instance metadata service answered \(endpoint) when asked for \(what) (\(message))",
                     fix:
-                        "credentials = \"instance\" works only on a cloud instance with a metadata service (EC2 or compatible); "
+                        "credentials = \"instance\" works only on a cloud instance with a metadata service (EC2 or "
+                        + "compatible); "
                         + "in a container on EC2, the instance's metadata hop limit must be 2 "
-                        + "(aws ec2 modify-instance-metadata-options --http-put-response-hop-limit 2); elsewhere store an access key and secret",
+                            + """
+                            (aws ec2 modify-instance-metadata-options --http-put-response-hop-limit 2); elsewhere \
+                            store an access key and secret
+                            """,
                     curlCode: code)
             case .transportFailure:
                 Syscalls.sleep(for: .milliseconds(200 * attempt))

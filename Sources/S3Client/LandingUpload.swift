@@ -140,7 +140,10 @@ public final class LandingUpload: Sendable {
                         kind: .localFile, operation: "multipart upload (part \(digests.index + 1))",
                         bucket: shared.upload.client.configuration.bucket, key: key,
                         message:
-                            "the file was announced as \(size) bytes in \(partCount) parts, but part \(digests.index + 1) has \(digests.length) bytes"
+                            """
+                            the file was announced as \(size) bytes in \(partCount) parts, but part \
+                            \(digests.index + 1) has \(digests.length) bytes
+                            """
                     )
                 }
                 return
@@ -256,13 +259,17 @@ public final class LandingUpload: Sendable {
             return Discarded(
                 clean: true,
                 note:
-                    "the multipart upload was completed and its object deleted (the key may not abort it: \(abortError.code?.rawValue ?? abortError.message))"
+                    """
+                    the multipart upload was completed and its object deleted (the key may not abort it: \
+                    \(abortError.code?.rawValue ?? abortError.message))
+                    """
             )
         } catch {
             return Discarded(
                 clean: false,
                 note:
-                    "the multipart upload \(uploadID) could not be aborted (\(abortError.code?.rawValue ?? abortError.message)) "
+                    "the multipart upload \(uploadID) could not be aborted "
+                    + "(\(abortError.code?.rawValue ?? abortError.message)) "
                     + "nor completed and deleted (\(error.code?.rawValue ?? error.message)); "
                     + "a bucket lifecycle rule for incomplete multipart uploads removes its parts")
         }

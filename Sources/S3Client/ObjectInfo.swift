@@ -91,11 +91,17 @@ public enum ObjectMetadata {
         }
         guard value.utf8.allSatisfy({ $0 >= 0x20 && $0 <= 0x7e }) else {
             return
-                "metadata '\(name)' has a value that is not printable ASCII; encode it first (e.g. percent-encoding or base64)"
+                """
+                metadata '\(name)' has a value that is not printable ASCII; encode it first (e.g. \
+                percent-encoding or base64)
+                """
         }
         if value.hasPrefix(" ") || value.hasSuffix(" ") || value.contains("  ") {
             return
-                "metadata '\(name)' has a value with leading, trailing or doubled spaces, which stores do not keep as given"
+                """
+                metadata '\(name)' has a value with leading, trailing or doubled spaces, which stores do not keep \
+                as given
+                """
         }
         return nil
     }
@@ -116,7 +122,10 @@ public enum ObjectMetadata {
         }
         guard total <= maximumTotalBytes else {
             throw refuse(
-                "user metadata of \(total) bytes is larger than S3's limit of \(maximumTotalBytes) bytes (names and values together)"
+                """
+                user metadata of \(total) bytes is larger than S3's limit of \(maximumTotalBytes) bytes (names \
+                and values together)
+                """
             )
         }
         return metadata.keys.sorted().map { (name: headerPrefix + $0, value: metadata[$0]!) }

@@ -152,7 +152,10 @@ extension S3Client {
         {
             // Ceph answers a class its placement lacks with a bare InvalidArgument.
             error.note =
-                "the store may not offer storage class \(storageClass): choose one it lists, or leave the storage class out"
+                """
+                the store may not offer storage class \(storageClass): choose one it lists, or leave the storage \
+                class out
+                """
         }
         return error
     }

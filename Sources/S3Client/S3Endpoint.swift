@@ -136,7 +136,10 @@ public enum S3BucketName {
             })
         else {
             return
-                "may contain only letters, digits, '.', '-' and '_' (today's names: lowercase letters, digits, '.' and '-')"
+                """
+                may contain only letters, digits, '.', '-' and '_' (today's names: lowercase letters, digits, '.' \
+                and '-')
+                """
         }
         return nil
     }

@@ -152,12 +152,14 @@ extension S3Error: CustomStringConvertible {
         if kind == .transport, let curlCode {
             if CurlErrorClass.isUnreachable(curlCode) {
                 return
-                    "cannot reach the S3 endpoint \(endpoint.isEmpty ? "(AWS)" : endpoint); check the endpoint URL, DNS, "
+                    "cannot reach the S3 endpoint \(endpoint.isEmpty ? "(AWS)" : endpoint); check the endpoint "
+                    + "URL, DNS, "
                     + "firewall, proxy settings (https_proxy, no_proxy) and that the server is running"
             }
             if CurlErrorClass.isTLSVerification(curlCode) {
                 return
-                    "the server's TLS certificate could not be verified; check the endpoint's certificate, or trust its CA "
+                    "the server's TLS certificate could not be verified; check the endpoint's certificate, or "
+                    + "trust its CA "
                     + "with ca_bundle in the [s3] table of dbbackup.toml (a PEM file)"
             }
             return nil
@@ -172,24 +174,36 @@ extension S3Error: CustomStringConvertible {
         case .signatureDoesNotMatch?:
             if principal != nil {
                 return
-                    "the store rejected the signature of the instance role's temporary credentials; check the region and the clock (NTP)"
+                    """
+                    the store rejected the signature of the instance role's temporary credentials; check the \
+                    region and the clock (NTP)
+                    """
             }
             return "the secret key does not match the access key; check the configured secret key"
         case .invalidAccessKeyId?:
             if principal != nil {
                 return
-                    "the store does not know the instance role's temporary access key: is it AWS S3 (or a store that accepts STS credentials)?"
+                    """
+                    the store does not know the instance role's temporary access key: is it AWS S3 (or a store \
+                    that accepts STS credentials)?
+                    """
             }
             return "the server does not know this access key; check the configured access key"
         case .expiredToken?, .invalidToken?, .tokenRefreshRequired?:
             return
-                "the temporary credentials' session token was refused even after fetching new ones; check the clock (NTP)"
+                """
+                the temporary credentials' session token was refused even after fetching new ones; check the \
+                clock (NTP)
+                """
         case .noSuchBucket?:
             return "bucket '\(bucket)' does not exist on this endpoint (or is in another region); "
                 + "dbbackup does not create buckets — create it first"
         case .accessDenied? where message.lowercased().contains("kms"):
             return "\(asWho) may not use the KMS key for server-side encryption: allow kms:GenerateDataKey (uploads) "
-                + "and kms:Decrypt (restores and multipart uploads) on it in the key policy or \(principal == nil ? "the user's" : "the role's") policy"
+                + """
+                and kms:Decrypt (restores and multipart uploads) on it in the key policy or \
+                \(principal == nil ? "the user's" : "the role's") policy
+                """
         case .accessDenied?:
             let permission = requiredPermission.map { "needs \($0)" } ?? "is not permitted"
             // ListBucket is granted on the bucket itself, object permissions on its keys.
@@ -199,7 +213,8 @@ extension S3Error: CustomStringConvertible {
                 + "server-side encryption headers: set server_side_encryption)"
         case .invalidObjectState?:
             return
-                "the object is in an archive storage class (GLACIER or DEEP_ARCHIVE) and must be restored before it can be read: "
+                "the object is in an archive storage class (GLACIER or DEEP_ARCHIVE) and must be restored before "
+                + "it can be read: "
                 + "aws s3api restore-object --bucket \(bucket) --key '\(key)' --restore-request Days=2 "
                 + "(takes minutes to 12 hours for GLACIER, up to 48 hours for DEEP_ARCHIVE), then try again"
         case .invalidStorageClass?:
@@ -210,7 +225,10 @@ extension S3Error: CustomStringConvertible {
             return "this machine's clock differs too much from the server's; check NTP"
         case .badDigest?, .invalidDigest?, .contentSHA256Mismatch?:
             return
-                "the server received different bytes than were sent (damaged in transit or the file changed during upload)"
+                """
+                the server received different bytes than were sent (damaged in transit or the file changed during \
+                upload)
+                """
         case .entityTooLarge?:
             return "the object is larger than a single PUT allows; lower the multipart threshold"
         default:

@@ -67,7 +67,10 @@ public struct SigV4Signer: Sendable {
         ].joined(separator: "\n")
         let signature = hmacSHA256(key: signingKey(day: stamp.day), message: Array(stringToSign.utf8)).hexString
         return
-            "AWS4-HMAC-SHA256 Credential=\(accessKey)/\(scope), SignedHeaders=\(canonical.signedHeaders), Signature=\(signature)"
+            """
+            AWS4-HMAC-SHA256 Credential=\(accessKey)/\(scope), SignedHeaders=\(canonical.signedHeaders), \
+            Signature=\(signature)
+            """
     }
 
     private func signingKey(day: String) -> [UInt8] {

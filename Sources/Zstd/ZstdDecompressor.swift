@@ -44,7 +44,10 @@ public final class ZstdDecompressor {
                 if error.kind == .notZstd && completedFrames > 0 {
                     throw ZstdError(
                         .corrupt,
-                        "has data after its last complete zstd frame (at byte \(at)) that is not zstd: damaged, or something was appended"
+                        """
+                        has data after its last complete zstd frame (at byte \(at)) that is not zstd: damaged, or \
+                        something was appended
+                        """
                     )
                 }
                 throw ZstdError(error.kind, "\(error.description) (at compressed byte \(at))")

@@ -41,7 +41,10 @@ public struct ZstdError: Error, CustomStringConvertible, Sendable {
         case ZSTD_error_frameParameter_windowTooLarge:
             return ZstdError(
                 .windowTooLarge,
-                "needs a zstd window larger than 128 MiB to decompress (made with --long or --ultra?); decompress it with `zstd -d --memory=2048MB` first"
+                """
+                needs a zstd window larger than 128 MiB to decompress (made with --long or --ultra?); decompress \
+                it with `zstd -d --memory=2048MB` first
+                """
             )
         case ZSTD_error_srcSize_wrong:
             return ZstdError(.sizeMismatch, "changed size while it was compressed (\(name))")

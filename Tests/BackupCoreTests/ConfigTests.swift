@@ -108,7 +108,10 @@ struct ConfigTests {
     @Test("weekday funday, weekly without weekdays, day 32")
     func badDays() throws {
         let funday = try errors(
-            "provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"weekly\"\ntimes = [\"02:00\"]\nweekdays = [\"mon\", \"funday\"]\n"
+            """
+            provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"weekly\"\ntimes = \
+            [\"02:00\"]\nweekdays = [\"mon\", \"funday\"]\n
+            """
         )
         #expect(funday.map(\.field) == ["schedule.weekdays[1]"])
         #expect(funday[0].fix?.contains("mon, tue") == true)
@@ -118,13 +121,19 @@ struct ConfigTests {
         #expect(noWeekdays.map(\.field) == ["schedule.weekdays"])
 
         let day32 = try errors(
-            "provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"monthly\"\ntimes = [\"02:00\"]\ndays = [1, 32]\n"
+            """
+            provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"monthly\"\ntimes = [\"02:00\"]\ndays = \
+            [1, 32]\n
+            """
         )
         #expect(day32.map(\.field) == ["schedule.days[1]"])
         #expect(day32[0].value == "32")
 
         let day0 = try errors(
-            "provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"monthly\"\ntimes = [\"02:00\"]\ndays = [0]\n"
+            """
+            provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"monthly\"\ntimes = [\"02:00\"]\ndays = \
+            [0]\n
+            """
         )
         #expect(day0.map(\.field) == ["schedule.days[0]"])
 
@@ -139,12 +148,18 @@ struct ConfigTests {
     @Test("every field error of a schedule is reported at once, the time zone's too")
     func allScheduleErrorsAtOnce() throws {
         let problems = try errors(
-            "provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"weekly\"\ntimes = [\"25:00\"]\nweekdays = [\"funday\"]\ntimezone = \"Nowhere/Here\"\n"
+            """
+            provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"weekly\"\ntimes = \
+            [\"25:00\"]\nweekdays = [\"funday\"]\ntimezone = \"Nowhere/Here\"\n
+            """
         )
         #expect(problems.map(\.field) == ["schedule.times[0]", "schedule.weekdays[0]", "schedule.timezone"])
         // An unknown type does not hide a bad time zone either.
         let badType = try errors(
-            "provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"hourly\"\ntimes = [\"02:00\"]\ntimezone = \"Nowhere/Here\"\n"
+            """
+            provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"hourly\"\ntimes = \
+            [\"02:00\"]\ntimezone = \"Nowhere/Here\"\n
+            """
         )
         #expect(badType.map(\.field) == ["schedule.type", "schedule.timezone"])
     }
@@ -155,7 +170,10 @@ struct ConfigTests {
     func timeZoneComponents() throws {
         for zone in ["Europe//Prague", "./UTC", "Europe/./Prague", "Europe/"] {
             let problems = try errors(
-                "provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"daily\"\ntimes = [\"02:00\"]\ntimezone = \"\(zone)\"\n"
+                """
+                provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"daily\"\ntimes = \
+                [\"02:00\"]\ntimezone = \"\(zone)\"\n
+                """
             )
             #expect(problems.map(\.field) == ["schedule.timezone"], "\(zone)")
         }
@@ -164,22 +182,34 @@ struct ConfigTests {
     @Test("a bad day is named by its index as written, before the list is sorted")
     func dayIndexAsWritten() throws {
         let problems = try errors(
-            "provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"monthly\"\ntimes = [\"02:00\"]\ndays = [15, 40, 1]\n"
+            """
+            provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"monthly\"\ntimes = [\"02:00\"]\ndays = \
+            [15, 40, 1]\n
+            """
         )
         #expect(problems.map(\.field) == ["schedule.days[1]"])
         #expect(problems.first?.value == "40")
         let (registration, _) = try read(
-            "provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"monthly\"\ntimes = [\"02:00\"]\ndays = [15, 1, 15]\n"
+            """
+            provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"monthly\"\ntimes = [\"02:00\"]\ndays = \
+            [15, 1, 15]\n
+            """
         )
         #expect(registration?.schedule.days == [1, 15])
         // An item that is not a number keeps its place: 40 is still days[2]. A list with no
         // valid day is not also reported as missing.
         let mixed = try errors(
-            "provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"monthly\"\ntimes = [\"02:00\"]\ndays = [\"x\", 1, 40]\n"
+            """
+            provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"monthly\"\ntimes = [\"02:00\"]\ndays = \
+            [\"x\", 1, 40]\n
+            """
         )
         #expect(mixed.map(\.field) == ["schedule.days[0]", "schedule.days[2]"])
         let none = try errors(
-            "provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"monthly\"\ntimes = [\"02:00\"]\ndays = [\"x\", 0]\n"
+            """
+            provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"monthly\"\ntimes = [\"02:00\"]\ndays = \
+            [\"x\", 0]\n
+            """
         )
         #expect(none.map(\.field) == ["schedule.days[0]", "schedule.days[1]"])
     }
@@ -195,7 +225,10 @@ struct ConfigTests {
     func lateDayWarning() throws {
         func warnings(_ days: String) throws -> [String?] {
             try read(
-                "provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"monthly\"\ntimes = [\"02:00\"]\ndays = \(days)\n"
+                """
+                provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"monthly\"\ntimes = \
+                [\"02:00\"]\ndays = \(days)\n
+                """
             ).1
                 .filter { $0.severity == .warning }.map(\.field)
         }
@@ -213,12 +246,18 @@ struct ConfigTests {
             ("[29]", "day 29 in February of common years"),
             (
                 "[1, 29, 30, 31]",
-                "day 29 in February of common years; day 30 in February; day 31 in February, April, June, September and November"
+                """
+                day 29 in February of common years; day 30 in February; day 31 in February, April, June, \
+                September and November
+                """
             ),
         ])
     func shortMonths(days: String, named: String) throws {
         let problems = try read(
-            "provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"monthly\"\ntimes = [\"02:00\"]\ndays = \(days)\n"
+            """
+            provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"monthly\"\ntimes = [\"02:00\"]\ndays = \
+            \(days)\n
+            """
         ).1
         let warnings = problems.filter { $0.severity == .warning && $0.field == "schedule.days" }
         #expect(warnings.count == 1, "\(problems)")
@@ -256,7 +295,10 @@ struct ConfigTests {
         #expect(mixed.map(\.field) == ["bucket"])
 
         let badEndpoint = try errors(
-            "provider = \"s3\"\nbucket = \"my-bucket\"\naccess_key = \"AK\"\nendpoint = \"minio:9000\"\n[schedule]\ntype = \"migration\"\n"
+            """
+            provider = \"s3\"\nbucket = \"my-bucket\"\naccess_key = \"AK\"\nendpoint = \
+            \"minio:9000\"\n[schedule]\ntype = \"migration\"\n
+            """
         )
         #expect(badEndpoint.map(\.field) == ["endpoint"])
 
@@ -267,7 +309,10 @@ struct ConfigTests {
     @Test("typos, wrong types, secrets in files, syntax errors and bad time zones are named")
     func other() throws {
         let typo = try errors(
-            "provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"daily\"\ntime = [\"02:00\"]\ntimes = [\"03:00\"]\n"
+            """
+            provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"daily\"\ntime = [\"02:00\"]\ntimes = \
+            [\"03:00\"]\n
+            """
         )
         #expect(typo.map(\.field) == ["schedule.time"])
         #expect(typo[0].fix == "did you mean schedule.times?")
@@ -276,22 +321,34 @@ struct ConfigTests {
         #expect(wrongType.first?.field == "path")
 
         let secret = try errors(
-            "provider = \"s3\"\nbucket = \"my-bucket\"\naccess_key = \"AK\"\nsecret_key = \"hunter2hunter2\"\n[schedule]\ntype = \"migration\"\n"
+            """
+            provider = \"s3\"\nbucket = \"my-bucket\"\naccess_key = \"AK\"\nsecret_key = \
+            \"hunter2hunter2\"\n[schedule]\ntype = \"migration\"\n
+            """
         )
         #expect(secret.map(\.field) == ["secret_key"])
         #expect(!secret.description.contains("hunter2"))
 
         let zone = try errors(
-            "provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"daily\"\ntimes = [\"02:00\"]\ntimezone = \"Mars/Olympus\"\n"
+            """
+            provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"daily\"\ntimes = [\"02:00\"]\ntimezone \
+            = \"Mars/Olympus\"\n
+            """
         )
         #expect(zone.map(\.field) == ["schedule.timezone"])
         #expect(
             try errors(
-                "provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"daily\"\ntimes = [\"02:00\"]\ntimezone = \"../../etc/passwd\"\n"
+                """
+                provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"daily\"\ntimes = \
+                [\"02:00\"]\ntimezone = \"../../etc/passwd\"\n
+                """
             ).map(\.field) == ["schedule.timezone"])
         #expect(
             try errors(
-                "provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"daily\"\ntimes = [\"02:00\"]\ntimezone = \"America/New_York\"\n"
+                """
+                provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"daily\"\ntimes = \
+                [\"02:00\"]\ntimezone = \"America/New_York\"\n
+                """
             ).isEmpty)
 
         #expect(throws: ConfigProblem.self) { try ConfigValue.parseTOML("provider = filesystem\n", file: "x.toml") }
@@ -435,7 +492,10 @@ struct ConfigTests {
     @Test("an imported document without [database] says so, not that dbbackup is unconfigured")
     func importWithoutDatabase() throws {
         let toml =
-            "[[registrations]]\nname = \"a\"\nprovider = \"filesystem\"\npath = \"b\"\n[registrations.schedule]\ntype = \"migration\"\n"
+            """
+            [[registrations]]\nname = \"a\"\nprovider = \"filesystem\"\npath = \
+            \"b\"\n[registrations.schedule]\ntype = \"migration\"\n
+            """
         #expect {
             try ConfigDocument.parse(toml, file: "two.toml", configDirectory: "/etc/dbbackup")
         } throws: { error in

@@ -40,7 +40,10 @@ struct EncodingSettingsTests {
     }
 
     @Test(
-        "a recipients file is read at load time, relative to the configuration directory, its keys joining the list once"
+        """
+        a recipients file is read at load time, relative to the configuration directory, its keys joining the \
+        list once
+        """
     )
     func recipientsFile() throws {
         let sandbox = try Sandbox()
@@ -92,7 +95,8 @@ struct EncodingSettingsTests {
                 """ + Self.schedule + """
 
                     [encryption]
-                    recipients = ["\(Self.secret)", "age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwk", 42]
+                    recipients = ["\(Self.secret)", "age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwk", \
+                    42]
                     recipient_file = "x"
                     """)
         #expect(registration == nil)

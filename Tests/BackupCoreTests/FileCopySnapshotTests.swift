@@ -67,7 +67,10 @@ struct FileCopySnapshotTests {
             // Mid-copy, another connection rewrites every row, adds rows, and asks for a checkpoint.
             let writer = try! SQLiteConnection(path: sandbox.database, mode: .readWrite, busyTimeoutMilliseconds: 0)
             try! writer.execute(
-                "BEGIN; UPDATE items SET payload = 'changed'; INSERT INTO items (payload) SELECT payload FROM items; COMMIT"
+                """
+                BEGIN; UPDATE items SET payload = 'changed'; INSERT INTO items (payload) SELECT payload FROM \
+                items; COMMIT
+                """
             )
             let row = try! writer.prepare("PRAGMA wal_checkpoint(PASSIVE)")
             if try! row.step() { checkpointed = (0..<3).map { row.text($0) ?? "" } }

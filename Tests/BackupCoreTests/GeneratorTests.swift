@@ -193,7 +193,10 @@ struct GeneratorTests {
     }
 
     @Test(
-        "the drop-ins run the services as the database file's owner and group, wait for the mounts, and bind paths ProtectHome= hides"
+        """
+        the drop-ins run the services as the database file's owner and group, wait for the mounts, and bind paths \
+        ProtectHome= hides
+        """
     )
     func identityAndPaths() throws {
         let sandbox = try Sandbox()
@@ -272,7 +275,10 @@ struct GeneratorTests {
     }
 
     @Test(
-        "the two executor services have the same identity and sandbox lines; the migration service also writes /run/dbbackup"
+        """
+        the two executor services have the same identity and sandbox lines; the migration service also writes \
+        /run/dbbackup
+        """
     )
     func identicalSandboxes() throws {
         let instance = try Self.sandboxLines("dbbackup@.service")
@@ -291,7 +297,10 @@ struct GeneratorTests {
     }
 
     @Test(
-        "the checks' transient unit gets every identity and sandbox line of the service, its drop-ins after it, and none of its commands"
+        """
+        the checks' transient unit gets every identity and sandbox line of the service, its drop-ins after it, \
+        and none of its commands
+        """
     )
     func transientProperties() throws {
         let sandbox = try Sandbox()

@@ -57,7 +57,10 @@ struct LiveDatabaseTests {
     }
 
     @Test(
-        "the owner with another group is refused where the mode gives the group access, and let through where it does not"
+        """
+        the owner with another group is refused where the mode gives the group access, and let through where it \
+        does not
+        """
     )
     func group() throws {
         let sandbox = try Sandbox()

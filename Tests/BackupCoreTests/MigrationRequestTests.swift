@@ -73,7 +73,10 @@ struct MigrationRequestTests {
     }
 
     @Test(
-        "prepare hands the directories to the migration service's identity with the modes that let group dbbackup only file and read"
+        """
+        prepare hands the directories to the migration service's identity with the modes that let group dbbackup \
+        only file and read
+        """
     )
     func layout() throws {
         let sandbox = try Sandbox()

@@ -54,7 +54,10 @@ struct MonitorCheckTests {
         #expect(late.status == .critical)
         #expect(
             late.summary.hasPrefix(
-                "DBBACKUP CRITICAL - nightly: overdue: its last success was 1d 1h ago (2026-11-28T02:00:05Z), and a run was due at 2026-11-29T02:00:00Z"
+                """
+                DBBACKUP CRITICAL - nightly: overdue: its last success was 1d 1h ago (2026-11-28T02:00:05Z), and \
+                a run was due at 2026-11-29T02:00:00Z
+                """
             ),
             "\(late.summary)")
         #expect(
@@ -119,7 +122,10 @@ struct MonitorCheckTests {
         #expect(result.status == .critical)
         #expect(
             result.problems.map(\.line) == [
-                "nightly: timer dbbackup@nightly.timer is missing: systemd lists no next run for it; run: dbbackup apply",
+                """
+                nightly: timer dbbackup@nightly.timer is missing: systemd lists no next run for it; run: dbbackup \
+                apply
+                """,
                 "pre: last run failed 1h 0m ago (2026-11-29T14:00:00Z): database /srv/app.db does not exist",
             ])
         #expect(result.rows.map(\.timerScheduled) == [false, nil])
@@ -130,7 +136,10 @@ struct MonitorCheckTests {
     }
 
     @Test(
-        "retention that could not delete and suspect backups warn; critical outranks them; the JSON has the Cockpit contract"
+        """
+        retention that could not delete and suspect backups warn; critical outranks them; the JSON has the \
+        Cockpit contract
+        """
     )
     func warnings() throws {
         let pre = registration("pre", .migration)
@@ -140,7 +149,10 @@ struct MonitorCheckTests {
         #expect(warning.status == .warning)
         #expect(
             warning.summary
-                == "DBBACKUP WARNING - pre: retention could not delete 2 old backup(s) yet; the next run retries (see: journalctl -u 'dbbackup-migration.service')"
+                == """
+                DBBACKUP WARNING - pre: retention could not delete 2 old backup(s) yet; the next run retries \
+                (see: journalctl -u 'dbbackup-migration.service')
+                """
         )
 
         // The suspect rule reads the registry's flag of each kept backup.
@@ -196,7 +208,10 @@ struct MonitorCheckTests {
     }
 
     @Test(
-        "facts come from the registry: the newest attempt, kept backups, retention's leftovers; the status file keeps them"
+        """
+        facts come from the registry: the newest attempt, kept backups, retention's leftovers; the status file \
+        keeps them
+        """
     )
     func factsFromRegistry() throws {
         let sandbox = try Sandbox()

@@ -20,7 +20,10 @@ struct PartwiseSnapshotTests {
         try sandbox.makeDatabase(rows: 10, version: 7, wal: true)
         let db = try SQLiteConnection(path: sandbox.database, mode: .readWrite)
         try db.execute(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 24000) INSERT INTO items (payload) SELECT hex(randomblob(500)) FROM n"
+            """
+            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 24000) INSERT INTO items \
+            (payload) SELECT hex(randomblob(500)) FROM n
+            """
         )
     }
 
@@ -117,14 +120,20 @@ struct PartwiseSnapshotTests {
     }
 
     @Test(
-        "a version query that gives the live database and its copy of the same moment different versions fails the snapshot"
+        """
+        a version query that gives the live database and its copy of the same moment different versions fails the \
+        snapshot
+        """
     )
     func versionMustMatch() throws {
         let sandbox = try Sandbox()
         try sandbox.makeDatabase(rows: 100)
         // Depends on the file, not the data: the live database and the copy have different names.
         let query =
-            "SELECT CASE WHEN file LIKE '%staging%' THEN 'copy' ELSE 'live' END FROM pragma_database_list WHERE name = 'main'"
+            """
+            SELECT CASE WHEN file LIKE '%staging%' THEN 'copy' ELSE 'live' END FROM pragma_database_list WHERE \
+            name = 'main'
+            """
         let error = #expect(throws: SnapshotError.self) {
             try Snapshot.take(
                 database: sandbox.database, to: "\(sandbox.root)/staging.db", versionQuery: query,

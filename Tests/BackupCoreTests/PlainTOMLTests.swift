@@ -60,7 +60,10 @@ struct PlainTOMLTests {
             """)
         texts.append("provider = \"filesystem\"\r\npath = \"/b\"\r\n\r\n[ schedule ]\r\n\ttype = \"migration\"\r\n")
         texts.append(
-            "[retention]\nlocal = 7\nremote = \"unlimited\"\n\n[database]\npath = \"/var/lib/app/app.db\"\nbusy_timeout = +30\npace_mib_per_second = 0\n"
+            """
+            [retention]\nlocal = 7\nremote = \"unlimited\"\n\n[database]\npath = \
+            \"/var/lib/app/app.db\"\nbusy_timeout = +30\npace_mib_per_second = 0\n
+            """
         )
         texts.append("")
         for text in texts {
@@ -109,7 +112,10 @@ struct PlainTOMLTests {
                 differed += 1
                 if differed <= 5 {
                     Issue.record(
-                        "seed \(seed) #\(index): plain \(fast), toml++ \(slow.map { "\($0)" } ?? "rejects it"): \(text.debugDescription)"
+                        """
+                        seed \(seed) #\(index): plain \(fast), toml++ \(slow.map { "\($0)" } ?? "rejects it"): \
+                        \(text.debugDescription)
+                        """
                     )
                 }
             }

@@ -31,8 +31,12 @@ struct S3SettingsTests {
         #expect(target.accessKey.isEmpty)
         #expect(
             try problems(s3 + "credentials = \"instance\"\naccess_key = \"AKIA1\"") == [
-                "error: registrations.d/job.toml: access_key = \"AKIA1\": is not used with credentials = \"instance\": a registration has either "
-                    + "an access key and stored secret or the instance's role; remove access_key to use the instance's role, or remove credentials to use the access key"
+                "error: registrations.d/job.toml: access_key = \"AKIA1\": is not used with credentials = "
+                    + "\"instance\": a registration has either "
+                        + """
+                        an access key and stored secret or the instance's role; remove access_key to use the \
+                        instance's role, or remove credentials to use the access key
+                        """
             ])
         #expect(
             try problems(s3 + "credentials = \"Instance\"").first?.contains(
@@ -46,7 +50,10 @@ struct S3SettingsTests {
         let target = try #require(
             try s3Target(
                 s3
-                    + "access_key = \"A\"\nserver_side_encryption = \"aws:kms\"\nkms_key_id = \"alias/backups\"\nstorage_class = \"GLACIER_IR\""
+                    + """
+                    access_key = \"A\"\nserver_side_encryption = \"aws:kms\"\nkms_key_id = \
+                    \"alias/backups\"\nstorage_class = \"GLACIER_IR\"
+                    """
             ))
         #expect(
             target.settings

@@ -150,8 +150,17 @@ struct ScheduleCalendarTests {
             schedule, file: "registrations.d/nightly.toml", now: timestamp("2026-11-30 10:00:00"))
         #expect(
             warnings.map(\.description) == [
-                "warning: registrations.d/nightly.toml: schedule.times[1] = \"02:30\": does not exist on 2027-03-28 in Europe/Prague: the clocks jump from 02:00 to 03:00, and systemd skips a time that does not exist, so that day has no backup at 02:30; choose a time outside 02:00-03:00, or accept the missing backup",
-                "warning: registrations.d/nightly.toml: schedule.times[1] = \"02:30\": occurs twice on 2027-10-31 in Europe/Prague: the clocks go back from 03:00 to 02:00, and systemd runs it once, at the first 02:30; nothing is lost; choose a time outside 02:00-03:00 for backups exactly a day apart",
+                """
+                warning: registrations.d/nightly.toml: schedule.times[1] = \"02:30\": does not exist on \
+                2027-03-28 in Europe/Prague: the clocks jump from 02:00 to 03:00, and systemd skips a time that \
+                does not exist, so that day has no backup at 02:30; choose a time outside 02:00-03:00, or accept \
+                the missing backup
+                """,
+                """
+                warning: registrations.d/nightly.toml: schedule.times[1] = \"02:30\": occurs twice on 2027-10-31 \
+                in Europe/Prague: the clocks go back from 03:00 to 02:00, and systemd runs it once, at the first \
+                02:30; nothing is lost; choose a time outside 02:00-03:00 for backups exactly a day apart
+                """,
             ])
         // 12 months from a day after the fall-back: the next one is more than a year away.
         #expect(

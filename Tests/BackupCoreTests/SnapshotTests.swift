@@ -50,7 +50,10 @@ struct SnapshotTests {
         try sandbox.makeDatabase()
         let db = try SQLiteConnection(path: sandbox.database, mode: .readWrite)
         try db.execute(
-            "CREATE TABLE schema_migrations (version TEXT); INSERT INTO schema_migrations VALUES ('20261101_add_users'), ('20261120_add_orders')"
+            """
+            CREATE TABLE schema_migrations (version TEXT); INSERT INTO schema_migrations VALUES \
+            ('20261101_add_users'), ('20261120_add_orders')
+            """
         )
         let result = try Snapshot.take(
             database: sandbox.database, to: "\(sandbox.root)/s1.db",

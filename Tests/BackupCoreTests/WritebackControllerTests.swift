@@ -53,7 +53,10 @@ struct WritebackControllerTests {
     }
 
     @Test(
-        "an application that keeps its commits: a pause first, then the rate doubles from a sixteenth of the ceiling up to it, and stays; 3 ticks in 20 pause"
+        """
+        an application that keeps its commits: a pause first, then the rate doubles from a sixteenth of the \
+        ceiling up to it, and stays; 3 ticks in 20 pause
+        """
     )
     func calmApplication() {
         var drive = Drive()
@@ -82,7 +85,10 @@ struct WritebackControllerTests {
     }
 
     @Test(
-        "an application that loses half its commits while the backup writes: the rate halves each second down to the floor, and the backup still goes on"
+        """
+        an application that loses half its commits while the backup writes: the rate halves each second down to \
+        the floor, and the backup still goes on
+        """
     )
     func sufferingApplication() {
         var drive = Drive()
@@ -115,7 +121,10 @@ struct WritebackControllerTests {
     }
 
     @Test(
-        "commits that collapse while the backup writes halve the rate at once and pause, without waiting for the end of the second"
+        """
+        commits that collapse while the backup writes halve the rate at once and pause, without waiting for the \
+        end of the second
+        """
     )
     func collapse() {
         var drive = Drive()
@@ -222,7 +231,10 @@ struct WritebackControllerTests {
     }
 
     @Test(
-        "looking while the backup holds its writes tells whether the application writes; writing then starts with a pause"
+        """
+        looking while the backup holds its writes tells whether the application writes; writing then starts with \
+        a pause
+        """
     )
     func holding() {
         var drive = Drive()
@@ -248,7 +260,10 @@ struct WritebackControllerTests {
     }
 
     @Test(
-        "an application that committed just before the backup and is quiet since: with a counter, nothing held after the first look"
+        """
+        an application that committed just before the backup and is quiet since: with a counter, nothing held \
+        after the first look
+        """
     )
     func committedJustBefore() {
         var drive = Drive()
@@ -259,7 +274,10 @@ struct WritebackControllerTests {
     }
 
     @Test(
-        "a clock that stands still (libfaketime freezes it in the tests): each look counts a tick, and the backup goes on"
+        """
+        a clock that stands still (libfaketime freezes it in the tests): each look counts a tick, and the backup \
+        goes on
+        """
     )
     func frozenClock() {
         var controller = WritebackController(ceiling: Self.ceiling)

@@ -112,7 +112,10 @@ final class CLI {
     func makeDatabase(rows: Int = 200, payloadSize: Int = 100, wal: Bool = true) throws {
         let db = try SQLiteConnection(path: database, mode: .readWriteCreate)
         try db.execute(
-            "PRAGMA journal_mode=\(wal ? "WAL" : "DELETE"); CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); PRAGMA user_version = 7"
+            """
+            PRAGMA journal_mode=\(wal ? "WAL" : "DELETE"); CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT); \
+            PRAGMA user_version = 7
+            """
         )
         try db.execute("BEGIN")
         let insert = try db.prepare("INSERT INTO t (v) VALUES (?)")

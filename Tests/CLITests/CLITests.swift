@@ -235,9 +235,11 @@ struct CLITests {
         let cli = try CLI()
         try cli.makeDatabase()
         let file = "\(cli.root)/two.toml"
-        try
-            "[[registrations]]\nname = \"a\"\nprovider = \"filesystem\"\npath = \"b\"\n[registrations.schedule]\ntype = \"migration\"\n"
-            .write(toFile: file, atomically: true, encoding: .utf8)
+        try """
+        [[registrations]]\nname = \"a\"\nprovider = \"filesystem\"\npath = \
+        \"b\"\n[registrations.schedule]\ntype = \"migration\"\n
+        """
+        .write(toFile: file, atomically: true, encoding: .utf8)
         // Nothing configured yet: the file must say which database.
         let unconfigured = try cli("config", "import", file)
         #expect(unconfigured.status == ExitStatus.configuration.code)
@@ -488,7 +490,10 @@ struct CLITests {
     }
 
     @Test(
-        "the version query: init refuses a broken one, config check finds one written by hand, init without it goes back to user_version"
+        """
+        the version query: init refuses a broken one, config check finds one written by hand, init without it \
+        goes back to user_version
+        """
     )
     func versionQuery() throws {
         let cli = try CLI.initialized()
@@ -568,7 +573,10 @@ extension CLITests {
         #expect(check.status == ExitStatus.configuration.code)
         #expect(
             check.stdout.contains(
-                "error: registrations.d/pre.toml: path = \"\(cli.database)/sub/dir\": \(cli.database) is not a directory"
+                """
+                error: registrations.d/pre.toml: path = \"\(cli.database)/sub/dir\": \(cli.database) is not a \
+                directory
+                """
             ), "\(check.stdout)")
         #expect(!check.stdout.contains("the first run creates it"))
     }

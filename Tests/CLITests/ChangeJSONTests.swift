@@ -27,7 +27,10 @@ import Testing
     }
 
     @Test(
-        "registration add --json: every problem is one object naming its option, with the text form's words; nothing is written"
+        """
+        registration add --json: every problem is one object naming its option, with the text form's words; \
+        nothing is written
+        """
     )
     func addProblemsByField() throws {
         let cli = try CLI.initialized()
@@ -77,7 +80,10 @@ import Testing
     }
 
     @Test(
-        "registration add/edit --json: the masked registration and warnings on success; secret problems name the secret option; the secret is never printed"
+        """
+        registration add/edit --json: the masked registration and warnings on success; secret problems name the \
+        secret option; the secret is never printed
+        """
     )
     func secretOutcomes() throws {
         let cli = try CLI.initialized()
@@ -130,7 +136,10 @@ import Testing
     }
 
     @Test(
-        "retention set --json names --local and --remote; config check --json gives the warning about a limit of 0 by field"
+        """
+        retention set --json names --local and --remote; config check --json gives the warning about a limit of 0 \
+        by field
+        """
     )
     func retention() throws {
         let cli = try CLI.initialized()

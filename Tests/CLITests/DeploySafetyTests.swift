@@ -85,9 +85,9 @@ struct DeploySafetyTests {
     func retentionSetRepairs() throws {
         let cli = try CLI.initialized()
         let main = "\(cli.configDirectory)/dbbackup.toml"
-        try
-            (try String(contentsOfFile: main, encoding: .utf8).replacingOccurrences(of: "local = 7", with: "local = 16"))
-            .write(toFile: main, atomically: true, encoding: .utf8)
+        let text = try String(contentsOfFile: main, encoding: .utf8)
+        try text.replacingOccurrences(of: "local = 7", with: "local = 16").write(
+            toFile: main, atomically: true, encoding: .utf8)
         #expect(try cli("config", "check").status == ExitStatus.configuration.code)
         let set = try cli("retention", "set", "--local", "15")
         #expect(set.status == 0, "\(set.output)")

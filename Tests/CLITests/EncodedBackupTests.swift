@@ -137,7 +137,10 @@ struct EncodedBackupTests {
             "/bin/sh",
             [
                 "-c",
-                "zstd -q -T0 -3 -c '\(cli.database)' > '\(cli.root)/x.db.zst' && age -r \(recipient) -o '\(cli.root)/x.db.zst.age' '\(cli.root)/x.db.zst'",
+                """
+                zstd -q -T0 -3 -c '\(cli.database)' > '\(cli.root)/x.db.zst' && age -r \(recipient) -o \
+                '\(cli.root)/x.db.zst.age' '\(cli.root)/x.db.zst'
+                """,
             ])
         try #require(made.status == 0, "\(made.stderr)")
         for (file, arguments) in [("x.db.zst", []), ("x.db.zst.age", ["--identity", identity])] {

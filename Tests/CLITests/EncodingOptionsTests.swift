@@ -51,7 +51,10 @@ import Testing
     }
 
     @Test(
-        "bad compression and recipients are refused naming the option and the expected form; a secret key is never echoed"
+        """
+        bad compression and recipients are refused naming the option and the expected form; a secret key is never \
+        echoed
+        """
     )
     func badInput() throws {
         let cli = try CLI.initialized()

@@ -32,7 +32,10 @@ extension CLI {
     func owner(_ path: String) throws -> String {
         let attributes = try FileManager.default.attributesOfItem(atPath: path)
         return
-            "\(attributes[.ownerAccountID] as? Int ?? -1):\(attributes[.groupOwnerAccountID] as? Int ?? -1) \(String(attributes[.posixPermissions] as? Int ?? -1, radix: 8))"
+            """
+            \(attributes[.ownerAccountID] as? Int ?? -1):\(attributes[.groupOwnerAccountID] as? Int ?? -1) \
+            \(String(attributes[.posixPermissions] as? Int ?? -1, radix: 8))
+            """
     }
 }
 
@@ -63,7 +66,10 @@ struct IdentityTests {
     }
 
     @Test(
-        "a run as another user than the database's owner creates nothing beside it, and fails with status 77 naming the owner"
+        """
+        a run as another user than the database's owner creates nothing beside it, and fails with status 77 \
+        naming the owner
+        """
     )
     func wrongUserRefused() throws {
         let cli = try Self.idleApplication()
@@ -128,7 +134,10 @@ struct IdentityTests {
     }
 
     @Test(
-        "registration test as root creates a missing directory for the services' identity and probes it as that identity, never as root"
+        """
+        registration test as root creates a missing directory for the services' identity and probes it as that \
+        identity, never as root
+        """
     )
     func registrationTestAsIdentity() throws {
         let cli = try Self.idleApplication()
@@ -163,7 +172,10 @@ struct IdentityTests {
     }
 
     @Test(
-        "config check as root checks as the services' identity: a directory only root can write is an error, a readable database is fine"
+        """
+        config check as root checks as the services' identity: a directory only root can write is an error, a \
+        readable database is fine
+        """
     )
     func configCheckAsIdentity() throws {
         let cli = try Self.idleApplication()
@@ -220,7 +232,10 @@ struct IdentityTests {
     }
 
     @Test(
-        "missing backup directories: a file in the way and a read-only file system are errors; otherwise the service creates it"
+        """
+        missing backup directories: a file in the way and a read-only file system are errors; otherwise the \
+        service creates it
+        """
     )
     func missingDirectories() throws {
         let cli = try CLI.initialized()
@@ -232,7 +247,8 @@ struct IdentityTests {
         #expect(check.status == 0)
         #expect(
             check.stdout.contains(
-                "\(cli.root)/a/b does not exist yet; the service creates it owned by root (uid 0) before its first run"),
+                "\(cli.root)/a/b does not exist yet; the service creates it owned by root (uid 0) before its "
+                    + "first run"),
             "\(check.stdout)")
         // On a read-only file system (a tmpfs remounted read-only, in a mount namespace of its own).
         let script = """

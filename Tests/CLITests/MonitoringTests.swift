@@ -144,7 +144,10 @@ struct MonitoringTests {
         #expect(after.contains("dbbackup_last_attempt_success{registration=\"nightly\"} 0\n"), "\(after)")
         #expect(
             after.contains(
-                "dbbackup_last_success_timestamp_seconds{registration=\"nightly\"} \(sample("dbbackup_last_success_timestamp_seconds", "nightly")!)\n"
+                """
+                dbbackup_last_success_timestamp_seconds{registration=\"nightly\"} \
+                \(sample("dbbackup_last_success_timestamp_seconds", "nightly")!)\n
+                """
             ))
     }
 }

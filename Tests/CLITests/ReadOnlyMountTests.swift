@@ -49,7 +49,10 @@ struct ReadOnlyMountTests {
         #expect(run.status == ExitStatus.permission.code, "\(run.output)")
         #expect(
             run.stderr.contains(
-                "creates app.db-wal and app.db-shm beside it, but the file system at \(cli.root)/ro is mounted read-only"
+                """
+                creates app.db-wal and app.db-shm beside it, but the file system at \(cli.root)/ro is mounted \
+                read-only
+                """
             ), "\(run.stderr)")
         #expect(
             run.stderr.contains("mount -o remount,rw \(cli.root)/ro")
@@ -82,7 +85,10 @@ struct ReadOnlyMountTests {
             "\(run.stderr)")
         #expect(
             run.stderr.contains(
-                "the file system at \(cli.root)/ro is mounted read-only, so nobody can roll it back there: remount it read-write"
+                """
+                the file system at \(cli.root)/ro is mounted read-only, so nobody can roll it back there: remount \
+                it read-write
+                """
             ), "\(run.stderr)")
 
         // On a writable file system: the application's next open rolls it back.

@@ -13,7 +13,10 @@ struct RegistryRecoveryTests {
     }
 
     @Test(
-        "a deleted registry: the run says how to get the old backups back, and registry rebuild records them as the oldest"
+        """
+        a deleted registry: the run says how to get the old backups back, and registry rebuild records them as \
+        the oldest
+        """
     )
     func deletedRegistry() throws {
         let cli = try CLI.initialized()

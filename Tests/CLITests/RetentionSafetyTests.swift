@@ -19,7 +19,10 @@ struct RetentionSafetyTests {
     }
 
     @Test(
-        "a clock stepped back: the run keeps the backup it just stored, and latest and list follow the order of the runs"
+        """
+        a clock stepped back: the run keeps the backup it just stored, and latest and list follow the order of \
+        the runs
+        """
     )
     func clockSteppedBack() throws {
         let cli = try CLI.initialized()

@@ -6,7 +6,10 @@ import Testing
 @Suite("Schedule warnings on the command line", .serialized)
 struct ScheduleWarningTests {
     @Test(
-        "registration add and config check warn about a time the clocks skip or repeat, on the dates systemd really skips"
+        """
+        registration add and config check warn about a time the clocks skip or repeat, on the dates systemd \
+        really skips
+        """
     )
     func daylightSaving() throws {
         let cli = try CLI.initialized()
@@ -39,7 +42,10 @@ struct ScheduleWarningTests {
         let check = try cli("config", "check")
         #expect(
             check.stdout.contains(
-                "warning: registrations.d/nightly.toml: schedule.times[0] = \"02:30\": does not exist on \(skipped) in Europe/Prague"
+                """
+                warning: registrations.d/nightly.toml: schedule.times[0] = \"02:30\": does not exist on \
+                \(skipped) in Europe/Prague
+                """
             ),
             "\(check.stdout)")
         // Every run reads the configuration; date-dependent warnings stay out of it.
@@ -59,7 +65,10 @@ struct ScheduleWarningTests {
 @Suite("Generator report", .serialized)
 struct GeneratorReportTests {
     @Test(
-        "what the generator reported without /dev/kmsg is shown by status and config check, until a clean run removes it"
+        """
+        what the generator reported without /dev/kmsg is shown by status and config check, until a clean run \
+        removes it
+        """
     )
     func shownByStatusAndConfigCheck() throws {
         let cli = try CLI.initialized()

@@ -65,12 +65,18 @@ import Testing
                 }
             #expect(
                 ok,
-                "\(name): expected \(expect), got \(failure.map { "\($0.kind): \($0)" } ?? "success") (payload \(released == payload ? "as expected" : "differs"))"
+                """
+                \(name): expected \(expect), got \(failure.map { "\($0.kind): \($0)" } ?? "success") (payload \
+                \(released == payload ? "as expected" : "differs"))
+                """
             )
             if ok { passed.append(name) }
         }
         print(
-            "age test vectors: \(passed.count) passed, \(skipped.count) skipped (passphrase, armor, post-quantum): \(skipped.joined(separator: " "))"
+            """
+            age test vectors: \(passed.count) passed, \(skipped.count) skipped (passphrase, armor, post-quantum): \
+            \(skipped.joined(separator: " "))
+            """
         )
         #expect(passed.count > 50)
     }

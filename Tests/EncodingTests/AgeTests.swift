@@ -209,7 +209,10 @@ import Testing
             Self.decrypt(Array("age-encryption.org/v2\n".utf8), with: [identity]).error?.kind == .unsupportedVersion)
         #expect(Self.decrypt([], with: [identity]).error?.kind == .malformedHeader)
         let scrypt =
-            "age-encryption.org/v1\n-> scrypt ajMFur+EJLGaohv/dLRGnw 18\n8SHBz/ldWnjyGFQqfjat6uNBarWqqEMDS7W8X7+Xq5Q\n--- HK2NmOBN9Dpq0Gw6xMCuhFcQlQLvZ/wQUi/2scLG75s\n"
+            """
+            age-encryption.org/v1\n-> scrypt ajMFur+EJLGaohv/dLRGnw \
+            18\n8SHBz/ldWnjyGFQqfjat6uNBarWqqEMDS7W8X7+Xq5Q\n--- HK2NmOBN9Dpq0Gw6xMCuhFcQlQLvZ/wQUi/2scLG75s\n
+            """
         let error = Self.decrypt(Array(scrypt.utf8), with: [identity]).error
         #expect(error?.kind == .passphrase)
         #expect(error?.description.contains("passphrase") == true)
@@ -232,7 +235,10 @@ import Testing
     }
 
     @Test(
-        "what we encrypt, age -d decrypts; what age -r encrypts (to one or two keys), we decrypt; age-keygen's files read",
+        """
+        what we encrypt, age -d decrypts; what age -r encrypts (to one or two keys), we decrypt; age-keygen's \
+        files read
+        """,
         .enabled(if: haveTools))
     func interoperability() throws {
         let scratch = try Scratch()

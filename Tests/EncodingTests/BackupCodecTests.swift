@@ -87,7 +87,10 @@ import Testing
     }
 
     @Test(
-        "what dbbackup stores, age -d | zstd -d restores byte for byte; what zstd -T0 -3 | age -r stores, dbbackup restores",
+        """
+        what dbbackup stores, age -d | zstd -d restores byte for byte; what zstd -T0 -3 | age -r stores, dbbackup \
+        restores
+        """,
         .enabled(if: haveTools))
     func interoperability() throws {
         let scratch = try Scratch()
@@ -104,14 +107,21 @@ import Testing
         _ = try BackupCodec.encode(
             plainFile: database, as: StoredForm(recipients: [recipient]), toNewFile: scratch.file("ours.db.age"))
         try scratch.shell(
-            "age -d -i key.txt ours.db.zst.age | zstd -d > both.db && zstd -d < ours.db.zst > zst.db && age -d -i key.txt ours.db.age > age.db"
+            """
+            age -d -i key.txt ours.db.zst.age | zstd -d > both.db && zstd -d < ours.db.zst > zst.db && age -d -i \
+            key.txt ours.db.age > age.db
+            """
         )
         for name in ["both.db", "zst.db", "age.db"] {
             #expect(same(try scratch.read(name), try scratch.read("app.db")), "\(name)")
         }
 
         try scratch.shell(
-            "zstd -q -T0 -3 < app.db | age -r \(recipient) > theirs.db.zst.age && zstd -q -T0 -3 app.db -o theirs.db.zst && age -r \(recipient) -o theirs.db.age app.db && zstd -q -T0 -3 < app.db | age -r \(recipient) > renamed.bin"
+            """
+            zstd -q -T0 -3 < app.db | age -r \(recipient) > theirs.db.zst.age && zstd -q -T0 -3 app.db -o \
+            theirs.db.zst && age -r \(recipient) -o theirs.db.age app.db && zstd -q -T0 -3 < app.db | age -r \
+            \(recipient) > renamed.bin
+            """
         )
         for (name, layers) in [
             ("theirs.db.zst.age", [StoredLayer.zstd, .age]), ("theirs.db.zst", [.zstd]), ("theirs.db.age", [.age]),
@@ -290,7 +300,11 @@ import Testing
         func peak(_ arguments: String) throws -> Double {
             // ru_maxrss of the child alone: the test process's own memory does not count.
             let result = try scratch.shell(
-                "python3 -c 'import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)' \(tool) \(arguments)"
+                """
+                python3 -c 'import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, \
+                stdout=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)' \
+                \(tool) \(arguments)
+                """
             )
             return Double(result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? .infinity
         }

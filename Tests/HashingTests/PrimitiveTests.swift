@@ -48,8 +48,11 @@ import Testing
         let key = Self.bytes("808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f")
         let nonce = Self.bytes("070000004041424344454647")
         let plaintext = Array(
-            "Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it."
-                .utf8)
+            """
+            Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen \
+            would be it.
+            """
+            .utf8)
         let cipher = try ChaCha20Poly1305(key: key)
         let sealed = try cipher.seal(plaintext, nonce: nonce)
         #expect(sealed.prefix(16).hexString == "d31a8d34648e60db7b86afbc53ef7ec2")

@@ -18,7 +18,10 @@ struct AWSProductTests {
     }
 
     @Test(
-        "credentials = instance: no access key or secret stored; runs, test and retention use the role; restore needs s3:GetObject"
+        """
+        credentials = instance: no access key or secret stored; runs, test and retention use the role; restore \
+        needs s3:GetObject
+        """
     )
     func instanceRole() throws {
         let server = try server
@@ -46,12 +49,18 @@ struct AWSProductTests {
         #expect(probe.status == 0, "\(probe.output)")
         #expect(
             probe.stdout.contains(
-                "ok   get the instance role's credentials (IMDSv2): the instance role dbbackup-instance, access key ASIA"
+                """
+                ok   get the instance role's credentials (IMDSv2): the instance role dbbackup-instance, access \
+                key ASIA
+                """
             ),
             "\(probe.stdout)")
         #expect(
             probe.stdout.contains(
-                "note: restore needs s3:GetObject on arn:aws:s3:::\(server.bucket)/\(product.prefix)/*: on this instance through its role"
+                """
+                note: restore needs s3:GetObject on arn:aws:s3:::\(server.bucket)/\(product.prefix)/*: on this \
+                instance through its role
+                """
             ))
 
         // The role may not read (as backups need not): restore says what it needs, naming the role.
@@ -186,7 +195,10 @@ struct AWSProductTests {
     }
 
     @Test(
-        "retention shorter than the storage class's minimum duration is warned about at add, retention set and config check"
+        """
+        retention shorter than the storage class's minimum duration is warned about at add, retention set and \
+        config check
+        """
     )
     func minimumStorageDuration() throws {
         let server = try server

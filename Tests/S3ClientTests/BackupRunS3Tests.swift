@@ -43,7 +43,10 @@ struct Product {
         try db.execute(
             "PRAGMA journal_mode=WAL; CREATE TABLE t (id INTEGER PRIMARY KEY, v BLOB); PRAGMA user_version = 5")
         try db.execute(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < \(megabytes * 1000)) INSERT INTO t (v) SELECT randomblob(1000) FROM n"
+            """
+            WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < \(megabytes * 1000)) INSERT \
+            INTO t (v) SELECT randomblob(1000) FROM n
+            """
         )
         try expectOK(dbbackup("init", "--database", database))
         let main = configDirectory + "/dbbackup.toml"
@@ -176,7 +179,10 @@ struct BackupRunMotoTests {
     }
 
     @Test(
-        "wrong secret, missing bucket, unreachable endpoint: clear errors naming the registration, nothing recorded or left"
+        """
+        wrong secret, missing bucket, unreachable endpoint: clear errors naming the registration, nothing \
+        recorded or left
+        """
     )
     func failures() throws {
         let server = try server
@@ -230,7 +236,10 @@ struct BackupRunMotoTests {
     }
 
     @Test(
-        "persistent failure: the run fails clearly, nothing is recorded, the staging file is gone, the store holds nothing"
+        """
+        persistent failure: the run fails clearly, nothing is recorded, the staging file is gone, the store holds \
+        nothing
+        """
     )
     func persistentFailure() throws {
         let server = try server
@@ -315,7 +324,10 @@ struct BackupRunRadosgwTests {
 @Suite("dbbackup with S3: soak under faults", .serialized)
 struct SoakTests {
     @Test(
-        "200 runs with 10 % of requests failing (500, 503, resets, store-then-500): each run stored-and-recorded or failed-and-clean; retention exact"
+        """
+        200 runs with 10 % of requests failing (500, 503, resets, store-then-500): each run stored-and-recorded \
+        or failed-and-clean; retention exact
+        """
     )
     func soak() throws {
         let server = try TestServers.moto.get()
@@ -376,7 +388,11 @@ struct SoakTests {
         }
         #expect(stored > 150, "seed \(seed): \(stored) stored, \(failed) failed")
         print(
-            "soak: 200 runs through \(proxy.requests.count) requests, \(plan.prefix(proxy.requests.count).filter { $0 != "pass" }.count) faults: \(stored) stored, \(failed) failed clean; seed \(seed) (DBBACKUP_SOAK_SEED)"
+            """
+            soak: 200 runs through \(proxy.requests.count) requests, \
+            \(plan.prefix(proxy.requests.count).filter { $0 != "pass" }.count) faults: \(stored) stored, \
+            \(failed) failed clean; seed \(seed) (DBBACKUP_SOAK_SEED)
+            """
         )
     }
 }
@@ -384,7 +400,10 @@ struct SoakTests {
 @Suite("dbbackup with S3: crash safety", .serialized)
 struct S3CrashTests {
     @Test(
-        "SIGKILL during S3 runs: no registry row for an object not completely stored; the next run settles and cleans up"
+        """
+        SIGKILL during S3 runs: no registry row for an object not completely stored; the next run settles and \
+        cleans up
+        """
     )
     func crashes() throws {
         // 4 MB: one PUT of the finished, verified file; the points of an upload that goes on
@@ -395,7 +414,10 @@ struct S3CrashTests {
     }
 
     @Test(
-        "SIGKILL during S3 runs whose parts go up while the snapshot is copied: nothing unverified is ever recorded as stored"
+        """
+        SIGKILL during S3 runs whose parts go up while the snapshot is copied: nothing unverified is ever \
+        recorded as stored
+        """
     )
     func crashesDuringOverlappedUpload() throws {
         // 16 MB in 5 MiB parts: above the threshold, so each run claims its name and sends
@@ -481,12 +503,18 @@ struct S3CrashTests {
             }
         }
         print(
-            "S3 crash safety (\(megabytes) MB\(overlapped ? ", parts sent during the copy" : "")): \(kills.count) kills, seed \(seed)"
+            """
+            S3 crash safety (\(megabytes) MB\(overlapped ? ", parts sent during the copy" : "")): \(kills.count) \
+            kills, seed \(seed)
+            """
         )
     }
 
     @Test(
-        "a snapshot that fails its verification after its parts went up: nothing is stored, nothing is left in the store"
+        """
+        a snapshot that fails its verification after its parts went up: nothing is stored, nothing is left in the \
+        store
+        """
     )
     func unverifiedSnapshotLeavesNothing() throws {
         let server = try TestServers.moto.get()
@@ -499,7 +527,10 @@ struct S3CrashTests {
         // fails the snapshot's verification after the copy, when its parts have gone up.
         let main = product.configDirectory + "/dbbackup.toml"
         let query =
-            "SELECT CASE WHEN file LIKE '%/staging/%' THEN 'copy' ELSE 'live' END FROM pragma_database_list WHERE name = 'main'"
+            """
+            SELECT CASE WHEN file LIKE '%/staging/%' THEN 'copy' ELSE 'live' END FROM pragma_database_list WHERE \
+            name = 'main'
+            """
         let text = try String(contentsOfFile: main, encoding: .utf8)
         #expect(text.contains("[database]\n"))
         try text.replacingOccurrences(of: "[database]\n", with: "[database]\nversion_query = \"\(query)\"\n")

@@ -55,9 +55,15 @@ import Testing
                 failures += 1
                 if failures <= 5 {
                     let what =
-                        "\(request.method) key \(request.key.debugDescription) query \(request.query) headers \(request.headers)"
+                        """
+                        \(request.method) key \(request.key.debugDescription) query \(request.query) headers \
+                        \(request.headers)
+                        """
                     Issue.record(
-                        "seed \(seed) (DBBACKUP_TEST_SEED=\(seed) reproduces): \(what)\n ours:     \(ours)\n botocore: \(botocore)"
+                        """
+                        seed \(seed) (DBBACKUP_TEST_SEED=\(seed) reproduces): \(what)\n ours:     \(ours)\n \
+                        botocore: \(botocore)
+                        """
                     )
                 }
             }

@@ -8,7 +8,10 @@ import Testing
 @Suite("dbbackup with S3: compressed and encrypted backups", .serialized)
 struct EncodedS3Tests {
     @Test(
-        "an age-encrypted, compressed backup goes up as .db.zst.age, the store holds only ciphertext, and it comes back with the identity"
+        """
+        an age-encrypted, compressed backup goes up as .db.zst.age, the store holds only ciphertext, and it comes \
+        back with the identity
+        """
     )
     func encryptedToMoto() throws {
         let server = try TestServers.moto.get()
@@ -43,7 +46,10 @@ struct EncodedS3Tests {
     }
 
     @Test(
-        "a compressed backup above the multipart threshold is encoded from the verified snapshot, then goes up in parts; a plain one goes up during the copy"
+        """
+        a compressed backup above the multipart threshold is encoded from the verified snapshot, then goes up in \
+        parts; a plain one goes up during the copy
+        """
     )
     func compressedAboveThreshold() throws {
         let server = try TestServers.moto.get()

@@ -16,7 +16,8 @@ struct FieldSafetyS3Tests {
     static func createBucket(_ name: String, on server: S3TestServer) throws {
         let script = """
             import boto3, sys
-            s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name=sys.argv[2], aws_access_key_id=sys.argv[3], aws_secret_access_key=sys.argv[4])
+            s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name=sys.argv[2], aws_access_key_id=sys.argv[3], \
+            aws_secret_access_key=sys.argv[4])
             s3.create_bucket(Bucket=sys.argv[5])
             """
         let result = try Spawn.run(
@@ -98,7 +99,10 @@ struct FieldSafetyS3Tests {
     }
 
     @Test(
-        "a stalled upload holds its registration, not the database: another registration backs up the same database meanwhile"
+        """
+        a stalled upload holds its registration, not the database: another registration backs up the same \
+        database meanwhile
+        """
     )
     func uploadDoesNotHoldTheDatabase() throws {
         let server = try server
@@ -138,7 +142,10 @@ struct FieldSafetyS3Tests {
     }
 
     @Test(
-        "registry rebuild recovers an S3 registration's backups from the bucket, with the SHA-256 and trigger each object carries"
+        """
+        registry rebuild recovers an S3 registration's backups from the bucket, with the SHA-256 and trigger each \
+        object carries
+        """
     )
     func rebuildFromBucket() throws {
         let server = try server

@@ -136,7 +136,10 @@ struct InstanceCredentialsTests {
     var scenarios: InstanceScenarios { get throws { InstanceScenarios(server: try server) } }
 
     @Test(
-        "uploads signed with the role's temporary credentials and their session token are accepted; the admin reads them"
+        """
+        uploads signed with the role's temporary credentials and their session token are accepted; the admin \
+        reads them
+        """
     )
     func uploadsWithTheRole() throws { try scenarios.uploadsWithTheRole() }
 
@@ -220,7 +223,10 @@ struct RadosgwInstanceCredentialsTests {
     @Test("credential documents are read as flat JSON, escapes included; anything else is refused")
     func flatJSON() {
         let document =
-            #"{ "Code" : "Success", "LastUpdated":"2026-11-26T02:00:00Z", "Type":"AWS-HMAC", "AccessKeyId":"ASIA\u0041", "SecretAccessKey":"a\/b+c\"d", "Token":"t😀\ud83d\ude00", "Expiration":"2026-11-26T08:00:00Z", "Number": -1.5e3, "Flag": true, "Null": null }"#
+            #"{ "Code" : "Success", "LastUpdated":"2026-11-26T02:00:00Z", "Type":"AWS-HMAC", "#
+            + #""AccessKeyId":"ASIA\u0041", "SecretAccessKey":"a\/b+c\"d", "Token":"t😀\ud83d\ude00", "#
+            + #""Expiration":"2026-11-26T08:00:00Z", "#
+            + #""Number": -1.5e3, "Flag": true, "Null": null }"#
         let fields = FlatJSON.strings(document)
         #expect(fields?["AccessKeyId"] == "ASIAA")
         #expect(fields?["SecretAccessKey"] == "a/b+c\"d")

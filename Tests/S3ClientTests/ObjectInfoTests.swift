@@ -32,9 +32,12 @@ import Testing
             <ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name><Prefix>p%2F</Prefix>
             <KeyCount>2</KeyCount><MaxKeys>2</MaxKeys><EncodingType>url</EncodingType><IsTruncated>true</IsTruncated>
             <Contents><Key>p/db_v1+%2Bx%7E%F0%9F%98%80.db</Key><LastModified>2026-11-26T02:00:01.000Z</LastModified>
-            <ETag>&quot;9b2cf535f27731c974343645a3985328&quot;</ETag><Size>1234</Size><StorageClass>STANDARD_IA</StorageClass></Contents>
-            <Contents><Key>p/a%26b</Key><LastModified>2026-11-26T02:00:02.000Z</LastModified><ETag>"abc-3"</ETag><Size>0</Size></Contents>
-            <NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=</NextContinuationToken></ListBucketResult>
+            <ETag>&quot;9b2cf535f27731c974343645a3985328&quot;</ETag><Size>1234</Size>\
+            <StorageClass>STANDARD_IA</StorageClass></Contents>
+            <Contents><Key>p/a%26b</Key><LastModified>2026-11-26T02:00:02.000Z</LastModified>\
+            <ETag>"abc-3"</ETag><Size>0</Size></Contents>
+            <NextContinuationToken>1ueGcxLPRx1Tr/XYExHnhbYLgveDs2J/wm36Hy4vbOwM=</NextContinuationToken>\
+            </ListBucketResult>
             """)
         #expect(page.objects.map(\.key) == ["p/db_v1 +x~😀.db", "p/a&b"])
         #expect(page.objects.map(\.size) == [1234, 0])
@@ -48,7 +51,10 @@ import Testing
     @Test("a store that ignores encoding-type sends plain keys, which stay as they are")
     func plainPage() {
         let page = ListPage(
-            "<ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>a+b%20c &amp; d</Key><Size>1</Size></Contents></ListBucketResult>"
+            """
+            <ListBucketResult><IsTruncated>false</IsTruncated><Contents><Key>a+b%20c &amp; \
+            d</Key><Size>1</Size></Contents></ListBucketResult>
+            """
         )
         #expect(page.objects.map(\.key) == ["a+b%20c & d"])
         #expect(!page.isTruncated)
@@ -115,7 +121,10 @@ import Testing
             status: 301, headers: ["x-amz-bucket-region": "eu-west-1"],
             body: """
                 <?xml version="1.0" encoding="UTF-8"?>
-                <Error><Code>PermanentRedirect</Code><Message>The bucket you are attempting to access must be addressed using the specified endpoint. Please send all future requests to this endpoint.</Message><Endpoint>app-backups.s3.eu-west-1.amazonaws.com</Endpoint><Bucket>app-backups</Bucket><RequestId>4Y1X9Z</RequestId><HostId>abc=</HostId></Error>
+                <Error><Code>PermanentRedirect</Code><Message>The bucket you are attempting to access must be \
+                addressed using the specified endpoint. Please send all future requests to this \
+                endpoint.</Message><Endpoint>app-backups.s3.eu-west-1.amazonaws.com</Endpoint>\
+                <Bucket>app-backups</Bucket><RequestId>4Y1X9Z</RequestId><HostId>abc=</HostId></Error>
                 """)
         #expect(error.bucketRegion == "eu-west-1")
         #expect(error.description.contains("give --region eu-west-1"), "\(error)")
@@ -124,7 +133,8 @@ import Testing
         let bodyOnly = self.error(
             status: 301,
             body:
-                "<Error><Code>PermanentRedirect</Code><Endpoint>app-backups.s3.dualstack.ap-southeast-2.amazonaws.com</Endpoint></Error>"
+                "<Error><Code>PermanentRedirect</Code>"
+                + "<Endpoint>app-backups.s3.dualstack.ap-southeast-2.amazonaws.com</Endpoint></Error>"
         )
         #expect(bodyOnly.bucketRegion == "ap-southeast-2")
         // A HEAD's 301 has no body at all.
@@ -138,7 +148,9 @@ import Testing
         let error = error(
             status: 400,
             body: """
-                <Error><Code>AuthorizationHeaderMalformed</Code><Message>The authorization header is malformed; the region 'us-east-1' is wrong; expecting 'eu-central-1'</Message><Region>eu-central-1</Region><RequestId>R</RequestId></Error>
+                <Error><Code>AuthorizationHeaderMalformed</Code><Message>The authorization header is malformed; the \
+                region 'us-east-1' is wrong; expecting \
+                'eu-central-1'</Message><Region>eu-central-1</Region><RequestId>R</RequestId></Error>
                 """)
         #expect(error.bucketRegion == "eu-central-1")
         #expect(
@@ -147,7 +159,10 @@ import Testing
         let messageOnly = self.error(
             status: 400,
             body:
-                "<Error><Code>AuthorizationHeaderMalformed</Code><Message>the region 'us-east-1' is wrong; expecting 'us-west-2'</Message></Error>"
+                """
+                <Error><Code>AuthorizationHeaderMalformed</Code><Message>the region 'us-east-1' is wrong; \
+                expecting 'us-west-2'</Message></Error>
+                """
         )
         #expect(messageOnly.bucketRegion == "us-west-2")
     }
@@ -169,7 +184,10 @@ import Testing
 
 @Suite struct BucketNames {
     @Test(
-        "legacy names (uppercase, '_', longer than 63) are accepted and go path-style; names invalid everywhere are refused"
+        """
+        legacy names (uppercase, '_', longer than 63) are accepted and go path-style; names invalid everywhere \
+        are refused
+        """
     )
     func legacyNames() throws {
         for legacy in [

@@ -148,7 +148,8 @@ import Testing
     @Test func s3ErrorDocumentsAreParsed() {
         let body = """
             <?xml version="1.0" encoding="UTF-8"?>
-            <Error><Code>NoSuchBucket</Code><Message>The specified bucket does not exist &amp; never did</Message></Error>
+            <Error><Code>NoSuchBucket</Code><Message>The specified bucket does not exist &amp; never \
+            did</Message></Error>
             """
         #expect(S3XML.isErrorDocument(body))
         #expect(S3XML.firstText(of: "Code", in: body) == "NoSuchBucket")

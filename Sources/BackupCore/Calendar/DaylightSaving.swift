@@ -29,11 +29,17 @@ public enum DaylightSaving {
             switch change.kind {
             case .skipped:
                 message =
-                    "does not exist on \(dates) \(zone): the clocks jump from \(change.from) to \(change.to), and systemd skips a time that does not exist, so that day has no backup at \(time)"
+                    """
+                    does not exist on \(dates) \(zone): the clocks jump from \(change.from) to \(change.to), and \
+                    systemd skips a time that does not exist, so that day has no backup at \(time)
+                    """
                 fix = "choose a time outside \(window), or accept the missing backup"
             case .repeated:
                 message =
-                    "occurs twice on \(dates) \(zone): the clocks go back from \(change.from) to \(change.to), and systemd runs it once, at the first \(time)"
+                    """
+                    occurs twice on \(dates) \(zone): the clocks go back from \(change.from) to \(change.to), and \
+                    systemd runs it once, at the first \(time)
+                    """
                 fix = "nothing is lost; choose a time outside \(window) for backups exactly a day apart"
             }
             return ConfigProblem(

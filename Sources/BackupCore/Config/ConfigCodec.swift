@@ -247,7 +247,10 @@ public enum ConfigCodec {
                 sink.error(
                     "path", nil, "is missing",
                     fix:
-                        "add the backup directory, e.g. path = \"/var/backups/app\" (relative paths start at the configuration directory)"
+                        """
+                        add the backup directory, e.g. path = \"/var/backups/app\" (relative paths start at the \
+                        configuration directory)
+                        """
                 )
                 return nil
             }
@@ -294,7 +297,10 @@ public enum ConfigCodec {
                 sink.error(
                     "access_key", nil, accessKey == nil ? "is missing" : "is empty",
                     fix:
-                        "set the access key id of the S3 user, or credentials = \"instance\" for the instance's IAM role"
+                        """
+                        set the access key id of the S3 user, or credentials = \"instance\" for the instance's \
+                        IAM role
+                        """
                 )
             }
             for (field, value) in [

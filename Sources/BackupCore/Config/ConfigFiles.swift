@@ -39,9 +39,15 @@ public struct ConfigFiles: Sendable {
                 ConfigProblem(
                     file: locations.display(locations.registrationsDirectory), field: nil,
                     message:
-                        "cannot be read as a directory (\(String(cString: strerror(error.errno)))), so no registration can be known",
+                        """
+                        cannot be read as a directory (\(String(cString: strerror(error.errno)))), so no \
+                        registration can be known
+                        """,
                     fix:
-                        "make \(locations.registrationsDirectory) a directory of NAME.toml files (mkdir -p; remove a file or a symlink loop in its place)"
+                        """
+                        make \(locations.registrationsDirectory) a directory of NAME.toml files (mkdir -p; remove \
+                        a file or a symlink loop in its place)
+                        """
                 ))
         }
         for name in Self.registrationNames(in: entries) {
@@ -196,7 +202,8 @@ public struct ConfigFiles: Sendable {
     public func save(_ registration: Registration) throws {
         try FileSystem.makeDirectories(locations.registrationsDirectory)
         let header = """
-            # dbbackup registration "\(registration.name)": \(registration.schedule.summary), to \(registration.provider.kind).
+            # dbbackup registration "\(registration.name)": \(registration.schedule.summary), to \
+            \(registration.provider.kind).
             # Written by the dbbackup command line; hand edits are welcome, but `registration edit`
             # rewrites this file without comments. The S3 secret key is never kept here.
 

@@ -63,7 +63,10 @@ extension ConfigValue {
             throw ConfigProblem(
                 file: file, field: nil,
                 message:
-                    "not valid TOML at line \(error.source.begin.line), column \(error.source.begin.column): \(error.description)",
+                    """
+                    not valid TOML at line \(error.source.begin.line), column \(error.source.begin.column): \
+                    \(error.description)
+                    """,
                 fix: "correct the syntax (strings need quotes, e.g. times = [\"02:00\"])")
         } catch {
             throw ConfigProblem(file: file, field: nil, message: "not valid TOML: \(error)")

@@ -99,7 +99,10 @@ public struct EncodingSettings: Sendable, Equatable {
                 "compression_level", String(level),
                 "must be between \(ZstdCompressor.levels.lowerBound) and \(ZstdCompressor.levels.upperBound)",
                 fix:
-                    "3 is zstd's default; 19 is smallest and slowest (20-22 need more memory than dbbackup allows itself)"
+                    """
+                    3 is zstd's default; 19 is smallest and slowest (20-22 need more memory than dbbackup allows \
+                    itself)
+                    """
             )
         }
         switch kind {
@@ -115,7 +118,10 @@ public struct EncodingSettings: Sendable, Equatable {
             sink.error(
                 "compression", "\"\(other)\"", "must be \"zstd\" or \"none\"",
                 fix:
-                    "compression = \"zstd\" stores backups compressed (names end .db.zst); leave it out for plain .db files"
+                    """
+                    compression = \"zstd\" stores backups compressed (names end .db.zst); leave it out for plain \
+                    .db files
+                    """
             )
         }
         if var section = root.table("encryption", example: "{ recipients = \(recipientExample) }") {
@@ -165,7 +171,10 @@ public struct EncodingSettings: Sendable, Equatable {
             sink.error(
                 "encryption", nil, "has no recipients: backups cannot be encrypted to nobody",
                 fix:
-                    "add recipients = \(recipientExample) (the public key age-keygen prints), or recipients_file; remove [encryption] to store backups unencrypted"
+                    """
+                    add recipients = \(recipientExample) (the public key age-keygen prints), or recipients_file; \
+                    remove [encryption] to store backups unencrypted
+                    """
             )
         }
         return encryption
@@ -180,7 +189,10 @@ public struct EncodingSettings: Sendable, Equatable {
                 "encryption.recipients_file", "\"\(path)\"",
                 "cannot be read: \(String(cString: strerror(error.errno)))",
                 fix:
-                    "create it with one age public key (age1…) per line, # for comments, readable by the dbbackup service"
+                    """
+                    create it with one age public key (age1…) per line, # for comments, readable by the dbbackup \
+                    service
+                    """
             )
             return []
         }
@@ -198,7 +210,10 @@ public struct EncodingSettings: Sendable, Equatable {
         if let mode = FileSystem.permissions(of: path), mode & 0o022 != 0 {
             sink.warning(
                 "encryption.recipients_file", "\"\(path)\"",
-                "can be written by others than its owner: whoever writes to it can add a key and read the backups taken after",
+                """
+                can be written by others than its owner: whoever writes to it can add a key and read the backups \
+                taken after
+                """,
                 fix: "chmod go-w \(path)")
         }
         return recipients

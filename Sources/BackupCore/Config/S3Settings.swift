@@ -69,7 +69,10 @@ public struct S3Settings: Sendable, Equatable {
                 sink.error(
                     "credentials", "\"\(credentials)\"", "is not a credential source",
                     fix:
-                        "use \"instance\" for the instance's IAM role, or leave it out for the access key and stored secret"
+                        """
+                        use \"instance\" for the instance's IAM role, or leave it out for the access key and \
+                        stored secret
+                        """
                 )
             }
         }
@@ -124,7 +127,10 @@ public struct S3Settings: Sendable, Equatable {
                         "archives backups: restoring one first needs an unarchive "
                             + "(aws s3api restore-object), which takes hours and costs per GB",
                         fix:
-                            "GLACIER_IR is as cheap to keep and reads at once; keep \(storageClass) only for backups you hope never to read"
+                            """
+                            GLACIER_IR is as cheap to keep and reads at once; keep \(storageClass) only for \
+                            backups you hope never to read
+                            """
                     )
                 }
             }
@@ -138,7 +144,10 @@ public struct S3Settings: Sendable, Equatable {
         if settings.usesInstanceCredentials, let accessKey {
             sink.error(
                 "access_key", accessKey.isEmpty ? nil : "\"\(accessKey)\"",
-                "is not used with credentials = \"instance\": a registration has either an access key and stored secret or the instance's role",
+                """
+                is not used with credentials = \"instance\": a registration has either an access key and stored \
+                secret or the instance's role
+                """,
                 fix: "remove access_key to use the instance's role, or remove credentials to use the access key")
         }
     }
@@ -266,7 +275,8 @@ extension S3Names {
             sink.warning(
                 "bucket", "\"\(bucket)\"",
                 "\(modern): a legacy bucket name (only us-east-1 buckets created before March 2018 have "
-                    + "them); it cannot be part of a host name, so dbbackup addresses it path-style (https://s3.amazonaws.com/\(bucket)/…) "
+                    + "them); it cannot be part of a host name, so dbbackup addresses it path-style "
+                    + "(https://s3.amazonaws.com/\(bucket)/…) "
                     + "whatever force_path_style says", fix: "nothing to do if the bucket exists under this exact name")
         }
     }

@@ -163,7 +163,10 @@ public struct Schedule: Hashable, Sendable {
         if kind == .monthly, let missing = Self.shortMonths(days) {
             sink.warning(
                 field("days"), nil,
-                "days 29-31 do not occur in every month: \(missing); those months get no backup on that day (systemd does not move it to the month's last day)",
+                """
+                days 29-31 do not occur in every month: \(missing); those months get no backup on that day \
+                (systemd does not move it to the month's last day)
+                """,
                 fix: "choose days 1-28 (e.g. 28 for the end of the month), or accept the gap")
         }
         if let timezone {

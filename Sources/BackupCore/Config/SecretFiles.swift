@@ -74,13 +74,19 @@ public struct SecretFiles: Sendable {
             guard let stored = secret(for: name) else {
                 throw SecretError(
                     message:
-                        "the secret key of \(name) is given masked (\(supplied)) but no secret is stored for it here; supply the real secret key"
+                        """
+                        the secret key of \(name) is given masked (\(supplied)) but no secret is stored for it \
+                        here; supply the real secret key
+                        """
                 )
             }
             guard Self.mask(stored) == supplied else {
                 throw SecretError(
                     message:
-                        "the secret key of \(name) is given masked (\(supplied)) but does not match the stored one (\(Self.mask(stored))); supply the real secret key, or the stored secret's mask to keep it"
+                        """
+                        the secret key of \(name) is given masked (\(supplied)) but does not match the stored one \
+                        (\(Self.mask(stored))); supply the real secret key, or the stored secret's mask to keep it
+                        """
                 )
             }
             return stored

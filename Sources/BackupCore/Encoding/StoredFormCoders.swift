@@ -136,7 +136,12 @@ public final class StoredFormDecoder {
         if let claimed, claimed != layers {
             throw EncodingError(
                 .mismatchedName,
-                "\(name) is named \(claimed.map(\.suffix).joined()) but holds \(layers.isEmpty ? "neither age nor zstd" : layers.reversed().map(\.rawValue).joined(separator: " around ")): it was renamed or replaced; check where it came from"
+                """
+                \(name) is named \(claimed.map(\.suffix).joined()) but holds \
+                \(layers.isEmpty
+                        ? "neither age nor zstd" : layers.reversed().map(\.rawValue).joined(separator: " around ")): \
+                it was renamed or replaced; check where it came from
+                """
             )
         }
         return layers
@@ -214,7 +219,10 @@ public final class StoredFormDecoder {
                 : "holds no zstd-compressed data inside its encryption")
         throw EncodingError(
             .mismatchedName,
-            "\(name) is named \(claimed.map(\.suffix).joined()) but \(what): it was renamed or replaced; check where it came from"
+            """
+            \(name) is named \(claimed.map(\.suffix).joined()) but \(what): it was renamed or replaced; check \
+            where it came from
+            """
         )
     }
 
@@ -228,7 +236,10 @@ public final class StoredFormDecoder {
             if error.kind == .noMatchingIdentity && identities.isEmpty {
                 throw EncodingError(
                     .identityNeeded,
-                    "\(name) is encrypted with age; give the identity file that decrypts it (the AGE-SECRET-KEY-1… file age-keygen wrote) with --identity FILE"
+                    """
+                    \(name) is encrypted with age; give the identity file that decrypts it (the AGE-SECRET-KEY-1… \
+                    file age-keygen wrote) with --identity FILE
+                    """
                 )
             }
             throw EncodingError.age(error, file: name)

@@ -42,12 +42,19 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
         case .failure: "any other failure (e.g. a restore whose checks failed); the message says what"
         case .usage: "the command line itself is wrong"
         case .suspect:
-            "stored and recorded, but the backup looks wrong (empty, much smaller than the last good one, or an older schema version); it never pushes a good backup out of retention until confirmed with `dbbackup confirm`"
+            """
+            stored and recorded, but the backup looks wrong (empty, much smaller than the last good one, or an \
+            older schema version); it never pushes a good backup out of retention until confirmed with `dbbackup \
+            confirm`
+            """
         case .snapshot:
             "snapshot failed: database missing, not a database, locked longer than `busy_timeout`, bad version query"
         case .store: "store failed: directory not creatable or writable, disk full, upload failed"
         case .cleanup:
-            "stored and recorded, but retention or the clean-up of an earlier failed run could not delete something (retried on the next run)"
+            """
+            stored and recorded, but retention or the clean-up of an earlier failed run could not delete \
+            something (retried on the next run)
+            """
         case .busy: "another run of the same database held the lock longer than `lock_timeout`"
         case .permission: "this user may not read the database or write a directory it needs (the message names which)"
         case .configuration: "configuration error (also for any verb given bad configuration values)"

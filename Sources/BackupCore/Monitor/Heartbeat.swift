@@ -44,7 +44,10 @@ public struct Heartbeat: Sendable {
             case .answered(let status) where (400..<500).contains(status) && status != 429:
                 // The URL is wrong; asking again will not help.
                 warn(
-                    "heartbeat: the \(what) ping to \(Self.redacted(url)) was refused (HTTP \(status)); check the heartbeat URL. The backup itself is not affected"
+                    """
+                    heartbeat: the \(what) ping to \(Self.redacted(url)) was refused (HTTP \(status)); check the \
+                    heartbeat URL. The backup itself is not affected
+                    """
                 )
                 return
             case .answered(let status):
@@ -55,7 +58,10 @@ public struct Heartbeat: Sendable {
             if attempt < Self.attempts { Syscalls.sleep(for: .milliseconds(500 * attempt)) }
         }
         warn(
-            "heartbeat: the \(what) ping to \(Self.redacted(url)) failed \(Self.attempts) times (last: \(last)). The backup itself is not affected"
+            """
+            heartbeat: the \(what) ping to \(Self.redacted(url)) failed \(Self.attempts) times (last: \(last)). \
+            The backup itself is not affected
+            """
         )
     }
 

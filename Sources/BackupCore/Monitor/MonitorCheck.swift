@@ -203,7 +203,10 @@ public enum MonitorCheck {
                 Problem(
                     registration: nil, severity: .warning,
                     message:
-                        "no registration is configured, so nothing is backed up; add one with: dbbackup registration add"
+                        """
+                        no registration is configured, so nothing is backed up; add one with: dbbackup \
+                        registration add
+                        """
                 ))
         }
         for registration in input.registrations {
@@ -223,7 +226,10 @@ public enum MonitorCheck {
                     Problem(
                         registration: name, severity: .critical,
                         message:
-                            "last run failed \(age(from: attempt.at, to: input.now)) ago (\(attempt.at.rfc3339)): \(attempt.error ?? "no reason recorded")"
+                            """
+                            last run failed \(age(from: attempt.at, to: input.now)) ago (\(attempt.at.rfc3339)): \
+                            \(attempt.error ?? "no reason recorded")
+                            """
                     ))
             }
             if let timer, row.timerScheduled == false {
@@ -250,7 +256,10 @@ public enum MonitorCheck {
                         Problem(
                             registration: name, severity: .critical,
                             message:
-                                "overdue: \(last), and a run was due at \(due.rfc3339) (\(registration.schedule.summary), grace \(input.graceSeconds / 60) min)"
+                                """
+                                overdue: \(last), and a run was due at \(due.rfc3339) \
+                                (\(registration.schedule.summary), grace \(input.graceSeconds / 60) min)
+                                """
                         ))
                 }
             }
@@ -265,7 +274,10 @@ public enum MonitorCheck {
                     Problem(
                         registration: name, severity: .warning,
                         message:
-                            "retention could not delete \(facts.cleanupPending) old backup(s) yet; the next run retries (see: journalctl -u '\(service)')"
+                            """
+                            retention could not delete \(facts.cleanupPending) old backup(s) yet; the next run \
+                            retries (see: journalctl -u '\(service)')
+                            """
                     ))
             }
             rows.append(row)

@@ -173,7 +173,10 @@ enum PrometheusText {
         }
         family(
             "dbbackup_overdue_timestamp_seconds",
-            "When a scheduled registration becomes overdue without a new success: its next run after the last success, plus the grace period. Unix time."
+            """
+            When a scheduled registration becomes overdue without a new success: its next run after the last \
+            success, plus the grace period. Unix time.
+            """
         ) { registration, facts in
             guard let anchor = facts.lastSuccess?.at ?? MonitorFiles.configuredAt(registration, locations: locations),
                 let due = ScheduleCalendar(registration.schedule)?.nextRun(after: anchor)
@@ -187,7 +190,10 @@ enum PrometheusText {
             for sample in family.samples { text += "\(family.name)\(sample.labels) \(sample.value)\n" }
         }
         text +=
-            "# HELP dbbackup_metrics_written_timestamp_seconds When dbbackup last wrote these metrics (after a run), Unix time.\n"
+            """
+            # HELP dbbackup_metrics_written_timestamp_seconds When dbbackup last wrote these metrics (after a \
+            run), Unix time.\n
+            """
         text += "# TYPE dbbackup_metrics_written_timestamp_seconds gauge\n"
         text += "dbbackup_metrics_written_timestamp_seconds \(seconds(snapshot.writtenAt))\n"
         return text

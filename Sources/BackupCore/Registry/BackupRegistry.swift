@@ -14,19 +14,28 @@ public struct RegistryError: Error, CustomStringConvertible, Sendable {
         if error.isDiskFull {
             return RegistryError(
                 message:
-                    "the registry \(path) cannot be written: the file system of \(directory) is full (\(error.message)); free space there, or move the state directory with --state-dir"
+                    """
+                    the registry \(path) cannot be written: the file system of \(directory) is full \
+                    (\(error.message)); free space there, or move the state directory with --state-dir
+                    """
             )
         }
         switch error.code & 0xff {
         case SQLITE_READONLY:
             return RegistryError(
                 message:
-                    "the registry \(path) cannot be written: it or \(directory) is read-only for this user, or on a read-only mount (\(error.message)); run as the service user or root, or remount it read-write"
+                    """
+                    the registry \(path) cannot be written: it or \(directory) is read-only for this user, or on \
+                    a read-only mount (\(error.message)); run as the service user or root, or remount it read-write
+                    """
             )
         case SQLITE_CANTOPEN:
             return RegistryError(
                 message:
-                    "the registry \(path) cannot be opened (\(error.message)); check that \(directory) exists and this user may write it"
+                    """
+                    the registry \(path) cannot be opened (\(error.message)); check that \(directory) exists and \
+                    this user may write it
+                    """
             )
         default:
             return RegistryError(message: "the registry \(path) failed while \(doing): \(error)")
@@ -45,7 +54,10 @@ public enum RegistryRecovery: Sendable, Equatable {
         switch self {
         case .created: nil
         case .setAside(let path, let reason):
-            "the registry was damaged (\(reason)); it was set aside as \(path) and a new one was started, so earlier backups are unknown to list, restore and retention until you run: dbbackup registry rebuild"
+            """
+            the registry was damaged (\(reason)); it was set aside as \(path) and a new one was started, so \
+            earlier backups are unknown to list, restore and retention until you run: dbbackup registry rebuild
+            """
         }
     }
 }
@@ -166,7 +178,8 @@ public final class BackupRegistry {
     }
 
     private static let columns = """
-        id, sequence, registration, provider, path, bucket, object_key, endpoint, region, path_style, version, size, sha256,
+        id, sequence, registration, provider, path, bucket, object_key, endpoint, region, path_style, version, size, \
+        sha256,
         plain_size, plain_sha256, started_at, finished_at, trigger, state, error, suspect, confirmed_at
         """
 
@@ -245,8 +258,10 @@ public final class BackupRegistry {
                 let (attempt, claimed) = try firstUnclaimed(after: 0, location)
                 try db.prepare(
                     """
-                    INSERT INTO backups (sequence, registration, provider, path, bucket, object_key, endpoint, region, path_style,
-                                         version, size, sha256, plain_size, plain_sha256, started_at, trigger, state, suspect, database)
+                    INSERT INTO backups (sequence, registration, provider, path, bucket, object_key, endpoint, \
+                    region, path_style,
+                                         version, size, sha256, plain_size, plain_sha256, started_at, trigger, state, \
+                                         suspect, database)
                     VALUES (\(Self.nextSequence), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)
                     """
                 ).run(
@@ -270,7 +285,10 @@ public final class BackupRegistry {
             try db.transaction {
                 let (next, claimed) = try firstUnclaimed(after: attempt, location)
                 try db.prepare(
-                    "UPDATE backups SET path = ?, bucket = ?, object_key = ?, endpoint = ?, region = ?, path_style = ? WHERE id = ?"
+                    """
+                    UPDATE backups SET path = ?, bucket = ?, object_key = ?, endpoint = ?, region = ?, path_style \
+                    = ? WHERE id = ?
+                    """
                 )
                 .run(Self.locationValues(claimed) + [.integer(id)])
                 return (next, claimed)
@@ -318,7 +336,10 @@ public final class BackupRegistry {
     {
         try write("recording a backup's state") {
             try db.prepare(
-                "UPDATE backups SET state = ?, finished_at = coalesce(?, finished_at), error = coalesce(?, error) WHERE id = ?"
+                """
+                UPDATE backups SET state = ?, finished_at = coalesce(?, finished_at), error = coalesce(?, error) \
+                WHERE id = ?
+                """
             )
             .run([.text(state.rawValue), .optional(finishedAt?.millisecondsSinceEpoch), .optional(error), .integer(id)])
         }
@@ -379,8 +400,10 @@ public final class BackupRegistry {
                     let sequence = first - Int64(backups.count) + Int64(offset)
                     try db.prepare(
                         """
-                        INSERT INTO backups (sequence, registration, provider, path, bucket, object_key, endpoint, region, path_style,
-                                             version, size, sha256, plain_size, plain_sha256, started_at, finished_at, trigger, state)
+                        INSERT INTO backups (sequence, registration, provider, path, bucket, object_key, endpoint, \
+                        region, path_style,
+                                             version, size, sha256, plain_size, plain_sha256, started_at, \
+                                             finished_at, trigger, state)
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'stored')
                         """
                     ).run(
@@ -442,7 +465,10 @@ public final class BackupRegistry {
     /// The newest successful backup of a registration, whether still kept or since pruned.
     public func lastSuccess(of registration: String) throws -> BackupRecord? {
         try records(
-            "WHERE registration = ? AND state IN ('stored', 'pruning', 'pruned') ORDER BY sequence DESC, id DESC LIMIT 1",
+            """
+            WHERE registration = ? AND state IN ('stored', 'pruning', 'pruned') ORDER BY sequence DESC, id DESC \
+            LIMIT 1
+            """,
             [.text(registration)]
         ).first
     }
@@ -454,7 +480,8 @@ public final class BackupRegistry {
     public func lastGood(of registration: String, database: String) throws -> BackupRecord? {
         try records(
             """
-            WHERE registration = ? AND state IN ('stored', 'pruning', 'pruned') AND (suspect IS NULL OR confirmed_at IS NOT NULL)
+            WHERE registration = ? AND state IN ('stored', 'pruning', 'pruned') AND (suspect IS NULL OR confirmed_at \
+            IS NOT NULL)
               AND (database IS NULL OR database = ?)
             ORDER BY sequence DESC, id DESC LIMIT 1
             """, [.text(registration), .text(database)]

@@ -40,7 +40,10 @@ public struct RegistryRebuild {
                 outcome.skipped.append(
                     (
                         name,
-                        "the directory is shared with \(others.joined(separator: ", ")) and the file does not say whose it is; restore it directly with: dbbackup restore \(path) --to PATH"
+                        """
+                        the directory is shared with \(others.joined(separator: ", ")) and the file does not say \
+                        whose it is; restore it directly with: dbbackup restore \(path) --to PATH
+                        """
                     ))
                 continue
             }
@@ -55,7 +58,10 @@ public struct RegistryRebuild {
                 outcome.skipped.append(
                     (
                         name,
-                        "its SHA-256 \(sha256) differs from the one recorded when it was made (\(recorded)): it was damaged"
+                        """
+                        its SHA-256 \(sha256) differs from the one recorded when it was made (\(recorded)): it \
+                        was damaged
+                        """
                     ))
                 continue
             }
@@ -87,7 +93,8 @@ extension RegistryRebuild {
     /// trigger dbbackup stored as its metadata (HEAD). An object without that metadata (stored
     /// by hand, or by an older dbbackup) is downloaded to `scratch` to compute its SHA-256.
     /// The key (`target.accessKey` and `secret`) needs s3:ListBucket and s3:GetObject; the
-    /// registration's own key rightly has neither. Objects that another registration's metadata claims are left to that one; a
+    /// registration's own key rightly has neither. Objects that another registration's metadata claims are left to that
+    /// one; a
     /// prefix shared with `others` is only rebuilt from objects whose metadata says whose they are.
     public func rebuild(
         _ registration: Registration, target: S3Target, secret: String, transfer: S3Transfer, scratch: String,
@@ -111,7 +118,11 @@ extension RegistryRebuild {
                 outcome.skipped.append(
                     (
                         name,
-                        "the prefix is shared with \(others.joined(separator: ", ")) and the object's metadata does not say whose it is; restore it directly with: dbbackup restore s3://\(target.bucket)/\(object.key) --to PATH"
+                        """
+                        the prefix is shared with \(others.joined(separator: ", ")) and the object's metadata \
+                        does not say whose it is; restore it directly with: dbbackup restore \
+                        s3://\(target.bucket)/\(object.key) --to PATH
+                        """
                     ))
                 continue
             }

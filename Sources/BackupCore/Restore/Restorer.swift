@@ -135,7 +135,11 @@ public struct Restorer {
                 throw RestoreError(
                     code: .inUse,
                     message:
-                        "\(target) is in use by \(holders.joined(separator: ", ")): replacing it now would lose what that process writes and leave it writing into a file that is gone; stop the application first, or add --even-if-open to replace it anyway"
+                        """
+                        \(target) is in use by \(holders.joined(separator: ", ")): replacing it now would lose \
+                        what that process writes and leave it writing into a file that is gone; stop the \
+                        application first, or add --even-if-open to replace it anyway
+                        """
                 )
             }
         }
@@ -159,7 +163,10 @@ public struct Restorer {
             throw RestoreError(
                 code: .checksum,
                 message:
-                    "\(source.description) does not match the SHA-256 recorded in \(stored.from) (recorded \(stored.sha256), found \(fetched)); it was damaged or replaced, choose another backup"
+                    """
+                    \(source.description) does not match the SHA-256 recorded in \(stored.from) (recorded \
+                    \(stored.sha256), found \(fetched)); it was damaged or replaced, choose another backup
+                    """
             )
         }
         var layers: [StoredLayer] = []
@@ -172,7 +179,10 @@ public struct Restorer {
                 throw RestoreError(
                     code: .checksum,
                     message:
-                        "\(source.description) decodes to a database whose SHA-256 is not the one recorded in \(plain.from) (recorded \(plain.sha256), found \(plainSHA256)); choose another backup"
+                        """
+                        \(source.description) decodes to a database whose SHA-256 is not the one recorded in \
+                        \(plain.from) (recorded \(plain.sha256), found \(plainSHA256)); choose another backup
+                        """
                 )
             }
         }
@@ -224,7 +234,10 @@ public struct Restorer {
                 throw RestoreError(
                     code: .identity,
                     message:
-                        "\(what) is encrypted with age: give the identity (the private key, AGE-SECRET-KEY-1…) with --identity FILE"
+                        """
+                        \(what) is encrypted with age: give the identity (the private key, AGE-SECRET-KEY-1…) \
+                        with --identity FILE
+                        """
                 )
             case .wrongIdentity:
                 throw RestoreError(code: .identity, message: "\(what): \(error.message)")
@@ -261,7 +274,12 @@ public struct Restorer {
                     throw RestoreError(
                         code: .unavailable,
                         message:
-                            "backup \(record.id) is in S3 (\(object.bucket)/\(object.key)); its registration \(record.registration) is gone, so give the store: dbbackup restore s3://\(object.bucket)/\(object.key) --endpoint URL --access-key KEY --secret-key-stdin --to PATH"
+                            """
+                            backup \(record.id) is in S3 (\(object.bucket)/\(object.key)); its registration \
+                            \(record.registration) is gone, so give the store: dbbackup restore \
+                            s3://\(object.bucket)/\(object.key) --endpoint URL --access-key KEY \
+                            --secret-key-stdin --to PATH
+                            """
                     )
                 }
                 access.target.bucket = object.bucket
@@ -305,7 +323,10 @@ public struct Restorer {
             throw RestoreError(
                 code: .io,
                 message:
-                    "\(what) at \(source) cannot be reached by \(ProcessIdentity.describe(uid: geteuid())) (\(String(cString: strerror(error)))); restore as root"
+                    """
+                    \(what) at \(source) cannot be reached by \(ProcessIdentity.describe(uid: geteuid())) \
+                    (\(String(cString: strerror(error)))); restore as root
+                    """
             )
         case .found:
             break
@@ -330,7 +351,10 @@ public struct Restorer {
                 code: .io,
                 message: "downloading \(what) failed: \(error)"
                     + (needsKey
-                        ? " (restoring from S3 needs s3:GetObject: give a key that has it with --access-key and --secret-key-stdin)"
+                        ? """
+                         (restoring from S3 needs s3:GetObject: give a key that has it with --access-key and \
+                        --secret-key-stdin)
+                        """
                         : ""))
         }
     }

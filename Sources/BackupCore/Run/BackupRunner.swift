@@ -114,7 +114,11 @@ public struct BackupRunner {
             let untracked = UntrackedBackups.files(in: target.resolvedPath, registry: registry)
             if !untracked.isEmpty {
                 warnings.append(
-                    "\(target.resolvedPath) holds \(untracked.count) backup file(s) the registry does not know (it is new); to let list, restore and retention see them, run: dbbackup registry rebuild --registration \(name)"
+                    """
+                    \(target.resolvedPath) holds \(untracked.count) backup file(s) the registry does not know (it \
+                    is new); to let list, restore and retention see them, run: dbbackup registry rebuild \
+                    --registration \(name)
+                    """
                 )
             }
         }
@@ -154,8 +158,14 @@ public struct BackupRunner {
             stored.record.isUnconfirmedSuspect
             ? RunFailure(
                 .suspect, registration: name,
-                "the backup \(stored.record.location?.description ?? "") (id \(stored.record.id)) was stored, but it looks wrong: \(stored.record.suspect ?? "")."
-                    + " It does not count against the good backups in retention. If the database really is meant to be like this, confirm it with: dbbackup confirm \(stored.record.id)"
+                """
+                the backup \(stored.record.location?.description ?? "") (id \(stored.record.id)) was stored, but \
+                it looks wrong: \(stored.record.suspect ?? "").
+                """
+                    + """
+                     It does not count against the good backups in retention. If the database really is meant to \
+                    be like this, confirm it with: dbbackup confirm \(stored.record.id)
+                    """
             ) : nil
         return RunReport(
             registration: name, backup: stored.record, pruned: pruned,
@@ -402,7 +412,10 @@ public struct BackupRunner {
             Self.removeStaging(path)
             throw RunFailure(
                 .snapshot, registration: name,
-                "the snapshot \(staging) changed between its verification and its \(form.suffix) form; nothing was stored, run the backup again"
+                """
+                the snapshot \(staging) changed between its verification and its \(form.suffix) form; nothing was \
+                stored, run the backup again
+                """
             )
         }
         Self.removeStaging(staging)

@@ -91,7 +91,10 @@ struct Maintenance {
             } catch let error as StoreError {
                 // Not a failure a retry can mend: say how to end it.
                 result.failures.append(
-                    "\(location) (backup \(record.id)): \(error); once it is deleted there, or to keep it on purpose, run: dbbackup registry forget \(record.id)"
+                    """
+                    \(location) (backup \(record.id)): \(error); once it is deleted there, or to keep it on \
+                    purpose, run: dbbackup registry forget \(record.id)
+                    """
                 )
             } catch {
                 result.failures.append("\(location): \(error)")

@@ -19,7 +19,10 @@ public final class RunLock {
         public let holder: String
         public let seconds: Int
         public var description: String {
-            "another dbbackup run (\(holder)) has been \(what) for longer than \(seconds) s; wait for it to finish, or raise database.lock_timeout"
+            """
+            another dbbackup run (\(holder)) has been \(what) for longer than \(seconds) s; wait for it to \
+            finish, or raise database.lock_timeout
+            """
         }
     }
 

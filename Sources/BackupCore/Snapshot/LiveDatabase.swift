@@ -57,8 +57,12 @@ public enum LiveDatabase {
             throw Refusal(
                 kind: .permission,
                 message:
-                    "database \(database) cannot be reached by \(who) (\(String(cString: strerror(error))))\(blocking); "
-                    + "the services run as the database's owner once `dbbackup apply` has run; otherwise give \(who) access to the directories above it"
+                    "database \(database) cannot be reached by \(who) "
+                    + "(\(String(cString: strerror(error))))\(blocking); "
+                        + """
+                        the services run as the database's owner once `dbbackup apply` has run; otherwise give \(who) \
+                        access to the directories above it
+                        """
             )
         }
         let fd: Int32
@@ -69,8 +73,12 @@ public enum LiveDatabase {
             throw Refusal(
                 kind: .permission,
                 message:
-                    "database \(PathAccess.describe(database)) cannot be read by \(who) (\(SystemError.text(error.errno))); "
-                    + "the services run as the database's owner once `dbbackup apply` has run, or run this as \(ProcessIdentity.describe(uid: info.st_uid))"
+                    "database \(PathAccess.describe(database)) cannot be read by \(who) "
+                    + "(\(SystemError.text(error.errno))); "
+                        + """
+                        the services run as the database's owner once `dbbackup apply` has run, or run this as \
+                        \(ProcessIdentity.describe(uid: info.st_uid))
+                        """
             )
         }
         let wal = isWAL(fd)
@@ -107,18 +115,27 @@ public enum LiveDatabase {
         let opening = "reading \(database) (a WAL database that nobody has open right now) creates \(names) beside it"
         let owner = ProcessIdentity.describe(uid: inspection.owner)
         let fix =
-            "run the backup as the database's owner: `dbbackup apply` makes the services run as it; by hand, run it as that user or as root"
+            """
+            run the backup as the database's owner: `dbbackup apply` makes the services run as it; by hand, run \
+            it as that user or as root
+            """
         let sqliteChowns = identity.uid == 0 && identity.canChown  // SQLite gives them to the database's owner itself.
         if !sqliteChowns && identity.uid != inspection.owner {
             return
-                "\(opening), and they would belong to \(ProcessIdentity.describe(uid: identity.uid)), not to the database's owner \(owner), "
+                "\(opening), and they would belong to \(ProcessIdentity.describe(uid: identity.uid)), not to the "
+                + "database's owner \(owner), "
                 + "so the application could no longer write its database; nothing was created. Fix: \(fix)"
         }
         if case .fileSystem(let point)? = PathAccess.readOnly(directory) {
             return
-                "\(opening), but the file system at \(point) is mounted read-only (SQLite cannot read a WAL database there without them). "
-                + "Remount it read-write (mount -o remount,rw \(point)); if it must stay read-only, take the database out of WAL mode before "
-                + "mounting it so (sqlite3 \(database) 'PRAGMA journal_mode=DELETE'), or keep its -wal and -shm files beside it"
+                "\(opening), but the file system at \(point) is mounted read-only (SQLite cannot read a WAL "
+                + "database there without them). "
+                + "Remount it read-write (mount -o remount,rw \(point)); if it must stay read-only, take the "
+                + "database out of WAL mode before "
+                    + """
+                    mounting it so (sqlite3 \(database) 'PRAGMA journal_mode=DELETE'), or keep its -wal and -shm \
+                    files beside it
+                    """
         }
         if let reason = PathAccess.unwritableReason(directory) {
             return "\(opening), but \(directory) \(reason)"
@@ -130,8 +147,10 @@ public enum LiveDatabase {
         let inherited = directoryInfo.map { $0.st_mode & S_ISGID != 0 } == true ? directoryInfo!.st_gid : identity.gid
         guard !groupMatters || inherited == inspection.group else {
             return
-                "\(opening), and they would get group \(ProcessIdentity.describe(gid: inherited)) instead of the database's \(ProcessIdentity.describe(gid: inspection.group)) "
-                + "(mode 0\(String(inspection.mode, radix: 8)) gives that group access), so the application's group could no longer write them; nothing was created. "
+                "\(opening), and they would get group \(ProcessIdentity.describe(gid: inherited)) instead of the "
+                + "database's \(ProcessIdentity.describe(gid: inspection.group)) "
+                + "(mode 0\(String(inspection.mode, radix: 8)) gives that group access), so the application's group "
+                + "could no longer write them; nothing was created. "
                 + "Fix: \(fix) (the services also take the database's group)"
         }
         return nil

@@ -173,7 +173,10 @@ public enum Snapshot {
                 throw SnapshotError(
                     code: .replaced,
                     message:
-                        "\(database) was deleted or replaced while it was being copied; nothing was stored, run the backup again"
+                        """
+                        \(database) was deleted or replaced while it was being copied; nothing was stored, run \
+                        the backup again
+                        """
                 )
             }
         } catch let error as SnapshotError {
@@ -203,9 +206,13 @@ public enum Snapshot {
                 throw SnapshotError(
                     code: .versionQuery,
                     message:
-                        "the schema version read from the database inside the snapshot's transaction (\(planned.version)) "
+                        "the schema version read from the database inside the snapshot's transaction "
+                        + "(\(planned.version)) "
                         + "differs from the one read from its copy (\(version)), which is the same point in time; "
-                        + "database.version_query must depend on the data alone (not on the time, a random value or the connection)"
+                            + """
+                            database.version_query must depend on the data alone (not on the time, a random value or \
+                            the connection)
+                            """
                 )
             }
             return version
@@ -404,7 +411,10 @@ public enum Snapshot {
             throw SnapshotError(
                 code: .versionQuery,
                 message:
-                    "database.version_query failed on \(what): \(error.message); fix the query in the main configuration"
+                    """
+                    database.version_query failed on \(what): \(error.message); fix the query in the main \
+                    configuration
+                    """
             )
         }
         if let problem = VersionQuery.valueProblem(value) {
@@ -422,7 +432,10 @@ public enum Snapshot {
             return SnapshotError(
                 code: .busy,
                 message:
-                    "\(database) stayed locked by another connection longer than the busy timeout; try again, or raise database.busy_timeout"
+                    """
+                    \(database) stayed locked by another connection longer than the busy timeout; try again, or \
+                    raise database.busy_timeout
+                    """
             )
         }
         if error.isDiskFull {
@@ -443,29 +456,49 @@ public enum Snapshot {
         case .fileSystem(let point)?: mount = "the file system at \(point) is mounted read-only"
         case .thisMount(let point)? where PathAccess.inService:
             mount =
-                "\(directory) is read-only in the service's sandbox (\(point) is not among the generated ReadWritePaths=; run: dbbackup apply)"
+                """
+                \(directory) is read-only in the service's sandbox (\(point) is not among the generated \
+                ReadWritePaths=; run: dbbackup apply)
+                """
         case .thisMount(let point)?: mount = "\(point) is a read-only mount"
         case nil: mount = ""
         }
         switch error.code {
         case SQLITE_READONLY | (3 << 8):  // SQLITE_READONLY_ROLLBACK
             let cause =
-                "\(database)-journal is a hot journal: a writer stopped in the middle of a transaction, and the database cannot be read until that transaction is rolled back, which a read-only reader such as a backup may not do"
+                """
+                \(database)-journal is a hot journal: a writer stopped in the middle of a transaction, and the \
+                database cannot be read until that transaction is rolled back, which a read-only reader such as a \
+                backup may not do
+                """
             let fix =
                 readOnly == nil
-                ? "let the application open the database once (SQLite rolls the journal back), or open it read-write once as its owner: sqlite3 \(database) 'PRAGMA user_version'"
-                : "\(mount), so nobody can roll it back there: remount it read-write and open the database once (sqlite3 \(database) 'PRAGMA user_version'); copying the file alone would give a damaged backup"
+                ? """
+                let the application open the database once (SQLite rolls the journal back), or open it read-write \
+                once as its owner: sqlite3 \(database) 'PRAGMA user_version'
+                """
+                : """
+                \(mount), so nobody can roll it back there: remount it read-write and open the database once \
+                (sqlite3 \(database) 'PRAGMA user_version'); copying the file alone would give a damaged backup
+                """
             return SnapshotError(
                 code: .io, message: "snapshot of \(database) failed: \(cause); \(fix) (SQLite code \(error.code))")
         case SQLITE_CANTOPEN, SQLITE_READONLY | (6 << 8), SQLITE_READONLY | (5 << 8), SQLITE_READONLY | (1 << 8):
             // CANTOPEN, READONLY_DIRECTORY, READONLY_CANTINIT, READONLY_RECOVERY
             guard LiveDatabase.isWAL(database) else { return nil }
             let cause =
-                "\(database) is a WAL database, and a reader needs \(FileSystem.name(of: database))-wal and -shm beside it, which SQLite could not create or set up"
+                """
+                \(database) is a WAL database, and a reader needs \(FileSystem.name(of: database))-wal and -shm \
+                beside it, which SQLite could not create or set up
+                """
             let fix =
                 readOnly == nil
-                ? "\(PathAccess.unwritableReason(directory).map { "\(directory) \($0)" } ?? "check the owner and mode of the files beside it")"
-                : "\(mount); make it writable, or take the database out of WAL mode before it goes read-only: sqlite3 \(database) 'PRAGMA journal_mode=DELETE'"
+                ? PathAccess.unwritableReason(directory).map { "\(directory) \($0)" }
+                    ?? "check the owner and mode of the files beside it"
+                : """
+                \(mount); make it writable, or take the database out of WAL mode before it goes read-only: \
+                sqlite3 \(database) 'PRAGMA journal_mode=DELETE'
+                """
             return SnapshotError(
                 code: .permission,
                 message:

@@ -2,7 +2,10 @@
 /// It must be one statement that only reads and returns one column, whose value can name a file.
 public enum VersionQuery {
     public static let fix =
-        "give one SELECT that returns the version, e.g. SELECT max(version) FROM schema_migrations; or remove it to use PRAGMA user_version"
+        """
+        give one SELECT that returns the version, e.g. SELECT max(version) FROM schema_migrations; or remove it \
+        to use PRAGMA user_version
+        """
 
     /// Why `query` cannot read the schema version of `connection`'s database, or nil. Throws
     /// what is not the query's fault (a locked or damaged database).

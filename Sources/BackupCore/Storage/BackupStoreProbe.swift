@@ -59,7 +59,10 @@ public struct BackupStoreProbe {
                         Step(
                             action: "read the secret key", ok: false,
                             detail:
-                                "none is stored; store it with: dbbackup registration edit \(registration.name) --secret-key-stdin"
+                                """
+                                none is stored; store it with: dbbackup registration edit \(registration.name) \
+                                --secret-key-stdin
+                                """
                         )
                     ]
                 }
@@ -83,7 +86,10 @@ public struct BackupStoreProbe {
                         Step(
                             action: action, ok: true,
                             detail:
-                                "\(client.principal ?? "the instance role"), access key \(credentials.accessKey)\(until)"
+                                """
+                                \(client.principal ?? "the instance role"), access key \
+                                \(credentials.accessKey)\(until)
+                                """
                         ))
                 } catch {
                     return [Step(action: action, ok: false, detail: "\(error)")]
@@ -92,7 +98,10 @@ public struct BackupStoreProbe {
             // The probe goes up as a backup does (Content-Type, encryption, storage class), so a
             // bucket policy that demands encryption headers is tested too.
             let put =
-                "PUT s3://\(target.bucket)/\(key) (s3:PutObject\(target.settings.serverSideEncryption == "aws:kms" ? ", kms:GenerateDataKey" : ""))"
+                """
+                PUT s3://\(target.bucket)/\(key) \
+                (s3:PutObject\(target.settings.serverSideEncryption == "aws:kms" ? ", kms:GenerateDataKey" : ""))
+                """
             do {
                 try client.putObject(
                     key: key, bytes: Array("dbbackup probe\n".utf8), contentType: S3Store.contentType(of: key))
@@ -125,7 +134,8 @@ public struct BackupStoreProbe {
         var notes: [String] = []
         if target.settings.usesInstanceCredentials {
             notes.append(
-                "restore needs s3:GetObject on \(objects): on this instance through its role (which backups do not need), "
+                "restore needs s3:GetObject on \(objects): on this instance through its role (which backups do not "
+                    + "need), "
                     + "or elsewhere with a key that has it: dbbackup restore … --access-key KEY --secret-key-stdin")
         } else {
             notes.append(
@@ -134,18 +144,26 @@ public struct BackupStoreProbe {
         }
         if target.settings.serverSideEncryption == "aws:kms" {
             notes.append(
-                "restore also needs kms:Decrypt on the KMS key\(target.settings.kmsKeyID.map { " \($0)" } ?? ""), and so do multipart uploads"
+                """
+                restore also needs kms:Decrypt on the KMS key\(target.settings.kmsKeyID.map { " \($0)" } ?? ""), \
+                and so do multipart uploads
+                """
             )
         }
         let threshold = Int64(transfer.multipartThresholdMiB) << 20
         if let databaseSize, databaseSize * 2 >= threshold {
             let mib = databaseSize >> 20
+            let rule = """
+                {"Rules":[{"ID":"abort-incomplete-multipart-uploads","Status":"Enabled",\
+                "Filter":{"Prefix":"\(target.keyPrefix)"},"AbortIncompleteMultipartUpload":{"DaysAfterInitiation":1}}]}
+                """
             notes.append(
-                "backups above \(transfer.multipartThresholdMiB) MiB go up as multipart uploads (the database has \(mib) MiB now); "
-                    + "an interrupted one leaves parts that are billed until removed, and this key may not abort them. "
-                    + "Add a lifecycle rule that does: aws s3api put-bucket-lifecycle-configuration --bucket \(target.bucket) "
-                    + "--lifecycle-configuration '{\"Rules\":[{\"ID\":\"abort-incomplete-multipart-uploads\",\"Status\":\"Enabled\","
-                    + "\"Filter\":{\"Prefix\":\"\(target.keyPrefix)\"},\"AbortIncompleteMultipartUpload\":{\"DaysAfterInitiation\":1}}]}'"
+                """
+                backups above \(transfer.multipartThresholdMiB) MiB go up as multipart uploads (the database has \
+                \(mib) MiB now); an interrupted one leaves parts that are billed until removed, and this key may \
+                not abort them. Add a lifecycle rule that does: aws s3api put-bucket-lifecycle-configuration \
+                --bucket \(target.bucket) --lifecycle-configuration '\(rule)'
+                """
             )
         }
         return notes

@@ -18,7 +18,10 @@ struct DirectoryStore: BackupStore {
         } catch {
             throw RunFailure(
                 .store, registration: registration,
-                "backup directory \(directory) cannot be created: \(error); create it and make it writable by the service"
+                """
+                backup directory \(directory) cannot be created: \(error); create it and make it writable by the \
+                service
+                """
             )
         }
         if let reason = PathAccess.unwritableReason(directory) {

@@ -55,7 +55,10 @@ struct S3Store: BackupStore {
             guard let stored = secrets.secretForRun(name) else {
                 throw RunFailure(
                     .configuration, registration: name,
-                    "no S3 secret key is stored (\(secrets.path(for: name))); store it with: dbbackup registration edit \(name) --secret-key-stdin"
+                    """
+                    no S3 secret key is stored (\(secrets.path(for: name))); store it with: dbbackup registration \
+                    edit \(name) --secret-key-stdin
+                    """
                 )
             }
             secret = stored
@@ -201,7 +204,10 @@ struct S3Store: BackupStore {
             let store = recorded.endpoint.isEmpty ? "AWS" : recorded.endpoint
             throw StoreError(
                 message:
-                    "\(error) (it was stored at \(store), where registration \(registration) stored before it was changed)"
+                    """
+                    \(error) (it was stored at \(store), where registration \(registration) stored before it was \
+                    changed)
+                    """
             )
         }
     }

@@ -47,7 +47,10 @@ public enum PathAccess {
             || (mount(containing: home).map { $0.point == home && $0.type == "tmpfs" } ?? false)
         guard hidden else { return nil }
         return
-            "\(path) is under \(home), which the service's sandbox (ProtectHome=) hides unless the generated drop-in opens it; run: dbbackup apply"
+            """
+            \(path) is under \(home), which the service's sandbox (ProtectHome=) hides unless the generated \
+            drop-in opens it; run: dbbackup apply
+            """
     }
 
     /// The first directory on the way to `path` that this process may not search (x), with
@@ -67,7 +70,10 @@ public enum PathAccess {
     public static func describe(_ path: String) -> String {
         guard let info = try? Syscalls.status(path) else { return path }
         return
-            "\(path) (owner \(ProcessIdentity.userName(info.st_uid) ?? String(info.st_uid)), group \(groupName(info.st_gid)), mode 0\(String(info.st_mode & 0o7777, radix: 8)))"
+            """
+            \(path) (owner \(ProcessIdentity.userName(info.st_uid) ?? String(info.st_uid)), group \
+            \(groupName(info.st_gid)), mode 0\(String(info.st_mode & 0o7777, radix: 8)))
+            """
     }
 
     static func groupName(_ gid: gid_t) -> String {
@@ -148,12 +154,18 @@ public enum PathAccess {
             switch readOnly(directory) {
             case .thisMount(let point)? where inService:
                 return
-                    "is read-only in the service's sandbox (ProtectSystem=strict: \(point) is not among the generated ReadWritePaths=); run: dbbackup apply"
+                    """
+                    is read-only in the service's sandbox (ProtectSystem=strict: \(point) is not among the \
+                    generated ReadWritePaths=); run: dbbackup apply
+                    """
             case .thisMount(let point)?:
                 return "is on a read-only mount (\(point)); remount it read-write, or choose another directory"
             case .fileSystem(let point)?:
                 return
-                    "is on a read-only file system (mounted at \(point)); remount it read-write (mount -o remount,rw \(point)), or choose another directory"
+                    """
+                    is on a read-only file system (mounted at \(point)); remount it read-write (mount -o \
+                    remount,rw \(point)), or choose another directory
+                    """
             case nil:
                 return "is on a read-only file system; remount it read-write, or choose another directory"
             }

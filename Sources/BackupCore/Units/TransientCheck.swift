@@ -69,8 +69,8 @@ public enum TransientCheck {
             case "Unit" where unitCopied.contains(assignment.key): break
             default: return nil
             }
-            return
-                "\(assignment.key)=\(resolveSpecifiers(assignment.value, instance: instance, unescapedInstance: unescapedInstance))"
+            let value = resolveSpecifiers(assignment.value, instance: instance, unescapedInstance: unescapedInstance)
+            return "\(assignment.key)=\(value)"
         }
     }
 

@@ -50,13 +50,17 @@ public struct UnitGenerator {
         if let error = identityFromRecord, case .success(let recorded)? = identity {
             return (
                 5,
-                "cannot read the owner of the database yet (\(error)); using the owner recorded when the configuration was last applied, \(recorded.environmentValue)"
+                """
+                cannot read the owner of the database yet (\(error)); using the owner recorded when the \
+                configuration was last applied, \(recorded.environmentValue)
+                """
             )
         }
         guard case .failure(let error)? = identity else { return nil }
         return (
             4,
-            "cannot read the owner of the database (\(error)), ignoring: the services run as user \(ServiceIdentity.fallbackUser) "
+            "cannot read the owner of the database (\(error)), ignoring: the services run as user "
+                + "\(ServiceIdentity.fallbackUser) "
                 + "until the next daemon-reload (dbbackup apply) finds it"
         )
     }
@@ -195,9 +199,8 @@ public struct UnitGenerator {
             for registration in registrations {
                 guard case .s3 = registration.provider else { continue }
                 let id = "s3-secret.\(registration.name)"
-                lines.append(
-                    "LoadCredential=\(id):\(Self.escapeSpecifiers(SecretFiles(locations: locations).path(for: registration.name)))"
-                )
+                let secretPath = SecretFiles(locations: locations).path(for: registration.name)
+                lines.append("LoadCredential=\(id):\(Self.escapeSpecifiers(secretPath))")
                 lines.append("SetCredential=\(id):\(SecretFiles.noSecretPlaceholder)")
             }
         }
