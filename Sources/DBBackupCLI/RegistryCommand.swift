@@ -30,22 +30,7 @@ struct RegistryCommand: ParsableCommand {
 
         @OptionGroup var globals: GlobalOptions
         @Option(help: "Only this registration.") var registration: String?
-        @Option(
-            name: .customLong("access-key"),
-            help: "s3: a key that may list and read the bucket (s3:ListBucket, s3:GetObject).")
-        var accessKey: String?
-        @Flag(name: .customLong("secret-key-stdin"), help: "s3: the secret key of --access-key, from standard input.")
-        var secretKeyStdin = false
-        @Option(
-            name: .customLong("secret-key-file"),
-            help: ArgumentHelp("s3: the secret key of --access-key, from a file.", valueName: "FILE"))
-        var secretKeyFile: String?
-
-        func validate() throws {
-            if (accessKey != nil) != (secretKeyStdin || secretKeyFile != nil) {
-                throw ValidationError("--access-key goes with --secret-key-stdin or --secret-key-file")
-            }
-        }
+        @OptionGroup var readKey: ReadKeyOptions
 
         func run() throws {
             do {
@@ -61,8 +46,7 @@ struct RegistryCommand: ParsableCommand {
                 var total = 0
                 var unreached: [String] = []
                 // Read once: one reader key serves every s3 registration given.
-                let suppliedSecret = try RegistrationOptions.readSecret(
-                    fromStandardInput: secretKeyStdin, file: secretKeyFile)
+                let suppliedSecret = try readKey.secret()
                 for registration in registrations {
                     switch registration.provider {
                     case .filesystem(let target):
@@ -85,7 +69,7 @@ struct RegistryCommand: ParsableCommand {
                                 && theirs.keyPrefix == target.keyPrefix
                         }.map(\.name)
                         var secret = globals.secrets.secret(for: registration.name) ?? ""
-                        if let accessKey {
+                        if let accessKey = readKey.accessKey {
                             target.accessKey = accessKey
                             target.settings.credentials = .secret  // the key given, not the instance role
                             secret = suppliedSecret ?? ""

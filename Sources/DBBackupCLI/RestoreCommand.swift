@@ -36,16 +36,7 @@ struct Restore: ParsableCommand {
     @Option(help: "s3://BUCKET/KEY: the region.") var region: String?
     @Flag(name: .customLong("force-path-style"), help: "s3://BUCKET/KEY: path-style addressing.") var forcePathStyle =
         false
-    @Option(
-        name: .customLong("access-key"),
-        help: "s3: read with this access key instead of the registration's (restore needs s3:GetObject).")
-    var accessKey: String?
-    @Flag(name: .customLong("secret-key-stdin"), help: "s3: the secret key of --access-key, from standard input.")
-    var secretKeyStdin = false
-    @Option(
-        name: .customLong("secret-key-file"),
-        help: ArgumentHelp("s3: the secret key of --access-key, from a file.", valueName: "FILE"))
-    var secretKeyFile: String?
+    @OptionGroup var readKey: ReadKeyOptions
     @Option(
         name: .customLong("identity"),
         help: ArgumentHelp(
@@ -71,16 +62,13 @@ struct Restore: ParsableCommand {
     }
 
     func validate() throws {
-        if (accessKey != nil) != (secretKeyStdin || secretKeyFile != nil) {
-            throw ValidationError("--access-key goes with --secret-key-stdin or --secret-key-file")
-        }
         if evenIfOpen && !force { throw ValidationError("--even-if-open goes with --force") }
         switch choice {
         case .object(let bucket, let key):
             if bucket.isEmpty || key.isEmpty {
                 throw ValidationError("\(backup): write an S3 backup as s3://BUCKET/KEY")
             }
-            if accessKey == nil {
+            if readKey.accessKey == nil {
                 throw ValidationError("\(backup): give a key that may read it: --access-key KEY --secret-key-stdin")
             }
         case .recorded, .file:
@@ -135,10 +123,9 @@ struct Restore: ParsableCommand {
                 case .object(let bucket, let key):
                     var target = S3Target(
                         bucket: bucket, endpoint: endpoint ?? "", region: region ?? "", forcePathStyle: forcePathStyle,
-                        accessKey: accessKey ?? "")
+                        accessKey: readKey.accessKey ?? "")
                     target.prefix = ""
-                    let secret =
-                        try RegistrationOptions.readSecret(fromStandardInput: secretKeyStdin, file: secretKeyFile) ?? ""
+                    let secret = try readKey.secret() ?? ""
                     let access = Restorer.S3Access(
                         target: target, secret: secret, transfer: (try? globals.store.loadMain().s3) ?? S3Transfer())
                     let report = try restorer.restore(
@@ -179,7 +166,7 @@ struct Restore: ParsableCommand {
         {
             target = configured
             secret = globals.secrets.secret(for: record.registration)
-        } else if let accessKey {
+        } else if let accessKey = readKey.accessKey {
             target = S3Target(
                 bucket: object.bucket, endpoint: endpoint ?? object.endpoint ?? "",
                 region: region ?? object.region ?? "",
@@ -187,10 +174,10 @@ struct Restore: ParsableCommand {
         } else {
             return nil
         }
-        if let accessKey {
+        if let accessKey = readKey.accessKey {
             target.accessKey = accessKey
             target.settings.credentials = .secret
-            secret = try RegistrationOptions.readSecret(fromStandardInput: secretKeyStdin, file: secretKeyFile)
+            secret = try readKey.secret()
         } else if target.settings.usesInstanceCredentials {
             secret = ""  // the instance role's credentials (it needs s3:GetObject)
         }
