@@ -18,7 +18,6 @@ struct Init: ParsableCommand {
     var database: String
 
     @Option(
-        name: .customLong("version-query"),
         help: ArgumentHelp(
             "One SELECT returning the schema version (default, and when left out: PRAGMA user_version).",
             valueName: "SQL"))

@@ -31,15 +31,13 @@ struct RegistrationOptions: ParsableArguments {
     @Option(help: "s3: folder in the bucket, e.g. app/backups (a trailing / is implied).")
     var prefix: String?
 
-    @Option(name: .customLong("access-key"), help: "s3: access key id.")
+    @Option(help: "s3: access key id.")
     var accessKey: String?
 
-    @Flag(name: .customLong("secret-key-stdin"), help: "s3: read the secret key from standard input (one line).")
+    @Flag(help: "s3: read the secret key from standard input (one line).")
     var secretKeyStdin = false
 
-    @Option(
-        name: .customLong("secret-key-file"),
-        help: ArgumentHelp("s3: read the secret key from a file.", valueName: "FILE"))
+    @Option(help: ArgumentHelp("s3: read the secret key from a file.", valueName: "FILE"))
     var secretKeyFile: String?
 
     @OptionGroup var s3: S3RegistrationOptions
@@ -66,7 +64,6 @@ struct RegistrationOptions: ParsableArguments {
     var timezone: String?
 
     @Option(
-        name: .customLong("heartbeat-url"),
         help: ArgumentHelp(
             """
             Ping this URL on start (URL/start), success (URL) and failure (URL/fail), healthchecks-style; '' for \
@@ -81,7 +78,7 @@ struct RegistrationOptions: ParsableArguments {
         ))
     var compression: String?
 
-    @Option(name: .customLong("compression-level"), help: ArgumentHelp("zstd level, 1-19 (default 3).", valueName: "N"))
+    @Option(help: ArgumentHelp("zstd level, 1-19 (default 3).", valueName: "N"))
     var compressionLevel: String?
 
     @Option(
@@ -92,7 +89,6 @@ struct RegistrationOptions: ParsableArguments {
     var recipients: [String] = []
 
     @Option(
-        name: .customLong("recipients-file"),
         help: ArgumentHelp(
             """
             Encrypt backups to the age public keys in FILE, one a line, read whenever the configuration is \
@@ -101,7 +97,7 @@ struct RegistrationOptions: ParsableArguments {
             valueName: "FILE"))
     var recipientsFile: String?
 
-    @Flag(name: .customLong("no-encryption"), help: "Store backups unencrypted from now on (removes the recipients).")
+    @Flag(help: "Store backups unencrypted from now on (removes the recipients).")
     var noEncryption = false
 
     func validate() throws {

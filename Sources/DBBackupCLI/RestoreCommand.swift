@@ -27,15 +27,12 @@ struct Restore: ParsableCommand {
     @Option(help: ArgumentHelp("Where to write the database.", valueName: "PATH")) var to: String
     @Flag(help: "Replace PATH if it exists (and remove its -wal/-shm files), unless a process has it open.") var force =
         false
-    @Flag(
-        name: .customLong("even-if-open"),
-        help: "With --force: replace PATH even while a process (the application) has it open.")
+    @Flag(help: "With --force: replace PATH even while a process (the application) has it open.")
     var evenIfOpen = false
     @Option(help: ArgumentHelp("s3://BUCKET/KEY: the store's endpoint URL; empty for AWS.", valueName: "URL"))
     var endpoint: String?
     @Option(help: "s3://BUCKET/KEY: the region.") var region: String?
-    @Flag(name: .customLong("force-path-style"), help: "s3://BUCKET/KEY: path-style addressing.") var forcePathStyle =
-        false
+    @Flag(help: "s3://BUCKET/KEY: path-style addressing.") var forcePathStyle = false
     @OptionGroup var readKey: ReadKeyOptions
     @Option(
         name: .customLong("identity"),

@@ -14,7 +14,6 @@ struct S3RegistrationOptions: ParsableArguments {
     var credentials: String?
 
     @Option(
-        name: .customLong("server-side-encryption"),
         help: ArgumentHelp(
             """
             s3: encryption at rest the store applies: AES256 (SSE-S3) or aws:kms (SSE-KMS); \"\" for the bucket's \
@@ -24,14 +23,12 @@ struct S3RegistrationOptions: ParsableArguments {
     var serverSideEncryption: String?
 
     @Option(
-        name: .customLong("kms-key-id"),
         help: ArgumentHelp(
             "s3: with aws:kms, the KMS key id, ARN or alias (default: the account's aws/s3 key); \"\" to drop it.",
             valueName: "KEY"))
     var kmsKeyID: String?
 
     @Option(
-        name: .customLong("storage-class"),
         help: ArgumentHelp(
             "s3: storage class of the backups, e.g. STANDARD_IA, GLACIER_IR; \"\" for the store's default (STANDARD).",
             valueName: "CLASS"))
