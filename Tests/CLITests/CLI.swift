@@ -47,8 +47,23 @@ final class CLI {
     /// Registers "nightly" (the filesystem, directory b, run on migrations) and backs up with it
     /// once.
     func backUpNightly(sourceLocation: SourceLocation = #_sourceLocation) throws {
-        try self("registration", "add", "nightly", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
+        try addRegistration("nightly", sourceLocation: sourceLocation)
         #expect(try self("run", "nightly").status == 0, sourceLocation: sourceLocation)
+    }
+
+    /// `registration add NAME --provider filesystem --path PATH --schedule SCHEDULE`, with any
+    /// further `options`, expected to succeed: the registration most tests back up with. A
+    /// relative `path` lands in the sandbox, where the command runs.
+    @discardableResult
+    func addRegistration(
+        _ name: String, path: String = "b", schedule: String = "migration", _ options: String...,
+        asUser user: String? = nil, sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> Result {
+        let result = try run(
+            ["registration", "add", name, "--provider", "filesystem", "--path", path, "--schedule", schedule] + options,
+            asUser: user)
+        #expect(result.status == 0, "registration add \(name): \(result.output)", sourceLocation: sourceLocation)
+        return result
     }
 
     struct Result {

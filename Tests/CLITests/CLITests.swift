@@ -12,10 +12,7 @@ struct CLITests {
         // Relative paths on the command line start at the current directory (the sandbox), and are stored absolute.
         #expect(try cli("init", "--database", "app.db").status == 0)
         #expect(cli.file("\(cli.configDirectory)/dbbackup.toml")?.contains("path = '\(cli.database)'") == true)
-        #expect(
-            try cli(
-                "registration", "add", "pre", "--provider", "filesystem", "--path", "backups", "--schedule", "migration"
-            ).status == 0)
+        try cli.addRegistration("pre", path: "backups")
         let run = try cli("run", "--trigger", "migration")
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.contains("db_v7_"))
@@ -70,7 +67,7 @@ struct CLITests {
         #expect(store.status == ExitStatus.store.code)
         #expect(store.stderr.contains("registration blocked"))
         try FileManager.default.removeItem(atPath: cli.database)
-        try cli("registration", "add", "ok", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
+        try cli.addRegistration("ok")
         let snapshot = try cli("run", "ok")
         #expect(snapshot.status == ExitStatus.snapshot.code)
         #expect(snapshot.stderr.contains("does not exist"))
@@ -157,7 +154,7 @@ struct CLITests {
             #expect(result.stderr.contains(expected), "\(arguments): \(result.stderr)")
         }
         #expect(!FileManager.default.fileExists(atPath: "\(cli.configDirectory)/registrations.d/x.toml"))
-        try cli("registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
+        try cli.addRegistration("x")
         let duplicate = try cli(
             "registration", "add", "x", "--provider", "filesystem", "--path", "c", "--schedule", "migration")
         #expect(duplicate.status == ExitStatus.configuration.code)
@@ -218,7 +215,7 @@ struct CLITests {
         let zero = try cli("retention", "set", "--local", "0")
         #expect(zero.stderr.contains("warning: command line: --local = 0"), "\(zero.stderr)")
         // Every run says it too (docs/contract.md: 0 means no automatic cleanup; warn about it).
-        try cli("registration", "add", "z", "--provider", "filesystem", "--path", "z", "--schedule", "migration")
+        try cli.addRegistration("z", path: "z")
         let run = try cli("run", "z")
         #expect(run.status == 0)
         #expect(
@@ -283,9 +280,8 @@ struct CLITests {
     @Test("edit keeps what is not given; a new schedule type keeps times and timezone, drops weekdays and days")
     func edit() throws {
         let cli = try CLI.initialized()
-        try cli(
-            "registration", "add", "n", "--provider", "filesystem", "--path", "b", "--schedule", "weekly", "--time",
-            "02:00", "--weekday", "mon", "thu", "--timezone", "Europe/Prague")
+        try cli.addRegistration(
+            "n", schedule: "weekly", "--time", "02:00", "--weekday", "mon", "thu", "--timezone", "Europe/Prague")
         func shownSchedule() throws -> [String: Any] {
             (try cli.json("registration", "show", "n", "--json") as! [String: Any])["schedule"] as! [String: Any]
         }
@@ -444,7 +440,7 @@ struct CLITests {
     func concurrentRuns() throws {
         let cli = try CLI.initialized(rows: 20_000, payloadSize: 1000)  // ~20 MB, so the runs overlap
         try cli("retention", "set", "--local", "15")
-        try cli("registration", "add", "pre", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
+        try cli.addRegistration("pre")
         let children = try (0..<3).map { _ in
             try Spawn.start(
                 CLI.binary, ["run", "pre", "--config-dir", cli.configDirectory, "--state-dir", cli.stateDirectory])
@@ -476,11 +472,7 @@ struct CLITests {
         let locked = "\(cli.root)/locked"
         try FileManager.default.createDirectory(
             atPath: locked, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o555])
-        #expect(
-            try cli(
-                "registration", "add", "pre", "--provider", "filesystem", "--path", locked, "--schedule", "migration",
-                asUser: "nobody"
-            ).status == 0)
+        try cli.addRegistration("pre", path: locked, asUser: "nobody")
         let run = try cli("run", "pre", asUser: "nobody")
         #expect(run.status == ExitStatus.store.code)
         #expect(run.stderr.contains("not writable"))
@@ -534,7 +526,7 @@ struct CLITests {
     @Test("config check reports every problem at once, with file and field")
     func configCheck() throws {
         let cli = try CLI.initialized()
-        try cli("registration", "add", "good", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
+        try cli.addRegistration("good")
         let directory = "\(cli.configDirectory)/registrations.d"
         try "provider = \"filesystem\"\npath = \"/b\"\n[schedule]\ntype = \"daily\"\ntimes = [\"25:00\"]\n".write(
             toFile: "\(directory)/bad.toml", atomically: true, encoding: .utf8)
@@ -584,7 +576,7 @@ extension CLITests {
     @Test("config check warns about a secret key file that group or others can read")
     func openSecretFile() throws {
         let cli = try CLI.initialized()
-        try cli("registration", "add", "pre", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
+        try cli.addRegistration("pre")
         try cli(
             "registration", "add", "cloud", "--provider", "s3", "--bucket", "app-backups", "--endpoint",
             "http://127.0.0.1:9000",
@@ -611,7 +603,7 @@ struct SystemdVerbTests {
         let none = try cli("pre-migrate")
         #expect(none.status == ExitStatus.configuration.code)
         #expect(none.stderr.contains("no registration has schedule migration"))
-        try cli("registration", "add", "pre", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
+        try cli.addRegistration("pre")
         #expect(try cli("pre-migrate", "--timeout", "soon").status == 64)
         let run = try cli("pre-migrate", "--timeout", "1m")
         #expect(run.status == 0, "\(run.stderr)")
@@ -623,11 +615,8 @@ struct SystemdVerbTests {
     @Test("status --json reports schedule, units, last success and failure, and what is kept")
     func status() throws {
         let cli = try CLI.initialized()
-        try cli(
-            "registration", "add", "pre-deploy", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
-        try cli(
-            "registration", "add", "nightly", "--provider", "filesystem", "--path", "n", "--schedule", "daily",
-            "--time", "02:00")
+        try cli.addRegistration("pre-deploy")
+        try cli.addRegistration("nightly", path: "n", schedule: "daily", "--time", "02:00")
         try cli("run", "pre-deploy")
         try cli("run", "pre-deploy")
         try FileManager.default.removeItem(atPath: cli.database)

@@ -61,7 +61,7 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: "\(cli.configDirectory)/registrations.d/x.toml"))
 
         // A name already taken, and the s3 fields, also name their fields.
-        try cli("registration", "add", "taken", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
+        try cli.addRegistration("taken")
         let taken = try outcome(
             try cli(
                 "registration", "add", "taken", "--provider", "filesystem", "--path", "c", "--schedule", "migration",

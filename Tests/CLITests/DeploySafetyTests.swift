@@ -9,8 +9,8 @@ struct DeploySafetyTests {
     @Test("a broken migration registration fails run --trigger migration and pre-migrate, after the others are stored")
     func brokenMigrationRegistration() throws {
         let cli = try CLI.initialized()
-        try cli("registration", "add", "good", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
-        try cli("registration", "add", "other", "--provider", "filesystem", "--path", "c", "--schedule", "migration")
+        try cli.addRegistration("good")
+        try cli.addRegistration("other", path: "c")
         // A hand edit breaks one: a typo in its schedule.
         let file = "\(cli.configDirectory)/registrations.d/other.toml"
         try
@@ -59,7 +59,7 @@ struct DeploySafetyTests {
         "a registration file nested 10,000 deep is one error; config check, status, generate and migration runs go on")
     func deepNesting() throws {
         let cli = try CLI.initialized()
-        try cli("registration", "add", "good", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
+        try cli.addRegistration("good")
         let deep =
             "provider = 'filesystem'\npath = 'x'\nextra = " + String(repeating: "[", count: 10_000)
             + String(repeating: "]", count: 10_000) + "\n"

@@ -30,9 +30,7 @@ struct EncodedBackupTests {
     )
     func compressed() throws {
         let cli = try CLI.initialized(rows: 3000)
-        try cli(
-            "registration", "add", "small", "--provider", "filesystem", "--path", "b", "--schedule", "migration",
-            "--compression", "zstd")
+        try cli.addRegistration("small", "--compression", "zstd")
         let run = try cli("run", "small")
         #expect(run.status == 0, "\(run.output)")
         let backup = try #require((try cli.json("list", "--json") as! [[String: Any]]).first)
@@ -62,10 +60,7 @@ struct EncodedBackupTests {
         let cli = try CLI.initialized(rows: 2000)
         let (identity, recipient) = try Self.keyPair(in: cli, "backup")
         let (otherIdentity, _) = try Self.keyPair(in: cli, "other")
-        let add = try cli(
-            "registration", "add", "offsite", "--provider", "filesystem", "--path", "b", "--schedule", "migration",
-            "--compression", "zstd", "--recipient", recipient)
-        #expect(add.status == 0, "\(add.output)")
+        try cli.addRegistration("offsite", "--compression", "zstd", "--recipient", recipient)
         #expect(try cli("run", "offsite").status == 0)
         let backup = try #require((try cli.json("list", "--json") as! [[String: Any]]).first)
         let path = backup["location"] as! String
@@ -101,9 +96,7 @@ struct EncodedBackupTests {
     func tampered() throws {
         let cli = try CLI.initialized(rows: 2000)
         let (identity, recipient) = try Self.keyPair(in: cli, "backup")
-        try cli(
-            "registration", "add", "offsite", "--provider", "filesystem", "--path", "b", "--schedule", "migration",
-            "--recipient", recipient)
+        try cli.addRegistration("offsite", "--recipient", recipient)
         #expect(try cli("run", "offsite").status == 0)
         let path = try #require((try cli.json("list", "--json") as! [[String: Any]]).first?["location"] as? String)
         var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))

@@ -12,11 +12,9 @@ import Testing
     func flow() throws {
         let cli = try CLI.initialized()
         try "# ops\n\(Self.bob)\n".write(toFile: "\(cli.root)/ops.recipients", atomically: true, encoding: .utf8)
-        let add = try cli(
-            "registration", "add", "nightly", "--provider", "filesystem", "--path", "b", "--schedule", "migration",
-            "--compression", "zstd", "--compression-level", "7", "--recipient", Self.alice, "--recipients-file",
-            "ops.recipients")
-        #expect(add.status == 0, "\(add.stderr)")
+        try cli.addRegistration(
+            "nightly", "--compression", "zstd", "--compression-level", "7", "--recipient", Self.alice,
+            "--recipients-file", "ops.recipients")
         let show = try cli("registration", "show", "nightly")
         for line in [
             "compression: zstd, level 7", "encryption: age, to 2 recipient(s)", "  recipient: \(Self.alice)",

@@ -94,10 +94,7 @@ struct HeartbeatTests {
     func startSuccessFail() throws {
         let server = try PingServer(mode: "ok")
         let cli = try CLI.initialized()
-        let add = try cli(
-            "registration", "add", "pre", "--provider", "filesystem", "--path", "b", "--schedule", "migration",
-            "--heartbeat-url", "\(server.url)/ping/abc-123")
-        #expect(add.status == 0, "\(add.output)")
+        try cli.addRegistration("pre", "--heartbeat-url", "\(server.url)/ping/abc-123")
         #expect(try cli.json("registration", "show", "pre", "--json") as? [String: Any] != nil)
         #expect(
             cli.file("\(cli.configDirectory)/registrations.d/pre.toml")?.contains(
@@ -122,14 +119,8 @@ struct HeartbeatTests {
         let server = try PingServer(mode: "ok")
         let cli = try CLI.initialized()
         try withMonitoring(cli, "heartbeat_url = \"\(server.url)/key/{registration}\"")
-        #expect(
-            try cli("registration", "add", "pre", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
-                .status == 0)
-        #expect(
-            try cli(
-                "registration", "add", "quiet", "--provider", "filesystem", "--path", "q", "--schedule", "migration",
-                "--heartbeat-url", ""
-            ).status == 0)
+        try cli.addRegistration("pre")
+        try cli.addRegistration("quiet", path: "q", "--heartbeat-url", "")
         #expect(try cli("run", "--trigger", "migration").status == 0)
         #expect(server.requests.map(\.path) == ["/key/pre/start", "/key/pre"])
         // The global table survives the CLI rewriting the main file.
@@ -147,11 +138,7 @@ struct HeartbeatTests {
             let server = try PingServer(mode: mode)
             let cli = try CLI.initialized()
             try withMonitoring(cli, "heartbeat_timeout = 1")
-            #expect(
-                try cli(
-                    "registration", "add", "pre", "--provider", "filesystem", "--path", "b", "--schedule", "migration",
-                    "--heartbeat-url", "\(server.url)/ping/SECRET-CHECK-KEY"
-                ).status == 0)
+            try cli.addRegistration("pre", "--heartbeat-url", "\(server.url)/ping/SECRET-CHECK-KEY")
             let started = Date()
             let run = try cli("run", "pre")
             let seconds = Date().timeIntervalSince(started)
@@ -173,11 +160,7 @@ struct HeartbeatTests {
     func refusedAndNoSecret() throws {
         let missing = try PingServer(mode: "missing")
         let cli = try CLI.initialized()
-        #expect(
-            try cli(
-                "registration", "add", "pre", "--provider", "filesystem", "--path", "b", "--schedule", "migration",
-                "--heartbeat-url", "\(missing.url)/gone"
-            ).status == 0)
+        try cli.addRegistration("pre", "--heartbeat-url", "\(missing.url)/gone")
         let run = try cli("run", "pre")
         #expect(run.status == 0)
         #expect(missing.requests.map(\.path) == ["/gone/start", "/gone"])

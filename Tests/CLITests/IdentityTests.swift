@@ -48,9 +48,7 @@ struct IdentityTests {
         _ = chmod(cli.root, 0o777)
         try cli.makeDatabase(wal: true)
         #expect(try cli("init", "--database", cli.database).status == 0)
-        #expect(
-            try cli("registration", "add", "pre", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
-                .status == 0)
+        try cli.addRegistration("pre")
         _ = chmod("\(cli.root)/b", 0o777)
         for suffix in ["-wal", "-shm"] { try? FileManager.default.removeItem(atPath: cli.database + suffix) }
         _ = chown(cli.database, 4321, 4322)
@@ -109,9 +107,7 @@ struct IdentityTests {
         let database = "\(hidden)/app.db"
         _ = try SQLiteConnection(path: database, mode: .readWriteCreate).execute("CREATE TABLE t(x)")
         #expect(try cli("init", "--database", database).status == 0)
-        #expect(
-            try cli("registration", "add", "pre", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
-                .status == 0)
+        try cli.addRegistration("pre")
         _ = chmod("\(cli.root)/b", 0o777)
         try FileManager.default.createDirectory(
             atPath: cli.stateDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
@@ -141,11 +137,7 @@ struct IdentityTests {
     )
     func registrationTestAsIdentity() throws {
         let cli = try Self.idleApplication()
-        #expect(
-            try cli(
-                "registration", "add", "nightly", "--provider", "filesystem", "--path", "\(cli.root)/later/nightly",
-                "--schedule", "daily", "--time", "02:00"
-            ).status == 0)
+        try cli.addRegistration("nightly", path: "\(cli.root)/later/nightly", schedule: "daily", "--time", "02:00")
         // add created it for the identity already; a sysadmin removes it, the test recreates it.
         #expect(try cli.owner("\(cli.root)/later/nightly") == "4321:4322 750")
         try FileManager.default.removeItem(atPath: "\(cli.root)/later/nightly")

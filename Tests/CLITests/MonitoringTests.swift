@@ -12,9 +12,7 @@ struct MonitoringTests {
     @Test("status --check exits 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN with a summary line and perfdata")
     func pluginExitStatuses() throws {
         let cli = try CLI.initialized()
-        #expect(
-            try cli("registration", "add", "pre", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
-                .status == 0)
+        try cli.addRegistration("pre")
         #expect(try cli("run", "pre").status == 0)
         #expect(try cli("run", "pre").status == 0)
         let ok = try check(cli)
@@ -60,9 +58,7 @@ struct MonitoringTests {
     @Test("a monitoring user reads the status file every run writes, through its group, and never the registry")
     func monitoringUser() throws {
         let cli = try CLI.initialized()
-        #expect(
-            try cli("registration", "add", "pre", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
-                .status == 0)
+        try cli.addRegistration("pre")
         #expect(try cli("run", "pre").status == 0)
         let monitor = "\(cli.stateDirectory)/monitor"
         #expect(FileManager.default.fileExists(atPath: "\(monitor)/status.json"))
@@ -105,14 +101,8 @@ struct MonitoringTests {
     @Test("every run rewrites the Prometheus metrics with the registry's figures")
     func metrics() throws {
         let cli = try CLI.initialized()
-        #expect(
-            try cli("registration", "add", "pre", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
-                .status == 0)
-        #expect(
-            try cli(
-                "registration", "add", "nightly", "--provider", "filesystem", "--path", "n", "--schedule", "daily",
-                "--time", "02:00", "--timezone", "UTC"
-            ).status == 0)
+        try cli.addRegistration("pre")
+        try cli.addRegistration("nightly", path: "n", schedule: "daily", "--time", "02:00", "--timezone", "UTC")
         #expect(try cli("run", "pre").status == 0)
         #expect(try cli("run", "nightly").status == 0)
         #expect(try cli("run", "nightly").status == 0)

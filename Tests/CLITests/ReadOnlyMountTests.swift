@@ -31,9 +31,7 @@ struct ReadOnlyMountTests {
         let cli = try CLI()
         try FileManager.default.createDirectory(atPath: "\(cli.root)/ro", withIntermediateDirectories: true)
         #expect(try cli("init", "--database", "\(cli.root)/ro/\(database)").status == 0)
-        #expect(
-            try cli("registration", "add", "pre", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
-                .status == 0)
+        try cli.addRegistration("pre")
         return cli
     }
 

@@ -21,7 +21,7 @@ struct RegistryRecoveryTests {
     func deletedRegistry() throws {
         let cli = try CLI.initialized()
         try cli("retention", "set", "--local", "3")
-        try cli("registration", "add", "nightly", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
+        try cli.addRegistration("nightly")
         for _ in 1...2 { #expect(try cli("run", "nightly", "--trigger", "timer").status == 0) }
         let before = try Self.locations(cli)
         try FileManager.default.removeItem(atPath: "\(cli.stateDirectory)/registry.db")

@@ -113,7 +113,7 @@ struct RetentionSafetyTests {
         let cli = try CLI()
         try Data().write(to: URL(fileURLWithPath: cli.database))
         try cli("init", "--database", cli.database)
-        try cli("registration", "add", "pre", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
+        try cli.addRegistration("pre")
         let run = try cli("run", "--trigger", "migration")
         #expect(run.status == 0, "\(run.output)")
     }
@@ -135,7 +135,7 @@ struct RetentionSafetyTests {
     func namesSortAsMade() throws {
         let cli = try CLI.initialized()
         try cli("retention", "set", "--local", "15")
-        try cli("registration", "add", "pre", "--provider", "filesystem", "--path", "b", "--schedule", "migration")
+        try cli.addRegistration("pre")
         // A clock standing still: every run is in the same second.
         for _ in 1...11 { #expect(try cli.run(["run", "pre"], clock: "2026-06-01 12:00:00").status == 0) }
         let names = try Self.backups(cli).map { ($0["location"] as! String as NSString).lastPathComponent }

@@ -13,10 +13,8 @@ struct ScheduleWarningTests {
     )
     func daylightSaving() throws {
         let cli = try CLI.initialized()
-        let added = try cli(
-            "registration", "add", "nightly", "--provider", "filesystem", "--path", "b", "--schedule", "daily",
-            "--time", "02:30", "--timezone", "Europe/Prague")
-        #expect(added.status == 0, "\(added.stderr)")
+        let added = try cli.addRegistration(
+            "nightly", schedule: "daily", "--time", "02:30", "--timezone", "Europe/Prague")
         #expect(
             added.stderr.contains("warning: command line: --time[0] = \"02:30\": does not exist on 20"),
             "\(added.stderr)")
@@ -72,11 +70,7 @@ struct GeneratorReportTests {
     )
     func shownByStatusAndConfigCheck() throws {
         let cli = try CLI.initialized()
-        #expect(
-            try cli(
-                "registration", "add", "nightly", "--provider", "filesystem", "--path", "b", "--schedule", "daily",
-                "--time", "03:00"
-            ).status == 0)
+        try cli.addRegistration("nightly", schedule: "daily", "--time", "03:00")
         // Written as systemd's generator writes it in a container (see scripts/systemd-container/service-test.sh).
         let problem =
             "skipped: error: registrations.d/broken.toml: schedule.times[0] = \"25:00\": hour 25 is out of range 00-23"
