@@ -20,35 +20,7 @@ struct ConfigTests {
     @Test("every schedule type and both providers survive a save and load")
     func roundTrip() throws {
         let sandbox = try Sandbox()
-        let registrations = [
-            Registration(
-                name: "pre",
-                provider: .filesystem(
-                    FilesystemTarget(path: "backups/pre", configDirectory: sandbox.locations.configDirectory)),
-                schedule: .migration),
-            Registration(
-                name: "daily-1",
-                provider: .filesystem(
-                    FilesystemTarget(path: "/var/backups/app", configDirectory: sandbox.locations.configDirectory)),
-                schedule: Schedule(
-                    kind: .daily, times: [TimeOfDay(hour: 2, minute: 0)!, TimeOfDay(hour: 14, minute: 30)!])),
-            Registration(
-                name: "weekly_s3",
-                provider: .s3(
-                    S3Target(
-                        bucket: "app-backups", endpoint: "https://s3.us-west-004.backblazeb2.com",
-                        region: "us-west-004",
-                        forcePathStyle: false, prefix: "app/", accessKey: "AKIA123")),
-                schedule: Schedule(
-                    kind: .weekly, times: [TimeOfDay(hour: 3, minute: 15)!], weekdays: [.mon, .thu],
-                    timezone: "Europe/Prague")),
-            Registration(
-                name: "Monthly",
-                provider: .s3(
-                    S3Target(
-                        bucket: "b-123", endpoint: "http://127.0.0.1:9000", forcePathStyle: true, accessKey: "minio")),
-                schedule: Schedule(kind: .monthly, times: [TimeOfDay(hour: 23, minute: 59)!], days: [1, 15, 28])),
-        ]
+        let registrations = RegistrationFixtures.everyKind(configDirectory: sandbox.locations.configDirectory)
         for registration in registrations { try sandbox.store.save(registration) }
         let loaded = sandbox.store.load()
         #expect(loaded.registrations == registrations.sorted { $0.name < $1.name })

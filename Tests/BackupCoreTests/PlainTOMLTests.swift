@@ -13,32 +13,7 @@ struct PlainTOMLTests {
 
     @Test("what the command line writes and the README shows is read without toml++, with toml++'s result")
     func acceptsWhatWeWrite() throws {
-        let directory = "/etc/dbbackup"
-        let registrations = [
-            Registration(
-                name: "pre", provider: .filesystem(FilesystemTarget(path: "backups/pre", configDirectory: directory)),
-                schedule: .migration),
-            Registration(
-                name: "daily-1",
-                provider: .filesystem(FilesystemTarget(path: "/var/backups/app ü 日本", configDirectory: directory)),
-                schedule: Schedule(
-                    kind: .daily, times: [TimeOfDay(hour: 2, minute: 0)!, TimeOfDay(hour: 14, minute: 30)!],
-                    timezone: "Europe/Prague")),
-            Registration(
-                name: "weekly_s3",
-                provider: .s3(
-                    S3Target(
-                        bucket: "app-backups", endpoint: "https://s3.us-west-004.backblazeb2.com",
-                        region: "us-west-004",
-                        forcePathStyle: false, prefix: "app/", accessKey: "AKIA123")),
-                schedule: Schedule(kind: .weekly, times: [TimeOfDay(hour: 3, minute: 15)!], weekdays: [.mon, .thu])),
-            Registration(
-                name: "Monthly",
-                provider: .s3(
-                    S3Target(
-                        bucket: "b-123", endpoint: "http://127.0.0.1:9000", forcePathStyle: true, accessKey: "minio")),
-                schedule: Schedule(kind: .monthly, times: [TimeOfDay(hour: 23, minute: 59)!], days: [1, 15, 28])),
-        ]
+        let registrations = RegistrationFixtures.everyKind(configDirectory: "/etc/dbbackup")
         var texts = registrations.map {
             "# a header comment\n\n" + ConfigValue.renderTOML(ConfigCodec.renderRegistration($0))
         }
