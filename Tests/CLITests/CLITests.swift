@@ -78,31 +78,13 @@ struct CLITests {
     @Test("bad input on the command line names the option and the fix, and changes nothing")
     func badInput() throws {
         let cli = try CLI.initialized()
+        // A registration x of the filesystem provider, directory b, with a schedule of the kind given.
+        let addX = ["registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule"]
         let cases: [([String], String)] = [
-            (
-                [
-                    "registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "daily",
-                    "--time", "25:00",
-                ], "--time[0] = \"25:00\""
-            ),
-            (
-                [
-                    "registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "weekly",
-                    "--time", "02:00", "--weekday", "funday",
-                ], "--weekday[0] = \"funday\""
-            ),
-            (
-                [
-                    "registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "weekly",
-                    "--time", "02:00",
-                ], "--weekday"
-            ),
-            (
-                [
-                    "registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "monthly",
-                    "--time", "02:00", "--day", "32",
-                ], "--day[0] = 32"
-            ),
+            (addX + ["daily", "--time", "25:00"], "--time[0] = \"25:00\""),
+            (addX + ["weekly", "--time", "02:00", "--weekday", "funday"], "--weekday[0] = \"funday\""),
+            (addX + ["weekly", "--time", "02:00"], "--weekday"),
+            (addX + ["monthly", "--time", "02:00", "--day", "32"], "--day[0] = 32"),
             (
                 ["registration", "add", "x", "--provider", "ftp", "--path", "b", "--schedule", "migration"],
                 "--provider = \"ftp\""
@@ -119,12 +101,7 @@ struct CLITests {
                 ["registration", "add", "a b", "--provider", "filesystem", "--path", "b", "--schedule", "migration"],
                 "white space"
             ),
-            (
-                [
-                    "registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "daily",
-                    "--time", "02:00", "--timezone", "Nowhere/City",
-                ], "--timezone"
-            ),
+            (addX + ["daily", "--time", "02:00", "--timezone", "Nowhere/City"], "--timezone"),
             (["retention", "set", "--local", "16"], "--local = 16"),
             (["retention", "set", "--remote", "many"], "--remote = many"),
             (["retention", "set", "--local", "-1"], "--local = -1: must be between 0 and 15"),
@@ -136,12 +113,7 @@ struct CLITests {
                 ["registration", "add", "_x", "--provider", "filesystem", "--path", "b", "--schedule", "migration"],
                 "must start with a letter or digit"
             ),
-            (
-                [
-                    "registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "monthly",
-                    "--time", "02:00", "--day", "15", "--day", "40", "--day", "1",
-                ], "--day[1] = 40"
-            ),
+            (addX + ["monthly", "--time", "02:00", "--day", "15", "--day", "40", "--day", "1"], "--day[1] = 40"),
             (
                 ["registration", "add", "x", "--provider", "filesystem", "--path", "", "--schedule", "migration"],
                 "--path = \"\": is empty"
@@ -166,20 +138,22 @@ struct CLITests {
     @Test("every error of a schedule given on the command line is reported at once")
     func allScheduleErrorsAtOnce() throws {
         let cli = try CLI.initialized()
-        let add = try cli(
-            "registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "weekly",
-            "--time", "25:00", "--weekday", "funday", "--timezone", "Nowhere/X")
-        #expect(add.status == ExitStatus.configuration.code)
-        for field in ["--time[0] = \"25:00\"", "--weekday[0] = \"funday\"", "--timezone = \"Nowhere/X\""] {
-            #expect(add.stderr.contains(field), "\(field): \(add.stderr)")
-        }
-        // A day that is not a number is one error among the others, not the only one.
-        let monthly = try cli(
-            "registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule", "monthly",
-            "--time", "25:00", "--day", "x", "--timezone", "Nowhere/X")
-        #expect(monthly.status == ExitStatus.configuration.code)
-        for field in ["--day[0] = \"x\"", "--time[0] = \"25:00\"", "--timezone = \"Nowhere/X\""] {
-            #expect(monthly.stderr.contains(field), "\(field): \(monthly.stderr)")
+        let cases: [(schedule: [String], fields: [String])] = [
+            (
+                ["weekly", "--time", "25:00", "--weekday", "funday", "--timezone", "Nowhere/X"],
+                ["--time[0] = \"25:00\"", "--weekday[0] = \"funday\"", "--timezone = \"Nowhere/X\""]
+            ),
+            // A day that is not a number is one error among the others, not the only one.
+            (
+                ["monthly", "--time", "25:00", "--day", "x", "--timezone", "Nowhere/X"],
+                ["--day[0] = \"x\"", "--time[0] = \"25:00\"", "--timezone = \"Nowhere/X\""]
+            ),
+        ]
+        for (schedule, fields) in cases {
+            let add = try cli.run(
+                ["registration", "add", "x", "--provider", "filesystem", "--path", "b", "--schedule"] + schedule)
+            #expect(add.status == ExitStatus.configuration.code, "\(schedule)")
+            for field in fields { #expect(add.stderr.contains(field), "\(field): \(add.stderr)") }
         }
     }
 
