@@ -30,31 +30,35 @@ struct TableReader {
             name(key), value.written, "must be \(expected), not \(value.typeName)", fix: "e.g. \(key) = \(example)")
     }
 
-    mutating func string(_ key: String, required: Bool = false, example: String = "\"…\"") -> String? {
+    /// The value of `key` as `unwrap` takes it out; a value it does not take is reported as
+    /// not `expected` (the type it wants, in words).
+    private mutating func typed<Value>(
+        _ key: String, required: Bool, expected: String, example: String, _ unwrap: (ConfigValue) -> Value?
+    ) -> Value? {
         guard let value = value(key, required: required, example: example) else { return nil }
-        guard case .string(let text) = value else {
-            wrongType(key, value, expected: "a string", example: example)
+        guard let unwrapped = unwrap(value) else {
+            wrongType(key, value, expected: expected, example: example)
             return nil
         }
-        return text
+        return unwrapped
+    }
+
+    mutating func string(_ key: String, required: Bool = false, example: String = "\"…\"") -> String? {
+        typed(key, required: required, expected: "a string", example: example) {
+            if case .string(let text) = $0 { text } else { nil }
+        }
     }
 
     mutating func integer(_ key: String, required: Bool = false, example: String = "1") -> Int? {
-        guard let value = value(key, required: required, example: example) else { return nil }
-        guard case .integer(let number) = value else {
-            wrongType(key, value, expected: "an integer", example: example)
-            return nil
+        typed(key, required: required, expected: "an integer", example: example) {
+            if case .integer(let number) = $0 { number } else { nil }
         }
-        return number
     }
 
     mutating func bool(_ key: String, example: String = "true") -> Bool? {
-        guard let value = value(key, required: false, example: example) else { return nil }
-        guard case .bool(let flag) = value else {
-            wrongType(key, value, expected: "true or false", example: example)
-            return nil
+        typed(key, required: false, expected: "true or false", example: example) {
+            if case .bool(let flag) = $0 { flag } else { nil }
         }
-        return flag
     }
 
     /// Any value, for fields that accept more than one type.
