@@ -13,8 +13,10 @@ struct RegistrationCommand: ParsableCommand {
 }
 
 extension RegistrationCommand {
-    /// Validates a registration table from the command line and stores it with its secret.
-    /// `editing`: the table holds stored settings besides the options given.
+    /// Validates a registration table from the command line, stores it with its secret, and
+    /// reports it added, or changed when `editing` (the table then holds stored settings
+    /// besides the options given).
+    @discardableResult
     static func save(
         _ table: [String: ConfigValue], name: String, options: RegistrationOptions,
         globals: GlobalOptions, editing: Bool, report: ChangeReport
@@ -74,6 +76,15 @@ extension RegistrationCommand {
         }
         S3RegistrationOptions.warnAboutRetention(
             registration, globals: globals, given: options.givenFields, editing: editing)
+        report.done(
+            """
+            \(editing ? "changed" : "added") registration \(name): \(registration.schedule.summary), to \
+            \(describe(registration.provider))
+            """,
+            [
+                "registration": .table(
+                    ConfigDocument.render(registration, secrets: globals.secrets, resolvedPath: true))
+            ])
         return registration
     }
 
@@ -135,18 +146,9 @@ extension RegistrationCommand {
                             fix: "give --schedule migration|daily|weekly|monthly"))
                 }
                 if !missing.isEmpty { throw CLIError.configuration(missing) }
-                let registration = try RegistrationCommand.save(
+                try RegistrationCommand.save(
                     options.apply(to: [:]), name: name, options: options,
                     globals: globals, editing: false, report: report)
-                report.done(
-                    """
-                    added registration \(name): \(registration.schedule.summary), to \
-                    \(describe(registration.provider))
-                    """,
-                    [
-                        "registration": .table(
-                            ConfigDocument.render(registration, secrets: globals.secrets, resolvedPath: true))
-                    ])
                 Activation.applyAfterChange(globals, json: report)
             }
         }
@@ -169,15 +171,6 @@ extension RegistrationCommand {
                 let registration = try RegistrationCommand.save(
                     options.apply(to: base), name: name, options: options,
                     globals: globals, editing: true, report: report)
-                report.done(
-                    """
-                    changed registration \(name): \(registration.schedule.summary), to \
-                    \(describe(registration.provider))
-                    """,
-                    [
-                        "registration": .table(
-                            ConfigDocument.render(registration, secrets: globals.secrets, resolvedPath: true))
-                    ])
                 if case .s3(let before) = existing.provider, case .s3(let after) = registration.provider,
                     before.accessKey != after.accessKey, !after.settings.usesInstanceCredentials,
                     !options.secretKeyStdin, options.secretKeyFile == nil
