@@ -163,12 +163,7 @@ public final class LandingUpload: Sendable {
         if let missing {
             shared.stop()
             for worker in workers { _ = worker.join() }
-            var error = S3Error(
-                kind: .localFile, operation: "multipart upload (complete)",
-                bucket: shared.upload.client.configuration.bucket,
-                key: key, message: "part \(missing + 1) of \(partCount) was never hashed, so it cannot go up")
-            error.note = cleanUp().note
-            throw error
+            throw abandoned(.localFile, "part \(missing + 1) of \(partCount) was never hashed, so it cannot go up")
         }
         for worker in workers { _ = worker.join() }
         let (failure, uploadID, stored) = shared.state.withLock { ($0.failure, $0.uploadID, $0.stored) }
@@ -179,12 +174,7 @@ public final class LandingUpload: Sendable {
         let parts = stored.compactMap { $0 }
         guard let uploadID, parts.count == partCount else {
             // Unreachable: without a failure every worker ends with its parts stored.
-            var error = S3Error(
-                kind: .invalidResponse, operation: "multipart upload (complete)",
-                bucket: shared.upload.client.configuration.bucket,
-                key: key, message: "\(parts.count) of \(partCount) parts were stored")
-            error.note = cleanUp().note
-            throw error
+            throw abandoned(.invalidResponse, "\(parts.count) of \(partCount) parts were stored")
         }
         beforeCommit()
         let easy = CurlEasy()
@@ -215,6 +205,16 @@ public final class LandingUpload: Sendable {
         shared.stop()
         for worker in workers { _ = worker.join() }
         return cleanUp()
+    }
+
+    /// The error of an upload `complete` gives up on before committing it, once the upload
+    /// is cleaned up: its note says what became of the parts.
+    private func abandoned(_ kind: S3Error.Kind, _ message: String) -> S3Error {
+        var error = S3Error(
+            kind: kind, operation: "multipart upload (complete)", bucket: shared.upload.client.configuration.bucket,
+            key: key, message: message)
+        error.note = cleanUp().note
+        return error
     }
 
     private func cleanUp() -> Discarded {
