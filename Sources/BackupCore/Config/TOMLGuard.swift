@@ -231,17 +231,3 @@ struct TOMLGuard {
         throw fail("a multi-line string is not closed")
     }
 }
-
-extension UInt8 {
-    fileprivate static let newline = UInt8(ascii: "\n"), carriageReturn = UInt8(ascii: "\r"), space = UInt8(ascii: " "),
-        tab = UInt8(ascii: "\t")
-    fileprivate static let hash = UInt8(ascii: "#"), openBracket = UInt8(ascii: "["), closeBracket = UInt8(ascii: "]")
-    fileprivate static let openBrace = UInt8(ascii: "{"), closeBrace = UInt8(ascii: "}"), equals = UInt8(ascii: "="),
-        comma = UInt8(ascii: ",")
-    fileprivate static let quote = UInt8(ascii: "\""), apostrophe = UInt8(ascii: "'"), backslash = UInt8(ascii: "\\")
-    fileprivate static let dot = UInt8(ascii: "."), underscore = UInt8(ascii: "_"), minus = UInt8(ascii: "-"),
-        plus = UInt8(ascii: "+"), colon = UInt8(ascii: ":")
-
-    fileprivate var isASCIIDigit: Bool { self >= 0x30 && self <= 0x39 }
-    fileprivate var isASCIILetterOrDigit: Bool { isASCIIDigit || (self | 0x20 >= 0x61 && self | 0x20 <= 0x7A) }
-}
