@@ -92,8 +92,8 @@ test_deb() {
 }
 
 # Installs the binary $1 into the container as the package does: the units, the generator
-# link, sysusers and tmpfiles; then starts dbbackup.target.
-install_as_package() {
+# link, sysusers and tmpfiles; systemd then reads the units.
+install_units() {
     local units="$repo/systemd" f
     put "$1" /usr/bin/dbbackup 0755
     x mkdir -p /usr/lib/systemd/system-generators
@@ -104,5 +104,10 @@ install_as_package() {
     x systemd-sysusers >/dev/null 2>&1
     x systemd-tmpfiles --create /usr/lib/tmpfiles.d/dbbackup.conf
     x systemctl daemon-reload
+}
+
+# install_units, then starts dbbackup.target.
+install_as_package() {
+    install_units "$1"
     x systemctl enable --quiet --now dbbackup.target
 }

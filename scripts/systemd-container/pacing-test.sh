@@ -15,31 +15,15 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 need_root
-repo=$(cd "$here/../.." && pwd)
-units="$repo/systemd"
 name=${DBBACKUP_PACING_CONTAINER:-perf1}
 
-bin=${1:-}
-if [ -z "$bin" ]; then
-    (cd "$repo" && timeout 1200 swift build -c release --static-swift-stdlib --product dbbackup 2>&1 | tail -n 1) >&2 \
-        || die "building the static binary failed"
-    bin="$(cd "$repo" && swift build -c release --show-bin-path)/dbbackup"
-fi
-[ -x "$bin" ] || die "no binary at $bin"
+bin=$(test_binary "${1:-}") || exit 1
 
 trap '"$here/stop.sh" "$name" >/dev/null 2>&1 || true' EXIT
 "$here/boot.sh" "$name" || exit 1
 
-# --- install as the package does
-put "$bin" /usr/bin/dbbackup 0755
-x mkdir -p /usr/lib/systemd/system-generators
-x ln -sf /usr/bin/dbbackup /usr/lib/systemd/system-generators/dbbackup-generator
-for f in "$units"/*.service "$units"/*.path "$units"/*.target; do put "$f" "/usr/lib/systemd/system/${f##*/}"; done
-put "$units/sysusers.d/dbbackup.conf" /usr/lib/sysusers.d/dbbackup.conf
-put "$units/tmpfiles.d/dbbackup.conf" /usr/lib/tmpfiles.d/dbbackup.conf
-x systemd-sysusers >/dev/null
-x systemd-tmpfiles --create /usr/lib/tmpfiles.d/dbbackup.conf
-x systemctl daemon-reload
+# --- install as the package does, without starting dbbackup.target
+install_units "$bin"
 
 # --- systemd 252 and the I/O settings
 check "IOWeight=10 is taken by dbbackup@.service" test "$(x systemctl show -P IOWeight dbbackup@paced.service)" = 10
