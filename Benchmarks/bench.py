@@ -442,6 +442,12 @@ def bench_upload(binary, sizes_mib, runs, servers):
                     # Untimed: the by-hand copy goes, so the store holds what one dbbackup run leaves.
                     subprocess.run(["aws", "--endpoint-url", endpoint, "s3", "rm", "--only-show-errors", f"s3://{bucket}/{by_hand}"],
                                    env=aws_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    if "S3_CEPH_CONF" in s3:
+                        # radosgw frees deleted objects only when its garbage collector runs (hours
+                        # later by default); without this its in-memory OSD fills up within a few
+                        # 1.3 GiB rounds and stops answering.
+                        subprocess.run(["radosgw-admin", "-c", s3["S3_CEPH_CONF"], "gc", "process", "--include-all"],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 load_before = load_average()
                 results = alternate(contenders, runs, clean)
                 how = "parts sent while the snapshot is copied and verified" if size > THRESHOLD_MIB else "one PUT of the verified file"

@@ -20,7 +20,13 @@ struct MultipartUpload {
         let number: Int
         let etag: String
         let md5: [UInt8]
+        /// The part's CRC-32 where the upload declared `x-amz-checksum-algorithm: CRC32`.
+        var crc32: [UInt8]? = nil
     }
+
+    /// Declares on CreateMultipartUpload the checksum each part carries; CompleteMultipartUpload
+    /// must then name each part's.
+    static let checksumAlgorithmHeader = "x-amz-checksum-algorithm"
 
     func run() throws(S3Error) -> PutResult {
         let easy = CurlEasy()
@@ -172,8 +178,9 @@ struct MultipartUpload {
     func complete(_ parts: [Part], uploadID: String, on easy: CurlEasy) throws(S3Error) -> String? {
         let body =
             "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
-            + parts.map {
-                "<Part><PartNumber>\($0.number)</PartNumber><ETag>\"\(S3XML.escape($0.etag))\"</ETag></Part>"
+            + parts.map { part in
+                "<Part><PartNumber>\(part.number)</PartNumber><ETag>\"\(S3XML.escape(part.etag))\"</ETag>"
+                    + (part.crc32.map { "<ChecksumCRC32>\($0.base64String)</ChecksumCRC32>" } ?? "") + "</Part>"
             }.joined()
             + "</CompleteMultipartUpload>"
         let bytes = Array(body.utf8)

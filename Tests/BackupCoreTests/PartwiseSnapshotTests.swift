@@ -38,6 +38,7 @@ struct PartwiseSnapshotTests {
             #expect(part.length == Int64(slice.count))
             #expect(part.sha256 == Digest.hash(.sha256, slice), "part \(part.index)")
             #expect(part.md5 == Digest.hash(.md5, slice), "part \(part.index)")
+            #expect(part.crc32 == CRC32(slice).bytes, "part \(part.index)")
         }
     }
 

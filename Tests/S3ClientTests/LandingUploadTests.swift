@@ -35,7 +35,7 @@ struct LandingScenarios {
         let slice = bytes[(index * partSize)..<min(bytes.count, (index + 1) * partSize)]
         return LandingUpload.PartDigests(
             index: index, length: Int64(slice.count), sha256: Digest.hash(.sha256, slice),
-            md5: Digest.hash(.md5, slice))
+            md5: Digest.hash(.md5, slice), crc32: CRC32(slice).bytes)
     }
 
     /// Waits (10 s at most) until `condition` holds.

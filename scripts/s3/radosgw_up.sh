@@ -190,6 +190,7 @@ S3_AGENT_SECRET_KEY=$AGENT_SK
 S3_ROLE_ARN=arn:aws:iam:::role/dbbackup-instance
 S3_ROLE_NOPUT_ARN=arn:aws:iam:::role/dbbackup-instance-noput
 S3_SERVER_PID=$(cat "$DIR/run/client.rgw.pid")
+S3_CEPH_CONF=$CONF
 ENV
 chmod 600 "$ENV_FILE.tmp"
 mv "$ENV_FILE.tmp" "$ENV_FILE"

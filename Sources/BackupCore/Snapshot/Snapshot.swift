@@ -77,6 +77,8 @@ public enum Snapshot {
         public let length: Int64
         public let sha256: [UInt8]
         public let md5: [UInt8]
+        /// CRC-32, big-endian (S3's `x-amz-checksum-crc32`).
+        public let crc32: [UInt8]
     }
 
     /// Where the digests of each part of the copy go, as soon as that part is final and hashed
