@@ -106,10 +106,17 @@ if [ -n "$OWNER" ]; then
     (
         exec </dev/null >/dev/null 2>&1
         alive() { [ -e "/proc/$1" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
-        while alive "$OWNER"; do sleep 1; done
-        for pidfile in "$DIR"/run/*.pid; do kill "$(cat "$pidfile")" 2>/dev/null || true; done
+        # The daemons' pids are read while the owner lives: an owner that removes $DIR before
+        # it exits (the benchmark's clean-up does) would otherwise leave them all running.
+        pids=""
+        while alive "$OWNER"; do
+            seen=$(cat "$DIR"/run/*.pid 2>/dev/null | tr '\n' ' ')
+            [ -n "$seen" ] && pids=$seen
+            sleep 1
+        done
+        for pid in $pids; do kill "$pid" 2>/dev/null || true; done
         sleep 3
-        for pidfile in "$DIR"/run/*.pid; do kill -9 "$(cat "$pidfile")" 2>/dev/null || true; done
+        for pid in $pids; do kill -9 "$pid" 2>/dev/null || true; done
     ) &
     disown
 fi
