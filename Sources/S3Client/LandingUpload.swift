@@ -183,6 +183,10 @@ public final class LandingUpload: Sendable {
             // Unreachable: without a failure every worker ends with its parts stored.
             throw abandoned(.invalidResponse, "\(parts.count) of \(partCount) parts were stored")
         }
+        // Every part is in the store: the file is not read again. Closed now, it can be removed
+        // while the store completes the upload (`beforeCommit`), and its pages are dropped
+        // instead of being written to disk for nothing.
+        shared.upload.file.close()
         beforeCommit()
         let easy = CurlEasy()
         let etag: String?

@@ -1,9 +1,9 @@
 import Glibc
 import SystemCalls
 
-/// An open file descriptor, closed when the value goes away.
+/// An open file descriptor, closed when the value goes away (or by `close()`).
 final class LocalFile {
-    let descriptor: Int32
+    private(set) var descriptor: Int32
     let path: String
 
     private init(descriptor: Int32, path: String) {
@@ -11,7 +11,14 @@ final class LocalFile {
         self.path = path
     }
 
-    deinit { FileSystem.close(descriptor) }
+    deinit { close() }
+
+    /// Closes it before the value goes away, for a caller that knows nothing reads it any more.
+    func close() {
+        guard descriptor >= 0 else { return }
+        FileSystem.close(descriptor)
+        descriptor = -1
+    }
 
     static func openForReading(_ path: String) throws(LocalFileError) -> LocalFile {
         do {

@@ -26,7 +26,7 @@ public struct TransferPolicy: Sendable, Equatable {
 
     public init(
         multipartThreshold: Int64 = TransferPolicy.maximumSinglePutSize,
-        partSize: Int64 = 64 * 1024 * 1024,
+        partSize: Int64 = 16 * 1024 * 1024,
         concurrentParts: Int = 4,
         retry: RetryPolicy = RetryPolicy(),
         connectTimeout: Duration = .seconds(10),

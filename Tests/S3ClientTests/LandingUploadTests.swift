@@ -77,7 +77,17 @@ struct LandingScenarios {
         }
         try handle.close()
         let whole = Digest.hash(.sha256, bytes).hexString
-        let put = try upload.complete(fileSHA256: whole)
+        // Every part is up before the commit: the upload no longer holds the file, so a caller
+        // may remove it while the store completes the upload (its pages are then dropped).
+        var openWhenCommitting: [String] = []
+        let put = try upload.complete(fileSHA256: whole) {
+            openWhenCommitting = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? [])
+                .filter {
+                    (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)")) == growing.path
+                }
+            try? FileManager.default.removeItem(at: growing)
+        }
+        #expect(openWhenCommitting.isEmpty, "still open when the upload is committed: \(openWhenCommitting)")
         #expect(put.partCount == 5)
         #expect(put.sha256 == whole)
         // Ceph 16 answers CompleteMultipartUpload with an empty ETag; where there is one it must match.

@@ -25,12 +25,14 @@ public struct MainConfig: Sendable, Equatable {
 /// Upload behaviour for every s3 registration. The defaults suit most stores.
 public struct S3Transfer: Sendable, Equatable {
     /// Files larger than this go as a multipart upload; a plain backup above it goes up while
-    /// its snapshot is copied and verified. Default 128 MiB, twice the default part size: a
-    /// smaller file is at most one part, which cannot go up before its copy has finished, so a
-    /// single PUT of the finished file (one request, nothing to clean up) costs no more.
+    /// its snapshot is copied and verified. Default 128 MiB: a smaller file is copied in well
+    /// under a second, so sending its parts during the copy would save little, and a single PUT
+    /// of the verified file is one request that leaves nothing to clean up if it is cut short.
     public static let defaultMultipartThresholdMiB = 128
     public var multipartThresholdMiB = S3Transfer.defaultMultipartThresholdMiB
-    public var partSizeMiB = 64
+    /// 16 MiB: against 64, a 1.3 GiB backup to moto took 15-17 s instead of 21 (8 MiB, awscli's
+    /// size, was no faster); more parts also start going up earlier in the copy.
+    public var partSizeMiB = 16
     /// Parts of a multipart upload sent at once.
     public var concurrentParts = 4
     /// Attempts per request (1 = no retries) and the time within which retries may start.

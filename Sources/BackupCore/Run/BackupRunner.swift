@@ -4,6 +4,7 @@ import Hashing
 import Logging
 import Synchronization
 import SystemCalls
+import Threads
 
 /// What a run reports as it goes: the CLI shows a progress line on a terminal, systemd gets
 /// `STATUS=` lines. Both are optional.
@@ -202,7 +203,12 @@ public struct BackupRunner {
         try store.prepare()
         store.removeStagingLeftovers()
         let staging = store.stagingPath(registration: name, startedAt: started)
-        defer { Self.removeStaging(staging) }
+        // Removed at the end, or on a thread of its own as soon as nothing reads it (below).
+        var removal: JoinableThread<Void>?
+        defer {
+            _ = removal?.join()
+            Self.removeStaging(staging)
+        }
 
         let form = registration.encoding.storedForm
         let encoded = !form.layers.isEmpty
@@ -323,7 +329,14 @@ public struct BackupRunner {
             if let placement = placing {
                 observer.step(name, "storing \(location)")
                 placing = nil  // finish leaves nothing it can remove when it fails
-                try placement.finish(digests: storedDigests) { CrashPoint.beforeComplete.reached() }
+                try placement.finish(digests: storedDigests) {
+                    CrashPoint.beforeComplete.reached()
+                    // Every part is up and the copy verified: nothing reads the staging file any
+                    // more. Removed beside the request that commits the upload, its 1 GiB of
+                    // pages is dropped, not written to disk while the store completes it (a
+                    // store on this host, as in the benchmarks, then competes with that).
+                    removal = JoinableThread { Self.removeStaging(staging) }
+                }
             } else {
                 while true {
                     observer.step(name, "storing \(location)")

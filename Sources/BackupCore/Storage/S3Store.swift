@@ -146,8 +146,8 @@ struct S3Store: BackupStore {
 
     /// Plain backups that go up as a multipart upload (above `multipart_threshold_mib`, 128 MiB
     /// by default) go up while they are copied; below it a single PUT of the finished file,
-    /// which costs two requests fewer and never leaves parts behind, is as fast: such a file is
-    /// at most two parts of the default 64 MiB, and its copy takes well under a second.
+    /// which costs two requests fewer and never leaves parts behind, is as fast: such a file's
+    /// copy takes well under a second.
     func placesWhileCopying(size: Int64) -> Bool { client.policy.usesMultipart(forFileSize: size) }
 
     func startPlacing(
