@@ -105,29 +105,17 @@ final class CurlEasy {
             })
         set(CURLOPT_HEADERDATA, context)
         if progress != nil {
-            let isUpload = request.body.length > 0
             set(CURLOPT_NOPROGRESS, 0)
-            if isUpload {
-                check(
-                    dbb_curl_setopt_xferinfo_callback(handle, CURLOPT_XFERINFOFUNCTION) {
-                        context, _, _, total, uploaded in
-                        if let context {
-                            Unmanaged<TransferState>.fromOpaque(context).takeUnretainedValue().reportProgress(
-                                Int64(uploaded), of: Int64(total))
-                        }
-                        return 0
-                    })
-            } else {
-                check(
-                    dbb_curl_setopt_xferinfo_callback(handle, CURLOPT_XFERINFOFUNCTION) {
-                        context, total, downloaded, _, _ in
-                        if let context {
-                            Unmanaged<TransferState>.fromOpaque(context).takeUnretainedValue().reportProgress(
-                                Int64(downloaded), of: Int64(total))
-                        }
-                        return 0
-                    })
-            }
+            check(
+                dbb_curl_setopt_xferinfo_callback(handle, CURLOPT_XFERINFOFUNCTION) {
+                    context, downloadTotal, downloaded, uploadTotal, uploaded in
+                    if let context {
+                        Unmanaged<TransferState>.fromOpaque(context).takeUnretainedValue().reportProgress(
+                            downloaded: Int64(downloaded), of: Int64(downloadTotal),
+                            uploaded: Int64(uploaded), of: Int64(uploadTotal))
+                    }
+                    return 0
+                })
             set(CURLOPT_XFERINFODATA, context)
         }
 

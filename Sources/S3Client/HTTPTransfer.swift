@@ -156,7 +156,10 @@ final class TransferState {
         return true
     }
 
-    func reportProgress(_ now: Int64, of total: Int64) {
+    /// What libcurl reports, as the caller's progress: the bytes sent of a request with a body
+    /// (an upload), else the bytes received.
+    func reportProgress(downloaded: Int64, of downloadTotal: Int64, uploaded: Int64, of uploadTotal: Int64) {
+        let (now, total) = body.length > 0 ? (uploaded, uploadTotal) : (downloaded, downloadTotal)
         guard let progress, now != lastProgress else { return }
         lastProgress = now
         progress(now, total)
