@@ -105,6 +105,8 @@ if [ -n "$OWNER" ]; then
     # Watchdog: stop every daemon of this instance when the owner is gone.
     (
         exec </dev/null >/dev/null 2>&1
+        # Not -e: a read that fails (the directory is gone) must not end the watchdog.
+        set +e
         alive() { [ -e "/proc/$1" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
         # The daemons' pids are read while the owner lives: an owner that removes $DIR before
         # it exits (the benchmark's clean-up does) would otherwise leave them all running.
