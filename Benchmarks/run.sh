@@ -3,7 +3,7 @@
 #   Benchmarks/run.sh [--quick] [--only snapshot snapshot-recent load upload generator small]
 #                     [--devices disk tmpfs-loop throttled-loop] [--rounds N] [--throttle-mib N]
 # The load comparison's loop devices need root (losetup, mount, blkio throttle). The full run
-# takes about 25 minutes on 2 cores; --quick is a smoke run of a few minutes.
+# takes about 20 minutes on 2 cores; --quick is a smoke run of a few minutes.
 # (upload: moto and, where installed, radosgw; awscli from PyPI, rclone if installed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
