@@ -52,10 +52,19 @@ last_journal() { x journalctl -u "dbbackup@$1.service" -n 20 --no-pager -o cat |
 # its own (as the application's user) so it is easy to stop.
 start_writer() {   # DB USER
     x systemctl reset-failed app-writer.service >/dev/null 2>&1
+    x rm -f /run/app-writer.stop
     x systemd-run --quiet --unit=app-writer -p User="$2" sh -c \
-        "(echo '.timeout 10000'; while :; do echo 'insert into t(x) values (randomblob(300));'; sleep 0.002; done) | sqlite3 '$1'"
+        "(echo '.timeout 10000'; while [ ! -e /run/app-writer.stop ]; do
+            echo 'insert into t(x) values (randomblob(300));'; sleep 0.002; done) | sqlite3 '$1'"
 }
-stop_writer() { x systemctl stop app-writer.service >/dev/null 2>&1; }
+# Stops it as an application stops: its input ends and sqlite3 closes the database (the last
+# connection checkpoints and removes -wal and -shm). A SIGTERM would kill it, perhaps in the
+# middle of a checkpoint, and removing -wal after that damages the database.
+stop_writer() {
+    x touch /run/app-writer.stop
+    for _ in $(seq 100); do x systemctl is-active --quiet app-writer.service || break; sleep 0.1; done
+    x systemctl stop app-writer.service >/dev/null 2>&1
+}
 
 # --- the four layouts
 # layout NAME DIRECTORY_OWNER DIRECTORY_MODE DATABASE_OWNER DATABASE_MODE APP_USER EXPECTED_SIDE_FILES [SECOND_WRITER]
