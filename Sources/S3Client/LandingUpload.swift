@@ -70,7 +70,8 @@ public final class LandingUpload: Sendable {
 
     /// The workers' shared state; the workers hold this, never the upload, so an upload that
     /// is dropped without complete() or discard() still stops them (deinit).
-    /// `@unchecked`: `upload` is immutable, and its file is only read with pread, from any thread.
+    /// `@unchecked`: `upload` is immutable, and its file is only read with pread, from any thread,
+    /// until `complete()` closes it once every worker has been joined.
     private final class Shared: @unchecked Sendable {
         let state: Mutex<State>
         let wakes: [DispatchSemaphore]

@@ -24,7 +24,7 @@ final class StagingDigests {
         var complete = false
         var cancelled = false
         /// Part digests computed by one thread and waiting for the other's.
-        var halves: [Int: (length: Int64, sha256: [UInt8]?, md5: (md5: [UInt8], crc32: [UInt8])?)] = [:]
+        var halves: [Int: (length: Int64, sha256: [UInt8]?, md5: [UInt8]?, crc32: [UInt8]?)] = [:]
     }
 
     private final class Shared: Sendable {
@@ -42,14 +42,14 @@ final class StagingDigests {
         func part(_ index: Int, length: Int64, _ algorithm: Digest.Algorithm, _ digest: [UInt8], crc32: [UInt8]?) {
             guard let parts else { return }
             let whole = progress.withLock { progress -> Snapshot.Part? in
-                var half = progress.halves[index] ?? (length, nil, nil)
-                if algorithm == .sha256 { half.sha256 = digest } else { half.md5 = (digest, crc32 ?? []) }
-                guard let sha256 = half.sha256, let md5 = half.md5 else {
+                var half = progress.halves[index] ?? (length, nil, nil, nil)
+                if algorithm == .sha256 { half.sha256 = digest } else { (half.md5, half.crc32) = (digest, crc32) }
+                guard let sha256 = half.sha256, let md5 = half.md5, let crc32 = half.crc32 else {
                     progress.halves[index] = half
                     return nil
                 }
                 progress.halves[index] = nil
-                return Snapshot.Part(index: index, length: length, sha256: sha256, md5: md5.md5, crc32: md5.crc32)
+                return Snapshot.Part(index: index, length: length, sha256: sha256, md5: md5, crc32: crc32)
             }
             if let whole { parts.digested(whole) }
         }
