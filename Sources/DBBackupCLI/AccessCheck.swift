@@ -56,8 +56,7 @@ enum AccessChecks {
                     field: "database.path", ok: true,
                     message:
                         "\(path) is a WAL database nobody has open right now: a backup by \(who) creates \(names) "
-                        + "owned by "
-                        + "\(ProcessIdentity.describe(uid: inspection.owner)), group "
+                        + "owned by \(ProcessIdentity.describe(uid: inspection.owner)), group "
                         + "\(ProcessIdentity.describe(gid: inspection.group)), "
                             + """
                             mode 0\(String(inspection.mode & 0o777, radix: 8)), as the application itself would (not \

@@ -8,9 +8,11 @@ import BackupCore
 struct S3RegistrationOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "s3: instance = temporary credentials of this cloud instance's IAM role (IMDSv2), no access key or "
-                + "stored secret; "
-                + "secret = --access-key with a stored secret key (the default).", valueName: "instance|secret"))
+            """
+            s3: instance = temporary credentials of this cloud instance's IAM role (IMDSv2), no access key or \
+            stored secret; secret = --access-key with a stored secret key (the default).
+            """,
+            valueName: "instance|secret"))
     var credentials: String?
 
     @Option(

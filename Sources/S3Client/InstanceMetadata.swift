@@ -182,8 +182,7 @@ public final class InstanceMetadata: Sendable {
         case 404, 405:
             throw failure(
                 "the metadata service at \(endpoint) does not offer IMDSv2 session tokens (\(answer.status) to PUT "
-                    + "/latest/api/token); "
-                    + "dbbackup uses IMDSv2 only",
+                    + "/latest/api/token); dbbackup uses IMDSv2 only",
                 fix: "use a metadata service with IMDSv2, or store an access key and secret instead")
         default:
             throw unexpected(answer, asking: "an IMDSv2 session token")
@@ -217,8 +216,7 @@ public final class InstanceMetadata: Sendable {
                     "no instance metadata service answered \(endpoint) when asked for \(what) (\(message))",
                     fix:
                         "credentials = \"instance\" works only on a cloud instance with a metadata service (EC2 or "
-                        + "compatible); "
-                        + "in a container on EC2, the instance's metadata hop limit must be 2 "
+                        + "compatible); in a container on EC2, the instance's metadata hop limit must be 2 "
                             + """
                             (aws ec2 modify-instance-metadata-options --http-put-response-hop-limit 2); elsewhere \
                             store an access key and secret

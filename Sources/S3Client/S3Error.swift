@@ -153,14 +153,12 @@ extension S3Error: CustomStringConvertible {
             if CurlErrorClass.isUnreachable(curlCode) {
                 return
                     "cannot reach the S3 endpoint \(endpoint.isEmpty ? "(AWS)" : endpoint); check the endpoint "
-                    + "URL, DNS, "
-                    + "firewall, proxy settings (https_proxy, no_proxy) and that the server is running"
+                    + "URL, DNS, firewall, proxy settings (https_proxy, no_proxy) and that the server is running"
             }
             if CurlErrorClass.isTLSVerification(curlCode) {
                 return
                     "the server's TLS certificate could not be verified; check the endpoint's certificate, or "
-                    + "trust its CA "
-                    + "with ca_bundle in the [s3] table of dbbackup.toml (a PEM file)"
+                    + "trust its CA with ca_bundle in the [s3] table of dbbackup.toml (a PEM file)"
             }
             return nil
         }
@@ -214,8 +212,7 @@ extension S3Error: CustomStringConvertible {
         case .invalidObjectState?:
             return
                 "the object is in an archive storage class (GLACIER or DEEP_ARCHIVE) and must be restored before "
-                + "it can be read: "
-                + "aws s3api restore-object --bucket \(bucket) --key '\(key)' --restore-request Days=2 "
+                + "it can be read: aws s3api restore-object --bucket \(bucket) --key '\(key)' --restore-request Days=2 "
                 + "(takes minutes to 12 hours for GLACIER, up to 48 hours for DEEP_ARCHIVE), then try again"
         case .invalidStorageClass?:
             return "this store does not offer that storage class; choose one it lists, or leave storage_class out"

@@ -209,8 +209,8 @@ public enum Snapshot {
                     code: .versionQuery,
                     message:
                         "the schema version read from the database inside the snapshot's transaction "
-                        + "(\(planned.version)) "
-                        + "differs from the one read from its copy (\(version)), which is the same point in time; "
+                        + "(\(planned.version)) differs from the one read from its copy (\(version)), which is the "
+                        + "same point in time; "
                             + """
                             database.version_query must depend on the data alone (not on the time, a random value or \
                             the connection)

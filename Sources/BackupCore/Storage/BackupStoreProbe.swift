@@ -134,9 +134,10 @@ public struct BackupStoreProbe {
         var notes: [String] = []
         if target.settings.usesInstanceCredentials {
             notes.append(
-                "restore needs s3:GetObject on \(objects): on this instance through its role (which backups do not "
-                    + "need), "
-                    + "or elsewhere with a key that has it: dbbackup restore … --access-key KEY --secret-key-stdin")
+                """
+                restore needs s3:GetObject on \(objects): on this instance through its role (which backups do not \
+                need), or elsewhere with a key that has it: dbbackup restore … --access-key KEY --secret-key-stdin
+                """)
         } else {
             notes.append(
                 "restore needs a key with s3:GetObject on \(objects), which this backup key should not have: "

@@ -60,8 +60,7 @@ public struct UnitGenerator {
         return (
             4,
             "cannot read the owner of the database (\(error)), ignoring: the services run as user "
-                + "\(ServiceIdentity.fallbackUser) "
-                + "until the next daemon-reload (dbbackup apply) finds it"
+                + "\(ServiceIdentity.fallbackUser) until the next daemon-reload (dbbackup apply) finds it"
         )
     }
 
