@@ -4,7 +4,7 @@
 //
 //   Sources/C*          thin module maps over Debian's C libraries (CLinux: glibc's GNU-only calls)
 //   Sources/SystemCalls every raw system call, wrapped once (Syscalls.swift), EINTR retried in one place
-//   Sources/Hashing     SHA-256 / HMAC / MD5, X25519, HKDF, ChaCha20-Poly1305 over libcrypto
+//   Sources/Hashing     SHA-256 / HMAC / MD5, X25519, HKDF, ChaCha20-Poly1305 over libcrypto; CRC-32 over zlib
 //   Sources/Zstd        streaming zstd (de)compression over libzstd
 //   Sources/Age         the age v1 encryption format (X25519 recipients) on Hashing's primitives
 //   Sources/Threads     a joinable POSIX thread, for work beside the main thread that blocks
@@ -41,9 +41,10 @@ let package = Package(
         .systemLibrary(name: "CLinux"),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
 
         .target(name: "SystemCalls", dependencies: ["CLinux"], swiftSettings: strictImports),
-        .target(name: "Hashing", dependencies: ["COpenSSL"], swiftSettings: strictImports),
+        .target(name: "Hashing", dependencies: ["COpenSSL", "CZlib"], swiftSettings: strictImports),
         .target(name: "Threads", swiftSettings: strictImports),
         .target(name: "Zstd", dependencies: ["CZstd"], swiftSettings: strictImports),
         .target(name: "Age", dependencies: ["Hashing"], swiftSettings: strictImports),

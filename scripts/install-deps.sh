@@ -10,6 +10,7 @@ packages=(
   libcurl4-openssl-dev            # the S3 client's HTTP
   libsystemd-dev                  # sd_notify, sd_journal_sendv
   libzstd-dev                     # zstd compression of stored backups
+  zlib1g-dev                      # crc32_z: the CRC-32 of S3 part checksums
   zstd age                        # the standard tools stored backups must restore with (interoperability tests)
   util-linux                      # setpriv, flock: tests run as other users, hold locks
   faketime                        # libfaketime: runs with the clock stepped back
