@@ -19,7 +19,8 @@ struct MultipartUpload {
     struct Part {
         let number: Int
         let etag: String
-        let md5: [UInt8]
+        /// The part's MD5 where it was sent as Content-MD5 (the ETag is then checked).
+        var md5: [UInt8]? = nil
         /// The part's CRC-32 where the upload declared `x-amz-checksum-algorithm: CRC32`.
         var crc32: [UInt8]? = nil
     }
@@ -61,7 +62,7 @@ struct MultipartUpload {
                 digests = whole.finalize()
             }
             let etag = try complete(parts, uploadID: uploadID, on: easy)
-            let expectedETag = Digest.hash(.md5, parts.flatMap(\.md5)).hexString + "-\(parts.count)"
+            let expectedETag = Digest.hash(.md5, parts.flatMap { $0.md5 ?? [] }).hexString + "-\(parts.count)"
             return PutResult(
                 key: key, size: size, sha256: digests.sha256.hexString, md5: digests.md5.hexString,
                 etag: etag, partCount: parts.count, etagMatchesMD5: etag == expectedETag)

@@ -251,7 +251,8 @@ public struct PutResult: Sendable, Equatable {
     public var partCount: Int
     /// Whether the ETag is what S3 computes for unencrypted (or SSE-S3) data: the MD5, or for
     /// multipart the MD5 of the parts' MD5s and `-N`. False is not an error by itself (SSE-KMS
-    /// and some stores use other ETags); true is one more end-to-end confirmation.
+    /// and some stores use other ETags); true is one more end-to-end confirmation. Always false
+    /// for an upload of a file still being written (`LandingUpload`), which computes no MD5.
     public var etagMatchesMD5: Bool
 }
 

@@ -76,7 +76,6 @@ public enum Snapshot {
         public let index: Int
         public let length: Int64
         public let sha256: [UInt8]
-        public let md5: [UInt8]
         /// CRC-32, big-endian (S3's `x-amz-checksum-crc32`).
         public let crc32: [UInt8]
     }
@@ -85,7 +84,7 @@ public enum Snapshot {
     /// (for an upload that sends parts while the copy goes on). A file copy's parts are final
     /// as they land; an online backup's only once SQLite has finished it (it rewrites the first
     /// page at the end, and its pager writes other pages whenever its cache spills). `digested`
-    /// runs on the hashing threads, never after `take` returns.
+    /// runs on the SHA-256 thread, never after `take` returns.
     public struct PartDigests: Sendable {
         public let partSize: Int64
         public let digested: @Sendable (Part) -> Void

@@ -13,18 +13,16 @@ import Threads
 /// first page when it finishes, so that copy is read once it is `complete()`.
 ///
 /// With `parts`, the file is also hashed part by part for an upload that sends each part as
-/// soon as it is hashed: the SHA-256 thread hashes each part in the same reads as the whole
-/// file (so the digest the store checks a part against and the recorded SHA-256 are of the
-/// same bytes), and the MD5 thread hashes each part for Content-MD5 and its CRC-32 (S3's part
-/// checksum, as `aws s3 cp` sends it) in the same reads (the whole file's MD5 is then not
-/// needed).
+/// soon as it is hashed: the SHA-256 thread hashes each part (x-amz-content-sha256) and its
+/// CRC-32 (S3's part checksum, as `aws s3 cp` sends it) in the same reads as the whole file,
+/// so what the store checks a part against and the recorded SHA-256 are of the same bytes.
+/// No MD5 is computed for parts: the store checks them by those two, and MD5 was a quarter of
+/// the CPU of a large upload.
 final class StagingDigests {
     private struct Progress {
         var landed: Int64 = 0
         var complete = false
         var cancelled = false
-        /// Part digests computed by one thread and waiting for the other's.
-        var halves: [Int: (length: Int64, sha256: [UInt8]?, md5: [UInt8]?, crc32: [UInt8]?)] = [:]
     }
 
     private final class Shared: Sendable {
@@ -36,23 +34,6 @@ final class StagingDigests {
             self.parts = parts
         }
         func wakeAll() { for wake in wakes { wake.signal() } }
-
-        /// One thread's digest of part `index` (with the MD5, its CRC-32); hands the part on once
-        /// both threads' are there.
-        func part(_ index: Int, length: Int64, _ algorithm: Digest.Algorithm, _ digest: [UInt8], crc32: [UInt8]?) {
-            guard let parts else { return }
-            let whole = progress.withLock { progress -> Snapshot.Part? in
-                var half = progress.halves[index] ?? (length, nil, nil, nil)
-                if algorithm == .sha256 { half.sha256 = digest } else { (half.md5, half.crc32) = (digest, crc32) }
-                guard let sha256 = half.sha256, let md5 = half.md5, let crc32 = half.crc32 else {
-                    progress.halves[index] = half
-                    return nil
-                }
-                progress.halves[index] = nil
-                return Snapshot.Part(index: index, length: length, sha256: sha256, md5: md5, crc32: crc32)
-            }
-            if let whole { parts.digested(whole) }
-        }
     }
 
     private struct Cancelled: Error {}
@@ -76,13 +57,9 @@ final class StagingDigests {
     init(of path: String, algorithms: [Digest.Algorithm], parts: Snapshot.PartDigests? = nil) {
         self.path = path
         self.algorithms = algorithms
-        var followers = algorithms.map {
-            Follower(algorithm: $0, whole: true, parts: parts != nil && ($0 == .sha256 || $0 == .md5))
-        }
-        if parts != nil {
-            for algorithm in [Digest.Algorithm.sha256, .md5] where !algorithms.contains(algorithm) {
-                followers.append(Follower(algorithm: algorithm, whole: false, parts: true))
-            }
+        var followers = algorithms.map { Follower(algorithm: $0, whole: true, parts: parts != nil && $0 == .sha256) }
+        if parts != nil, !algorithms.contains(.sha256) {
+            followers.append(Follower(algorithm: .sha256, whole: false, parts: true))
         }
         self.followers = followers
         let shared = Shared(threads: followers.count, parts: parts)
@@ -149,8 +126,7 @@ final class StagingDigests {
         var digest: Digest? = follower.whole ? Digest(algorithm) : nil
         let partSize = follower.parts ? shared.parts?.partSize : nil
         var part: Digest? = partSize != nil ? Digest(algorithm) : nil
-        // The MD5 thread also checksums each part with CRC-32, in the same reads.
-        let withCRC32 = partSize != nil && algorithm == .md5
+        // Each part's CRC-32 comes from the same reads as its SHA-256.
         var crc32 = CRC32()
         var (partIndex, partStart): (Int, Int64) = (0, 0)
         var fd: Int32 = -1
@@ -183,20 +159,20 @@ final class StagingDigests {
                 }
                 // The last part: what is left, or the one empty part of an empty file.
                 if partSize != nil, offset > partStart || partIndex == 0, let last = part.take() {
-                    shared.part(
-                        partIndex, length: offset - partStart, algorithm, last.finalize(),
-                        crc32: withCRC32 ? crc32.bytes : nil)
+                    shared.parts?.digested(
+                        Snapshot.Part(
+                            index: partIndex, length: offset - partStart, sha256: last.finalize(), crc32: crc32.bytes))
                 }
                 return (digest.take()?.finalize() ?? [], offset)
             }
             let bytes = UnsafeRawBufferPointer(rebasing: buffer[0..<got])
             digest?.update(bytes)
             part?.update(bytes)
-            if withCRC32 { crc32.update(bytes) }
+            if partSize != nil { crc32.update(bytes) }
             offset += Int64(got)
             if let partSize, offset == partStart + partSize, let full = part.take() {
-                shared.part(
-                    partIndex, length: partSize, algorithm, full.finalize(), crc32: withCRC32 ? crc32.bytes : nil)
+                shared.parts?.digested(
+                    Snapshot.Part(index: partIndex, length: partSize, sha256: full.finalize(), crc32: crc32.bytes))
                 (partIndex, partStart) = (partIndex + 1, offset)
                 part = Digest(algorithm)
                 crc32 = CRC32()

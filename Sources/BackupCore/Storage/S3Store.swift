@@ -238,7 +238,7 @@ struct S3Placement: PlacementInProgress {
     func partReady(_ part: Snapshot.Part) {
         upload.partReady(
             LandingUpload.PartDigests(
-                index: part.index, length: part.length, sha256: part.sha256, md5: part.md5, crc32: part.crc32))
+                index: part.index, length: part.length, sha256: part.sha256, crc32: part.crc32))
     }
 
     func finish(digests: FileDigests, beforeCommit: () -> Void) throws(RunFailure) {
