@@ -401,7 +401,12 @@ def bench_upload(binary, sizes_mib, runs, servers):
     against the upload alone of the finished database file by `aws s3 cp` (and `rclone copyto`
     where installed), on each real server here. Above the multipart threshold (128 MiB by
     default) dbbackup sends parts while the snapshot is still being copied and verified, and
-    commits the upload after; below it, one PUT of the verified file."""
+    commits the upload after; below it, one PUT of the verified file.
+
+    Retention keeps one backup, so each run also deletes the previous one, as every run does
+    once a registration has reached its limit; awscli deletes nothing. A second dbbackup row
+    runs the same with nothing due for removal (as until the limit is reached; its objects are
+    removed untimed, with the admin key), to show what that deletion costs."""
     root = tempfile.mkdtemp(prefix="bench-upload-", dir=WORK)
     try:
         databases = {}
@@ -419,19 +424,24 @@ def bench_upload(binary, sizes_mib, runs, servers):
                               RCLONE_CONFIG_BENCH_ACCESS_KEY_ID=key_id, RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY=secret,
                               RCLONE_CONFIG_BENCH_ENDPOINT=endpoint, RCLONE_CONFIG_BENCH_REGION=region,
                               RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE="true")
+            admin_env = dict(aws_env, AWS_ACCESS_KEY_ID=s3["S3_ADMIN_ACCESS_KEY"], AWS_SECRET_ACCESS_KEY=s3["S3_ADMIN_SECRET_KEY"])
             for mib in sizes_mib:
                 db = databases[mib]
                 size = os.path.getsize(db) / 2**20
-                env = dbbackup_env(os.path.join(root, f"etc-{server}-{mib}"), os.path.join(root, f"state-{server}-{mib}"))
-                subprocess.run([binary, "init", "--database", db], env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                subprocess.run([binary, "retention", "set", "--remote", "1"], env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                subprocess.run([binary, "registration", "add", "bench", "--provider", "s3", "--bucket", bucket, "--endpoint", endpoint,
-                                "--region", region, "--force-path-style", "--prefix", f"bench-{mib}/", "--access-key", key_id,
-                                "--secret-key-stdin", "--schedule", "migration"], env=env, check=True, input=secret.encode(),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                def registered(name, keep):
+                    env = dbbackup_env(os.path.join(root, f"etc-{server}-{mib}-{name}"), os.path.join(root, f"state-{server}-{mib}-{name}"))
+                    quiet = dict(env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    subprocess.run([binary, "init", "--database", db], **quiet)
+                    subprocess.run([binary, "retention", "set", "--remote", str(keep)], **quiet)
+                    subprocess.run([binary, "registration", "add", "bench", "--provider", "s3", "--bucket", bucket, "--endpoint", endpoint,
+                                    "--region", region, "--force-path-style", "--prefix", f"bench-{mib}-{name}/", "--access-key", key_id,
+                                    "--secret-key-stdin", "--schedule", "migration"], input=secret.encode(), **quiet)
+                    return env
+                env, kept_env = registered("keep1", 1), registered("kept", 1000)
                 by_hand = f"bench-{mib}/by-hand.db"
                 contenders = [
                     ("dbbackup run (whole backup)", [binary, "run", "bench"], env),
+                    ("dbbackup run, nothing due for removal", [binary, "run", "bench"], kept_env),
                     ("aws s3 cp (finished file)", ["aws", "--endpoint-url", endpoint, "s3", "cp", "--only-show-errors", db,
                                                    f"s3://{bucket}/{by_hand}"], aws_env),
                 ]
@@ -439,9 +449,12 @@ def bench_upload(binary, sizes_mib, runs, servers):
                     contenders.append(("rclone copyto (finished file)", ["rclone", "copyto", "--s3-no-check-bucket", db,
                                                                          f"bench:{bucket}/{by_hand}"], rclone_env))
                 def clean(_):
-                    # Untimed: the by-hand copy goes, so the store holds what one dbbackup run leaves.
+                    # Untimed: the by-hand copy and the backups of the "nothing due" row go, so each run
+                    # starts with the store holding what one dbbackup run leaves.
                     subprocess.run(["aws", "--endpoint-url", endpoint, "s3", "rm", "--only-show-errors", f"s3://{bucket}/{by_hand}"],
                                    env=aws_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    subprocess.run(["aws", "--endpoint-url", endpoint, "s3", "rm", "--only-show-errors", "--recursive",
+                                    f"s3://{bucket}/bench-{mib}-kept/"], env=admin_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     if "S3_CEPH_CONF" in s3:
                         # radosgw frees deleted objects only when its garbage collector runs (hours
                         # later by default); without this its in-memory OSD fills up within a few
