@@ -33,8 +33,8 @@ protocol BackupStore {
     /// where the store can (extended attributes, object metadata) for `registry rebuild`.
     ///
     /// "Stored" means: the complete bytes are under that name and durable (a directory:
-    /// fsynced file and directory; S3: the store accepted the upload with its Content-MD5 and
-    /// payload SHA-256). Never a partial file under a final name.
+    /// fsynced file and directory; S3: the store accepted the upload with its payload SHA-256,
+    /// and its Content-MD5 or its parts' CRC-32). Never a partial file under a final name.
     /// Returns false, leaving the staging file and storing nothing, when the name is already
     /// taken in the store, so the runner tries the next name. A store that cannot see that
     /// without permissions backups must not need (S3 without s3:GetObject) relies on the

@@ -6,8 +6,8 @@ import SystemCalls
 
 /// A bucket in an S3-compatible store. The snapshot is staged in the state directory, then
 /// uploaded under `prefix + file name`; the upload is confirmed by the PUT response alone
-/// (the store checks Content-MD5 and x-amz-content-sha256 against the bytes), so the agent
-/// needs only s3:PutObject and s3:DeleteObject.
+/// (the store checks x-amz-content-sha256, and Content-MD5 or each part's CRC-32, against the
+/// bytes), so the agent needs only s3:PutObject and s3:DeleteObject.
 struct S3Store: BackupStore {
     let registration: String
     let target: S3Target
