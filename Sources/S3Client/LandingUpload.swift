@@ -12,11 +12,10 @@ import Threads
 /// covers, and the CRC-32 in x-amz-checksum-crc32) and the whole file's SHA-256 come from the
 /// same reads of the same bytes. Parts carry no Content-MD5, as `aws s3 cp` sends none: AWS,
 /// MinIO and Ceph check the SHA-256, AWS and MinIO the CRC-32 too, and an MD5 was a quarter of
-/// a large upload's CPU. Parts go up in any order,
-/// `policy.concurrentParts` at a time, each on a connection and thread of its own, read from
-/// the file by libcurl: memory does not grow with the file. CreateMultipartUpload is sent at
-/// once, on the first worker, so the caller (a copy that the application may be waiting for)
-/// never waits for the network.
+/// a large upload's CPU. Parts go up in any order, `policy.concurrentParts` at a time, each on
+/// a connection and thread of its own, read from the file by libcurl: memory does not grow
+/// with the file. CreateMultipartUpload is sent at once, on the first worker, so the caller (a
+/// copy that the application may be waiting for) never waits for the network.
 ///
 /// It ends one of two ways: `complete()`, once the caller has verified the file; or
 /// `discard()`, when it was not verified or the run failed. A discarded upload is aborted where

@@ -38,42 +38,32 @@ final class StagingDigests {
 
     private struct Cancelled: Error {}
 
-    /// What one thread computes: the whole file's digest, each part's, or both.
-    private struct Follower {
-        let algorithm: Digest.Algorithm
-        let whole: Bool
-        let parts: Bool
-    }
-
     private let path: String
+    /// One thread each, in this order; the SHA-256 one also hashes the parts.
     private let algorithms: [Digest.Algorithm]
-    private let followers: [Follower]
     private let shared: Shared
-    /// One per follower: following the copy from the start, or (when no thread could be
+    /// One per algorithm: following the copy from the start, or (when no thread could be
     /// created for that) reading the finished file, started by `complete()`.
     private var threads: [JoinableThread<(digest: [UInt8], size: Int64)>]
 
-    /// `algorithms`: the whole file's digests that `results()` returns, in this order.
+    /// `algorithms`: the whole file's digests that `results()` returns, in this order; with
+    /// `parts`, SHA-256 must be one of them.
     init(of path: String, algorithms: [Digest.Algorithm], parts: Snapshot.PartDigests? = nil) {
+        precondition(parts == nil || algorithms.contains(.sha256), "parts are hashed by the SHA-256 thread")
         self.path = path
         self.algorithms = algorithms
-        var followers = algorithms.map { Follower(algorithm: $0, whole: true, parts: parts != nil && $0 == .sha256) }
-        if parts != nil, !algorithms.contains(.sha256) {
-            followers.append(Follower(algorithm: .sha256, whole: false, parts: true))
-        }
-        self.followers = followers
-        let shared = Shared(threads: followers.count, parts: parts)
+        let shared = Shared(threads: algorithms.count, parts: parts)
         self.shared = shared
         var started: [JoinableThread<(digest: [UInt8], size: Int64)>] = []
-        for (index, follower) in followers.enumerated() {
+        for (index, algorithm) in algorithms.enumerated() {
             guard
                 let thread = JoinableThread(ownThread: { [path] in
-                    try Self.follow(path, follower, shared: shared, wake: shared.wakes[index])
+                    try Self.follow(path, algorithm, shared: shared, wake: shared.wakes[index])
                 })
             else { break }
             started.append(thread)
         }
-        if started.count < followers.count {
+        if started.count < algorithms.count {
             shared.progress.withLock { $0.cancelled = true }
             shared.wakeAll()
             for thread in started { _ = thread.join() }
@@ -96,9 +86,9 @@ final class StagingDigests {
         if threads.isEmpty {
             // No thread could follow the copy: read the finished file now (on the caller's
             // thread where no thread can be created).
-            threads = followers.enumerated().map { index, follower in
+            threads = algorithms.enumerated().map { index, algorithm in
                 JoinableThread { [path, shared] in
-                    try Self.follow(path, follower, shared: shared, wake: shared.wakes[index])
+                    try Self.follow(path, algorithm, shared: shared, wake: shared.wakes[index])
                 }
             }
         }
@@ -107,8 +97,7 @@ final class StagingDigests {
     /// Each whole-file digest and the size it read, in the order of `algorithms`. Waits for
     /// every thread (so every part has been handed on).
     func results() -> [Result<(digest: [UInt8], size: Int64), any Error>] {
-        let all = threads.map { $0.join() }
-        return algorithms.map { algorithm in all[followers.firstIndex { $0.algorithm == algorithm && $0.whole }!] }
+        threads.map { $0.join() }
     }
 
     /// Stops reading at once (the copy failed); safe to call more than once, and after results().
@@ -119,12 +108,11 @@ final class StagingDigests {
     }
 
     private static func follow(
-        _ path: String, _ follower: Follower, shared: Shared,
+        _ path: String, _ algorithm: Digest.Algorithm, shared: Shared,
         wake: DispatchSemaphore
     ) throws -> (digest: [UInt8], size: Int64) {
-        let algorithm = follower.algorithm
-        var digest: Digest? = follower.whole ? Digest(algorithm) : nil
-        let partSize = follower.parts ? shared.parts?.partSize : nil
+        var digest = Digest(algorithm)
+        let partSize = algorithm == .sha256 ? shared.parts?.partSize : nil
         var part: Digest? = partSize != nil ? Digest(algorithm) : nil
         // Each part's CRC-32 comes from the same reads as its SHA-256.
         var crc32 = CRC32()
@@ -163,10 +151,10 @@ final class StagingDigests {
                         Snapshot.Part(
                             index: partIndex, length: offset - partStart, sha256: last.finalize(), crc32: crc32.bytes))
                 }
-                return (digest.take()?.finalize() ?? [], offset)
+                return (digest.finalize(), offset)
             }
             let bytes = UnsafeRawBufferPointer(rebasing: buffer[0..<got])
-            digest?.update(bytes)
+            digest.update(bytes)
             part?.update(bytes)
             if partSize != nil { crc32.update(bytes) }
             offset += Int64(got)
