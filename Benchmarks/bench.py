@@ -13,7 +13,7 @@ average are printed first, and the load average beside every figure: the machine
 shared. No assertion here: targets are printed next to the figures, for people to read.
 See Benchmarks/README.md.
 """
-import argparse, json, os, platform, resource, shutil, signal, statistics, subprocess, sys, tempfile, threading, time
+import argparse, atexit, json, os, platform, resource, shutil, signal, statistics, subprocess, sys, tempfile, threading, time
 
 def run_measured(argv, env=None, stdin=subprocess.DEVNULL):
     """Runs argv, returns (seconds, peak RSS in MiB); raises on failure."""
@@ -381,13 +381,27 @@ def bench_small_run(binary, runs):
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
+# What each server of the upload comparison is, in its report's title.
+SERVERS = {
+    "moto": "moto",
+    "moto-memory": "moto, its temporary files in memory (/dev/shm)",
+    "radosgw": "radosgw",
+}
+
 def start_server(root, name):
     """moto (auth on) or radosgw, each with an agent key limited to PutObject+DeleteObject
-    (scripts/s3/moto_up.py, scripts/s3/radosgw_up.sh). Stopped when this process ends."""
+    (scripts/s3/moto_up.py, scripts/s3/radosgw_up.sh). Stopped when this process ends.
+
+    moto keeps each object and part above 5 MiB in a temporary file, on this machine's disk:
+    the disk dbbackup's staging copy is on, which a store elsewhere never shares. moto-memory
+    is moto with its temporary files on /dev/shm instead; radosgw keeps objects in memory."""
     here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts", "s3")
-    command = ([sys.executable, os.path.join(here, "moto_up.py")] if name == "moto" else ["bash", os.path.join(here, "radosgw_up.sh")])
+    command = ([sys.executable, os.path.join(here, "moto_up.py")] if name.startswith("moto") else ["bash", os.path.join(here, "radosgw_up.sh")])
     # radosgw's OSD keeps objects in memory: room for dbbackup's two and awscli's one.
     env = dict(os.environ, DBBACKUP_RADOSGW_MEMSTORE_BYTES=str(8 << 30))
+    if name == "moto-memory":
+        env["TMPDIR"] = tempfile.mkdtemp(prefix="bench-moto-", dir="/dev/shm")
+        atexit.register(shutil.rmtree, env["TMPDIR"], True)
     out = subprocess.run(command + ["0", os.path.join(root, name), "--owner-pid", str(os.getpid())], env=env,
                          check=True, capture_output=True, text=True).stdout
     env_file = out.strip().splitlines()[-1]
@@ -464,7 +478,7 @@ def bench_upload(binary, sizes_mib, runs, servers):
                 load_before = load_average()
                 results = alternate(contenders, runs, clean)
                 how = "parts sent while the snapshot is copied and verified" if size > THRESHOLD_MIB else "one PUT of the verified file"
-                report(f"Whole backup of a {size:.0f} MiB database to {server} on 127.0.0.1 (agent key: PutObject+DeleteObject only); "
+                report(f"Whole backup of a {size:.0f} MiB database to {SERVERS[server]} on 127.0.0.1 (agent key: PutObject+DeleteObject only); "
                        f"dbbackup: {how}", results, "aws s3 cp (finished file)",
                        ["dbbackup whole backup ≤ 1.0× aws s3 cp of the finished file", "dbbackup peak RSS ≤ 64 MiB, not growing with size"])
                 print(f"load average (1, 5, 15 min): {load_before} before, {load_average()} after")
@@ -502,7 +516,7 @@ if __name__ == "__main__":
         binaries = [("dbbackup (this build)", args.binary)] + [tuple(item.split("=", 1)) for item in args.compare_binary]
         bench_under_load(binaries, [makers[name] for name in args.devices], 1 if args.quick else args.rounds, args.quick)
     if "upload" in args.only:
-        servers = ["moto"] + (["radosgw"] if os.path.exists("/usr/bin/radosgw") else [])
+        servers = ["moto", "moto-memory"] + (["radosgw"] if os.path.exists("/usr/bin/radosgw") else [])
         bench_upload(args.binary, [48, 160] if args.quick else [100, 1024], runs, servers)
     if "generator" in args.only: bench_generator(args.binary, 1000, 30)
     if "small" in args.only: bench_small_run(args.binary, 20)
