@@ -101,7 +101,12 @@ struct Restore: ParsableCommand {
             do {
                 switch choice {
                 case .recorded(let selector):
-                    let record = try restorer.find(selector, registration: registration)
+                    let (record, passedOver) =
+                        if case .latest = selector {
+                            try restorer.latestToRestore(registration: registration)
+                        } else {
+                            (try restorer.find(selector, registration: registration), [BackupRecord]())
+                        }
                     let report = try restorer.restore(
                         .record(record, s3: try s3Access(for: record)), to: to, force: force, evenIfOpen: evenIfOpen,
                         identities: identities)
@@ -112,6 +117,15 @@ struct Restore: ParsableCommand {
                         \(report.sha256) verified, integrity_check ok
                         """
                     )
+                    if !passedOver.isEmpty {
+                        let ids = passedOver.map { String($0.id) }.joined(separator: ", ")
+                        print(
+                            """
+                            latest is the newest good backup: passed over the newer suspect backup(s) \(ids), not \
+                            confirmed (see dbbackup list); restore one by its id if that is what you want
+                            """
+                        )
+                    }
                 case .file(let path):
                     let source = CommandLineFields.absolutePath(path)
                     let report = try restorer.restore(

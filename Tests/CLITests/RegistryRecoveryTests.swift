@@ -146,6 +146,27 @@ struct RegistryRecoveryTests {
         #expect(forced.status == 0, "\(forced.output)")
     }
 
+    @Test(
+        """
+        restore --force, run as root, leaves the database the owner, group and mode it had: the application \
+        can write it at once
+        """
+    )
+    func restoreKeepsOwnership() throws {
+        let cli = try CLI.initialized()
+        try cli.backUpNightly()
+        guard getuid() == 0 else { return }  // only root can give a file to another user
+        // The application's user and group (no entry needed), 0640 as the README's first layout.
+        try FileManager.default.setAttributes(
+            [.ownerAccountID: 4321, .groupOwnerAccountID: 4322, .posixPermissions: 0o640], ofItemAtPath: cli.database)
+        let forced = try cli("restore", "latest", "--to", cli.database, "--force")
+        #expect(forced.status == 0, "\(forced.output)")
+        let attributes = try FileManager.default.attributesOfItem(atPath: cli.database)
+        #expect(attributes[.ownerAccountID] as? Int == 4321, "\(attributes)")
+        #expect(attributes[.groupOwnerAccountID] as? Int == 4322, "\(attributes)")
+        #expect(attributes[.posixPermissions] as? Int == 0o640, "\(attributes)")
+    }
+
     @Test("the temporary file of an interrupted restore is removed by the next restore")
     func interruptedRestore() throws {
         let cli = try CLI.initialized()

@@ -74,6 +74,15 @@ struct RetentionSafetyTests {
         #expect(suspects.count == 1, "suspect backups are limited among themselves: \(listed)")
         #expect(try cli("list").stdout.contains("suspect"))
 
+        // Restoring is what comes next: latest is the last good backup, not the empty one.
+        let restored = "\(cli.root)/restored.db"
+        let restore = try cli("restore", "latest", "--to", restored)
+        #expect(restore.status == 0, "\(restore.output)")
+        #expect(
+            FileManager.default.contents(atPath: restored)
+                == FileManager.default.contents(atPath: good["location"] as! String))
+        #expect(restore.stdout.contains("suspect"), "says which newer suspect backup it passed over: \(restore.output)")
+
         // A person confirms the newest: the database really is meant to be empty now.
         let confirmed = try #require(suspects.last?["id"] as? Int)
         let confirm = try cli("confirm", String(confirmed))

@@ -53,6 +53,17 @@ public struct Restorer {
         }
     }
 
+    /// What `restore latest` restores: the newest stored backup that is not an unconfirmed
+    /// suspect, and the newer suspect ones it passed over. A database emptied or replaced by
+    /// mistake is exactly what a restore is run after, and its backups are those suspects.
+    /// Without a good backup, the newest one, suspect or not.
+    public func latestToRestore(registration: String?) throws -> (record: BackupRecord, passedOver: [BackupRecord]) {
+        let newest = try find(.latest, registration: registration)
+        let stored = try BackupRegistry(path: locations.registryPath).storedBackups(registration: registration)
+        guard let good = stored.last(where: { !$0.isUnconfirmedSuspect }) else { return (newest, []) }
+        return (good, stored.filter { $0.sequence > good.sequence })
+    }
+
     /// Credentials for reading an S3 backup: restore needs s3:GetObject, which the backup's
     /// own key may rightly lack.
     public struct S3Access: Sendable {
@@ -200,6 +211,14 @@ public struct Restorer {
                 code: .integrity, message: "\(source.description) cannot be opened as a database: \(error)")
         }
         do {
+            // The database it replaces was the application's: the restored one gets the same
+            // owner, group and mode, or a restore run as root would leave the application
+            // unable to open it (`unable to open database file`). Where this user may not give a
+            // file away, it keeps at least the mode.
+            if let replaced = try? Syscalls.status(target) {
+                try? Syscalls.changeOwner(temporary, user: replaced.st_uid, group: replaced.st_gid)
+                try Syscalls.changeMode(temporary, replaced.st_mode & 0o7777)
+            }
             // A stale WAL beside the old database would be replayed into the restored one.
             for suffix in SQLiteSideFiles.suffixes { try FileSystem.unlinkIfPresent(target + suffix) }
             try FileSystem.rename(temporary, target)
