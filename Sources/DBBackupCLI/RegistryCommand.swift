@@ -112,6 +112,14 @@ struct RegistryCommand: ParsableCommand {
                 )
             }
             for (name, reason) in outcome.skipped { Output.stderr("  skipped \(name): \(reason)") }
+            for record in outcome.suspect {
+                print(
+                    """
+                      \(record.id) is suspect: \(record.suspect ?? ""); retention keeps the good backups before it \
+                    until it is confirmed (dbbackup confirm \(record.id))
+                    """
+                )
+            }
         }
     }
 

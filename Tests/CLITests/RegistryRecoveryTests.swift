@@ -60,6 +60,39 @@ struct RegistryRecoveryTests {
         for path in before + newest { #expect(!FileManager.default.fileExists(atPath: path), "\(path) was pruned") }
     }
 
+    @Test(
+        """
+        a registry lost while the database was emptied: registry rebuild judges what it finds and the runs since \
+        in order, and retention keeps the good backups
+        """
+    )
+    func rebuildJudgesInOrder() throws {
+        let cli = try CLI.initialized(rows: 5000)
+        try cli("retention", "set", "--local", "2")
+        try cli.addRegistration("nightly")
+        // Two days ago, a good backup; yesterday the database was emptied, and that run marked
+        // its backup suspect (the time in a backup's name is all a rebuild orders them by).
+        #expect(try cli.run(["run", "nightly"], clock: RetentionSafetyTests.daysAgo(2)).status == 0)
+        let good = try Self.locations(cli)
+        try Data().write(to: URL(fileURLWithPath: cli.database))
+        let emptied = try cli.run(["run", "nightly"], clock: RetentionSafetyTests.daysAgo(1))
+        #expect(emptied.status == ExitStatus.suspect.code)
+        // Then the registry is lost: the next run has nothing to judge by.
+        for suffix in ["", "-wal", "-shm"] {
+            try? FileManager.default.removeItem(atPath: "\(cli.stateDirectory)/registry.db" + suffix)
+        }
+        #expect(try cli("run", "nightly").status == 0)
+
+        let rebuild = try cli("registry", "rebuild")
+        #expect(rebuild.status == 0, "\(rebuild.output)")
+        #expect(rebuild.stdout.contains("suspect"), "says what it found suspect: \(rebuild.output)")
+        let listed = try cli.json("list", "--json") as! [[String: Any]]
+        #expect(listed.map { $0["suspect"] is String } == [false, true, true], "\(listed) \(rebuild.output)")
+        for _ in 1...2 { #expect(try cli("run", "nightly").status == ExitStatus.suspect.code) }
+        #expect(FileManager.default.fileExists(atPath: good[0]), "the good backup is kept")
+        #expect(try cli("status", "--check").status != 0, "a suspect backup is a warning")
+    }
+
     @Test("a damaged registry is set aside, never deleted; runs go on and name registry rebuild")
     func damagedRegistry() throws {
         let cli = try CLI.initialized()

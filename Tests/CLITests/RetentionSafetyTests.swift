@@ -117,6 +117,48 @@ struct RetentionSafetyTests {
         #expect(older.stderr.contains("schema version 6 is older than 7"), "\(older.stderr)")
     }
 
+    @Test(
+        """
+        a database whose rows were deleted keeps its file size, and is suspect all the same: what is compared is \
+        the data it holds
+        """
+    )
+    func rowsDeleted() throws {
+        let cli = try CLI.initialized(rows: 20_000, payloadSize: 200)
+        try cli("retention", "set", "--local", "1")
+        try cli.backUpNightly()
+        let good = try #require(try Self.backups(cli).first)
+        let before = try FileManager.default.attributesOfItem(atPath: cli.database)[.size] as? Int
+
+        // A bug or a bad migration deletes every row: SQLite keeps the pages, as free pages.
+        let db = try SQLiteConnection(path: cli.database, mode: .readWrite)
+        try db.execute("DELETE FROM t; PRAGMA wal_checkpoint(TRUNCATE)")
+        #expect(try FileManager.default.attributesOfItem(atPath: cli.database)[.size] as? Int == before)
+        for _ in 1...2 {
+            let run = try cli("run", "nightly")
+            #expect(run.status == ExitStatus.suspect.code, "\(run.output)")
+            #expect(run.stderr.contains("of data"), "\(run.stderr)")
+        }
+        #expect(
+            FileManager.default.fileExists(atPath: good["location"] as! String), "the good backup is still kept")
+    }
+
+    @Test("an empty file given to init is judged against the registration's last good backup, of any database")
+    func emptyFileGivenToInit() throws {
+        let cli = try CLI.initialized(rows: 5000)
+        try cli("retention", "set", "--local", "1")
+        try cli.backUpNightly()
+        let good = try #require(try Self.backups(cli).first)
+        // The wrong path, or a file not yet copied into place.
+        let other = "\(cli.root)/app.sqlite"
+        try Data().write(to: URL(fileURLWithPath: other))
+        try cli("init", "--database", other)
+        let run = try cli("run", "nightly")
+        #expect(run.status == ExitStatus.suspect.code, "\(run.output)")
+        #expect(run.stderr.contains("the database is empty"), "\(run.stderr)")
+        #expect(FileManager.default.fileExists(atPath: good["location"] as! String))
+    }
+
     @Test("the first backup of an empty database is not suspect: there is nothing to compare it with")
     func firstBackupOfEmptyDatabase() throws {
         let cli = try CLI()

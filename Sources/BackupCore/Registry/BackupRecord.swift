@@ -84,6 +84,10 @@ public struct BackupRecord: Sendable, Equatable {
     public let suspect: String?
     /// When a person confirmed a suspect backup as right (`dbbackup confirm`).
     public let confirmedAt: Timestamp?
+    /// The bytes of the database's pages in use (page size × pages not on the free list):
+    /// what it holds, where its file size also counts the pages of deleted rows. Nil for
+    /// backups recorded before dbbackup kept it, and those found by `registry rebuild`.
+    public let dataSize: Int64?
 
     /// The backup's time: when its snapshot was taken (also the time in its file name).
     public var createdAt: Timestamp { startedAt }
@@ -108,11 +112,13 @@ public struct NewBackup: Sendable {
     public var suspect: String?
     /// The database file the backup was taken of (resolved path).
     public var database: String?
+    /// See `BackupRecord.dataSize`.
+    public var dataSize: Int64?
 
     public init(
         registration: String, provider: String, location: BackupLocation, version: String, size: Int64,
         sha256: String, plainSize: Int64? = nil, plainSHA256: String? = nil, startedAt: Timestamp,
-        trigger: BackupTrigger, suspect: String? = nil, database: String? = nil
+        trigger: BackupTrigger, suspect: String? = nil, database: String? = nil, dataSize: Int64? = nil
     ) {
         self.registration = registration
         self.provider = provider
@@ -126,5 +132,6 @@ public struct NewBackup: Sendable {
         self.trigger = trigger
         self.suspect = suspect
         self.database = database
+        self.dataSize = dataSize
     }
 }

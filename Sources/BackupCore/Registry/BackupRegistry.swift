@@ -69,7 +69,7 @@ public enum RegistryRecovery: Sendable, Equatable {
 /// "recorded last" whatever the clock said (a clock stepped back never makes a new backup look
 /// old). Backups found by `registry rebuild` are placed before every row already there.
 public final class BackupRegistry {
-    static let schemaVersion = 2
+    static let schemaVersion = 3
     let db: SQLiteConnection
     public let path: String
     /// Set when this open created the registry or set a damaged one aside.
@@ -174,13 +174,19 @@ public final class BackupRegistry {
                     PRAGMA user_version = 2;
                     """)
             }
+            if version < 3 {
+                // data_size: the bytes of the database's pages in use (not free), so that a
+                // database whose rows were deleted, and whose file kept its size, is judged by
+                // what it holds. Unknown (NULL) for older rows: they are judged by file size.
+                try db.execute("ALTER TABLE backups ADD COLUMN data_size INTEGER; PRAGMA user_version = 3")
+            }
         }
     }
 
     private static let columns = """
         id, sequence, registration, provider, path, bucket, object_key, endpoint, region, path_style, version, size, \
         sha256,
-        plain_size, plain_sha256, started_at, finished_at, trigger, state, error, suspect, confirmed_at
+        plain_size, plain_sha256, started_at, finished_at, trigger, state, error, suspect, confirmed_at, data_size
         """
 
     private func records(_ whereClause: String, _ values: [SQLiteValue] = []) throws -> [BackupRecord] {
@@ -217,7 +223,8 @@ public final class BackupRegistry {
                     state: BackupState(rawValue: statement.text(18) ?? "") ?? .failed,
                     error: statement.text(19),
                     suspect: statement.text(20),
-                    confirmedAt: optionalTime(21)))
+                    confirmedAt: optionalTime(21),
+                    dataSize: optionalInt(22)))
         }
         return result
     }
@@ -261,8 +268,8 @@ public final class BackupRegistry {
                     INSERT INTO backups (sequence, registration, provider, path, bucket, object_key, endpoint, \
                     region, path_style,
                                          version, size, sha256, plain_size, plain_sha256, started_at, trigger, state, \
-                                         suspect, database)
-                    VALUES (\(Self.nextSequence), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)
+                                         suspect, database, data_size)
+                    VALUES (\(Self.nextSequence), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)
                     """
                 ).run(
                     [.text(backup.registration), .text(backup.provider)] + Self.locationValues(claimed) + [
@@ -270,6 +277,7 @@ public final class BackupRegistry {
                         backup.sha256.isEmpty ? .null : .text(backup.sha256), .optional(backup.plainSize),
                         .optional(backup.plainSHA256), .integer(backup.startedAt.millisecondsSinceEpoch),
                         .text(backup.trigger.rawValue), .optional(backup.suspect), .optional(backup.database),
+                        .optional(backup.dataSize),
                     ])
                 return (db.lastInsertRowID, attempt, claimed)
             }
@@ -306,10 +314,14 @@ public final class BackupRegistry {
 
     /// What a backup claimed before its snapshot was copied (an upload that starts with the
     /// copy: `claim` with an empty SHA-256) turned out to be, once the copy is verified.
-    public func recordVerified(_ id: Int64, size: Int64, sha256: String, suspect: String?) throws {
+    public func recordVerified(
+        _ id: Int64, size: Int64, sha256: String, suspect: String?, dataSize: Int64? = nil
+    ) throws {
         try write("recording a verified backup") {
-            try db.prepare("UPDATE backups SET size = ?, sha256 = ?, suspect = ? WHERE id = ? AND state = 'pending'")
-                .run([.integer(size), .text(sha256), .optional(suspect), .integer(id)])
+            try db.prepare(
+                "UPDATE backups SET size = ?, sha256 = ?, suspect = ?, data_size = ? WHERE id = ? AND state = 'pending'"
+            )
+            .run([.integer(size), .text(sha256), .optional(suspect), .optional(dataSize), .integer(id)])
         }
     }
 
@@ -421,6 +433,40 @@ public final class BackupRegistry {
         }
     }
 
+    /// Judges again, in the order they were recorded, a registration's stored backups from
+    /// the first of `found` on (`registry rebuild`). The backups it found were recorded with no
+    /// judgement, and the runs after the registry was lost had nothing to judge by: a database
+    /// emptied meanwhile looked like a first backup, and retention would keep it over the good
+    /// ones. Each backup nobody confirmed is judged against the last good one before it (of
+    /// whichever database: found backups do not say which); a mark already there stays.
+    /// Returns the backups it marked suspect.
+    public func judgeAgain(registration: String, found: [Int64]) throws -> [BackupRecord] {
+        let rows = try storedBackups(registration: registration)
+        guard let first = rows.filter({ found.contains($0.id) }).map(\.sequence).min() else { return [] }
+        var lastGood = try records(
+            """
+            WHERE registration = ? AND state IN ('stored', 'pruning', 'pruned') AND (suspect IS NULL OR confirmed_at \
+            IS NOT NULL) AND sequence < ? ORDER BY sequence DESC, id DESC LIMIT 1
+            """, [.text(registration), .integer(first)]
+        ).first
+        var marked: [Int64] = []
+        for row in rows where row.sequence >= first && !row.isUnconfirmedSuspect {
+            if row.confirmedAt == nil,
+                let reason = SuspectCheck.reason(
+                    size: row.plainSize ?? row.size ?? 0, dataSize: row.dataSize, version: row.version ?? "",
+                    baseline: lastGood)
+            {
+                try write("marking a suspect backup") {
+                    try db.prepare("UPDATE backups SET suspect = ? WHERE id = ?").run([.text(reason), .integer(row.id)])
+                }
+                marked.append(row.id)
+            } else {
+                lastGood = row
+            }
+        }
+        return try marked.compactMap { try backup(id: $0) }
+    }
+
     // MARK: queries
 
     /// Stored backups, oldest first (in the order they were recorded); of one registration when given.
@@ -474,17 +520,18 @@ public final class BackupRegistry {
     }
 
     /// The newest backup of a registration that counts as good (not an unconfirmed suspect),
-    /// whether still kept or since pruned, taken of `database` (or of a database not recorded):
-    /// the baseline a new backup is judged by. After `init` points the configuration at another
-    /// database, that one's first backup has nothing to be judged by.
-    public func lastGood(of registration: String, database: String) throws -> BackupRecord? {
+    /// whether still kept or since pruned, taken of `database` (or of a database not recorded),
+    /// or of any database when it is nil: the baseline a new backup is judged by. After `init`
+    /// points the configuration at another database, that one's first backup is judged only by
+    /// whether it is empty.
+    public func lastGood(of registration: String, database: String?) throws -> BackupRecord? {
         try records(
             """
             WHERE registration = ? AND state IN ('stored', 'pruning', 'pruned') AND (suspect IS NULL OR confirmed_at \
             IS NOT NULL)
-              AND (database IS NULL OR database = ?)
+              AND (database IS NULL OR ? IS NULL OR database = ?)
             ORDER BY sequence DESC, id DESC LIMIT 1
-            """, [.text(registration), .text(database)]
+            """, [.text(registration), .optional(database), .optional(database)]
         ).first
     }
 

@@ -17,6 +17,9 @@ public struct RegistryRebuild {
         public var recorded: [BackupRecord] = []
         /// Files or objects that look like backups but were not recorded, and why.
         public var skipped: [(name: String, reason: String)] = []
+        /// Backups (found, or recorded since the registry was lost) that the rebuild judged
+        /// suspect next to the good ones before them (see `BackupRegistry.judgeAgain`).
+        public var suspect: [BackupRecord] = []
     }
 
     /// Rebuilds one filesystem registration from its directory: every file named as dbbackup
@@ -82,6 +85,7 @@ public struct RegistryRebuild {
         }
         found.sort { ($0.backup.startedAt, $0.attempt) < ($1.backup.startedAt, $1.attempt) }
         let ids = try registry.insertFound(found.map { ($0.backup, $0.finishedAt) })
+        outcome.suspect = try registry.judgeAgain(registration: registration.name, found: ids)
         outcome.recorded = try ids.compactMap { try registry.backup(id: $0) }
         return outcome
     }
@@ -150,6 +154,7 @@ extension RegistryRebuild {
         }
         found.sort { ($0.backup.startedAt, $0.attempt) < ($1.backup.startedAt, $1.attempt) }
         let ids = try registry.insertFound(found.map { ($0.backup, $0.finishedAt) })
+        outcome.suspect = try registry.judgeAgain(registration: registration.name, found: ids)
         outcome.recorded = try ids.compactMap { try registry.backup(id: $0) }
         return outcome
     }

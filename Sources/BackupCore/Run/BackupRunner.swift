@@ -213,8 +213,10 @@ public struct BackupRunner {
         let form = registration.encoding.storedForm
         let encoded = !form.layers.isEmpty
         let baseline: BackupRecord?
+        let anyDatabase: BackupRecord?
         do {
             baseline = try registry.lastGood(of: name, database: config.database.resolvedPath)
+            anyDatabase = baseline == nil ? try registry.lastGood(of: name, database: nil) : nil
         } catch {
             throw RunFailure(.store, registration: name, "\(error)")
         }
@@ -229,7 +231,8 @@ public struct BackupRunner {
         let observer = observer
         let beforeCopy = { (plan: Snapshot.Plan) throws -> Snapshot.PartDigests? in
             guard !encoded, store.placesWhileCopying(size: plan.size) else { return nil }
-            let suspect = SuspectCheck.reason(size: plan.size, version: plan.version, baseline: baseline)
+            let suspect = SuspectCheck.reason(
+                size: plan.size, version: plan.version, baseline: baseline, anyDatabase: anyDatabase)
             let (id, attempt, location) = try registry.claim(
                 NewBackup(
                     registration: name, provider: store.provider, location: nameFor(plan.version, 1),
@@ -288,7 +291,9 @@ public struct BackupRunner {
         uploading.set()
         CrashPoint.afterSnapshot.reached()
 
-        let suspect = SuspectCheck.reason(size: snapshot.size, version: snapshot.version, baseline: baseline)
+        let suspect = SuspectCheck.reason(
+            size: snapshot.size, dataSize: snapshot.dataSize, version: snapshot.version, baseline: baseline,
+            anyDatabase: anyDatabase)
         // The stored form: the verified snapshot itself, or its compressed and/or encrypted
         // form beside it (the plain copy is deleted as soon as that exists).
         let (stored, storedDigests) = try encode(
@@ -306,7 +311,8 @@ public struct BackupRunner {
             if let early {
                 (claimedID, attempt, location) = (early.id, early.attempt, early.location)
                 try registry.recordVerified(
-                    claimedID, size: storedDigests.size, sha256: storedDigests.sha256.hexString, suspect: suspect)
+                    claimedID, size: storedDigests.size, sha256: storedDigests.sha256.hexString, suspect: suspect,
+                    dataSize: snapshot.dataSize)
                 if snapshot.size != early.plan.size, let placement = placing {
                     // Not the size its parts were cut for (never seen): send the finished file instead.
                     placing = nil
@@ -321,7 +327,8 @@ public struct BackupRunner {
                         version: snapshot.version,
                         size: storedDigests.size, sha256: storedDigests.sha256.hexString, plainSize: plain?.size,
                         plainSHA256: plain?.sha256,
-                        startedAt: started, trigger: trigger, suspect: suspect, database: config.database.resolvedPath),
+                        startedAt: started, trigger: trigger, suspect: suspect, database: config.database.resolvedPath,
+                        dataSize: snapshot.dataSize),
                     location: { nameFor(snapshot.version, $0) })
                 id = claimedID
                 CrashPoint.afterRecord.reached()

@@ -55,6 +55,8 @@ public enum Snapshot {
         public let digests: FileDigests
         public var sha256: String { digests.sha256.hexString }
         public var size: Int64 { digests.size }
+        /// The bytes of the copy's pages in use (see `BackupRecord.dataSize`).
+        public let dataSize: Int64
         /// What pacing did (a directory backup's writeback), nil for a copy not kept.
         var pacing: PacedWriteback.Report? = nil
     }
@@ -201,8 +203,8 @@ public enum Snapshot {
                 writeback?.finish()
                 try FileSystem.fsyncFile(staging)
             } : nil
-        let verified = Swift.Result { () throws(SnapshotError) -> String in
-            let version = try verify(staging, versionQuery: versionQuery)
+        let verified = Swift.Result { () throws(SnapshotError) -> (version: String, dataSize: Int64) in
+            let (version, dataSize) = try verify(staging, versionQuery: versionQuery)
             if let planned, planned.version != version {
                 throw SnapshotError(
                     code: .versionQuery,
@@ -216,7 +218,7 @@ public enum Snapshot {
                             """
                 )
             }
-            return version
+            return (version, dataSize)
         }
         // A copy that failed its check is not worth writing out at the application's pace.
         if case .failure = verified {
@@ -235,7 +237,9 @@ public enum Snapshot {
         let version = try verified.get()
         switch hashed {
         case .success(let digests):
-            return Result(version: version, method: method, digests: digests, pacing: writeback?.report)
+            return Result(
+                version: version.version, method: method, digests: digests, dataSize: version.dataSize,
+                pacing: writeback?.report)
         case .failure(let error as SystemError) where error.isNoSpace:
             throw SnapshotError.noSpace(at: staging)
         case .failure(let error):
@@ -382,15 +386,21 @@ public enum Snapshot {
     }
 
     /// Checks the staging copy and reads its schema version from the copy itself, so the
-    /// version always describes exactly the data that was saved.
-    private static func verify(_ staging: String, versionQuery: String?) throws(SnapshotError) -> String {
+    /// version always describes exactly the data that was saved; and how many bytes of its
+    /// pages are in use (not on the free list).
+    private static func verify(
+        _ staging: String, versionQuery: String?
+    ) throws(SnapshotError) -> (version: String, dataSize: Int64) {
         do {
             let copy = try SQLiteConnection(path: staging, mode: .immutable)
             let check = try copy.scalar("PRAGMA quick_check") ?? "no answer"
             guard check == "ok" else {
                 throw SnapshotError(code: .verification, message: "the snapshot failed PRAGMA quick_check: \(check)")
             }
-            return try version(of: copy, versionQuery: versionQuery, what: "the snapshot")
+            let pages = { (pragma: String) throws -> Int64 in Int64(try copy.scalar("PRAGMA \(pragma)") ?? "") ?? 0 }
+            let (count, free, size) = (try pages("page_count"), try pages("freelist_count"), try pages("page_size"))
+            let dataSize = max(0, count - free) * size
+            return (try version(of: copy, versionQuery: versionQuery, what: "the snapshot"), dataSize)
         } catch let error as SnapshotError {
             throw error
         } catch {
