@@ -28,7 +28,7 @@ enum StatusCheck {
         }
         let facts: [String: RegistrationFacts]
         let source: String
-        switch gatherFacts(locations, names: loaded.registrations.map(\.name)) {
+        switch gatherFacts(locations, registrations: loaded.registrations) {
         case .success(let found): (facts, source) = found
         case .failure(let reason): return MonitorCheck.unknown(reason.message, now: now)
         }
@@ -54,7 +54,7 @@ enum StatusCheck {
 
     /// The registry when this user may open it (root), else the status file the last run wrote.
     static func gatherFacts(
-        _ locations: Locations, names: [String]
+        _ locations: Locations, registrations: [Registration]
     ) -> Result<([String: RegistrationFacts], String), Unreadable> {
         let registryPath = locations.registryPath
         if case .missing = PathAccess.lookup(registryPath) {
@@ -64,7 +64,8 @@ enum StatusCheck {
             case .success = Syscalls.access(locations.stateDirectory, W_OK | X_OK)
         {
             do {
-                let snapshot = try MonitorSnapshot.collect(try BackupRegistry(path: registryPath), names: names)
+                let snapshot = try MonitorSnapshot.collect(
+                    try BackupRegistry(path: registryPath), registrations: registrations)
                 return .success((snapshot.registrations, "registry"))
             } catch {
                 return .failure(Unreadable(message: "cannot read the registry: \(error)"))

@@ -221,7 +221,7 @@ struct MonitorCheckTests {
         let runner = sandbox.runner(config)
         for _ in 0..<3 { _ = try runner.run(pre, trigger: .migration) }
         let registry = try sandbox.registry()
-        var facts = try RegistrationFacts.collect(registry, registration: "pre")
+        var facts = try RegistrationFacts.collect(registry, registration: pre)
         #expect(facts.backupsKept == 2 && facts.lastAttempt?.outcome == .stored && facts.cleanupPending == 0)
         #expect(facts.lastSuccess?.id == (try registry.storedBackups(registration: "pre").last?.id))
         #expect(facts.lastSuccess?.durationMilliseconds != nil)
@@ -232,7 +232,7 @@ struct MonitorCheckTests {
         // Then a run fails: the newest attempt is the failure, the last success stays.
         try FileManager.default.removeItem(atPath: sandbox.database)
         #expect(throws: RunFailure.self) { _ = try runner.run(pre, trigger: .migration) }
-        facts = try RegistrationFacts.collect(registry, registration: "pre")
+        facts = try RegistrationFacts.collect(registry, registration: pre)
         #expect(facts.cleanupPending == 1 && facts.backupsKept == 1)
         #expect(facts.lastAttempt?.outcome == .failed)
         #expect(facts.lastAttempt?.error?.contains("does not exist") == true)

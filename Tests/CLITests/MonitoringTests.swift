@@ -55,6 +55,35 @@ struct MonitoringTests {
             "\(unknown.stdout)")
     }
 
+    @Test(
+        """
+        a lost registry is a WARNING while backups lie in a directory it does not know: retention and restore \
+        latest no longer see them
+        """
+    )
+    func lostRegistryWarns() throws {
+        let cli = try CLI.initialized()
+        try cli.backUpNightly()
+        #expect(try check(cli).status == 0)
+        for suffix in ["", "-wal", "-shm"] {
+            try? FileManager.default.removeItem(atPath: "\(cli.stateDirectory)/registry.db" + suffix)
+        }
+        #expect(try cli("run", "nightly").status == 0)
+        #expect(try cli("run", "nightly").status == 0, "the run after says nothing of it any more")
+        let warning = try check(cli)
+        #expect(warning.status == 1, "\(warning.output)")
+        #expect(
+            warning.stdout.contains("nightly: 1 backup file(s)")
+                && warning.stdout.contains("dbbackup registry rebuild --registration nightly"),
+            "\(warning.stdout)")
+        // The status file, what a monitoring user reads, says so too.
+        let status = try String(contentsOfFile: "\(cli.stateDirectory)/monitor/status.json", encoding: .utf8)
+        let facts = try #require(MonitorSnapshot(json: status)?.registrations["nightly"])
+        #expect(facts.untracked == 1, "\(status)")
+        #expect(try cli("registry", "rebuild").status == 0)
+        #expect(try check(cli).status == 0)
+    }
+
     @Test("a monitoring user reads the status file every run writes, through its group, and never the registry")
     func monitoringUser() throws {
         let cli = try CLI.initialized()

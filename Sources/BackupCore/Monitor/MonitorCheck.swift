@@ -5,7 +5,8 @@ import SystemCalls
 ///
 /// - CRITICAL: overdue (no success since a scheduled run was due, plus the grace period), the
 ///   newest attempt failed, the timer is missing, or a registration file cannot be used.
-/// - WARNING: a kept backup is suspect, or retention could not delete something; no registration.
+/// - WARNING: a kept backup is suspect, retention could not delete something, or backup files
+///   lie in a registration's directory that the registry does not know; no registration.
 /// - UNKNOWN: the configuration or the facts cannot be read (the command decides that).
 public enum MonitorCheck {
     public enum Status: Int32, Sendable, Comparable {
@@ -176,7 +177,9 @@ public enum MonitorCheck {
                             "running": .bool(row.running),
                         ]
                         if case .table(let facts) = row.facts.value {
-                            for key in ["last_attempt", "backups_kept", "bytes_kept", "cleanup_pending", "suspect"] {
+                            for key in [
+                                "last_attempt", "backups_kept", "bytes_kept", "cleanup_pending", "suspect", "untracked",
+                            ] {
                                 table[key] = facts[key]
                             }
                         }
@@ -268,6 +271,18 @@ public enum MonitorCheck {
                     Problem(
                         registration: name, severity: .warning,
                         message: "backup \(suspect.id) of \(suspect.at.rfc3339) looks wrong: \(suspect.reason)"))
+            }
+            if facts.untracked > 0, case .filesystem(let target) = registration.provider {
+                problems.append(
+                    Problem(
+                        registration: name, severity: .warning,
+                        message:
+                            """
+                            \(facts.untracked) backup file(s) in \(target.resolvedPath) that the registry does not \
+                            know (it was lost or set aside as damaged): retention, list and restore latest do not \
+                            see them; run: dbbackup registry rebuild --registration \(name)
+                            """
+                    ))
             }
             if facts.cleanupPending > 0 {
                 problems.append(

@@ -24,12 +24,14 @@ public struct MonitorSnapshot: Sendable, Equatable {
         self.registrations = registrations
     }
 
-    /// The facts of `names`, from the registry.
+    /// The facts of `registrations`, from the registry.
     public static func collect(
-        _ registry: BackupRegistry, names: [String], at time: Timestamp = .now()
+        _ registry: BackupRegistry, registrations: [Registration], at time: Timestamp = .now()
     ) throws -> MonitorSnapshot {
         var facts: [String: RegistrationFacts] = [:]
-        for name in names { facts[name] = try RegistrationFacts.collect(registry, registration: name) }
+        for registration in registrations {
+            facts[registration.name] = try RegistrationFacts.collect(registry, registration: registration)
+        }
         return MonitorSnapshot(writtenAt: time, registrations: facts)
     }
 
@@ -63,7 +65,7 @@ public enum MonitorFiles {
     public static func update(locations: Locations, config: LoadedConfig, now: Timestamp = .now()) -> String? {
         do {
             let registry = try BackupRegistry(path: locations.registryPath)
-            let snapshot = try MonitorSnapshot.collect(registry, names: config.registrations.map(\.name), at: now)
+            let snapshot = try MonitorSnapshot.collect(registry, registrations: config.registrations, at: now)
             try write(snapshot, config: config, locations: locations)
             return nil
         } catch {

@@ -46,12 +46,20 @@ public struct RegistrationFacts: Sendable, Equatable {
     /// Backups retention chose but could not delete yet (registry state `pruning`).
     public var cleanupPending = 0
     public var suspect: [Suspect] = []
+    /// Backup files in a filesystem registration's directory that the registry does not know:
+    /// the registry was lost or set aside as damaged, and retention, `list` and `restore
+    /// latest` no longer see them until `registry rebuild`.
+    public var untracked = 0
 
     public init() {}
 
-    /// The facts of one registration, read from the registry.
-    public static func collect(_ registry: BackupRegistry, registration name: String) throws -> RegistrationFacts {
+    /// The facts of one registration, read from the registry (and its directory).
+    public static func collect(_ registry: BackupRegistry, registration: Registration) throws -> RegistrationFacts {
+        let name = registration.name
         var facts = RegistrationFacts()
+        if case .filesystem(let target) = registration.provider {
+            facts.untracked = UntrackedBackups.files(in: target.resolvedPath, registry: registry).count
+        }
         let success = try registry.lastSuccess(of: name)
         let failure = try registry.lastRun(of: name, state: .failed)
         if let success {
@@ -93,6 +101,7 @@ extension RegistrationFacts {
             "backups_kept": .integer(backupsKept),
             "bytes_kept": .integer(Int(bytesKept)),
             "cleanup_pending": .integer(cleanupPending),
+            "untracked": .integer(untracked),
             "suspect": .array(
                 suspect.map {
                     .table([
@@ -127,6 +136,7 @@ extension RegistrationFacts {
         backupsKept = kept
         bytesKept = Int64(bytes)
         cleanupPending = cleanup
+        untracked = value["untracked"]?.intValue ?? 0  // not in the status files of older versions
         if let success = value["last_success"], success != .null {
             guard let id = success["id"]?.intValue, let at = success["at_ms"]?.intValue,
                 let size = success["size"]?.intValue
