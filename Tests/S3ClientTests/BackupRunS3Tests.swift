@@ -222,6 +222,37 @@ struct BackupRunMotoTests {
         #expect(probe.status == ExitStatus.store.code && probe.stdout.contains("FAIL PUT"))
     }
 
+    @Test(
+        """
+        a failed upload's key that cannot be deleted where it was sent is a WARNING naming registry forget, \
+        which ends it
+        """
+    )
+    func unreachableLeftover() throws {
+        let server = try server
+        let product = try Product(server: server)
+        defer { product.cleanUp() }
+        // A typo in the endpoint: the run fails, and its key is watched for a late PUT there.
+        try product.expectOK(
+            product.dbbackup("registration", "edit", "cloud", "--endpoint", "http://127.0.0.1:\(try closedLocalPort())")
+        )
+        #expect(try product.dbbackup("run", "cloud").status == ExitStatus.store.code)
+        try product.expectOK(product.dbbackup("registration", "edit", "cloud", "--endpoint", server.endpoint))
+        let run = try product.dbbackup("run", "cloud")
+        #expect(run.status == ExitStatus.cleanup.code, "the old endpoint still cannot be reached: \(run.output)")
+        let registry = try BackupRegistry(path: product.stateDirectory + "/registry.db")
+        let leftover = try #require(try registry.leftovers(of: "cloud").first)
+        #expect(run.stderr.contains("dbbackup registry forget \(leftover.id)"), "\(run.stderr)")
+        let check = try product.dbbackup("status", "--check")
+        #expect(check.status == 1, "\(check.output)")
+        #expect(check.stdout.contains("dbbackup registry forget \(leftover.id)"), "\(check.output)")
+
+        try product.expectOK(product.dbbackup("registry", "forget", String(leftover.id)))
+        try product.expectOK(product.dbbackup("run", "cloud"))
+        #expect(try product.dbbackup("status", "--check").status == 0)
+        #expect(try registry.backup(id: leftover.id)?.state == .failed, "a forgotten failure is no success")
+    }
+
     @Test("transient faults are retried; the backup is recorded once and intact")
     func transientFaults() throws {
         let server = try server

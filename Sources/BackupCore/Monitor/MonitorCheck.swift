@@ -179,6 +179,7 @@ public enum MonitorCheck {
                         if case .table(let facts) = row.facts.value {
                             for key in [
                                 "last_attempt", "backups_kept", "bytes_kept", "cleanup_pending", "suspect", "untracked",
+                                "leftovers",
                             ] {
                                 table[key] = facts[key]
                             }
@@ -281,6 +282,18 @@ public enum MonitorCheck {
                             \(facts.untracked) backup file(s) in \(target.resolvedPath) that the registry does not \
                             know (it was lost or set aside as damaged): retention, list and restore latest do not \
                             see them; run: dbbackup registry rebuild --registration \(name)
+                            """
+                    ))
+            }
+            for leftover in facts.leftovers {
+                problems.append(
+                    Problem(
+                        registration: name, severity: .warning,
+                        message:
+                            """
+                            the key of failed backup \(leftover.id) could not be deleted where it was sent (a late \
+                            upload may have stored it): \(leftover.error); the next run retries; if that store is gone \
+                            for good, or the object was removed by hand: dbbackup registry forget \(leftover.id)
                             """
                     ))
             }

@@ -50,6 +50,14 @@ public struct RegistrationFacts: Sendable, Equatable {
     /// the registry was lost or set aside as damaged, and retention, `list` and `restore
     /// latest` no longer see them until `registry rebuild`.
     public var untracked = 0
+    /// Keys of failed uploads the last run could not delete where they were sent (a late PUT
+    /// may have stored an object there): the backup's id, and why.
+    public var leftovers: [Leftover] = []
+
+    public struct Leftover: Sendable, Equatable {
+        public var id: Int64
+        public var error: String
+    }
 
     public init() {}
 
@@ -78,6 +86,7 @@ public struct RegistrationFacts: Sendable, Equatable {
         facts.backupsKept = kept.count
         facts.bytesKept = kept.reduce(0) { $0 + ($1.size ?? 0) }
         facts.cleanupPending = try registry.backups(in: .pruning, registration: name).count
+        facts.leftovers = try registry.leftoversNotRemoved(of: name).map { Leftover(id: $0.record.id, error: $0.error) }
         facts.suspect = suspectBackups(kept)
         return facts
     }
@@ -102,6 +111,8 @@ extension RegistrationFacts {
             "bytes_kept": .integer(Int(bytesKept)),
             "cleanup_pending": .integer(cleanupPending),
             "untracked": .integer(untracked),
+            "leftovers": .array(
+                leftovers.map { .table(["id": .integer(Int($0.id)), "error": .string($0.error)]) }),
             "suspect": .array(
                 suspect.map {
                     .table([
@@ -137,6 +148,10 @@ extension RegistrationFacts {
         bytesKept = Int64(bytes)
         cleanupPending = cleanup
         untracked = value["untracked"]?.intValue ?? 0  // not in the status files of older versions
+        for item in value["leftovers"]?.arrayValue ?? [] {
+            guard let id = item["id"]?.intValue, let error = item["error"]?.stringValue else { return nil }
+            leftovers.append(Leftover(id: Int64(id), error: error))
+        }
         if let success = value["last_success"], success != .null {
             guard let id = success["id"]?.intValue, let at = success["at_ms"]?.intValue,
                 let size = success["size"]?.intValue

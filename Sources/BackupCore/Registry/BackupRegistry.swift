@@ -178,7 +178,14 @@ public final class BackupRegistry {
                 // data_size: the bytes of the database's pages in use (not free), so that a
                 // database whose rows were deleted, and whose file kept its size, is judged by
                 // what it holds. Unknown (NULL) for older rows: they are judged by file size.
-                try db.execute("ALTER TABLE backups ADD COLUMN data_size INTEGER; PRAGMA user_version = 3")
+                // cleanup_error: why the last delete of a failed upload's key failed (monitoring
+                // warns while it is set).
+                try db.execute(
+                    """
+                    ALTER TABLE backups ADD COLUMN data_size INTEGER;
+                    ALTER TABLE backups ADD COLUMN cleanup_error TEXT;
+                    PRAGMA user_version = 3;
+                    """)
             }
         }
     }
@@ -384,19 +391,53 @@ public final class BackupRegistry {
 
     /// A person took a backup out of the registry's hands (`registry forget`): it no longer
     /// counts, and nothing will try to delete it again. The file or object is not touched.
+    /// A failed run's row keeps its state (it was never a success) and only stops being
+    /// watched as a leftover; any other row becomes `pruned`.
     public func forget(_ id: Int64, at time: Timestamp = .now()) throws {
         try write("forgetting a backup") {
-            try db.prepare("UPDATE backups SET state = 'pruned', leftover = 0, error = ? WHERE id = ?")
-                .run([.text("forgotten by hand at \(time.rfc3339)"), .integer(id)])
+            try db.prepare(
+                """
+                UPDATE backups SET state = CASE state WHEN 'failed' THEN 'failed' ELSE 'pruned' END, leftover = 0, \
+                cleanup_error = NULL,
+                error = CASE state WHEN 'failed' THEN coalesce(error || '; ', '') || ? ELSE ? END WHERE id = ?
+                """
+            )
+            .run([
+                .text("forgotten by hand at \(time.rfc3339)"), .text("forgotten by hand at \(time.rfc3339)"),
+                .integer(id),
+            ])
         }
     }
 
     /// The leftover of a failed upload was deleted at `time`; `done` ends the watch for it.
     public func leftoverDeleted(_ id: Int64, done: Bool) throws {
-        guard done else { return }
         try write("recording a removed leftover") {
-            try db.prepare("UPDATE backups SET leftover = 0 WHERE id = ?").run([.integer(id)])
+            try db.prepare(
+                "UPDATE backups SET cleanup_error = NULL, leftover = CASE WHEN ? THEN 0 ELSE leftover END WHERE id = ?"
+            )
+            .run([.integer(done ? 1 : 0), .integer(id)])
         }
+    }
+
+    /// The delete of a failed upload's key failed: monitoring warns until one succeeds.
+    public func leftoverDeleteFailed(_ id: Int64, error: String) throws {
+        try write("recording a leftover not removed") {
+            try db.prepare("UPDATE backups SET cleanup_error = ? WHERE id = ?").run([.text(error), .integer(id)])
+        }
+    }
+
+    /// Failed uploads of a registration whose key the last run could not delete, and why.
+    public func leftoversNotRemoved(of registration: String) throws -> [(record: BackupRecord, error: String)] {
+        let statement = try db.prepare(
+            """
+            SELECT id, cleanup_error FROM backups
+            WHERE registration = ? AND leftover = 1 AND cleanup_error IS NOT NULL
+            """
+        )
+        try statement.bind([.text(registration)])
+        var found: [(Int64, String)] = []
+        while try statement.step() { found.append((statement.int64(0), statement.text(1) ?? "")) }
+        return try found.compactMap { id, error in try backup(id: id).map { ($0, error) } }
     }
 
     /// Records backups found in a store (`registry rebuild`), oldest first, as stored and

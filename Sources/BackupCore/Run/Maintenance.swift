@@ -62,7 +62,14 @@ struct Maintenance {
                 try registry.leftoverDeleted(
                     record.id, done: failedAt.milliseconds(until: now) >= Self.lateUploadWindowMilliseconds)
             } catch {
-                failures.append("\(location), left by the failed run of \(record.startedAt.rfc3339): \(error)")
+                try? registry.leftoverDeleteFailed(record.id, error: "\(error)")
+                failures.append(
+                    """
+                    \(location), left by the failed run of \(record.startedAt.rfc3339): \(error); if that store is \
+                    gone for good, or the object was removed by hand, stop trying with: dbbackup registry forget \
+                    \(record.id)
+                    """
+                )
             }
         }
         return failures
