@@ -71,6 +71,23 @@ struct MonitorCheckTests {
     }
 
     @Test(
+        """
+        a last success dated in the future (the clock was ahead when it ran) is a WARNING: whether it is overdue \
+        cannot be told from it
+        """
+    )
+    func lastSuccessInTheFuture() {
+        let nightly = registration("nightly", Schedule(kind: .daily, times: [time("02:00")], timezone: "UTC"))
+        // A run made while the clock was a year ahead; the clock is right now, and nothing ran since.
+        let facts = ["nightly": succeeded(at: at("2027-11-28 10:00:00"))]
+        let result = check([nightly], facts, now: at("2026-12-20 10:00:00"))
+        #expect(result.status == .warning, "\(result.text)")
+        #expect(result.summary.contains("dated 2027-11-28T10:00:00Z, in the future"), "\(result.summary)")
+        // A few minutes ahead is only clocks that disagree a little (a run, then the check elsewhere).
+        #expect(check([nightly], facts, now: at("2027-11-28 09:58:00")).status == .ok)
+    }
+
+    @Test(
         "the allowance follows the calendar: a day the clocks skip the time, and months without day 31, are no misses")
     func overdueFollowsCalendar() {
         // 02:30 does not exist in Prague on 2027-03-28: the next run after the 27th is on the 29th.

@@ -267,6 +267,23 @@ public enum MonitorCheck {
                         ))
                 }
             }
+            // Overdue is judged from the last success's time: one dated in the future (the clock
+            // was ahead when it ran, or is behind now) would hide a missed backup until then.
+            if let success = facts.lastSuccess,
+                success.at.millisecondsSinceEpoch > input.now.millisecondsSinceEpoch + 300_000
+            {
+                problems.append(
+                    Problem(
+                        registration: name, severity: .warning,
+                        message:
+                            """
+                            its last success is dated \(success.at.rfc3339), in the future: the clock was ahead when \
+                            it ran, or is behind now, so whether a backup is overdue cannot be told until one runs \
+                            with the right time; check the clock (timedatectl), then run: systemctl start \
+                            \(service)
+                            """
+                    ))
+            }
             for suspect in facts.suspect {
                 problems.append(
                     Problem(
