@@ -84,6 +84,21 @@ struct MonitoringTests {
         #expect(try check(cli).status == 0)
     }
 
+    @Test("a user who may not open the registry is told to run as root, or to use status --check")
+    func registryClosedToThisUser() throws {
+        let cli = try CLI.initialized()
+        try cli.backUpNightly()
+        #expect(chmod(cli.stateDirectory, 0o750) == 0)
+        for arguments in [["status"], ["status", "--json"], ["list"]] {
+            let result = try cli.run(arguments, asUser: "nobody")
+            #expect(result.status != 0)
+            #expect(
+                result.stderr.contains("as root") && result.stderr.contains("dbbackup status --check"),
+                "\(arguments): \(result.stderr)")
+            #expect(!result.stderr.contains("may write it"), "no hint to open the registry up: \(result.stderr)")
+        }
+    }
+
     @Test("a monitoring user reads the status file every run writes, through its group, and never the registry")
     func monitoringUser() throws {
         let cli = try CLI.initialized()

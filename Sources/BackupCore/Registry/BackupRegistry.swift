@@ -29,6 +29,16 @@ public struct RegistryError: Error, CustomStringConvertible, Sendable {
                     a read-only mount (\(error.message)); run as the service user or root, or remount it read-write
                     """
             )
+        case SQLITE_CANTOPEN where FileSystem.isDirectory(directory) && !mayOpen(path, in: directory):
+            // Not a fault to mend with permissions: the registry is root's and the services'.
+            return RegistryError(
+                message:
+                    """
+                    this user may not open the registry \(path) (\(error.message)): it belongs to root and the \
+                    backup services; run this command as root (sudo), or check the backups with dbbackup status \
+                    --check, which reads the status file for members of group dbbackup-monitor
+                    """
+            )
         case SQLITE_CANTOPEN:
             return RegistryError(
                 message:
@@ -40,6 +50,13 @@ public struct RegistryError: Error, CustomStringConvertible, Sendable {
         default:
             return RegistryError(message: "the registry \(path) failed while \(doing): \(error)")
         }
+    }
+
+    /// Whether this user may open the registry (and create its -wal and -shm files) at all.
+    private static func mayOpen(_ path: String, in directory: String) -> Bool {
+        guard case .success = Syscalls.access(directory, R_OK | W_OK | X_OK) else { return false }
+        if FileSystem.exists(path), case .failure = Syscalls.access(path, R_OK | W_OK) { return false }
+        return true
     }
 }
 
