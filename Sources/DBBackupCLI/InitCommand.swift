@@ -59,6 +59,15 @@ struct Init: ParsableCommand {
                         message: problem, fix: VersionQuery.fix)
                 ])
             }
+            // A file that is not a database at all: the wrong path, refused before anything is written.
+            if LiveDatabase.isSQLite(config.database.resolvedPath) == false {
+                throw CLIError.configuration([
+                    ConfigProblem(
+                        file: "command line", field: "--database", value: "\"\(config.database.resolvedPath)\"",
+                        message: "is not an SQLite database (it does not begin with \"SQLite format 3\")",
+                        fix: "give the path of the application's database file")
+                ])
+            }
             try store.saveMain(config)
             try FileSystem.makeDirectories(locations.registrationsDirectory)
             print("wrote \(locations.mainFile): database \(config.database.resolvedPath)")
@@ -79,6 +88,15 @@ struct Init: ParsableCommand {
                     """
                 )
             case .found(let info):
+                if info.st_size == 0 {
+                    Output.stderr(
+                        """
+                        warning: \(config.database.resolvedPath) is empty (0 bytes); if it is not the application's \
+                        database, run init again with the right path (a backup of an empty file is suspect next to \
+                        the registration's earlier good backups)
+                        """
+                    )
+                }
                 // The services run as the database's owner (the generator's drop-in): say so.
                 print(
                     """

@@ -152,7 +152,17 @@ struct RetentionSafetyTests {
         // The wrong path, or a file not yet copied into place.
         let other = "\(cli.root)/app.sqlite"
         try Data().write(to: URL(fileURLWithPath: other))
-        try cli("init", "--database", other)
+        let initialized = try cli("init", "--database", other)
+        #expect(initialized.stderr.contains("warning: \(other) is empty (0 bytes)"), "\(initialized.stderr)")
+
+        // A file that is not a database at all is refused, and the configuration kept.
+        let text = "\(cli.root)/notes.txt"
+        try Data("not a database, just notes\n".utf8).write(to: URL(fileURLWithPath: text))
+        let refused = try cli("init", "--database", text)
+        #expect(refused.status == ExitStatus.configuration.code, "\(refused.output)")
+        #expect(refused.stderr.contains("--database"), "\(refused.stderr)")
+        #expect(refused.stderr.contains("not an SQLite database"), "\(refused.stderr)")
+        #expect(try cli("config", "export", "--json").stdout.contains(other), "the configuration was kept")
         let run = try cli("run", "nightly")
         #expect(run.status == ExitStatus.suspect.code, "\(run.output)")
         #expect(run.stderr.contains("the database is empty"), "\(run.stderr)")

@@ -234,13 +234,7 @@ public struct Restorer {
     }
 
     /// Whether a file is a plain SQLite database (its header), or empty (SQLite's empty database).
-    static func isPlainDatabase(_ path: String) -> Bool {
-        guard let fd = try? FileSystem.open(path, O_RDONLY) else { return false }
-        defer { FileSystem.close(fd) }
-        var header = [UInt8](repeating: 0, count: 16)
-        let count = header.withUnsafeMutableBytes { (try? Syscalls.read(fd, into: $0, path: path)) ?? -1 }
-        return count == 0 || (count == 16 && header == Array("SQLite format 3\0".utf8))
-    }
+    static func isPlainDatabase(_ path: String) -> Bool { LiveDatabase.isSQLite(path) ?? false }
 
     private func decode(
         _ stored: String, to plain: String, identities: [AgeIdentity], what: String

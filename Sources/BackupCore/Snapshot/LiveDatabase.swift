@@ -92,6 +92,18 @@ public enum LiveDatabase {
         return inspection
     }
 
+    /// Whether the file at `path` begins as every SQLite database does ("SQLite format 3"), or
+    /// is empty (SQLite's empty database); nil when it cannot be read.
+    public static func isSQLite(_ path: String) -> Bool? {
+        guard let fd = try? FileSystem.open(path, O_RDONLY) else { return nil }
+        defer { FileSystem.close(fd) }
+        var header = [UInt8](repeating: 0, count: 16)
+        guard let count = header.withUnsafeMutableBytes({ try? Syscalls.read(fd, into: $0, path: path) }) else {
+            return nil
+        }
+        return count == 0 || (count == 16 && header == Array("SQLite format 3\0".utf8))
+    }
+
     /// Whether the database file's header says WAL mode (bytes 18 and 19, the write and read
     /// versions, are 2). False when it cannot be read or is not an SQLite database.
     public static func isWAL(_ database: String) -> Bool {
