@@ -45,6 +45,7 @@ extension S3Client {
         var generator = SystemRandomNumberGenerator()
         var attempt = 0
         var renewedCredentials = false
+        var connected = false
         while true {
             attempt += 1
             var error: S3Error
@@ -82,6 +83,8 @@ extension S3Client {
                     key: call.key, message: message)
             }
             error.attempts = attempt
+            connected = connected || !error.isUnreachable
+            error.neverConnected = !connected
             error.endpoint = configuration.endpoint
             error.requiredPermission = call.permission
             error.principal = credentialProvider.principal

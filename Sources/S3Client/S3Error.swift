@@ -79,6 +79,9 @@ public struct S3Error: Error, Sendable, Equatable {
     public var requestID: String?
     /// How many attempts were made before giving up.
     public var attempts: Int = 1
+    /// No attempt reached the store: each failed to resolve or to connect to its address, so
+    /// nothing was sent, and nothing can have been stored (no late PUT to fear either).
+    public var neverConnected = false
     /// The permission this operation needs (for AccessDenied hints).
     public var requiredPermission: String?
     /// Extra context, e.g. that an abandoned multipart upload could not be aborted.

@@ -224,22 +224,42 @@ struct BackupRunMotoTests {
 
     @Test(
         """
-        a failed upload's key that cannot be deleted where it was sent is a WARNING naming registry forget, \
-        which ends it
+        an upload that never reached the store (an endpoint typo) leaves no key to delete: once the endpoint is \
+        fixed, the next run exits 0
         """
     )
-    func unreachableLeftover() throws {
+    func unreachableEndpointLeavesNothing() throws {
         let server = try server
         let product = try Product(server: server)
         defer { product.cleanUp() }
-        // A typo in the endpoint: the run fails, and its key is watched for a late PUT there.
         try product.expectOK(
             product.dbbackup("registration", "edit", "cloud", "--endpoint", "http://127.0.0.1:\(try closedLocalPort())")
         )
         #expect(try product.dbbackup("run", "cloud").status == ExitStatus.store.code)
+        let registry = try BackupRegistry(path: product.stateDirectory + "/registry.db")
+        #expect(try registry.leftovers(of: "cloud").isEmpty, "no request reached a store: nothing can be there")
+        try product.expectOK(product.dbbackup("registration", "edit", "cloud", "--endpoint", server.endpoint))
+        try product.expectOK(product.dbbackup("run", "cloud"))
+        #expect(try product.dbbackup("status", "--check").status == 0)
+    }
+
+    @Test(
+        """
+        a failed upload's key that cannot be deleted where it was sent is a WARNING naming registry forget, \
+        which ends it
+        """
+    )
+    func undeletableLeftover() throws {
+        let server = try server
+        // The store takes the PUT and answers 500, then fails everything sent through this way.
+        let proxy = try FaultInjectionTests.FaultProxy(upstream: server, plan: "store-then-500,500*")
+        let product = try Product(server: server, endpoint: proxy.endpoint)
+        defer { product.cleanUp() }
+        #expect(try product.dbbackup("run", "cloud").status == ExitStatus.store.code)
+        // Moved to another endpoint: the failed run's key is still deleted where it was sent.
         try product.expectOK(product.dbbackup("registration", "edit", "cloud", "--endpoint", server.endpoint))
         let run = try product.dbbackup("run", "cloud")
-        #expect(run.status == ExitStatus.cleanup.code, "the old endpoint still cannot be reached: \(run.output)")
+        #expect(run.status == ExitStatus.cleanup.code, "the old way still fails: \(run.output)")
         let registry = try BackupRegistry(path: product.stateDirectory + "/registry.db")
         let leftover = try #require(try registry.leftovers(of: "cloud").first)
         #expect(run.stderr.contains("dbbackup registry forget \(leftover.id)"), "\(run.stderr)")

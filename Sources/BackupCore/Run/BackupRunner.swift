@@ -378,7 +378,8 @@ public struct BackupRunner {
             // An upload that failed may still have stored the object (or will: a late PUT).
             if let id {
                 failureRecorded =
-                    (try? registry.markFailed(id, error: failure.message, leftover: store.provider == "s3")) != nil
+                    (try? registry.markFailed(
+                        id, error: failure.message, leftover: store.provider == "s3" && !failure.nothingSent)) != nil
             }
             throw failure
         }

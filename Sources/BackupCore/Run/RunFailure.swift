@@ -34,6 +34,9 @@ public struct RunFailure: Error, CustomStringConvertible, Sendable {
     public let kind: Kind
     public let registration: String?
     public let message: String
+    /// A failed upload that never reached the store (see `S3Error.neverConnected`): its key
+    /// holds nothing, now or later, so later runs need not delete it.
+    public var nothingSent = false
 
     public init(_ kind: Kind, registration: String?, _ message: String) {
         self.kind = kind

@@ -137,8 +137,10 @@ struct S3Store: BackupStore {
                 metadata: attributes.objectMetadata, progress: progress)
         } catch {
             // So that a failed run leaves nothing behind (see removeAfterFailure).
-            removeAfterFailure(key: key)
-            throw RunFailure(.store, registration: registration, "upload failed: \(error)")
+            if !error.neverConnected { removeAfterFailure(key: key) }
+            var failure = RunFailure(.store, registration: registration, "upload failed: \(error)")
+            failure.nothingSent = error.neverConnected
+            throw failure
         }
         try? FileSystem.unlinkIfPresent(staging)
         return true
@@ -246,9 +248,11 @@ struct S3Placement: PlacementInProgress {
             _ = try upload.complete(fileSHA256: digests.sha256.hexString, beforeCommit: beforeCommit)
         } catch {
             // A failed part was discarded already; a failed CompleteMultipartUpload may have
-            // stored the object all the same.
-            store.removeAfterFailure(key: upload.key)
-            throw RunFailure(.store, registration: store.registration, "upload failed: \(error)")
+            // stored the object all the same, unless it never reached the store.
+            if !error.neverConnected { store.removeAfterFailure(key: upload.key) }
+            var failure = RunFailure(.store, registration: store.registration, "upload failed: \(error)")
+            failure.nothingSent = error.neverConnected
+            throw failure
         }
     }
 
