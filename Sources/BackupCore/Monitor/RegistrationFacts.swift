@@ -86,7 +86,9 @@ public struct RegistrationFacts: Sendable, Equatable {
         facts.backupsKept = kept.count
         facts.bytesKept = kept.reduce(0) { $0 + ($1.size ?? 0) }
         facts.cleanupPending = try registry.backups(in: .pruning, registration: name).count
-        facts.leftovers = try registry.leftoversNotRemoved(of: name).map { Leftover(id: $0.record.id, error: $0.error) }
+        facts.leftovers = try registry.leftovers(of: name).compactMap { record in
+            record.cleanupError.map { Leftover(id: record.id, error: $0) }
+        }
         facts.suspect = suspectBackups(kept)
         return facts
     }

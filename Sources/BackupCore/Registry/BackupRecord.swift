@@ -88,6 +88,9 @@ public struct BackupRecord: Sendable, Equatable {
     /// what it holds, where its file size also counts the pages of deleted rows. Nil for
     /// backups recorded before dbbackup kept it, and those found by `registry rebuild`.
     public let dataSize: Int64?
+    /// Why the last delete of a failed upload's key failed, while it is still watched as a
+    /// leftover (`leftovers(of:)`); nil once a delete succeeded.
+    public let cleanupError: String?
 
     /// The backup's time: when its snapshot was taken (also the time in its file name).
     public var createdAt: Timestamp { startedAt }

@@ -210,7 +210,8 @@ public final class BackupRegistry {
     private static let columns = """
         id, sequence, registration, provider, path, bucket, object_key, endpoint, region, path_style, version, size, \
         sha256,
-        plain_size, plain_sha256, started_at, finished_at, trigger, state, error, suspect, confirmed_at, data_size
+        plain_size, plain_sha256, started_at, finished_at, trigger, state, error, suspect, confirmed_at, data_size,
+        cleanup_error
         """
 
     private func records(_ whereClause: String, _ values: [SQLiteValue] = []) throws -> [BackupRecord] {
@@ -248,7 +249,8 @@ public final class BackupRegistry {
                     error: statement.text(19),
                     suspect: statement.text(20),
                     confirmedAt: optionalTime(21),
-                    dataSize: optionalInt(22)))
+                    dataSize: optionalInt(22),
+                    cleanupError: statement.text(23)))
         }
         return result
     }
@@ -416,13 +418,10 @@ public final class BackupRegistry {
                 """
                 UPDATE backups SET state = CASE state WHEN 'failed' THEN 'failed' ELSE 'pruned' END, leftover = 0, \
                 cleanup_error = NULL,
-                error = CASE state WHEN 'failed' THEN coalesce(error || '; ', '') || ? ELSE ? END WHERE id = ?
+                error = CASE state WHEN 'failed' THEN coalesce(error || '; ', '') || ?1 ELSE ?1 END WHERE id = ?2
                 """
             )
-            .run([
-                .text("forgotten by hand at \(time.rfc3339)"), .text("forgotten by hand at \(time.rfc3339)"),
-                .integer(id),
-            ])
+            .run([.text("forgotten by hand at \(time.rfc3339)"), .integer(id)])
         }
     }
 
@@ -441,20 +440,6 @@ public final class BackupRegistry {
         try write("recording a leftover not removed") {
             try db.prepare("UPDATE backups SET cleanup_error = ? WHERE id = ?").run([.text(error), .integer(id)])
         }
-    }
-
-    /// Failed uploads of a registration whose key the last run could not delete, and why.
-    public func leftoversNotRemoved(of registration: String) throws -> [(record: BackupRecord, error: String)] {
-        let statement = try db.prepare(
-            """
-            SELECT id, cleanup_error FROM backups
-            WHERE registration = ? AND leftover = 1 AND cleanup_error IS NOT NULL
-            """
-        )
-        try statement.bind([.text(registration)])
-        var found: [(Int64, String)] = []
-        while try statement.step() { found.append((statement.int64(0), statement.text(1) ?? "")) }
-        return try found.compactMap { id, error in try backup(id: id).map { ($0, error) } }
     }
 
     /// Records backups found in a store (`registry rebuild`), oldest first, as stored and
@@ -501,12 +486,7 @@ public final class BackupRegistry {
     public func judgeAgain(registration: String, found: [Int64]) throws -> [BackupRecord] {
         let rows = try storedBackups(registration: registration)
         guard let first = rows.filter({ found.contains($0.id) }).map(\.sequence).min() else { return [] }
-        var lastGood = try records(
-            """
-            WHERE registration = ? AND state IN ('stored', 'pruning', 'pruned') AND (suspect IS NULL OR confirmed_at \
-            IS NOT NULL) AND sequence < ? ORDER BY sequence DESC, id DESC LIMIT 1
-            """, [.text(registration), .integer(first)]
-        ).first
+        var lastGood = try lastGood(of: registration, database: nil, before: first)
         var marked: [Int64] = []
         for row in rows where row.sequence >= first && !row.isUnconfirmedSuspect {
             if row.confirmedAt == nil,
@@ -581,15 +561,17 @@ public final class BackupRegistry {
     /// whether still kept or since pruned, taken of `database` (or of a database not recorded),
     /// or of any database when it is nil: the baseline a new backup is judged by. After `init`
     /// points the configuration at another database, that one's first backup is judged only by
-    /// whether it is empty.
-    public func lastGood(of registration: String, database: String?) throws -> BackupRecord? {
+    /// whether it is empty. `before`: recorded before that sequence number (`judgeAgain`).
+    public func lastGood(
+        of registration: String, database: String?, before sequence: Int64 = .max
+    ) throws -> BackupRecord? {
         try records(
             """
             WHERE registration = ? AND state IN ('stored', 'pruning', 'pruned') AND (suspect IS NULL OR confirmed_at \
             IS NOT NULL)
-              AND (database IS NULL OR ? IS NULL OR database = ?)
+              AND (database IS NULL OR ?2 IS NULL OR database = ?2) AND sequence < ?3
             ORDER BY sequence DESC, id DESC LIMIT 1
-            """, [.text(registration), .optional(database), .optional(database)]
+            """, [.text(registration), .optional(database), .integer(sequence)]
         ).first
     }
 

@@ -58,9 +58,10 @@ public struct Restorer {
     /// mistake is exactly what a restore is run after, and its backups are those suspects.
     /// Without a good backup, the newest one, suspect or not.
     public func latestToRestore(registration: String?) throws -> (record: BackupRecord, passedOver: [BackupRecord]) {
-        let newest = try find(.latest, registration: registration)
         let stored = try BackupRegistry(path: locations.registryPath).storedBackups(registration: registration)
-        guard let good = stored.last(where: { !$0.isUnconfirmedSuspect }) else { return (newest, []) }
+        guard let good = stored.last(where: { !$0.isUnconfirmedSuspect }) else {
+            return (try find(.latest, registration: registration), [])
+        }
         return (good, stored.filter { $0.sequence > good.sequence })
     }
 

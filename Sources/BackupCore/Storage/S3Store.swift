@@ -136,11 +136,7 @@ struct S3Store: BackupStore {
                 key: key, fromFile: staging, knownDigests: digests, contentType: Self.contentType(of: key),
                 metadata: attributes.objectMetadata, progress: progress)
         } catch {
-            // So that a failed run leaves nothing behind (see removeAfterFailure).
-            if !error.neverConnected { removeAfterFailure(key: key) }
-            var failure = RunFailure(.store, registration: registration, "upload failed: \(error)")
-            failure.nothingSent = error.neverConnected
-            throw failure
+            throw uploadFailed(error, key: key)
         }
         try? FileSystem.unlinkIfPresent(staging)
         return true
@@ -172,6 +168,16 @@ struct S3Store: BackupStore {
         } catch {
             throw RunFailure(.store, registration: registration, "upload failed: \(error)")
         }
+    }
+
+    /// The run's failure for an upload of `key` that failed. So that a failed run leaves nothing
+    /// behind, the store may hold the key although the answer was an error: it is deleted at
+    /// once (`removeAfterFailure`), unless no attempt reached the store (nothing can be there).
+    func uploadFailed(_ error: S3Error, key: String) -> RunFailure {
+        if !error.neverConnected { removeAfterFailure(key: key) }
+        var failure = RunFailure(.store, registration: registration, "upload failed: \(error)")
+        failure.nothingSent = error.neverConnected
+        return failure
     }
 
     /// A brief DELETE of `key` after a failed upload: the store may hold the object although
@@ -248,11 +254,8 @@ struct S3Placement: PlacementInProgress {
             _ = try upload.complete(fileSHA256: digests.sha256.hexString, beforeCommit: beforeCommit)
         } catch {
             // A failed part was discarded already; a failed CompleteMultipartUpload may have
-            // stored the object all the same, unless it never reached the store.
-            if !error.neverConnected { store.removeAfterFailure(key: upload.key) }
-            var failure = RunFailure(.store, registration: store.registration, "upload failed: \(error)")
-            failure.nothingSent = error.neverConnected
-            throw failure
+            // stored the object all the same.
+            throw store.uploadFailed(error, key: upload.key)
         }
     }
 
