@@ -200,6 +200,24 @@ struct RegistryRecoveryTests {
         #expect(attributes[.posixPermissions] as? Int == 0o640, "\(attributes)")
     }
 
+    @Test("a restore to a new path, run as root, gives the file to the owner of its directory")
+    func restoreToNewPathTakesDirectoryOwner() throws {
+        let cli = try CLI.initialized()
+        try cli.backUpNightly()
+        guard getuid() == 0 else { return }  // only root can give a file to another user
+        // The application's directory, as the README lays it out: the application's user owns it.
+        let directory = "\(cli.root)/myapp"
+        try FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true,
+            attributes: [.ownerAccountID: 4321, .groupOwnerAccountID: 4322, .posixPermissions: 0o750])
+        let restored = try cli("restore", "latest", "--to", "\(directory)/app.db")
+        #expect(restored.status == 0, "\(restored.output)")
+        let attributes = try FileManager.default.attributesOfItem(atPath: "\(directory)/app.db")
+        #expect(attributes[.ownerAccountID] as? Int == 4321, "\(attributes)")
+        #expect(attributes[.groupOwnerAccountID] as? Int == 4322, "\(attributes)")
+        #expect(attributes[.posixPermissions] as? Int == 0o600, "\(attributes)")
+    }
+
     @Test("the temporary file of an interrupted restore is removed by the next restore")
     func interruptedRestore() throws {
         let cli = try CLI.initialized()

@@ -215,10 +215,13 @@ public struct Restorer {
             // The database it replaces was the application's: the restored one gets the same
             // owner, group and mode, or a restore run as root would leave the application
             // unable to open it (`unable to open database file`). Where this user may not give a
-            // file away, it keeps at least the mode.
+            // file away, it keeps at least the mode. A new file, restored by root into the
+            // application's directory, goes to that directory's owner and group (mode 0600).
             if let replaced = try? Syscalls.status(target) {
                 try? Syscalls.changeOwner(temporary, user: replaced.st_uid, group: replaced.st_gid)
                 try Syscalls.changeMode(temporary, replaced.st_mode & 0o7777)
+            } else {
+                FileSystem.adoptOwnership(temporary, of: directory)
             }
             // A stale WAL beside the old database would be replayed into the restored one.
             for suffix in SQLiteSideFiles.suffixes { try FileSystem.unlinkIfPresent(target + suffix) }
