@@ -42,7 +42,7 @@ enum StatusCheck {
                 registrations: loaded.registrations,
                 unusableFiles: loaded.errors.filter { $0.file.hasPrefix("registrations.d/") },
                 facts: facts, configuredAt: configuredAt, systemd: systemd,
-                graceSeconds: MonitorFiles.graceSeconds(loaded), now: now), source: source)
+                graceSeconds: MonitorFiles.graceSeconds(loaded), now: now, boot: .now()), source: source)
         if let systemdProblem {
             result.problems.append(MonitorCheck.Problem(registration: nil, severity: .unknown, message: systemdProblem))
             result.status = max(result.status, .unknown)

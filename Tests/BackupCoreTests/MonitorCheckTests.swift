@@ -35,12 +35,13 @@ struct MonitorCheckTests {
     func check(
         _ registrations: [Registration], _ facts: [String: RegistrationFacts], now: Timestamp,
         configuredAt: [String: Timestamp] = [:],
-        systemd: MonitorCheck.SystemdView? = nil, unusable: [ConfigProblem] = [], grace: Int = 3600
+        systemd: MonitorCheck.SystemdView? = nil, unusable: [ConfigProblem] = [], grace: Int = 3600,
+        boot: BootInstant? = nil
     ) -> MonitorCheck.Result {
         MonitorCheck.evaluate(
             .init(
                 registrations: registrations, unusableFiles: unusable, facts: facts, configuredAt: configuredAt,
-                systemd: systemd, graceSeconds: grace, now: now), source: "test")
+                systemd: systemd, graceSeconds: grace, now: now, boot: boot), source: "test")
     }
 
     @Test("a daily registration is overdue once its next run plus the grace period has passed without a success")
@@ -85,6 +86,32 @@ struct MonitorCheckTests {
         #expect(result.summary.contains("dated 2027-11-28T10:00:00Z, in the future"), "\(result.summary)")
         // A few minutes ahead is only clocks that disagree a little (a run, then the check elsewhere).
         #expect(check([nightly], facts, now: at("2027-11-28 09:58:00")).status == .ok)
+    }
+
+    @Test("a success made while the clock was behind, set right since, is judged by the boot clock: no overdue")
+    func clockBehindWhenItRan() {
+        let nightly = registration("nightly", Schedule(kind: .daily, times: [time("02:00")], timezone: "UTC"))
+        // The clock said 2025-11-30 when the 02:00 run stored its backup, 10 minutes ago by the
+        // boot clock; NTP has set it right since.
+        var facts = succeeded(at: at("2025-11-30 02:00:05"))
+        facts.lastSuccess?.storedAt = at("2025-11-30 02:01:00")
+        facts.lastSuccess?.storedBoot = BootInstant(bootID: "b1", milliseconds: 5_000_000)
+        let now = at("2026-11-30 02:11:00")
+        let later = BootInstant(bootID: "b1", milliseconds: 5_600_000)
+        let result = check([nightly], ["nightly": facts], now: now, boot: later)
+        #expect(result.status == .warning, "\(result.text)")
+        #expect(result.summary.contains("by the boot clock it ran 10m ago"), "\(result.summary)")
+        #expect(result.summary.contains("stepped forward by 365d 0h"), "\(result.summary)")
+        #expect(result.rows[0].lastSuccessAt == at("2026-11-30 02:00:05"))
+        #expect(result.rows[0].dueAt == at("2026-12-01 02:00:00"))
+        #expect(result.perfdata.hasPrefix("nightly_age=655s;;"), "\(result.perfdata)")
+        // Of another boot the boot clock tells nothing: the recorded time is all there is.
+        let rebooted = check(
+            [nightly], ["nightly": facts], now: now, boot: BootInstant(bootID: "b2", milliseconds: 60_000))
+        #expect(rebooted.status == .critical, "\(rebooted.text)")
+        // Clocks that agree within 5 minutes are no step.
+        let agreed = check([nightly], ["nightly": facts], now: at("2025-11-30 02:11:00"), boot: later)
+        #expect(agreed.status == .ok, "\(agreed.text)")
     }
 
     @Test(

@@ -101,7 +101,12 @@ final class CLI {
                 )
             }
             ?? (Self.binary, arguments)
-        if let clock { (executable, fullArguments) = ("/usr/bin/faketime", ["-f", clock, executable] + fullArguments) }
+        if let clock {
+            (executable, fullArguments) = ("/usr/bin/faketime", ["-f", clock, executable] + fullArguments)
+            // A clock set to run from a time (`@`) is a wall clock stepped, as NTP or `date -s`
+            // step it: the boot clock runs on untouched. A frozen clock freezes them all.
+            if clock.hasPrefix("@") { environment["FAKETIME_DONT_FAKE_MONOTONIC"] = "1" }
+        }
         let result = try launch(executable, fullArguments, environment: environment, input: input)
         transcript += result.stdout + result.stderr
         return result

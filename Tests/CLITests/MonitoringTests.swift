@@ -84,6 +84,24 @@ struct MonitoringTests {
         #expect(try check(cli).status == 0)
     }
 
+    @Test("a backup made while the clock was behind, and set right since, is not overdue: the check warns of the clock")
+    func clockBehindWhenItRan() throws {
+        let cli = try CLI.initialized()
+        try cli.addRegistration("nightly", schedule: "daily", "--time", "02:00")
+        #expect(try cli("run", "nightly").status == 0)
+        // NTP had not set the clock yet (a dead RTC, a VM resumed): the run believes it is two days ago.
+        #expect(try cli.run(["run", "nightly"], clock: RetentionSafetyTests.daysAgo(2)).status == 0)
+        let checked = try check(cli)
+        #expect(checked.status == 1, "\(checked.output)")
+        #expect(checked.stdout.contains("nightly: its last success is dated"), "\(checked.stdout)")
+        #expect(checked.stdout.contains("the clock was stepped forward by"), "\(checked.stdout)")
+        #expect(!checked.stdout.contains("overdue:"), "\(checked.stdout)")
+        // The status file, what a monitoring user reads, carries the boot clock too.
+        let status = try String(contentsOfFile: "\(cli.stateDirectory)/monitor/status.json", encoding: .utf8)
+        let facts = try #require(MonitorSnapshot(json: status)?.registrations["nightly"])
+        #expect(facts.lastSuccess?.storedBoot != nil, "\(status)")
+    }
+
     @Test("a user who may not open the registry is told to run as root, or to use status --check")
     func registryClosedToThisUser() throws {
         let cli = try CLI.initialized()

@@ -72,10 +72,13 @@ public enum MonitorCheck {
         public var systemd: SystemdView?
         public var graceSeconds: Int
         public var now: Timestamp
+        /// The boot clock at `now`: ages of last successes stored in this boot come from it.
+        public var boot: BootInstant?
 
         public init(
             registrations: [Registration], unusableFiles: [ConfigProblem], facts: [String: RegistrationFacts],
-            configuredAt: [String: Timestamp], systemd: SystemdView?, graceSeconds: Int, now: Timestamp
+            configuredAt: [String: Timestamp], systemd: SystemdView?, graceSeconds: Int, now: Timestamp,
+            boot: BootInstant? = nil
         ) {
             self.registrations = registrations
             self.unusableFiles = unusableFiles
@@ -84,6 +87,7 @@ public enum MonitorCheck {
             self.systemd = systemd
             self.graceSeconds = graceSeconds
             self.now = now
+            self.boot = boot
         }
     }
 
@@ -91,6 +95,9 @@ public enum MonitorCheck {
     public struct Row: Sendable {
         public var registration: Registration
         public var facts: RegistrationFacts
+        /// The last success's time on today's clock: its recorded time, moved by as much as
+        /// the wall clock was stepped since (see `Success.clockShift`).
+        public var lastSuccessAt: Timestamp?
         /// When the next scheduled backup was due after the last success; nil for migration.
         public var dueAt: Timestamp?
         /// `dueAt` plus the grace period: overdue after this.
@@ -119,7 +126,7 @@ public enum MonitorCheck {
             if rows.isEmpty { return head + "no registrations" }
             let ages = rows.map { row in
                 "\(row.registration.name) "
-                    + (row.facts.lastSuccess.map { MonitorCheck.age(from: $0.at, to: now) + " ago" } ?? "never")
+                    + (row.lastSuccessAt.map { MonitorCheck.age(from: $0, to: now) + " ago" } ?? "never")
             }
             return head + "\(rows.count) registration\(rows.count == 1 ? "" : "s"), last success: "
                 + ages.joined(separator: ", ")
@@ -130,11 +137,9 @@ public enum MonitorCheck {
         public var perfdata: String {
             rows.flatMap { row -> [String] in
                 let name = row.registration.name
-                let age =
-                    row.facts.lastSuccess.map { String(max(0, $0.at.milliseconds(until: now) / 1000)) + "s" } ?? "U"
+                let age = row.lastSuccessAt.map { String(max(0, $0.milliseconds(until: now) / 1000)) + "s" } ?? "U"
                 let critical =
-                    zip(row.facts.lastSuccess?.at, row.overdueAt).map { String($0.milliseconds(until: $1) / 1000) }
-                    ?? ""
+                    zip(row.lastSuccessAt, row.overdueAt).map { String($0.milliseconds(until: $1) / 1000) } ?? ""
                 return [
                     "\(name)_age=\(age);;\(critical);0;", "\(name)_kept=\(row.facts.backupsKept);;;0;",
                     "\(name)_size=\(row.facts.lastSuccess?.size ?? 0)B;;;0;",
@@ -168,8 +173,7 @@ public enum MonitorCheck {
                             "name": .string(row.registration.name),
                             "schedule_summary": .string(row.registration.schedule.summary),
                             "last_success": .optional(row.facts.lastSuccess?.at.rfc3339),
-                            "age_seconds": .optional(
-                                row.facts.lastSuccess.map { $0.at.milliseconds(until: now) / 1000 }),
+                            "age_seconds": .optional(row.lastSuccessAt.map { $0.milliseconds(until: now) / 1000 }),
                             "due_at": .optional(row.dueAt?.rfc3339),
                             "overdue_at": .optional(row.overdueAt?.rfc3339),
                             "timer": .optional(row.timer),
@@ -221,7 +225,7 @@ public enum MonitorCheck {
             let service = scheduled ? UnitGenerator.serviceUnit(name) : "dbbackup-migration.service"
             let running = input.systemd?.runningServices.contains(service) ?? false
             var row = Row(
-                registration: registration, facts: facts, timer: timer,
+                registration: registration, facts: facts, lastSuccessAt: facts.lastSuccess?.at, timer: timer,
                 timerScheduled: timer.flatMap { unit in input.systemd.map { $0.scheduledTimers.contains(unit) } },
                 running: running)
 
@@ -242,7 +246,27 @@ public enum MonitorCheck {
                         registration: name, severity: .critical,
                         message: "timer \(timer) is missing: systemd lists no next run for it; run: dbbackup apply"))
             }
-            if scheduled, let anchor = facts.lastSuccess?.at ?? input.configuredAt[name],
+            // A wall clock stepped since the last success (behind when it ran and set right
+            // since, or the other way) would make it look days old, or not yet made: its age
+            // comes from the boot clock where that is known.
+            let shift = facts.lastSuccess?.clockShift(now: input.now, boot: input.boot) ?? 0
+            if let success = facts.lastSuccess, abs(shift) > 300_000 {
+                let moved = Timestamp(millisecondsSinceEpoch: success.at.millisecondsSinceEpoch + shift)
+                let direction = shift > 0 ? "forward" : "back"
+                row.lastSuccessAt = moved
+                problems.append(
+                    Problem(
+                        registration: name, severity: .warning,
+                        message:
+                            """
+                            its last success is dated \(success.at.rfc3339), but by the boot clock it ran \
+                            \(age(from: moved, to: input.now)) ago: the clock was stepped \(direction) by \
+                            \(span(abs(shift))) since, so it was wrong when the backup ran or is wrong now; overdue \
+                            is judged from the boot clock; check the clock (timedatectl)
+                            """
+                    ))
+            }
+            if scheduled, let anchor = row.lastSuccessAt ?? input.configuredAt[name],
                 let calendar = ScheduleCalendar(registration.schedule),
                 let due = calendar.nextRun(after: anchor)
             {
@@ -252,8 +276,8 @@ public enum MonitorCheck {
                 row.overdueAt = overdueAt
                 if input.now > overdueAt && !running {
                     let last =
-                        facts.lastSuccess.map {
-                            "its last success was \(age(from: $0.at, to: input.now)) ago (\($0.at.rfc3339))"
+                        row.lastSuccessAt.map {
+                            "its last success was \(age(from: $0, to: input.now)) ago (\($0.rfc3339))"
                         }
                         ?? "it has never succeeded (configured \(anchor.rfc3339))"
                     problems.append(
@@ -269,7 +293,7 @@ public enum MonitorCheck {
             }
             // Overdue is judged from the last success's time: one dated in the future (the clock
             // was ahead when it ran, or is behind now) would hide a missed backup until then.
-            if let success = facts.lastSuccess,
+            if let success = facts.lastSuccess, abs(shift) <= 300_000,
                 success.at.millisecondsSinceEpoch > input.now.millisecondsSinceEpoch + 300_000
             {
                 problems.append(
@@ -344,7 +368,12 @@ public enum MonitorCheck {
 
     /// `45s`, `12m`, `5h 3m`, `2d 4h`.
     public static func age(from start: Timestamp, to end: Timestamp) -> String {
-        let seconds = max(0, start.milliseconds(until: end) / 1000)
+        span(start.milliseconds(until: end))
+    }
+
+    /// A span of milliseconds as `age` writes it (`0s` for a negative one).
+    static func span(_ milliseconds: Int64) -> String {
+        let seconds = max(0, milliseconds / 1000)
         switch seconds {
         case ..<60: return "\(seconds)s"
         case ..<3600: return "\(seconds / 60)m"

@@ -9,12 +9,31 @@ public struct RegistrationFacts: Sendable, Equatable {
         public var at: Timestamp
         public var size: Int64
         public var durationMilliseconds: Int64?
+        /// The wall clock and the boot clock when it was stored: together they tell how far
+        /// the wall clock was stepped since (see `clockShift(now:boot:)`).
+        public var storedAt: Timestamp?
+        public var storedBoot: BootInstant?
 
-        public init(id: Int64, at: Timestamp, size: Int64, durationMilliseconds: Int64?) {
+        public init(
+            id: Int64, at: Timestamp, size: Int64, durationMilliseconds: Int64?, storedAt: Timestamp? = nil,
+            storedBoot: BootInstant? = nil
+        ) {
             self.id = id
             self.at = at
             self.size = size
             self.durationMilliseconds = durationMilliseconds
+            self.storedAt = storedAt
+            self.storedBoot = storedBoot
+        }
+
+        /// How far the wall clock was stepped since this backup was stored, in milliseconds
+        /// (negative: back): the time the wall clock says passed, less the time that passed
+        /// on the boot clock. Nil when unknown: another boot, or a backup recorded without it.
+        public func clockShift(now: Timestamp, boot: BootInstant?) -> Int64? {
+            guard let storedAt, let storedBoot, let boot, let passed = storedBoot.milliseconds(until: boot) else {
+                return nil
+            }
+            return storedAt.milliseconds(until: now) - passed
         }
     }
 
@@ -72,7 +91,8 @@ public struct RegistrationFacts: Sendable, Equatable {
         let failure = try registry.lastRun(of: name, state: .failed)
         if let success {
             facts.lastSuccess = Success(
-                id: success.id, at: success.startedAt, size: success.size ?? 0, durationMilliseconds: duration(success))
+                id: success.id, at: success.startedAt, size: success.size ?? 0, durationMilliseconds: duration(success),
+                storedAt: success.finishedAt, storedBoot: success.storedBoot)
         }
         // The newest attempt, stored or failed (a crash's pending record is settled by the next run).
         // Recorded last, whatever the clock said.
@@ -129,6 +149,9 @@ extension RegistrationFacts {
                     "id": .integer(Int(success.id)), "at": .string(success.at.rfc3339),
                     "at_ms": .integer(Int(success.at.millisecondsSinceEpoch)),
                     "size": .integer(Int(success.size)), "duration_ms": .optional(success.durationMilliseconds),
+                    "stored_at_ms": .optional(success.storedAt?.millisecondsSinceEpoch),
+                    "boot_id": .optional(success.storedBoot?.bootID),
+                    "boot_ms": .optional(success.storedBoot?.milliseconds),
                 ])
             } ?? .null
         table["last_attempt"] =
@@ -160,7 +183,11 @@ extension RegistrationFacts {
             else { return nil }
             lastSuccess = Success(
                 id: Int64(id), at: Timestamp(millisecondsSinceEpoch: Int64(at)), size: Int64(size),
-                durationMilliseconds: success["duration_ms"]?.intValue.map(Int64.init))
+                durationMilliseconds: success["duration_ms"]?.intValue.map(Int64.init),
+                storedAt: success["stored_at_ms"]?.intValue.map { Timestamp(millisecondsSinceEpoch: Int64($0)) },
+                storedBoot: success["boot_id"]?.stringValue.flatMap { id in
+                    success["boot_ms"]?.intValue.map { BootInstant(bootID: id, milliseconds: Int64($0)) }
+                })
         }
         if let attempt = value["last_attempt"], attempt != .null {
             guard let at = attempt["at_ms"]?.intValue,

@@ -91,6 +91,9 @@ public struct BackupRecord: Sendable, Equatable {
     /// Why the last delete of a failed upload's key failed, while it is still watched as a
     /// leftover (`leftovers(of:)`); nil once a delete succeeded.
     public let cleanupError: String?
+    /// The boot clock when the backup was stored (with `finishedAt`, the wall clock then); nil
+    /// for backups recorded before dbbackup kept it.
+    public let storedBoot: BootInstant?
 
     /// The backup's time: when its snapshot was taken (also the time in its file name).
     public var createdAt: Timestamp { startedAt }

@@ -86,7 +86,7 @@ public enum RegistryRecovery: Sendable, Equatable {
 /// "recorded last" whatever the clock said (a clock stepped back never makes a new backup look
 /// old). Backups found by `registry rebuild` are placed before every row already there.
 public final class BackupRegistry {
-    static let schemaVersion = 3
+    static let schemaVersion = 4
     let db: SQLiteConnection
     public let path: String
     /// Set when this open created the registry or set a damaged one aside.
@@ -204,6 +204,17 @@ public final class BackupRegistry {
                     PRAGMA user_version = 3;
                     """)
             }
+            if version < 4 {
+                // boot_id/boot_ms: the boot clock when a backup was stored, beside finished_at,
+                // so monitoring can tell the time that truly passed since, after the wall clock
+                // was stepped (see `BootInstant`). Unknown (NULL) for older rows.
+                try db.execute(
+                    """
+                    ALTER TABLE backups ADD COLUMN boot_id TEXT;
+                    ALTER TABLE backups ADD COLUMN boot_ms INTEGER;
+                    PRAGMA user_version = 4;
+                    """)
+            }
         }
     }
 
@@ -211,7 +222,7 @@ public final class BackupRegistry {
         id, sequence, registration, provider, path, bucket, object_key, endpoint, region, path_style, version, size, \
         sha256,
         plain_size, plain_sha256, started_at, finished_at, trigger, state, error, suspect, confirmed_at, data_size,
-        cleanup_error
+        cleanup_error, boot_id, boot_ms
         """
 
     private func records(_ whereClause: String, _ values: [SQLiteValue] = []) throws -> [BackupRecord] {
@@ -250,7 +261,10 @@ public final class BackupRegistry {
                     suspect: statement.text(20),
                     confirmedAt: optionalTime(21),
                     dataSize: optionalInt(22),
-                    cleanupError: statement.text(23)))
+                    cleanupError: statement.text(23),
+                    storedBoot: statement.text(24).flatMap { id in
+                        optionalInt(25).map { BootInstant(bootID: id, milliseconds: $0) }
+                    }))
         }
         return result
     }
@@ -351,8 +365,17 @@ public final class BackupRegistry {
         }
     }
 
-    public func markStored(_ id: Int64, at time: Timestamp = .now()) throws {
-        try setState(id, .stored, finishedAt: time)
+    /// `boot`: the boot clock at `time` (see `BackupRecord.storedBoot`).
+    public func markStored(_ id: Int64, at time: Timestamp = .now(), boot: BootInstant? = .now()) throws {
+        try write("recording a backup's state") {
+            try db.prepare(
+                "UPDATE backups SET state = 'stored', finished_at = ?, boot_id = ?, boot_ms = ? WHERE id = ?"
+            )
+            .run([
+                .integer(time.millisecondsSinceEpoch), .optional(boot?.bootID), .optional(boot?.milliseconds),
+                .integer(id),
+            ])
+        }
     }
 
     /// `leftover`: the store may hold an object under this backup's key although the run

@@ -1,0 +1,33 @@
+import Glibc
+import SystemCalls
+
+/// A moment on the clock that counts from boot (CLOCK_BOOTTIME: suspend included, and nobody
+/// can set it), with the boot it belongs to. Between two of the same boot lies the time that
+/// truly passed, whatever the wall clock was set to meanwhile: a clock stepped back or forward
+/// (NTP after a dead RTC, a sysadmin's `date -s`) does not move it.
+public struct BootInstant: Sendable, Equatable {
+    /// `/proc/sys/kernel/random/boot_id`: new at every boot.
+    public var bootID: String
+    /// Milliseconds since that boot.
+    public var milliseconds: Int64
+
+    public init(bootID: String, milliseconds: Int64) {
+        self.bootID = bootID
+        self.milliseconds = milliseconds
+    }
+
+    /// Now, or nil where the kernel does not say which boot this is.
+    public static func now() -> BootInstant? {
+        guard let text = try? FileSystem.readText("/proc/sys/kernel/random/boot_id", limit: 64) else { return nil }
+        let id = String(text.filter { !$0.isWhitespace })
+        guard !id.isEmpty else { return nil }
+        var spec = timespec()
+        guard clock_gettime(CLOCK_BOOTTIME, &spec) == 0 else { return nil }
+        return BootInstant(bootID: id, milliseconds: Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000)
+    }
+
+    /// The milliseconds that passed from this moment to `later`, when both are of one boot.
+    public func milliseconds(until later: BootInstant) -> Int64? {
+        later.bootID == bootID ? later.milliseconds - milliseconds : nil
+    }
+}
