@@ -69,6 +69,12 @@ check "StatusText was set during the run" x grep -q 'nightly: ' /tmp/status
 x grep -v '^$' /tmp/status | sort -u | head -5 | sed 's/^/     status: /'
 check "...and says how the run ended, once it has ('$(x systemctl show -P StatusText dbbackup@nightly.service)')" \
     wait_for sh -c 'test "$(systemctl show -P StatusText dbbackup@nightly.service)" = "done: nightly stored"'
+# The sandboxed run records the boot clock with the boot as systemd (and a root shell) sees it,
+# or status --check could not tell its age after the wall clock was stepped.
+boot=$(x cat /proc/sys/kernel/random/boot_id | tr -d -- '-\n')
+recorded=$(x sqlite3 /var/lib/dbbackup/registry.db \
+    "select boot_id || '|' || (boot_ms > 0) from backups where state = 'stored' order by sequence desc limit 1")
+check "the run recorded this boot and its boot clock ('$recorded', boot $boot)" test "$recorded" = "$boot|1"
 x journalctl --sync
 entry=$(x journalctl -o json --no-pager -u dbbackup@nightly.service DBBACKUP_OUTCOME=stored)
 check "journal entry with the structured fields" python3 -c '

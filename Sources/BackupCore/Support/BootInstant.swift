@@ -16,14 +16,25 @@ public struct BootInstant: Sendable, Equatable {
         self.milliseconds = milliseconds
     }
 
-    /// Now, or nil where the kernel does not say which boot this is.
+    /// Now, or nil where nothing says which boot this is.
     public static func now() -> BootInstant? {
-        guard let text = try? FileSystem.readText("/proc/sys/kernel/random/boot_id", limit: 64) else { return nil }
-        let id = String(text.filter { !$0.isWhitespace })
-        guard !id.isEmpty else { return nil }
+        guard let id = bootID() else { return nil }
         var spec = timespec()
         guard clock_gettime(CLOCK_BOOTTIME, &spec) == 0 else { return nil }
         return BootInstant(bootID: id, milliseconds: Int64(spec.tv_sec) * 1000 + Int64(spec.tv_nsec) / 1_000_000)
+    }
+
+    /// The boot's id as systemd sees it: `$DBBACKUP_BOOT_ID`, which the services set to `%b`
+    /// (their sandbox hides `/proc/sys`, and in a container a fresh `/proc` would show the
+    /// host's boot, not the container's), else the kernel's, as a shell sees it.
+    static func bootID() -> String? {
+        if let value = getenv("DBBACKUP_BOOT_ID") {
+            let id = String(cString: value)
+            if !id.isEmpty { return id }
+        }
+        guard let text = try? FileSystem.readText("/proc/sys/kernel/random/boot_id", limit: 64) else { return nil }
+        let id = String(text.filter { $0 != "-" && !$0.isWhitespace })
+        return id.isEmpty ? nil : id
     }
 
     /// The milliseconds that passed from this moment to `later`, when both are of one boot.
