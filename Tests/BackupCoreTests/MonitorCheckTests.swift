@@ -94,7 +94,7 @@ struct MonitorCheckTests {
         // The clock said 2025-11-30 when the 02:00 run stored its backup, 10 minutes ago by the
         // boot clock; NTP has set it right since.
         var facts = succeeded(at: at("2025-11-30 02:00:05"))
-        facts.lastSuccess?.storedAt = at("2025-11-30 02:01:00")
+        facts.lastSuccess?.durationMilliseconds = 55_000  // stored at 02:01:00
         facts.lastSuccess?.storedBoot = BootInstant(bootID: "b1", milliseconds: 5_000_000)
         let now = at("2026-11-30 02:11:00")
         let later = BootInstant(bootID: "b1", milliseconds: 5_600_000)

@@ -250,7 +250,7 @@ public enum MonitorCheck {
             // since, or the other way) would make it look days old, or not yet made: its age
             // comes from the boot clock where that is known.
             let shift = facts.lastSuccess?.clockShift(now: input.now, boot: input.boot) ?? 0
-            if let success = facts.lastSuccess, abs(shift) > 300_000 {
+            if let success = facts.lastSuccess, abs(shift) > clockTolerance {
                 let moved = Timestamp(millisecondsSinceEpoch: success.at.millisecondsSinceEpoch + shift)
                 let direction = shift > 0 ? "forward" : "back"
                 row.lastSuccessAt = moved
@@ -293,8 +293,8 @@ public enum MonitorCheck {
             }
             // Overdue is judged from the last success's time: one dated in the future (the clock
             // was ahead when it ran, or is behind now) would hide a missed backup until then.
-            if let success = facts.lastSuccess, abs(shift) <= 300_000,
-                success.at.millisecondsSinceEpoch > input.now.millisecondsSinceEpoch + 300_000
+            if let success = facts.lastSuccess, abs(shift) <= clockTolerance,
+                success.at.millisecondsSinceEpoch > input.now.millisecondsSinceEpoch + clockTolerance
             {
                 problems.append(
                     Problem(
@@ -365,6 +365,10 @@ public enum MonitorCheck {
             status: .unknown, problems: [Problem(registration: nil, severity: .unknown, message: message)], rows: [],
             now: now, source: "none")
     }
+
+    /// Clocks that disagree by at most this much (5 min, in milliseconds) are taken as the same
+    /// clock: a run here and a check elsewhere, or a small NTP correction, is no step.
+    static let clockTolerance: Int64 = 300_000
 
     /// `45s`, `12m`, `5h 3m`, `2d 4h`.
     public static func age(from start: Timestamp, to end: Timestamp) -> String {

@@ -9,20 +9,17 @@ public struct RegistrationFacts: Sendable, Equatable {
         public var at: Timestamp
         public var size: Int64
         public var durationMilliseconds: Int64?
-        /// The wall clock and the boot clock when it was stored: together they tell how far
-        /// the wall clock was stepped since (see `clockShift(now:boot:)`).
-        public var storedAt: Timestamp?
+        /// The boot clock when it was stored (`at` plus the duration, on the wall clock): the
+        /// two tell how far the wall clock was stepped since (see `clockShift(now:boot:)`).
         public var storedBoot: BootInstant?
 
         public init(
-            id: Int64, at: Timestamp, size: Int64, durationMilliseconds: Int64?, storedAt: Timestamp? = nil,
-            storedBoot: BootInstant? = nil
+            id: Int64, at: Timestamp, size: Int64, durationMilliseconds: Int64?, storedBoot: BootInstant? = nil
         ) {
             self.id = id
             self.at = at
             self.size = size
             self.durationMilliseconds = durationMilliseconds
-            self.storedAt = storedAt
             self.storedBoot = storedBoot
         }
 
@@ -30,10 +27,9 @@ public struct RegistrationFacts: Sendable, Equatable {
         /// (negative: back): the time the wall clock says passed, less the time that passed
         /// on the boot clock. Nil when unknown: another boot, or a backup recorded without it.
         public func clockShift(now: Timestamp, boot: BootInstant?) -> Int64? {
-            guard let storedAt, let storedBoot, let boot, let passed = storedBoot.milliseconds(until: boot) else {
-                return nil
-            }
-            return storedAt.milliseconds(until: now) - passed
+            guard let durationMilliseconds, let storedBoot, let boot, let passed = storedBoot.milliseconds(until: boot)
+            else { return nil }
+            return at.milliseconds(until: now) - durationMilliseconds - passed
         }
     }
 
@@ -92,7 +88,7 @@ public struct RegistrationFacts: Sendable, Equatable {
         if let success {
             facts.lastSuccess = Success(
                 id: success.id, at: success.startedAt, size: success.size ?? 0, durationMilliseconds: duration(success),
-                storedAt: success.finishedAt, storedBoot: success.storedBoot)
+                storedBoot: success.storedBoot)
         }
         // The newest attempt, stored or failed (a crash's pending record is settled by the next run).
         // Recorded last, whatever the clock said.
@@ -149,7 +145,6 @@ extension RegistrationFacts {
                     "id": .integer(Int(success.id)), "at": .string(success.at.rfc3339),
                     "at_ms": .integer(Int(success.at.millisecondsSinceEpoch)),
                     "size": .integer(Int(success.size)), "duration_ms": .optional(success.durationMilliseconds),
-                    "stored_at_ms": .optional(success.storedAt?.millisecondsSinceEpoch),
                     "boot_id": .optional(success.storedBoot?.bootID),
                     "boot_ms": .optional(success.storedBoot?.milliseconds),
                 ])
@@ -184,7 +179,6 @@ extension RegistrationFacts {
             lastSuccess = Success(
                 id: Int64(id), at: Timestamp(millisecondsSinceEpoch: Int64(at)), size: Int64(size),
                 durationMilliseconds: success["duration_ms"]?.intValue.map(Int64.init),
-                storedAt: success["stored_at_ms"]?.intValue.map { Timestamp(millisecondsSinceEpoch: Int64($0)) },
                 storedBoot: success["boot_id"]?.stringValue.flatMap { id in
                     success["boot_ms"]?.intValue.map { BootInstant(bootID: id, milliseconds: Int64($0)) }
                 })

@@ -6,7 +6,7 @@ import SystemCalls
 /// truly passed, whatever the wall clock was set to meanwhile: a clock stepped back or forward
 /// (NTP after a dead RTC, a sysadmin's `date -s`) does not move it.
 public struct BootInstant: Sendable, Equatable {
-    /// `/proc/sys/kernel/random/boot_id`: new at every boot.
+    /// The boot's id, 32 hex digits as systemd's `%b` writes it (see `bootID()`): new at every boot.
     public var bootID: String
     /// Milliseconds since that boot.
     public var milliseconds: Int64
